@@ -1,0 +1,34 @@
+# Docker Images Lab: the two commands a newcomer needs are `make lab` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: lab test bench deps venv clean
+
+## Start the lab: system packages, Python venv, engine + registries, then JupyterLab.
+lab: deps venv
+	$(BIN)/labkit up
+	$(BIN)/labkit lab
+
+## Run the whole test suite against a real engine and real registries.
+test: deps venv
+	$(BIN)/python -m pytest
+
+## Measure setup speed (see bench/README or README.md); not part of the tests.
+bench: deps venv
+	$(BIN)/python bench/setup.py
+
+deps:
+	@bash scripts/install-deps.sh
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "labkit needs Python 3.11 or newer (found %s)" % sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

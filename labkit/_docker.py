@@ -1,0 +1,201 @@
+"""The one module that talks to the Docker SDK.
+
+Every call into docker-py goes through `Engine`, inside `_translated()`, which turns
+docker-py's errors, `requests` connection errors and stream parse errors into labkit
+errors that say what to do next (chained with ``from``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from ._errors import EngineError, EngineUnreachable, LabkitError
+
+Progress = Callable[[str], None]
+
+#: How long one API call may take before the engine counts as not answering.
+DEFAULT_TIMEOUT = 120
+
+
+class ImageMissing(EngineError):
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
+        super().__init__(f"There is no image {ref} in the lab's engine.", f"pull or build {ref} first.")
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    host: str
+    version: str
+    api_version: str
+    mirrors: tuple[str, ...]
+
+
+class Engine:
+    """A connection to one Docker engine."""
+
+    def __init__(self, host: str, timeout: int = DEFAULT_TIMEOUT) -> None:
+        self.host = host
+        with self._translated():
+            self._client = docker.DockerClient(base_url=host, version="auto", timeout=timeout)
+
+    @contextlib.contextmanager
+    def _translated(self, ref: str = "") -> Iterator[None]:
+        try:
+            yield
+        except docker.errors.ImageNotFound as e:
+            raise ImageMissing(ref or str(e)) from e
+        except docker.errors.APIError as e:
+            raise EngineError(f"The Docker engine at {self.host} refused: {e.explanation or e}") from e
+        except docker.errors.DockerException as e:
+            raise EngineUnreachable(self.host, _short(e)) from e
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
+            raise EngineUnreachable(self.host, _short(e)) from e
+        except docker.errors.StreamParseError as e:
+            raise EngineError(f"The Docker engine at {self.host} sent an unreadable answer: {e}") from e
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the engine itself -------------------------------------------------------
+    def info(self) -> EngineInfo:
+        with self._translated():
+            version = self._client.version()
+            info = self._client.info()
+        mirrors = tuple((info.get("RegistryConfig") or {}).get("Mirrors") or ())
+        return EngineInfo(self.host, version.get("Version", "?"), version.get("ApiVersion", "?"), mirrors)
+
+    def ping(self) -> bool:
+        try:
+            with self._translated():
+                return bool(self._client.ping())
+        except LabkitError:
+            return False
+
+    # --- images ------------------------------------------------------------------
+    def image_id(self, ref: str) -> str | None:
+        """The id of the image `ref` names, or None when there is none."""
+        try:
+            with self._translated(ref):
+                return self._client.api.inspect_image(ref)["Id"]
+        except ImageMissing:
+            return None
+
+    def image_attrs(self, ref: str) -> dict:
+        with self._translated(ref):
+            return self._client.api.inspect_image(ref)
+
+    def tag(self, ref: str, target: str) -> None:
+        repo, tag = _split(target)
+        with self._translated(ref):
+            self._client.api.tag(ref, repo, tag)
+
+    def untag(self, ref: str) -> None:
+        """Remove the name `ref` (the image goes only when no other name holds it)."""
+        with self._translated(ref):
+            self._client.api.remove_image(ref)
+
+    def build(self, context: Path, tag: str, progress: Progress | None = None) -> str:
+        """Build `context`/Dockerfile as `tag` with the classic builder; returns the image id."""
+        log: list[str] = []
+        image_id = ""
+        with self._translated():
+            stream = self._client.api.build(
+                path=str(context), tag=tag, rm=True, forcerm=True, pull=False, decode=True
+            )
+            for event in stream:
+                if "error" in event:
+                    raise StreamFailed(event.get("error", ""), "".join(log[-30:]))
+                if "stream" in event:
+                    text = event["stream"]
+                    log.append(text)
+                    if progress and text.strip():
+                        progress(text.strip())
+                if "aux" in event and "ID" in event["aux"]:
+                    image_id = event["aux"]["ID"]
+        return image_id or self.image_id(tag) or ""
+
+    def push(self, ref: str, auth: dict | None = None, progress: Progress | None = None) -> str:
+        """Push `ref`; returns the manifest digest. A failed push raises, even though the API says 200."""
+        repo, tag = _split(ref)
+        digest = ""
+        with self._translated(ref):
+            for event in self._client.api.push(repo, tag=tag, stream=True, decode=True, auth_config=auth):
+                if "error" in event or "errorDetail" in event:
+                    detail = event.get("errorDetail", {}).get("message") or event.get("error", "")
+                    raise StreamFailed(detail, "")
+                if progress and event.get("status"):
+                    progress(f"{event.get('id', '')} {event['status']}".strip())
+                digest = (event.get("aux") or {}).get("Digest", digest)
+        return digest
+
+    def pull(self, ref: str, progress: Progress | None = None) -> str:
+        repo, tag = _split(ref)
+        with self._translated(ref):
+            for event in self._client.api.pull(repo, tag=tag, stream=True, decode=True):
+                if "error" in event or "errorDetail" in event:
+                    detail = event.get("errorDetail", {}).get("message") or event.get("error", "")
+                    raise StreamFailed(detail, "")
+                if progress and event.get("status"):
+                    progress(f"{event.get('id', '')} {event['status']}".strip())
+        return self.image_id(ref) or ""
+
+    def save(self, refs: list[str], path: Path) -> None:
+        """Write `refs` to one image archive, as `docker save REF...` does (shared layers once)."""
+        api = self._client.api
+        with self._translated(), open(path, "wb") as out:
+            # docker-py's get_image() saves one image; the engine's /images/get takes many names.
+            response = api._get(api._url("/images/get"), params={"names": refs}, stream=True)
+            for chunk in api._stream_raw_result(response, 2 * 1024 * 1024, False):
+                out.write(chunk)
+
+    def load(self, path: Path) -> list[str]:
+        """Load an image archive; returns the names it loaded."""
+        loaded: list[str] = []
+        with self._translated(), open(path, "rb") as data:
+            for event in self._client.api.load_image(data):
+                if "error" in event or "errorDetail" in event:
+                    detail = event.get("errorDetail", {}).get("message") or event.get("error", "")
+                    raise StreamFailed(detail, "")
+                text = event.get("stream", "")
+                if text.startswith("Loaded image:"):
+                    loaded.append(text.split(":", 1)[1].strip())
+        return loaded
+
+
+class StreamFailed(EngineError):
+    """The engine reported an error inside a streamed answer (build, push, pull, load)."""
+
+    def __init__(self, detail: str, log_tail: str) -> None:
+        self.detail = detail
+        self.log_tail = log_tail
+        super().__init__(f"The Docker engine reported: {detail.strip()}")
+
+
+def _split(ref: str) -> tuple[str, str]:
+    """`repo:tag` → (repo, tag); a port in the registry part is not a tag."""
+    name, _, tag = ref.rpartition(":")
+    if not name or "/" in tag:
+        return ref, "latest"
+    return name, tag
+
+
+def _short(error: BaseException) -> str:
+    text = str(error)
+    for marker in ("Connection refused", "No such file or directory", "Permission denied", "timed out"):
+        if marker in text:
+            return marker.lower()
+    return text if len(text) < 200 else text[:200] + "…"

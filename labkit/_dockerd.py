@@ -1,0 +1,203 @@
+"""The managed engine: a `dockerd` that labkit starts, and stops, on its own.
+
+It keeps everything of its own so it can run beside an engine the machine already
+has: data root and logs under the lab home, an exec root under /run, a unix socket
+(mode 0660, never TCP), a pid file, a config file that ignores /etc/docker/daemon.json,
+containerd namespaces, and a bridge with a subnet no other interface uses. Its
+``--registry-mirror`` is the lab's mirror, so `docker pull nginx` needs no internet.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import _proc
+from ._docker import Engine
+from ._errors import EngineStartFailed, EngineUnreachable, MissingProgram
+from ._paths import LabPaths
+from ._state import EngineState, ensure_dir
+
+PROGRAM = "dockerd"
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 40.0
+
+
+@dataclass(frozen=True)
+class Layout:
+    folder: Path
+    socket: Path
+    pidfile: Path
+    log: Path
+    config: Path
+    data_root: Path
+    exec_root: Path
+    bridge: str
+    namespace: str
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.socket}"
+
+
+def layout(paths: LabPaths) -> Layout:
+    folder = paths.engine_dir
+    return Layout(
+        folder=folder,
+        socket=folder / "docker.sock",
+        pidfile=folder / "dockerd.pid",
+        log=folder / "dockerd.log",
+        config=folder / "daemon.json",
+        data_root=folder / "data",
+        exec_root=Path("/run") / f"labkit-{paths.key}",
+        bridge=f"lk-{paths.key}",
+        namespace=f"labkit-{paths.key}",
+    )
+
+
+def running_pid(paths: LabPaths) -> int | None:
+    """The pid of this lab's dockerd when it runs, else None."""
+    lay = layout(paths)
+    try:
+        pid = int(lay.pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _proc.is_running(pid, PROGRAM, str(lay.data_root)) else None
+
+
+def mirror_flag(pid: int) -> str:
+    for arg in _proc.cmdline(pid):
+        if arg.startswith("--registry-mirror="):
+            return arg.split("=", 1)[1]
+    return ""
+
+
+def start(paths: LabPaths, mirror_url: str, previous: EngineState) -> EngineState:
+    """Start this lab's dockerd (or keep the running one when its mirror is right)."""
+    lay = layout(paths)
+    pid = running_pid(paths)
+    if pid and mirror_flag(pid) == mirror_url and _ping(lay.host):
+        return EngineState(host=lay.host, managed=True, pid=pid, bridge=lay.bridge, subnet=previous.subnet)
+    if pid:  # ours, but with an old mirror port, or not answering
+        _proc.stop(pid, PROGRAM, str(lay.data_root), STOP_TIMEOUT)
+    _require_root_and_program()
+    ensure_dir(lay.folder)
+    lay.config.write_text("{}\n")
+    subnet = _ensure_bridge(lay.bridge, previous.subnet)
+    pool = _address_pool(subnet)
+    argv = [
+        shutil.which(PROGRAM) or PROGRAM,
+        f"--config-file={lay.config}",
+        f"--data-root={lay.data_root}",
+        f"--exec-root={lay.exec_root}",
+        f"--host=unix://{lay.socket}",
+        f"--pidfile={lay.pidfile}",
+        f"--bridge={lay.bridge}",
+        f"--default-address-pool=base={pool},size=28",
+        f"--containerd-namespace={lay.namespace}",
+        f"--containerd-plugins-namespace={lay.namespace}-plugins",
+        f"--registry-mirror={mirror_url}",
+    ]
+    proc = _proc.spawn(argv, lay.log)
+    failure = _proc.wait_ready(lambda: _ping(lay.host), proc, START_TIMEOUT)
+    if failure:
+        if proc.poll() is None:
+            _proc.stop(proc.pid, PROGRAM, timeout=10)
+        _delete_bridge(lay.bridge)
+        raise EngineStartFailed(failure, lay.log, _proc.log_tail(lay.log))
+    os.chmod(lay.socket, 0o660)
+    return EngineState(host=lay.host, managed=True, pid=proc.pid, bridge=lay.bridge, subnet=subnet)
+
+
+def stop(paths: LabPaths) -> bool:
+    """Stop this lab's dockerd if it runs; its images and containers stay in its data root."""
+    lay = layout(paths)
+    pid = running_pid(paths)
+    stopped = bool(pid) and _proc.stop(pid, PROGRAM, str(lay.data_root), STOP_TIMEOUT)
+    _delete_bridge(lay.bridge)
+    return stopped
+
+
+def _ping(host: str) -> bool:
+    try:
+        with Engine(host, timeout=5) as engine:
+            return engine.ping()
+    except EngineUnreachable:
+        return False
+
+
+def _require_root_and_program() -> None:
+    if not shutil.which(PROGRAM):
+        raise MissingProgram(PROGRAM, "docker.io", "to start the lab's own Docker engine (no engine is reachable)")
+    if os.geteuid() != 0:
+        raise EngineStartFailed(
+            "no Docker engine is reachable, and labkit can start its own only as root",
+            None,
+            next_step="start Docker (Docker Desktop, or `sudo systemctl start docker`) and run `labkit up` "
+            "again, or run `sudo labkit up`.",
+        )
+
+
+# --- the bridge ----------------------------------------------------------------------
+def _ip(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["ip", *args], capture_output=True, text=True)
+
+
+def _ensure_bridge(name: str, subnet: str) -> str:
+    """Make the managed engine's bridge with a /24 no route on this machine uses yet."""
+    shown = _ip("-4", "-o", "addr", "show", "dev", name)
+    if shown.returncode == 0 and " inet " in shown.stdout:
+        return str(ipaddress.ip_interface(shown.stdout.split(" inet ")[1].split()[0]).network)
+    if not shutil.which("ip"):
+        raise MissingProgram("ip", "iproute2", "to give the lab's engine a network bridge of its own")
+    subnet = subnet or _free_subnet(start=int(name.rsplit("-", 1)[-1], 16) % 250)
+    network = ipaddress.ip_network(subnet)
+    gateway = f"{next(network.hosts())}/{network.prefixlen}"
+    for args in (("link", "add", "name", name, "type", "bridge"), ("addr", "add", gateway, "dev", name), ("link", "set", name, "up")):
+        result = _ip(*args)
+        if result.returncode != 0 and "File exists" not in result.stderr:
+            raise EngineStartFailed(f"could not set up its bridge {name}: `ip {' '.join(args)}` said {result.stderr.strip()}", None)
+    return subnet
+
+
+def _delete_bridge(name: str) -> None:
+    if shutil.which("ip"):
+        _ip("link", "delete", name, "type", "bridge")
+
+
+def _used_networks() -> list[ipaddress.IPv4Network]:
+    result = _ip("-4", "-o", "addr", "show")
+    nets = []
+    for line in result.stdout.splitlines():
+        if " inet " in line:
+            nets.append(ipaddress.ip_interface(line.split(" inet ")[1].split()[0]).network)
+    for line in _ip("-4", "route", "show").stdout.splitlines():
+        first = line.split()[0] if line.split() else ""
+        if "/" in first:
+            nets.append(ipaddress.ip_network(first, strict=False))
+    return nets
+
+
+def _free_subnet(start: int) -> str:
+    """A /24 in 10.123.0.0/16 that no interface or route of this machine overlaps.
+
+    The search starts at a place given by the lab home, so two labs started at once
+    do not reach for the same subnet."""
+    used = _used_networks()
+    for offset in range(254):
+        third = 1 + (start + offset) % 254
+        candidate = ipaddress.ip_network(f"10.123.{third}.0/24")
+        pool = ipaddress.ip_network(_address_pool(str(candidate)))
+        if not any(candidate.overlaps(net) or pool.overlaps(net) for net in used):
+            return str(candidate)
+    raise EngineStartFailed("no free /24 subnet is left in 10.123.0.0/16 for its bridge", None)
+
+
+def _address_pool(subnet: str) -> str:
+    """User-defined networks of the managed engine: a /24 beside its bridge's."""
+    third = ipaddress.ip_network(subnet).network_address.packed[2]
+    return f"10.124.{third}.0/24"

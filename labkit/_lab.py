@@ -1,0 +1,159 @@
+"""The lab as a whole: bring it up, take it down, say how it is."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+
+from . import _dockerd, _engine, _mirror, _registry
+from ._docker import Engine
+from ._errors import EngineUnreachable, LabkitError, StateError
+from ._paths import LabPaths
+from ._registry import MIRROR, REGISTRY
+from ._report import Reporter
+from ._state import State, locked
+
+
+@dataclass
+class UpResult:
+    state: State
+    notes: list[str] = field(default_factory=list)
+    seeded: dict[str, str] = field(default_factory=dict)
+    started: list[str] = field(default_factory=list)
+
+
+def up(
+    paths: LabPaths, engine: str | None = None, managed: bool = False, reporter: Reporter | None = None
+) -> UpResult:
+    """Start whatever part of the lab is not running; a no-op when everything is."""
+    reporter = reporter or Reporter()
+    with locked(paths):
+        state = State.load(paths)
+        result = UpResult(state)
+        for kind in (MIRROR, REGISTRY):
+            part = getattr(state, kind.name)
+            if _registry.is_up(paths, kind, part):
+                continue
+            with reporter.step(f"Starting the {kind.title}"):
+                new, notes = _registry.ensure(paths, kind, part)
+            setattr(state, kind.name, new)
+            result.notes += notes
+            result.started.append(f"{kind.title} on {new.address}")
+            state.save(paths)
+        mirror_url = f"http://{state.mirror.address}"
+        before = (state.engine.host, state.engine.pid)
+        with reporter.step("Finding the Docker engine"):
+            state.engine, notes = _engine.resolve(paths, engine, managed, mirror_url, state.engine)
+        result.notes += notes
+        if (state.engine.host, state.engine.pid) != before and state.engine.managed:
+            result.started.append(f"Docker engine (dockerd, pid {state.engine.pid}) on {state.engine.host}")
+        state.save(paths)
+        mirror = _registry.client(paths, MIRROR, state.mirror)
+        with Engine(state.engine.host) as docker:
+            result.seeded = _mirror.seed(docker, mirror, paths, reporter)
+        return result
+
+
+def down(paths: LabPaths) -> list[str]:
+    """Stop what labkit started (its engine, its registries) and nothing else."""
+    with locked(paths):
+        state = State.load(paths)
+        stopped = []
+        if state.engine.managed:
+            if _dockerd.stop(paths):
+                stopped.append(f"Docker engine (dockerd, pid {state.engine.pid})")
+            state.engine.pid = None
+        for kind in (MIRROR, REGISTRY):
+            part = getattr(state, kind.name)
+            if _registry.stop(paths, kind, part):
+                stopped.append(f"{kind.title} on {part.address}")
+            part.pid = None
+        state.save(paths)
+        return stopped
+
+
+@dataclass
+class PartStatus:
+    name: str
+    up: bool
+    summary: str
+    details: dict
+
+
+@dataclass
+class LabStatus:
+    engine: PartStatus
+    registry: PartStatus
+    mirror: PartStatus
+
+    @property
+    def parts(self) -> list[PartStatus]:
+        return [self.engine, self.registry, self.mirror]
+
+    @property
+    def ok(self) -> bool:
+        return all(part.up for part in self.parts)
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, **{part.name: asdict(part) for part in self.parts}}
+
+
+def status(paths: LabPaths) -> LabStatus:
+    state = State.load(paths)
+    return LabStatus(_engine_status(state), _registry_status(paths, state), _mirror_status(paths, state))
+
+
+def _engine_status(state: State) -> PartStatus:
+    details = {"host": state.engine.host, "managed": state.engine.managed, "version": None, "mirrors": []}
+    if not state.engine.host:
+        return PartStatus("engine", False, "not started: run `labkit up`", details)
+    try:
+        with Engine(state.engine.host, timeout=10) as engine:
+            info = engine.info()
+    except EngineUnreachable as e:
+        return PartStatus("engine", False, f"down ({e.reason}): run `labkit up`", details)
+    details.update(version=info.version, api_version=info.api_version, mirrors=list(info.mirrors))
+    kind = "managed by labkit" if state.engine.managed else "your own engine"
+    return PartStatus("engine", True, f"Docker {info.version}, {kind}", details)
+
+
+def _registry_status(paths: LabPaths, state: State) -> PartStatus:
+    part = state.registry
+    details = {
+        "url": part.address, "user": part.user or _registry.USER,
+        "password_file": str(paths.password_file), "pid": part.pid,
+    }
+    if not _registry.is_up(paths, REGISTRY, part):
+        return PartStatus("registry", False, "down: run `labkit up`", details)
+    return PartStatus("registry", True, f"{part.address}, user {details['user']}", details)
+
+
+def _mirror_status(paths: LabPaths, state: State) -> PartStatus:
+    part = state.mirror
+    details = {"url": part.address, "pid": part.pid, "images": []}
+    if not _registry.is_up(paths, MIRROR, part):
+        return PartStatus("mirror", False, "down: run `labkit up`", details)
+    try:
+        images = sorted(_mirror.present(_registry.client(paths, MIRROR, part)))
+    except LabkitError as e:
+        return PartStatus("mirror", False, f"not answering: {e.message}", details)
+    details["images"] = images
+    missing = [ref for ref in _mirror.BASE_IMAGES if ref not in images]
+    if missing:
+        return PartStatus("mirror", False, f"missing {', '.join(missing)}: run `labkit up`", details)
+    return PartStatus("mirror", True, f"{part.address}: {', '.join(images)}", details)
+
+
+def env(paths: LabPaths) -> dict[str, str]:
+    """The variables that point a shell at the lab (`eval "$(labkit env)"`)."""
+    state = State.load(paths)
+    if not state.engine.host or not state.registry.port:
+        raise StateError("The lab has not been started yet.", "run `labkit up` first.")
+    variables = {
+        "DOCKER_HOST": state.engine.host,
+        "LABKIT_REGISTRY": state.registry.address,
+        "LABKIT_USER": state.registry.user or _registry.USER,
+    }
+    if os.environ.get("LABKIT_HOME"):
+        variables["LABKIT_HOME"] = str(paths.home)
+    return variables

@@ -1,0 +1,138 @@
+"""Processes and ports: start a daemon detached, find it again by pid, stop it.
+
+Only processes whose command line names the expected program are ever signalled, so
+a pid reused by something else after a reboot is never touched.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as e:
+            if e.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+        return True
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+
+
+def is_running(pid: int | None, program: str, marker: str = "") -> bool:
+    """True when `pid` is alive and its command line is `program` (and holds `marker`)."""
+    if not pid:
+        return False
+    argv = cmdline(pid)
+    if not argv or os.path.basename(argv[0]) != program or _is_zombie(pid):
+        return False
+    return not marker or any(marker in arg for arg in argv)
+
+
+def spawn(argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start a long-running daemon in its own session, its output appended to `log_path`."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} labkit starts: {' '.join(argv)}\n".encode())
+        log.flush()
+        return subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+            close_fds=True,
+        )
+
+
+def wait_ready(
+    ready: Callable[[], bool],
+    proc: subprocess.Popen | None,
+    timeout: float,
+    interval: float = 0.05,
+) -> str | None:
+    """Poll `ready` until it answers True. Returns None on success, else why it failed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if ready():
+            return None
+        if proc is not None and proc.poll() is not None:
+            return f"it exited with status {proc.returncode}"
+        if time.monotonic() > deadline:
+            return f"it did not answer within {timeout:.0f} s"
+        time.sleep(interval)
+        interval = min(interval * 1.5, 0.5)
+
+
+def stop(pid: int, program: str, marker: str = "", timeout: float = 30.0) -> bool:
+    """SIGTERM the process if it is ours, SIGKILL after `timeout`. True if it was running."""
+    if not is_running(pid, program, marker):
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not is_running(pid, program, marker):
+            _reap(pid)
+            return True
+        _reap(pid)
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    _reap(pid)
+    return True
+
+
+def _reap(pid: int) -> None:
+    """Collect our own exited child, if it is one (a no-op for other processes)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 16384))
+            text = handle.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])

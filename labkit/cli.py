@@ -1,0 +1,201 @@
+"""`labkit`: the command line, thin over the library.
+
+Each command parses its arguments, calls one library function, prints the result,
+and turns a `LabkitError` into its message and exit status 1 (never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from . import _lab, _mirror, _registry
+from ._docker import Engine
+from ._errors import LabkitError
+from ._paths import LabPaths
+from ._registry import MIRROR
+from ._report import Reporter, Update
+from ._state import State
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class ConsoleReporter(Reporter):
+    """Spinners on a terminal; one line per step where output goes to a file or CI log."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    @contextlib.contextmanager
+    def step(self, title: str) -> Iterator[Update]:
+        start = time.monotonic()
+        try:
+            if self.console.is_terminal:
+                with self.console.status(escape(title)) as spinner:
+                    yield lambda text: spinner.update(f"{escape(title)} [dim]{escape(text[:90])}[/]")
+            else:
+                self.console.print(f"… {escape(title)}")
+                yield lambda _text: None
+        except BaseException:
+            self.console.print(f"[red]✗[/] {escape(title)}")
+            raise
+        self.console.print(f"[green]✓[/] {escape(title)} [dim]({time.monotonic() - start:.1f} s)[/]")
+
+    def note(self, text: str) -> None:
+        self.console.print(f"[yellow]![/] {escape(text)}")
+
+
+def cmd_up(args: argparse.Namespace, paths: LabPaths) -> int:
+    reporter = ConsoleReporter(err)
+    result = _lab.up(paths, engine=args.engine, managed=args.managed, reporter=reporter)
+    for note in result.notes:
+        reporter.note(note)
+    for ref, source in result.seeded.items():
+        out.print(f"mirror: {ref} ({source})")
+    if not result.started and not result.seeded:
+        out.print("The lab is already up: nothing to do.")
+    return _print_status(_lab.status(paths))
+
+
+def cmd_down(args: argparse.Namespace, paths: LabPaths) -> int:
+    stopped = _lab.down(paths)
+    for what in stopped:
+        out.print(f"stopped: {what}")
+    if not stopped:
+        out.print("Nothing of the lab was running.")
+    state = State.load(paths)
+    if state.engine.host and not state.engine.managed:
+        out.print(f"Your own Docker engine at {state.engine.host} was left running.")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, paths: LabPaths) -> int:
+    status = _lab.status(paths)
+    if args.json:
+        print(json.dumps(status.to_dict(), indent=2))
+        return 0 if status.ok else 1
+    return _print_status(status)
+
+
+def _print_status(status: _lab.LabStatus) -> int:
+    table = Table(title="Docker Images Lab", title_justify="left")
+    for column in ("part", "state", "where", "details"):
+        table.add_column(column)
+    for part in status.parts:
+        state = "[green]up[/]" if part.up else "[red]down[/]"
+        where = part.details.get("host") or part.details.get("url") or ""
+        table.add_row(part.name, state, escape(str(where)), escape(part.summary))
+    out.print(table)
+    if status.registry.up:
+        out.print(f"registry password file: {escape(status.registry.details['password_file'])}")
+    return 0 if status.ok else 1
+
+
+def cmd_env(args: argparse.Namespace, paths: LabPaths) -> int:
+    for name, value in _lab.env(paths).items():
+        print(f"export {name}={shlex.quote(value)}")
+    print("# Run this command to point your shell at the lab:")
+    print('# eval "$(labkit env)"')
+    return 0
+
+
+def _mirror_parts(paths: LabPaths) -> tuple[Engine, object]:
+    state = State.load(paths)
+    if not state.engine.host or not _registry.is_up(paths, MIRROR, state.mirror):
+        raise LabkitError("The lab is not up.", "run `labkit up` first.")
+    return Engine(state.engine.host), _registry.client(paths, MIRROR, state.mirror)
+
+
+def cmd_mirror(args: argparse.Namespace, paths: LabPaths) -> int:
+    engine, mirror = _mirror_parts(paths)
+    path = Path(args.file).resolve()
+    with engine:
+        if args.action == "save":
+            refs = _mirror.save(engine, mirror, path, ConsoleReporter(err))
+            out.print(f"Wrote {', '.join(refs)} to {path} ({path.stat().st_size / 1e6:.0f} MB).")
+        else:
+            refs = _mirror.load(engine, mirror, path, ConsoleReporter(err))
+            out.print(f"The mirror now holds {', '.join(refs)} from {path}.")
+    return 0
+
+
+def cmd_lab(args: argparse.Namespace, paths: LabPaths) -> int:
+    variables = _lab.env(paths)
+    jupyter = shutil.which("jupyter", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    if not jupyter:
+        raise LabkitError("JupyterLab is not installed in this environment.", "run `make lab`, which installs it.")
+    notebooks = Path(args.notebooks).resolve()
+    argv = [jupyter, "lab", f"--ServerApp.root_dir={notebooks}", f"--port={args.port}", f"--ip={args.ip}"]
+    if args.no_browser:
+        argv.append("--no-browser")
+    if os.geteuid() == 0:
+        argv.append("--allow-root")
+    err.print(f"Starting JupyterLab on {escape(str(notebooks))}; its URL, with the token, follows.")
+    err.print("Ctrl-C stops JupyterLab; the engine and registries keep running until `labkit down`.")
+    try:
+        return subprocess.call(argv, env={**os.environ, **variables})
+    except KeyboardInterrupt:
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labkit", description="Docker Images Lab: set up and run the course.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("up", help="start the engine, the course registry and the mirror (idempotent)")
+    p.add_argument("--engine", metavar="HOST", help="use this Docker engine (unix:///… or tcp://…)")
+    p.add_argument("--managed", action="store_true", help="start labkit's own engine even if one is reachable")
+    p.set_defaults(func=cmd_up)
+
+    p = commands.add_parser("down", help="stop what `labkit up` started, and nothing else")
+    p.set_defaults(func=cmd_down)
+
+    p = commands.add_parser("status", help="show the engine, registry and mirror; exit 1 if any is down")
+    p.add_argument("--json", action="store_true", help="print the status as JSON")
+    p.set_defaults(func=cmd_status)
+
+    p = commands.add_parser("env", help='print shell exports: eval "$(labkit env)"')
+    p.set_defaults(func=cmd_env)
+
+    p = commands.add_parser("mirror", help="save or load the base images as one bundle")
+    p.add_argument("action", choices=["save", "load"])
+    p.add_argument("file", metavar="FILE")
+    p.set_defaults(func=cmd_mirror)
+
+    p = commands.add_parser("lab", help="start JupyterLab on the course notebooks, pointed at the lab")
+    p.add_argument("--notebooks", default=str(Path(__file__).resolve().parent.parent / "notebooks"))
+    p.add_argument("--port", type=int, default=8888)
+    p.add_argument("--ip", default="127.0.0.1")
+    p.add_argument("--no-browser", action="store_true")
+    p.set_defaults(func=cmd_lab)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args, LabPaths.from_env())
+    except LabkitError as e:
+        err.print(f"labkit: {e}", markup=False)
+        return 1
+    except KeyboardInterrupt:
+        err.print("labkit: interrupted", markup=False)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

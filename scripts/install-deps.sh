@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs the system programs the lab needs, or says exactly what to install.
+#
+# The lab needs: a Docker engine (a reachable one, or dockerd so labkit can start
+# its own), the docker CLI, Docker Distribution (docker-registry) for the course
+# registry and mirror, and busybox-static + debootstrap to build the base images
+# offline.  On Debian/Ubuntu as root the missing packages are installed with apt;
+# anywhere else this script stops with the list to install.
+set -euo pipefail
+
+need=()
+add() { case " ${need[*]-} " in *" $1 "*) ;; *) need+=("$1") ;; esac; }
+
+engine_reachable() {
+    command -v docker >/dev/null 2>&1 || return 1
+    timeout 10 docker version --format '{{.Server.Version}}' >/dev/null 2>&1
+}
+
+is_installed_deb() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+command -v docker >/dev/null 2>&1 || add docker.io
+engine_reachable || command -v dockerd >/dev/null 2>&1 || add docker.io
+command -v docker-registry >/dev/null 2>&1 || add docker-registry
+command -v debootstrap >/dev/null 2>&1 || add debootstrap
+command -v ip >/dev/null 2>&1 || add iproute2
+if command -v dpkg-query >/dev/null 2>&1; then
+    is_installed_deb busybox-static || add busybox-static
+else
+    command -v busybox >/dev/null 2>&1 || add busybox-static
+fi
+for extra in "$@"; do
+    if command -v dpkg-query >/dev/null 2>&1; then
+        is_installed_deb "$extra" || add "$extra"
+    fi
+done
+
+if [ ${#need[@]} -eq 0 ]; then
+    exit 0
+fi
+
+if [ -r /etc/os-release ] && grep -qiE '^(ID|ID_LIKE)=.*(debian|ubuntu)' /etc/os-release \
+        && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "labkit: installing system packages: ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+    echo "labkit: installed ${need[*]}"
+    exit 0
+fi
+
+cat >&2 <<MSG
+labkit: these system packages are missing: ${need[*]}
+  On Debian or Ubuntu, as root:  apt-get update && apt-get install -y ${need[*]}
+  (or run this command again with sudo).
+  Elsewhere: install a Docker engine (Docker Desktop, or your distribution's docker
+  package) and make sure 'docker version' reaches it; the offline base-image build
+  also needs Docker Distribution ('registry'), busybox (static) and debootstrap.
+MSG
+exit 1
