@@ -76,11 +76,17 @@ def mirror_flag(pid: int) -> str:
     return ""
 
 
+def is_current(paths: LabPaths, mirror_url: str) -> bool:
+    """This lab's dockerd runs, answers, and uses `mirror_url` as its mirror."""
+    pid = running_pid(paths)
+    return bool(pid) and mirror_flag(pid) == mirror_url and _ping(layout(paths).host)
+
+
 def start(paths: LabPaths, mirror_url: str, previous: EngineState) -> EngineState:
     """Start this lab's dockerd (or keep the running one when its mirror is right)."""
     lay = layout(paths)
     pid = running_pid(paths)
-    if pid and mirror_flag(pid) == mirror_url and _ping(lay.host):
+    if pid and is_current(paths, mirror_url):
         return EngineState(host=lay.host, managed=True, pid=pid, bridge=lay.bridge, subnet=previous.subnet)
     if pid:  # ours, but with an old mirror port, or not answering
         _proc.stop(pid, PROGRAM, str(lay.data_root), STOP_TIMEOUT)
@@ -107,7 +113,7 @@ def start(paths: LabPaths, mirror_url: str, previous: EngineState) -> EngineStat
     if failure:
         if proc.poll() is None:
             _proc.stop(proc.pid, PROGRAM, timeout=10)
-        _delete_bridge(lay.bridge)
+        _clean_up(lay)
         raise EngineStartFailed(failure, lay.log, _proc.log_tail(lay.log))
     os.chmod(lay.socket, 0o660)
     return EngineState(host=lay.host, managed=True, pid=proc.pid, bridge=lay.bridge, subnet=subnet)
@@ -118,8 +124,25 @@ def stop(paths: LabPaths) -> bool:
     lay = layout(paths)
     pid = running_pid(paths)
     stopped = bool(pid) and _proc.stop(pid, PROGRAM, str(lay.data_root), STOP_TIMEOUT)
-    _delete_bridge(lay.bridge)
+    _clean_up(lay)
     return stopped
+
+
+def _clean_up(lay: Layout) -> None:
+    """What a dockerd that died, or stopped, may leave: its bridge, and its data root
+    bind-mounted onto itself (dockerd makes it a private mount and undoes that only
+    on a clean shutdown)."""
+    _delete_bridge(lay.bridge)
+    if str(lay.data_root) in _mount_points():
+        subprocess.run(["umount", str(lay.data_root)], capture_output=True)
+
+
+def _mount_points() -> set[str]:
+    try:
+        lines = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return set()
+    return {line.split()[1].replace("\\040", " ") for line in lines if len(line.split()) > 1}
 
 
 def _ping(host: str) -> bool:

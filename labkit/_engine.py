@@ -13,24 +13,42 @@ from . import _dockerd
 from ._docker import Engine
 from ._errors import EngineUnreachable
 from ._paths import LabPaths
+from ._report import Reporter
 from ._state import EngineState
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
 
 def resolve(
-    paths: LabPaths, explicit: str | None, force_managed: bool, mirror_url: str, previous: EngineState
+    paths: LabPaths,
+    explicit: str | None,
+    force_managed: bool,
+    mirror_url: str,
+    previous: EngineState,
+    reporter: Reporter,
 ) -> tuple[EngineState, list[str]]:
-    explicit = explicit or os.environ.get("LABKIT_DOCKER_HOST")
+    explicit = explicit_host(explicit)
     if explicit:
-        _connect(explicit, "check the address, start that engine, or leave out --engine to let labkit choose one.")
+        check_explicit(explicit)
         return EngineState(host=explicit, managed=False), _mirror_notes(explicit, mirror_url)
     managed_host = _dockerd.layout(paths).host
     if not force_managed and not (previous.managed and _dockerd.running_pid(paths)):
         user = os.environ.get("DOCKER_HOST") or DEFAULT_HOST
         if user != managed_host and _reachable(user):
             return EngineState(host=user, managed=False), _mirror_notes(user, mirror_url)
-    return _dockerd.start(paths, mirror_url, previous), []
+    if _dockerd.is_current(paths, mirror_url):
+        return _dockerd.start(paths, mirror_url, previous), []
+    with reporter.step("Starting the lab's Docker engine (dockerd)"):
+        return _dockerd.start(paths, mirror_url, previous), []
+
+
+def explicit_host(given: str | None) -> str | None:
+    return given or os.environ.get("LABKIT_DOCKER_HOST") or None
+
+
+def check_explicit(host: str) -> None:
+    """An engine the user named must answer; there is no falling back from it."""
+    _connect(host, "check the address, start that engine, or leave out --engine to let labkit choose one.")
 
 
 def _connect(host: str, next_step: str) -> None:

@@ -27,6 +27,9 @@ def up(
 ) -> UpResult:
     """Start whatever part of the lab is not running; a no-op when everything is."""
     reporter = reporter or Reporter()
+    explicit = _engine.explicit_host(engine)
+    if explicit:
+        _engine.check_explicit(explicit)
     with locked(paths):
         state = State.load(paths)
         result = UpResult(state)
@@ -42,8 +45,7 @@ def up(
             state.save(paths)
         mirror_url = f"http://{state.mirror.address}"
         before = (state.engine.host, state.engine.pid)
-        with reporter.step("Finding the Docker engine"):
-            state.engine, notes = _engine.resolve(paths, engine, managed, mirror_url, state.engine)
+        state.engine, notes = _engine.resolve(paths, engine, managed, mirror_url, state.engine, reporter)
         result.notes += notes
         if (state.engine.host, state.engine.pid) != before and state.engine.managed:
             result.started.append(f"Docker engine (dockerd, pid {state.engine.pid}) on {state.engine.host}")

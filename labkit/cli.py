@@ -30,8 +30,8 @@ from ._registry import MIRROR
 from ._report import Reporter, Update
 from ._state import State
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class ConsoleReporter(Reporter):
@@ -190,10 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args, LabPaths.from_env())
     except LabkitError as e:
-        err.print(f"labkit: {e}", markup=False)
+        print(f"labkit: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        err.print("labkit: interrupted", markup=False)
+        print("labkit: interrupted", file=sys.stderr)
         return 130
 
 

@@ -1,0 +1,109 @@
+"""Shared fixtures: one real lab (managed dockerd, course registry, mirror) per test session.
+
+A test that needs the engine never skips: if the lab cannot be brought up, the test
+fails with what `labkit up` said. `make test` installs everything the lab needs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+LABKIT = [sys.executable, "-m", "labkit"]
+
+
+@dataclass
+class Lab:
+    """A running lab and the environment that points commands at it."""
+
+    home: Path
+    env: dict[str, str]
+    status: dict = field(default_factory=dict)
+
+    def labkit(self, *args: str, check: bool = True, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+        return run([*LABKIT, *args], env={**self.env, **(env or {})}, check=check, timeout=timeout)
+
+    def docker(self, *args: str, check: bool = True, input: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+        return run(["docker", *args], env=self.env, check=check, input=input, timeout=timeout)
+
+    @property
+    def host(self) -> str:
+        return self.status["engine"]["details"]["host"]
+
+    @property
+    def registry(self) -> str:
+        return self.status["registry"]["details"]["url"]
+
+    @property
+    def mirror(self) -> str:
+        return self.status["mirror"]["details"]["url"]
+
+    @property
+    def password(self) -> str:
+        return Path(self.status["registry"]["details"]["password_file"]).read_text().strip()
+
+    def refresh(self) -> dict:
+        result = self.labkit("status", "--json", check=False)
+        import json
+
+        self.status = json.loads(result.stdout)
+        return self.status
+
+
+def run(argv, env, check=True, input=None, timeout=600) -> subprocess.CompletedProcess:
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, input=input, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(argv)} exited {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+        )
+    return result
+
+
+def lab_environment(home: Path, docker_config: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "LABKIT_"))}
+    env.update(
+        LABKIT_HOME=str(home),
+        # Built base images are cached across test runs (the cache is rebuildable, never state).
+        LABKIT_CACHE=os.environ.get("LABKIT_CACHE", str(REPO / ".cache" / "labkit")),
+        LABKIT_OFFLINE="1",  # never probe Docker Hub from the tests
+        DOCKER_CONFIG=str(docker_config),
+        PYTHONPATH=str(REPO),
+    )
+    return env
+
+
+def start_lab(home: Path, docker_config: Path, *up_args: str) -> Lab:
+    lab = Lab(home, lab_environment(home, docker_config))
+    result = lab.labkit("up", *up_args, check=False, timeout=900)
+    if result.returncode != 0:
+        pytest.fail(
+            "`labkit up` failed, so the tests that need a real engine cannot run "
+            f"(CI must never skip them):\n{result.stdout}\n{result.stderr}",
+            pytrace=False,
+        )
+    lab.refresh()
+    lab.env["DOCKER_HOST"] = lab.host
+    return lab
+
+
+def stop_lab(lab: Lab) -> None:
+    lab.labkit("down", check=False, env={"DOCKER_HOST": ""})
+    data = lab.home / "engine" / "data"
+    if data.exists():
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory) -> Lab:
+    """The session's lab: labkit's own engine, the course registry and the mirror."""
+    base = tmp_path_factory.mktemp("lab")
+    lab = start_lab(base / "home", base / "docker-config", "--managed")
+    yield lab
+    stop_lab(lab)

@@ -1,0 +1,117 @@
+"""`labkit up | status | env | down` against a real engine and real registries."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import sys
+
+from conftest import run, start_lab, stop_lab
+
+
+def _pids(lab) -> tuple:
+    status = lab.refresh()
+    return (
+        status["registry"]["details"]["pid"],
+        status["mirror"]["details"]["pid"],
+        status["engine"]["details"]["host"],
+        (lab.home / "engine" / "dockerd.pid").read_text(),
+    )
+
+
+def test_second_up_is_a_no_op(lab):
+    before = _pids(lab)
+    result = lab.labkit("up")
+    assert "already up: nothing to do" in result.stdout
+    assert "Starting" not in result.stderr and "Building" not in result.stderr
+    assert _pids(lab) == before
+
+
+def test_status_reports_engine_registry_and_mirror(lab):
+    status = lab.refresh()
+    assert status["ok"] is True
+    assert status["engine"]["details"]["managed"] is True
+    assert status["engine"]["details"]["version"].startswith("20.10")
+    assert status["engine"]["details"]["mirrors"] == [f"http://{lab.mirror}/"]
+    assert status["registry"]["details"]["user"] == "learner"
+    password_file = status["registry"]["details"]["password_file"]
+    assert oct(os.stat(password_file).st_mode & 0o777) == "0o600"
+    assert status["mirror"]["details"]["images"] == ["busybox:latest", "debian:bookworm-slim", "nginx:latest"]
+    table = lab.labkit("status").stdout
+    for word in ("engine", "registry", "mirror", lab.registry, "learner"):
+        assert word in table
+
+
+def test_env_points_a_shell_at_the_lab(lab):
+    exports = lab.labkit("env").stdout
+    assert f"export DOCKER_HOST={lab.host}" in exports
+    assert f"export LABKIT_REGISTRY={lab.registry}" in exports
+    assert "export LABKIT_USER=learner" in exports
+    shell_env = {k: v for k, v in lab.env.items() if k != "DOCKER_HOST"}
+    script = (
+        f'eval "$({sys.executable} -m labkit env)" && '
+        'echo "$DOCKER_HOST|$LABKIT_REGISTRY|$LABKIT_USER" && docker version --format "{{.Server.Version}}"'
+    )
+    lines = run(["bash", "-c", script], env=shell_env).stdout.split()
+    assert lines[0] == f"{lab.host}|{lab.registry}|learner"
+    assert lines[1].startswith("20.10")
+
+
+def test_down_stops_only_what_labkit_started(lab, tmp_path):
+    """A second lab on the session lab's engine (as if it were the user's): down leaves that engine,
+    its image and its container alone, and the base image names as they were."""
+    lab.docker("pull", "busybox")
+    lab.docker("tag", "busybox", "precious:1")
+    lab.docker("create", "--name", "precious-box", "precious:1", "true")
+    nginx_before = lab.docker("images", "-q", "nginx:latest").stdout.strip()
+    other = start_lab(tmp_path / "home", tmp_path / "docker-config", "--engine", lab.host)
+    try:
+        assert other.status["engine"]["details"]["managed"] is False
+        assert other.status["mirror"]["details"]["images"] == ["busybox:latest", "debian:bookworm-slim", "nginx:latest"]
+        down = other.labkit("down")
+        assert "course registry" in down.stdout and "mirror" in down.stdout
+        assert "Docker engine (dockerd" not in down.stdout
+        assert f"Your own Docker engine at {lab.host} was left running" in down.stdout
+        after = other.labkit("status", "--json", check=False)
+        assert after.returncode == 1
+        parts = json.loads(after.stdout)
+        assert parts["registry"]["up"] is False and parts["mirror"]["up"] is False
+        assert parts["engine"]["up"] is True  # not ours: still running
+        assert lab.docker("image", "inspect", "precious:1").returncode == 0
+        assert lab.docker("container", "inspect", "precious-box").returncode == 0
+        assert lab.docker("images", "-q", "nginx:latest").stdout.strip() == nginx_before
+    finally:
+        stop_lab(other)
+        lab.docker("rm", "-f", "precious-box", check=False)
+        lab.docker("rmi", "precious:1", check=False)
+
+
+def test_managed_engine_beside_another_keeps_its_images_across_down_and_up(lab, tmp_path):
+    second = start_lab(tmp_path / "home", tmp_path / "docker-config", "--managed")
+    try:
+        assert second.host != lab.host  # two managed engines run side by side
+        second.docker("pull", "busybox")
+        second.docker("tag", "busybox", "precious:1")
+        second.docker("create", "--name", "precious-box", "precious:1", "true")
+        registry_port = int(second.registry.rsplit(":", 1)[1])
+
+        down = second.labkit("down")
+        assert "Docker engine (dockerd" in down.stdout
+        status = second.labkit("status", "--json", check=False)
+        assert status.returncode == 1
+        assert not any(json.loads(status.stdout)[part]["up"] for part in ("engine", "registry", "mirror"))
+        assert lab.docker("version").returncode == 0  # the session's engine was not touched
+
+        with socket.socket() as squatter:  # something else takes the registry's port meanwhile
+            squatter.bind(("127.0.0.1", registry_port))
+            squatter.listen()
+            up = second.labkit("up")
+            assert re.search(rf"port {registry_port} of the course registry is taken .* moves to \d+", up.stderr.replace("\n", " "))
+        second.refresh()
+        assert second.registry != f"127.0.0.1:{registry_port}"
+        assert second.docker("image", "inspect", "precious:1").returncode == 0
+        assert second.docker("container", "inspect", "precious-box").returncode == 0
+    finally:
+        stop_lab(second)

@@ -1,0 +1,48 @@
+"""The managed engine's bridge subnet and its address pool avoid networks in use."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from labkit import _dockerd
+from labkit._errors import EngineStartFailed
+
+
+def _using(monkeypatch, *networks: str) -> None:
+    nets = [ipaddress.ip_network(n) for n in networks]
+    monkeypatch.setattr(_dockerd, "_used_networks", lambda: nets)
+
+
+def test_free_subnet_starts_where_told(monkeypatch):
+    _using(monkeypatch)
+    assert _dockerd._free_subnet(start=4) == "10.123.5.0/24"
+
+
+def test_free_subnet_skips_used_subnets_and_used_pools(monkeypatch):
+    _using(monkeypatch, "10.123.5.0/24", "10.124.6.0/24", "192.168.1.0/24")
+    # 10.123.5.0/24 is in use; 10.123.6.0/24 is free, but its pool 10.124.6.0/24 is not.
+    assert _dockerd._free_subnet(start=4) == "10.123.7.0/24"
+
+
+def test_free_subnet_skips_a_wider_route(monkeypatch):
+    _using(monkeypatch, "10.123.0.0/20")  # 10.123.0.0 – 10.123.15.255
+    assert _dockerd._free_subnet(start=4) == "10.123.16.0/24"
+
+
+def test_free_subnet_wraps_around(monkeypatch):
+    _using(monkeypatch, "10.123.254.0/24")
+    assert _dockerd._free_subnet(start=253) == "10.123.1.0/24"
+
+
+def test_no_free_subnet_is_an_engine_start_failure(monkeypatch):
+    _using(monkeypatch, "10.0.0.0/8")
+    with pytest.raises(EngineStartFailed) as info:
+        _dockerd._free_subnet(start=0)
+    assert "10.123.0.0/16" in str(info.value) and "Next:" in str(info.value)
+
+
+def test_address_pool_is_beside_the_bridge():
+    assert _dockerd._address_pool("10.123.7.0/24") == "10.124.7.0/24"
+    assert _dockerd._address_pool("10.123.254.0/24") == "10.124.254.0/24"

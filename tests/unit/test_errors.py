@@ -1,0 +1,153 @@
+"""Every labkit error says what went wrong and what to do next; the CLI prints it, exit 1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from labkit import _errors, _lab
+from labkit.cli import main
+
+TAIL = "level=info msg=starting\nlevel=fatal msg=\"failed to start daemon\""
+
+
+def _lines(error: Exception) -> list[str]:
+    return str(error).splitlines()
+
+
+def _next_lines(error: Exception) -> list[str]:
+    return [line for line in _lines(error) if line.startswith("  Next:")]
+
+
+def _has_tail(error: Exception) -> None:
+    lines = _lines(error)
+    assert "  Last lines of the log:" in lines
+    for line in TAIL.splitlines():
+        assert "    " + line in lines
+
+
+def test_engine_unreachable():
+    e = _errors.EngineUnreachable("unix:///run/x.sock", "connection refused")
+    assert _lines(e)[0] == "The Docker engine is not reachable at unix:///run/x.sock: connection refused"
+    assert len(_next_lines(e)) == 1 and "labkit up" in _next_lines(e)[0]
+    assert (e.host, e.reason) == ("unix:///run/x.sock", "connection refused")
+
+
+def test_engine_unreachable_with_own_next_step():
+    e = _errors.EngineUnreachable("tcp://h:2375", "timed out", next_step="ask the teacher")
+    assert _next_lines(e) == ["  Next: ask the teacher"]
+
+
+def test_engine_start_failed_names_log_and_tail(tmp_path):
+    log = tmp_path / "dockerd.log"
+    e = _errors.EngineStartFailed("it exited with status 1", log, TAIL)
+    assert _lines(e)[0] == f"The lab's Docker engine (dockerd) did not start: it exited with status 1 (log: {log})"
+    _has_tail(e)
+    assert len(_next_lines(e)) == 1
+    assert _lines(e)[-1].startswith("  Next:")
+
+
+def test_engine_start_failed_without_log_or_tail():
+    e = _errors.EngineStartFailed("needs root", None, "   \n")
+    assert "log" not in _lines(e)[0]
+    assert "Last lines" not in str(e)
+    assert len(_next_lines(e)) == 1
+
+
+def test_registry_start_failed(tmp_path):
+    log = tmp_path / "registry.log"
+    e = _errors.RegistryStartFailed("course registry", "it did not answer within 20 s", log, TAIL)
+    assert "course registry" in _lines(e)[0] and "it did not answer within 20 s" in _lines(e)[0]
+    assert f"(log: {log})" in _lines(e)[0]
+    _has_tail(e)
+    assert len(_next_lines(e)) == 1 and "labkit up" in _next_lines(e)[0]
+
+
+def test_debootstrap_failed(tmp_path):
+    log = tmp_path / "debootstrap.log"
+    e = _errors.DebootstrapFailed("http://deb.example/debian", "Couldn't download Release", log, TAIL)
+    assert isinstance(e, _errors.BuildError)
+    assert "debian:bookworm-slim" in _lines(e)[0]
+    assert "http://deb.example/debian" in _lines(e)[0] and "Couldn't download Release" in _lines(e)[0]
+    assert f"(full log: {log})" in _lines(e)[0]
+    _has_tail(e)
+    assert len(_next_lines(e)) == 1
+    assert "http://deb.example/debian" in _next_lines(e)[0] and "LABKIT_DEBIAN_MIRROR" in _next_lines(e)[0]
+
+
+def test_missing_program():
+    e = _errors.MissingProgram("debootstrap", "debootstrap", "to build debian:bookworm-slim offline")
+    assert _lines(e)[0] == "`debootstrap` is not installed; the lab needs it to build debian:bookworm-slim offline."
+    assert _next_lines(e) == [
+        "  Next: install it (on Debian/Ubuntu: `apt-get install debootstrap`), or run `make lab`, which installs it."
+    ]
+
+
+def test_error_without_next_step_is_just_the_message():
+    assert str(_errors.LabkitError("plain")) == "plain"
+
+
+# --- the command line ---------------------------------------------------------------
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path))
+    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def test_cli_maps_labkit_error_to_exit_1(home, monkeypatch, capsys):
+    def env(paths):
+        assert paths.home == home.resolve()
+        raise _errors.StateError("x", "y")
+
+    monkeypatch.setattr(_lab, "env", env)
+    assert main(["env"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == ["labkit: x", "  Next: y"]
+    assert "Traceback" not in captured.err + captured.out
+    assert "export" not in captured.out
+
+
+def test_cli_env_before_up_says_to_run_up(home, capsys):
+    assert main(["env"]) == 1
+    captured = capsys.readouterr()
+    assert "has not been started" in captured.err and "Next: run `labkit up`" in captured.err
+    assert captured.out == ""
+
+
+def test_cli_status_json_on_empty_home(home, capsys):
+    assert main(["status", "--json"]) == 1
+    status = json.loads(capsys.readouterr().out)
+    assert status["ok"] is False
+    for part in ("engine", "registry", "mirror"):
+        assert status[part]["up"] is False, part
+        assert "labkit up" in status[part]["summary"]
+    assert status["registry"]["details"]["password_file"] == str(home.resolve() / "registry" / "password")
+    assert not (home / "state.json").exists()
+
+
+def test_cli_status_on_corrupt_state_names_the_file(home, capsys):
+    state_file = home / "state.json"
+    state_file.write_text("{not json")
+    assert main(["status"]) == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    assert captured.err.startswith("labkit: ")
+    assert "Next:" in captured.err
+    assert str(state_file.resolve()) in captured.err
+
+
+def test_cli_error_keeps_a_long_path_on_one_line(tmp_path, monkeypatch, capsys):
+    """Regression: errors went through rich, which wrapped them at 80 columns and split paths."""
+    home = tmp_path / ("a-long-lab-home-" * 6) / ("nested-" * 12)
+    home.mkdir(parents=True)
+    monkeypatch.setenv("LABKIT_HOME", str(home))
+    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path / "cache"))
+    state_file = (home / "state.json").resolve()
+    state_file.write_text("{not json")
+    assert main(["status"]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith(f"labkit: The lab's state file {state_file} cannot be read")
+    assert lines[-1].startswith("  Next:") and str(state_file) in lines[-1]

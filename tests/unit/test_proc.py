@@ -1,0 +1,86 @@
+"""Ports, and finding and stopping a process only when it is the expected program."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from labkit import _proc
+
+
+def test_free_port_is_free():
+    port = _proc.free_port()
+    assert 1024 <= port <= 65535
+    assert _proc.port_is_free(port)
+
+
+def test_listening_port_is_not_free():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert not _proc.port_is_free(port)
+    assert _proc.port_is_free(port)
+
+
+def _own_program() -> str:
+    argv0 = Path("/proc/self/cmdline").read_bytes().split(b"\0")[0].decode()
+    return os.path.basename(argv0)
+
+
+def test_is_running_matches_program_and_marker():
+    me = os.getpid()
+    program = _own_program()
+    assert _proc.is_running(me, program)
+    assert not _proc.is_running(me, program + "-not")
+    assert not _proc.is_running(me, program, marker="no-such-marker-on-this-command-line-3f9c")
+    assert not _proc.is_running(None, program)
+    assert not _proc.is_running(0, program)
+
+
+@pytest.fixture
+def sleeper():
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_is_running_on_a_child(sleeper):
+    assert _proc.cmdline(sleeper.pid) == ["sleep", "30"]
+    assert _proc.is_running(sleeper.pid, "sleep", "30")
+    assert not _proc.is_running(sleeper.pid, "sleep", "31")
+
+
+def test_stop_leaves_another_program_alone(sleeper):
+    assert _proc.stop(sleeper.pid, "not-sleep", timeout=2) is False
+    assert sleeper.poll() is None
+    assert _proc.is_running(sleeper.pid, "sleep")
+
+
+def test_stop_ends_the_matching_program(sleeper):
+    assert _proc.stop(sleeper.pid, "sleep", "30", timeout=10) is True
+    assert sleeper.poll() is not None
+    assert not _proc.is_running(sleeper.pid, "sleep")
+    assert not Path(f"/proc/{sleeper.pid}").exists()
+
+
+def test_log_tail(tmp_path):
+    log = tmp_path / "daemon.log"
+    log.write_text("".join(f"line {i}\n" for i in range(1, 31)))
+    assert _proc.log_tail(log, 3) == "line 28\nline 29\nline 30"
+    assert _proc.log_tail(log, 100).splitlines()[0] == "line 1"
+    assert _proc.log_tail(tmp_path / "missing.log") == ""
+
+
+def test_log_tail_of_a_big_log(tmp_path):
+    log = tmp_path / "big.log"
+    log.write_text("".join(f"{i:06d} " + "x" * 90 + "\n" for i in range(2000)))
+    assert _proc.log_tail(log, 2).splitlines() == [f"001998 {'x' * 90}", f"001999 {'x' * 90}"]

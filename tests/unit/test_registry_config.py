@@ -1,0 +1,85 @@
+"""The course registry's password file, config file and htpasswd account."""
+
+from __future__ import annotations
+
+import stat
+
+import bcrypt
+import pytest
+import yaml
+
+from labkit import _registry
+from labkit._paths import LabPaths
+from labkit._registry import MIRROR, REGISTRY, USER, _write_config, password
+
+
+@pytest.fixture
+def paths(tmp_path) -> LabPaths:
+    return LabPaths(home=tmp_path / "h", cache=tmp_path / "c")
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_password_is_made_once_in_a_0600_file(paths):
+    first = password(paths)
+    assert paths.password_file.is_file()
+    assert _mode(paths.password_file) == 0o600
+    assert _mode(paths.password_file.parent) == 0o700
+    assert len(first) >= 20
+    assert password(paths) == first
+    assert paths.password_file.read_text() == first + "\n"
+
+
+def _config(paths: LabPaths, kind, port: int) -> dict:
+    path = _write_config(paths, kind, port)
+    assert path == _registry.config_path(paths, kind)
+    return yaml.safe_load(path.read_text())
+
+
+def _account(config: dict) -> tuple[str, bytes]:
+    htpasswd = config["auth"]["htpasswd"]["path"]
+    user, _, hashed = open(htpasswd).read().strip().partition(":")
+    return user, hashed.encode()
+
+
+def test_registry_config_listens_on_loopback_with_htpasswd(paths):
+    config = _config(paths, REGISTRY, 5999)
+    assert config["http"]["addr"] == "127.0.0.1:5999"
+    assert config["auth"]["htpasswd"]["realm"] == "labkit"
+    assert config["storage"]["filesystem"]["rootdirectory"] == str(paths.registry_dir("registry") / "data")
+    user, hashed = _account(config)
+    assert user == USER == "learner"
+    assert hashed.startswith(b"$2")
+    assert bcrypt.checkpw(password(paths).encode(), hashed)
+    assert not bcrypt.checkpw(b"not-the-password", hashed)
+
+
+def test_second_config_keeps_the_htpasswd(paths):
+    config = _config(paths, REGISTRY, 5999)
+    htpasswd = config["auth"]["htpasswd"]["path"]
+    before = open(htpasswd).read()
+    secret_before = (paths.registry_dir("registry") / "http-secret").read_text()
+    again = _config(paths, REGISTRY, 6001)
+    assert again["http"]["addr"] == "127.0.0.1:6001"
+    assert open(again["auth"]["htpasswd"]["path"]).read() == before  # a new bcrypt salt would change it
+    assert (paths.registry_dir("registry") / "http-secret").read_text() == secret_before
+    assert again["http"]["secret"] == secret_before
+
+
+def test_htpasswd_follows_a_new_password_file(paths):
+    config = _config(paths, REGISTRY, 5999)
+    paths.password_file.write_text("a-new-password\n")
+    _write_config(paths, REGISTRY, 5999)
+    user, hashed = _account(config)
+    assert user == USER
+    assert bcrypt.checkpw(b"a-new-password", hashed)
+
+
+def test_mirror_config_has_no_auth(paths):
+    config = _config(paths, MIRROR, 5998)
+    assert config["http"]["addr"] == "127.0.0.1:5998"
+    assert "auth" not in config
+    assert not (paths.registry_dir("mirror") / "htpasswd").exists()
+    assert config["storage"]["filesystem"]["rootdirectory"] == str(paths.registry_dir("mirror") / "data")
