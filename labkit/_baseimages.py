@@ -64,13 +64,20 @@ def is_static_elf(path: Path) -> bool:
     """True for an ELF executable with no program interpreter (statically linked)."""
     with open(path, "rb") as f:
         head = f.read(64)
-        if head[:4] != b"\x7fELF" or head[4] != 2:  # 64-bit ELF only
+        if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] not in (1, 2) or head[5] not in (1, 2):
             return False
-        phoff, = struct.unpack_from("<Q", head, 0x20)
-        phentsize, phnum = struct.unpack_from("<HH", head, 0x36)
+        order = "<" if head[5] == 1 else ">"
+        if head[4] == 2:  # 64-bit
+            phoff, = struct.unpack_from(order + "Q", head, 0x20)
+            phentsize, phnum = struct.unpack_from(order + "HH", head, 0x36)
+        else:
+            phoff, = struct.unpack_from(order + "I", head, 0x1C)
+            phentsize, phnum = struct.unpack_from(order + "HH", head, 0x2A)
         f.seek(phoff)
         table = f.read(phentsize * phnum)
-    return all(struct.unpack_from("<I", table, i * phentsize)[0] != 3 for i in range(phnum))  # 3: PT_INTERP
+    if phentsize < 4 or len(table) < phentsize * phnum:
+        return False
+    return all(struct.unpack_from(order + "I", table, i * phentsize)[0] != 3 for i in range(phnum))  # 3: PT_INTERP
 
 
 # --- debian:bookworm-slim ---------------------------------------------------------------

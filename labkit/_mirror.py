@@ -164,6 +164,8 @@ def bundle_names(path: Path) -> list[str]:
         raise BundleError(path, f"it is not a `docker save` archive ({type(e).__name__})") from e
     if not isinstance(manifest, list):
         raise BundleError(path, "its manifest.json is not a list of images")
+    if not all(isinstance(entry, dict) for entry in manifest):
+        raise BundleError(path, "its manifest.json lists something other than images")
     names = []
     for entry in manifest:
         for tag in entry.get("RepoTags") or []:

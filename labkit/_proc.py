@@ -103,19 +103,24 @@ def stop(pid: int, program: str, marker: str = "", timeout: float = 30.0) -> boo
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return False
+    if not _wait_gone(pid, timeout):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _wait_gone(pid, 10.0)
+    return True
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    """Wait until the process has exited and let go of its files and ports."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not is_running(pid, program, marker):
-            _reap(pid)
-            return True
         _reap(pid)
-        time.sleep(0.1)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    _reap(pid)
-    return True
+        if not os.path.exists(f"/proc/{pid}") or _is_zombie(pid):
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def _reap(pid: int) -> None:

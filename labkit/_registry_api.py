@@ -86,4 +86,5 @@ class RegistryClient:
         return sorted(self._ok(response).json().get("tags") or [])
 
     def catalog(self) -> list[str]:
-        return sorted(self._ok(self._request("GET", "/v2/_catalog", params={"n": 1000})).json()["repositories"] or [])
+        answer = self._ok(self._request("GET", "/v2/_catalog", params={"n": 1000})).json()
+        return sorted(answer.get("repositories") or [])

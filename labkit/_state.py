@@ -51,10 +51,9 @@ class State:
         except FileNotFoundError:
             return cls()
         except (OSError, ValueError) as e:
-            raise StateError(
-                f"The lab's state file {paths.state_file} cannot be read: {e}",
-                f"run `labkit down`, delete {paths.state_file}, then `labkit up`.",
-            ) from e
+            raise _unreadable(paths, str(e)) from e
+        if not isinstance(raw, dict):
+            raise _unreadable(paths, "it does not hold a JSON object")
         return cls(
             engine=_part(EngineState, raw.get("engine")),
             registry=_part(RegistryState, raw.get("registry")),
@@ -66,6 +65,13 @@ class State:
         tmp = paths.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
         os.replace(tmp, paths.state_file)
+
+
+def _unreadable(paths: LabPaths, reason: str) -> StateError:
+    return StateError(
+        f"The lab's state file {paths.state_file} cannot be read: {reason}",
+        f"run `labkit down`, delete {paths.state_file}, then `labkit up`.",
+    )
 
 
 def _part(kind: type, raw: object):

@@ -129,3 +129,12 @@ def test_trim_empties_logs_and_host_files(trimmed):
     assert not (trimmed / "etc/hostname").exists()
     assert (trimmed / "etc/machine-id").read_text() == ""
     assert (trimmed / "dev").is_dir() and not (trimmed / "dev/null").exists()
+
+
+def test_is_static_elf_refuses_truncated_and_odd_files(tmp_path):
+    from labkit._baseimages import is_static_elf
+
+    for name, data in (("magic-only", b"\x7fELF"), ("empty", b""), ("garbage", b"\x7fELF" + b"\xff" * 60)):
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert is_static_elf(path) is False

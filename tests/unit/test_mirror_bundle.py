@@ -71,9 +71,6 @@ def test_missing_file_is_refused(tmp_path):
     assert "does not exist" in _refused(tmp_path / "nothing-here.tar").message
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError,
-                   reason="labkit bug: bundle_names calls entry.get() on each manifest entry, so a manifest "
-                   "list holding a non-object raises AttributeError instead of BundleError")
 def test_manifest_entries_that_are_not_objects_are_refused(tmp_path):
     _refused(_bundle(tmp_path / "b.tar", ["busybox:latest"]))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,10 @@ def test_is_running_matches_program_and_marker():
 def sleeper():
     proc = subprocess.Popen(["sleep", "30"])
     try:
+        # Popen returns while execve may still be setting up the new command line.
+        deadline = time.monotonic() + 5
+        while not _proc.cmdline(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
         yield proc
     finally:
         if proc.poll() is None:
@@ -67,8 +72,9 @@ def test_stop_leaves_another_program_alone(sleeper):
 
 def test_stop_ends_the_matching_program(sleeper):
     assert _proc.stop(sleeper.pid, "sleep", "30", timeout=10) is True
-    assert sleeper.poll() is not None
     assert not _proc.is_running(sleeper.pid, "sleep")
+    # stop() may return while the kernel is still finishing the exit: allow it a moment.
+    sleeper.wait(timeout=5)
     assert not Path(f"/proc/{sleeper.pid}").exists()
 
 

@@ -61,9 +61,6 @@ def test_unreadable_state_is_a_state_error(paths):
     assert "Next:" in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError,
-                   reason="labkit bug: State.load calls raw.get() on any valid JSON, so `[]` or `null` "
-                   "raises AttributeError (a traceback) instead of StateError")
 @pytest.mark.parametrize("text", ["[]", "null"])
 def test_state_that_is_not_an_object_is_a_state_error(paths, text):
     paths.home.mkdir(parents=True)
