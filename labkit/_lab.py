@@ -61,10 +61,10 @@ def down(paths: LabPaths) -> list[str]:
     with locked(paths):
         state = State.load(paths)
         stopped = []
-        if state.engine.managed:
-            if _dockerd.stop(paths):
-                stopped.append(f"Docker engine (dockerd, pid {state.engine.pid})")
-            state.engine.pid = None
+        pid = _dockerd.running_pid(paths)  # this lab's own dockerd, even if a later `up` chose another engine
+        if _dockerd.stop(paths):
+            stopped.append(f"Docker engine (dockerd, pid {pid})")
+        state.engine.pid = None
         for kind in (MIRROR, REGISTRY):
             part = getattr(state, kind.name)
             if _registry.stop(paths, kind, part):

@@ -73,3 +73,17 @@ def test_missing_registry_program_says_what_to_install(tmp_path):
     message = _clear_error(_labkit(tmp_path, "up", env=env))
     assert "`docker-registry` is not installed" in message
     assert "apt-get install docker-registry" in message
+
+
+def test_debootstrap_failure_names_the_package_source(lab, tmp_path):
+    """A lab with an empty build cache whose Debian mirror does not answer (on the session's engine)."""
+    dead_mirror = "http://127.0.0.1:9/debian"  # port 9 (discard): nothing listens here
+    before = lab.docker("images", "-q", "busybox:latest").stdout.strip()
+    env = {"LABKIT_CACHE": str(tmp_path / "empty-cache"), "LABKIT_DEBIAN_MIRROR": dead_mirror}
+    result = _labkit(tmp_path, "up", "--engine", lab.host, env=env)
+    message = _clear_error(result)
+    assert f"debootstrap could not install Debian from the package source {dead_mirror}" in message
+    assert str(tmp_path / "empty-cache" / "debian" / "debootstrap.log") in message
+    assert "LABKIT_DEBIAN_MIRROR" in message  # the next step says how to pick another source
+    assert lab.docker("images", "-q", "busybox:latest").stdout.strip() == before  # names put back as they were
+    _labkit(tmp_path, "down")
