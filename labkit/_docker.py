@@ -8,6 +8,9 @@ errors that say what to do next (chained with ``from``).
 from __future__ import annotations
 
 import contextlib
+import io
+import tarfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -22,6 +25,8 @@ Progress = Callable[[str], None]
 
 #: How long one API call may take before the engine counts as not answering.
 DEFAULT_TIMEOUT = 120
+#: The label on everything labkit itself creates (throwaway check containers), so reset finds it.
+LABEL = "labkit"
 
 
 class ImageMissing(EngineError):
@@ -97,6 +102,128 @@ class Engine:
     def image_attrs(self, ref: str) -> dict:
         with self._translated(ref):
             return self._client.api.inspect_image(ref)
+
+    def images(self, name: str | None = None) -> list[dict]:
+        """Image summaries (Id, RepoTags, RepoDigests, Labels), optionally for one repository name."""
+        with self._translated():
+            return self._client.api.images(name=name)
+
+    def history(self, ref: str) -> list[dict]:
+        """The image's history, oldest step first (CreatedBy, Size, Id)."""
+        with self._translated(ref):
+            return list(reversed(self._client.api.history(ref)))
+
+    def remove_image(self, ref: str, force: bool = False) -> None:
+        with self._translated(ref):
+            self._client.api.remove_image(ref, force=force)
+
+    # --- containers --------------------------------------------------------------------
+    def container(self, name: str) -> dict | None:
+        """A container's inspect data, or None when there is no such container."""
+        try:
+            with self._translated(name):
+                return self._client.api.inspect_container(name)
+        except EngineError as e:
+            if isinstance(e.__cause__, docker.errors.NotFound):
+                return None
+            raise
+
+    def containers(self, filters: dict | None = None) -> list[dict]:
+        """Summaries of all containers, running or not (Id, Names, ImageID, State, Labels)."""
+        with self._translated():
+            return self._client.api.containers(all=True, filters=filters or {})
+
+    def diff(self, container: str) -> list[dict]:
+        """The container's filesystem changes: [{Path, Kind}], Kind 0 changed, 1 added, 2 deleted."""
+        with self._translated(container):
+            return self._client.api.diff(container) or []
+
+    def remove_container(self, name: str) -> None:
+        with self._translated(name):
+            self._client.api.remove_container(name, force=True, v=False)
+
+    def read_file(self, container: str, path: str, limit: int = 1 << 20) -> bytes | None:
+        """The bytes of a regular file in a container (running or not), or None if it has none."""
+        try:
+            with self._translated(container):
+                stream, _stat = self._client.api.get_archive(container, path)
+                data = b"".join(stream)
+        except EngineError as e:
+            if isinstance(e.__cause__, docker.errors.NotFound):
+                return None
+            raise
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+            for member in archive:
+                if member.isfile():
+                    handle = archive.extractfile(member)
+                    return handle.read(limit) if handle else None
+                if member.issym() or member.islnk():
+                    return ("->" + member.linkname).encode()
+        return None
+
+    @contextlib.contextmanager
+    def scratch_container(self, ref: str, command: list[str] | None = None, **options) -> Iterator[str]:
+        """A labelled container made from `ref` (not started), removed afterwards whatever happens."""
+        with self._translated(ref):
+            created = self._client.api.create_container(
+                ref, command=command, labels={LABEL: "check"}, **options
+            )
+        try:
+            yield created["Id"]
+        finally:
+            with contextlib.suppress(LabkitError):
+                self.remove_container(created["Id"])
+
+    def read_image_file(self, ref: str, path: str) -> bytes | None:
+        """The bytes of a file in an image, read through a container that is never started."""
+        with self.scratch_container(ref, command=["true"]) as container:
+            return self.read_file(container, path)
+
+    def run(self, ref: str, command: list[str] | None = None, timeout: float = 60) -> tuple[int | None, str]:
+        """Run `command` (or the image's own) in a throwaway container; (exit code, output).
+
+        The exit code is None when it did not finish within `timeout` (it is then killed)."""
+        with self.scratch_container(ref, command=command) as container:
+            with self._translated(ref):
+                self._client.api.start(container)
+                try:
+                    status = self._client.api.wait(container, timeout=timeout)["StatusCode"]
+                except requests.exceptions.ReadTimeout:
+                    status = None
+                output = self._client.api.logs(container, stdout=True, stderr=True).decode(errors="replace")
+        return status, output
+
+    def start_published(self, ref: str, port: str) -> tuple[str, int]:
+        """Start a labelled container of `ref` with `port` published on 127.0.0.1; (id, host port)."""
+        with self._translated(ref):
+            host_config = self._client.api.create_host_config(port_bindings={port: ("127.0.0.1", None)})
+            created = self._client.api.create_container(
+                ref, labels={LABEL: "check"}, ports=[port], host_config=host_config
+            )
+            self._client.api.start(created["Id"])
+            binding = self._client.api.port(created["Id"], port)
+        return created["Id"], int(binding[0]["HostPort"])
+
+    def logs(self, container: str) -> str:
+        with self._translated(container):
+            return self._client.api.logs(container, stdout=True, stderr=True).decode(errors="replace")
+
+    # --- volumes, events ---------------------------------------------------------------------
+    def volumes(self) -> list[dict]:
+        with self._translated():
+            return self._client.api.volumes().get("Volumes") or []
+
+    def remove_volume(self, name: str) -> None:
+        with self._translated(name):
+            self._client.api.remove_volume(name)
+
+    def events(self, since: float, filters: dict | None = None) -> list[dict]:
+        """The engine's events from `since` (epoch seconds) until now."""
+        with self._translated():
+            stream = self._client.api.events(
+                since=int(since), until=int(time.time()) + 1, filters=filters or {}, decode=True
+            )
+            return list(stream)
 
     def tag(self, ref: str, target: str) -> None:
         repo, tag = _split(target)

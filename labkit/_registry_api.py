@@ -85,6 +85,17 @@ class RegistryClient:
             return []
         return sorted(self._ok(response).json().get("tags") or [])
 
+    def delete_tag(self, repo: str, tag: str) -> bool:
+        """Delete the manifest `repo:tag` points to (registries delete by digest). False if there was none."""
+        digest = self.manifest_digest(repo, tag)
+        if digest is None:
+            return False
+        response = self._request("DELETE", f"/v2/{repo}/manifests/{digest}")
+        if response.status_code == 404:
+            return False
+        self._ok(response)
+        return True
+
     def catalog(self) -> list[str]:
         answer = self._ok(self._request("GET", "/v2/_catalog", params={"n": 1000})).json()
         return sorted(answer.get("repositories") or [])

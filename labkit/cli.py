@@ -22,7 +22,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import _lab, _mirror, _registry
+from . import _catalog, _exercises, _lab, _mirror, _registry, _release, _render, _reset
+from ._context import LabContext
+from ._progress import ProgressStore
 from ._docker import Engine
 from ._errors import LabkitError
 from ._paths import LabPaths
@@ -152,6 +154,70 @@ def cmd_lab(args: argparse.Namespace, paths: LabPaths) -> int:
         return 0
 
 
+def _context(args: argparse.Namespace) -> LabContext:
+    return LabContext.from_env(Path(args.workspace) if args.workspace else None)
+
+
+def cmd_check(args: argparse.Namespace, paths: LabPaths) -> int:
+    answer = None
+    if args.answer is not None:
+        try:
+            answer = json.loads(args.answer)
+        except ValueError:
+            answer = args.answer  # a plain word, e.g. --answer b
+    ctx = _context(args)
+    result = _exercises.run_check(ctx, args.exercise, answer, ProgressStore.for_paths(paths), source="cli")
+    print(_render.result_text(result))
+    return {"passed": 0, "failed": 1}.get(result.status, 2)
+
+
+def cmd_hint(args: argparse.Namespace, paths: LabPaths) -> int:
+    ctx = _context(args)
+    exercise = _catalog.get(args.exercise)
+    number, text = _exercises.next_hint(ctx, exercise, ProgressStore.for_paths(paths))
+    print(_render.hint_text(exercise.id, number, len(exercise.hints), text))
+    return 0
+
+
+def cmd_progress(args: argparse.Namespace, paths: LabPaths) -> int:
+    store = ProgressStore.for_paths(paths)
+    rows = store.summary(_catalog.EXERCISES, _catalog.TITLES)
+    print(_render.progress_text(rows))
+    best = {}
+    for row in store.history():
+        if row["passed"] or row["exercise"] not in best:
+            best[row["exercise"]] = row
+    table = Table(title="Exercises", title_justify="left")
+    for column in ("exercise", "title", "state", "points"):
+        table.add_column(column)
+    for exercise in _catalog.EXERCISES:
+        row = best.get(exercise.id)
+        state = "[green]done[/]" if row and row["passed"] else "[yellow]tried[/]" if row else "not yet"
+        points = f"{row['points']:g}/{exercise.points:g}" if row else f"0/{exercise.points:g}"
+        table.add_row(exercise.id, escape(exercise.title), state, points)
+    out.print(table)
+    return 0
+
+
+def cmd_reset(args: argparse.Namespace, paths: LabPaths) -> int:
+    lessons = args.lesson or None
+    for name in lessons or []:
+        _catalog.lesson(name)  # an unknown lesson stops here, before anything is removed
+    done = _reset.reset(_context(args), lessons)
+    for line in done:
+        out.print(escape(line))
+    what = ", ".join(lessons) if lessons else "every lesson"
+    out.print(f"Reset {what}: {len(done)} thing(s) removed or kept." if done else f"Reset {what}: nothing of the course was there.")
+    return 0
+
+
+def cmd_release(args: argparse.Namespace, paths: LabPaths) -> int:
+    released = _release.release(Path(args.src), Path(args.dst), force=args.force)
+    for item in released:
+        out.print(f"{item.path}: {item.solutions_removed} solution cell(s) replaced")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description="Docker Images Lab: set up and run the course.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -175,6 +241,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["save", "load"])
     p.add_argument("file", metavar="FILE")
     p.set_defaults(func=cmd_mirror)
+
+    p = commands.add_parser("check", help="check one exercise (exit 0 passed, 1 not yet, 2 lab problem)")
+    p.add_argument("exercise", metavar="ID", help="an exercise id, like layers.cache")
+    p.add_argument("--answer", help="for exercises answered in words: JSON, or a plain word")
+    p.add_argument("--workspace", help="the folder the exercises write files to (default: here)")
+    p.set_defaults(func=cmd_check)
+
+    p = commands.add_parser("hint", help="show the next hint of an exercise")
+    p.add_argument("exercise", metavar="ID")
+    p.add_argument("--workspace")
+    p.set_defaults(func=cmd_hint)
+
+    p = commands.add_parser("progress", help="show your progress by lesson and exercise")
+    p.set_defaults(func=cmd_progress)
+
+    p = commands.add_parser("reset", help="remove what the course created (all lessons, or --lesson L)")
+    p.add_argument("--lesson", action="append", metavar="L", help=f"one of: {', '.join(_catalog.TITLES)} (repeatable)")
+    p.add_argument("--workspace", help="the folder the exercises wrote files to (default: here)")
+    p.set_defaults(func=cmd_reset)
+
+    p = commands.add_parser("release", help="write learner copies of notebooks, solutions removed")
+    p.add_argument("src", metavar="SRC_DIR")
+    p.add_argument("dst", metavar="DST_DIR")
+    p.add_argument("--force", action="store_true", help="replace learner notebooks that already exist")
+    p.set_defaults(func=cmd_release)
 
     p = commands.add_parser("lab", help="start JupyterLab on the course notebooks, pointed at the lab")
     p.add_argument("--notebooks", default=str(Path(__file__).resolve().parent.parent / "notebooks"))

@@ -107,3 +107,17 @@ def lab(tmp_path_factory) -> Lab:
     lab = start_lab(base / "home", base / "docker-config", "--managed")
     yield lab
     stop_lab(lab)
+
+
+@pytest.fixture
+def ctx(lab, tmp_path):
+    """A check context on the session's lab, with a fresh workspace and the lab's docker config."""
+    from labkit._context import LabContext
+    from labkit._paths import LabPaths
+    from labkit._state import State
+
+    paths = LabPaths(home=lab.home, cache=Path(lab.env["LABKIT_CACHE"]))
+    context = LabContext(paths, State.load(paths), tmp_path / "workspace", Path(lab.env["DOCKER_CONFIG"]))
+    context.workspace.mkdir()
+    yield context
+    context.close()

@@ -1,0 +1,42 @@
+"""Exercises as data: what to do, how it is checked, hints, the solution, what it creates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .._context import LabContext
+from .._results import CheckResult
+
+Check = Callable[[LabContext, Any], CheckResult]
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What an exercise creates, by name, so `labkit reset` removes exactly that."""
+
+    images: tuple[str, ...] = ()
+    containers: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()  # relative to the workspace
+    repositories: tuple[str, ...] = ()  # in the course registry, "{user}/…" filled in
+    login: bool = False  # the learner's `docker login` to the course registry
+    finder: Callable[[LabContext], list[dict]] | None = None  # unnamed containers the exercise made
+
+
+@dataclass(frozen=True)
+class Exercise:
+    id: str
+    title: str
+    points: float
+    task: str
+    check: Check
+    hints: tuple[str, ...]
+    solution: tuple[str, ...]  # shell commands; {registry}, {user}, {workspace} are filled in
+    setup: tuple[str, ...] = ()  # shell commands the notebook runs before the exercise
+    resources: Resources = field(default_factory=Resources)
+    answer: str = ""  # what `answer=` takes, for exercises answered in words
+    solution_answer: Any = None  # the right `answer=`, for those exercises
+
+    @property
+    def lesson(self) -> str:
+        return self.id.split(".", 1)[0]

@@ -1,0 +1,76 @@
+"""The course registry: the learner's login, and whether a local image is what the registry holds."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+
+from .._context import LabContext
+from .._docker import ImageMissing
+from .._errors import LabkitError
+from .._registry_api import RegistryClient
+from .._results import CheckResult
+
+
+def stored_credentials(ctx: LabContext, registry: str) -> tuple[str, str] | None:
+    """The login the learner's docker client keeps for `registry` (config.json or a credential helper)."""
+    config = ctx.docker_config_auths()
+    entry = (config.get("auths") or {}).get(registry) or (config.get("auths") or {}).get(f"http://{registry}") or {}
+    if entry.get("auth"):
+        user, _, secret = base64.b64decode(entry["auth"]).decode(errors="replace").partition(":")
+        return user, secret
+    helper = (config.get("credHelpers") or {}).get(registry) or config.get("credsStore")
+    program = shutil.which(f"docker-credential-{helper}") if helper else None
+    if program:
+        answer = subprocess.run([program, "get"], input=registry, capture_output=True, text=True, timeout=20)
+        if answer.returncode == 0:
+            found = json.loads(answer.stdout or "{}")
+            return found.get("Username", ""), found.get("Secret", "")
+    return None
+
+
+def logged_in(ctx: LabContext) -> CheckResult:
+    registry, user = ctx.registry_address, ctx.user
+    expected = f"a working login for {registry} in your docker client"
+    creds = stored_credentials(ctx, registry)
+    if creds is None:
+        return CheckResult.fail(
+            f"Your docker client has no login for {registry} (in {ctx.docker_config / 'config.json'}): "
+            f"run `docker login {registry} -u {user}` and give the lab password.",
+            "no stored login", expected,
+        )
+    if RegistryClient(registry, auth=creds).ping() != 200:
+        return CheckResult.fail(f"Your docker client keeps a login for {registry} as {creds[0]!r}, but the registry refuses it: log in again as {user} with the lab password.", f"login as {creds[0]} refused", expected)
+    return CheckResult.ok(f"You are logged in to {registry} as {creds[0]}.", f"login as {creds[0]} accepted", expected)
+
+
+def split(ref: str, registry: str) -> tuple[str, str]:
+    """'127.0.0.1:5000/learner/myapp:v1' → ('learner/myapp', 'v1')."""
+    path = ref.removeprefix(registry + "/")
+    repo, _, tag = path.rpartition(":") if ":" in path.rsplit("/", 1)[-1] else (path, "", "latest")
+    return repo, tag
+
+
+def pushed(ctx: LabContext, ref: str) -> CheckResult:
+    """The registry holds `ref` and its manifest digest equals the local image's repo digest."""
+    registry = ctx.registry_address
+    repo, tag = split(ref, registry)
+    expected = f"the registry's {repo}:{tag} is your local {ref}"
+    try:
+        attrs = ctx.engine.image_attrs(ref)
+    except ImageMissing:
+        return CheckResult.fail(f"There is no local image {ref}: give your image that name with `docker tag`, then push it.", f"no local {ref}", expected)
+    try:
+        remote = ctx.registry().manifest_digest(repo, tag)
+    except LabkitError as e:
+        return CheckResult.error(str(e))
+    local = [d.split("@", 1)[1] for d in attrs.get("RepoDigests") or [] if d.startswith(f"{registry}/{repo}@")]
+    if remote is None:
+        return CheckResult.fail(f"The registry has no {repo}:{tag}: push it with `docker push {ref}` (log in first).", "not in the registry", expected)
+    if not local:
+        return CheckResult.fail(f"The registry has a {repo}:{tag}, but your local {ref} is not what was pushed: push it again with `docker push {ref}`.", f"registry: {remote[:19]}…, local: never pushed", expected)
+    if remote not in local:
+        return CheckResult.fail(f"The registry's {repo}:{tag} ({remote[:19]}…) is an older push, not your local {ref}: push again.", f"registry {remote[:19]}…, local {local[0][:19]}…", expected)
+    return CheckResult.ok(f"The registry holds {repo}:{tag}, digest {remote[:19]}…, the same as your local image.", f"digest {remote}", expected)

@@ -1,0 +1,92 @@
+"""What a check can read: the lab's engine, its registry, the workspace, the learner's Docker config.
+
+Built from the state `labkit up` wrote. Nothing here is cached between checks except
+the connections, so a check always sees the engine as it is now.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import _registry
+from ._docker import Engine
+from ._errors import StateError
+from ._paths import LabPaths
+from ._registry import MIRROR, REGISTRY
+from ._registry_api import RegistryClient
+from ._state import State
+
+
+class LabNotUp(StateError):
+    def __init__(self) -> None:
+        super().__init__("The lab is not up.", "run `labkit up` in a terminal (or `make lab`), then run this cell again.")
+
+
+def docker_config_dir() -> Path:
+    """Where the docker CLI of this process keeps its config.json (DOCKER_CONFIG, else ~/.docker)."""
+    return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+
+
+@dataclass
+class LabContext:
+    paths: LabPaths
+    state: State
+    workspace: Path
+    docker_config: Path = field(default_factory=docker_config_dir)
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, workspace: Path | None = None) -> "LabContext":
+        paths = LabPaths.from_env()
+        state = State.load(paths)
+        if not state.engine.host or not state.registry.port:
+            raise LabNotUp()
+        where = workspace or Path(os.environ.get("LABKIT_WORKSPACE") or Path.cwd())
+        return cls(paths, state, where.resolve())
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = Engine(self.state.engine.host, timeout=60)
+        return self._engine
+
+    @property
+    def registry_address(self) -> str:
+        return self.state.registry.address
+
+    @property
+    def user(self) -> str:
+        return self.state.registry.user or _registry.USER
+
+    @property
+    def password(self) -> str:
+        return _registry.password(self.paths)
+
+    def registry(self, auth: bool = True) -> RegistryClient:
+        return _registry.client(self.paths, REGISTRY, self.state.registry) if auth else RegistryClient(self.registry_address)
+
+    def mirror(self) -> RegistryClient:
+        return _registry.client(self.paths, MIRROR, self.state.mirror)
+
+    def docker_config_auths(self) -> dict:
+        try:
+            config = json.loads((self.docker_config / "config.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return config if isinstance(config, dict) else {}
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+
+def last_reset(ctx: LabContext, lesson: str) -> float:
+    """When the lesson was last reset (epoch seconds; 0 if never): checks that read the
+    engine's event log look only at what happened since."""
+    from ._progress import ProgressStore
+
+    return ProgressStore.for_paths(ctx.paths).last_reset(lesson)

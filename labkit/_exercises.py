@@ -1,0 +1,57 @@
+"""Running exercises: look one up, run its check, score it, record it; show the next hint.
+
+The notebook API, `labkit check` and the grader all come through here, so an exercise
+is checked the same way wherever it is checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _catalog
+from ._catalog import Exercise
+from ._context import LabContext
+from ._errors import LabkitError
+from ._progress import ProgressStore
+from ._results import ERROR, CheckResult
+
+
+def fill(text: str, ctx: LabContext) -> str:
+    """Put the lab's own values into a hint or solution: {registry}, {user}, {workspace}, {password_file}
+    (and the {lab.…} spelling that notebooks use)."""
+    values = {
+        "registry": ctx.registry_address,
+        "user": ctx.user,
+        "workspace": str(ctx.workspace),
+        "password_file": str(ctx.paths.password_file),
+    }
+    for name, value in values.items():
+        text = text.replace(f"{{lab.{name}}}", value).replace(f"{{{name}}}", value)
+    return text
+
+
+def run_check(
+    ctx: LabContext, exercise_id: str, answer: Any = None, store: ProgressStore | None = None, source: str = "notebook"
+) -> CheckResult:
+    """Check one exercise against the lab as it is now. Raises UnknownExercise for an unknown id;
+    a lab problem (engine down, registry down) comes back as a result with status "error"."""
+    exercise = _catalog.get(exercise_id)
+    try:
+        result = exercise.check(ctx, answer)
+    except LabkitError as e:
+        result = CheckResult.error(str(e))
+    shown = store.hints_shown(exercise.id) if store else 0
+    scored = result.scored(exercise.id, exercise.title, exercise.points, max(0, len(exercise.hints) - shown))
+    if store is not None and scored.status != ERROR:
+        store.record_check(scored, source)
+    return scored
+
+
+def next_hint(ctx: LabContext, exercise: Exercise, store: ProgressStore) -> tuple[int, str | None]:
+    """(number, text) of the next hint not yet shown, recorded as shown; (total, None) when all were."""
+    shown = store.hints_shown(exercise.id)
+    if shown >= len(exercise.hints):
+        return len(exercise.hints), None
+    number = shown + 1
+    store.record_hint(exercise.id, number)
+    return number, fill(exercise.hints[number - 1], ctx)

@@ -1,0 +1,148 @@
+"""The notebook API: `from labkit import lab`.
+
+    lab.check("layers.cache")                      # check an exercise; shows pass/fail, feedback, a hint button
+    lab.check("inspect.read", answer={...})        # exercises answered in words
+    lab.hint("layers.cache")                       # the next hint
+    lab.progress()                                 # progress by lesson
+    lab.registry, lab.user, lab.password_file      # for commands: !docker tag myapp {lab.registry}/{lab.user}/myapp:v1
+
+`lab` reads the state `labkit up` wrote each time it is used, so a lab started after
+the kernel still works. When the lab is not up, it says so in one line, with the
+command to run; a LabkitError in a cell shows as that line, not as a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from . import _catalog, _exercises, _render
+from ._context import LabContext
+from ._errors import LabkitError
+from ._progress import ProgressStore
+from ._results import CheckResult
+
+
+@dataclass(frozen=True)
+class ShownResult(CheckResult):
+    """A CheckResult as a notebook shows it: with its hint button (JupyterLab) or as text (elsewhere)."""
+
+    next_hint: Callable[[], str | None] | None = field(default=None, compare=False, repr=False)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return _render.result_bundle(self, self.next_hint or (lambda: None))
+
+
+@dataclass(frozen=True)
+class Shown:
+    """Something to show in a cell (a hint, progress, a lab problem): text and HTML."""
+
+    text: str
+    html: str
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {"text/plain": self.text, "text/html": self.html}
+
+
+class Lab:
+    def __init__(self, workspace: Path | None = None) -> None:
+        self._workspace = workspace
+        self._ctx: LabContext | None = None
+
+    def _context(self) -> LabContext:
+        _show_errors_briefly()
+        fresh = LabContext.from_env(self._workspace)
+        if self._ctx is None or self._ctx.state != fresh.state or self._ctx.workspace != fresh.workspace:
+            if self._ctx is not None:
+                self._ctx.close()
+            self._ctx = fresh
+        return self._ctx
+
+    @property
+    def registry(self) -> str:
+        return self._context().registry_address
+
+    @property
+    def user(self) -> str:
+        return self._context().user
+
+    @property
+    def password_file(self) -> str:
+        return str(self._context().paths.password_file)
+
+    @property
+    def workspace(self) -> str:
+        return str(self._context().workspace)
+
+    def check(self, exercise: str, answer: Any = None) -> CheckResult:
+        try:
+            ctx = self._context()
+            store = ProgressStore.for_paths(ctx.paths)
+            result = _exercises.run_check(ctx, exercise, answer, store)
+        except LabkitError as e:
+            return ShownResult("error", str(e), exercise=str(exercise))
+        spec = _catalog.get(exercise)
+
+        def next_hint() -> str | None:
+            number, text = _exercises.next_hint(ctx, spec, store)
+            return text
+
+        return ShownResult(**{f: getattr(result, f) for f in result.__dataclass_fields__}, next_hint=next_hint)
+
+    def hint(self, exercise: str) -> Shown:
+        try:
+            ctx = self._context()
+            spec = _catalog.get(exercise)
+            number, text = _exercises.next_hint(ctx, spec, ProgressStore.for_paths(ctx.paths))
+        except LabkitError as e:
+            return _problem(e)
+        args = (spec.id, number, len(spec.hints), text)
+        return Shown(_render.hint_text(*args), _render.hint_html(*args))
+
+    def progress(self) -> Shown:
+        try:
+            ctx = self._context()
+            rows = ProgressStore.for_paths(ctx.paths).summary(_catalog.EXERCISES, _catalog.TITLES)
+        except LabkitError as e:
+            return _problem(e)
+        bundle = _render.progress_bundle(rows)
+        return Shown(bundle["text/plain"], bundle["text/html"])
+
+    def __repr__(self) -> str:
+        try:
+            ctx = self._context()
+        except LabkitError as e:
+            return f"<lab: {e.message} {e.next_step}>"
+        return f"<lab: engine {ctx.state.engine.host}, registry {ctx.registry_address} (user {ctx.user})>"
+
+
+def _problem(error: LabkitError) -> Shown:
+    text = f"labkit: {error}"
+    return Shown(text, f"<pre style='color:#b42318'>{_render._esc(text)}</pre>")
+
+
+def _show_errors_briefly() -> None:
+    """In IPython, show a LabkitError as its message and next step, without a traceback."""
+    ipython = _get_ipython()
+    if ipython is None or getattr(ipython, "_labkit_handler", False):
+        return
+
+    def handler(shell, kind, value, tb, tb_offset=None):
+        print(f"labkit: {value}", file=sys.stderr)
+        return None
+
+    ipython.set_custom_exc((LabkitError,), handler)
+    ipython._labkit_handler = True
+
+
+def _get_ipython():
+    module = sys.modules.get("IPython")
+    return module.get_ipython() if module is not None else None
+
+
+lab = Lab()
