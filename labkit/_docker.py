@@ -220,8 +220,8 @@ class Engine:
     def events(self, since: float, filters: dict | None = None) -> list[dict]:
         """The engine's events from `since` (epoch seconds) until now."""
         with self._translated():
-            stream = self._client.api.events(
-                since=int(since), until=int(time.time()) + 1, filters=filters or {}, decode=True
+            stream = self._client.api.events(  # the engine takes fractional seconds as text
+                since=f"{since:.6f}", until=f"{time.time() + 1:.6f}", filters=filters or {}, decode=True
             )
             return list(stream)
 

@@ -9,11 +9,11 @@ ANSWER = 'a dict: answer={"cmd": <the default command, as a list or a string>, "
 
 
 def _read(ctx: LabContext, answer=None) -> CheckResult:
+    if not isinstance(answer, dict) or not {"cmd", "port"} <= set(answer):
+        return CheckResult.fail(f"This check needs your answer as {ANSWER}.", f"answer={answer!r}"[:80], ANSWER)
     present = images.present(ctx, "nginx:latest")
     if not present.passed:
         return present
-    if not isinstance(answer, dict) or not {"cmd", "port"} <= set(answer):
-        return CheckResult.fail(f"This check needs your answer as {ANSWER}.", f"answer={answer!r}"[:80], ANSWER)
     config = images.config(ctx, "nginx")
     return first_failure(lambda: _cmd(config, answer["cmd"]), lambda: _port(config, answer["port"]))
 

@@ -31,8 +31,8 @@ def _pull_back(ctx: LabContext, answer=None) -> CheckResult:
 def _removed_then_pulled(ctx: LabContext, ref: str) -> CheckResult:
     image_id = ctx.engine.image_id(ref)
     events = ctx.engine.events(last_reset(ctx, "push"), {"type": "image"})
-    removed = [e["time"] for e in events if e.get("Action") in ("untag", "delete") and e.get("id") == image_id]
-    pulled = [e["time"] for e in events if e.get("Action") == "pull" and e.get("id") in (ref, ref.rsplit(":", 1)[0])]
+    removed = [e["timeNano"] for e in events if e.get("Action") in ("untag", "delete") and e.get("id") == image_id]
+    pulled = [e["timeNano"] for e in events if e.get("Action") == "pull" and e.get("id") in (ref, ref.rsplit(":", 1)[0])]
     want = f"{ref} removed locally, then pulled from the registry"
     if not removed:
         return CheckResult.fail(f"Your local {ref} was never removed: `docker rmi {ref}` first, then pull it back.", "not removed", want)

@@ -11,7 +11,7 @@ from labkit import _errors
 
 
 def test_exported_names_are_exactly_the_intended_ones():
-    assert sorted(labkit.__all__) == sorted(["LabkitError", "__version__"])
+    assert sorted(labkit.__all__) == sorted(["CheckResult", "LabkitError", "lab", "__version__"])
     for name in labkit.__all__:
         assert hasattr(labkit, name)
     assert labkit.LabkitError is _errors.LabkitError

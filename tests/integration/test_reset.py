@@ -1,0 +1,69 @@
+"""`labkit reset` removes what the course made, and never anything of the learner's."""
+
+from __future__ import annotations
+
+from conftest import run
+from labkit import _catalog
+from labkit._checks.registry import stored_credentials
+from labkit._exercises import fill
+
+
+def test_reset_keeps_the_learners_things_and_removes_every_course_resource(lab, ctx):
+    lab.docker("pull", "busybox")
+    lab.docker("tag", "busybox", "precious:1")
+    lab.docker("rm", "-f", "precious-box", check=False)
+    lab.docker("create", "--name", "precious-box", "precious:1", "true")
+    lab.docker("volume", "create", "precious-vol")
+    try:
+        for exercise in _catalog.EXERCISES:  # the whole course, done
+            for command in exercise.setup + exercise.solution:
+                run(["bash", "-c", fill(command, ctx)], env=lab.env, timeout=600)
+        assert stored_credentials(ctx, ctx.registry_address) is not None
+
+        result = lab.labkit("reset", "--workspace", str(ctx.workspace))
+        assert "removed image myrepo/nginx:v1" in result.stdout
+        assert "removed learner/myapp:v1 from the course registry" in result.stdout
+        assert f"logged out of {ctx.registry_address}" in result.stdout
+
+        assert lab.docker("image", "inspect", "precious:1", check=False).returncode == 0
+        assert lab.docker("container", "inspect", "precious-box", check=False).returncode == 0
+        assert lab.docker("volume", "inspect", "precious-vol", check=False).returncode == 0
+        for exercise in _catalog.EXERCISES:
+            for ref in exercise.resources.images:
+                assert ctx.engine.image_id(fill(ref, ctx)) is None, f"{ref} of {exercise.id} survived the reset"
+            for name in exercise.resources.containers:
+                assert ctx.engine.container(name) is None, f"container {name} of {exercise.id} survived"
+            if exercise.resources.finder:
+                assert exercise.resources.finder(ctx) == []
+            for name in exercise.resources.files:
+                assert not (ctx.workspace / name).exists(), f"{name} of {exercise.id} survived"
+            for repo in exercise.resources.repositories:
+                client = ctx.registry()
+                repo = fill(repo, ctx)
+                assert all(client.manifest_digest(repo, tag) is None for tag in ("v1", "latest"))
+        assert stored_credentials(ctx, ctx.registry_address) is None
+        assert lab.docker("ps", "-aq", "--filter", "label=labkit").stdout.strip() == ""
+    finally:
+        lab.docker("rm", "-f", "precious-box", check=False)
+        lab.docker("rmi", "precious:1", check=False)
+        lab.docker("volume", "rm", "precious-vol", check=False)
+
+
+def test_reset_of_one_lesson_leaves_the_others(lab, ctx):
+    lab.docker("pull", "nginx")
+    lab.docker("tag", "nginx", "myrepo/nginx:v1")
+    lab.docker("rm", "-f", "scratchpad", check=False)
+    lab.docker("create", "--name", "scratchpad", "busybox", "true")
+    try:
+        result = lab.labkit("reset", "--lesson", "inspect", "--workspace", str(ctx.workspace))
+        assert "removed image myrepo/nginx:v1" in result.stdout
+        assert ctx.engine.container("scratchpad") is not None  # lesson "image"'s container stays
+    finally:
+        lab.docker("rm", "-f", "scratchpad", check=False)
+
+
+def test_reset_of_an_unknown_lesson_removes_nothing_and_says_which_exist(lab, ctx):
+    result = lab.labkit("reset", "--lesson", "layer", "--workspace", str(ctx.workspace), check=False)
+    assert result.returncode == 1
+    assert "There is no lesson 'layer'" in result.stderr and "layers" in result.stderr
+    assert "Traceback" not in result.stderr
