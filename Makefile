@@ -14,9 +14,10 @@ lab: deps venv
 test: deps venv
 	$(BIN)/python -m pytest
 
-## Measure setup speed (see bench/README or README.md); not part of the tests.
+## Benchmarks (see README.md); not part of the tests.
 bench: deps venv
 	$(BIN)/python bench/setup.py
+	$(BIN)/python bench/checks.py
 
 deps:
 	@bash scripts/install-deps.sh

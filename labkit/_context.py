@@ -37,6 +37,7 @@ class LabContext:
     workspace: Path
     docker_config: Path = field(default_factory=docker_config_dir)
     _engine: Engine | None = field(default=None, repr=False)
+    _clients: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, workspace: Path | None = None) -> "LabContext":
@@ -65,11 +66,16 @@ class LabContext:
     def password(self) -> str:
         return _registry.password(self.paths)
 
-    def registry(self, auth: bool = True) -> RegistryClient:
-        return _registry.client(self.paths, REGISTRY, self.state.registry) if auth else RegistryClient(self.registry_address)
+    def registry(self) -> RegistryClient:
+        """The course registry, logged in as the lab's learner (one connection, kept)."""
+        if "registry" not in self._clients:
+            self._clients["registry"] = _registry.client(self.paths, REGISTRY, self.state.registry)
+        return self._clients["registry"]
 
     def mirror(self) -> RegistryClient:
-        return _registry.client(self.paths, MIRROR, self.state.mirror)
+        if "mirror" not in self._clients:
+            self._clients["mirror"] = _registry.client(self.paths, MIRROR, self.state.mirror)
+        return self._clients["mirror"]
 
     def docker_config_auths(self) -> dict:
         try:
@@ -79,6 +85,9 @@ class LabContext:
         return config if isinstance(config, dict) else {}
 
     def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
         if self._engine is not None:
             self._engine.close()
             self._engine = None

@@ -25,6 +25,8 @@ Progress = Callable[[str], None]
 
 #: How long one API call may take before the engine counts as not answering.
 DEFAULT_TIMEOUT = 120
+#: The directory bit of a Go os.FileMode, as the engine reports it in an archive's stat header.
+GO_MODE_DIR = 1 << 31
 #: The label on everything labkit itself creates (throwaway check containers), so reset finds it.
 LABEL = "labkit"
 
@@ -48,6 +50,7 @@ class Engine:
 
     def __init__(self, host: str, timeout: int = DEFAULT_TIMEOUT) -> None:
         self.host = host
+        self._memo: dict | None = None
         with self._translated():
             self._client = docker.DockerClient(base_url=host, version="auto", timeout=timeout)
 
@@ -90,28 +93,63 @@ class Engine:
         except LabkitError:
             return False
 
+    @contextlib.contextmanager
+    def consistent(self) -> Iterator[None]:
+        """Inside this block each image, container, diff and history is read once: a check
+        sees the engine at one moment, and asking twice costs nothing."""
+        outer = self._memo is not None
+        if not outer:
+            self._memo = {}
+        try:
+            yield
+        finally:
+            if not outer:
+                self._memo = None
+
+    def _read(self, key: tuple, fetch: Callable[[], object]):
+        if self._memo is None:
+            return fetch()
+        if key not in self._memo:
+            self._memo[key] = fetch()
+        return self._memo[key]
+
     # --- images ------------------------------------------------------------------
+    def _inspect_image(self, ref: str) -> dict | None:
+        def fetch() -> dict | None:
+            try:
+                with self._translated(ref):
+                    return self._client.api.inspect_image(ref)
+            except ImageMissing:
+                return None
+
+        return self._read(("image", _with_tag(ref)), fetch)
+
     def image_id(self, ref: str) -> str | None:
         """The id of the image `ref` names, or None when there is none."""
-        try:
-            with self._translated(ref):
-                return self._client.api.inspect_image(ref)["Id"]
-        except ImageMissing:
-            return None
+        attrs = self._inspect_image(ref)
+        return attrs["Id"] if attrs else None
 
     def image_attrs(self, ref: str) -> dict:
-        with self._translated(ref):
-            return self._client.api.inspect_image(ref)
+        attrs = self._inspect_image(ref)
+        if attrs is None:
+            raise ImageMissing(ref)
+        return attrs
 
     def images(self, name: str | None = None) -> list[dict]:
         """Image summaries (Id, RepoTags, RepoDigests, Labels), optionally for one repository name."""
-        with self._translated():
-            return self._client.api.images(name=name)
+        def fetch() -> list[dict]:
+            with self._translated():
+                return self._client.api.images(name=name)
+
+        return self._read(("images", name), fetch)
 
     def history(self, ref: str) -> list[dict]:
         """The image's history, oldest step first (CreatedBy, Size, Id)."""
-        with self._translated(ref):
-            return list(reversed(self._client.api.history(ref)))
+        def fetch() -> list[dict]:
+            with self._translated(ref):
+                return list(reversed(self._client.api.history(ref)))
+
+        return self._read(("history", ref), fetch)
 
     def remove_image(self, ref: str, force: bool = False) -> None:
         with self._translated(ref):
@@ -120,45 +158,60 @@ class Engine:
     # --- containers --------------------------------------------------------------------
     def container(self, name: str) -> dict | None:
         """A container's inspect data, or None when there is no such container."""
-        try:
-            with self._translated(name):
-                return self._client.api.inspect_container(name)
-        except EngineError as e:
-            if isinstance(e.__cause__, docker.errors.NotFound):
-                return None
-            raise
+        def fetch() -> dict | None:
+            try:
+                with self._translated(name):
+                    return self._client.api.inspect_container(name)
+            except EngineError as e:
+                if isinstance(e.__cause__, docker.errors.NotFound):
+                    return None
+                raise
+
+        return self._read(("container", name), fetch)
 
     def containers(self, filters: dict | None = None) -> list[dict]:
         """Summaries of all containers, running or not (Id, Names, ImageID, State, Labels)."""
-        with self._translated():
-            return self._client.api.containers(all=True, filters=filters or {})
+        def fetch() -> list[dict]:
+            with self._translated():
+                return self._client.api.containers(all=True, filters=filters or {})
+
+        return self._read(("containers", repr(sorted((filters or {}).items()))), fetch)
 
     def diff(self, container: str) -> list[dict]:
         """The container's filesystem changes: [{Path, Kind}], Kind 0 changed, 1 added, 2 deleted."""
-        with self._translated(container):
-            return self._client.api.diff(container) or []
+        def fetch() -> list[dict]:
+            with self._translated(container):
+                return self._client.api.diff(container) or []
+
+        return self._read(("diff", container), fetch)
 
     def remove_container(self, name: str) -> None:
         with self._translated(name):
             self._client.api.remove_container(name, force=True, v=False)
 
     def read_file(self, container: str, path: str, limit: int = 1 << 20) -> bytes | None:
-        """The bytes of a regular file in a container (running or not), or None if it has none."""
+        """The bytes of the regular file `path` in a container (running or not); a symbolic link
+        as "->target"; None for a directory or when there is nothing at `path`."""
         try:
             with self._translated(container):
-                stream, _stat = self._client.api.get_archive(container, path)
+                stream, stat = self._client.api.get_archive(container, path)
+                if stat.get("mode", 0) & GO_MODE_DIR:
+                    stream.close()  # a directory: do not transfer it
+                    return None
                 data = b"".join(stream)
         except EngineError as e:
             if isinstance(e.__cause__, docker.errors.NotFound):
                 return None
             raise
+        name = path.rstrip("/").rsplit("/", 1)[-1]
         with tarfile.open(fileobj=io.BytesIO(data)) as archive:
             for member in archive:
-                if member.isfile():
-                    handle = archive.extractfile(member)
-                    return handle.read(limit) if handle else None
+                if member.name.rstrip("/") != name:
+                    continue
                 if member.issym() or member.islnk():
                     return ("->" + member.linkname).encode()
+                handle = archive.extractfile(member) if member.isfile() else None
+                return handle.read(limit) if handle else None
         return None
 
     @contextlib.contextmanager
@@ -310,6 +363,13 @@ class StreamFailed(EngineError):
         self.detail = detail
         self.log_tail = log_tail
         super().__init__(f"The Docker engine reported: {detail.strip()}")
+
+
+def _with_tag(ref: str) -> str:
+    """`nginx` → `nginx:latest` (ids and digests unchanged): one cache key per image name."""
+    if ref.startswith("sha256:") or "@" in ref or ":" in ref.rsplit("/", 1)[-1]:
+        return ref
+    return f"{ref}:latest"
 
 
 def _split(ref: str) -> tuple[str, str]:

@@ -37,7 +37,8 @@ def run_check(
     a lab problem (engine down, registry down) comes back as a result with status "error"."""
     exercise = _catalog.get(exercise_id)
     try:
-        result = exercise.check(ctx, answer)
+        with ctx.engine.consistent():
+            result = exercise.check(ctx, answer)
     except LabkitError as e:
         result = CheckResult.error(str(e))
     shown = store.hints_shown(exercise.id) if store else 0

@@ -53,6 +53,7 @@ class Lab:
     def __init__(self, workspace: Path | None = None) -> None:
         self._workspace = workspace
         self._ctx: LabContext | None = None
+        self._store: ProgressStore | None = None
 
     def _context(self) -> LabContext:
         _show_errors_briefly()
@@ -61,7 +62,12 @@ class Lab:
             if self._ctx is not None:
                 self._ctx.close()
             self._ctx = fresh
+            self._store = ProgressStore.for_paths(fresh.paths)
         return self._ctx
+
+    def _progress_store(self) -> ProgressStore:
+        ctx = self._context()  # (re)opens the store together with the context
+        return self._store or ProgressStore.for_paths(ctx.paths)
 
     @property
     def registry(self) -> str:
@@ -81,8 +87,7 @@ class Lab:
 
     def check(self, exercise: str, answer: Any = None) -> CheckResult:
         try:
-            ctx = self._context()
-            store = ProgressStore.for_paths(ctx.paths)
+            ctx, store = self._context(), self._progress_store()
             result = _exercises.run_check(ctx, exercise, answer, store)
         except LabkitError as e:
             return ShownResult("error", str(e), exercise=str(exercise))
@@ -98,7 +103,7 @@ class Lab:
         try:
             ctx = self._context()
             spec = _catalog.get(exercise)
-            number, text = _exercises.next_hint(ctx, spec, ProgressStore.for_paths(ctx.paths))
+            number, text = _exercises.next_hint(ctx, spec, self._progress_store())
         except LabkitError as e:
             return _problem(e)
         args = (spec.id, number, len(spec.hints), text)
@@ -106,8 +111,7 @@ class Lab:
 
     def progress(self) -> Shown:
         try:
-            ctx = self._context()
-            rows = ProgressStore.for_paths(ctx.paths).summary(_catalog.EXERCISES, _catalog.TITLES)
+            rows = self._progress_store().summary(_catalog.EXERCISES, _catalog.TITLES)
         except LabkitError as e:
             return _problem(e)
         bundle = _render.progress_bundle(rows)
@@ -122,8 +126,8 @@ class Lab:
 
 
 def _problem(error: LabkitError) -> Shown:
-    text = f"labkit: {error}"
-    return Shown(text, f"<pre style='color:#b42318'>{_render._esc(text)}</pre>")
+    bundle = _render.problem_bundle(str(error))
+    return Shown(bundle["text/plain"], bundle["text/html"])
 
 
 def _show_errors_briefly() -> None:

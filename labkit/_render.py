@@ -307,3 +307,9 @@ def progress_html(rows: Sequence[ProgressRow]) -> str:
 def progress_bundle(rows: Sequence[ProgressRow]) -> dict:
     rows = list(rows)
     return {"text/plain": progress_text(rows), "text/html": progress_html(rows)}
+
+
+def problem_bundle(message: str) -> dict:
+    """A lab problem (not up, unknown exercise, …) as one short block: text and HTML."""
+    text = f"labkit: {message}"
+    return {"text/plain": text, "text/html": f"<pre style='color:#b42318;white-space:pre-wrap'>{_esc(text)}</pre>"}

@@ -61,6 +61,8 @@ def exited(ctx: LabContext, name: str, code: int = 0) -> CheckResult:
     state = box.get("State") or {}
     if state.get("Running"):
         return CheckResult.fail(f"{name} is still running: let its command finish (or `exit` its shell) first.", "running", f"exited with code {code}")
+    if state.get("Status") != "exited":
+        return CheckResult.fail(f"{name} has not run yet ({_state(box)}): start it with `docker start -a {name}`.", _state(box), f"exited with code {code}")
     if state.get("ExitCode") != code:
         return CheckResult.fail(f"{name} exited with code {state.get('ExitCode')}, not {code}: its command failed; read `docker logs {name}`.", _state(box), f"exited with code {code}")
     return CheckResult.ok(f"{name} exited with code {code}.", _state(box), f"exited with code {code}")

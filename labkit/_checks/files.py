@@ -10,8 +10,9 @@ from .._context import LabContext
 from .._results import CheckResult
 
 
-def _names(archive: tarfile.TarFile) -> set[str]:
-    return {m.name.removeprefix("./") for m in archive.getmembers()}
+def _holds(archive: tarfile.TarFile, member: str) -> bool:
+    """Reads the archive only as far as `member` (it comes early in an export)."""
+    return any(m.name.removeprefix("./") == member for m in archive)
 
 
 def tar_holds(ctx: LabContext, filename: str, member: str) -> CheckResult:
@@ -23,14 +24,14 @@ def tar_holds(ctx: LabContext, filename: str, member: str) -> CheckResult:
         return CheckResult.fail(f"There is no {filename} in {ctx.workspace}: write it there with `docker export` or `docker save`.", "no such file", want)
     try:
         with tarfile.open(path) as archive:
-            names = _names(archive)
-            if member in names:
+            if _holds(archive, member):
                 return CheckResult.ok(f"{filename} holds {member}: the image's filesystem is in a plain file.", f"{member} found", want)
-            if "manifest.json" in names and _in_layers(archive, member):
+            count = len(archive.getmembers())
+            if _holds(archive, "manifest.json") and _in_layers(archive, member):
                 return CheckResult.ok(f"{filename} is an image archive whose layers hold {member}.", f"{member} found in a layer", want)
     except (tarfile.TarError, OSError, ValueError) as e:
         return CheckResult.fail(f"{filename} is not a tar archive ({type(e).__name__}): write it with `docker export -o {filename} …`.", "not a tar", want)
-    return CheckResult.fail(f"{filename} is a tar, but it holds no {member}: did you export a different image's container?", f"{len(names)} entries, no {member}", want)
+    return CheckResult.fail(f"{filename} is a tar, but it holds no {member}: did you export a different image's container?", f"{count} entries, no {member}", want)
 
 
 def _in_layers(archive: tarfile.TarFile, member: str) -> bool:
@@ -41,6 +42,6 @@ def _in_layers(archive: tarfile.TarFile, member: str) -> bool:
             if data is None:
                 continue
             with tarfile.open(fileobj=io.BytesIO(data.read())) as inner:
-                if member in _names(inner):
+                if _holds(inner, member):
                     return True
     return False

@@ -8,6 +8,7 @@ import urllib.request
 
 from .._context import LabContext
 from .._results import CheckResult
+from .containers import running
 from .images import present
 
 
@@ -53,6 +54,9 @@ def serves(ctx: LabContext, ref: str, expected: str, port: str = "80/tcp", path:
 
 def container_answers(ctx: LabContext, name: str, expected: str, port: str = "80/tcp", path: str = "/") -> CheckResult:
     """The running container `name` answers on its published `port` with `expected`."""
+    up = running(ctx, name)  # a missing or stopped container publishes nothing: say that instead
+    if not up.passed:
+        return up
     box = ctx.engine.container(name)
     bindings = ((box or {}).get("NetworkSettings") or {}).get("Ports") or {}
     published = [b for b in bindings.get(port) or [] if b.get("HostPort")]

@@ -218,9 +218,12 @@ def _holds_changes(ctx: LabContext, ref: str, container: str, seen: str, want: s
     if not changes:
         return CheckResult.fail(f"{container} has no changes, so a commit of it adds nothing: change something inside it first.", "no changes in the container", want)
     checked = 0
+    folders = {path.rsplit("/", i)[0] for path in (c["Path"] for c in changes) for i in range(1, path.count("/"))}
     with ctx.engine.scratch_container(ref, command=["true"]) as probe:
         for change in changes[:200]:
             path = change["Path"]
+            if path in folders and change["Kind"] != 2:
+                continue  # a folder holding other changes: its files are checked one by one
             inside = None if change["Kind"] == 2 else ctx.engine.read_file(container, path)
             if change["Kind"] != 2 and inside is None:
                 continue  # a directory: its files are listed too

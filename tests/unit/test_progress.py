@@ -178,8 +178,9 @@ def test_a_corrupt_database_is_a_progress_error_with_a_next_step(tmp_path):
     assert isinstance(caught.value.__cause__, sqlite3.Error)
 
 
-def test_a_store_corrupted_after_opening_raises_on_the_next_write(store):
+def test_a_store_corrupted_after_opening_raises_when_next_opened(store):
     store.record_check(passed("layers.pull", 1))
+    store._drop_connection()  # as a new kernel would find it
     store.path.write_bytes(b"\xde\xad\xbe\xef" * 4096)
     with pytest.raises(ProgressError, match="Next:"):
         store.record_check(passed("layers.pull", 1))
@@ -196,6 +197,7 @@ def test_a_busy_database_is_tried_again(store, monkeypatch):
             raise error
         return real_connect()
 
+    store._drop_connection()  # the next operation opens a connection: busy twice, then fine
     monkeypatch.setattr(store, "_connect", busy_twice)
     monkeypatch.setattr("labkit._progress.RETRY_PAUSE_S", 0.0)
     store.record_hint("layers.pull", 1)
