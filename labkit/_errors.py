@@ -3,14 +3,23 @@
     LabkitError
     ├── EngineError
     │   ├── EngineUnreachable     an engine was named or expected and does not answer
-    │   └── EngineStartFailed     the managed dockerd exited or never answered
+    │   ├── EngineStartFailed     the managed dockerd exited or never answered
+    │   ├── ImageMissing          (_docker) an image that must be there is not
+    │   └── StreamFailed          (_docker) a build, push, pull or load reported an error
     ├── RegistryError
     │   ├── RegistryUnreachable   a registry does not answer HTTP
-    │   └── RegistryStartFailed   Docker Distribution exited or never answered
+    │   ├── RegistryStartFailed   Docker Distribution exited or never answered
+    │   └── CredentialsRefused    (_registry_api) the registry refused the lab's account
     ├── BuildError                a base image could not be built
     │   └── DebootstrapFailed     debootstrap could not fetch or unpack Debian
+    ├── BundleError               (_mirror) a file is not a usable image bundle
     ├── MissingProgram            a system program the lab needs is not installed
-    └── StateError                the lab's state file is unreadable, or the lab is not up
+    ├── StateError                the lab's state file is unreadable
+    │   └── LabNotUp              (_context) the lab has not been started
+    ├── UnknownExercise           (_catalog) no exercise has that id (close matches listed)
+    ├── UnknownLesson             (_catalog) no lesson has that name
+    ├── ProgressError             (_progress) the progress store cannot be used
+    └── ReleaseError              (_release) a notebook cannot be released
 
 The command line prints ``str(error)`` (message, then the next step) and exits 1.
 """
