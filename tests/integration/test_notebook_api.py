@@ -1,0 +1,61 @@
+"""`from labkit import lab` in a real Jupyter kernel (nbclient), against the session's lab."""
+
+from __future__ import annotations
+
+import nbformat
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def execute(lab, tmp_path, monkeypatch, *sources: str, allow_errors: bool = False) -> list:
+    for name, value in lab.env.items():
+        if name.startswith(("LABKIT_", "DOCKER_")):
+            monkeypatch.setenv(name, value)
+    notebook = new_notebook(cells=[new_code_cell(source) for source in sources])
+    client = NotebookClient(
+        notebook, timeout=120, kernel_name="python3", allow_errors=allow_errors,
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    client.execute()
+    return notebook.cells
+
+
+def outputs(cell, key: str) -> str:
+    return "".join(str(o.get("data", {}).get(key, "")) + o.get("text", "") for o in cell.outputs)
+
+
+def test_check_hint_and_progress_in_a_kernel(lab, tmp_path, monkeypatch):
+    lab.docker("rmi", "busybox", check=False)
+    cells = execute(
+        lab, tmp_path, monkeypatch,
+        "from labkit import lab\nlab.check('start.pull')",
+        "lab.hint('start.pull')",
+        "!docker pull -q busybox",
+        "lab.check('start.pull')",
+        "lab.progress()",
+        "print(lab.registry, lab.user)",
+    )
+    failed, hint, _pull, passed, progress, names = cells
+    assert "NOT YET" in outputs(failed, "text/plain") and "docker pull busybox" in outputs(failed, "text/plain")
+    assert any(WIDGET in o.get("data", {}) for o in failed.outputs)  # JupyterLab gets the widget with its hint button
+    assert "NOT YET" in outputs(failed, "text/html")
+    assert "Hint 1 of 2 for start.pull" in outputs(hint, "text/plain")
+    assert "PASSED" in outputs(passed, "text/plain")
+    assert "Start here" in outputs(progress, "text/plain")
+    assert f"{lab.registry} learner" in outputs(names, "text/plain")
+
+
+def test_a_labkit_error_in_a_cell_is_one_line_not_a_traceback(lab, tmp_path, monkeypatch):
+    cells = execute(
+        lab, tmp_path, monkeypatch,
+        "import os\nos.environ['LABKIT_HOME'] = '/nonexistent/labkit-home'\nfrom labkit import lab\nlab.registry",
+        "lab.check('nope.nothing')",
+        allow_errors=True,
+    )
+    stderr = "".join(o.get("text", "") for o in cells[0].outputs if o.get("name") == "stderr")
+    assert "labkit: The lab is not up." in stderr and "labkit up" in stderr
+    shown = "".join(str(o) for o in cells[0].outputs)
+    assert "Traceback" not in shown and "File " not in shown  # one line, no traceback
+    assert "LAB PROBLEM" in outputs(cells[1], "text/plain") and "The lab is not up" in outputs(cells[1], "text/plain")
