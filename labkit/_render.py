@@ -12,6 +12,7 @@ import html
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
+from ._progress import LessonProgress
 from ._results import ERROR, PASSED, CheckResult
 
 if TYPE_CHECKING:
@@ -242,18 +243,8 @@ class ProgressRow(Protocol):
     possible: float
 
 
-@dataclass(frozen=True)
-class _Total:
-    lesson: str
-    title: str
-    done: int
-    total: int
-    points: float
-    possible: float
-
-
-def _total(rows: Sequence[ProgressRow]) -> _Total:
-    return _Total("Total", "", sum(r.done for r in rows), sum(r.total for r in rows),
+def _total(rows: Sequence[ProgressRow]) -> ProgressRow:
+    return LessonProgress("Total", "", sum(r.done for r in rows), sum(r.total for r in rows),
                   sum(r.points for r in rows), sum(r.possible for r in rows))
 
 
