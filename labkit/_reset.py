@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import shutil
+import subprocess
 
 from . import _catalog
 from ._catalog import Exercise
@@ -95,10 +96,11 @@ def _logout(ctx: LabContext) -> list[str]:
     """Forget the learner's login to the course registry (only that one) in their docker config."""
     path = ctx.docker_config / "config.json"
     config = ctx.docker_config_auths()
+    done = _erase_from_helper(ctx, config)
     auths = config.get("auths") or {}
     keys = [k for k in (ctx.registry_address, f"http://{ctx.registry_address}") if k in auths]
     if not keys:
-        return []
+        return done
     for key in keys:
         del auths[key]
     tmp = path.with_suffix(".labkit-tmp")
@@ -106,4 +108,14 @@ def _logout(ctx: LabContext) -> list[str]:
     with contextlib.suppress(OSError):
         os.chmod(tmp, os.stat(path).st_mode & 0o777)
     os.replace(tmp, path)
-    return [f"logged out of {ctx.registry_address} (in {path})"]
+    return done + [f"logged out of {ctx.registry_address} (in {path})"]
+
+
+def _erase_from_helper(ctx: LabContext, config: dict) -> list[str]:
+    """A login kept by a credential helper (as Docker Desktop does) is erased there, for this registry only."""
+    helper = (config.get("credHelpers") or {}).get(ctx.registry_address) or config.get("credsStore")
+    program = shutil.which(f"docker-credential-{helper}") if helper else None
+    if not program:
+        return []
+    erased = subprocess.run([program, "erase"], input=ctx.registry_address, capture_output=True, text=True, timeout=20)
+    return [f"erased the login for {ctx.registry_address} from docker-credential-{helper}"] if erased.returncode == 0 else []

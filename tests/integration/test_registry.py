@@ -67,3 +67,50 @@ def test_registry_and_mirror_listen_on_loopback_only(lab):
     for address in (lab.registry, lab.mirror):
         listeners = _listeners(int(address.rsplit(":", 1)[1]))
         assert listeners == {"0100007F"}, f"{address} listens on {listeners}"  # 127.0.0.1 only
+
+
+HELPER = """#!/usr/bin/env python3
+# A minimal docker credential helper (store/get/erase), keeping logins in a JSON file.
+import json, os, sys
+path = os.environ["LABKIT_TEST_CREDS"]
+data = json.load(open(path)) if os.path.exists(path) else {}
+action, given = sys.argv[1], sys.stdin.read()
+if action == "store":
+    entry = json.loads(given); data[entry["ServerURL"]] = entry
+elif action == "get":
+    if given.strip() not in data:
+        print("credentials not found in native keychain"); sys.exit(1)
+    print(json.dumps(data[given.strip()]))
+elif action == "erase":
+    data.pop(given.strip(), None)
+json.dump(data, open(path, "w"))
+"""
+
+
+def test_a_login_kept_by_a_credential_helper_is_read_and_reset(lab, ctx, tmp_path, monkeypatch):
+    from conftest import run
+    from labkit._checks.registry import logged_in
+    from labkit._reset import reset
+
+    helpers = tmp_path / "bin"
+    helpers.mkdir()
+    (helpers / "docker-credential-labkittest").write_text(HELPER)
+    (helpers / "docker-credential-labkittest").chmod(0o755)
+    store = tmp_path / "creds.json"
+    config = tmp_path / "docker-config"
+    config.mkdir()
+    (config / "config.json").write_text(json.dumps({"credsStore": "labkittest"}))
+    env = {**lab.env, "DOCKER_CONFIG": str(config), "LABKIT_TEST_CREDS": str(store), "PATH": f"{helpers}:{lab.env['PATH']}"}
+    monkeypatch.setenv("PATH", env["PATH"])
+    monkeypatch.setenv("LABKIT_TEST_CREDS", str(store))
+    ctx.docker_config = config
+
+    assert not logged_in(ctx).passed
+    run(["docker", "login", "-u", "learner", "--password-stdin", lab.registry], env=env, input=lab.password + "\n")
+    assert lab.registry in json.loads(store.read_text())  # the CLI kept it in the helper, not in config.json
+    assert logged_in(ctx).passed
+
+    done = reset(ctx, ["push"])
+    assert any("erased the login" in line for line in done)
+    assert lab.registry not in json.loads(store.read_text())
+    assert not logged_in(ctx).passed
