@@ -51,8 +51,8 @@ def get(exercise_id: object) -> Exercise:
 
 
 def lesson(name: str) -> list[Exercise]:
-    if name not in TITLES:
-        raise UnknownLesson(name)
+    if not isinstance(name, str) or name not in TITLES:
+        raise UnknownLesson(str(name))
     return [e for e in EXERCISES if e.lesson == name]
 
 

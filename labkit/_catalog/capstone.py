@@ -10,8 +10,11 @@ STARTER_PAGE = "<!DOCTYPE html>\\n<html><body><h1>My site</h1><p>Built in the Do
 DOCKERFILE = 'FROM nginx\\nLABEL org.opencontainers.image.authors=\\"learner\\"\\nCOPY index.html /usr/share/nginx/html/index.html\\n'
 
 
+BUILD = "build it from your Dockerfile with `docker build -t mysite:v1 -t mysite:latest mysite`"
+
+
 def _labelled(ctx: LabContext, ref: str) -> CheckResult:
-    present = images.present(ctx, ref)
+    present = images.present(ctx, ref, BUILD)
     if not present.passed:
         return present
     own = images.config(ctx, ref).get("Labels") or {}
@@ -33,7 +36,7 @@ def _serves(ctx: LabContext) -> CheckResult:
     page = _page(ctx)
     if page is None:
         return CheckResult.fail(f"There is no mysite/index.html in {ctx.workspace}: write your page there.", "no page", "your index.html")
-    return http.serves(ctx, "mysite:v1", page)
+    return http.serves(ctx, "mysite:v1", page, how=BUILD)
 
 
 def _capstone(ctx: LabContext, answer=None) -> CheckResult:

@@ -33,7 +33,7 @@ def _ephemeral(ctx: LabContext, answer=None) -> CheckResult:
         lambda: containers.gone(ctx, "web2"),
         lambda: containers.removed_since(ctx, "web1", since),
         lambda: containers.removed_since(ctx, "web2", since),
-        lambda: images.present(ctx, "nginx:latest", "it is gone: you removed the image, not only the containers. Pull it again with `docker pull nginx`"),
+        lambda: images.present(ctx, "nginx:latest", "you removed the image, not only the containers; pull it again with `docker pull nginx`"),
         lambda: CheckResult.ok("The containers, and everything written in them, are gone; the nginx image is still there."),
     )
 

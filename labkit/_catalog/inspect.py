@@ -1,5 +1,7 @@
 """03-inspecting-images: docker images, pull, rmi, inspect, tag."""
 
+import json
+
 from .._checks import images
 from .._context import LabContext
 from .._results import CheckResult, first_failure
@@ -20,10 +22,21 @@ def _read(ctx: LabContext, answer=None) -> CheckResult:
 
 def _cmd(config: dict, given) -> CheckResult:
     actual = config.get("Cmd") or []
-    words = given if isinstance(given, list) else str(given).replace('"', "").replace("'", "").split()
+    words = given if isinstance(given, list) else _words(str(given))
     if " ".join(map(str, words)) != " ".join(actual):
         return CheckResult.fail("That is not nginx's default command: look at Config.Cmd in `docker inspect nginx`.", f"cmd={given!r}", "Config.Cmd")
     return CheckResult.ok("The default command is right.")
+
+
+def _words(text: str) -> list[str]:
+    """A command as typed: `nginx -g "daemon off;"`, or pasted from inspect: `["nginx","-g","daemon off;"]`."""
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, list):
+        return [str(word) for word in parsed]
+    return text.replace('"', "").replace("'", "").split()
 
 
 def _port(config: dict, given) -> CheckResult:
@@ -37,7 +50,7 @@ def _port(config: dict, given) -> CheckResult:
 def _rmi(ctx: LabContext, answer=None) -> CheckResult:
     return first_failure(
         lambda: images.absent(ctx, "myrepo/nginx:old", "remove that name with `docker rmi myrepo/nginx:old`"),
-        lambda: images.present(ctx, "nginx:latest", "is gone: `docker rmi` removed the image's last name, so the image went too. Pull it again"),
+        lambda: images.present(ctx, "nginx:latest", "`docker rmi` removed its last name, so the image went too; pull it again with `docker pull nginx`"),
         lambda: CheckResult.ok("myrepo/nginx:old is gone and nginx is still there: `docker rmi` of one name removes only that name (\"Untagged\")."),
     )
 

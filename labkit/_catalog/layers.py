@@ -18,6 +18,8 @@ GOOD_ORDER = "FROM debian:bookworm-slim\\nRUN apt-get update && apt-get install 
 
 def _runs(ctx: LabContext, ref: str) -> CheckResult:
     status, output = ctx.engine.run(ref, timeout=60)
+    if status is None:
+        return CheckResult.fail(f"A container of {ref} did not finish within 60 s: /app/start.sh should print and end, not wait.", output[-200:], "exit code 0")
     if status != 0:
         return CheckResult.fail(f"A container of {ref} exited with {status}: is /app/start.sh executable (chmod +x) and does it start with #!/bin/sh?", output[-200:], "exit code 0")
     return CheckResult.ok(f"{ref} runs /app/start.sh: {output.strip()[:60]}", output.strip()[:80], "exit code 0")

@@ -31,16 +31,22 @@ def _pull_back(ctx: LabContext, answer=None) -> CheckResult:
 def _removed_then_pulled(ctx: LabContext, ref: str) -> CheckResult:
     image_id = ctx.engine.image_id(ref)
     events = ctx.engine.events(last_reset(ctx, "push"), {"type": "image"})
-    removed = [e["timeNano"] for e in events if e.get("Action") in ("untag", "delete") and e.get("id") == image_id]
+    # An untag event names the image by id only, and after `docker rmi` the ref names nothing:
+    # the ids `ref` ever named are those of its tag events, myapp's, and its own now.
+    named = {e.get("id") for e in events if e.get("Action") == "tag" and _name(e) == ref}
+    named |= {ctx.engine.image_id("myapp:latest"), image_id} - {None}
+    removed = [e["timeNano"] for e in events if e.get("Action") in ("untag", "delete") and (e.get("id") in named or _name(e) == ref)]
     pulled = [e["timeNano"] for e in events if e.get("Action") == "pull" and e.get("id") in (ref, ref.rsplit(":", 1)[0])]
     want = f"{ref} removed locally, then pulled from the registry"
     if not removed:
         return CheckResult.fail(f"Your local {ref} was never removed: `docker rmi {ref}` first, then pull it back.", "not removed", want)
     if not pulled or max(pulled) < max(removed):
         return CheckResult.fail(f"You removed {ref}; now pull it back with `docker pull {ref}`.", "removed, not pulled back", want)
-    if image_id is None:
-        return images.present(ctx, ref, f"pull it back with `docker pull {ref}`")
     return CheckResult.ok(f"{ref} came back from the registry, the same image you pushed.", "removed, then pulled", want)
+
+
+def _name(event: dict) -> str:
+    return ((event.get("Actor") or {}).get("Attributes") or {}).get("name", "")
 
 
 EXERCISES = [

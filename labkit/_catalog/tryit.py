@@ -26,6 +26,14 @@ def _install(ctx: LabContext, answer=None) -> CheckResult:
             return CheckResult.fail(f"{name} has curl but is still running: `exit` its shell (or let its command finish).", "running", "exited with code 0")
         if state.get("ExitCode") == 0:
             return CheckResult.ok(f"{name} ({box['Id'][:12]}) installed curl and exited cleanly: `docker ps -a` shows it.", f"{name}: exited 0, {CURL} added", f"a stopped container of {BASE} with curl")
+    if with_curl:
+        box = with_curl[0]
+        code = (box.get("State") or {}).get("ExitCode")
+        return CheckResult.fail(
+            f"{box['Name'].lstrip('/')} has curl, but exited with code {code}: the last command in it failed. "
+            "Install curl in a new container and end it cleanly (`exit 0`).",
+            f"exit code {code}, {CURL} added", "exited with code 0",
+        )
     failed = [b for b in candidates if (b.get("State") or {}).get("ExitCode") not in (0, None)]
     if failed and not with_curl:
         box = failed[0]
@@ -66,6 +74,8 @@ def _ran(ctx: LabContext, ref: str) -> CheckResult:
 
 def _curl_works(ctx: LabContext, ref: str) -> CheckResult:
     status, output = ctx.engine.run(ref, ["curl", "--version"])
+    if status is None:
+        return CheckResult.fail(f"`curl --version` in {ref} did not finish within 60 s.", output[-120:], "curl runs")
     if status != 0 or "curl" not in output:
         return CheckResult.fail(f"`curl --version` in {ref} exited with {status}: is curl really in the image?", output[-120:], "curl runs")
     return CheckResult.ok(f"curl runs in {ref}: {output.splitlines()[0][:60]}", output.splitlines()[0][:80], "curl runs")

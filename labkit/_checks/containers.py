@@ -36,8 +36,9 @@ def running(ctx: LabContext, name: str) -> CheckResult:
 def gone(ctx: LabContext, name: str) -> CheckResult:
     box = ctx.engine.container(name)
     if box is not None:
-        hint = "stop and remove it with `docker rm -f`" if (box.get("State") or {}).get("Running") else "a stopped container stays until `docker rm`"
-        return CheckResult.fail(f"{name} still exists ({_state(box)}): {hint} {name}.", _state(box), f"no container named {name}")
+        running = (box.get("State") or {}).get("Running")
+        hint = f"stop and remove it with `docker rm -f {name}`" if running else f"a stopped container stays until `docker rm {name}`"
+        return CheckResult.fail(f"{name} still exists ({_state(box)}): {hint}.", _state(box), f"no container named {name}")
     return CheckResult.ok(f"{name} is gone.", "no such container", f"no container named {name}")
 
 

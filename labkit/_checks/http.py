@@ -39,9 +39,9 @@ def _compare(where: str, status: int | None, body: str, expected: str) -> CheckR
     return CheckResult.ok(f"{where} serves your page.", "HTTP 200, your page", want)
 
 
-def serves(ctx: LabContext, ref: str, expected: str, port: str = "80/tcp", path: str = "/") -> CheckResult:
+def serves(ctx: LabContext, ref: str, expected: str, port: str = "80/tcp", path: str = "/", how: str = "") -> CheckResult:
     """Run `ref` (in a labelled container, removed afterwards), GET `path`, and compare the body."""
-    missing = present(ctx, ref)
+    missing = present(ctx, ref, how)
     if not missing.passed:
         return missing
     container, host_port = ctx.engine.start_published(ref, port)

@@ -71,8 +71,8 @@ def layers(ctx: LabContext, ref: str) -> list[str]:
 
 def built_on(ctx: LabContext, ref: str, base: str, new_layers: int | None = None, at_most: int | None = None) -> CheckResult:
     """`base`'s layers are the first layers of `ref`, plus exactly `new_layers` (or at most `at_most`) of its own."""
-    for name in (ref, base):
-        missing = present(ctx, name)
+    for name, how in ((ref, f"build it with `docker build -t {ref} …`"), (base, "")):
+        missing = present(ctx, name, how)
         if not missing.passed:
             return missing
     mine, theirs = layers(ctx, ref), layers(ctx, base)
@@ -143,7 +143,7 @@ def steps(ctx: LabContext, ref: str) -> list[tuple[str, str]]:
 
 def history_in_order(ctx: LabContext, ref: str, expected: list[tuple[str, str]]) -> CheckResult:
     """The image's history holds these (INSTRUCTION, text it contains) steps in this order."""
-    missing = present(ctx, ref)
+    missing = present(ctx, ref, f"build it with `docker build -t {ref} …`")
     if not missing.passed:
         return missing
     seen = steps(ctx, ref)
