@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: lab test bench deps venv clean
+.PHONY: lab test bench notebooks deps venv clean
 
 ## Start the lab: system packages, Python venv, engine + registries, then JupyterLab.
 lab: deps venv
@@ -18,6 +18,11 @@ test: deps venv
 bench: deps venv
 	$(BIN)/python bench/setup.py
 	$(BIN)/python bench/checks.py
+
+## Rebuild notebooks/*.ipynb from course/lessons.py, run each against the lab, store outputs.
+notebooks: deps venv
+	$(BIN)/labkit up
+	$(BIN)/python -m course.build --execute
 
 deps:
 	@bash scripts/install-deps.sh

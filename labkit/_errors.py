@@ -18,6 +18,7 @@
     │   └── LabNotUp              (_context) the lab has not been started
     ├── UnknownExercise           (_catalog) no exercise has that id (close matches listed)
     ├── UnknownLesson             (_catalog) no lesson has that name
+    ├── PictureError              (_pictures) a layer picture cannot be drawn
     ├── ProgressError             (_progress) the progress store cannot be used
     └── ReleaseError              (_release) a notebook cannot be released
 

@@ -13,14 +13,16 @@ command to run; a LabkitError in a cell shows as that line, not as a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from . import _catalog, _exercises, _render
+from . import _catalog, _exercises, _lab, _render
 from ._context import LabContext
 from ._errors import LabkitError
+from ._paths import LabPaths
 from ._progress import ProgressStore
 from ._results import CheckResult
 
@@ -85,6 +87,20 @@ class Lab:
     def workspace(self) -> str:
         return str(self._context().workspace)
 
+    def ready(self) -> Shown:
+        """Is the lab up? Shows each part, and points this kernel's `!docker` and `%%bash` cells
+        at the lab (DOCKER_HOST, LABKIT_REGISTRY, LABKIT_USER, LABKIT_PASSWORD_FILE)."""
+        _show_errors_briefly()
+        try:
+            paths = LabPaths.from_env()
+            status = _lab.status(paths)
+            if status.ok:
+                os.environ.update(_lab.env(paths), LABKIT_PASSWORD_FILE=str(paths.password_file))
+        except LabkitError as e:
+            return _problem(e)
+        bundle = _render.ready_bundle([(p.name, p.up, p.summary) for p in status.parts])
+        return Shown(bundle["text/plain"], bundle["text/html"])
+
     def check(self, exercise: str, answer: Any = None) -> CheckResult:
         try:
             ctx, store = self._context(), self._progress_store()
@@ -115,6 +131,33 @@ class Lab:
         except LabkitError as e:
             return _problem(e)
         bundle = _render.progress_bundle(rows)
+        return Shown(bundle["text/plain"], bundle["text/html"])
+
+    def show_layers(self, *refs: str, container: str = "") -> Shown:
+        """A picture of your images' layers, read from the engine now.
+
+            lab.show_layers("nginx", container="web1")              # read-only layers, the container's on top
+            lab.show_layers("layered-app:v1", "layered-app:v2")     # side by side, shared layers marked
+        """
+        from . import _pictures
+
+        try:
+            if not refs or not all(isinstance(ref, str) and ref for ref in refs) or not isinstance(container, str):
+                raise _pictures.PictureError(
+                    "Name the image(s) to draw, and the container (if any), as text.",
+                    'for example lab.show_layers("nginx") or lab.show_layers("nginx", container="web1").',
+                )
+            if container and len(refs) != 1:
+                raise _pictures.PictureError(
+                    f"container= goes with exactly one image, not {len(refs)}.",
+                    f'name the container\'s own image: lab.show_layers("{refs[0]}", container="{container}").',
+                )
+            ctx = self._context()
+            with ctx.engine.consistent():
+                stacks = [_pictures.stack(ctx, ref, container if i == 0 else "") for i, ref in enumerate(refs)]
+        except LabkitError as e:
+            return _problem(e)
+        bundle = _render.layers_bundle(stacks)
         return Shown(bundle["text/plain"], bundle["text/html"])
 
     def __repr__(self) -> str:

@@ -304,3 +304,219 @@ def problem_bundle(message: str) -> dict:
     """A lab problem (not up, unknown exercise, …) as one short block: text and HTML."""
     text = f"labkit: {message}"
     return {"text/plain": text, "text/html": f"<pre style='color:#b42318;white-space:pre-wrap'>{_esc(text)}</pre>"}
+
+
+# ---------------------------------------------------------------- image layers
+# `lab.show_layers`: images as stacks of read-only layers (bottom = base), a container's
+# read-write layer on top, and several images side by side with their shared layers marked.
+
+from ._pictures import Stack, shared_prefix  # noqa: E402  (kept with the pictures it draws)
+
+_TEXT_STEP_ONE, _TEXT_STEP_MANY = 60, 40  # characters of a step in a text cell: alone, side by side
+_SVG_STEP_WIDTH = 42  # characters of a step in an SVG box (11px monospace in 284px)
+_PAD, _BOX_W, _GAP, _BOX_H, _ROW_H, _HEAD_H, _FOOT_H = 12, 300, 20, 38, 44, 40, 24
+_INK, _INK_SOFT = "#1f2328", "#57606a"  # dark text: every text sits on a light fill
+_CANVAS = ("#f6f8fa", "#d0d7de")
+_SHARED = ("#e5e7eb", "#8c959f")  # (fill, stroke): muted, the same in every column
+_OWN = (("#dbeafe", "#0969da"), ("#ffedd5", "#bc4c00"), ("#dcfce7", "#1a7f37"),
+        ("#ede9fe", "#8250df"), ("#fce7f3", "#bf3989"))
+_WRITABLE = ("#fff8c5", "#9a6700")
+_MONO = "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace"
+_SANS = "system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif"
+
+
+def _hex12(diff_id: str) -> str:
+    return diff_id.removeprefix("sha256:")[:12]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _shared_rows(stacks: Sequence[Stack]) -> list[int]:
+    """Per column, how many layers from the bottom are shared with the first column (first: with any)."""
+    if len(stacks) < 2:
+        return [0] * len(stacks)
+    rest = [shared_prefix(stacks[0], s) for s in stacks[1:]]
+    return [max(rest)] + rest
+
+
+def _writable_line(s: Stack) -> str:
+    return f"container {s.container}: read-write layer ({_plural(s.changes, 'changed path')})"
+
+
+def layers_caption(stacks: Sequence[Stack]) -> str:
+    """One line: what the picture shows (layers, the container on top, the layers reused)."""
+    if not stacks:
+        return "No images to draw."
+    first = stacks[0]
+    if len(stacks) == 1:
+        line = f"{first.ref}: {_plural(len(first.layers), 'read-only layer')}, base at the bottom"
+        if first.container:
+            line += (f"; container {first.container} adds its own read-write layer on top "
+                     f"({_plural(first.changes, 'changed path')})")
+        return line
+    parts = []
+    for s in stacks[1:]:
+        shared, total = shared_prefix(first, s), len(s.layers)
+        if shared == 0:
+            parts.append(f"{s.ref} shares no layers with {first.ref}")
+            continue
+        part = f"{s.ref} reuses {shared} of its {_plural(total, 'layer')} from {first.ref}"
+        parts.append(part + (f" and adds {total - shared} of its own" if total > shared else ""))
+    return "; ".join(parts)
+
+
+# --- as text
+
+
+def _text_column(s: Stack, shared: int, width: int) -> list[str]:
+    """One column, top row first: the container's line, the layers, the ground; all one width."""
+    cells = [f"{'=' if j < shared else ' '} {_cut(layer.step, width):<{width}}  {_hex12(layer.diff_id):<12}"
+             for j, layer in enumerate(s.layers)]
+    if not cells:
+        cells = [" (no layers)"]
+    inner = max(len(cell) for cell in cells) + 1
+    top = []
+    if s.container:
+        writable = f" {_writable_line(s)}"
+        inner = max(inner, len(writable) + 1)
+        top = [f":{writable:<{inner}}:"]
+    rows = top + [f"|{cell:<{inner}}|" for cell in reversed(cells)]
+    return rows + ["+" + "-" * inner + "+"]
+
+
+def layers_text(stacks: Sequence[Stack]) -> str:
+    """The stacks as columns of text rows (top row first), aligned at the bottom, then a legend and the caption."""
+    stacks = list(stacks)
+    if not stacks:
+        return layers_caption(stacks)
+    longest = max((len(layer.step) for s in stacks for layer in s.layers), default=0)
+    step_width = min(longest, _TEXT_STEP_ONE if len(stacks) == 1 else _TEXT_STEP_MANY)  # the same in every column
+    shared_rows = _shared_rows(stacks)
+    columns = [_text_column(s, shared, step_width) for s, shared in zip(stacks, shared_rows)]
+    heads = [_cut(f"{s.ref} ({_hex12(s.image_id)})", len(col[0])) for s, col in zip(stacks, columns)]
+    height = max(len(col) for col in columns)
+    padded = [[" " * len(col[0])] * (height - len(col)) + col for col in columns]
+    lines = ["   ".join(f"{head:<{len(col[0])}}" for head, col in zip(heads, columns)).rstrip()]
+    lines += ["   ".join(row).rstrip() for row in zip(*padded)]
+    legend = "| image layer: read-only, base at the bottom"
+    if any(s.container for s in stacks):
+        legend += "   : the container's own read-write layer"
+    if any(shared_rows):
+        legend += f"   = shared with {stacks[0].ref}: one layer, stored once"
+    return "\n".join(lines + [legend, layers_caption(stacks)])
+
+
+# --- as SVG
+
+
+def _svg_text(text: str) -> str:
+    """Escaped for XML, control characters (not allowed in XML) dropped."""
+    return html.escape("".join(ch for ch in text if ch >= " " or ch == "\t"))
+
+
+def _lock(x: int, y: int, colour: str) -> str:
+    """A small padlock whose body's top-left corner is at (x, y)."""
+    return (f'<rect x="{x}" y="{y}" width="8" height="6" rx="1" fill="{colour}"/>'
+            f'<path d="M {x + 1.5} {y} V {y - 2} A 2.5 2.5 0 0 1 {x + 6.5} {y - 2} V {y}" '
+            f'fill="none" stroke="{colour}" stroke-width="1.3"/>')
+
+
+def _svg_box(x: int, y: int, colours: tuple[str, str], lines: tuple[str, str], note: str,
+             tooltip: str, dashed: bool = False, lock: bool = True) -> str:
+    fill, stroke = colours
+    dash = ' stroke-dasharray="6 4"' if dashed else ""
+    parts = [
+        f"<g><title>{_svg_text(tooltip)}</title>",
+        f'<rect x="{x}" y="{y}" width="{_BOX_W}" height="{_BOX_H}" rx="4" fill="{fill}" stroke="{stroke}" '
+        f'stroke-width="1.5"{dash}/>',
+        f'<text x="{x + 8}" y="{y + 15}" font-family="{_MONO}" font-size="11" fill="{_INK}">'
+        f"{_svg_text(lines[0])}</text>",
+        f'<text x="{x + 8}" y="{y + 30}" font-family="{_MONO}" font-size="10" fill="{_INK_SOFT}">'
+        f"{_svg_text(lines[1])}</text>",
+        f'<text x="{x + _BOX_W - (22 if lock else 8)}" y="{y + 30}" text-anchor="end" font-family="{_SANS}" '
+        f'font-size="10" fill="{_INK_SOFT}">{_svg_text(note)}</text>',
+    ]
+    if lock:
+        parts.append(_lock(x + _BOX_W - 16, y + 23, _INK_SOFT))
+    return "".join(parts) + "</g>"
+
+
+def _svg_column(s: Stack, index: int, shared: int, rows: int) -> str:
+    x = _PAD + index * (_BOX_W + _GAP)
+    bottom = _PAD + _HEAD_H + (rows - 1) * _ROW_H  # y of the lowest box
+    about = f"image {_hex12(s.image_id)} · {_plural(len(s.layers), 'layer')}"
+    parts = [
+        f'<text x="{x}" y="{_PAD + 14}" font-family="{_SANS}" font-size="13" font-weight="600" fill="{_INK}">'
+        f"{_svg_text(_cut(s.ref, 44))}</text>",
+        f'<text x="{x}" y="{_PAD + 29}" font-family="{_SANS}" font-size="10" fill="{_INK_SOFT}">'
+        f"{_svg_text(about)}</text>",
+    ]
+    own = _OWN[index % len(_OWN)]
+    for j, layer in enumerate(s.layers):
+        is_shared = j < shared
+        note = "shared · read-only" if is_shared else "read-only"
+        tooltip = f"{layer.step}\n{layer.diff_id}" + ("\nshared: one layer, stored once" if is_shared else "")
+        parts.append(_svg_box(x, bottom - j * _ROW_H, _SHARED if is_shared else own,
+                              (_cut(layer.step, _SVG_STEP_WIDTH), _hex12(layer.diff_id)), note, tooltip))
+    if s.container:
+        line = f"container {s.container}: read-write layer"
+        count = _plural(s.changes, "changed path")
+        parts.append(_svg_box(x, bottom - len(s.layers) * _ROW_H, _WRITABLE, (_cut(line, _SVG_STEP_WIDTH), count),
+                              "read-write", f"{_writable_line(s)}", dashed=True, lock=False))
+    if not s.layers and not s.container:
+        parts.append(_svg_box(x, bottom, _CANVAS, ("(no layers)", ""), "", "no layers", dashed=True, lock=False))
+    return "".join(parts)
+
+
+def layers_svg(stacks: Sequence[Stack]) -> str:
+    """The stacks as an inline SVG: columns aligned at the bottom, shared layers in one muted colour."""
+    stacks = list(stacks)
+    count = max(len(stacks), 1)
+    rows = max([len(s.layers) + (1 if s.container else 0) for s in stacks] + [1])
+    width = 2 * _PAD + count * _BOX_W + (count - 1) * _GAP
+    height = _PAD + _HEAD_H + rows * _ROW_H + _FOOT_H + _PAD
+    caption = layers_caption(stacks)
+    shared_rows = _shared_rows(stacks)
+    body = [_svg_column(s, i, shared, rows) for i, (s, shared) in enumerate(zip(stacks, shared_rows))]
+    foot = "base at the bottom; image layers are read-only" + ("; grey = shared, stored once" if any(shared_rows) else "")
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{_svg_text(caption)}">'
+        f"<title>{_svg_text(caption)}</title>"
+        f'<rect x="0.5" y="0.5" width="{width - 1}" height="{height - 1}" rx="8" fill="{_CANVAS[0]}" '
+        f'stroke="{_CANVAS[1]}"/>'
+        + "".join(body)
+        + f'<text x="{_PAD}" y="{height - _PAD - 4}" font-family="{_SANS}" font-size="10" fill="{_INK_SOFT}">'
+        f"{_svg_text(foot)}</text></svg>"
+    )
+
+
+def layers_bundle(stacks: Sequence[Stack]) -> dict:
+    """Text, and HTML that holds the SVG and the one-line caption."""
+    stacks = list(stacks)
+    caption = f'<div style="margin-top:0.3em;color:inherit">{html.escape(layers_caption(stacks))}</div>'
+    html_text = f'<div class="labkit-layers" style="overflow-x:auto;margin:0.2em 0">{layers_svg(stacks)}{caption}</div>'
+    return {"text/plain": layers_text(stacks), "text/html": html_text}
+
+
+def ready_bundle(parts: list[tuple[str, bool, str]]) -> dict:
+    """The lab check at the top of a notebook: each (part, up, summary), and what to do if one is down."""
+    down = [name for name, up, _ in parts if not up]
+    head = "✓ The lab is ready." if not down else f"✗ The lab is not ready: {', '.join(down)} down."
+    lines = [head] + [f"  {'✓' if up else '✗'} {name:9} {summary}" for name, up, summary in parts]
+    if down:
+        lines.append("  Next: run `labkit up` in a terminal (or `make lab`), then run this cell again.")
+    colour = "#1a7f37" if not down else "#b42318"
+    rows = "".join(
+        f"<tr><td>{'✓' if up else '✗'}</td><td><b>{_esc(name)}</b></td><td>{_esc(summary)}</td></tr>" for name, up, summary in parts
+    )
+    html_text = f"<div style='border-left:4px solid {colour};padding:0.3em 0.8em'><b>{_esc(head)}</b><table>{rows}</table>"
+    if down:
+        html_text += "<p>Next: run <code>labkit up</code> in a terminal (or <code>make lab</code>), then run this cell again.</p>"
+    return {"text/plain": "\n".join(lines), "text/html": html_text + "</div>"}
