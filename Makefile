@@ -18,6 +18,7 @@ test: deps venv
 bench: deps venv
 	$(BIN)/python bench/setup.py
 	$(BIN)/python bench/checks.py
+	$(BIN)/python bench/course.py
 
 ## Rebuild notebooks/*.ipynb from course/lessons.py, run each against the lab, store outputs.
 notebooks: deps venv

@@ -75,9 +75,9 @@ plain tar file: `docker create` makes a container without starting it, and `dock
 writes that container's filesystem out.
 """),
     *exercise("image.rootfs",
-              "!docker rm -f rootfs-box 2>/dev/null; docker create --name rootfs-box busybox\n"
-              "!docker export -o busybox.tar rootfs-box\n!docker rm rootfs-box"),
-    code("!tar -tf busybox.tar | head -n 15\n!ls -lh busybox.tar"),
+              "%%bash\ndocker rm -f rootfs-box >/dev/null 2>&1\ndocker create --name rootfs-box busybox\n"
+              "docker export -o busybox.tar rootfs-box\ndocker rm rootfs-box"),
+    code("%%bash\ntar -tf busybox.tar | head -n 15\nls -lh busybox.tar"),
     md("""
 A whole operating-system userland in about 2 MB: `bin/busybox` and a link to it for every
 command. That is all an image is: files, plus a little configuration (which command to run).
@@ -124,7 +124,7 @@ top of the image's read-only layers.
     code('lab.show_layers("nginx", container="web1")'),
     *exercise("container.rw-layer",
               "!docker exec web1 sh -c 'echo hello from web1 > /hello.txt'"),
-    code("!docker diff web1\n!echo ---\n!docker diff web2"),
+    code("%%bash\necho web1:; docker diff web1\necho web2:; docker diff web2"),
     md("""
 `/hello.txt` is in `web1`'s diff only. (Both containers also show the few files nginx
 writes when it starts, each in its own layer.)
@@ -134,7 +134,7 @@ writes when it starts, each in its own layer.)
 Remove a container and its read-write layer goes with it; the image stays.
 """),
     *exercise("container.ephemeral", "!docker rm -f web1 web2"),
-    code("!docker ps -a\n!docker images nginx"),
+    code("%%bash\ndocker ps -a\ndocker images nginx"),
     recap([("Run a container in the background", "docker run -d --name NAME IMAGE"),
            ("Run a command in a running container", "docker exec CONTAINER COMMAND"),
            ("List running containers (all with -a)", "docker ps -a"),
@@ -328,9 +328,9 @@ Docker assumes Docker Hub. So to push to the lab's registry, give `myapp` a name
 with it:
 """),
     *exercise("push.tag-push",
-              "!docker tag myapp {lab.registry}/{lab.user}/myapp:v1\n!docker push {lab.registry}/{lab.user}/myapp:v1"),
+              '%%bash\ndocker tag myapp "$LABKIT_REGISTRY/$LABKIT_USER/myapp:v1"\ndocker push "$LABKIT_REGISTRY/$LABKIT_USER/myapp:v1"'),
     *exercise("push.pull-back",
-              "!docker rmi {lab.registry}/{lab.user}/myapp:v1\n!docker pull {lab.registry}/{lab.user}/myapp:v1"),
+              '%%bash\ndocker rmi "$LABKIT_REGISTRY/$LABKIT_USER/myapp:v1"\ndocker pull "$LABKIT_REGISTRY/$LABKIT_USER/myapp:v1"'),
     md("The digest `docker pull` printed is the one `docker push` printed: the same image, byte for byte."),
     recap([("Log in", "docker login REGISTRY -u USER"),
            ("Tag your image for a registry", "docker tag myapp REGISTRY/USER/myapp:v1"),

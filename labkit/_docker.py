@@ -104,7 +104,11 @@ class Engine:
             yield
         finally:
             if not outer:
+                probes = [v for k, v in self._memo.items() if k[0] == "probe"]
                 self._memo = None
+                for probe in probes:
+                    with contextlib.suppress(LabkitError):
+                        self.remove_container(probe)
 
     def _read(self, key: tuple, fetch: Callable[[], object]):
         if self._memo is None:
@@ -228,9 +232,17 @@ class Engine:
                 self.remove_container(created["Id"])
 
     def read_image_file(self, ref: str, path: str) -> bytes | None:
-        """The bytes of a file in an image, read through a container that is never started."""
-        with self.scratch_container(ref, command=["true"]) as container:
-            return self.read_file(container, path)
+        """The bytes of a file in an image, read through a labelled container that is never
+        started: one per image while `consistent()` lasts (removed at its end), else one per read."""
+        if self._memo is None:
+            with self.scratch_container(ref, command=["true"]) as container:
+                return self.read_file(container, path)
+        key = ("probe", _with_tag(ref))
+        if key not in self._memo:
+            with self._translated(ref):
+                created = self._client.api.create_container(ref, command=["true"], labels={LABEL: "check"})
+            self._memo[key] = created["Id"]
+        return self.read_file(self._memo[key], path)
 
     def run(self, ref: str, command: list[str] | None = None, timeout: float = 60) -> tuple[int | None, str]:
         """Run `command` (or the image's own) in a throwaway container; (exit code, output).
@@ -271,12 +283,17 @@ class Engine:
             self._client.api.remove_volume(name)
 
     def events(self, since: float, filters: dict | None = None) -> list[dict]:
-        """The engine's events from `since` (epoch seconds) until now."""
-        with self._translated():
-            stream = self._client.api.events(  # the engine takes fractional seconds as text
-                since=f"{since:.6f}", until=f"{time.time() + 1:.6f}", filters=filters or {}, decode=True
-            )
-            return list(stream)
+        """The engine's events from `since` (epoch seconds) until now.
+
+        `until` is now, not later: the engine holds the answer open until that moment."""
+        def fetch() -> list[dict]:
+            with self._translated():
+                stream = self._client.api.events(  # the engine takes fractional seconds as text
+                    since=f"{since:.6f}", until=f"{time.time():.6f}", filters=filters or {}, decode=True
+                )
+                return list(stream)
+
+        return self._read(("events", since, repr(sorted((filters or {}).items()))), fetch)
 
     def tag(self, ref: str, target: str) -> None:
         repo, tag = _split(target)
