@@ -20,6 +20,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbformat.v4 import new_notebook
 
+from labkit._catalog import LESSONS
 from labkit._context import LabContext
 from labkit._reset import reset
 
@@ -30,8 +31,9 @@ FOLDER = ROOT / "notebooks"
 KERNEL = {"display_name": "Python 3", "language": "python", "name": "python3"}
 
 
-def notebook(cells: list) -> nbformat.NotebookNode:
-    nb = new_notebook(cells=cells, metadata={"kernelspec": KERNEL, "language_info": {"name": "python"}})
+def notebook(cells: list, lesson: str) -> nbformat.NotebookNode:
+    metadata = {"kernelspec": KERNEL, "language_info": {"name": "python"}, "labkit": {"lesson": lesson}}
+    nb = new_notebook(cells=cells, metadata=metadata)
     for index, cell in enumerate(nb.cells):
         cell["id"] = f"c{index:02d}"  # stable ids: rebuilding changes no cell id
     nbformat.validate(nb)
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, cells in NOTEBOOKS.items():
         if args.only and name not in args.only:
             continue
-        nb = notebook(cells)
+        nb = notebook(cells, next(lesson for lesson, notebook_name, _ in LESSONS if notebook_name == name))
         if args.execute:
             with tempfile.TemporaryDirectory(prefix="labkit-course-") as tmp:
                 ctx = LabContext.from_env(Path(tmp))

@@ -218,6 +218,40 @@ def cmd_release(args: argparse.Namespace, paths: LabPaths) -> int:
     return 0
 
 
+def cmd_grade(args: argparse.Namespace, paths: LabPaths) -> int:
+    from rich.progress import Progress
+
+    from . import _grading
+
+    files = _grading.collect([Path(p) for p in args.submissions])
+    if not files:
+        raise LabkitError("No notebooks were found in what was given.", "name .ipynb files, or folders that hold them.")
+    options = _grading.Options(
+        out=Path(args.out).resolve(), jobs=args.jobs, cell_timeout=args.timeout_cell,
+        notebook_timeout=args.timeout_notebook, formats=tuple(args.format or ()),
+    )
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("Grading", total=len(files))
+
+        def advance(row: dict) -> None:
+            bar.advance(task)
+            if not err.is_terminal:
+                err.print(f"graded {escape(row['name'])}: {row['status']}", markup=True)
+
+        run = _grading.grade([Path(p) for p in args.submissions], options, advance, only_failed=args.only_failed)
+    table = Table(title="Grades", title_justify="left")
+    for column in ("submission", "status", "score", "problem"):
+        table.add_column(column)
+    for row in run.submissions:
+        state = "[green]graded[/]" if row["status"] == "graded" else f"[red]{row['status']}[/]"
+        table.add_row(escape(row["name"]), state, f"{row['points']:g}/{row['possible']:g}", escape(row["problem"]))
+    out.print(table)
+    out.print(f"Reports: {options.out / 'report.html'}, report.csv, report.json; graded notebooks in {options.out / 'graded'}")
+    if run.ungraded:
+        out.print(f"{len(run.ungraded)} submission(s) could not be graded; after fixing the lab, `labkit grade … --only-failed` grades just those.")
+    return 1 if run.ungraded else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description="Docker Images Lab: set up and run the course.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -266,6 +300,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dst", metavar="DST_DIR")
     p.add_argument("--force", action="store_true", help="replace learner notebooks that already exist")
     p.set_defaults(func=cmd_release)
+
+    p = commands.add_parser("grade", help="grade submitted notebooks, each in a fresh lab of its own")
+    p.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="notebook files or folders of them")
+    p.add_argument("--out", default="grades", help="where the reports go (default: ./grades)")
+    p.add_argument("--jobs", type=int, default=1, help="grade N submissions at once")
+    p.add_argument("--timeout-cell", type=int, default=120, metavar="S", help="seconds one cell may run (default 120)")
+    p.add_argument("--timeout-notebook", type=int, default=1200, metavar="S", help="seconds one notebook may run (default 1200)")
+    p.add_argument("--only-failed", action="store_true", help="grade only what the last run in --out could not grade")
+    p.add_argument("--format", action="append", choices=["gradescope"], help="also write Gradescope's results.json files")
+    p.set_defaults(func=cmd_grade)
 
     p = commands.add_parser("lab", help="start JupyterLab on the course notebooks, pointed at the lab")
     p.add_argument("--notebooks", default=str(Path(__file__).resolve().parent.parent / "notebooks"))

@@ -1,0 +1,287 @@
+"""The grading pipeline's steps, each small enough to test alone:
+
+    validate → prepare (a fresh lab) → execute (cell by cell) → verify (at each checkpoint,
+    from this process) → score → report (report.py)
+
+Nothing the notebook prints, displays or does to `labkit` inside its kernel counts: at each
+cell that calls `lab.check(ID)`, the grader runs exercise ID's check itself, against the
+submission's own engine and registry. Exercises the notebook never checks are checked at the end.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import DeadKernelError
+from nbformat.v4 import new_code_cell
+
+from .. import _catalog, _dockerd, _registry
+from .._context import LabContext
+from .._errors import LabkitError
+from .._exercises import run_check
+from .._paths import LabPaths
+from .._registry import REGISTRY
+from .._results import ERROR, CheckResult
+from .._state import EngineState, RegistryState, State
+
+OUTPUT_CAP = 200_000  # characters of output kept per cell
+STUCK_PROBE_SECONDS = 10
+
+
+@dataclass
+class Submission:
+    path: Path
+    name: str
+    notebook: nbformat.NotebookNode | None = None
+    problem: str = ""  # why it could not be graded ("" when it was)
+    infrastructure: bool = False  # the problem was the lab's, not the submission's
+    events: list[str] = field(default_factory=list)  # what happened while it ran, in words
+    results: dict[str, CheckResult] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def graded(self) -> bool:
+        return not self.problem
+
+
+# --- validate ------------------------------------------------------------------------
+def validate(path: Path) -> Submission:
+    """Read and validate one notebook file: unreadable JSON, schema errors, too-new versions."""
+    sub = Submission(path=path, name=path.stem)
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as e:
+        sub.problem = f"cannot be read: {e}"
+        return sub
+    except ValueError as e:
+        sub.problem = f"is not a notebook: its JSON is broken ({e})"
+        return sub
+    if not isinstance(raw, dict) or not isinstance(raw.get("nbformat"), int):
+        sub.problem = "is not a notebook: it has no nbformat version"
+        return sub
+    if raw["nbformat"] > nbformat.current_nbformat:
+        sub.problem = f"uses notebook format {raw['nbformat']}, newer than this grader reads ({nbformat.current_nbformat})"
+        return sub
+    try:
+        nb = nbformat.reads(json.dumps(raw), as_version=4)
+        nbformat.validate(nb)
+    except (nbformat.ValidationError, nbformat.reader.NotJSONError, KeyError, TypeError, AttributeError) as e:
+        sub.problem = f"is not a valid notebook: {str(e).splitlines()[0][:200]}"
+        return sub
+    sub.notebook = nb
+    return sub
+
+
+def exercises_of(nb: nbformat.NotebookNode, name: str) -> list[str]:
+    """The exercises a submission is graded on: its lesson's (from the notebook's metadata, else
+    its file name), and any other exercise it checks."""
+    lesson = (nb.metadata.get("labkit") or {}).get("lesson", "")
+    if not lesson:
+        lesson = next((l for l, notebook, _ in _catalog.LESSONS if name.startswith(notebook)), "")
+    ids = [e.id for e in _catalog.lesson(lesson)] if lesson else []
+    for cell in nb.cells:
+        for exercise, _answer in checks_in(cell):
+            if exercise not in ids and _known(exercise):
+                ids.append(exercise)
+    return ids
+
+
+def _known(exercise: str) -> bool:
+    try:
+        _catalog.get(exercise)
+    except LabkitError:
+        return False
+    return True
+
+
+def checks_in(cell) -> list[tuple[str, str | None]]:
+    """(exercise id, source of its answer= expression or None) for each `lab.check(...)` in a code cell."""
+    if cell.cell_type != "code":
+        return []
+    try:
+        tree = ast.parse(_python_only(cell.source))
+    except SyntaxError:
+        return [(m, None) for m in re.findall(r'lab\.check\(\s*["\']([\w.-]+)["\']', cell.source)]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "check":
+            if node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+                answer = next((ast.unparse(k.value) for k in node.keywords if k.arg == "answer"), None)
+                if answer is None and len(node.args) > 1:
+                    answer = ast.unparse(node.args[1])
+                found.append((node.args[0].value, answer))
+    return found
+
+
+def _python_only(source: str) -> str:
+    if source.lstrip().startswith("%%"):
+        return ""
+    return "\n".join("" if line.lstrip().startswith(("!", "%")) else line for line in source.splitlines())
+
+
+# --- prepare -------------------------------------------------------------------------------
+@dataclass
+class GradingLab:
+    """A lab of one submission's own: a fresh managed engine and registry, the class's mirror."""
+
+    paths: LabPaths
+    workspace: Path
+    docker_config: Path
+    state: State
+
+    def context(self) -> LabContext:
+        return LabContext(self.paths, self.state, self.workspace, self.docker_config)
+
+    def kernel_env(self, base: dict[str, str]) -> dict[str, str]:
+        env = {k: v for k, v in base.items() if not k.startswith(("DOCKER_", "LABKIT_"))}
+        env.update(
+            LABKIT_HOME=str(self.paths.home), LABKIT_CACHE=str(self.paths.cache), LABKIT_WORKSPACE=str(self.workspace),
+            DOCKER_HOST=self.state.engine.host, DOCKER_CONFIG=str(self.docker_config),
+            LABKIT_REGISTRY=self.state.registry.address, LABKIT_USER=self.state.registry.user,
+            LABKIT_PASSWORD_FILE=str(self.paths.password_file), LABKIT_OFFLINE="1",
+        )
+        return env
+
+
+def prepare(root: Path, sub: Submission, mirror: RegistryState, cache: Path) -> GradingLab:
+    """A fresh lab for `sub`: its own engine (empty, its mirror the class's) and registry."""
+    home = root / "labs" / _slug(sub.name)
+    shutil.rmtree(home, ignore_errors=True)
+    paths = LabPaths(home=home, cache=cache)
+    workspace, config = home / "workspace", home / "docker-config"
+    workspace.mkdir(parents=True)
+    config.mkdir()
+    registry, _notes = _registry.ensure(paths, REGISTRY, RegistryState())
+    state = State(engine=EngineState(), registry=registry, mirror=mirror)
+    state.save(paths)
+    state.engine = _dockerd.start(paths, f"http://{mirror.address}", EngineState())
+    state.save(paths)
+    return GradingLab(paths, workspace, config, state)
+
+
+def dismantle(lab: GradingLab) -> None:
+    _dockerd.stop(lab.paths)
+    _registry.stop(lab.paths, REGISTRY, lab.state.registry)
+    shutil.rmtree(lab.paths.home, ignore_errors=True)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:60] or "submission"
+
+
+# --- execute + verify ------------------------------------------------------------------------
+class CappedClient(NotebookClient):
+    """nbclient with a cap on each cell's output (a cell printing forever must not fill memory)."""
+
+    def output(self, outs, msg, display_id, cell_index):
+        size = sum(len(json.dumps(o)) for o in outs)
+        if size > OUTPUT_CAP:
+            if not any(o.get("name") == "labkit-cap" for o in outs):
+                outs.append(nbformat.v4.new_output("stream", name="stdout", text=f"\n[output cut at {OUTPUT_CAP} characters by the grader]\n"))
+                outs[-1]["name"] = "labkit-cap"
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def execute(sub: Submission, lab: GradingLab, env: dict[str, str], cell_timeout: int, notebook_timeout: int) -> None:
+    """Run the submission's cells in order; after each checkpoint cell, verify its exercises."""
+    nb = sub.notebook
+    ctx = lab.context()
+    client = CappedClient(
+        nb, timeout=cell_timeout, kernel_name="python3", allow_errors=True, interrupt_on_timeout=True,
+        error_on_timeout={"ename": "Timeout", "evalue": f"the cell ran past {cell_timeout} s and was interrupted", "traceback": []},
+        resources={"metadata": {"path": str(lab.workspace)}}, record_timing=True,
+    )
+    deadline = time.monotonic() + notebook_timeout
+    try:
+        with client.setup_kernel(env=env):
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                if time.monotonic() > deadline:
+                    sub.events.append(f"stopped at cell {index}: the notebook ran past {notebook_timeout} s")
+                    break
+                client.timeout = int(max(1, min(cell_timeout, deadline - time.monotonic())))
+                started = time.monotonic()
+                client.execute_cell(cell, index)
+                _note_cell(sub, cell, index, time.monotonic() - started, client.timeout)
+                if any(o.get("ename") == "Timeout" for o in cell.outputs) and not _responds(client):
+                    client.km.restart_kernel(now=True)
+                    sub.events.append(f"cell {index} ignored the interrupt: its kernel was restarted")
+                for exercise, answer in checks_in(cell):
+                    if _known(exercise):
+                        sub.results[exercise] = verify(ctx, exercise, _answer(client, answer, index))
+    except DeadKernelError:
+        sub.events.append("the kernel died (the notebook killed or exhausted it): later cells were not run")
+    finally:
+        ctx.close()
+
+
+def _responds(client: NotebookClient) -> bool:
+    probe = new_code_cell("1")
+    saved = client.timeout
+    client.timeout = STUCK_PROBE_SECONDS
+    try:
+        client.execute_cell(probe, 0)
+    finally:
+        client.timeout = saved
+    return not any(o.get("ename") == "Timeout" for o in probe.outputs)
+
+
+def _note_cell(sub: Submission, cell, index: int, seconds: float, timeout: int) -> None:
+    for output in cell.outputs:
+        if output.get("output_type") != "error":
+            continue
+        name = output.get("ename")
+        if name == "Timeout":
+            sub.events.append(f"cell {index} ran past {timeout} s and was interrupted")
+        elif name == "StdinNotImplementedError":
+            sub.events.append(f"cell {index} asked for input(), which a graded notebook cannot give")
+        else:
+            sub.events.append(f"cell {index} raised {name}: {str(output.get('evalue', ''))[:120]}")
+    if re.search(r"\bprune\b|rmi\s+-f\s+\$\(docker images", cell.source):
+        sub.events.append(f"cell {index} removed images wholesale (only this submission's own engine was touched)")
+
+
+def _answer(client: NotebookClient, expression: str | None, index: int):
+    """The value of a check's answer= expression, read from the kernel as JSON (None if it has none)."""
+    if not expression:
+        return None
+    probe = new_code_cell(f"__import__('json').dumps({expression})")
+    client.execute_cell(probe, index, store_history=False)
+    for output in probe.outputs:
+        text = output.get("data", {}).get("text/plain")
+        if text:
+            try:
+                return json.loads(ast.literal_eval(text))
+            except (ValueError, SyntaxError):
+                return None
+    return None
+
+
+def verify(ctx: LabContext, exercise: str, answer) -> CheckResult:
+    return run_check(ctx, exercise, answer, store=None, source="grader")
+
+
+def finish(sub: Submission, lab: GradingLab) -> None:
+    """Check, at the end, every exercise the notebook never checked (its check cell deleted, or never reached)."""
+    ctx = lab.context()
+    try:
+        for exercise in exercises_of(sub.notebook, sub.name):
+            if exercise not in sub.results:
+                sub.results[exercise] = verify(ctx, exercise, None)
+                sub.events.append(f"{exercise} was never checked in the notebook: checked at the end")
+    finally:
+        ctx.close()
+    errors = [r for r in sub.results.values() if r.status == ERROR]
+    if errors:
+        sub.problem = f"the lab failed while grading: {errors[0].feedback.splitlines()[0]}"
+        sub.infrastructure = True
