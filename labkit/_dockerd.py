@@ -9,12 +9,15 @@ containerd namespaces, and a bridge with a subnet no other interface uses. Its
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import ipaddress
 import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from . import _proc
 from ._docker import Engine
@@ -23,6 +26,7 @@ from ._paths import LabPaths
 from ._state import EngineState, ensure_dir
 
 PROGRAM = "dockerd"
+START_LOCK = "/run/labkit-dockerd-start.lock"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 40.0
 
@@ -44,11 +48,18 @@ class Layout:
         return f"unix://{self.socket}"
 
 
+#: A unix socket's path must fit in 108 bytes (sun_path); a deeper lab home gets its socket in /run.
+SOCKET_PATH_MAX = 100
+
+
 def layout(paths: LabPaths) -> Layout:
     folder = paths.engine_dir
+    socket = folder / "docker.sock"
+    if len(str(socket).encode()) > SOCKET_PATH_MAX:
+        socket = Path("/run") / f"labkit-{paths.key}.sock"
     return Layout(
         folder=folder,
-        socket=folder / "docker.sock",
+        socket=socket,
         pidfile=folder / "dockerd.pid",
         log=folder / "dockerd.log",
         config=folder / "daemon.json",
@@ -91,6 +102,21 @@ def start(paths: LabPaths, mirror_url: str, previous: EngineState) -> EngineStat
     if pid:  # ours, but with an old mirror port, or not answering
         _proc.stop(pid, PROGRAM, str(lay.data_root), STOP_TIMEOUT)
     _require_root_and_program()
+    with _machine_lock():  # two dockerds starting at once race to create the same iptables chains
+        return _start(paths, lay, mirror_url, previous)
+
+
+@contextlib.contextmanager
+def _machine_lock() -> Iterator[None]:
+    with open(START_LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _start(paths: LabPaths, lay: Layout, mirror_url: str, previous: EngineState) -> EngineState:
     ensure_dir(lay.folder)
     lay.config.write_text("{}\n")
     subnet = _ensure_bridge(lay.bridge, previous.subnet)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
@@ -67,9 +69,10 @@ def grade(items: list[Path], options: Options, progress: Callable[[dict], None] 
     previous = _previous(options.out) if only_failed else {}
     if only_failed:
         files = [f for f in files if previous.get(str(f), {}).get("status") != "graded"]
-    work = options.out / ".grading"
-    tasks = [(str(f), str(work), state.mirror.port, str(paths.cache), options.cell_timeout, options.notebook_timeout)
-             for f in files]
+    work = Path(tempfile.mkdtemp(prefix="labkit-grade-"))  # short: labs live here while they grade
+    options.out.mkdir(parents=True, exist_ok=True)
+    tasks = [(str(f), str(work), str(options.out), state.mirror.port, str(paths.cache), options.cell_timeout,
+              options.notebook_timeout) for f in files]
     rows: list[dict] = []
     if options.jobs <= 1:
         for task in tasks:
@@ -80,6 +83,7 @@ def grade(items: list[Path], options: Options, progress: Callable[[dict], None] 
             for row in pool.map(_grade_task, tasks):
                 rows.append(row)
                 progress and progress(row)
+    shutil.rmtree(work, ignore_errors=True)
     merged = {**previous, **{row["path"]: row for row in rows}}
     run = GradeRun(sorted(merged.values(), key=lambda r: r["path"]))
     report.write_all(run.submissions, options.out, options.formats)
@@ -90,7 +94,7 @@ def _grade_task(task: tuple) -> dict:
     return grade_one(*task)
 
 
-def grade_one(path: str, work: str, mirror_port: int, cache: str, cell_timeout: int, notebook_timeout: int) -> dict:
+def grade_one(path: str, work: str, out: str, mirror_port: int, cache: str, cell_timeout: int, notebook_timeout: int) -> dict:
     """Grade one submission end to end; never raises (a fault becomes the submission's problem)."""
     started = time.monotonic()
     sub = steps.validate(Path(path))
@@ -110,7 +114,7 @@ def grade_one(path: str, work: str, mirror_port: int, cache: str, cell_timeout: 
         if lab is not None:
             steps.dismantle(lab)
     sub.seconds = time.monotonic() - started
-    return row_of(sub, Path(work).parent)
+    return row_of(sub, Path(out))
 
 
 def row_of(sub: steps.Submission, out: Path) -> dict:

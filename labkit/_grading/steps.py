@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_code_cell
@@ -178,17 +179,23 @@ def _slug(name: str) -> str:
 
 
 # --- execute + verify ------------------------------------------------------------------------
+CUT = f"\n[output cut at {OUTPUT_CAP} characters by the grader]\n"
+
+
 class CappedClient(NotebookClient):
     """nbclient with a cap on each cell's output (a cell printing forever must not fill memory)."""
 
     def output(self, outs, msg, display_id, cell_index):
+        if outs and outs[-1].get("text") == CUT:
+            return None  # already cut: drop the rest
+        added = super().output(outs, msg, display_id, cell_index)
         size = sum(len(json.dumps(o)) for o in outs)
         if size > OUTPUT_CAP:
-            if not any(o.get("name") == "labkit-cap" for o in outs):
-                outs.append(nbformat.v4.new_output("stream", name="stdout", text=f"\n[output cut at {OUTPUT_CAP} characters by the grader]\n"))
-                outs[-1]["name"] = "labkit-cap"
-            return None
-        return super().output(outs, msg, display_id, cell_index)
+            last = outs[-1]
+            if isinstance(last.get("text"), str):
+                last["text"] = last["text"][: max(0, len(last["text"]) - (size - OUTPUT_CAP))]
+            outs.append(nbformat.v4.new_output("stream", name="stdout", text=CUT))
+        return added
 
 
 def execute(sub: Submission, lab: GradingLab, env: dict[str, str], cell_timeout: int, notebook_timeout: int) -> None:
@@ -212,10 +219,12 @@ def execute(sub: Submission, lab: GradingLab, env: dict[str, str], cell_timeout:
                 client.timeout = int(max(1, min(cell_timeout, deadline - time.monotonic())))
                 started = time.monotonic()
                 client.execute_cell(cell, index)
-                _note_cell(sub, cell, index, time.monotonic() - started, client.timeout)
-                if any(o.get("ename") == "Timeout" for o in cell.outputs) and not _responds(client):
-                    client.km.restart_kernel(now=True)
-                    sub.events.append(f"cell {index} ignored the interrupt: its kernel was restarted")
+                timed_out = time.monotonic() - started >= client.timeout
+                _note_cell(sub, cell, index, timed_out, client.timeout)
+                if timed_out and not _responds(client):
+                    run_sync(client.km.restart_kernel)(now=True)  # nbclient's kernel manager is async
+                    run_sync(client.kc.wait_for_ready)(timeout=60)
+                    sub.events.append(f"cell {index} ignored the interrupt: its kernel was restarted (its variables are gone)")
                 for exercise, answer in checks_in(cell):
                     if _known(exercise):
                         sub.results[exercise] = verify(ctx, exercise, _answer(client, answer, index))
@@ -226,24 +235,27 @@ def execute(sub: Submission, lab: GradingLab, env: dict[str, str], cell_timeout:
 
 
 def _responds(client: NotebookClient) -> bool:
+    """After an interrupted cell: does the kernel answer a trivial cell, or is it still stuck?"""
     probe = new_code_cell("1")
-    saved = client.timeout
-    client.timeout = STUCK_PROBE_SECONDS
+    saved, client.timeout = client.timeout, STUCK_PROBE_SECONDS
+    started = time.monotonic()
     try:
-        client.execute_cell(probe, 0)
+        client.execute_cell(probe, 0, store_history=False)
     finally:
         client.timeout = saved
-    return not any(o.get("ename") == "Timeout" for o in probe.outputs)
+    return time.monotonic() - started < STUCK_PROBE_SECONDS
 
 
-def _note_cell(sub: Submission, cell, index: int, seconds: float, timeout: int) -> None:
+def _note_cell(sub: Submission, cell, index: int, timed_out: bool, timeout: int) -> None:
+    if timed_out:
+        sub.events.append(f"cell {index} ran past {timeout} s and was interrupted")
     for output in cell.outputs:
         if output.get("output_type") != "error":
             continue
         name = output.get("ename")
-        if name == "Timeout":
-            sub.events.append(f"cell {index} ran past {timeout} s and was interrupted")
-        elif name == "StdinNotImplementedError":
+        if name in ("Timeout", "KeyboardInterrupt") and timed_out:
+            continue
+        if name == "StdinNotImplementedError":
             sub.events.append(f"cell {index} asked for input(), which a graded notebook cannot give")
         else:
             sub.events.append(f"cell {index} raised {name}: {str(output.get('evalue', ''))[:120]}")

@@ -1,0 +1,212 @@
+"""`labkit grade` on a class of submissions made from the released notebooks: correct, partly
+correct, every robustness case, and malformed files, with exact scores and reasons."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from conftest import REPO
+from labkit._release import release
+
+CELL_TIMEOUT = "6"
+
+
+def released(tmp_path: Path) -> Path:
+    folder = tmp_path / "released"
+    if not folder.exists():
+        release(REPO / "notebooks", folder)
+    return folder
+
+
+def start_here(tmp_path: Path, *extra_before_solution: str, solution: bool = True, check: str | None = None) -> nbformat.NotebookNode:
+    """The released 00-start-here, with cells put before its exercise cell, the solution filled in or
+    not, and its check cell replaced by `check` ("" removes it)."""
+    nb = nbformat.read(released(tmp_path) / "00-start-here.ipynb", as_version=4)
+    cells = []
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "exercise" in tags:
+            cells += [new_code_cell(source) for source in extra_before_solution]
+            if solution:
+                cell.source = "!docker pull busybox"
+        if "nbval-check-output" in tags and check is not None:
+            if not check:
+                continue
+            cell.source = check
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def write(folder: Path, name: str, nb) -> None:
+    nbformat.write(nb, folder / f"{name}.ipynb")
+
+
+@pytest.fixture(scope="module")
+def graded(lab, tmp_path_factory):
+    """Grade the whole class once (sequentially); the tests read the reports."""
+    tmp = tmp_path_factory.mktemp("grading")
+    subs = tmp / "submissions"
+    subs.mkdir()
+    nbformat.write(nbformat.read(REPO / "notebooks" / "00-start-here.ipynb", as_version=4), subs / "correct-00-start-here.ipynb")
+    write(subs, "undone-00-start-here", start_here(tmp, solution=False))
+    inspect = nbformat.read(released(tmp) / "03-inspecting-images.ipynb", as_version=4)
+    fills = iter(["!docker pull nginx", "", "!docker tag nginx myrepo/nginx:v1", ""])
+    for cell in inspect.cells:
+        if "exercise" in cell.metadata.get("tags", []):
+            cell.source = next(fills)
+    write(subs, "partly-03-inspecting-images", inspect)
+    write(subs, "loop-output-00-start-here", start_here(tmp, "while True:\n    print('again and again')"))
+    write(subs, "loop-silent-00-start-here", start_here(tmp, "while True:\n    pass"))
+    write(subs, "loop-stubborn-00-start-here", start_here(tmp, "import time\nwhile True:\n    try:\n        time.sleep(1)\n    except KeyboardInterrupt:\n        pass"))
+    write(subs, "input-00-start-here", start_here(tmp, "name = input('your name? ')"))
+    write(subs, "tty-00-start-here", start_here(tmp, "!docker run -it busybox sh"))
+    write(subs, "dies-00-start-here", start_here(tmp, "import os\nos._exit(1)"))
+    nb = start_here(tmp)
+    nb.cells.append(new_code_cell("!docker system prune -af\n!docker rmi -f $(docker images -q)"))
+    write(subs, "prune-00-start-here", nb)
+    write(subs, "cheat-00-start-here", start_here(
+        tmp, "import labkit\nlabkit.lab.check = lambda *a, **k: print('✓ PASSED  start.pull (1/1 points)')\n"
+             "get_ipython().showtraceback = lambda *a, **k: None", solution=False))
+    write(subs, "nocheck-00-start-here", start_here(tmp, check=""))
+    write(subs, "editedcheck-00-start-here", start_here(tmp, solution=False, check="print('✓ PASSED  start.pull')"))
+    layers = new_notebook(cells=[new_code_cell("!docker pull -q debian:bookworm-slim\n!docker tag debian:bookworm-slim layered-app:v1"),
+                                 new_code_cell('from labkit import lab\nlab.check("layers.build")')],
+                          metadata={"labkit": {"lesson": "layers"}})
+    write(subs, "tagged-04-layers", layers)
+    (subs / "broken-json.ipynb").write_text('{"cells": [')
+    bad = new_notebook(cells=[new_code_cell("1")])
+    bad_raw = json.loads(nbformat.writes(bad))
+    bad_raw["cells"][0]["cell_type"] = "spreadsheet"
+    (subs / "bad-schema.ipynb").write_text(json.dumps(bad_raw))
+    future = json.loads(nbformat.writes(bad))
+    future["nbformat"] = 99
+    (subs / "too-new.ipynb").write_text(json.dumps(future))
+    out = tmp / "grades"
+    result = lab.labkit("grade", str(subs), "--out", str(out), "--timeout-cell", CELL_TIMEOUT,
+                        "--timeout-notebook", "300", "--format", "gradescope", check=False, timeout=1800)
+    rows = {row["name"]: row for row in json.loads((out / "report.json").read_text())["submissions"]}
+    return result, rows, out, subs
+
+
+def test_scores_of_correct_undone_and_partly_correct(graded):
+    result, rows, _out, _subs = graded
+    assert (rows["correct-00-start-here"]["points"], rows["correct-00-start-here"]["possible"]) == (1, 1)
+    assert (rows["undone-00-start-here"]["points"], rows["undone-00-start-here"]["possible"]) == (0, 1)
+    assert "There is no image busybox:latest" in rows["undone-00-start-here"]["exercises"]["start.pull"]["feedback"]
+    partly = rows["partly-03-inspecting-images"]
+    assert (partly["points"], partly["possible"]) == (3, 7)
+    assert {k for k, v in partly["exercises"].items() if v["passed"]} == {"inspect.pull", "inspect.tag"}
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("loop-output-00-start-here", "ran past 6 s and was interrupted"),
+    ("loop-silent-00-start-here", "ran past 6 s and was interrupted"),
+    ("loop-stubborn-00-start-here", "ignored the interrupt: its kernel was restarted"),
+    ("input-00-start-here", "asked for input()"),
+    ("tty-00-start-here", "cell"),
+    ("prune-00-start-here", "removed images wholesale"),
+])
+def test_robustness_cases_are_graded_with_a_reason(graded, name, reason):
+    _result, rows, _out, _subs = graded
+    row = rows[name]
+    assert row["status"] == "graded"
+    assert row["points"] == 1, f"{name}: the work after the bad cell still counts\n{row}"
+    assert any(reason in event for event in row["events"]), row["events"]
+
+
+def test_a_loop_printing_forever_has_its_output_cut(graded):
+    _result, rows, _out, _subs = graded
+    nb = nbformat.read(rows["loop-output-00-start-here"]["graded_notebook"], as_version=4)
+    loop = next(c for c in nb.cells if "again and again" in c.source)
+    assert len(json.dumps(loop.outputs)) < 260_000
+    assert "output cut" in json.dumps(loop.outputs)
+
+
+def test_a_dying_kernel_is_reported_and_the_exercise_checked_at_the_end(graded):
+    _result, rows, _out, _subs = graded
+    row = rows["dies-00-start-here"]
+    assert row["status"] == "graded" and row["points"] == 0
+    assert any("kernel died" in e for e in row["events"])
+    assert any("never checked in the notebook: checked at the end" in e for e in row["events"])
+
+
+def test_what_a_notebook_does_to_labkit_or_prints_never_scores(graded):
+    _result, rows, _out, _subs = graded
+    assert rows["cheat-00-start-here"]["points"] == 0
+    assert rows["editedcheck-00-start-here"]["points"] == 0
+    assert rows["nocheck-00-start-here"]["points"] == 1  # done, check cell deleted: checked at the end
+    assert any("checked at the end" in e for e in rows["nocheck-00-start-here"]["events"])
+
+
+def test_a_tag_where_a_build_was_required(graded):
+    _result, rows, _out, _subs = graded
+    feedback = rows["tagged-04-layers"]["exercises"]["layers.build"]["feedback"]
+    assert rows["tagged-04-layers"]["points"] == 0 and "tagged, not built" in feedback
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("broken-json", "its JSON is broken"),
+    ("bad-schema", "is not a valid notebook"),
+    ("too-new", "uses notebook format 99"),
+])
+def test_malformed_files_are_reported_and_the_batch_goes_on(graded, name, reason):
+    result, rows, _out, _subs = graded
+    assert rows[name]["status"] == "invalid" and reason in rows[name]["problem"]
+    assert result.returncode == 1  # some submissions could not be graded
+    assert "Traceback" not in result.stderr
+
+
+def test_reports_csv_html_gradescope(graded):
+    _result, rows, out, _subs = graded
+    with open(out / "report.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert {r["submission"] for r in table} == set(rows)
+    correct = next(r for r in table if r["submission"] == "correct-00-start-here")
+    assert (correct["start.pull"], correct["total"], correct["possible"]) == ("1", "1", "1")
+    page = (out / "report.html").read_text()
+    assert "<svg" in page and "Pass rate per exercise" in page and "undone-00-start-here" in page
+    scope = json.loads((out / "gradescope" / "correct-00-start-here" / "results.json").read_text())
+    assert scope["score"] == 1 and scope["tests"][0]["max_score"] == 1
+
+
+def test_the_class_mirror_keeps_its_base_images(graded, lab):
+    from labkit._mirror import present
+    from labkit._registry_api import RegistryClient
+
+    assert sorted(present(RegistryClient(lab.mirror))) == ["busybox:latest", "debian:bookworm-slim", "nginx:latest"]
+
+
+def test_an_infrastructure_fault_is_not_a_zero_and_only_failed_regrades(lab, tmp_path):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    nbformat.write(nbformat.read(REPO / "notebooks" / "00-start-here.ipynb", as_version=4), subs / "a-00-start-here.ipynb")
+    out = tmp_path / "grades"
+    no_registry = {"PATH": str(tmp_path / "empty-bin") + ":/usr/sbin:/sbin"}  # the registry program is missing
+    (tmp_path / "empty-bin").mkdir()
+    first = lab.labkit("grade", str(subs), "--out", str(out), check=False, env=no_registry)
+    assert first.returncode == 1
+    row = json.loads((out / "report.json").read_text())["submissions"][0]
+    assert row["status"] == "infrastructure" and "docker-registry" in row["problem"]
+    again = lab.labkit("grade", str(subs), "--out", str(out), "--only-failed")
+    assert again.returncode == 0
+    row = json.loads((out / "report.json").read_text())["submissions"][0]
+    assert row["status"] == "graded" and row["points"] == 1
+
+
+def test_parallel_jobs_grade_the_same(lab, tmp_path):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    nbformat.write(nbformat.read(REPO / "notebooks" / "00-start-here.ipynb", as_version=4), subs / "a-00-start-here.ipynb")
+    write(subs, "b-00-start-here", start_here(tmp_path, solution=False))
+    write(subs, "c-00-start-here", start_here(tmp_path))
+    out = tmp_path / "grades"
+    lab.labkit("grade", str(subs), "--out", str(out), "--jobs", "2")
+    rows = {r["name"]: r["points"] for r in json.loads((out / "report.json").read_text())["submissions"]}
+    assert rows == {"a-00-start-here": 1, "b-00-start-here": 0, "c-00-start-here": 1}
