@@ -3,7 +3,7 @@
     grade(files, out) → GradeRun   (report.csv, report.json, report.html, graded/*.ipynb in out)
 
 Each submission gets its own managed engine and registry (the class's mirror serves the
-base images), so no submission sees another's images, a `docker system prune` in one
+base images), so no submission sees another's images, one that removes every image
 touches nothing else, and `--jobs N` can grade N at once.
 """
 
