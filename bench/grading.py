@@ -1,0 +1,91 @@
+"""Benchmark: grading a class of 30 capstones.
+
+    .venv/bin/python bench/grading.py [N]
+
+A lab of its own is started in a temporary home. N (default 30) copies of 08-capstone,
+alternately the worked solution and the released notebook with nothing done, are graded
+with `--jobs 1` and with `--jobs 2`. The reference is the same notebooks run one after the
+other with plain nbclient in one lab (reset between them), with no grading around them.
+Reported: seconds per submission, the speed-up of --jobs 2, and the grader's time over the
+plain runs. Targets: overhead at most 1.15x; --jobs 2 at least 1.5x faster than --jobs 1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import nbformat  # noqa: E402
+from nbclient import NotebookClient  # noqa: E402
+
+TARGET_OVERHEAD, TARGET_SPEEDUP = 1.15, 1.5
+
+
+def main() -> int:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 30
+    work = Path(tempfile.mkdtemp(prefix="labkit-bench-grading-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "LABKIT_"))}
+    env.update(LABKIT_HOME=str(work / "home"), LABKIT_OFFLINE="1", DOCKER_CONFIG=str(work / "docker-config"),
+               LABKIT_CACHE=os.environ.get("LABKIT_CACHE", str(REPO / ".cache" / "labkit")), PYTHONPATH=str(REPO))
+    labkit = [sys.executable, "-m", "labkit"]
+    subprocess.run([*labkit, "up", "--managed"], env=env, check=True, capture_output=True)
+    try:
+        os.environ.update(env)
+        from labkit._context import LabContext
+        from labkit._lab import env as lab_env
+        from labkit._paths import LabPaths
+        from labkit._release import release
+        from labkit._reset import reset
+
+        release(REPO / "notebooks", work / "released")
+        subs = work / "subs"
+        subs.mkdir()
+        for i in range(count):
+            source = REPO / "notebooks" / "08-capstone.ipynb" if i % 2 == 0 else work / "released" / "08-capstone.ipynb"
+            shutil.copy(source, subs / f"learner{i:03d}-08-capstone.ipynb")
+
+        paths = LabPaths.from_env()
+        plain_env = {**env, **lab_env(paths), "LABKIT_PASSWORD_FILE": str(paths.password_file)}
+        os.environ.update(plain_env)
+        start = time.perf_counter()
+        for path in sorted(subs.glob("*.ipynb")):
+            space = Path(tempfile.mkdtemp(dir=work))
+            ctx = LabContext.from_env(space)
+            reset(ctx)
+            ctx.close()
+            nb = nbformat.read(path, as_version=4)
+            NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
+                           resources={"metadata": {"path": str(space)}}).execute()
+        plain = time.perf_counter() - start
+        for name in [k for k in os.environ if k.startswith("DOCKER_")]:
+            del os.environ[name]
+
+        timings = {}
+        for jobs in (1, 2):
+            start = time.perf_counter()
+            subprocess.run([*labkit, "grade", str(subs), "--out", str(work / f"grades-{jobs}"), "--jobs", str(jobs)],
+                           env=env, capture_output=True, check=False)
+            timings[jobs] = time.perf_counter() - start
+    finally:
+        subprocess.run([*labkit, "down"], env=env, capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+    overhead, speedup = timings[1] / plain, timings[1] / timings[2]
+    print(f"{count} capstones (half correct)")
+    print(f"plain nbclient, one lab, reset between : {plain:7.1f} s  ({plain / count:5.2f} s per notebook)")
+    print(f"labkit grade --jobs 1                   : {timings[1]:7.1f} s  ({timings[1] / count:5.2f} s per submission)"
+          f"   overhead {overhead:.2f}x (target <= {TARGET_OVERHEAD}x){'' if overhead <= TARGET_OVERHEAD else '  MISSED'}")
+    print(f"labkit grade --jobs 2                   : {timings[2]:7.1f} s  ({timings[2] / count:5.2f} s per submission)"
+          f"   speed-up {speedup:.2f}x (target >= {TARGET_SPEEDUP}x){'' if speedup >= TARGET_SPEEDUP else '  MISSED'}")
+    return 0 if overhead <= TARGET_OVERHEAD and speedup >= TARGET_SPEEDUP else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

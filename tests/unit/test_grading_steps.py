@@ -1,0 +1,81 @@
+"""The grading pipeline's pure steps, alone: validate, finding checks, choosing exercises, reports."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from labkit._grading import report
+from labkit._grading.steps import checks_in, exercises_of, validate
+
+
+def test_validate_reports_each_kind_of_broken_file(tmp_path):
+    good = tmp_path / "good.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("1")]), good)
+    assert validate(good).graded and validate(good).notebook is not None
+    cases = {
+        "broken.ipynb": ('{"cells": [', "its JSON is broken"),
+        "list.ipynb": ("[1, 2]", "has no nbformat version"),
+        "future.ipynb": (json.dumps({"nbformat": 99, "nbformat_minor": 0, "cells": [], "metadata": {}}), "uses notebook format 99"),
+        "schema.ipynb": (json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+                                     "cells": [{"cell_type": "spreadsheet", "source": "", "metadata": {}}]}), "is not a valid notebook"),
+    }
+    for name, (text, reason) in cases.items():
+        (tmp_path / name).write_text(text)
+        sub = validate(tmp_path / name)
+        assert not sub.graded and reason in sub.problem, (name, sub.problem)
+    assert "cannot be read" in validate(tmp_path / "missing.ipynb").problem
+
+
+def test_checks_in_finds_ids_and_answer_expressions():
+    cell = new_code_cell('x = 1\nlab.check("inspect.read", answer=my_answer)\nlab.check("inspect.tag")')
+    assert checks_in(cell) == [("inspect.read", "my_answer"), ("inspect.tag", None)]
+    assert checks_in(new_code_cell('lab.check("commit.why-not", "b")')) == [("commit.why-not", "'b'")]
+    assert checks_in(new_code_cell('!docker pull busybox\nlab.check("start.pull")')) == [("start.pull", None)]
+    assert checks_in(new_code_cell("%%bash\necho lab.check(\"start.pull\")")) == []
+    assert checks_in(new_markdown_cell('lab.check("start.pull")')) == []
+    assert checks_in(new_code_cell('lab.check("start.pull"')) == [("start.pull", None)]  # broken Python: still found
+
+
+def test_exercises_of_a_submission_come_from_its_lesson():
+    by_metadata = new_notebook(cells=[], metadata={"labkit": {"lesson": "push"}})
+    assert exercises_of(by_metadata, "anything") == ["push.login", "push.tag-push", "push.pull-back"]
+    by_name = new_notebook(cells=[])
+    assert exercises_of(by_name, "07-push") == ["push.login", "push.tag-push", "push.pull-back"]
+    extra = new_notebook(cells=[new_code_cell('lab.check("start.pull")\nlab.check("no.such")')])
+    assert exercises_of(extra, "mine") == ["start.pull"]
+
+
+def _row(name, status, points, exercises):
+    return {"path": f"/s/{name}.ipynb", "name": name, "status": status, "problem": "" if status == "graded" else "broken",
+            "points": points, "possible": sum(e["possible"] for e in exercises.values()), "exercises": exercises,
+            "events": [], "seconds": 1.0, "graded_notebook": ""}
+
+
+def _ex(exercise, passed, possible):
+    return {"exercise": exercise, "title": exercise, "status": "passed" if passed else "failed", "passed": passed,
+            "points": possible if passed else 0, "possible": possible, "feedback": "ok" if passed else "<missing>",
+            "observed": "", "expected": "", "details": []}
+
+
+def test_reports_from_rows(tmp_path):
+    rows = [
+        _row("ann", "graded", 3, {"push.login": _ex("push.login", True, 1), "push.tag-push": _ex("push.tag-push", True, 2)}),
+        _row("ben", "graded", 1, {"push.login": _ex("push.login", True, 1), "push.tag-push": _ex("push.tag-push", False, 2)}),
+        _row("cat", "invalid", 0, {}),
+    ]
+    report.write_all(rows, tmp_path, ("gradescope",))
+    with open(tmp_path / "report.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert [r["submission"] for r in table] == ["ann", "ben", "cat"]
+    assert (table[1]["push.tag-push"], table[1]["total"], table[2]["status"]) == ("0", "1", "invalid")
+    page = (tmp_path / "report.html").read_text()
+    assert "&lt;missing&gt;" in page and "<missing>" not in page  # feedback is escaped
+    assert "1/2" in page  # push.tag-push passed by one of two
+    ben = json.loads((tmp_path / "gradescope" / "ben" / "results.json").read_text())
+    assert ben["score"] == 1 and {t["status"] for t in ben["tests"]} == {"passed", "failed"}
+    cat = json.loads((tmp_path / "gradescope" / "cat" / "results.json").read_text())
+    assert cat["output"].startswith("Not graded")
