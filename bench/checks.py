@@ -21,13 +21,11 @@ the table says so rather than hiding it.
 
 from __future__ import annotations
 
-import base64
 import os
 import statistics
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import docker  # noqa: E402
+from benchlab import bench_lab  # noqa: E402
 import requests  # noqa: E402
 
 TARGET_SHELL, TARGET_OVERHEAD = 0.3, 0.20
@@ -119,15 +118,9 @@ def _raw_commit(client) -> None:
 
 
 def main() -> int:
-    work = Path(tempfile.mkdtemp(prefix="labkit-bench-checks-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "LABKIT_"))}
-    env.update(LABKIT_HOME=str(work / "home"), LABKIT_OFFLINE="1", DOCKER_CONFIG=str(work / "docker-config"),
-               LABKIT_CACHE=os.environ.get("LABKIT_CACHE", str(REPO / ".cache" / "labkit")),
-               LABKIT_WORKSPACE=str(work / "ws"), PYTHONPATH=str(REPO))
-    (work / "ws").mkdir()
-    labkit = [sys.executable, "-m", "labkit"]
-    subprocess.run([*labkit, "up", "--managed"], env=env, check=True, capture_output=True)
-    try:
+    with bench_lab("labkit-bench-checks-") as (work, env):
+        env["LABKIT_WORKSPACE"] = str(work / "ws")
+        (work / "ws").mkdir()
         os.environ.update(env)
         from labkit import _catalog
         from labkit._exercises import fill
@@ -163,9 +156,6 @@ def main() -> int:
             over_ok = over is None or over <= TARGET_OVERHEAD
             ok &= shell_ok and over_ok
             rows.append((primitive, exercise, t_lab, t_shell, t_check, t_raw, shell_ok, over, over_ok))
-    finally:
-        subprocess.run([*labkit, "down"], env=env, capture_output=True)
-        subprocess.run(["rm", "-rf", str(work)])
     print(f"{'primitive':34} {'exercise':24} {'lab.check':>10} {'shell':>9} {'ratio':>6}  {'check':>9} {'raw sdk':>9} {'overhead':>9}")
     for primitive, exercise, t_lab, t_shell, t_check, t_raw, shell_ok, over, over_ok in rows:
         raw_text = f"{t_raw * 1000:7.1f}ms" if t_raw else "        -"

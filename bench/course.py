@@ -26,6 +26,7 @@ sys.path.insert(0, str(REPO))
 import datetime  # noqa: E402
 
 import nbformat  # noqa: E402
+from benchlab import bench_lab  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 
 TARGET = 1.5
@@ -64,14 +65,8 @@ def cell_seconds(nb) -> tuple[float, float]:
 
 
 def main() -> int:
-    work = Path(tempfile.mkdtemp(prefix="labkit-bench-course-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "LABKIT_"))}
-    env.update(LABKIT_HOME=str(work / "home"), LABKIT_OFFLINE="1", DOCKER_CONFIG=str(work / "docker-config"),
-               LABKIT_CACHE=os.environ.get("LABKIT_CACHE", str(REPO / ".cache" / "labkit")), PYTHONPATH=str(REPO))
-    labkit = [sys.executable, "-m", "labkit"]
-    subprocess.run([*labkit, "up", "--managed"], env=env, check=True, capture_output=True)
     rows = []
-    try:
+    with bench_lab("labkit-bench-course-") as (work, env):
         os.environ.update(env)
         from labkit._context import LabContext
         from labkit._lab import env as lab_env
@@ -110,9 +105,6 @@ def main() -> int:
             rows.append((path.stem, *times, labkit_s, kernel_s))
             print(f"{path.stem:24} notebook {times[0]:6.1f} s   shell {times[1]:6.1f} s   {times[0] / times[1]:4.2f}x"
                   f"   (labkit cells {labkit_s:4.1f} s, kernel and messaging {kernel_s:4.1f} s, other cells {other_s:4.1f} s)", flush=True)
-    finally:
-        subprocess.run([*labkit, "down"], env=env, capture_output=True)
-        subprocess.run(["rm", "-rf", str(work)])
     notebooks, floor = sum(r[1] for r in rows), sum(r[2] for r in rows)
     ratio = notebooks / floor
     labkit_s, kernel_s = sum(r[3] for r in rows), sum(r[4] for r in rows)

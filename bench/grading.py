@@ -24,6 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import nbformat  # noqa: E402
+from benchlab import LABKIT as labkit  # noqa: E402
+from benchlab import bench_lab  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 
 TARGET_OVERHEAD, TARGET_SPEEDUP = 1.15, 1.5
@@ -31,13 +33,7 @@ TARGET_OVERHEAD, TARGET_SPEEDUP = 1.15, 1.5
 
 def main() -> int:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 30
-    work = Path(tempfile.mkdtemp(prefix="labkit-bench-grading-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "LABKIT_"))}
-    env.update(LABKIT_HOME=str(work / "home"), LABKIT_OFFLINE="1", DOCKER_CONFIG=str(work / "docker-config"),
-               LABKIT_CACHE=os.environ.get("LABKIT_CACHE", str(REPO / ".cache" / "labkit")), PYTHONPATH=str(REPO))
-    labkit = [sys.executable, "-m", "labkit"]
-    subprocess.run([*labkit, "up", "--managed"], env=env, check=True, capture_output=True)
-    try:
+    with bench_lab("labkit-bench-grading-") as (work, env):
         os.environ.update(env)
         from labkit._context import LabContext
         from labkit._lab import env as lab_env
@@ -74,9 +70,6 @@ def main() -> int:
             subprocess.run([*labkit, "grade", str(subs), "--out", str(work / f"grades-{jobs}"), "--jobs", str(jobs)],
                            env=env, capture_output=True, check=False)
             timings[jobs] = time.perf_counter() - start
-    finally:
-        subprocess.run([*labkit, "down"], env=env, capture_output=True)
-        shutil.rmtree(work, ignore_errors=True)
     overhead, speedup = timings[1] / plain, timings[1] / timings[2]
     print(f"{count} capstones (half correct)")
     print(f"plain nbclient, one lab, reset between : {plain:7.1f} s  ({plain / count:5.2f} s per notebook)")

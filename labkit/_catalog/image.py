@@ -1,6 +1,6 @@
 """01-what-is-an-image: a read-only filesystem snapshot that never changes."""
 
-from .._checks import containers, images
+from .._checks import containers
 from .._checks.files import tar_holds
 from .._context import LabContext
 from .._results import CheckResult, first_failure

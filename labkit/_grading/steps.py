@@ -248,7 +248,10 @@ def _responds(client: NotebookClient) -> bool:
 
 def _note_cell(sub: Submission, cell, index: int, timed_out: bool, timeout: int) -> None:
     if timed_out:
-        sub.events.append(f"cell {index} ran past {timeout} s and was interrupted")
+        why = ""
+        if re.search(r"docker\s+(container\s+)?(run|exec|attach)\b[^\n]*\s-(it|ti|i)\b", cell.source):
+            why = ": it opens an interactive container (`docker … -it`), which waits for a keyboard no graded notebook has"
+        sub.events.append(f"cell {index} ran past {timeout} s and was interrupted{why}")
     for output in cell.outputs:
         if output.get("output_type") != "error":
             continue

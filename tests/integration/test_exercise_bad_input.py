@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from labkit import _catalog
 from labkit._exercises import run_check
 from labkit._notebook import Lab
 

@@ -110,7 +110,7 @@ def test_scores_of_correct_undone_and_partly_correct(graded):
     ("loop-silent-00-start-here", "ran past 6 s and was interrupted"),
     ("loop-stubborn-00-start-here", "ignored the interrupt: its kernel was restarted"),
     ("input-00-start-here", "asked for input()"),
-    ("tty-00-start-here", "cell"),
+    ("tty-00-start-here", "opens an interactive container (`docker … -it`)"),
     ("prune-00-start-here", "removed images wholesale"),
 ])
 def test_robustness_cases_are_graded_with_a_reason(graded, name, reason):

@@ -8,7 +8,6 @@ import urllib.request
 
 import pytest
 
-from conftest import run
 from labkit._registry_api import RegistryClient
 
 BASES = ["busybox:latest", "debian:bookworm-slim", "nginx:latest"]
