@@ -162,10 +162,15 @@ def prepare(root: Path, sub: Submission, mirror: RegistryState, cache: Path) -> 
     config.mkdir()
     registry, _notes = _registry.ensure(paths, REGISTRY, RegistryState())
     state = State(engine=EngineState(), registry=registry, mirror=mirror)
-    state.save(paths)
-    state.engine = _dockerd.start(paths, f"http://{mirror.address}", EngineState())
-    state.save(paths)
-    return GradingLab(paths, workspace, config, state)
+    lab = GradingLab(paths, workspace, config, state)
+    try:
+        state.save(paths)
+        state.engine = _dockerd.start(paths, f"http://{mirror.address}", EngineState())
+        state.save(paths)
+    except BaseException:
+        dismantle(lab)  # what was started so far must not outlive a failed start
+        raise
+    return lab
 
 
 def dismantle(lab: GradingLab) -> None:

@@ -210,3 +210,23 @@ def test_parallel_jobs_grade_the_same(lab, tmp_path):
     lab.labkit("grade", str(subs), "--out", str(out), "--jobs", "2")
     rows = {r["name"]: r["points"] for r in json.loads((out / "report.json").read_text())["submissions"]}
     assert rows == {"a-00-start-here": 1, "b-00-start-here": 0, "c-00-start-here": 1}
+
+
+def test_a_grading_lab_that_fails_to_start_leaves_nothing_running(lab, tmp_path, monkeypatch):
+    import shutil as sh
+
+    from labkit._errors import MissingProgram
+    from labkit._grading.steps import Submission, prepare
+    from labkit._proc import cmdline
+    from labkit._state import RegistryState
+
+    only_registry = tmp_path / "bin"
+    only_registry.mkdir()
+    (only_registry / "docker-registry").symlink_to(sh.which("docker-registry"))
+    monkeypatch.setenv("PATH", str(only_registry))  # the registry starts, dockerd cannot
+    port = int(lab.mirror.rsplit(":", 1)[1])
+    with pytest.raises(MissingProgram):
+        prepare(tmp_path / "work", Submission(tmp_path / "x.ipynb", "x"), RegistryState(port=port), tmp_path / "cache")
+    home = str(tmp_path / "work")
+    leftovers = [pid for pid in map(int, filter(str.isdigit, __import__("os").listdir("/proc"))) if any(home in a for a in cmdline(pid))]
+    assert leftovers == []
