@@ -314,8 +314,7 @@ class Engine:
                 path=str(context), tag=tag, rm=True, forcerm=True, pull=False, decode=True
             )
             for event in stream:
-                if "error" in event:
-                    raise StreamFailed(event.get("error", ""), "".join(log[-30:]))
+                _raise_if_failed(event, "".join(log[-30:]))
                 if "stream" in event:
                     text = event["stream"]
                     log.append(text)
@@ -331,9 +330,7 @@ class Engine:
         digest = ""
         with self._translated(ref):
             for event in self._client.api.push(repo, tag=tag, stream=True, decode=True, auth_config=auth):
-                if "error" in event or "errorDetail" in event:
-                    detail = event.get("errorDetail", {}).get("message") or event.get("error", "")
-                    raise StreamFailed(detail, "")
+                _raise_if_failed(event)
                 if progress and event.get("status"):
                     progress(f"{event.get('id', '')} {event['status']}".strip())
                 digest = (event.get("aux") or {}).get("Digest", digest)
@@ -343,9 +340,7 @@ class Engine:
         repo, tag = _split(ref)
         with self._translated(ref):
             for event in self._client.api.pull(repo, tag=tag, stream=True, decode=True):
-                if "error" in event or "errorDetail" in event:
-                    detail = event.get("errorDetail", {}).get("message") or event.get("error", "")
-                    raise StreamFailed(detail, "")
+                _raise_if_failed(event)
                 if progress and event.get("status"):
                     progress(f"{event.get('id', '')} {event['status']}".strip())
         return self.image_id(ref) or ""
@@ -364,9 +359,7 @@ class Engine:
         loaded: list[str] = []
         with self._translated(), open(path, "rb") as data:
             for event in self._client.api.load_image(data):
-                if "error" in event or "errorDetail" in event:
-                    detail = event.get("errorDetail", {}).get("message") or event.get("error", "")
-                    raise StreamFailed(detail, "")
+                _raise_if_failed(event)
                 text = event.get("stream", "")
                 if text.startswith("Loaded image:"):
                     loaded.append(text.split(":", 1)[1].strip())
@@ -380,6 +373,13 @@ class StreamFailed(EngineError):
         self.detail = detail
         self.log_tail = log_tail
         super().__init__(f"The Docker engine reported: {detail.strip()}")
+
+
+def _raise_if_failed(event: dict, log_tail: str = "") -> None:
+    """A build, push, pull or load answers HTTP 200 and reports failure inside its stream."""
+    if "error" in event or "errorDetail" in event:
+        detail = (event.get("errorDetail") or {}).get("message") or event.get("error", "")
+        raise StreamFailed(detail, log_tail)
 
 
 def _with_tag(ref: str) -> str:

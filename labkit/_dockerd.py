@@ -87,19 +87,19 @@ def mirror_flag(pid: int) -> str:
     return ""
 
 
-def is_current(paths: LabPaths, mirror_url: str) -> bool:
-    """This lab's dockerd runs, answers, and uses `mirror_url` as its mirror."""
-    pid = running_pid(paths)
-    return bool(pid) and mirror_flag(pid) == mirror_url and _ping(layout(paths).host)
+def current(paths: LabPaths, mirror_url: str, previous: EngineState) -> EngineState | None:
+    """This lab's dockerd, when it runs, answers, and uses `mirror_url` as its mirror; else None."""
+    lay, pid = layout(paths), running_pid(paths)
+    if not pid or mirror_flag(pid) != mirror_url or not _ping(lay.host):
+        return None
+    return EngineState(host=lay.host, managed=True, pid=pid, bridge=lay.bridge, subnet=previous.subnet)
 
 
 def start(paths: LabPaths, mirror_url: str, previous: EngineState) -> EngineState:
-    """Start this lab's dockerd (or keep the running one when its mirror is right)."""
+    """Start this lab's dockerd; one of ours still running (an old mirror port, not answering) is stopped first."""
     lay = layout(paths)
     pid = running_pid(paths)
-    if pid and is_current(paths, mirror_url):
-        return EngineState(host=lay.host, managed=True, pid=pid, bridge=lay.bridge, subnet=previous.subnet)
-    if pid:  # ours, but with an old mirror port, or not answering
+    if pid:
         _proc.stop(pid, PROGRAM, str(lay.data_root), STOP_TIMEOUT)
     _require_root_and_program()
     with _machine_lock():  # two dockerds starting at once race to create the same iptables chains

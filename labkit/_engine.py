@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from . import _dockerd
-from ._docker import Engine
+from ._docker import Engine, EngineInfo
 from ._errors import EngineUnreachable
 from ._paths import LabPaths
 from ._report import Reporter
@@ -29,15 +29,16 @@ def resolve(
 ) -> tuple[EngineState, list[str]]:
     explicit = explicit_host(explicit)
     if explicit:
-        check_explicit(explicit)
-        return EngineState(host=explicit, managed=False), _mirror_notes(explicit, mirror_url)
+        return EngineState(host=explicit, managed=False), _mirror_notes(explicit, mirror_url, check_explicit(explicit))
     managed_host = _dockerd.layout(paths).host
     if not force_managed and not (previous.managed and _dockerd.running_pid(paths)):
         user = os.environ.get("DOCKER_HOST") or DEFAULT_HOST
-        if user != managed_host and _reachable(user):
-            return EngineState(host=user, managed=False), _mirror_notes(user, mirror_url)
-    if _dockerd.is_current(paths, mirror_url):
-        return _dockerd.start(paths, mirror_url, previous), []
+        info = _reachable(user) if user != managed_host else None
+        if info is not None:
+            return EngineState(host=user, managed=False), _mirror_notes(user, mirror_url, info)
+    running = _dockerd.current(paths, mirror_url, previous)
+    if running is not None:
+        return running, []
     with reporter.step("Starting the lab's Docker engine (dockerd)"):
         return _dockerd.start(paths, mirror_url, previous), []
 
@@ -46,30 +47,28 @@ def explicit_host(given: str | None) -> str | None:
     return given or os.environ.get("LABKIT_DOCKER_HOST") or None
 
 
-def check_explicit(host: str) -> None:
+def check_explicit(host: str) -> EngineInfo:
     """An engine the user named must answer; there is no falling back from it."""
-    _connect(host, "check the address, start that engine, or leave out --engine to let labkit choose one.")
+    return _connect(host, "check the address, start that engine, or leave out --engine to let labkit choose one.")
 
 
-def _connect(host: str, next_step: str) -> None:
+def _connect(host: str, next_step: str) -> EngineInfo:
     try:
         with Engine(host, timeout=10) as engine:
-            engine.info()
+            return engine.info()
     except EngineUnreachable as e:
         raise EngineUnreachable(host, e.reason, next_step) from e
 
 
-def _reachable(host: str) -> bool:
+def _reachable(host: str) -> EngineInfo | None:
     try:
-        _connect(host, "")
+        return _connect(host, "")
     except EngineUnreachable:
-        return False
-    return True
+        return None
 
 
-def _mirror_notes(host: str, mirror_url: str) -> list[str]:
-    with Engine(host, timeout=10) as engine:
-        mirrors = {m.rstrip("/") for m in engine.info().mirrors}
+def _mirror_notes(host: str, mirror_url: str, info: EngineInfo) -> list[str]:
+    mirrors = {m.rstrip("/") for m in info.mirrors}
     if mirror_url.rstrip("/") in mirrors:
         return []
     return [

@@ -68,8 +68,9 @@ def seed(engine: Engine, mirror: RegistryClient, paths: LabPaths, reporter: Repo
         if cached.exists():
             with reporter.step(f"Loading base images from the cache {cached}") as update:
                 update("docker load")
-                for ref in _load_bundle(engine, cached, missing):
-                    sources[ref] = "cache"
+                held = _held(cached, missing)
+                _load_bundle(engine, cached, held)
+                sources.update({ref: "cache" for ref in held})
         todo = [ref for ref in missing if ref not in sources]
         if todo and hub_reachable():
             for ref in todo:
@@ -180,19 +181,23 @@ def _canonical(name: str) -> str:
     return name
 
 
-def _load_bundle(engine: Engine, path: Path, wanted: list[str]) -> list[str]:
-    """Load a bundle (names already borrowed by the caller); returns the wanted refs it held."""
-    held = [ref for ref in wanted if ref in {_canonical(n) for n in bundle_names(path)}]
+def _held(path: Path, wanted: list[str] | tuple[str, ...]) -> list[str]:
+    """The wanted base images a bundle holds (read from its manifest)."""
+    names = {_canonical(n) for n in bundle_names(path)}
+    return [ref for ref in wanted if ref in names]
+
+
+def _load_bundle(engine: Engine, path: Path, held: list[str]) -> None:
+    """Load a bundle that holds `held` (names already borrowed by the caller)."""
     if held:
         for name in engine.load(path):
             if _canonical(name) != name:
                 engine.tag(name, _canonical(name))
-    return held
 
 
 def load(engine: Engine, mirror: RegistryClient, path: Path, reporter: Reporter) -> list[str]:
     """`labkit mirror load FILE`: put the base images of a bundle into the mirror."""
-    held = [ref for ref in BASE_IMAGES if ref in {_canonical(n) for n in bundle_names(path)}]
+    held = _held(path, BASE_IMAGES)
     if not held:
         raise BundleError(path, f"it holds none of {', '.join(BASE_IMAGES)}")
     with borrowed_names(engine, BASE_IMAGES):
