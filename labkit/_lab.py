@@ -10,6 +10,7 @@ from ._docker import Engine
 from ._errors import EngineUnreachable, LabkitError, StateError
 from ._paths import LabPaths
 from ._registry import MIRROR, REGISTRY
+from ._registry_api import RegistryClient
 from ._report import Reporter
 from ._state import State, locked
 
@@ -133,7 +134,8 @@ def _registry_status(paths: LabPaths, state: State) -> PartStatus:
 def _mirror_status(paths: LabPaths, state: State) -> PartStatus:
     part = state.mirror
     details = {"url": part.address, "pid": part.pid, "images": []}
-    if not _registry.is_up(paths, MIRROR, part):
+    answers = RegistryClient(part.address).is_up() if part.borrowed else _registry.is_up(paths, MIRROR, part)
+    if not answers:
         return PartStatus("mirror", False, "down: run `labkit up`", details)
     try:
         images = sorted(_mirror.present(_registry.client(paths, MIRROR, part)))

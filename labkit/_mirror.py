@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
 import tarfile
 from pathlib import Path
 from typing import Iterator
@@ -51,6 +52,26 @@ def present(mirror: RegistryClient) -> dict[str, str]:
         if digest:
             found[ref] = digest
     return found
+
+
+def base_layers(mirror: RegistryClient) -> dict[str, str]:
+    """The layer blobs of the base images the mirror holds, each once: {digest: repository}.
+    A multi-platform image (seeded from Docker Hub) gives this machine's platform's layers."""
+    layers: dict[str, str] = {}
+    for ref in BASE_IMAGES:
+        repo, tag = repo_tag(ref)
+        manifest = mirror.manifest(repo, tag)
+        if manifest and "manifests" in manifest:
+            mine = [m for m in manifest["manifests"] if (m.get("platform") or {}).get("architecture") == _architecture()]
+            manifest = mirror.manifest(repo, mine[0]["digest"]) if mine else None
+        for layer in (manifest or {}).get("layers", []):
+            layers.setdefault(layer["digest"], repo)
+    return layers
+
+
+def _architecture() -> str:
+    machine = platform.machine().lower()
+    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}.get(machine, machine)
 
 
 def bundle_path(paths: LabPaths) -> Path:

@@ -131,6 +131,33 @@ def _reap(pid: int) -> None:
         pass
 
 
+def with_environment(name: str, value: str) -> list[int]:
+    """The pids of the processes whose environment holds `name=value` exactly (this one excluded)."""
+    wanted = f"{name}={value}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            environment = Path(f"/proc/{entry}/environ").read_bytes()
+        except OSError:
+            continue
+        if wanted in environment.split(b"\0") and not _is_zombie(int(entry)):
+            found.append(int(entry))
+    return found
+
+
+def kill(pids: Sequence[int]) -> None:
+    """SIGKILL each of `pids` (already gone is fine) and reap our own."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+    for pid in pids:
+        _wait_gone(pid, 5.0)
+
+
 def log_tail(path: Path, lines: int = 15) -> str:
     try:
         with open(path, "rb") as handle:

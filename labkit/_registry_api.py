@@ -6,6 +6,8 @@ plain values: a digest or None, a list of tags, a list of repositories.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import requests
 
 from ._errors import RegistryError, RegistryUnreachable
@@ -32,7 +34,7 @@ class CredentialsRefused(RegistryError):
 
 
 class RegistryClient:
-    """A small client for one registry: ping, manifest digest by tag, tags list, catalog."""
+    """A small client for one registry: ping, manifests, tags list, catalog, copying blobs."""
 
     def __init__(self, address: str, auth: tuple[str, str] | None = None, timeout: float = 10.0) -> None:
         self.address = address
@@ -99,3 +101,35 @@ class RegistryClient:
     def catalog(self) -> list[str]:
         answer = self._ok(self._request("GET", "/v2/_catalog", params={"n": 1000})).json()
         return sorted(answer.get("repositories") or [])
+
+    def manifest(self, repo: str, reference: str) -> dict | None:
+        """The manifest (or manifest list) repo:reference, as JSON; None when there is none."""
+        response = self._request("GET", f"/v2/{repo}/manifests/{reference}", headers={"Accept": MANIFEST_TYPES})
+        if response.status_code == 404:
+            return None
+        return self._ok(response).json()
+
+    def blob(self, repo: str, digest: str) -> bytes:
+        return self._ok(self._request("GET", f"/v2/{repo}/blobs/{digest}")).content
+
+    def push_blob(self, repo: str, digest: str, data: bytes) -> None:
+        """Upload one blob into repo (a monolithic upload: POST, then PUT with its digest)."""
+        started = self._ok(self._request("POST", f"/v2/{repo}/blobs/uploads/"))
+        self._ok(self._request("PUT", _path(started.headers["Location"]), params={"digest": digest}, data=data,
+                               headers={"Content-Type": "application/octet-stream"}))
+
+    def mount_blob(self, repo: str, digest: str, source: str) -> bool:
+        """Link a blob the registry holds in `source` into `repo` too, without uploading it (a
+        cross-repository mount). False when the registry started an upload instead (it is cancelled)."""
+        response = self._ok(self._request("POST", f"/v2/{repo}/blobs/uploads/", params={"mount": digest, "from": source}))
+        if response.status_code == 201:
+            return True
+        if "Location" in response.headers:
+            self._request("DELETE", _path(response.headers["Location"]))
+        return False
+
+
+def _path(location: str) -> str:
+    """The path and query of an upload's Location (registries give it absolute or relative)."""
+    parts = urlsplit(location)
+    return parts.path + (f"?{parts.query}" if parts.query else "")

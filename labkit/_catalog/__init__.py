@@ -50,10 +50,23 @@ def get(exercise_id: object) -> Exercise:
     raise UnknownExercise(exercise_id, difflib.get_close_matches(text, list(_BY_ID), n=3, cutoff=0.5))
 
 
+def registry_repositories(user: str) -> list[str]:
+    """The course registry's repositories the exercises push to, for `user` ("learner/myapp", …)."""
+    names = []
+    for exercise in EXERCISES:
+        pushed = [ref.split("/", 1)[1].rsplit(":", 1)[0] for ref in exercise.resources.images if ref.startswith("{registry}/")]
+        for name in (*exercise.resources.repositories, *pushed):
+            name = name.replace("{user}", user)
+            if name not in names:
+                names.append(name)
+    return names
+
+
 def lesson(name: str) -> list[Exercise]:
     if not isinstance(name, str) or name not in TITLES:
         raise UnknownLesson(str(name))
     return [e for e in EXERCISES if e.lesson == name]
 
 
-__all__ = ["EXERCISES", "LESSONS", "TITLES", "Exercise", "Resources", "UnknownExercise", "UnknownLesson", "get", "lesson"]
+__all__ = ["EXERCISES", "LESSONS", "TITLES", "Exercise", "Resources", "UnknownExercise", "UnknownLesson", "get", "lesson",
+           "registry_repositories"]

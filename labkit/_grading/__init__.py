@@ -4,7 +4,9 @@
 
 Each submission gets its own managed engine and registry (the class's mirror serves the
 base images), so no submission sees another's images, one that removes every image
-touches nothing else, and `--jobs N` can grade N at once.
+touches nothing else, and `--jobs N` can grade N at once. Each worker (the main process
+with `--jobs 1`) makes its labs one ahead and takes them down in the background
+(`supply.LabSupply`), so starting and removing engines costs a submission no time.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import shutil
 import tempfile
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
+from multiprocessing.util import Finalize
 from pathlib import Path
 from typing import Callable
 
@@ -28,6 +31,7 @@ from .._errors import LabkitError
 from .._paths import LabPaths
 from .._state import RegistryState, State
 from . import report, steps
+from .supply import LabSupply
 
 
 @dataclass
@@ -71,38 +75,59 @@ def grade(items: list[Path], options: Options, progress: Callable[[dict], None] 
         files = [f for f in files if previous.get(str(f), {}).get("status") != "graded"]
     work = Path(tempfile.mkdtemp(prefix="labkit-grade-"))  # short: labs live here while they grade
     options.out.mkdir(parents=True, exist_ok=True)
-    tasks = [(str(f), str(work), str(options.out), state.mirror.port, str(paths.cache), options.cell_timeout,
-              options.notebook_timeout) for f in files]
+    common = (str(work), str(options.out), state.mirror.port, str(paths.cache), options.cell_timeout, options.notebook_timeout)
     rows: list[dict] = []
-    if options.jobs <= 1:
-        for task in tasks:
-            rows.append(grade_one(*task))
-            progress and progress(rows[-1])
-    else:
-        with ProcessPoolExecutor(max_workers=options.jobs, mp_context=get_context("spawn")) as pool:
-            for row in pool.map(_grade_task, tasks):
-                rows.append(row)
-                progress and progress(row)
-    shutil.rmtree(work, ignore_errors=True)
+    try:
+        if options.jobs <= 1:
+            supply = LabSupply(work, RegistryState(port=state.mirror.port), paths.cache)
+            try:
+                for i, path in enumerate(files):
+                    rows.append(grade_one(str(path), supply, i + 1 < len(files), *common[1:]))
+                    progress and progress(rows[-1])
+            finally:
+                supply.close()
+        else:
+            with ProcessPoolExecutor(max_workers=options.jobs, mp_context=get_context("spawn"),
+                                     initializer=_start_worker, initargs=common) as pool:
+                # A worker makes its next lab ahead when more submissions are left than workers.
+                futures = [pool.submit(_grade_task, str(path), i + options.jobs < len(files)) for i, path in enumerate(files)]
+                for future in as_completed(futures):
+                    rows.append(future.result())
+                    progress and progress(rows[-1])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     merged = {**previous, **{row["path"]: row for row in rows}}
     run = GradeRun(sorted(merged.values(), key=lambda r: r["path"]))
     report.write_all(run.submissions, options.out, options.formats)
     return run
 
 
-def _grade_task(task: tuple) -> dict:
-    return grade_one(*task)
+# --- a worker process of `--jobs N`: its own supply of labs, taken down when the pool ends ---
+_worker: dict = {}
 
 
-def grade_one(path: str, work: str, out: str, mirror_port: int, cache: str, cell_timeout: int, notebook_timeout: int) -> dict:
-    """Grade one submission end to end; never raises (a fault becomes the submission's problem)."""
+def _start_worker(work: str, out: str, mirror_port: int, cache: str, cell_timeout: int, notebook_timeout: int) -> None:
+    supply = LabSupply(Path(work), RegistryState(port=mirror_port), Path(cache))
+    Finalize(supply, supply.close, exitpriority=10)  # runs as the worker exits, before the pool's join returns
+    _worker.update(supply=supply, args=(out, mirror_port, cache, cell_timeout, notebook_timeout))
+
+
+def _grade_task(path: str, more: bool) -> dict:
+    return grade_one(path, _worker["supply"], more, *_worker["args"])
+
+
+def grade_one(path: str, supply: LabSupply, more: bool, out: str, mirror_port: int, cache: str,
+              cell_timeout: int, notebook_timeout: int) -> dict:
+    """Grade one submission end to end in a lab from `supply`; never raises (a fault becomes the
+    submission's problem). `more`: another submission follows, so the next lab may start now."""
     started = time.monotonic()
     sub = steps.validate(Path(path))
     lab = None
     try:
         if sub.graded:
-            lab = steps.prepare(Path(work), sub, RegistryState(port=mirror_port), Path(cache))
+            lab = supply.take(more)
             steps.execute(sub, lab, lab.kernel_env(dict(os.environ)), cell_timeout, notebook_timeout)
+            steps.stop_leftovers(sub, lab)
             steps.finish(sub, lab)
     except LabkitError as e:
         sub.problem, sub.infrastructure = f"the lab failed while grading: {e.message}", True
@@ -112,13 +137,13 @@ def grade_one(path: str, work: str, out: str, mirror_port: int, cache: str, cell
         sub.events.append(traceback.format_exc(limit=3))
     finally:
         if lab is not None:
-            steps.dismantle(lab)
+            supply.give_back(lab)
     sub.seconds = time.monotonic() - started
     return row_of(sub, Path(out))
 
 
 def row_of(sub: steps.Submission, out: Path) -> dict:
-    results = {k: v.to_dict() for k, v in sub.results.items()}
+    results = {k: {**v.to_dict(), "timings": sub.timings.get(k, {})} for k, v in sub.results.items()}
     graded = None
     if sub.notebook is not None and sub.graded:
         graded = out / "graded" / f"{steps._slug(sub.name)}.ipynb"

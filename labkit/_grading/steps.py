@@ -24,12 +24,13 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_code_cell
 
-from .. import _catalog, _dockerd, _registry
+from .. import _catalog, _dockerd, _mirror, _proc, _registry
 from .._context import LabContext
 from .._errors import LabkitError
 from .._exercises import run_check
 from .._paths import LabPaths
 from .._registry import REGISTRY
+from .._registry_api import RegistryClient
 from .._results import ERROR, CheckResult
 from .._state import EngineState, RegistryState, State
 
@@ -46,6 +47,7 @@ class Submission:
     infrastructure: bool = False  # the problem was the lab's, not the submission's
     events: list[str] = field(default_factory=list)  # what happened while it ran, in words
     results: dict[str, CheckResult] = field(default_factory=dict)
+    timings: dict[str, dict] = field(default_factory=dict)  # per exercise: its checkpoint cell, how long it and the check took
     seconds: float = 0.0
 
     @property
@@ -152,19 +154,19 @@ class GradingLab:
         return env
 
 
-def prepare(root: Path, sub: Submission, mirror: RegistryState, cache: Path) -> GradingLab:
-    """A fresh lab for `sub`: its own engine (empty, its mirror the class's) and registry."""
-    home = root / "labs" / _slug(sub.name)
+def prepare(home: Path, mirror: RegistryState, cache: Path) -> GradingLab:
+    """A fresh lab in `home`: its own engine (empty, its mirror the class's) and registry."""
     shutil.rmtree(home, ignore_errors=True)
     paths = LabPaths(home=home, cache=cache)
     workspace, config = home / "workspace", home / "docker-config"
     workspace.mkdir(parents=True)
     config.mkdir()
     registry, _notes = _registry.ensure(paths, REGISTRY, RegistryState())
-    state = State(engine=EngineState(), registry=registry, mirror=mirror)
+    state = State(engine=EngineState(), registry=registry, mirror=RegistryState(port=mirror.port, borrowed=True))
     lab = GradingLab(paths, workspace, config, state)
     try:
         state.save(paths)
+        seed_registry(_registry.client(paths, REGISTRY, registry), RegistryClient(mirror.address, timeout=60), registry.user)
         state.engine = _dockerd.start(paths, f"http://{mirror.address}", EngineState())
         state.save(paths)
     except BaseException:
@@ -173,7 +175,32 @@ def prepare(root: Path, sub: Submission, mirror: RegistryState, cache: Path) -> 
     return lab
 
 
+def seed_registry(registry: RegistryClient, mirror: RegistryClient, user: str) -> int:
+    """Put the base images' layers into each repository of the fresh registry that the course pushes
+    to, as Docker Hub holds them beside `library/…`: pushing an image built on nginx then sends only
+    the image's own layers (the engine finds the base layers already there, as on Docker Hub), not
+    some 100 MB compressed anew per submission. No manifest or tag is made: what the learner
+    pushed is all a check can see. Returns how many layers were copied."""
+    repos = _catalog.registry_repositories(user)
+    layers = _mirror.base_layers(mirror)
+    for digest, source in layers.items():
+        registry.push_blob(repos[0], digest, mirror.blob(source, digest))
+        for repo in repos[1:]:
+            registry.mount_blob(repo, digest, repos[0])
+    return len(layers)
+
+
+def stop_leftovers(sub: Submission, lab: GradingLab) -> None:
+    """Stop what the notebook left running after its kernel ended (`!cmd &`, `nohup …`): nothing of a
+    submission may change its lab once its cells are done, nor outlive its grading."""
+    pids = _proc.with_environment("LABKIT_HOME", str(lab.paths.home))
+    if pids:
+        _proc.kill(pids)
+        sub.events.append(f"the notebook left {len(pids)} process(es) running after its last cell: they were stopped")
+
+
 def dismantle(lab: GradingLab) -> None:
+    _proc.kill(_proc.with_environment("LABKIT_HOME", str(lab.paths.home)))
     _dockerd.stop(lab.paths)
     _registry.stop(lab.paths, REGISTRY, lab.state.registry)
     shutil.rmtree(lab.paths.home, ignore_errors=True)
@@ -230,9 +257,10 @@ def execute(sub: Submission, lab: GradingLab, env: dict[str, str], cell_timeout:
                     run_sync(client.km.restart_kernel)(now=True)  # nbclient's kernel manager is async
                     run_sync(client.kc.wait_for_ready)(timeout=60)
                     sub.events.append(f"cell {index} ignored the interrupt: its kernel was restarted (its variables are gone)")
+                cell_seconds = time.monotonic() - started
                 for exercise, answer in checks_in(cell):
                     if _known(exercise):
-                        sub.results[exercise] = verify(ctx, exercise, _answer(client, answer, index))
+                        _verify_into(sub, ctx, exercise, _answer(client, answer, index), cell=index, cell_seconds=cell_seconds)
     except DeadKernelError:
         sub.events.append("the kernel died (the notebook killed or exhausted it): later cells were not run")
     finally:
@@ -291,13 +319,22 @@ def verify(ctx: LabContext, exercise: str, answer) -> CheckResult:
     return run_check(ctx, exercise, answer, store=None, source="grader")
 
 
+def _verify_into(sub: Submission, ctx: LabContext, exercise: str, answer, cell: int | None, cell_seconds: float | None) -> None:
+    started = time.monotonic()
+    sub.results[exercise] = verify(ctx, exercise, answer)
+    sub.timings[exercise] = {
+        "cell": cell, "cell_seconds": None if cell_seconds is None else round(cell_seconds, 3),
+        "check_seconds": round(time.monotonic() - started, 3),
+    }
+
+
 def finish(sub: Submission, lab: GradingLab) -> None:
     """Check, at the end, every exercise the notebook never checked (its check cell deleted, or never reached)."""
     ctx = lab.context()
     try:
         for exercise in exercises_of(sub.notebook, sub.name):
             if exercise not in sub.results:
-                sub.results[exercise] = verify(ctx, exercise, None)
+                _verify_into(sub, ctx, exercise, None, cell=None, cell_seconds=None)
                 sub.events.append(f"{exercise} was never checked in the notebook: checked at the end")
     finally:
         ctx.close()

@@ -14,7 +14,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from conftest import REPO
 from labkit._release import release
 
-CELL_TIMEOUT = "6"
+HANG_TIMEOUT = "6"  # the cell limit for the submissions that hang on purpose
 
 
 def released(tmp_path: Path) -> Path:
@@ -50,10 +50,13 @@ def write(folder: Path, name: str, nb) -> None:
 
 @pytest.fixture(scope="module")
 def graded(lab, tmp_path_factory):
-    """Grade the whole class once (sequentially); the tests read the reports."""
+    """Grade the whole class once (sequentially); the tests read the reports. The submissions that
+    hang on purpose are graded in a run of their own with a short cell limit (`--timeout-cell 6`); the
+    rest with the default limit, so pulling nginx on a busy machine never times out."""
     tmp = tmp_path_factory.mktemp("grading")
-    subs = tmp / "submissions"
+    subs, hanging = tmp / "submissions", tmp / "hanging"
     subs.mkdir()
+    hanging.mkdir()
     nbformat.write(nbformat.read(REPO / "notebooks" / "00-start-here.ipynb", as_version=4), subs / "correct-00-start-here.ipynb")
     write(subs, "undone-00-start-here", start_here(tmp, solution=False))
     inspect = nbformat.read(released(tmp) / "03-inspecting-images.ipynb", as_version=4)
@@ -62,12 +65,15 @@ def graded(lab, tmp_path_factory):
         if "exercise" in cell.metadata.get("tags", []):
             cell.source = next(fills)
     write(subs, "partly-03-inspecting-images", inspect)
-    write(subs, "loop-output-00-start-here", start_here(tmp, "while True:\n    print('again and again')"))
-    write(subs, "loop-silent-00-start-here", start_here(tmp, "while True:\n    pass"))
-    write(subs, "loop-stubborn-00-start-here", start_here(tmp, "import time\nwhile True:\n    try:\n        time.sleep(1)\n    except KeyboardInterrupt:\n        pass"))
-    write(subs, "input-00-start-here", start_here(tmp, "name = input('your name? ')"))
-    write(subs, "tty-00-start-here", start_here(tmp, "!docker run -it busybox sh"))
+    nbformat.write(nbformat.read(REPO / "notebooks" / "08-capstone.ipynb", as_version=4), subs / "correct-08-capstone.ipynb")
+    nbformat.write(nbformat.read(released(tmp) / "08-capstone.ipynb", as_version=4), subs / "undone-08-capstone.ipynb")
+    write(hanging, "loop-output-00-start-here", start_here(tmp, "while True:\n    print('again and again')"))
+    write(hanging, "loop-silent-00-start-here", start_here(tmp, "while True:\n    pass"))
+    write(hanging, "loop-stubborn-00-start-here", start_here(tmp, "import time\nwhile True:\n    try:\n        time.sleep(1)\n    except KeyboardInterrupt:\n        pass"))
+    write(hanging, "input-00-start-here", start_here(tmp, "name = input('your name? ')"))
+    write(hanging, "tty-00-start-here", start_here(tmp, "!docker run -it busybox sh"))
     write(subs, "dies-00-start-here", start_here(tmp, "import os\nos._exit(1)"))
+    write(subs, "leftover-00-start-here", start_here(tmp, "import subprocess\nsubprocess.Popen(['sleep', '600'], start_new_session=True)"))
     nb = start_here(tmp)
     nb.cells.append(new_code_cell("!docker system prune -af\n!docker rmi -f $(docker images -q)"))
     write(subs, "prune-00-start-here", nb)
@@ -89,9 +95,12 @@ def graded(lab, tmp_path_factory):
     future["nbformat"] = 99
     (subs / "too-new.ipynb").write_text(json.dumps(future))
     out = tmp / "grades"
-    result = lab.labkit("grade", str(subs), "--out", str(out), "--timeout-cell", CELL_TIMEOUT,
-                        "--timeout-notebook", "300", "--format", "gradescope", check=False, timeout=1800)
-    rows = {row["name"]: row for row in json.loads((out / "report.json").read_text())["submissions"]}
+    result = lab.labkit("grade", str(subs), "--out", str(out), "--timeout-notebook", "300", "--format", "gradescope",
+                        check=False, timeout=1800)
+    lab.labkit("grade", str(hanging), "--out", str(tmp / "hanging-grades"), "--timeout-cell", HANG_TIMEOUT,
+               "--timeout-notebook", "300", timeout=1800)
+    rows = {row["name"]: row for report in (out, tmp / "hanging-grades")
+            for row in json.loads((report / "report.json").read_text())["submissions"]}
     return result, rows, out, subs
 
 
@@ -100,6 +109,11 @@ def test_scores_of_correct_undone_and_partly_correct(graded):
     assert (rows["correct-00-start-here"]["points"], rows["correct-00-start-here"]["possible"]) == (1, 1)
     assert (rows["undone-00-start-here"]["points"], rows["undone-00-start-here"]["possible"]) == (0, 1)
     assert "There is no image busybox:latest" in rows["undone-00-start-here"]["exercises"]["start.pull"]["feedback"]
+    assert (rows["correct-08-capstone"]["points"], rows["correct-08-capstone"]["possible"]) == (10, 10)
+    ready = nbformat.read(rows["correct-08-capstone"]["graded_notebook"], as_version=4).cells
+    ready = next(c for c in ready if "lab.ready()" in c.source)
+    assert "The lab is ready" in json.dumps(ready.outputs), ready.outputs  # the class's mirror counts as up
+    assert (rows["undone-08-capstone"]["points"], rows["undone-08-capstone"]["possible"]) == (0, 10)
     partly = rows["partly-03-inspecting-images"]
     assert (partly["points"], partly["possible"]) == (3, 7)
     assert {k for k, v in partly["exercises"].items() if v["passed"]} == {"inspect.pull", "inspect.tag"}
@@ -112,6 +126,7 @@ def test_scores_of_correct_undone_and_partly_correct(graded):
     ("input-00-start-here", "asked for input()"),
     ("tty-00-start-here", "opens an interactive container (`docker … -it`)"),
     ("prune-00-start-here", "removed images wholesale"),
+    ("leftover-00-start-here", "left 1 process(es) running after its last cell: they were stopped"),
 ])
 def test_robustness_cases_are_graded_with_a_reason(graded, name, reason):
     _result, rows, _out, _subs = graded
@@ -119,6 +134,23 @@ def test_robustness_cases_are_graded_with_a_reason(graded, name, reason):
     assert row["status"] == "graded"
     assert row["points"] == 1, f"{name}: the work after the bad cell still counts\n{row}"
     assert any(reason in event for event in row["events"]), row["events"]
+
+
+def test_nothing_a_submission_started_outlives_its_grading(graded):
+    import os
+
+    from labkit._proc import cmdline
+
+    pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    assert [pid for pid in pids if cmdline(pid) == ["sleep", "600"]] == []  # leftover-00-start-here's
+
+
+def test_report_json_times_each_exercise(graded):
+    _result, rows, _out, _subs = graded
+    timings = rows["correct-00-start-here"]["exercises"]["start.pull"]["timings"]
+    assert isinstance(timings["cell"], int) and timings["cell_seconds"] > 0 and timings["check_seconds"] > 0
+    at_end = rows["nocheck-00-start-here"]["exercises"]["start.pull"]["timings"]
+    assert at_end["cell"] is None and at_end["check_seconds"] > 0
 
 
 def test_a_loop_printing_forever_has_its_output_cut(graded):
@@ -164,10 +196,10 @@ def test_malformed_files_are_reported_and_the_batch_goes_on(graded, name, reason
 
 
 def test_reports_csv_html_gradescope(graded):
-    _result, rows, out, _subs = graded
+    _result, rows, out, subs = graded
     with open(out / "report.csv", newline="") as handle:
         table = list(csv.DictReader(handle))
-    assert {r["submission"] for r in table} == set(rows)
+    assert sorted(r["submission"] for r in table) == sorted(p.stem for p in subs.glob("*.ipynb"))
     correct = next(r for r in table if r["submission"] == "correct-00-start-here")
     assert (correct["start.pull"], correct["total"], correct["possible"]) == ("1", "1", "1")
     page = (out / "report.html").read_text()
@@ -216,7 +248,7 @@ def test_a_grading_lab_that_fails_to_start_leaves_nothing_running(lab, tmp_path,
     import shutil as sh
 
     from labkit._errors import MissingProgram
-    from labkit._grading.steps import Submission, prepare
+    from labkit._grading.steps import prepare
     from labkit._proc import cmdline
     from labkit._state import RegistryState
 
@@ -226,7 +258,35 @@ def test_a_grading_lab_that_fails_to_start_leaves_nothing_running(lab, tmp_path,
     monkeypatch.setenv("PATH", str(only_registry))  # the registry starts, dockerd cannot
     port = int(lab.mirror.rsplit(":", 1)[1])
     with pytest.raises(MissingProgram):
-        prepare(tmp_path / "work", Submission(tmp_path / "x.ipynb", "x"), RegistryState(port=port), tmp_path / "cache")
+        prepare(tmp_path / "work", RegistryState(port=port), tmp_path / "cache")
     home = str(tmp_path / "work")
     leftovers = [pid for pid in map(int, filter(str.isdigit, __import__("os").listdir("/proc"))) if any(home in a for a in cmdline(pid))]
     assert leftovers == []
+
+
+def test_a_grading_registry_holds_the_base_layers_but_nothing_pushed(lab, tmp_path):
+    """Each fresh registry has the base images' layers in the course's repositories (so a push of an
+    image built on nginx sends only its own layers), and no manifest or tag at all."""
+    import requests
+
+    from labkit import _registry
+    from labkit._grading.steps import dismantle, prepare
+    from labkit._mirror import base_layers
+    from labkit._registry_api import RegistryClient
+    from labkit._state import RegistryState
+
+    grading = prepare(tmp_path / "lab", RegistryState(port=int(lab.mirror.rsplit(":", 1)[1])), tmp_path / "cache")
+    try:
+        registry = _registry.client(grading.paths, _registry.REGISTRY, grading.state.registry)
+        layers = base_layers(RegistryClient(lab.mirror))
+        assert len(layers) >= 3  # busybox's, debian's, and nginx's own on top of debian's
+        for repo in ("learner/mysite", "learner/myapp"):
+            assert registry.tags(repo) == [] and registry.manifest_digest(repo, "v1") is None
+            for digest in layers:
+                answer = requests.head(f"http://{grading.state.registry.address}/v2/{repo}/blobs/{digest}",
+                                       auth=("learner", _registry.password(grading.paths)), timeout=10)
+                assert answer.status_code == 200, (repo, digest)
+        anonymous = requests.head(f"http://{grading.state.registry.address}/v2/learner/mysite/blobs/{next(iter(layers))}", timeout=10)
+        assert anonymous.status_code == 401  # the login is still needed
+    finally:
+        dismantle(grading)

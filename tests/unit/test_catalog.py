@@ -142,3 +142,9 @@ def test_hints_and_solutions_have_only_the_labs_placeholders(tmp_path):
     }
     assert left == set()
     assert PLACEHOLDER.findall("{registry} {{json .Config.Cmd}}") == ["{registry}"]
+
+
+def test_registry_repositories_are_the_course_pushes_for_that_user():
+    from labkit._catalog import registry_repositories
+
+    assert registry_repositories("ada") == ["ada/myapp", "ada/mysite"]

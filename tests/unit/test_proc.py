@@ -90,3 +90,20 @@ def test_log_tail_of_a_big_log(tmp_path):
     log = tmp_path / "big.log"
     log.write_text("".join(f"{i:06d} " + "x" * 90 + "\n" for i in range(2000)))
     assert _proc.log_tail(log, 2).splitlines() == [f"001998 {'x' * 90}", f"001999 {'x' * 90}"]
+
+
+def test_processes_are_found_by_an_exact_environment_entry_and_killed(tmp_path):
+    marker = str(tmp_path / "home")
+    env = {**os.environ, "LABKIT_HOME": marker}
+    ours = subprocess.Popen(["sleep", "60"], env=env)
+    near = subprocess.Popen(["sleep", "60"], env={**os.environ, "LABKIT_HOME": marker + "-other"})
+    try:
+        found = _proc.with_environment("LABKIT_HOME", marker)
+        assert found == [ours.pid]
+        _proc.kill(found)
+        assert not os.path.exists(f"/proc/{ours.pid}")  # killed and reaped
+        assert near.poll() is None  # a different value is left alone
+        assert _proc.with_environment("LABKIT_HOME", marker) == []
+    finally:
+        near.kill()
+        near.wait()
