@@ -26,6 +26,7 @@ from nbformat.v4 import new_code_cell
 
 from .. import _catalog, _dockerd, _mirror, _proc, _registry
 from .._context import LabContext
+from .._docker import Engine
 from .._errors import LabkitError
 from .._exercises import run_check
 from .._paths import LabPaths
@@ -201,9 +202,22 @@ def stop_leftovers(sub: Submission, lab: GradingLab) -> None:
 
 def dismantle(lab: GradingLab) -> None:
     _proc.kill(_proc.with_environment("LABKIT_HOME", str(lab.paths.home)))
+    _remove_running_containers(lab)
     _dockerd.stop(lab.paths)
     _registry.stop(lab.paths, REGISTRY, lab.state.registry)
     shutil.rmtree(lab.paths.home, ignore_errors=True)
+
+
+def _remove_running_containers(lab: GradingLab) -> None:
+    """A running container holds its engine's shutdown up to 10 s (a shell as PID 1 ignores SIGTERM)."""
+    if not lab.state.engine.host:
+        return
+    try:
+        with Engine(lab.state.engine.host, timeout=30) as engine:
+            for container in engine.containers({"status": "running"}):
+                engine.remove_container(container["Id"])
+    except LabkitError:
+        pass  # an engine that is gone has nothing running; stopping it comes next either way
 
 
 def _slug(name: str) -> str:

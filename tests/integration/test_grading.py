@@ -286,6 +286,7 @@ def test_a_grading_registry_holds_the_base_layers_but_nothing_pushed(lab, tmp_pa
                 answer = requests.head(f"http://{grading.state.registry.address}/v2/{repo}/blobs/{digest}",
                                        auth=("learner", _registry.password(grading.paths)), timeout=10)
                 assert answer.status_code == 200, (repo, digest)
+        assert registry.mount_blob("learner/other", next(iter(layers)), "learner/nothing-here") is False  # no such source
         anonymous = requests.head(f"http://{grading.state.registry.address}/v2/learner/mysite/blobs/{next(iter(layers))}", timeout=10)
         assert anonymous.status_code == 401  # the login is still needed
     finally:
