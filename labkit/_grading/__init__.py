@@ -75,20 +75,20 @@ def grade(items: list[Path], options: Options, progress: Callable[[dict], None] 
         files = [f for f in files if previous.get(str(f), {}).get("status") != "graded"]
     work = Path(tempfile.mkdtemp(prefix="labkit-grade-"))  # short: labs live here while they grade
     options.out.mkdir(parents=True, exist_ok=True)
-    common = (str(work), str(options.out), state.mirror.port, str(paths.cache), options.cell_timeout, options.notebook_timeout)
+    limits = (str(options.out), options.cell_timeout, options.notebook_timeout)
     rows: list[dict] = []
     try:
         if options.jobs <= 1:
             supply = LabSupply(work, RegistryState(port=state.mirror.port), paths.cache)
             try:
                 for i, path in enumerate(files):
-                    rows.append(grade_one(str(path), supply, i + 1 < len(files), *common[1:]))
+                    rows.append(grade_one(str(path), supply, i + 1 < len(files), *limits))
                     progress and progress(rows[-1])
             finally:
                 supply.close()
         else:
-            with ProcessPoolExecutor(max_workers=options.jobs, mp_context=get_context("spawn"),
-                                     initializer=_start_worker, initargs=common) as pool:
+            with ProcessPoolExecutor(max_workers=options.jobs, mp_context=get_context("spawn"), initializer=_start_worker,
+                                     initargs=(str(work), state.mirror.port, str(paths.cache), limits)) as pool:
                 # A worker makes its next lab ahead when more submissions are left than workers.
                 futures = [pool.submit(_grade_task, str(path), i + options.jobs < len(files)) for i, path in enumerate(files)]
                 for future in as_completed(futures):
@@ -106,18 +106,17 @@ def grade(items: list[Path], options: Options, progress: Callable[[dict], None] 
 _worker: dict = {}
 
 
-def _start_worker(work: str, out: str, mirror_port: int, cache: str, cell_timeout: int, notebook_timeout: int) -> None:
+def _start_worker(work: str, mirror_port: int, cache: str, limits: tuple[str, int, int]) -> None:
     supply = LabSupply(Path(work), RegistryState(port=mirror_port), Path(cache))
     Finalize(supply, supply.close, exitpriority=10)  # runs as the worker exits, before the pool's join returns
-    _worker.update(supply=supply, args=(out, mirror_port, cache, cell_timeout, notebook_timeout))
+    _worker.update(supply=supply, limits=limits)
 
 
 def _grade_task(path: str, more: bool) -> dict:
-    return grade_one(path, _worker["supply"], more, *_worker["args"])
+    return grade_one(path, _worker["supply"], more, *_worker["limits"])
 
 
-def grade_one(path: str, supply: LabSupply, more: bool, out: str, mirror_port: int, cache: str,
-              cell_timeout: int, notebook_timeout: int) -> dict:
+def grade_one(path: str, supply: LabSupply, more: bool, out: str, cell_timeout: int, notebook_timeout: int) -> dict:
     """Grade one submission end to end in a lab from `supply`; never raises (a fault becomes the
     submission's problem). `more`: another submission follows, so the next lab may start now."""
     started = time.monotonic()

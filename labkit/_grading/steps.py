@@ -15,6 +15,7 @@ import json
 import re
 import shutil
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,7 +168,8 @@ def prepare(home: Path, mirror: RegistryState, cache: Path) -> GradingLab:
     lab = GradingLab(paths, workspace, config, state)
     try:
         state.save(paths)
-        seed_registry(_registry.client(paths, REGISTRY, registry), RegistryClient(mirror.address, timeout=60), registry.user)
+        with closing(_registry.client(paths, REGISTRY, registry)) as ours, closing(RegistryClient(mirror.address, timeout=60)) as theirs:
+            seed_registry(ours, theirs, registry.user)
         state.engine = _dockerd.start(paths, f"http://{mirror.address}", EngineState())
         state.save(paths)
     except BaseException:
