@@ -230,6 +230,11 @@ def cmd_grade(args: argparse.Namespace, paths: LabPaths) -> int:
         out=Path(args.out).resolve(), jobs=args.jobs, cell_timeout=args.timeout_cell,
         notebook_timeout=args.timeout_notebook, formats=tuple(args.format or ()),
     )
+    if args.only_failed:
+        files = _grading.failed_only(files, options.out)
+        if not files:
+            out.print(f"Nothing to grade again: the last run in {escape(str(options.out))} graded every one of these.")
+            return 0
     with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task("Grading", total=len(files))
 
@@ -238,7 +243,7 @@ def cmd_grade(args: argparse.Namespace, paths: LabPaths) -> int:
             if not err.is_terminal:
                 err.print(f"graded {escape(row['name'])}: {row['status']}", markup=True)
 
-        run = _grading.grade([Path(p) for p in args.submissions], options, advance, only_failed=args.only_failed)
+        run = _grading.grade(files, options, advance, keep_previous=args.only_failed)
     table = Table(title="Grades", title_justify="left")
     for column in ("submission", "status", "score", "problem"):
         table.add_column(column)

@@ -63,16 +63,20 @@ def collect(items: list[Path]) -> list[Path]:
     return found
 
 
-def grade(items: list[Path], options: Options, progress: Callable[[dict], None] | None = None,
-          only_failed: bool = False) -> GradeRun:
+def failed_only(files: list[Path], out: Path) -> list[Path]:
+    """Those of `files` that the last run in `out` did not grade (or never saw)."""
+    previous = _previous(out)
+    return [f for f in files if previous.get(str(f), {}).get("status") != "graded"]
+
+
+def grade(files: list[Path], options: Options, progress: Callable[[dict], None] | None = None,
+          keep_previous: bool = False) -> GradeRun:
+    """Grade `files`; with `keep_previous`, the reports also keep the last run's rows of other submissions."""
     paths = LabPaths.from_env()
     state = State.load(paths)
     if not state.mirror.port:
         raise LabNotUp()
-    files = collect(items)
-    previous = _previous(options.out) if only_failed else {}
-    if only_failed:
-        files = [f for f in files if previous.get(str(f), {}).get("status") != "graded"]
+    previous = _previous(options.out) if keep_previous else {}
     work = Path(tempfile.mkdtemp(prefix="labkit-grade-"))  # short: labs live here while they grade
     options.out.mkdir(parents=True, exist_ok=True)
     limits = (str(options.out), options.cell_timeout, options.notebook_timeout)
@@ -166,4 +170,4 @@ def _previous(out: Path) -> dict:
     return {row["path"]: row for row in rows}
 
 
-__all__ = ["GradeRun", "Options", "collect", "grade", "grade_one"]
+__all__ = ["GradeRun", "Options", "collect", "failed_only", "grade", "grade_one"]

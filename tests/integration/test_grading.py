@@ -230,6 +230,9 @@ def test_an_infrastructure_fault_is_not_a_zero_and_only_failed_regrades(lab, tmp
     assert again.returncode == 0
     row = json.loads((out / "report.json").read_text())["submissions"][0]
     assert row["status"] == "graded" and row["points"] == 1
+    nothing = lab.labkit("grade", str(subs), "--out", str(out), "--only-failed")
+    assert "Nothing to grade again" in nothing.stdout
+    assert json.loads((out / "report.json").read_text())["submissions"] == [row]  # the report is kept as it was
 
 
 def test_parallel_jobs_grade_the_same(lab, tmp_path):
