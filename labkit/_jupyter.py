@@ -1,0 +1,84 @@
+"""JupyterLab on the learner's workspace, pointed at the lab (`labkit lab`).
+
+The server runs in the workspace with the lab's variables (DOCKER_HOST, LABKIT_*) in its
+environment; kernels and terminals inherit them, so `!docker` in a cell and `docker` in a
+JupyterLab terminal reach the lab's engine. Its default URL opens one notebook
+(00-start-here unless told otherwise), so the URL it prints, token included, opens it.
+Ctrl-C stops JupyterLab and its kernels at once, without JupyterLab's "Shut down? (y/n)".
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+from ._errors import LabkitError
+
+START_NOTEBOOK = "00-start-here.ipynb"
+STOP_WAIT = 30  # seconds JupyterLab gets to shut its kernels down after Ctrl-C
+
+
+def find_jupyter() -> str:
+    """The `jupyter` of this environment (the venv's), else one on PATH."""
+    here = os.path.dirname(sys.executable)
+    jupyter = shutil.which("jupyter", path=here + os.pathsep + os.environ.get("PATH", ""))
+    if not jupyter:
+        raise LabkitError("JupyterLab is not installed in this environment.", "run `make lab`, which installs it.")
+    return jupyter
+
+
+def start_path(notebook: str = START_NOTEBOOK) -> str:
+    """The URL path that opens `notebook` (a name inside the workspace) in JupyterLab."""
+    return "/lab/tree/" + quote(notebook.replace(os.sep, "/"))
+
+
+def command(jupyter: str, workspace: Path, port: int | None = None, ip: str | None = None,
+            no_browser: bool = False, open_notebook: str = START_NOTEBOOK, as_root: bool = False) -> list[str]:
+    """The `jupyter lab` command line; `port`/`ip` None leave JupyterLab's own defaults."""
+    argv = [
+        jupyter, "lab",
+        f"--ServerApp.root_dir={workspace}",
+        f"--LabApp.default_url={start_path(open_notebook)}",
+        "--ServerApp.answer_yes=True",  # Ctrl-C stops at once, no "Shutdown this Jupyter server (y/[n])?"
+    ]
+    if port is not None:
+        argv.append(f"--port={port}")
+    if ip is not None:
+        argv.append(f"--ip={ip}")
+    if no_browser:
+        argv.append("--no-browser")
+    if as_root:
+        argv.append("--allow-root")
+    return argv
+
+
+def environment(lab_variables: dict[str, str], workspace: Path, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The server's environment (and so every kernel's and terminal's): the lab's variables and the workspace."""
+    env = dict(os.environ if base is None else base)
+    env.update(lab_variables)
+    env["LABKIT_WORKSPACE"] = str(workspace)
+    return env
+
+
+def run(argv: list[str], env: dict[str, str]) -> int:
+    """Run JupyterLab until it exits or Ctrl-C; after Ctrl-C, wait for it to shut its kernels down."""
+    process = subprocess.Popen(argv, env=env)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        pass
+    # A Ctrl-C at the terminal reached JupyterLab too; a signal sent to labkit alone did not: pass it on,
+    # then insist. Another Ctrl-C while waiting moves on to the next, firmer signal.
+    for seconds, then_send in ((5, signal.SIGINT), (STOP_WAIT, signal.SIGTERM), (STOP_WAIT, signal.SIGKILL)):
+        try:
+            process.wait(timeout=seconds)
+            break
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            process.send_signal(then_send)
+    process.wait()
+    return 0
