@@ -4,7 +4,8 @@ The server runs in the workspace with the lab's variables (DOCKER_HOST, LABKIT_*
 environment; kernels and terminals inherit them, so `!docker` in a cell and `docker` in a
 JupyterLab terminal reach the lab's engine. Its default URL opens one notebook
 (00-start-here unless told otherwise), so the URL it prints, token included, opens it.
-Ctrl-C stops JupyterLab and its kernels at once, without JupyterLab's "Shut down? (y/n)".
+Ctrl-C (or SIGTERM to labkit) stops JupyterLab and its kernels at once, without
+JupyterLab's "Shutdown this Jupyter server (y/[n])?"; the lab itself keeps running.
 """
 
 from __future__ import annotations
@@ -65,20 +66,25 @@ def environment(lab_variables: dict[str, str], workspace: Path, base: dict[str, 
     return env
 
 
-def run(argv: list[str], env: dict[str, str]) -> int:
-    """Run JupyterLab until it exits or Ctrl-C; after Ctrl-C, wait for it to shut its kernels down."""
-    process = subprocess.Popen(argv, env=env)
+def run(argv: list[str], env: dict[str, str], workspace: Path) -> int:
+    """Run JupyterLab in the workspace (where its terminals start) until it exits, Ctrl-C or SIGTERM;
+    then wait for it to shut its kernels down."""
+    process = subprocess.Popen(argv, env=env, cwd=workspace)
+    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: process.send_signal(signal.SIGTERM))
     try:
-        return process.wait()
-    except KeyboardInterrupt:
-        pass
-    # A Ctrl-C at the terminal reached JupyterLab too; a signal sent to labkit alone did not: pass it on,
-    # then insist. Another Ctrl-C while waiting moves on to the next, firmer signal.
-    for seconds, then_send in ((5, signal.SIGINT), (STOP_WAIT, signal.SIGTERM), (STOP_WAIT, signal.SIGKILL)):
         try:
-            process.wait(timeout=seconds)
-            break
-        except (subprocess.TimeoutExpired, KeyboardInterrupt):
-            process.send_signal(then_send)
-    process.wait()
-    return 0
+            return process.wait()
+        except KeyboardInterrupt:
+            pass
+        # A Ctrl-C at the terminal reached JupyterLab too; a SIGINT sent to labkit alone did not: pass
+        # it on, then insist. Another Ctrl-C while waiting moves on to the next, firmer signal.
+        for seconds, then_send in ((5, signal.SIGINT), (STOP_WAIT, signal.SIGTERM), (STOP_WAIT, signal.SIGKILL)):
+            try:
+                process.wait(timeout=seconds)
+                break
+            except (subprocess.TimeoutExpired, KeyboardInterrupt):
+                process.send_signal(then_send)
+        process.wait()
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)

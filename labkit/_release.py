@@ -120,6 +120,7 @@ def stock(src: Path, workspace: Path) -> list[WorkspaceNotebook]:
     sources = _sources(src)
     missing = [path for path in sources if not (workspace / path.name).exists()]
     prepared = [_prepare(path) for path in missing]  # all validated before the first write
+    workspace.mkdir(parents=True, exist_ok=True)
     for (notebook, _removed), path in zip(prepared, missing):
         _write(notebook, workspace / path.name)
     return [WorkspaceNotebook(p.name, workspace / p.name, copied=p in missing) for p in sources]

@@ -156,7 +156,7 @@ def cmd_lab(args: argparse.Namespace, paths: LabPaths) -> int:
     argv = _jupyter.command(jupyter, workspace, args.port, args.ip, args.no_browser, start, as_root=os.geteuid() == 0)
     err.print(f"Starting JupyterLab in {escape(str(workspace))}; open the URL it prints (with its token) to reach {start}.")
     err.print("Ctrl-C stops JupyterLab; the engine and registries keep running until `labkit down`.")
-    code = _jupyter.run(argv, _jupyter.environment(_lab.env(paths), workspace))
+    code = _jupyter.run(argv, _jupyter.environment(_lab.env(paths), workspace), workspace)
     err.print("JupyterLab stopped. The lab is still up: `labkit down` stops it.")
     return code
 
