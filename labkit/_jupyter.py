@@ -21,7 +21,7 @@ from urllib.parse import quote
 from ._errors import LabkitError
 
 START_NOTEBOOK = "00-start-here.ipynb"
-STOP_WAIT = 30  # seconds JupyterLab gets to shut its kernels down after Ctrl-C
+STOP_WAIT = 30  # seconds JupyterLab gets to shut its kernels down after Ctrl-C, before it is killed
 
 
 def find_jupyter() -> str:
@@ -45,7 +45,7 @@ def command(jupyter: str, workspace: Path, port: int | None = None, ip: str | No
         jupyter, "lab",
         f"--ServerApp.root_dir={workspace}",
         f"--LabApp.default_url={start_path(open_notebook)}",
-        "--ServerApp.answer_yes=True",  # Ctrl-C stops at once, no "Shutdown this Jupyter server (y/[n])?"
+        "--ServerApp.answer_yes=True",  # a Ctrl-C sent to JupyterLab itself stops it at once, no "(y/[n])?"
     ]
     if port is not None:
         argv.append(f"--port={port}")
@@ -67,24 +67,25 @@ def environment(lab_variables: dict[str, str], workspace: Path, base: dict[str, 
 
 
 def run(argv: list[str], env: dict[str, str], workspace: Path) -> int:
-    """Run JupyterLab in the workspace (where its terminals start) until it exits, Ctrl-C or SIGTERM;
-    then wait for it to shut its kernels down."""
-    process = subprocess.Popen(argv, env=env, cwd=workspace)
+    """Run JupyterLab in the workspace (where its terminals start) until it exits, or until Ctrl-C or
+    SIGTERM stops it: then it shuts its kernels and terminals down before labkit returns.
+
+    JupyterLab runs in a process group of its own, so a Ctrl-C at the terminal reaches labkit only
+    (not JupyterLab, nor its kernels, half way through); labkit then asks JupyterLab to stop with
+    SIGTERM, which JupyterLab handles the same way with or without a terminal.
+    """
+    process = subprocess.Popen(argv, env=env, cwd=workspace, process_group=0)
     previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: process.send_signal(signal.SIGTERM))
     try:
         try:
             return process.wait()
         except KeyboardInterrupt:
-            pass
-        # A Ctrl-C at the terminal reached JupyterLab too; a SIGINT sent to labkit alone did not: pass
-        # it on, then insist. Another Ctrl-C while waiting moves on to the next, firmer signal.
-        for seconds, then_send in ((5, signal.SIGINT), (STOP_WAIT, signal.SIGTERM), (STOP_WAIT, signal.SIGKILL)):
-            try:
-                process.wait(timeout=seconds)
-                break
-            except (subprocess.TimeoutExpired, KeyboardInterrupt):
-                process.send_signal(then_send)
-        process.wait()
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_WAIT)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):  # no answer, or another Ctrl-C: insist
+            process.kill()
+            process.wait()
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
