@@ -81,13 +81,17 @@ class Server:
         return [pid for pid in pids if pid != self.process.pid]
 
 
-def start_labkit_lab(lab, folder: Path, *args: str) -> Server:
-    """`labkit lab --no-browser` on a free port, with JupyterLab's own files kept under `folder`."""
+def start_labkit_lab(lab, folder: Path, *args: str, page_config: dict | None = None) -> Server:
+    """`labkit lab --no-browser` on a free port, with JupyterLab's own files kept under `folder`;
+    `page_config` is JupyterLab's (e.g. to disable an extension)."""
     folder.mkdir(parents=True, exist_ok=True)
     settings, runtime, log = folder / "jupyter-settings", folder / "jupyter-runtime", folder / "labkit-lab.log"
     for name, text in SETTINGS.items():
         (settings / name).parent.mkdir(parents=True, exist_ok=True)
         (settings / name).write_text(text)
+    if page_config:
+        (folder / "jupyter-config" / "labconfig").mkdir(parents=True)
+        (folder / "jupyter-config" / "labconfig" / "page_config.json").write_text(json.dumps(page_config))
     env = {
         **lab.env,
         "JUPYTERLAB_SETTINGS_DIR": str(settings),
@@ -260,6 +264,28 @@ def test_a_released_lesson_fails_with_feedback_and_gives_hints(server, page, lab
     expect(shown).to_contain_text("No more hints")
     expect(shown.get_by_role("button", name="Show next hint")).to_be_disabled()
     page.shots("no-more-hints", check)
+
+
+def test_without_the_widget_front_end_a_result_is_still_readable(lab, page, tmp_path):
+    from playwright.sync_api import expect
+
+    no_widgets = {"disabledExtensions": {"@jupyter-widgets/jupyterlab-manager": True}}
+    server = start_labkit_lab(lab, tmp_path / "lab", page_config=no_widgets)
+    try:
+        lab.labkit("reset", "--lesson", "commit", "--workspace", str(server.workspace))
+        open_notebook(page, server, "05-commit.ipynb")
+        run_cell(page, code_cell(page, "from labkit import lab"))
+        check = code_cell(page, 'lab.check("commit.custom")')
+        run_cell(page, check)
+        shown = output(check)
+        expect(shown.locator(".labkit-result")).to_contain_text("NOT YET")  # the result's HTML form
+        expect(shown).to_contain_text("There is no container custom-box")
+        page.shots("no-widget-front-end", check)
+        assert shown.locator(".jupyter-widgets").count() == 0
+        text = shown.inner_text()
+        assert "VBox(" not in text and "Widget(" not in text and "Error displaying widget" not in text, text
+    finally:
+        assert server.stop() == 0
 
 
 def test_a_jupyterlab_terminal_reaches_the_labs_engine(server, page, lab):
