@@ -140,7 +140,7 @@ def cmd_lab(args: argparse.Namespace, paths: LabPaths) -> int:
         for note in _lab.up(paths, reporter=ConsoleReporter(err)).notes:
             err.print(f"[yellow]![/] {escape(note)}")
     notebooks, workspace = Path(args.notebooks).resolve(), Path(args.workspace).resolve()
-    start = _jupyter.START_NOTEBOOK
+    start, renewed = _jupyter.START_NOTEBOOK, None
     if args.fresh:
         renewed = _release.fresh(notebooks, workspace, args.fresh)
         start = renewed.name
@@ -151,8 +151,9 @@ def cmd_lab(args: argparse.Namespace, paths: LabPaths) -> int:
     copied = [item.name for item in stocked if item.copied]
     if copied:
         err.print(f"Copied {len(copied)} learner notebook(s) into {escape(str(workspace))}: {', '.join(copied)}")
-    if kept := len(stocked) - len(copied):
-        err.print(f"Kept your own {kept} notebook(s) in {escape(str(workspace))} (`labkit lab --fresh NAME` starts one over).")
+    kept = [item.name for item in stocked if not item.copied and item.name != (renewed.name if renewed else None)]
+    if kept:
+        err.print(f"Kept your own {len(kept)} notebook(s) in {escape(str(workspace))} (`labkit lab --fresh NAME` starts one over).")
     argv = _jupyter.command(jupyter, workspace, args.port, args.ip, args.no_browser, start, as_root=os.geteuid() == 0)
     err.print(f"Starting JupyterLab in {escape(str(workspace))}; open the URL it prints (with its token) to reach {start}.")
     err.print("Ctrl-C stops JupyterLab; the engine and registries keep running until `labkit down`.")

@@ -141,3 +141,89 @@ def test_kernels_and_terminals_inherit_the_lab_variables(tmp_path):
                                base={"PATH": "/bin", "DOCKER_HOST": "unix:///mine.sock"})
     assert env == {"PATH": "/bin", "DOCKER_HOST": "unix:///lab.sock", "LABKIT_REGISTRY": "127.0.0.1:5001",
                    "LABKIT_WORKSPACE": str(tmp_path)}
+
+
+# ---------------------------------------------------------------- `labkit lab`, with the lab and JupyterLab faked
+
+
+class FakeLab:
+    def __init__(self, up: bool) -> None:
+        self.is_up, self.ups, self.runs = up, 0, []
+
+    def status(self, paths):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(ok=self.is_up)
+
+    def up(self, paths, reporter=None):
+        from labkit._lab import UpResult
+
+        self.ups += 1
+        self.is_up = True
+        return UpResult(state=None, notes=["an engine note"])
+
+    def env(self, paths):
+        return {"DOCKER_HOST": "unix:///lab.sock", "LABKIT_REGISTRY": "127.0.0.1:5001"}
+
+    def run(self, argv, env, workspace):
+        self.runs.append((argv, env, workspace))
+        return 0
+
+
+@pytest.fixture
+def fake_lab(monkeypatch):
+    from labkit import cli
+
+    def install(up: bool) -> FakeLab:
+        fake = FakeLab(up)
+        for name in ("status", "up", "env"):
+            monkeypatch.setattr(cli._lab, name, getattr(fake, name))
+        monkeypatch.setattr(cli._jupyter, "run", fake.run)
+        monkeypatch.setattr(cli._jupyter, "find_jupyter", lambda: "/venv/bin/jupyter")
+        return fake
+
+    return install
+
+
+def test_labkit_lab_brings_the_lab_up_stocks_the_workspace_and_starts_jupyterlab(fake_lab, src, tmp_path, capsys):
+    from labkit import cli
+
+    fake = fake_lab(up=False)
+    workspace = tmp_path / "workspace"
+    code = cli.main(["lab", "--workspace", str(workspace), "--notebooks", str(src), "--no-browser", "--port", "9999"])
+    assert code == 0 and fake.ups == 1
+    (argv, env, where), = fake.runs
+    assert argv[:2] == ["/venv/bin/jupyter", "lab"] and "--no-browser" in argv and "--port=9999" in argv
+    assert f"--ServerApp.root_dir={workspace}" in argv and "--LabApp.default_url=/lab/tree/00-start-here.ipynb" in argv
+    assert env["DOCKER_HOST"] == "unix:///lab.sock" and env["LABKIT_WORKSPACE"] == str(workspace) and where == workspace
+    said = " ".join(capsys.readouterr().err.split())
+    assert "The lab is not up: starting it first" in said and "an engine note" in said
+    assert "Copied 2 learner notebook(s)" in said and "Ctrl-C stops JupyterLab" in said
+    assert sorted(p.name for p in workspace.iterdir()) == ["00-start-here.ipynb", "04-layers.ipynb"]
+
+
+def test_labkit_lab_fresh_says_where_the_old_copy_went_and_opens_that_lesson(fake_lab, src, tmp_path, capsys):
+    from labkit import cli
+
+    fake = fake_lab(up=True)
+    workspace = tmp_path / "workspace"
+    stock(src, workspace)
+    (workspace / "04-layers.ipynb").write_text("mine")
+    assert cli.main(["lab", "--workspace", str(workspace), "--notebooks", str(src), "--fresh", "layers"]) == 0
+    assert fake.ups == 0
+    (argv, _env, _where), = fake.runs
+    assert "--LabApp.default_url=/lab/tree/04-layers.ipynb" in argv and "--no-browser" not in argv
+    said = " ".join(capsys.readouterr().err.split())
+    saved = [p for p in workspace.iterdir() if p.name.startswith("04-layers.2")]
+    assert len(saved) == 1 and saved[0].read_text() == "mine"
+    assert f"moved aside to {saved[0]}" in said and "Kept your own 1 notebook(s)" in said
+
+
+def test_labkit_lab_with_an_unknown_lesson_starts_nothing(fake_lab, src, tmp_path, capsys):
+    from labkit import cli
+
+    fake = fake_lab(up=True)
+    assert cli.main(["lab", "--workspace", str(tmp_path / "w"), "--notebooks", str(src), "--fresh", "nope"]) == 1
+    assert fake.runs == []
+    err = capsys.readouterr().err
+    assert "There is no course notebook 'nope'" in err and "Next:" in err and "Traceback" not in err
