@@ -11,6 +11,7 @@ JupyterLab's "Shutdown this Jupyter server (y/[n])?"; the lab itself keeps runni
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -47,6 +48,10 @@ def command(jupyter: str, workspace: Path, port: int | None = None, ip: str | No
         f"--LabApp.default_url={start_path(open_notebook)}",
         "--ServerApp.answer_yes=True",  # a Ctrl-C sent to JupyterLab itself stops it at once, no "(y/[n])?"
     ]
+    # Terminals run the user's shell with JupyterLab's environment, as a shell started from the one
+    # `labkit lab` runs in: not a login shell, whose profile could reset PATH (and so lose `labkit`).
+    shell = os.environ.get("SHELL") or "/bin/sh"
+    argv.append(f"--ServerApp.terminado_settings=shell_command={shlex.quote(shell)}")
     if port is not None:
         argv.append(f"--port={port}")
     if ip is not None:
@@ -58,11 +63,17 @@ def command(jupyter: str, workspace: Path, port: int | None = None, ip: str | No
     return argv
 
 
-def environment(lab_variables: dict[str, str], workspace: Path, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The server's environment (and so every kernel's and terminal's): the lab's variables and the workspace."""
+def environment(lab_variables: dict[str, str], workspace: Path, base: dict[str, str] | None = None,
+                bin_dir: str | None = None) -> dict[str, str]:
+    """The server's environment (and so every kernel's and terminal's): the lab's variables, the
+    workspace, and this environment's programs (`labkit`, `jupyter`) first on PATH for terminals."""
     env = dict(os.environ if base is None else base)
     env.update(lab_variables)
     env["LABKIT_WORKSPACE"] = str(workspace)
+    bin_dir = bin_dir or os.path.dirname(sys.executable)
+    path = env.get("PATH", "").split(os.pathsep) if env.get("PATH") else []
+    if bin_dir not in path:
+        env["PATH"] = os.pathsep.join([bin_dir, *path])
     return env
 
 

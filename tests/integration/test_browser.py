@@ -170,11 +170,12 @@ def page(chromium, request, tmp_path):
 
 
 def open_notebook(page, server: Server, name: str | None = None):
-    """Open a notebook (the server's start page when None) and wait for its kernel to be idle."""
+    """Open a notebook (the server's start page when None) in a fresh JupyterLab layout (`reset`:
+    no tabs restored from an earlier test) and wait for its kernel to be idle."""
     from playwright.sync_api import expect
 
-    page.goto(server.url(f"/lab/tree/{name}" if name else server.start_path))
-    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for()
+    page.goto(server.url(f"/lab/tree/{name}" if name else server.start_path) + "&reset")
+    page.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for()
     expect(page.locator("#jp-main-statusbar")).to_contain_text("Idle")
 
 
@@ -193,8 +194,13 @@ def code_cell(page, text: str):
 
 
 def run_cell(page, cell) -> None:
-    cell.locator(".jp-InputArea-prompt").click()  # selects the cell, in command mode
+    """Select the cell (in command mode), Shift+Enter, and wait until it has run (its prompt numbered)."""
+    from playwright.sync_api import expect
+
+    cell.locator(".jp-InputArea-prompt").click()
+    expect(cell).to_have_class(re.compile(r"\bjp-mod-selected\b"))
     page.keyboard.press("Shift+Enter")
+    expect(cell.locator(".jp-InputArea-prompt")).to_have_text(re.compile(r"\[\d+\]"))
 
 
 def output(cell):
@@ -267,6 +273,27 @@ def test_a_released_lesson_fails_with_feedback_and_gives_hints(server, page, lab
     page.shots("no-more-hints", check)
 
 
+def test_a_layer_picture_renders_in_a_lesson(server, page, lab):
+    from playwright.sync_api import expect
+
+    lab.docker("pull", "-q", "nginx")
+    lab.docker("rm", "-f", "web1", check=False)
+    lab.docker("run", "-d", "--name", "web1", "nginx")
+    try:
+        open_notebook(page, server, "02-image-vs-container.ipynb")
+        run_cell(page, code_cell(page, "from labkit import lab"))
+        cell = code_cell(page, 'lab.show_layers("nginx", container="web1")')
+        run_cell(page, cell)
+        picture = output(cell).locator(".labkit-layers svg")
+        expect(picture).to_be_visible()
+        expect(picture).to_contain_text("container web1: read-write layer")
+        expect(picture).to_contain_text("nginx")
+        expect(output(cell)).to_contain_text("base at the bottom")  # the caption under the picture
+        page.shots("layer-picture", cell)
+    finally:
+        lab.docker("rm", "-f", "web1", check=False)
+
+
 def test_without_the_widget_front_end_a_result_is_still_readable(lab, page, tmp_path):
     from playwright.sync_api import expect
 
@@ -298,10 +325,11 @@ def test_a_jupyterlab_terminal_reaches_the_labs_engine(server, page, lab):
     menu(page, "File", "New", "Terminal")
     terminal = page.locator(".jp-Terminal:visible")
     terminal.locator(".xterm").click()
-    page.keyboard.type('echo "engine=$DOCKER_HOST"; pwd; docker images\n')
+    page.keyboard.type('echo "engine=$DOCKER_HOST"; pwd; labkit status >/dev/null; echo "labkit-status=$?"; docker images\n')
     text = terminal.locator(".xterm-accessibility-tree")
     expect(text).to_contain_text(f"engine={lab.host}")
     expect(text).to_contain_text(str(server.workspace))  # terminals start in the workspace
+    expect(text).to_contain_text("labkit-status=0")  # `labkit` is on the terminal's PATH, and sees the lab up
     for image in BASE_IMAGES:
         expect(text).to_contain_text(re.compile(image.replace(":", r"\s+")))  # REPOSITORY  TAG
     page.shots("terminal")

@@ -127,6 +127,7 @@ def test_the_url_opens_the_start_notebook_by_default(tmp_path):
     assert "--LabApp.default_url=/lab/tree/00-start-here.ipynb" in argv
     assert {"--port=9999", "--ip=127.0.0.1", "--no-browser", "--ServerApp.answer_yes=True"} <= set(argv)
     assert "--allow-root" not in argv
+    assert any(arg.startswith("--ServerApp.terminado_settings=shell_command=") for arg in argv)  # no login shell
 
 
 def test_jupyterlab_keeps_its_own_defaults_when_not_told(tmp_path):
@@ -138,9 +139,11 @@ def test_jupyterlab_keeps_its_own_defaults_when_not_told(tmp_path):
 
 def test_kernels_and_terminals_inherit_the_lab_variables(tmp_path):
     env = _jupyter.environment({"DOCKER_HOST": "unix:///lab.sock", "LABKIT_REGISTRY": "127.0.0.1:5001"}, tmp_path,
-                               base={"PATH": "/bin", "DOCKER_HOST": "unix:///mine.sock"})
-    assert env == {"PATH": "/bin", "DOCKER_HOST": "unix:///lab.sock", "LABKIT_REGISTRY": "127.0.0.1:5001",
+                               base={"PATH": "/bin", "DOCKER_HOST": "unix:///mine.sock"}, bin_dir="/venv/bin")
+    assert env == {"PATH": "/venv/bin:/bin", "DOCKER_HOST": "unix:///lab.sock", "LABKIT_REGISTRY": "127.0.0.1:5001",
                    "LABKIT_WORKSPACE": str(tmp_path)}
+    again = _jupyter.environment({}, tmp_path, base={"PATH": "/venv/bin:/bin"}, bin_dir="/venv/bin")
+    assert again["PATH"] == "/venv/bin:/bin"  # `labkit` in a terminal: this environment's, once
 
 
 # ---------------------------------------------------------------- `labkit lab`, with the lab and JupyterLab faked
