@@ -324,9 +324,10 @@ def test_a_jupyterlab_terminal_reaches_the_labs_engine(server, page, lab):
     open_notebook(page, server)
     menu(page, "File", "New", "Terminal")
     terminal = page.locator(".jp-Terminal:visible")
+    text = terminal.locator(".xterm-accessibility-tree")
+    expect(text).to_contain_text(re.compile(r"\S"))  # the shell's prompt: it is ready for input
     terminal.locator(".xterm").click()
     page.keyboard.type('echo "engine=$DOCKER_HOST"; pwd; labkit status >/dev/null; echo "labkit-status=$?"; docker images\n')
-    text = terminal.locator(".xterm-accessibility-tree")
     expect(text).to_contain_text(f"engine={lab.host}")
     expect(text).to_contain_text(str(server.workspace))  # terminals start in the workspace
     expect(text).to_contain_text("labkit-status=0")  # `labkit` is on the terminal's PATH, and sees the lab up
