@@ -158,11 +158,12 @@ def page(chromium, request, tmp_path):
     request.node.screenshots = []
     page.shots = Shots(page, tmp_path / "screenshots", request.node.screenshots)
     yield page
-    if request.node.screenshots is not None:
-        try:
-            page.shots("at-the-end")
-        except Exception:  # the page may be gone; the earlier screenshots still tell the story
-            pass
+    from playwright.sync_api import Error
+
+    try:
+        page.shots("at-the-end")  # what the page showed when the test ended (or failed)
+    except Error:  # the page may be gone; the earlier screenshots still tell the story
+        pass
     context.close()
 
 
