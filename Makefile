@@ -3,15 +3,16 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: lab test bench notebooks deps venv clean
+.PHONY: lab test bench notebooks deps deps-test venv clean
 
 ## Start the lab: system packages, Python venv, engine + registries, then JupyterLab.
 lab: deps venv
 	$(BIN)/labkit up
 	$(BIN)/labkit lab
 
-## Run the whole test suite against a real engine and real registries.
-test: deps venv
+## Run the whole test suite against a real engine and real registries, and JupyterLab in a
+## real browser (Debian's chromium, driven headless by Playwright).
+test: deps-test venv
 	$(BIN)/python -m pytest
 
 ## Benchmarks (see README.md); not part of the tests.
@@ -28,6 +29,9 @@ notebooks: deps venv
 
 deps:
 	@bash scripts/install-deps.sh
+
+deps-test:
+	@bash scripts/install-deps.sh chromium
 
 venv: $(VENV)/.installed
 

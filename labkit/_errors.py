@@ -20,7 +20,7 @@
     ├── UnknownLesson             (_catalog) no lesson has that name
     ├── PictureError              (_pictures) a layer picture cannot be drawn
     ├── ProgressError             (_progress) the progress store cannot be used
-    └── ReleaseError              (_release) a notebook cannot be released
+    └── ReleaseError              (_release) a notebook cannot be released, or no course notebook has that name
 
 The command line prints ``str(error)`` (message, then the next step) and exits 1.
 """

@@ -31,10 +31,10 @@ from ._results import CheckResult
 class ShownResult(CheckResult):
     """A CheckResult as a notebook shows it: with its hint button (JupyterLab) or as text (elsewhere)."""
 
-    next_hint: Callable[[], str | None] | None = field(default=None, compare=False, repr=False)
+    next_hint: Callable[[], tuple[int, int, str | None]] | None = field(default=None, compare=False, repr=False)
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        return _render.result_bundle(self, self.next_hint or (lambda: None))
+        return _render.result_bundle(self, self.next_hint or (lambda: (0, 0, None)))
 
 
 @dataclass(frozen=True)
@@ -109,9 +109,9 @@ class Lab:
             return ShownResult("error", str(e), exercise=str(exercise))
         spec = _catalog.get(exercise)
 
-        def next_hint() -> str | None:
+        def next_hint() -> tuple[int, int, str | None]:
             number, text = _exercises.next_hint(ctx, spec, store)
-            return text
+            return number, len(spec.hints), text
 
         return ShownResult(**{f: getattr(result, f) for f in result.__dataclass_fields__}, next_hint=next_hint)
 

@@ -9,6 +9,10 @@ metadata, the check cells) is kept as it is.
 A release is all or nothing: every source notebook is read and validated and every
 destination is checked before the first file is written.
 
+The workspace (`labkit lab`) gets the same learner copies, but only the ones it lacks:
+`stock` never overwrites a notebook the learner may have edited, and `fresh` replaces one
+lesson's notebook after moving the old copy aside (``04-layers.20261127-091500.ipynb``).
+
     LabkitError
     └── ReleaseError      a source notebook is not a valid notebook, or a learner copy exists
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +29,7 @@ import nbformat
 from nbformat.reader import NotJSONError
 from nbformat.reader import reads as _parse_any_version
 
+from ._catalog import LESSONS
 from ._errors import LabkitError
 
 SOLUTION_TAG = "solution"
@@ -50,6 +56,10 @@ class ReleaseError(LabkitError):
         )
 
     @classmethod
+    def unknown(cls, name: str, known: list[str]) -> "ReleaseError":
+        return cls(f"There is no course notebook {name!r}.", f"name one of: {', '.join(known)} (or a lesson, like layers).")
+
+    @classmethod
     def existing(cls, dst: Path, paths: list[Path]) -> "ReleaseError":
         names = ", ".join(p.name for p in paths)
         return cls(f"Learner notebooks already exist in {dst}: {names}; nothing was written.", FORCE_ADVICE, tuple(paths))
@@ -72,7 +82,7 @@ def release(src: Path, dst: Path, force: bool = False) -> list[ReleasedNotebook]
             f"The learner copies would replace the source notebooks in {src}.",
             "name another destination folder: the solutions live only in the sources.",
         )
-    sources = sorted(p for p in src.glob("*.ipynb") if p.is_file() and not p.name.startswith("."))
+    sources = _sources(src)
     prepared = [_prepare(path) for path in sources]
 
     targets = [dst / path.name for path in sources]
@@ -85,6 +95,75 @@ def release(src: Path, dst: Path, force: bool = False) -> list[ReleasedNotebook]
         _write(notebook, target)
         released.append(ReleasedNotebook(name=target.name, solutions_removed=removed, path=target))
     return released
+
+
+def _sources(src: Path) -> list[Path]:
+    return sorted(p for p in src.glob("*.ipynb") if p.is_file() and not p.name.startswith("."))
+
+
+@dataclass(frozen=True)
+class WorkspaceNotebook:
+    """A learner notebook in the workspace: `copied` now, or the learner's own copy `kept`;
+    `saved` is where `fresh` moved the old copy."""
+
+    name: str
+    path: Path
+    copied: bool
+    saved: Path | None = None
+
+
+def stock(src: Path, workspace: Path) -> list[WorkspaceNotebook]:
+    """Give the workspace a learner copy of every source notebook it lacks; never overwrite one."""
+    src, workspace = Path(src), Path(workspace)
+    if not src.is_dir():
+        raise ReleaseError(f"The course notebooks are not in {src}.", "name the folder that holds them (--notebooks).")
+    sources = _sources(src)
+    missing = [path for path in sources if not (workspace / path.name).exists()]
+    prepared = [_prepare(path) for path in missing]  # all validated before the first write
+    workspace.mkdir(parents=True, exist_ok=True)
+    for (notebook, _removed), path in zip(prepared, missing):
+        _write(notebook, workspace / path.name)
+    return [WorkspaceNotebook(p.name, workspace / p.name, copied=p in missing) for p in sources]
+
+
+def notebook_name(src: Path, name: str) -> str:
+    """The file name of a course notebook named as a lesson ("layers"), a notebook ("04-layers") or a file."""
+    names = [p.name for p in _sources(Path(src))]
+    by_lesson = {lesson: f"{notebook}.ipynb" for lesson, notebook, _title in LESSONS}
+    wanted = Path(str(name)).name
+    for candidate in (wanted, f"{wanted}.ipynb", by_lesson.get(wanted, "")):
+        if candidate in names:
+            return candidate
+    raise ReleaseError.unknown(str(name), [n.removesuffix(".ipynb") for n in names])
+
+
+def fresh(src: Path, workspace: Path, name: str, now: float | None = None) -> WorkspaceNotebook:
+    """Replace one learner notebook with a fresh copy; an existing copy is first renamed
+    NAME.YYYYMMDD-HHMMSS.ipynb beside it (never overwriting anything)."""
+    src, workspace = Path(src), Path(workspace)
+    filename = notebook_name(src, name)
+    notebook, _removed = _prepare(src / filename)
+    target = workspace / filename
+    saved = None
+    if target.exists():
+        saved = _saved_name(target, time.localtime(now))
+        try:
+            os.rename(target, saved)
+        except OSError as e:
+            raise ReleaseError(
+                f"Your copy of {filename} could not be moved aside to {saved.name}: {e}",
+                f"check that you may write to {workspace}; nothing was replaced.", (target,),
+            ) from e
+    _write(notebook, target)
+    return WorkspaceNotebook(filename, target, copied=True, saved=saved)
+
+
+def _saved_name(target: Path, when: time.struct_time) -> Path:
+    stem = f"{target.stem}.{time.strftime('%Y%m%d-%H%M%S', when)}"
+    candidate, n = target.with_name(f"{stem}.ipynb"), 2
+    while candidate.exists():
+        candidate, n = target.with_name(f"{stem}-{n}.ipynb"), n + 1
+    return candidate
 
 
 def _prepare(path: Path) -> tuple[nbformat.NotebookNode, int]:

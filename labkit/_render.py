@@ -18,7 +18,7 @@ from ._results import ERROR, PASSED, CheckResult
 if TYPE_CHECKING:
     import ipywidgets
 
-NextHint = Callable[[], "str | None"]
+NextHint = Callable[[], "tuple[int, int, str | None]"]  # (number, total, text); text None: none left
 BAR_WIDTH = 20
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 NO_MORE_HINTS = "No more hints for this exercise."
@@ -164,12 +164,12 @@ def _hint_button(area: "ipywidgets.HTML", next_hint: NextHint) -> "ipywidgets.Bu
     shown: list[str] = []
 
     def on_click(_button) -> None:
-        text = next_hint()
+        number, total, text = next_hint()
         if text is None:
             shown.append(f"<div>{html.escape(NO_MORE_HINTS)}</div>")
             button.disabled = True
         else:
-            shown.append(f"<div><strong>Hint {len(shown) + 1}:</strong> {_esc(text)}</div>")
+            shown.append(f"<div><strong>Hint {number} of {total}:</strong> {_esc(text)}</div>")
         area.value = "".join(shown)
 
     button.on_click(on_click)

@@ -11,8 +11,6 @@ import contextlib
 import json
 import os
 import shlex
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import _catalog, _exercises, _lab, _mirror, _registry, _release, _render, _reset
+from . import _catalog, _exercises, _jupyter, _lab, _mirror, _registry, _release, _render, _reset
 from ._context import LabContext
 from ._progress import ProgressStore
 from ._docker import Engine
@@ -136,22 +134,32 @@ def cmd_mirror(args: argparse.Namespace, paths: LabPaths) -> int:
 
 
 def cmd_lab(args: argparse.Namespace, paths: LabPaths) -> int:
-    variables = _lab.env(paths)
-    jupyter = shutil.which("jupyter", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
-    if not jupyter:
-        raise LabkitError("JupyterLab is not installed in this environment.", "run `make lab`, which installs it.")
-    notebooks = Path(args.notebooks).resolve()
-    argv = [jupyter, "lab", f"--ServerApp.root_dir={notebooks}", f"--port={args.port}", f"--ip={args.ip}"]
-    if args.no_browser:
-        argv.append("--no-browser")
-    if os.geteuid() == 0:
-        argv.append("--allow-root")
-    err.print(f"Starting JupyterLab on {escape(str(notebooks))}; its URL, with the token, follows.")
+    jupyter = _jupyter.find_jupyter()
+    if not _lab.status(paths).ok:
+        err.print("The lab is not up: starting it first (`labkit up`).")
+        for note in _lab.up(paths, reporter=ConsoleReporter(err)).notes:
+            err.print(f"[yellow]![/] {escape(note)}")
+    notebooks, workspace = Path(args.notebooks).resolve(), Path(args.workspace).resolve()
+    start, renewed = _jupyter.START_NOTEBOOK, None
+    if args.fresh:
+        renewed = _release.fresh(notebooks, workspace, args.fresh)
+        start = renewed.name
+        if renewed.saved:
+            err.print(f"Your copy of {renewed.name} was moved aside to {escape(str(renewed.saved))}.")
+        err.print(f"{renewed.name} is fresh again (solutions removed) in {escape(str(workspace))}.")
+    stocked = _release.stock(notebooks, workspace)
+    copied = [item.name for item in stocked if item.copied]
+    if copied:
+        err.print(f"Copied {len(copied)} learner notebook(s) into {escape(str(workspace))}: {', '.join(copied)}")
+    kept = [item.name for item in stocked if not item.copied and item.name != (renewed.name if renewed else None)]
+    if kept:
+        err.print(f"Kept your own {len(kept)} notebook(s) in {escape(str(workspace))} (`labkit lab --fresh NAME` starts one over).")
+    argv = _jupyter.command(jupyter, workspace, args.port, args.ip, args.no_browser, start, as_root=os.geteuid() == 0)
+    err.print(f"Starting JupyterLab in {escape(str(workspace))}; open the URL it prints (with its token) to reach {start}.")
     err.print("Ctrl-C stops JupyterLab; the engine and registries keep running until `labkit down`.")
-    try:
-        return subprocess.call(argv, env={**os.environ, **variables})
-    except KeyboardInterrupt:
-        return 0
+    code = _jupyter.run(argv, _jupyter.environment(_lab.env(paths), workspace), workspace)
+    err.print("JupyterLab stopped. The lab is still up: `labkit down` stops it.")
+    return code
 
 
 def _context(args: argparse.Namespace) -> LabContext:
@@ -316,11 +324,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", action="append", choices=["gradescope"], help="also write Gradescope's results.json files")
     p.set_defaults(func=cmd_grade)
 
-    p = commands.add_parser("lab", help="start JupyterLab on the course notebooks, pointed at the lab")
-    p.add_argument("--notebooks", default=str(Path(__file__).resolve().parent.parent / "notebooks"))
-    p.add_argument("--port", type=int, default=8888)
-    p.add_argument("--ip", default="127.0.0.1")
-    p.add_argument("--no-browser", action="store_true")
+    p = commands.add_parser("lab", help="start JupyterLab on your workspace (learner notebooks), pointed at the lab")
+    p.add_argument("--workspace", default=os.environ.get("LABKIT_WORKSPACE") or "workspace",
+                   help="where your notebooks and files live (default: ./workspace, or $LABKIT_WORKSPACE)")
+    p.add_argument("--notebooks", default=str(Path(__file__).resolve().parent.parent / "notebooks"),
+                   help="the course's source notebooks (default: the course's notebooks/)")
+    p.add_argument("--fresh", metavar="LESSON", help="start LESSON's notebook over (e.g. 04-layers or layers); your copy is kept aside")
+    p.add_argument("--port", type=int, help="JupyterLab's port (default: JupyterLab's, 8888 or the next free one)")
+    p.add_argument("--ip", default="127.0.0.1", help="the address JupyterLab listens on (default 127.0.0.1)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser; just print the URL")
     p.set_defaults(func=cmd_lab)
     return parser
 

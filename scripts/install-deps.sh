@@ -4,8 +4,10 @@
 # The lab needs: a Docker engine (a reachable one, or dockerd so labkit can start
 # its own), the docker CLI, Docker Distribution (docker-registry) for the course
 # registry and mirror, and busybox-static + debootstrap to build the base images
-# offline.  On Debian/Ubuntu as root the missing packages are installed with apt;
-# anywhere else this script stops with the list to install.
+# offline.  Debian package names given as arguments are needed too (`make test`
+# adds chromium, the browser its JupyterLab tests drive).  On Debian/Ubuntu as
+# root the missing packages are installed with apt; anywhere else this script
+# stops with the list to install.
 set -euo pipefail
 
 need=()
@@ -42,8 +44,10 @@ if [ -r /etc/os-release ] && grep -qiE '^(ID|ID_LIKE)=.*(debian|ubuntu)' /etc/os
         && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "labkit: installing system packages: ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >/dev/null
-    apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+    # Another install may hold apt's lock (unattended-upgrades, a second `make`): wait for it.
+    wait_lock=(-o DPkg::Lock::Timeout=600)
+    apt-get "${wait_lock[@]}" update -q >/dev/null
+    apt-get "${wait_lock[@]}" install -y -q --no-install-recommends "${need[@]}" >/dev/null
     echo "labkit: installed ${need[*]}"
     exit 0
 fi

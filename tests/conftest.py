@@ -121,3 +121,13 @@ def ctx(lab, tmp_path):
     context.workspace.mkdir()
     yield context
     context.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test that took screenshots (the browser tests) lists them in its report."""
+    outcome = yield
+    report = outcome.get_result()
+    shots = getattr(item, "screenshots", None)
+    if report.failed and shots:
+        report.sections.append(("screenshots", "\n".join(str(path) for path in shots)))

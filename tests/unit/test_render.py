@@ -146,16 +146,16 @@ def test_result_str_and_repr_html_go_through_render(failed):
 
 
 def test_widget_shows_hints_then_disables_the_button(failed):
-    hints = iter(["first", "<second>", None])
+    hints = iter([(2, 3, "first"), (3, 3, "<second>"), (3, 3, None)])  # hint 1 was shown before, by lab.hint
     widget = _render.result_widget(failed, lambda: next(hints))
     assert widget.hint_button.description == "Show next hint"
     assert widget.hint_area.value == ""
     assert _render.result_html(failed) in [child.value for child in widget.children if hasattr(child, "value")]
 
     widget.hint_button.click()
-    assert "Hint 1:" in widget.hint_area.value and "first" in widget.hint_area.value
+    assert "Hint 2 of 3:" in widget.hint_area.value and "first" in widget.hint_area.value
     widget.hint_button.click()
-    assert "Hint 2:" in widget.hint_area.value and "&lt;second&gt;" in widget.hint_area.value
+    assert "Hint 3 of 3:" in widget.hint_area.value and "&lt;second&gt;" in widget.hint_area.value
     assert not widget.hint_button.disabled
     widget.hint_button.click()
     value = widget.hint_area.value
@@ -165,7 +165,7 @@ def test_widget_shows_hints_then_disables_the_button(failed):
 
 
 def test_widget_of_passed_result_has_no_button(passed):
-    widget = _render.result_widget(passed, lambda: "never")
+    widget = _render.result_widget(passed, lambda: (1, 1, "never"))
     assert widget.hint_button is None and widget.hint_area is None
     assert len(widget.children) == 1
 
