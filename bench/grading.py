@@ -12,6 +12,7 @@ plain runs. Targets: overhead at most 1.15x; --jobs 2 at least 1.5x faster than 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -64,19 +65,27 @@ def main() -> int:
         for name in [k for k in os.environ if k.startswith("DOCKER_")]:
             del os.environ[name]
 
-        timings = {}
+        timings, breakdown = {}, {}
         for jobs in (1, 2):
             start = time.perf_counter()
             subprocess.run([*labkit, "grade", str(subs), "--out", str(work / f"grades-{jobs}"), "--jobs", str(jobs)],
                            env=env, capture_output=True, check=False)
             timings[jobs] = time.perf_counter() - start
+            rows = json.loads((work / f"grades-{jobs}" / "report.json").read_text())["submissions"]
+            breakdown[jobs] = (sum(r["seconds"] for r in rows),
+                               sum(e["timings"].get("check_seconds") or 0 for r in rows for e in r["exercises"].values()),
+                               sorted({r["points"] for r in rows}))
     overhead, speedup = timings[1] / plain, timings[1] / timings[2]
+    in_submissions, checks, scores = breakdown[1]
     print(f"{count} capstones (half correct)")
     print(f"plain nbclient, one lab, reset between : {plain:7.1f} s  ({plain / count:5.2f} s per notebook)")
     print(f"labkit grade --jobs 1                   : {timings[1]:7.1f} s  ({timings[1] / count:5.2f} s per submission)"
           f"   overhead {overhead:.2f}x (target <= {TARGET_OVERHEAD}x){'' if overhead <= TARGET_OVERHEAD else '  MISSED'}")
     print(f"labkit grade --jobs 2                   : {timings[2]:7.1f} s  ({timings[2] / count:5.2f} s per submission)"
           f"   speed-up {speedup:.2f}x (target >= {TARGET_SPEEDUP}x){'' if speedup >= TARGET_SPEEDUP else '  MISSED'}")
+    print(f"  of --jobs 1: in submissions {in_submissions:.1f} s (the grader's own checks {checks:.1f} s); "
+          f"around them {timings[1] - in_submissions:.1f} s (start-up, the first lab, the last take-down, reports)")
+    print(f"  scores seen: {scores} (the worked solution 10, the untouched notebook 0)")
     return 0 if overhead <= TARGET_OVERHEAD and speedup >= TARGET_SPEEDUP else 1
 
 
