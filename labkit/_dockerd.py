@@ -159,11 +159,11 @@ def _clean_up(lay: Layout) -> None:
     bind-mounted onto itself (dockerd makes it a private mount and undoes that only
     on a clean shutdown)."""
     _delete_bridge(lay.bridge)
-    if str(lay.data_root) in _mount_points():
+    if str(lay.data_root) in mount_points():
         subprocess.run(["umount", str(lay.data_root)], capture_output=True)
 
 
-def _mount_points() -> set[str]:
+def mount_points() -> set[str]:
     try:
         lines = Path("/proc/self/mounts").read_text().splitlines()
     except OSError:

@@ -14,6 +14,7 @@ import ast
 import json
 import re
 import shutil
+import subprocess
 import time
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -157,8 +158,10 @@ class GradingLab:
 
 
 def prepare(home: Path, mirror: RegistryState, cache: Path) -> GradingLab:
-    """A fresh lab in `home`: its own engine (empty, its mirror the class's) and registry."""
+    """A fresh lab in `home`: its own engine (empty, its mirror the class's) and registry, in memory
+    where it can be (see `_in_memory`)."""
     shutil.rmtree(home, ignore_errors=True)
+    _in_memory(home)
     paths = LabPaths(home=home, cache=cache)
     workspace, config = home / "workspace", home / "docker-config"
     workspace.mkdir(parents=True)
@@ -207,7 +210,33 @@ def dismantle(lab: GradingLab) -> None:
     _remove_running_containers(lab)
     _dockerd.stop(lab.paths)
     _registry.stop(lab.paths, REGISTRY, lab.state.registry)
+    _release_memory(lab.paths.home)
     shutil.rmtree(lab.paths.home, ignore_errors=True)
+
+
+#: The most one grading lab may hold in memory: its images, containers, builds and pushes. A
+#: submission that writes more gets "no space left" in its own lab, never the machine's.
+MEMORY_LIMIT = "4g"
+
+
+def _in_memory(home: Path) -> bool:
+    """Give a lab's home a tmpfs of its own. A lab used for one submission and thrown away needs no
+    disk: pulls and builds run at memory speed, and taking it down frees it at once. False where
+    none can be mounted (not root, or no tmpfs): the lab then lives on disk, and works the same."""
+    home.mkdir(parents=True, exist_ok=True)
+    return _system("mount", "-t", "tmpfs", "-o", f"size={MEMORY_LIMIT},mode=0700", "labkit-grading", str(home))
+
+
+def _release_memory(home: Path) -> None:
+    if str(home) in _dockerd.mount_points() and not _system("umount", str(home)):
+        _system("umount", "--lazy", str(home))  # something still holds it open: it goes once let go
+
+
+def _system(*argv: str) -> bool:
+    try:
+        return subprocess.run(argv, capture_output=True).returncode == 0
+    except OSError:  # no such program here
+        return False
 
 
 def _remove_running_containers(lab: GradingLab) -> None:

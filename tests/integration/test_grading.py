@@ -292,5 +292,16 @@ def test_a_grading_registry_holds_the_base_layers_but_nothing_pushed(lab, tmp_pa
         assert registry.mount_blob("learner/other", next(iter(layers)), "learner/nothing-here") is False  # no such source
         anonymous = requests.head(f"http://{grading.state.registry.address}/v2/learner/mysite/blobs/{next(iter(layers))}", timeout=10)
         assert anonymous.status_code == 401  # the login is still needed
+        assert _filesystem(grading.paths.home) == "tmpfs"  # a lab for one submission lives in memory (as root)
     finally:
         dismantle(grading)
+    assert _filesystem(tmp_path / "lab") is None and not (tmp_path / "lab").exists()  # unmounted and gone
+
+
+def _filesystem(path: Path) -> str | None:
+    """The type of the file system mounted exactly at `path`, or None."""
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        fields = line.split()
+        if fields[1] == str(path):
+            return fields[2]
+    return None
