@@ -9,7 +9,7 @@ Jupyter mime bundle, so exported notebooks keep readable text instead of a widge
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from ._progress import LessonProgress
@@ -157,7 +157,7 @@ def result_html(r: CheckResult) -> str:
 # ---------------------------------------------------------------- results as a widget
 
 
-def _hint_button(area: "ipywidgets.HTML", next_hint: NextHint) -> "ipywidgets.Button":
+def _hint_button(r: CheckResult, head: "ipywidgets.HTML", area: "ipywidgets.HTML", next_hint: NextHint) -> "ipywidgets.Button":
     import ipywidgets
 
     button = ipywidgets.Button(description="Show next hint", icon="lightbulb-o")
@@ -170,6 +170,7 @@ def _hint_button(area: "ipywidgets.HTML", next_hint: NextHint) -> "ipywidgets.Bu
             button.disabled = True
         else:
             shown.append(f"<div><strong>Hint {number} of {total}:</strong> {_esc(text)}</div>")
+        head.value = result_html(replace(r, hints_left=max(0, total - number) if text else 0))  # "Stuck? … (N left)"
         area.value = "".join(shown)
 
     button.on_click(on_click)
@@ -187,7 +188,7 @@ def result_widget(r: CheckResult, next_hint: NextHint) -> "ipywidgets.VBox":
     button = area = None
     if not r.passed:
         area = ipywidgets.HTML("")
-        button = _hint_button(area, next_hint)
+        button = _hint_button(r, children[0], area, next_hint)
         children += [button, area]
     box = ipywidgets.VBox(children)
     box.hint_button, box.hint_area = button, area

@@ -152,10 +152,14 @@ def test_widget_shows_hints_then_disables_the_button(failed):
     assert widget.hint_area.value == ""
     assert _render.result_html(failed) in [child.value for child in widget.children if hasattr(child, "value")]
 
+    head = widget.children[0]
+    assert "(2 left)" in head.value
     widget.hint_button.click()
     assert "Hint 2 of 3:" in widget.hint_area.value and "first" in widget.hint_area.value
+    assert "(1 left)" in head.value  # the "Stuck?" line follows the hints shown
     widget.hint_button.click()
     assert "Hint 3 of 3:" in widget.hint_area.value and "&lt;second&gt;" in widget.hint_area.value
+    assert "Stuck?" not in head.value and "The rebuild used no cache." in head.value
     assert not widget.hint_button.disabled
     widget.hint_button.click()
     value = widget.hint_area.value
