@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 
 from . import _dockerd, _engine, _mirror, _registry
@@ -134,7 +135,11 @@ def _registry_status(paths: LabPaths, state: State) -> PartStatus:
 def _mirror_status(paths: LabPaths, state: State) -> PartStatus:
     part = state.mirror
     details = {"url": part.address, "pid": part.pid, "images": []}
-    answers = RegistryClient(part.address).is_up() if part.borrowed else _registry.is_up(paths, MIRROR, part)
+    if part.borrowed:
+        with closing(RegistryClient(part.address)) as borrowed:
+            answers = borrowed.is_up()
+    else:
+        answers = _registry.is_up(paths, MIRROR, part)
     if not answers:
         return PartStatus("mirror", False, "down: run `labkit up`", details)
     try:

@@ -199,14 +199,19 @@ def seed_registry(registry: RegistryClient, mirror: RegistryClient, user: str) -
 def stop_leftovers(sub: Submission, lab: GradingLab) -> None:
     """Stop what the notebook left running after its kernel ended (`!cmd &`, `nohup …`): nothing of a
     submission may change its lab once its cells are done, nor outlive its grading."""
+    if count := _kill_leftovers(lab):
+        sub.events.append(f"the notebook left {count} process(es) running after its last cell: they were stopped")
+
+
+def _kill_leftovers(lab: GradingLab) -> int:
+    """Kill every process started with this lab's environment (the kernel's children); how many."""
     pids = _proc.with_environment("LABKIT_HOME", str(lab.paths.home))
-    if pids:
-        _proc.kill(pids)
-        sub.events.append(f"the notebook left {len(pids)} process(es) running after its last cell: they were stopped")
+    _proc.kill(pids)
+    return len(pids)
 
 
 def dismantle(lab: GradingLab) -> None:
-    _proc.kill(_proc.with_environment("LABKIT_HOME", str(lab.paths.home)))
+    _kill_leftovers(lab)  # a submission that failed half way never reached stop_leftovers
     _remove_running_containers(lab)
     _dockerd.stop(lab.paths)
     _registry.stop(lab.paths, REGISTRY, lab.state.registry)
