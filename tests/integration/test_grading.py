@@ -191,8 +191,8 @@ def test_a_tag_where_a_build_was_required(graded):
 def test_malformed_files_are_reported_and_the_batch_goes_on(graded, name, reason):
     result, rows, _out, _subs = graded
     assert rows[name]["status"] == "invalid" and reason in rows[name]["problem"]
-    assert result.returncode == 1  # some submissions could not be graded
-    assert "Traceback" not in result.stderr
+    assert result.returncode == 1, result.stderr[-3000:]  # some submissions could not be graded
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
 
 
 def test_reports_csv_html_gradescope(graded):
