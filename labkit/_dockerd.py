@@ -13,6 +13,8 @@ import contextlib
 import fcntl
 import ipaddress
 import os
+import re
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -108,7 +110,12 @@ def start(paths: LabPaths, mirror_url: str, previous: EngineState) -> EngineStat
 
 @contextlib.contextmanager
 def _machine_lock() -> Iterator[None]:
-    with open(START_LOCK, "a") as handle:
+    try:
+        handle = open(START_LOCK, "a")
+    except OSError:  # not root: no managed engine of ours can be running here to race with
+        yield
+        return
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -139,7 +146,7 @@ def _start(paths: LabPaths, lay: Layout, mirror_url: str, previous: EngineState)
     if failure:
         if proc.poll() is None:
             _proc.stop(proc.pid, PROGRAM, timeout=10)
-        _clean_up(lay)
+        _clean_up_locked(lay)  # `start` holds the machine lock
         raise EngineStartFailed(failure, lay.log, _proc.log_tail(lay.log))
     os.chmod(lay.socket, 0o660)
     return EngineState(host=lay.host, managed=True, pid=proc.pid, bridge=lay.bridge, subnet=subnet)
@@ -155,10 +162,16 @@ def stop(paths: LabPaths) -> bool:
 
 
 def _clean_up(lay: Layout) -> None:
-    """What a dockerd that died, or stopped, may leave: its bridge, and its data root
-    bind-mounted onto itself (dockerd makes it a private mount and undoes that only
-    on a clean shutdown)."""
+    """What a dockerd that died, or stopped, may leave: its bridge and the bridge's firewall
+    rules, and its data root bind-mounted onto itself (dockerd makes it a private mount and
+    undoes that only on a clean shutdown)."""
+    with _machine_lock():  # no engine starts (adding rules) while the rules of gone bridges are read
+        _clean_up_locked(lay)
+
+
+def _clean_up_locked(lay: Layout) -> None:
     _delete_bridge(lay.bridge)
+    _forget_rules()
     if str(lay.data_root) in mount_points():
         subprocess.run(["umount", str(lay.data_root)], capture_output=True)
 
@@ -216,6 +229,54 @@ def _ensure_bridge(name: str, subnet: str) -> str:
 def _delete_bridge(name: str) -> None:
     if shutil.which("ip"):
         _ip("link", "delete", name, "type", "bridge")
+
+
+# --- the bridges' firewall rules ---------------------------------------------------------
+BRIDGE_NAME = re.compile(r"\blk-[0-9a-f]{8}\b")  # `layout`'s bridge names
+
+
+def _forget_rules() -> None:
+    """Delete the iptables rules of every lab bridge that no longer exists.
+
+    dockerd adds rules for its bridge (FORWARD, MASQUERADE) and leaves them when it stops,
+    to find them again on its next start. A lab's bridge goes with its engine, so its rules
+    would only pile up: a class graded twice leaves over a thousand, and every iptables call
+    (each container start, each engine start) reads them all. The rules of a bridge that still
+    exists are never touched. One `iptables-restore` makes every deletion; where it refuses
+    (a rule gone meanwhile), the rules are deleted one by one."""
+    if not shutil.which("iptables-save") or not shutil.which("iptables-restore"):
+        return
+    saved = {t: subprocess.run(["iptables-save", "-t", t], capture_output=True, text=True).stdout for t in ("filter", "nat")}
+    script = stale_rules(saved, _links())
+    if not script:
+        return
+    if subprocess.run(["iptables-restore", "--noflush"], input=script, capture_output=True, text=True).returncode != 0:
+        table = ""
+        for line in script.splitlines():
+            if line.startswith("*"):
+                table = line[1:]
+            elif line.startswith("-D "):
+                subprocess.run(["iptables", "-t", table, *shlex.split(line)], capture_output=True)
+
+
+def stale_rules(saved: dict[str, str], links: set[str]) -> str:
+    """An `iptables-restore --noflush` script deleting the rules (from `iptables-save -t TABLE`
+    output, per table) that name a lab bridge not in `links`; "" when there are none."""
+    script = []
+    for table, text in saved.items():
+        gone = [line for line in text.splitlines()
+                if line.startswith("-A ") and any(name not in links for name in BRIDGE_NAME.findall(line))]
+        if gone:
+            script += [f"*{table}", *("-D " + line[3:] for line in gone), "COMMIT"]
+    return "\n".join(script) + "\n" if script else ""
+
+
+def _links() -> set[str]:
+    """The names of this machine's network interfaces."""
+    try:
+        return {entry.name for entry in Path("/sys/class/net").iterdir()}
+    except OSError:
+        return {line.split(":")[1].strip().split("@")[0] for line in _ip("-o", "link", "show").stdout.splitlines() if ":" in line}
 
 
 def _used_networks() -> list[ipaddress.IPv4Network]:

@@ -6,9 +6,12 @@ import json
 import os
 import re
 import socket
+import subprocess
 import sys
 
 from conftest import run, start_lab, stop_lab
+
+from labkit._paths import LabPaths
 
 
 def _pids(lab) -> tuple:
@@ -19,6 +22,14 @@ def _pids(lab) -> tuple:
         status["engine"]["details"]["host"],
         (lab.home / "engine" / "dockerd.pid").read_text(),
     )
+
+
+def _bridge(lab) -> str:
+    return f"lk-{LabPaths(home=lab.home, cache=lab.home).key}"
+
+
+def _iptables_rules() -> str:
+    return "".join(subprocess.run(["iptables-save", "-t", t], capture_output=True, text=True).stdout for t in ("filter", "nat"))
 
 
 def test_second_up_is_a_no_op(lab):
@@ -103,6 +114,10 @@ def test_managed_engine_beside_another_keeps_its_images_across_down_and_up(lab, 
         assert status.returncode == 1
         assert not any(json.loads(status.stdout)[part]["up"] for part in ("engine", "registry", "mirror"))
         assert lab.docker("version").returncode == 0  # the session's engine was not touched
+        # dockerd leaves its bridge's iptables rules when it stops; down removes them with the bridge
+        gone, kept = _bridge(second), _bridge(lab)
+        assert gone not in _iptables_rules(), "down left iptables rules for the stopped engine's bridge"
+        assert kept in _iptables_rules(), "the running session engine's rules must stay"
 
         with socket.socket() as squatter:  # something else takes the registry's port meanwhile
             squatter.bind(("127.0.0.1", registry_port))

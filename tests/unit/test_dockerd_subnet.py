@@ -1,4 +1,5 @@
-"""The managed engine's bridge subnet and its address pool avoid networks in use."""
+"""The managed engine's bridge: its subnet and address pool avoid networks in use; the firewall
+rules of gone bridges are found for deletion."""
 
 from __future__ import annotations
 
@@ -46,3 +47,38 @@ def test_no_free_subnet_is_an_engine_start_failure(monkeypatch):
 def test_address_pool_is_beside_the_bridge():
     assert _dockerd._address_pool("10.123.7.0/24") == "10.124.7.0/24"
     assert _dockerd._address_pool("10.123.254.0/24") == "10.124.254.0/24"
+
+
+SAVED_FILTER = """*filter
+:FORWARD DROP [0:0]
+-A FORWARD -j DOCKER-USER
+-A FORWARD -o lk-0123abcd -j DOCKER
+-A FORWARD -i lk-0123abcd ! -o lk-0123abcd -j ACCEPT
+-A FORWARD -o lk-99999999 -j DOCKER
+-A FORWARD -o docker0 -j DOCKER
+-A FORWARD -o lk-notalab -j DOCKER
+COMMIT
+"""
+SAVED_NAT = """*nat
+-A POSTROUTING -s 10.123.5.0/24 ! -o lk-0123abcd -j MASQUERADE
+-A POSTROUTING -s 10.123.6.0/24 ! -o lk-99999999 -j MASQUERADE
+COMMIT
+"""
+
+
+def test_stale_rules_deletes_only_the_rules_of_lab_bridges_that_are_gone():
+    script = _dockerd.stale_rules({"filter": SAVED_FILTER, "nat": SAVED_NAT}, links={"lo", "eth0", "docker0", "lk-99999999"})
+    assert script.splitlines() == [
+        "*filter",
+        "-D FORWARD -o lk-0123abcd -j DOCKER",
+        "-D FORWARD -i lk-0123abcd ! -o lk-0123abcd -j ACCEPT",
+        "COMMIT",
+        "*nat",
+        "-D POSTROUTING -s 10.123.5.0/24 ! -o lk-0123abcd -j MASQUERADE",
+        "COMMIT",
+    ]
+
+
+def test_stale_rules_is_empty_when_every_lab_bridge_exists():
+    links = {"lo", "lk-0123abcd", "lk-99999999"}
+    assert _dockerd.stale_rules({"filter": SAVED_FILTER, "nat": SAVED_NAT}, links) == ""
