@@ -54,6 +54,11 @@ def log_path(paths: LabPaths, kind: RegistryKind) -> Path:
     return paths.registry_dir(kind.name) / f"{kind.name}.log"
 
 
+def data_dir(paths: LabPaths, kind: RegistryKind) -> Path:
+    """Where the registry keeps its blobs and repositories."""
+    return paths.registry_dir(kind.name) / "data"
+
+
 def password(paths: LabPaths) -> str:
     """The learner's registry password, made once and kept in a 0600 file."""
     path = paths.password_file
@@ -119,7 +124,7 @@ def stop(paths: LabPaths, kind: RegistryKind, part: RegistryState) -> bool:
 
 def _write_config(paths: LabPaths, kind: RegistryKind, port: int) -> Path:
     folder = ensure_dir(paths.registry_dir(kind.name))
-    data = ensure_dir(folder / "data")
+    data = ensure_dir(data_dir(paths, kind))
     secret_file = folder / "http-secret"
     if not secret_file.exists():
         secret_file.write_text(secrets.token_hex(16))

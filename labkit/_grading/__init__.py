@@ -80,10 +80,12 @@ def grade(files: list[Path], options: Options, progress: Callable[[dict], None] 
     work = Path(tempfile.mkdtemp(prefix="labkit-grade-"))  # short: labs live here while they grade
     options.out.mkdir(parents=True, exist_ok=True)
     limits = (str(options.out), options.cell_timeout, options.notebook_timeout)
+    mirror = RegistryState(port=state.mirror.port)
     rows: list[dict] = []
     try:
+        seeded = _seeded_registry(work, mirror, paths.cache)
         if options.jobs <= 1:
-            supply = LabSupply(work, RegistryState(port=state.mirror.port), paths.cache)
+            supply = LabSupply(work, mirror, paths.cache, seeded)
             try:
                 for i, path in enumerate(files):
                     rows.append(grade_one(str(path), supply, i + 1 < len(files), *limits))
@@ -92,7 +94,7 @@ def grade(files: list[Path], options: Options, progress: Callable[[dict], None] 
                 supply.close()
         else:
             with ProcessPoolExecutor(max_workers=options.jobs, mp_context=get_context("spawn"), initializer=_start_worker,
-                                     initargs=(str(work), state.mirror.port, str(paths.cache), limits)) as pool:
+                                     initargs=(str(work), state.mirror.port, str(paths.cache), seeded and str(seeded), limits)) as pool:
                 # A worker makes its next lab ahead when more submissions are left than workers.
                 futures = [pool.submit(_grade_task, str(path), i + options.jobs < len(files)) for i, path in enumerate(files)]
                 for future in as_completed(futures):
@@ -106,12 +108,21 @@ def grade(files: list[Path], options: Options, progress: Callable[[dict], None] 
     return run
 
 
+def _seeded_registry(work: Path, mirror: RegistryState, cache: Path) -> Path | None:
+    """The registry storage every lab of this run starts from; None when it cannot be made (each lab
+    then seeds its own registry, and a lab that cannot reports that on its submission)."""
+    try:
+        return steps.seeded_registry(work / "seeded", mirror, cache)
+    except LabkitError:
+        return None
+
+
 # --- a worker process of `--jobs N`: its own supply of labs, taken down when the pool ends ---
 _worker: dict = {}
 
 
-def _start_worker(work: str, mirror_port: int, cache: str, limits: tuple[str, int, int]) -> None:
-    supply = LabSupply(Path(work), RegistryState(port=mirror_port), Path(cache))
+def _start_worker(work: str, mirror_port: int, cache: str, seeded: str | None, limits: tuple[str, int, int]) -> None:
+    supply = LabSupply(Path(work), RegistryState(port=mirror_port), Path(cache), seeded and Path(seeded))
     Finalize(supply, supply.close, exitpriority=10)  # runs as the worker exits, before the pool's join returns
     _worker.update(supply=supply, limits=limits)
 

@@ -157,28 +157,50 @@ class GradingLab:
         return env
 
 
-def prepare(home: Path, mirror: RegistryState, cache: Path) -> GradingLab:
+def prepare(home: Path, mirror: RegistryState, cache: Path, seeded: Path | None = None) -> GradingLab:
     """A fresh lab in `home`: its own engine (empty, its mirror the class's) and registry, in memory
-    where it can be (see `_in_memory`)."""
+    where it can be (see `_in_memory`). Its registry starts from a copy of `seeded` (see
+    `seeded_registry`) when given, else the base layers are pushed into it (`seed_registry`)."""
     shutil.rmtree(home, ignore_errors=True)
     _in_memory(home)
     paths = LabPaths(home=home, cache=cache)
     workspace, config = home / "workspace", home / "docker-config"
     workspace.mkdir(parents=True)
     config.mkdir()
+    if seeded is not None:
+        shutil.copytree(seeded, _registry.data_dir(paths, REGISTRY))
     registry, _notes = _registry.ensure(paths, REGISTRY, RegistryState())
     state = State(engine=EngineState(), registry=registry, mirror=RegistryState(port=mirror.port, borrowed=True))
     lab = GradingLab(paths, workspace, config, state)
     try:
         state.save(paths)
-        with closing(_registry.client(paths, REGISTRY, registry)) as ours, closing(RegistryClient(mirror.address, timeout=60)) as theirs:
-            seed_registry(ours, theirs, registry.user)
+        if seeded is None:
+            _seed_through_api(paths, registry, mirror)
         state.engine = _dockerd.start(paths, f"http://{mirror.address}", EngineState())
         state.save(paths)
     except BaseException:
         dismantle(lab)  # what was started so far must not outlive a failed start
         raise
     return lab
+
+
+def seeded_registry(home: Path, mirror: RegistryState, cache: Path) -> Path:
+    """A course registry's storage holding the base layers (`seed_registry`), made once for a grading
+    run in `home`: each lab's registry starts from a copy of it, a file copy in memory instead of
+    some 100 MB compressed and hashed again per submission. The registry wrote every file itself,
+    and was stopped before the copies are made."""
+    paths = LabPaths(home=home, cache=cache)
+    registry, _notes = _registry.ensure(paths, REGISTRY, RegistryState())
+    try:
+        _seed_through_api(paths, registry, mirror)
+    finally:
+        _registry.stop(paths, REGISTRY, registry)
+    return _registry.data_dir(paths, REGISTRY)
+
+
+def _seed_through_api(paths: LabPaths, registry: RegistryState, mirror: RegistryState) -> None:
+    with closing(_registry.client(paths, REGISTRY, registry)) as ours, closing(RegistryClient(mirror.address, timeout=60)) as theirs:
+        seed_registry(ours, theirs, registry.user)
 
 
 def seed_registry(registry: RegistryClient, mirror: RegistryClient, user: str) -> int:

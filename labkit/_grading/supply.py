@@ -4,7 +4,7 @@ Every submission is graded in a lab of its own (a new engine and registry), whic
 seconds to start and to take down. A worker's `LabSupply` hides that: while one submission
 runs, the next one's lab starts beside it, and a used lab is taken down in the background.
 
-    supply = LabSupply(root, mirror, cache)
+    supply = LabSupply(root, mirror, cache, seeded)   # seeded: see steps.seeded_registry
     lab = supply.take(more=True)   # the lab made ahead (or a new one); the next starts now
     ...                            # grade in it
     supply.give_back(lab)          # taken down in the background
@@ -23,8 +23,8 @@ from . import steps
 
 
 class LabSupply:
-    def __init__(self, root: Path, mirror: RegistryState, cache: Path) -> None:
-        self._root, self._mirror, self._cache = root, mirror, cache
+    def __init__(self, root: Path, mirror: RegistryState, cache: Path, seeded: Path | None = None) -> None:
+        self._root, self._mirror, self._cache, self._seeded = root, mirror, cache, seeded
         self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="labkit-grading-lab")
         self._ahead: Future | None = None
         self._numbers = itertools.count()
@@ -51,7 +51,7 @@ class LabSupply:
     def _make(self) -> steps.GradingLab:
         # A short home (a lab per process and number): the engine's socket path must stay short.
         home = self._root / "labs" / f"{os.getpid()}-{next(self._numbers)}"
-        return steps.prepare(home, self._mirror, self._cache)
+        return steps.prepare(home, self._mirror, self._cache, self._seeded)
 
 
 def _dismantle_unused(made: Future) -> None:

@@ -267,18 +267,22 @@ def test_a_grading_lab_that_fails_to_start_leaves_nothing_running(lab, tmp_path,
     assert leftovers == []
 
 
-def test_a_grading_registry_holds_the_base_layers_but_nothing_pushed(lab, tmp_path):
+@pytest.mark.parametrize("from_copy", [False, True], ids=["seeded-through-the-api", "copied-from-a-seeded-registry"])
+def test_a_grading_registry_holds_the_base_layers_but_nothing_pushed(lab, tmp_path, from_copy):
     """Each fresh registry has the base images' layers in the course's repositories (so a push of an
-    image built on nginx sends only its own layers), and no manifest or tag at all."""
+    image built on nginx sends only its own layers), and no manifest or tag at all: whether it was
+    seeded itself, or started from a copy of the storage of one seeded once for the run."""
     import requests
 
     from labkit import _registry
-    from labkit._grading.steps import dismantle, prepare
+    from labkit._grading.steps import dismantle, prepare, seeded_registry
     from labkit._mirror import base_layers
     from labkit._registry_api import RegistryClient
     from labkit._state import RegistryState
 
-    grading = prepare(tmp_path / "lab", RegistryState(port=int(lab.mirror.rsplit(":", 1)[1])), tmp_path / "cache")
+    mirror = RegistryState(port=int(lab.mirror.rsplit(":", 1)[1]))
+    seeded = seeded_registry(tmp_path / "seeded", mirror, tmp_path / "cache") if from_copy else None
+    grading = prepare(tmp_path / "lab", mirror, tmp_path / "cache", seeded)
     try:
         registry = _registry.client(grading.paths, _registry.REGISTRY, grading.state.registry)
         layers = base_layers(RegistryClient(lab.mirror))

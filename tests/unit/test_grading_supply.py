@@ -18,7 +18,7 @@ class Recorder:
         self.made, self.dismantled, self.fail_at = [], [], fail_at
         self.lock = threading.Lock()
 
-    def prepare(self, home, mirror, cache):
+    def prepare(self, home, mirror, cache, seeded=None):
         with self.lock:
             number = len(self.made)
             self.made.append(home.name)
