@@ -1,0 +1,28 @@
+"""The command line starts without what it does not need: jsonschema's optional rfc3987-syntax,
+which compiles a Lark grammar on import (seconds of CPU per `labkit` command and grading worker)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+PROBE = """
+import sys
+import labkit.cli
+import nbformat
+nbformat.validate(nbformat.v4.new_notebook())   # nbformat still validates
+print(sys.modules.get("rfc3987_syntax") is not None, "lark" in sys.modules)
+"""
+
+
+def test_labkit_commands_do_not_load_rfc3987_syntax_or_lark():
+    result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"]
+
+
+def test_other_programs_are_untouched():
+    """Only labkit's command line goes without it: importing the library (as a kernel does) changes nothing."""
+    result = subprocess.run([sys.executable, "-c", "import sys, labkit; print('rfc3987_syntax' in sys.modules)"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["False"]
