@@ -172,8 +172,33 @@ def _clean_up(lay: Layout) -> None:
 def _clean_up_locked(lay: Layout) -> None:
     _delete_bridge(lay.bridge)
     _forget_rules()
+    _forget_run_entries()
     if str(lay.data_root) in mount_points():
         subprocess.run(["umount", str(lay.data_root)], capture_output=True)
+
+
+#: What `layout` puts in /run: exec roots (/run/labkit-KEY) and the sockets of deep lab homes.
+RUN_ENTRY = re.compile(r"labkit-[0-9a-f]{8}(\.sock)?")
+
+
+def _forget_run_entries(run: Path = Path("/run")) -> list[Path]:
+    """Remove the exec roots and sockets in `run` that no running process names: dockerd leaves its
+    exec root when it stops, and grading a class makes a lab, and so an exec root, per submission.
+    Returns what was removed."""
+    try:
+        entries = [entry for entry in run.iterdir() if RUN_ENTRY.fullmatch(entry.name)]
+    except OSError:
+        return []
+    if not entries:
+        return []
+    named = "\0".join(_proc.all_arguments())
+    gone = [entry for entry in entries if str(entry) not in named]
+    for entry in gone:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    return gone
 
 
 def mount_points() -> set[str]:

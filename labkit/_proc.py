@@ -41,6 +41,15 @@ def cmdline(pid: int) -> list[str]:
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
+def all_arguments() -> list[str]:
+    """Every argument of every running process (one list: to ask whether any process names a path)."""
+    found: list[str] = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            found += cmdline(int(entry))
+    return found
+
+
 def _is_zombie(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()

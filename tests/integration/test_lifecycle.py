@@ -8,6 +8,7 @@ import re
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import run, start_lab, stop_lab
 
@@ -118,6 +119,8 @@ def test_managed_engine_beside_another_keeps_its_images_across_down_and_up(lab, 
         gone, kept = _bridge(second), _bridge(lab)
         assert gone not in _iptables_rules(), "down left iptables rules for the stopped engine's bridge"
         assert kept in _iptables_rules(), "the running session engine's rules must stay"
+        # and its exec root in /run (dockerd leaves it), while the running engine keeps its own
+        assert not Path(f"/run/labkit-{gone[3:]}").exists() and Path(f"/run/labkit-{kept[3:]}").is_dir()
 
         with socket.socket() as squatter:  # something else takes the registry's port meanwhile
             squatter.bind(("127.0.0.1", registry_port))

@@ -1,5 +1,5 @@
 """The managed engine's bridge: its subnet and address pool avoid networks in use; the firewall
-rules of gone bridges are found for deletion."""
+rules of gone bridges are found for deletion; exec roots of stopped engines go."""
 
 from __future__ import annotations
 
@@ -82,3 +82,17 @@ def test_stale_rules_deletes_only_the_rules_of_lab_bridges_that_are_gone():
 def test_stale_rules_is_empty_when_every_lab_bridge_exists():
     links = {"lo", "lk-0123abcd", "lk-99999999"}
     assert _dockerd.stale_rules({"filter": SAVED_FILTER, "nat": SAVED_NAT}, links) == ""
+
+
+def test_run_entries_of_stopped_engines_are_removed_and_those_in_use_kept(tmp_path, monkeypatch):
+    used_root, used_socket = tmp_path / "labkit-0123abcd", tmp_path / "labkit-0123abcd.sock"
+    old_root, old_socket = tmp_path / "labkit-99999999", tmp_path / "labkit-99999999.sock"
+    other = tmp_path / "labkit-dockerd-start.lock"
+    for folder in (used_root, old_root / "containerd"):
+        folder.mkdir(parents=True)
+    for path in (used_socket, old_socket, other):
+        path.write_text("")
+    monkeypatch.setattr(_dockerd._proc, "all_arguments",
+                        lambda: ["dockerd", f"--exec-root={used_root}", f"--host=unix://{used_socket}"])
+    assert sorted(_dockerd._forget_run_entries(tmp_path)) == [old_root, old_socket]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labkit-0123abcd", "labkit-0123abcd.sock", "labkit-dockerd-start.lock"]
