@@ -20,13 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-# jsonschema, which nbformat imports, loads rfc3987-syntax when it is installed (jupyter-events
-# requires it), and that package compiles a Lark grammar as it is imported: some 2.5 s of CPU for
-# every `labkit` command and every grading worker, for the `iri` format no notebook schema uses
-# (python-jsonschema/jsonschema#1392, #1521). labkit's own processes go without it: jsonschema
-# then leaves `iri` unchecked. Kernels and JupyterLab are processes of their own, untouched.
-sys.modules.setdefault("rfc3987_syntax", None)
-
+from . import _lean  # noqa: F401  (first of labkit's modules: see there)
 from . import _catalog, _exercises, _jupyter, _lab, _mirror, _registry, _release, _render, _reset
 from ._context import LabContext
 from ._progress import ProgressStore

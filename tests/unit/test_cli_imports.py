@@ -1,10 +1,12 @@
-"""The command line starts without what it does not need: jsonschema's optional rfc3987-syntax,
+"""labkit's own programs start without what they do not need: jsonschema's optional rfc3987-syntax,
 which compiles a Lark grammar on import (seconds of CPU per `labkit` command and grading worker)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+
+import pytest
 
 PROBE = """
 import sys
@@ -15,8 +17,10 @@ print(sys.modules.get("rfc3987_syntax") is not None, "lark" in sys.modules)
 """
 
 
-def test_labkit_commands_do_not_load_rfc3987_syntax_or_lark():
-    result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120)
+@pytest.mark.parametrize("program", ["labkit.cli", "labkit._grading"], ids=["command-line", "grading-worker"])
+def test_labkit_programs_do_not_load_rfc3987_syntax_or_lark(program):
+    """A grading worker (spawned) imports labkit._grading first, never the command line."""
+    result = subprocess.run([sys.executable, "-c", PROBE.replace("labkit.cli", program)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "False"]
 
