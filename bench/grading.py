@@ -85,6 +85,8 @@ def main() -> int:
           f"   speed-up {speedup:.2f}x (target >= {TARGET_SPEEDUP}x){'' if speedup >= TARGET_SPEEDUP else '  MISSED'}")
     print(f"  of --jobs 1: in submissions {in_submissions:.1f} s (the grader's own checks {checks:.1f} s); "
           f"around them {timings[1] - in_submissions:.1f} s (start-up, the first lab, the last take-down, reports)")
+    print(f"  of --jobs 2: in submissions {breakdown[2][0] / 2:.1f} s a worker; around them "
+          f"{timings[2] - breakdown[2][0] / 2:.1f} s (start-up and the workers', the last submission alone, take-down, reports)")
     print(f"  scores seen: {scores} (the worked solution 10, the untouched notebook 0)")
     return 0 if overhead <= TARGET_OVERHEAD and speedup >= TARGET_SPEEDUP else 1
 
