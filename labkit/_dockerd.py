@@ -163,8 +163,9 @@ def stop(paths: LabPaths) -> bool:
 
 def _clean_up(lay: Layout) -> None:
     """What a dockerd that died, or stopped, may leave: its bridge and the bridge's firewall
-    rules, and its data root bind-mounted onto itself (dockerd makes it a private mount and
-    undoes that only on a clean shutdown)."""
+    rules, its exec root in /run, and its data root bind-mounted onto itself (dockerd makes it
+    a private mount and undoes that only on a clean shutdown). Those left by earlier labs'
+    engines go too."""
     with _machine_lock():  # no engine starts (adding rules) while the rules of gone bridges are read
         _clean_up_locked(lay)
 
