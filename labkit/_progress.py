@@ -146,13 +146,17 @@ class ProgressStore:
         rows = self._read("SELECT time FROM events WHERE kind = 'reset' AND lesson = ? ORDER BY id DESC LIMIT 1", (lesson,))
         return float(rows[0][0]) if rows else 0.0
 
-    def summary(self, exercises: Iterable[_ExerciseLike], titles: dict[str, str] | None = None) -> list[LessonProgress]:
-        """One entry per lesson, in the order the lessons first appear in `exercises`."""
+    def best(self) -> dict[str, tuple[bool, float]]:
+        """Each exercise checked since its lesson's last reset: (did a check pass, the most points)."""
         sql = (
             "SELECT e.exercise, MAX(e.passed), MAX(e.points) FROM events e"
             f" WHERE e.kind = 'check' AND e.id > {_LAST_RESET_ID} GROUP BY e.exercise"
         )
-        best = {exercise: (bool(passed), float(points)) for exercise, passed, points in self._read(sql)}
+        return {exercise: (bool(passed), float(points)) for exercise, passed, points in self._read(sql)}
+
+    def summary(self, exercises: Iterable[_ExerciseLike], titles: dict[str, str] | None = None) -> list[LessonProgress]:
+        """One entry per lesson, in the order the lessons first appear in `exercises`."""
+        best = self.best()
         titles = titles or {}
         lessons: dict[str, list[_ExerciseLike]] = {}
         for exercise in exercises:

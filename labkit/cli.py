@@ -192,18 +192,14 @@ def cmd_progress(args: argparse.Namespace, paths: LabPaths) -> int:
     store = ProgressStore.for_paths(paths)
     rows = store.summary(_catalog.EXERCISES, _catalog.TITLES)
     print(_render.progress_text(rows))
-    best = {}
-    for row in store.history():
-        if row["passed"] or row["exercise"] not in best:
-            best[row["exercise"]] = row
+    best = store.best()  # since each lesson's last reset, as the bars above
     table = Table(title="Exercises", title_justify="left")
     for column in ("exercise", "title", "state", "points"):
         table.add_column(column)
     for exercise in _catalog.EXERCISES:
-        row = best.get(exercise.id)
-        state = "[green]done[/]" if row and row["passed"] else "[yellow]tried[/]" if row else "not yet"
-        points = f"{row['points']:g}/{exercise.points:g}" if row else f"0/{exercise.points:g}"
-        table.add_row(exercise.id, escape(exercise.title), state, points)
+        passed, points = best.get(exercise.id, (False, 0.0))
+        state = "[green]done[/]" if passed else "[yellow]tried[/]" if exercise.id in best else "not yet"
+        table.add_row(exercise.id, escape(exercise.title), state, f"{points:g}/{exercise.points:g}")
     out.print(table)
     return 0
 

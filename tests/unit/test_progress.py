@@ -202,3 +202,34 @@ def test_a_busy_database_is_tried_again(store, monkeypatch):
     monkeypatch.setattr("labkit._progress.RETRY_PAUSE_S", 0.0)
     store.record_hint("layers.pull", 1)
     assert len(calls) == 3 and store.hints_shown("layers.pull") == 1
+
+
+def test_best_counts_only_checks_since_the_lessons_last_reset(store):
+    store.record_check(passed("layers.pull", 1))
+    store.record_check(failed("tags.tag", 3))
+    assert store.best() == {"layers.pull": (True, 1.0), "tags.tag": (False, 0.0)}
+    store.record_reset("layers")
+    assert store.best() == {"tags.tag": (False, 0.0)}
+    store.record_check(failed("layers.pull", 1))
+    assert store.best() == {"layers.pull": (False, 0.0), "tags.tag": (False, 0.0)}
+
+
+def test_labkit_progress_table_follows_resets(tmp_path, monkeypatch, capsys):
+    """`labkit progress`: an exercise passed before its lesson's reset is 'not yet' again, as its bar says."""
+    from labkit import _catalog, cli
+
+    exercise = _catalog.EXERCISES[0]
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path / "cache"))
+    progress = ProgressStore.for_paths(LabPaths.from_env())
+    progress.record_check(passed(exercise.id, exercise.points))
+
+    def row() -> str:
+        capsys.readouterr()
+        assert cli.main(["progress"]) == 0
+        return next(line for line in capsys.readouterr().out.splitlines() if exercise.id in line)
+
+    assert "done" in row()
+    progress.record_reset(exercise.lesson)
+    after = row()
+    assert "not yet" in after and f"0/{exercise.points:g}" in after
