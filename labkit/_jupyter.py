@@ -6,10 +6,13 @@ JupyterLab terminal reach the lab's engine. Its default URL opens one notebook
 (00-start-here unless told otherwise), so the URL it prints, token included, opens it.
 Ctrl-C (or SIGTERM to labkit) stops JupyterLab and its kernels at once, without
 JupyterLab's "Shutdown this Jupyter server (y/[n])?"; the lab itself keeps running.
+JupyterLab's own defaults for the course (`SETTING_DEFAULTS`) come from an overrides.json
+in the lab home; what a learner sets in Settings still wins.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -23,6 +26,9 @@ from ._errors import LabkitError
 
 START_NOTEBOOK = "00-start-here.ipynb"
 STOP_WAIT = 30  # seconds JupyterLab gets to shut its kernels down after Ctrl-C, before it is killed
+#: No "Would you like to get notified about official Jupyter news?" pop-up over a learner's first
+#: notebook, and no update check: both reach for the internet, which a classroom may not have.
+SETTING_DEFAULTS = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
 
 
 def find_jupyter() -> str:
@@ -39,15 +45,27 @@ def start_path(notebook: str = START_NOTEBOOK) -> str:
     return "/lab/tree/" + quote(notebook.replace(os.sep, "/"))
 
 
+def settings_dir(home: Path) -> Path:
+    """A JupyterLab app settings folder in the lab home whose overrides.json holds `SETTING_DEFAULTS`."""
+    folder = home / "jupyterlab-settings"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "overrides.json").write_text(json.dumps(SETTING_DEFAULTS, indent=2) + "\n")
+    return folder
+
+
 def command(jupyter: str, workspace: Path, port: int | None = None, ip: str | None = None,
-            no_browser: bool = False, open_notebook: str = START_NOTEBOOK, as_root: bool = False) -> list[str]:
-    """The `jupyter lab` command line; `port`/`ip` None leave JupyterLab's own defaults."""
+            no_browser: bool = False, open_notebook: str = START_NOTEBOOK, as_root: bool = False,
+            settings: Path | None = None) -> list[str]:
+    """The `jupyter lab` command line; `port`/`ip` None leave JupyterLab's own defaults;
+    `settings`: a folder from `settings_dir`."""
     argv = [
         jupyter, "lab",
         f"--ServerApp.root_dir={workspace}",
         f"--LabApp.default_url={start_path(open_notebook)}",
         "--ServerApp.answer_yes=True",  # a Ctrl-C sent to JupyterLab itself stops it at once, no "(y/[n])?"
     ]
+    if settings is not None:
+        argv.append(f"--LabApp.app_settings_dir={settings}")
     # Terminals run the user's shell with JupyterLab's environment, as a shell started from the one
     # `labkit lab` runs in: not a login shell, whose profile could reset PATH (and so lose `labkit`).
     shell = os.environ.get("SHELL") or "/bin/sh"

@@ -155,7 +155,8 @@ def cmd_lab(args: argparse.Namespace, paths: LabPaths) -> int:
     kept = [item.name for item in stocked if not item.copied and item.name != (renewed.name if renewed else None)]
     if kept:
         err.print(f"Kept your own {len(kept)} notebook(s) in {escape(str(workspace))} (`labkit lab --fresh NAME` starts one over).")
-    argv = _jupyter.command(jupyter, workspace, args.port, args.ip, args.no_browser, start, as_root=os.geteuid() == 0)
+    argv = _jupyter.command(jupyter, workspace, args.port, args.ip, args.no_browser, start, as_root=os.geteuid() == 0,
+                            settings=_jupyter.settings_dir(paths.home))
     err.print(f"Starting JupyterLab in {escape(str(workspace))}; open the URL it prints (with its token) to reach {start}.")
     err.print("Ctrl-C stops JupyterLab; the engine and registries keep running until `labkit down`.")
     code = _jupyter.run(argv, _jupyter.environment(_lab.env(paths), workspace), workspace)

@@ -28,10 +28,9 @@ from conftest import LABKIT
 CHROMIUM = Path("/usr/bin/chromium")
 BASE_IMAGES = ("busybox", "debian:bookworm-slim", "nginx")
 URL = re.compile(r"(http://127\.0\.0\.1:(\d+))(/lab/tree/\S+)\?token=(\w+)")
-#: JupyterLab settings for the tests: no "get Jupyter news?" pop-up over the notebook, and
-#: terminals that keep their text in the page (xterm's screen-reader rows), not only on a canvas.
+#: JupyterLab settings for the tests: terminals that keep their text in the page (xterm's
+#: screen-reader rows), not only on a canvas. (No "get Jupyter news?" pop-up: `labkit lab` says so.)
 SETTINGS = {
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": '{"fetchNews": "false", "checkForUpdates": false}',
     "@jupyterlab/terminal-extension/plugin.jupyterlab-settings": '{"screenReaderMode": true}',
 }
 SLOW = 120_000  # ms: a kernel start, a docker pull, a check on a busy 2-core machine
@@ -239,6 +238,7 @@ def test_start_here_run_all_passes_its_check(server, page, lab):
     expect(output(exercise)).to_contain_text("busybox")  # the kernel's `!docker` reached the lab's engine
     expect(output(code_cell(page, "lab.progress()")).locator(".labkit-progress")).to_contain_text("Start here")
     page.shots("all-cells-ran")
+    expect(page.get_by_text("notified about official Jupyter news")).to_have_count(0)  # `labkit lab`'s defaults
 
     if target := os.environ.get("LABKIT_README_SCREENSHOT"):
         Path(target).parent.mkdir(parents=True, exist_ok=True)

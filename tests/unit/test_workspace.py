@@ -3,6 +3,8 @@ the JupyterLab command line and environment (no server started here)."""
 
 from __future__ import annotations
 
+import json
+
 import time
 from pathlib import Path
 
@@ -137,6 +139,15 @@ def test_jupyterlab_keeps_its_own_defaults_when_not_told(tmp_path):
     assert _jupyter.start_path("my lesson.ipynb") == "/lab/tree/my%20lesson.ipynb"
 
 
+def test_jupyterlab_gets_the_courses_setting_defaults_from_the_lab_home(tmp_path):
+    """No "get Jupyter news?" pop-up and no update check: defaults a learner can still change."""
+    folder = _jupyter.settings_dir(tmp_path / "home")
+    overrides = json.loads((folder / "overrides.json").read_text())
+    assert overrides["@jupyterlab/apputils-extension:notification"] == {"fetchNews": "false", "checkForUpdates": False}
+    argv = _jupyter.command("jupyter", tmp_path, settings=folder)
+    assert f"--LabApp.app_settings_dir={folder}" in argv
+
+
 def test_kernels_and_terminals_inherit_the_lab_variables(tmp_path):
     env = _jupyter.environment({"DOCKER_HOST": "unix:///lab.sock", "LABKIT_REGISTRY": "127.0.0.1:5001"}, tmp_path,
                                base={"PATH": "/bin", "DOCKER_HOST": "unix:///mine.sock"}, bin_dir="/venv/bin")
@@ -198,6 +209,7 @@ def test_labkit_lab_brings_the_lab_up_stocks_the_workspace_and_starts_jupyterlab
     (argv, env, where), = fake.runs
     assert argv[:2] == ["/venv/bin/jupyter", "lab"] and "--no-browser" in argv and "--port=9999" in argv
     assert f"--ServerApp.root_dir={workspace}" in argv and "--LabApp.default_url=/lab/tree/00-start-here.ipynb" in argv
+    assert any(arg.startswith("--LabApp.app_settings_dir=") for arg in argv)  # the course's JupyterLab defaults
     assert env["DOCKER_HOST"] == "unix:///lab.sock" and env["LABKIT_WORKSPACE"] == str(workspace) and where == workspace
     said = " ".join(capsys.readouterr().err.split())
     assert "The lab is not up: starting it first" in said and "an engine note" in said
