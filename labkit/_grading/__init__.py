@@ -115,7 +115,7 @@ def _seeded_registry(work: Path, mirror: RegistryState, cache: Path) -> Path | N
     then seeds its own registry, and a lab that cannot reports that on its submission)."""
     try:
         return steps.seeded_registry(work / "seeded", mirror, cache)
-    except LabkitError:
+    except (LabkitError, OSError):
         return None
 
 

@@ -167,19 +167,19 @@ def prepare(home: Path, mirror: RegistryState, cache: Path, seeded: Path | None 
     workspace, config = home / "workspace", home / "docker-config"
     workspace.mkdir(parents=True)
     config.mkdir()
-    if seeded is not None:
-        shutil.copytree(seeded, _registry.data_dir(paths, REGISTRY))
-    registry, _notes = _registry.ensure(paths, REGISTRY, RegistryState())
-    state = State(engine=EngineState(), registry=registry, mirror=RegistryState(port=mirror.port, borrowed=True))
+    state = State(engine=EngineState(), registry=RegistryState(), mirror=RegistryState(port=mirror.port, borrowed=True))
     lab = GradingLab(paths, workspace, config, state)
     try:
+        if seeded is not None:
+            shutil.copytree(seeded, _registry.data_dir(paths, REGISTRY))
+        state.registry, _notes = _registry.ensure(paths, REGISTRY, RegistryState())
         state.save(paths)
         if seeded is None:
-            _seed_through_api(paths, registry, mirror)
+            _seed_through_api(paths, state.registry, mirror)
         state.engine = _dockerd.start(paths, f"http://{mirror.address}", EngineState())
         state.save(paths)
     except BaseException:
-        dismantle(lab)  # what was started so far must not outlive a failed start
+        dismantle(lab)  # what was started (and mounted) so far must not outlive a failed start
         raise
     return lab
 

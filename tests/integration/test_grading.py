@@ -267,6 +267,26 @@ def test_a_grading_lab_that_fails_to_start_leaves_nothing_running(lab, tmp_path,
     assert leftovers == []
 
 
+def test_a_grading_lab_whose_registry_cannot_start_leaves_no_memory_mounted(lab, tmp_path, monkeypatch):
+    """The lab's home is a tmpfs before its registry starts: a registry that cannot start must not
+    leave it mounted (nor the home behind)."""
+    import shutil as sh
+
+    from labkit._errors import MissingProgram
+    from labkit._grading.steps import prepare
+    from labkit._state import RegistryState
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for program in ("mount", "umount"):  # the tmpfs can be mounted; docker-registry is missing
+        (tools / program).symlink_to(sh.which(program))
+    monkeypatch.setenv("PATH", str(tools))
+    home = tmp_path / "work"
+    with pytest.raises(MissingProgram):
+        prepare(home, RegistryState(port=int(lab.mirror.rsplit(":", 1)[1])), tmp_path / "cache")
+    assert _filesystem(home) is None and not home.exists()
+
+
 @pytest.mark.parametrize("from_copy", [False, True], ids=["seeded-through-the-api", "copied-from-a-seeded-registry"])
 def test_a_grading_registry_holds_the_base_layers_but_nothing_pushed(lab, tmp_path, from_copy):
     """Each fresh registry has the base images' layers in the course's repositories (so a push of an
