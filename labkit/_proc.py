@@ -104,32 +104,41 @@ def wait_ready(
         interval = min(interval * 1.5, 0.5)
 
 
-def stop(pid: int, program: str, marker: str = "", timeout: float = 30.0) -> bool:
-    """SIGTERM the process if it is ours, SIGKILL after `timeout`. True if it was running."""
+def stop(pid: int, program: str, marker: str = "", timeout: float = 30.0,
+         finished: Callable[[], bool] | None = None) -> bool:
+    """SIGTERM the process if it is ours, SIGKILL after `timeout`, or as soon as `finished` says all
+    it had to do on its way out is done (what is left is waiting). True if it was running."""
     if not is_running(pid, program, marker):
         return False
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return False
-    if not _wait_gone(pid, timeout):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    if not _wait_gone(pid, timeout, finished):
+        _kill(pid)
         _wait_gone(pid, 10.0)
     return True
 
 
-def _wait_gone(pid: int, timeout: float) -> bool:
+def _wait_gone(pid: int, timeout: float, finished: Callable[[], bool] | None = None) -> bool:
     """Wait until the process has exited and let go of its files and ports."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         _reap(pid)
         if not os.path.exists(f"/proc/{pid}") or _is_zombie(pid):
             return True
-        time.sleep(0.05)
+        if finished is not None and finished():
+            finished = None
+            _kill(pid)
+        time.sleep(0.02)
     return False
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _reap(pid: int) -> None:

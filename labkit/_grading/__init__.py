@@ -20,6 +20,7 @@ import tempfile
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from multiprocessing.util import Finalize
@@ -79,35 +80,55 @@ def grade(files: list[Path], options: Options, progress: Callable[[dict], None] 
     if not state.mirror.port:
         raise LabNotUp()
     previous = _previous(options.out) if keep_previous else {}
-    work = Path(tempfile.mkdtemp(prefix="labkit-grade-"))  # short: labs live here while they grade
     options.out.mkdir(parents=True, exist_ok=True)
-    limits = (str(options.out), options.cell_timeout, options.notebook_timeout)
-    mirror = RegistryState(port=state.mirror.port)
-    rows: list[dict] = []
-    try:
-        seeded = _seeded_registry(work, mirror, paths.cache)
-        if options.jobs <= 1:
-            supply = LabSupply(work, mirror, paths.cache, seeded)
-            try:
-                for i, path in enumerate(files):
-                    rows.append(grade_one(str(path), supply, i + 1 < len(files), *limits))
-                    progress and progress(rows[-1])
-            finally:
-                supply.close()
-        else:
-            with ProcessPoolExecutor(max_workers=options.jobs, mp_context=get_context("spawn"), initializer=_start_worker,
-                                     initargs=(str(work), state.mirror.port, str(paths.cache), seeded and str(seeded), limits)) as pool:
-                # A worker makes its next lab ahead when more submissions are left than workers.
-                futures = [pool.submit(_grade_task, str(path), i + options.jobs < len(files)) for i, path in enumerate(files)]
-                for future in as_completed(futures):
-                    rows.append(future.result())
-                    progress and progress(rows[-1])
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    merged = {**previous, **{row["path"]: row for row in rows}}
-    run = GradeRun(sorted(merged.values(), key=lambda r: r["path"]))
-    report.write_all(run.submissions, options.out, options.formats)
+    with ExitStack() as later:  # what is entered last is undone first: the labs, then their folder
+        work = Path(tempfile.mkdtemp(prefix="labkit-grade-"))  # short: labs live here while they grade
+        later.callback(shutil.rmtree, work, ignore_errors=True)
+        rows = _grade_all(files, options, work, RegistryState(port=state.mirror.port), paths.cache, later, progress)
+        # The last labs are still being taken down (by `later`) while the reports are written.
+        merged = {**previous, **{row["path"]: row for row in rows}}
+        run = GradeRun(sorted(merged.values(), key=lambda r: r["path"]))
+        report.write_all(run.submissions, options.out, options.formats)
     return run
+
+
+def _grade_all(files: list[Path], options: Options, work: Path, mirror: RegistryState, cache: Path,
+               later: ExitStack, progress: Callable[[dict], None] | None) -> list[dict]:
+    """A row per file, in the order they finish. Taking the labs down is left to `later`."""
+    limits = (str(options.out), options.cell_timeout, options.notebook_timeout)
+    rows: list[dict] = []
+    if options.jobs <= 1:
+        supply = LabSupply(work, mirror, cache, _seeded_registry(work, mirror, cache))
+        later.callback(supply.close)
+        for i, path in enumerate(files):
+            rows.append(grade_one(str(path), supply, i + 1 < len(files), *limits))
+            progress and progress(rows[-1])
+        return rows
+    pool = later.enter_context(ProcessPoolExecutor(
+        max_workers=options.jobs, mp_context=get_context("spawn"), initializer=_start_worker,
+        initargs=(str(work), mirror.port, str(cache), limits),
+    ))
+    for _ in range(options.jobs):  # the workers start (each a Python importing the grader) while ...
+        pool.submit(_started)
+    seeded = _seeded_registry(work, mirror, cache)  # ... the base layers are seeded here
+    # Those that look longest first, so that no long one is left to run alone at the end; a
+    # worker makes its next lab ahead when more submissions are left than workers.
+    ordered = sorted(files, key=_expected_work, reverse=True)
+    futures = [pool.submit(_grade_task, str(path), i + options.jobs < len(ordered), seeded and str(seeded))
+               for i, path in enumerate(ordered)]
+    for future in as_completed(futures):
+        rows.append(future.result())
+        progress and progress(rows[-1])
+    return rows
+
+
+def _expected_work(path: Path) -> int:
+    """How much a submission will likely run, to start the longest first: the length of its code."""
+    try:
+        cells = json.loads(path.read_text()).get("cells", [])
+        return sum(len("".join(c.get("source", ""))) for c in cells if isinstance(c, dict) and c.get("cell_type") == "code")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError, TypeError):
+        return 0  # unreadable: validation says why, in no time
 
 
 def _seeded_registry(work: Path, mirror: RegistryState, cache: Path) -> Path | None:
@@ -123,13 +144,19 @@ def _seeded_registry(work: Path, mirror: RegistryState, cache: Path) -> Path | N
 _worker: dict = {}
 
 
-def _start_worker(work: str, mirror_port: int, cache: str, seeded: str | None, limits: tuple[str, int, int]) -> None:
-    supply = LabSupply(Path(work), RegistryState(port=mirror_port), Path(cache), seeded and Path(seeded))
-    Finalize(supply, supply.close, exitpriority=10)  # runs as the worker exits, before the pool's join returns
-    _worker.update(supply=supply, limits=limits)
+def _start_worker(work: str, mirror_port: int, cache: str, limits: tuple[str, int, int]) -> None:
+    _worker.update(work=Path(work), mirror=RegistryState(port=mirror_port), cache=Path(cache), limits=limits)
 
 
-def _grade_task(path: str, more: bool) -> dict:
+def _started() -> None:
+    """A task that only makes the pool start a worker."""
+
+
+def _grade_task(path: str, more: bool, seeded: str | None) -> dict:
+    if "supply" not in _worker:  # the first task: the seeded registry is known by now
+        supply = LabSupply(_worker["work"], _worker["mirror"], _worker["cache"], seeded and Path(seeded))
+        Finalize(supply, supply.close, exitpriority=10)  # runs as the worker exits, before the pool's join returns
+        _worker["supply"] = supply
     return grade_one(path, _worker["supply"], more, *_worker["limits"])
 
 

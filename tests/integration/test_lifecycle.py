@@ -12,6 +12,7 @@ from pathlib import Path
 
 from conftest import run, start_lab, stop_lab
 
+from labkit import _dockerd, _proc
 from labkit._paths import LabPaths
 
 
@@ -121,6 +122,11 @@ def test_managed_engine_beside_another_keeps_its_images_across_down_and_up(lab, 
         assert kept in _iptables_rules(), "the running session engine's rules must stay"
         # and its exec root in /run (dockerd leaves it), while the running engine keeps its own
         assert not Path(f"/run/labkit-{gone[3:]}").exists() and Path(f"/run/labkit-{kept[3:]}").is_dir()
+        # dockerd is ended once its shutdown is logged and its containerd has exited (it would only
+        # wait a second more): no containerd of it runs on, and its pid file is gone with it
+        assert not any(argument.startswith(f"/run/labkit-{gone[3:]}") for argument in _proc.all_arguments())
+        assert not _dockerd.layout(LabPaths(home=tmp_path / "home", cache=tmp_path)).pidfile.exists()
+        assert _dockerd.SHUT_DOWN in _dockerd.layout(LabPaths(home=tmp_path / "home", cache=tmp_path)).log.read_text()
 
         with socket.socket() as squatter:  # something else takes the registry's port meanwhile
             squatter.bind(("127.0.0.1", registry_port))

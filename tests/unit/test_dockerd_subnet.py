@@ -1,13 +1,17 @@
 """The managed engine's bridge: its subnet and address pool avoid networks in use; the firewall
-rules of gone bridges are found for deletion; exec roots of stopped engines go."""
+rules of gone bridges are found for deletion; exec roots of stopped engines go; a stopping
+dockerd is known to be done."""
 
 from __future__ import annotations
 
 import ipaddress
+import subprocess
+import time
 
 import pytest
 
-from labkit import _dockerd
+from labkit import _dockerd, _proc
+from labkit._paths import LabPaths
 from labkit._errors import EngineStartFailed
 
 
@@ -96,3 +100,29 @@ def test_run_entries_of_stopped_engines_are_removed_and_those_in_use_kept(tmp_pa
                         lambda: ["dockerd", f"--exec-root={used_root}", f"--host=unix://{used_socket}"])
     assert sorted(_dockerd._forget_run_entries(tmp_path)) == [old_root, old_socket]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["labkit-0123abcd", "labkit-0123abcd.sock", "labkit-dockerd-start.lock"]
+
+
+def test_a_stopping_dockerd_is_finished_once_shut_down_and_its_containerd_gone(tmp_path):
+    """dockerd logs its shutdown, then waits a second for its containerd: `_shut_down` says when
+    only that wait is left, from what the log says since the stop began."""
+    lay = _dockerd.layout(LabPaths(home=tmp_path / "home", cache=tmp_path))
+    lay.folder.mkdir(parents=True)
+    lay.log.write_text(f'level=info msg="{_dockerd.SHUT_DOWN}"\n')  # an earlier run's: not this stop's
+    finished = _dockerd._shut_down(lay)
+    assert finished() is False
+    with open(lay.log, "a") as log:
+        log.write('level=info msg="Processing signal \'terminated\'"\n')
+    assert finished() is False
+    # its containerd still runs (here: a process named after the exec root's containerd folder)
+    containerd = subprocess.Popen(["sh", "-c", "sleep 30", f"{lay.exec_root}/containerd/containerd.toml"])
+    try:
+        deadline = time.monotonic() + 5
+        while not _proc.cmdline(containerd.pid)[2:] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with open(lay.log, "a") as log:
+            log.write(f'level=info msg="{_dockerd.SHUT_DOWN}"\n')
+        assert finished() is False
+    finally:
+        containerd.kill()
+        containerd.wait()
+    assert finished() is True

@@ -79,3 +79,21 @@ def test_reports_from_rows(tmp_path):
     assert ben["score"] == 1 and {t["status"] for t in ben["tests"]} == {"passed", "failed"}
     cat = json.loads((tmp_path / "gradescope" / "cat" / "results.json").read_text())
     assert cat["output"].startswith("Not graded")
+
+
+def test_with_several_workers_the_longest_looking_submissions_start_first(tmp_path):
+    """`--jobs N` hands out the submissions with the most code first, so a long one is not left to
+    run alone at the end; a file that cannot be read goes last (validating it takes no time)."""
+    from labkit._grading import _expected_work
+
+    files = {
+        "short": new_notebook(cells=[new_code_cell("1"), new_markdown_cell("x" * 5000)]),
+        "long": new_notebook(cells=[new_code_cell("!docker build -t app .\n" * 5), new_code_cell("lab.check('x')")]),
+        "middle": new_notebook(cells=[new_code_cell("!docker pull nginx")]),
+    }
+    for name, nb in files.items():
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+    (tmp_path / "broken.ipynb").write_text('{"cells": [')
+    (tmp_path / "odd.ipynb").write_text('{"cells": 3}')
+    ordered = sorted(sorted(tmp_path.glob("*.ipynb")), key=_expected_work, reverse=True)
+    assert [p.stem for p in ordered] == ["long", "middle", "short", "broken", "odd"]

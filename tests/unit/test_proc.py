@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -107,3 +108,37 @@ def test_processes_are_found_by_an_exact_environment_entry_and_killed(tmp_path):
     finally:
         near.kill()
         near.wait()
+
+
+DEAF = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
+
+
+def _deaf_process() -> subprocess.Popen:
+    """A process that ignores SIGTERM (as dockerd waiting out its containerd does, for a second)."""
+    proc = subprocess.Popen([sys.executable, "-c", DEAF], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"  # its handler is set
+    return proc
+
+
+def test_stop_kills_a_process_once_it_is_finished():
+    proc = _deaf_process()
+    asked = []
+    try:
+        # Not finished at first; then finished: it is killed then, long before its timeout.
+        assert _proc.stop(proc.pid, os.path.basename(sys.executable), "SIG_IGN", timeout=60,
+                          finished=lambda: asked.append(1) or len(asked) > 2) is True
+        assert not os.path.exists(f"/proc/{proc.pid}")  # gone (and reaped), though it ignores SIGTERM: killed
+        assert len(asked) == 3  # asked until it said yes, never after
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_stop_kills_a_process_never_finished_after_the_timeout():
+    proc = _deaf_process()
+    try:
+        assert _proc.stop(proc.pid, os.path.basename(sys.executable), "SIG_IGN", timeout=0.3, finished=lambda: False) is True
+        assert not os.path.exists(f"/proc/{proc.pid}")
+    finally:
+        proc.kill()
+        proc.wait()
