@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -109,6 +110,12 @@ def test_managed_engine_beside_another_keeps_its_images_across_down_and_up(lab, 
         second.docker("tag", "busybox", "precious:1")
         second.docker("create", "--name", "precious-box", "precious:1", "true")
         registry_port = int(second.registry.rsplit(":", 1)[1])
+        # its containerd, dockerd's own, runs with the garbage collector's setting added (once a second,
+        # not hundreds of times: see _dockerd.CONTAINERD_GC), and is the real program, not a shell
+        config = f"/run/labkit-{_bridge(second)[3:]}/containerd/containerd.toml"
+        assert "[plugins.scheduler]\n  pause_threshold = 0.0" in Path(config).read_text()
+        running = [_proc.cmdline(int(pid)) for pid in os.listdir("/proc") if pid.isdigit() and config in _proc.cmdline(int(pid))]
+        assert [argv[0] for argv in running] == [shutil.which("containerd")]
 
         down = second.labkit("down")
         assert "Docker engine (dockerd" in down.stdout

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 import subprocess
 import time
+import tomllib
 
 import pytest
 
@@ -126,3 +127,31 @@ def test_a_stopping_dockerd_is_finished_once_shut_down_and_its_containerd_gone(t
         containerd.kill()
         containerd.wait()
     assert finished() is True
+
+
+def test_dockerd_finds_a_containerd_that_quiets_the_garbage_collector(tmp_path, monkeypatch):
+    """dockerd runs `containerd --config FILE …` from its PATH: the engine's own adds the collector's
+    setting to FILE once (dockerd may start containerd again with the same file), then runs the real one."""
+    system = tmp_path / "system"
+    system.mkdir()
+    real = system / "containerd"
+    real.write_text('#!/bin/sh\necho "real containerd: $*"\n')
+    real.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{system}:/usr/bin:/bin")
+    lay = _dockerd.layout(LabPaths(home=tmp_path / "home", cache=tmp_path))
+    env = _dockerd._with_quiet_containerd(lay)
+    assert env["PATH"].split(":")[:2] == [str(lay.folder / "bin"), str(system)]
+    config = tmp_path / "containerd.toml"
+    config.write_text('version = 0\ndisabled_plugins = ["cri"]\n\n[plugins]\n  [plugins.linux]\n    runtime = "runc"\n')
+    for _ in range(2):
+        ran = subprocess.run(["containerd", "--config", str(config), "--log-level", "info"], env=env, capture_output=True, text=True)
+        assert ran.stdout == f"real containerd: --config {config} --log-level info\n"
+    text = config.read_text()
+    assert text.count("[plugins.scheduler]") == 1 and "pause_threshold = 0.0" in text
+    assert tomllib.loads(text)["plugins"]["scheduler"] == {"pause_threshold": 0.0}
+    assert tomllib.loads(text)["plugins"]["linux"] == {"runtime": "runc"}
+
+
+def test_without_containerd_dockerd_keeps_its_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert _dockerd._with_quiet_containerd(_dockerd.layout(LabPaths(home=tmp_path / "home", cache=tmp_path))) is None
