@@ -12,6 +12,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from conftest import REPO
+from labkit._grading import steps
 from labkit._release import release
 
 HANG_TIMEOUT = "6"  # the cell limit for the submissions that hang on purpose
@@ -113,6 +114,9 @@ def test_scores_of_correct_undone_and_partly_correct(graded):
     ready = nbformat.read(rows["correct-08-capstone"]["graded_notebook"], as_version=4).cells
     ready = next(c for c in ready if "lab.ready()" in c.source)
     assert "The lab is ready" in json.dumps(ready.outputs), ready.outputs  # the class's mirror counts as up
+    site = next(c for c in nbformat.read(rows["correct-08-capstone"]["graded_notebook"], as_version=4).cells
+                if 'lab.check("capstone.site")' in c.source)
+    assert "✓ PASSED  capstone.site" in "".join(o.get("text", "") for o in site.outputs).split(steps.GRADER_SAYS)[1]
     assert (rows["undone-08-capstone"]["points"], rows["undone-08-capstone"]["possible"]) == (0, 10)
     partly = rows["partly-03-inspecting-images"]
     assert (partly["points"], partly["possible"]) == (3, 7)
@@ -175,6 +179,17 @@ def test_what_a_notebook_does_to_labkit_or_prints_never_scores(graded):
     assert rows["editedcheck-00-start-here"]["points"] == 0
     assert rows["nocheck-00-start-here"]["points"] == 1  # done, check cell deleted: checked at the end
     assert any("checked at the end" in e for e in rows["nocheck-00-start-here"]["events"])
+    # the graded copies show the grader's own result: under the check cell, or in a last cell
+    cheat = nbformat.read(rows["cheat-00-start-here"]["graded_notebook"], as_version=4)
+    check = next(c for c in cheat.cells if 'lab.check("start.pull")' in c.source)
+    shown = "".join(o.get("text", "") for o in check.outputs)
+    assert "✓ PASSED  start.pull" in shown  # what the cheat printed ...
+    assert shown.index(steps.GRADER_SAYS) > shown.index("✓ PASSED  start.pull")
+    assert "✗ NOT YET  start.pull" in shown.split(steps.GRADER_SAYS)[1]  # ... and, below it, what counts
+    nocheck = nbformat.read(rows["nocheck-00-start-here"]["graded_notebook"], as_version=4)
+    assert nocheck.cells[-1].cell_type == "markdown" and "Checked by `labkit grade` at the end" in nocheck.cells[-1].source
+    assert "✓ PASSED  start.pull" in nocheck.cells[-1].source
+    nbformat.validate(nocheck)
 
 
 def test_a_tag_where_a_build_was_required(graded):
