@@ -97,3 +97,22 @@ def test_with_several_workers_the_longest_looking_submissions_start_first(tmp_pa
     (tmp_path / "odd.ipynb").write_text('{"cells": 3}')
     ordered = sorted(sorted(tmp_path.glob("*.ipynb")), key=_expected_work, reverse=True)
     assert [p.stem for p in ordered] == ["long", "middle", "short", "broken", "odd"]
+
+
+def test_the_last_cell_of_end_checks_keeps_an_older_notebook_valid():
+    """Exercises checked at the end get a last cell in the graded copy; a notebook of format 4.4
+    (before cell ids) stays valid with it, a 4.5 one gets a cell id."""
+    from pathlib import Path
+
+    from labkit._grading.steps import Submission, _show_end_checks
+    from labkit._results import CheckResult
+
+    for minor, has_id in ((4, False), (5, True)):
+        nb = new_notebook(cells=[])
+        nb.nbformat_minor = minor
+        sub = Submission(path=Path("x.ipynb"), name="x", notebook=nb)
+        sub.results["start.pull"] = CheckResult.fail("There is no image busybox:latest")
+        _show_end_checks(sub, ["start.pull"])
+        nbformat.validate(nb)
+        assert ("id" in nb.cells[-1]) is has_id
+        assert "Checked by `labkit grade` at the end" in nb.cells[-1].source and "There is no image busybox" in nb.cells[-1].source
