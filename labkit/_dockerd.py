@@ -169,13 +169,15 @@ def _with_quiet_containerd(lay: Layout) -> dict[str, str] | None:
         return None  # dockerd says so itself
     folder = lay.folder / "bin"
     ensure_dir(folder)
+    header = CONTAINERD_GC.splitlines()[0]  # "[plugins.scheduler]": already added, when containerd restarts
+    added = "\n" + CONTAINERD_GC
     wrapper = folder / "containerd"
     wrapper.write_text(
         "#!/bin/sh\n"
         "# Written by labkit (see CONTAINERD_GC in labkit/_dockerd.py): dockerd runs this as its containerd.\n"
         'for argument in "$@"; do\n'
-        '  if [ "$previous" = --config ] && ! grep -q "^\\[plugins.scheduler\\]" "$argument"; then\n'
-        f"    printf '\\n{CONTAINERD_GC.replace(chr(10), chr(92) + 'n')}' >> \"$argument\"\n"
+        f'  if [ "$previous" = --config ] && ! grep -qxF {shlex.quote(header)} "$argument"; then\n'
+        f'    printf %s {shlex.quote(added)} >> "$argument"\n'
         "  fi\n"
         '  previous="$argument"\n'
         "done\n"

@@ -132,8 +132,9 @@ def test_managed_engine_beside_another_keeps_its_images_across_down_and_up(lab, 
         # dockerd is ended once its shutdown is logged and its containerd has exited (it would only
         # wait a second more): no containerd of it runs on, and its pid file is gone with it
         assert not any(argument.startswith(f"/run/labkit-{gone[3:]}") for argument in _proc.all_arguments())
-        assert not _dockerd.layout(LabPaths(home=tmp_path / "home", cache=tmp_path)).pidfile.exists()
-        assert _dockerd.SHUT_DOWN in _dockerd.layout(LabPaths(home=tmp_path / "home", cache=tmp_path)).log.read_text()
+        stopped = _dockerd.layout(LabPaths(home=tmp_path / "home", cache=tmp_path))
+        assert not stopped.pidfile.exists()
+        assert _dockerd.SHUT_DOWN in stopped.log.read_text()
 
         with socket.socket() as squatter:  # something else takes the registry's port meanwhile
             squatter.bind(("127.0.0.1", registry_port))
