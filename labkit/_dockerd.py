@@ -97,15 +97,16 @@ def current(paths: LabPaths, mirror_url: str, previous: EngineState) -> EngineSt
     return EngineState(host=lay.host, managed=True, pid=pid, bridge=lay.bridge, subnet=previous.subnet)
 
 
-def start(paths: LabPaths, mirror_url: str, previous: EngineState) -> EngineState:
-    """Start this lab's dockerd; one of ours still running (an old mirror port, not answering) is stopped first."""
+def start(paths: LabPaths, mirror_url: str, previous: EngineState, throwaway: bool = False) -> EngineState:
+    """Start this lab's dockerd; one of ours still running (an old mirror port, not answering) is stopped first.
+    A `throwaway` engine (a grading lab's, used for one submission) trades memory for CPU: `THROWAWAY_GOGC`."""
     lay = layout(paths)
     pid = running_pid(paths)
     if pid:
         _proc.stop(pid, PROGRAM, str(lay.data_root), STOP_TIMEOUT)
     _require_root_and_program()
     with _machine_lock():  # two dockerds starting at once race to create the same iptables chains
-        return _start(paths, lay, mirror_url, previous)
+        return _start(paths, lay, mirror_url, previous, throwaway)
 
 
 @contextlib.contextmanager
@@ -123,7 +124,7 @@ def _machine_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _start(paths: LabPaths, lay: Layout, mirror_url: str, previous: EngineState) -> EngineState:
+def _start(paths: LabPaths, lay: Layout, mirror_url: str, previous: EngineState, throwaway: bool) -> EngineState:
     ensure_dir(lay.folder)
     lay.config.write_text("{}\n")
     subnet = _ensure_bridge(lay.bridge, previous.subnet)
@@ -141,7 +142,7 @@ def _start(paths: LabPaths, lay: Layout, mirror_url: str, previous: EngineState)
         f"--containerd-plugins-namespace={lay.namespace}-plugins",
         f"--registry-mirror={mirror_url}",
     ]
-    proc = _proc.spawn(argv, lay.log, env=_with_quiet_containerd(lay))
+    proc = _proc.spawn(argv, lay.log, env=_environment(lay, throwaway))
     failure = _proc.wait_ready(lambda: _ping(lay.host), proc, START_TIMEOUT)
     if failure:
         if proc.poll() is None:
@@ -150,6 +151,22 @@ def _start(paths: LabPaths, lay: Layout, mirror_url: str, previous: EngineState)
         raise EngineStartFailed(failure, lay.log, _proc.log_tail(lay.log))
     os.chmod(lay.socket, 0o660)
     return EngineState(host=lay.host, managed=True, pid=proc.pid, bridge=lay.bridge, subnet=subnet)
+
+
+#: Go's collector setting (GOGC) for a throwaway engine, inherited by its containerd and by the
+#: copies of dockerd that unpack layers. At Go's default (100) the heap is collected each time it
+#: doubles from a few MB; a grading lab's engine lives for one submission, in which it pulls and
+#: unpacks nginx (~90 MB): at 400 its unpacker spends a fifth less CPU (0.72 s instead of 0.9 s),
+#: for some 20 MB more memory per engine.
+THROWAWAY_GOGC = "400"
+
+
+def _environment(lay: Layout, throwaway: bool) -> dict[str, str] | None:
+    """dockerd's environment (None: this process's own)."""
+    env = _with_quiet_containerd(lay)
+    if throwaway:
+        env = {**(env or os.environ), "GOGC": THROWAWAY_GOGC}
+    return env
 
 
 #: The garbage collector of dockerd's containerd starts its next run 49 times as long after

@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -98,23 +98,28 @@ def _grade_all(files: list[Path], options: Options, work: Path, mirror: Registry
     limits = (str(options.out), options.cell_timeout, options.notebook_timeout)
     rows: list[dict] = []
     if options.jobs <= 1:
-        supply = LabSupply(work, mirror, cache, _seeded_registry(work, mirror, cache))
+        seeded: Future[Path | None] = Future()
+        supply = LabSupply(work, mirror, cache, seeded)
         later.callback(supply.close)
+        if files:
+            supply.start_first()  # its engine starts while ...
+        _seed(seeded, work, mirror, cache)  # ... the base layers are seeded here
         for i, path in enumerate(files):
             rows.append(grade_one(str(path), supply, i + 1 < len(files), *limits))
             progress and progress(rows[-1])
         return rows
+    workers = max(1, min(options.jobs, len(files)))
     pool = later.enter_context(ProcessPoolExecutor(
-        max_workers=options.jobs, mp_context=get_context("spawn"), initializer=_start_worker,
+        max_workers=workers, mp_context=get_context("spawn"), initializer=_start_worker,
         initargs=(str(work), mirror.port, str(cache), limits),
     ))
-    for _ in range(options.jobs):  # the workers start (each a Python importing the grader) while ...
-        pool.submit(_started)
+    for _ in range(workers):  # the workers start (each a Python importing the grader, then its first
+        pool.submit(_started)  # lab's engine) while ...
     seeded = _seeded_registry(work, mirror, cache)  # ... the base layers are seeded here
     # Those that look longest first, so that no long one is left to run alone at the end; a
     # worker makes its next lab ahead when more submissions are left than workers.
     ordered = sorted(files, key=_expected_work, reverse=True)
-    futures = [pool.submit(_grade_task, str(path), i + options.jobs < len(ordered), seeded and str(seeded))
+    futures = [pool.submit(_grade_task, str(path), i + workers < len(ordered), seeded and str(seeded))
                for i, path in enumerate(ordered)]
     for future in as_completed(futures):
         rows.append(future.result())
@@ -140,6 +145,15 @@ def _seeded_registry(work: Path, mirror: RegistryState, cache: Path) -> Path | N
         return None
 
 
+def _seed(promise: Future[Path | None], work: Path, mirror: RegistryState, cache: Path) -> None:
+    """Make the seeded registry and give it to the labs waiting for it in `promise`."""
+    try:
+        promise.set_result(_seeded_registry(work, mirror, cache))
+    except BaseException as e:  # interrupted: a lab waiting for it must fail, not wait forever
+        promise.set_exception(e)
+        raise
+
+
 # --- a worker process of `--jobs N`: its own supply of labs, taken down when the pool ends ---
 _worker: dict = {}
 
@@ -148,16 +162,28 @@ def _start_worker(work: str, mirror_port: int, cache: str, limits: tuple[str, in
     _worker.update(work=Path(work), mirror=RegistryState(port=mirror_port), cache=Path(cache), limits=limits)
 
 
+def _supply() -> LabSupply:
+    """This worker's supply of labs, made at its first task. The seeded registry is not known yet:
+    its first lab's engine starts, and its registry waits for the first submission to say where."""
+    if "supply" not in _worker:
+        seeded: Future[Path | None] = Future()
+        supply = LabSupply(_worker["work"], _worker["mirror"], _worker["cache"], seeded)
+        Finalize(supply, supply.close, exitpriority=10)  # runs as the worker exits, before the pool's join returns
+        supply.start_first()
+        _worker.update(supply=supply, seeded=seeded)
+    return _worker["supply"]
+
+
 def _started() -> None:
-    """A task that only makes the pool start a worker."""
+    """A task that only makes the pool start a worker, and the worker its first lab."""
+    _supply()
 
 
 def _grade_task(path: str, more: bool, seeded: str | None) -> dict:
-    if "supply" not in _worker:  # the first task: the seeded registry is known by now
-        supply = LabSupply(_worker["work"], _worker["mirror"], _worker["cache"], seeded and Path(seeded))
-        Finalize(supply, supply.close, exitpriority=10)  # runs as the worker exits, before the pool's join returns
-        _worker["supply"] = supply
-    return grade_one(path, _worker["supply"], more, *_worker["limits"])
+    supply = _supply()
+    if not _worker["seeded"].done():
+        _worker["seeded"].set_result(seeded and Path(seeded))
+    return grade_one(path, supply, more, *_worker["limits"])
 
 
 def grade_one(path: str, supply: LabSupply, more: bool, out: str, cell_timeout: int, notebook_timeout: int) -> dict:

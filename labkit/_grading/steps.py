@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import time
+from concurrent.futures import Future
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,10 +159,13 @@ class GradingLab:
         return env
 
 
-def prepare(home: Path, mirror: RegistryState, cache: Path, seeded: Path | None = None) -> GradingLab:
+def prepare(home: Path, mirror: RegistryState, cache: Path, seeded: Path | Future[Path | None] | None = None) -> GradingLab:
     """A fresh lab in `home`: its own engine (empty, its mirror the class's) and registry, in memory
     where it can be (see `_in_memory`). Its registry starts from a copy of `seeded` (see
-    `seeded_registry`) when given, else the base layers are pushed into it (`seed_registry`)."""
+    `seeded_registry`) when given, else the base layers are pushed into it (`seed_registry`).
+
+    The engine starts first: it needs no seeded copy. `seeded` may still be in the making (a
+    Future): the first lab's engine then starts while the run seeds, and its registry waits."""
     shutil.rmtree(home, ignore_errors=True)
     _in_memory(home)
     paths = LabPaths(home=home, cache=cache)
@@ -171,14 +175,16 @@ def prepare(home: Path, mirror: RegistryState, cache: Path, seeded: Path | None 
     state = State(engine=EngineState(), registry=RegistryState(), mirror=RegistryState(port=mirror.port, borrowed=True))
     lab = GradingLab(paths, workspace, config, state)
     try:
+        state.engine = _dockerd.start(paths, f"http://{mirror.address}", EngineState(), throwaway=True)
+        state.save(paths)
+        if isinstance(seeded, Future):
+            seeded = seeded.result()  # cancelled (nothing left to grade): it raises, and the lab goes
         if seeded is not None:
             shutil.copytree(seeded, _registry.data_dir(paths, REGISTRY))
         state.registry, _notes = _registry.ensure(paths, REGISTRY, RegistryState())
         state.save(paths)
         if seeded is None:
             _seed_through_api(paths, state.registry, mirror)
-        state.engine = _dockerd.start(paths, f"http://{mirror.address}", EngineState())
-        state.save(paths)
     except BaseException:
         dismantle(lab)  # what was started (and mounted) so far must not outlive a failed start
         raise

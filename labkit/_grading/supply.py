@@ -4,7 +4,8 @@ Every submission is graded in a lab of its own (a new engine and registry), whic
 seconds to start and to take down. A worker's `LabSupply` hides that: while one submission
 runs, the next one's lab starts beside it, and a used lab is taken down in the background.
 
-    supply = LabSupply(root, mirror, cache, seeded)   # seeded: see steps.seeded_registry
+    supply = LabSupply(root, mirror, cache, seeded)   # seeded: see steps.seeded_registry (or a Future of it)
+    supply.start_first()           # optional: the first lab starts before anyone takes it
     lab = supply.take(more=True)   # the lab made ahead (or a new one); the next starts now
     ...                            # grade in it
     supply.give_back(lab)          # taken down in the background
@@ -23,11 +24,17 @@ from . import steps
 
 
 class LabSupply:
-    def __init__(self, root: Path, mirror: RegistryState, cache: Path, seeded: Path | None = None) -> None:
+    def __init__(self, root: Path, mirror: RegistryState, cache: Path, seeded: Path | Future[Path | None] | None = None) -> None:
         self._root, self._mirror, self._cache, self._seeded = root, mirror, cache, seeded
         self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="labkit-grading-lab")
         self._ahead: Future | None = None
         self._numbers = itertools.count()
+
+    def start_first(self) -> None:
+        """Start making the first lab now, before it is taken: while `seeded` is still being made,
+        its engine starts (see steps.prepare)."""
+        if self._ahead is None:
+            self._ahead = self._background.submit(self._make)
 
     def take(self, more: bool) -> steps.GradingLab:
         """A fresh lab; with `more` (another submission will follow), the next lab starts now.
@@ -43,6 +50,8 @@ class LabSupply:
         self._background.submit(steps.dismantle, lab)
 
     def close(self) -> None:
+        if isinstance(self._seeded, Future):
+            self._seeded.cancel()  # never given (no submission came): a lab waiting for it gives up
         made, self._ahead = self._ahead, None
         if made is not None:
             made.add_done_callback(_dismantle_unused)

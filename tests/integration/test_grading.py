@@ -13,6 +13,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from conftest import REPO
 from labkit._grading import steps
+from labkit._proc import cmdline
 from labkit._release import release
 
 HANG_TIMEOUT = "6"  # the cell limit for the submissions that hang on purpose
@@ -260,6 +261,14 @@ def test_parallel_jobs_grade_the_same(lab, tmp_path):
     lab.labkit("grade", str(subs), "--out", str(out), "--jobs", "2")
     rows = {r["name"]: r["points"] for r in json.loads((out / "report.json").read_text())["submissions"]}
     assert rows == {"a-00-start-here": 1, "b-00-start-here": 0, "c-00-start-here": 1}
+    # Every lab the workers made (each its first before the run had seeded) was taken down.
+    assert [pid for pid in _pids() if any("/labkit-grade-" in a for a in cmdline(pid))] == []
+
+
+def _pids() -> list[int]:
+    import os
+
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
 
 
 def test_a_grading_lab_that_fails_to_start_leaves_nothing_running(lab, tmp_path, monkeypatch):
@@ -302,11 +311,16 @@ def test_a_grading_lab_whose_registry_cannot_start_leaves_no_memory_mounted(lab,
     assert _filesystem(home) is None and not home.exists()
 
 
-@pytest.mark.parametrize("from_copy", [False, True], ids=["seeded-through-the-api", "copied-from-a-seeded-registry"])
-def test_a_grading_registry_holds_the_base_layers_but_nothing_pushed(lab, tmp_path, from_copy):
+@pytest.mark.parametrize("seeding", ["itself", "copied", "copied-once-made"],
+                         ids=["seeded-through-the-api", "copied-from-a-seeded-registry", "seeded-while-its-engine-starts"])
+def test_a_grading_registry_holds_the_base_layers_but_nothing_pushed(lab, tmp_path, seeding):
     """Each fresh registry has the base images' layers in the course's repositories (so a push of an
     image built on nginx sends only its own layers), and no manifest or tag at all: whether it was
-    seeded itself, or started from a copy of the storage of one seeded once for the run."""
+    seeded itself, or started from a copy of the storage of one seeded once for the run (made
+    before, or while the lab's engine starts: a Future, as the first lab of a run gets it)."""
+    import threading
+    from concurrent.futures import Future
+
     import requests
 
     from labkit import _registry
@@ -316,9 +330,16 @@ def test_a_grading_registry_holds_the_base_layers_but_nothing_pushed(lab, tmp_pa
     from labkit._state import RegistryState
 
     mirror = RegistryState(port=int(lab.mirror.rsplit(":", 1)[1]))
-    seeded = seeded_registry(tmp_path / "seeded", mirror, tmp_path / "cache") if from_copy else None
+    seeded = None
+    if seeding == "copied":
+        seeded = seeded_registry(tmp_path / "seeded", mirror, tmp_path / "cache")
+    elif seeding == "copied-once-made":
+        seeded = Future()
+        threading.Thread(target=lambda: seeded.set_result(seeded_registry(tmp_path / "seeded", mirror, tmp_path / "cache"))).start()
     grading = prepare(tmp_path / "lab", mirror, tmp_path / "cache", seeded)
     try:
+        environment = Path(f"/proc/{grading.state.engine.pid}/environ").read_bytes().split(b"\0")
+        assert b"GOGC=400" in environment  # a throwaway engine (see _dockerd.THROWAWAY_GOGC)
         registry = _registry.client(grading.paths, _registry.REGISTRY, grading.state.registry)
         layers = base_layers(RegistryClient(lab.mirror))
         assert len(layers) >= 3  # busybox's, debian's, and nginx's own on top of debian's
@@ -335,6 +356,27 @@ def test_a_grading_registry_holds_the_base_layers_but_nothing_pushed(lab, tmp_pa
     finally:
         dismantle(grading)
     assert _filesystem(tmp_path / "lab") is None and not (tmp_path / "lab").exists()  # unmounted and gone
+
+
+def test_a_grading_lab_whose_seeded_registry_never_comes_takes_itself_down(lab, tmp_path):
+    """The first lab of a `--jobs N` worker starts its engine before the run's seeded registry exists.
+    A worker that gets no submission gives it up (the Future is cancelled): that lab must go, engine
+    and memory, not wait for ever."""
+    import threading
+    from concurrent.futures import CancelledError, Future
+
+    from labkit._grading.steps import prepare
+    from labkit._proc import cmdline
+    from labkit._state import RegistryState
+
+    seeded: Future = Future()
+    home = tmp_path / "lab"
+    started = threading.Timer(0.5, seeded.cancel)  # by then its engine is starting, or started
+    started.start()
+    with pytest.raises(CancelledError):
+        prepare(home, RegistryState(port=int(lab.mirror.rsplit(":", 1)[1])), tmp_path / "cache", seeded)
+    leftovers = [pid for pid in map(int, filter(str.isdigit, __import__("os").listdir("/proc"))) if any(str(home) in a for a in cmdline(pid))]
+    assert leftovers == [] and _filesystem(home) is None and not home.exists()
 
 
 def _filesystem(path: Path) -> str | None:

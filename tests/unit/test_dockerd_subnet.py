@@ -155,3 +155,12 @@ def test_dockerd_finds_a_containerd_that_quiets_the_garbage_collector(tmp_path, 
 def test_without_containerd_dockerd_keeps_its_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     assert _dockerd._with_quiet_containerd(_dockerd.layout(LabPaths(home=tmp_path / "home", cache=tmp_path))) is None
+
+
+def test_a_throwaway_engine_trades_memory_for_cpu_and_a_lasting_one_keeps_gos_default(tmp_path, monkeypatch):
+    monkeypatch.delenv("GOGC", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no containerd: dockerd's own environment otherwise
+    lay = _dockerd.layout(LabPaths(home=tmp_path / "home", cache=tmp_path))
+    assert _dockerd._environment(lay, throwaway=False) is None
+    throwaway = _dockerd._environment(lay, throwaway=True)
+    assert throwaway["GOGC"] == _dockerd.THROWAWAY_GOGC == "400" and throwaway["PATH"] == str(tmp_path)

@@ -4,6 +4,7 @@ a lab made one ahead, used labs taken down, nothing left over, a failed start ke
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 
 import pytest
 
@@ -84,3 +85,49 @@ def test_a_lab_that_failed_to_start_raises_for_its_own_submission_only(monkeypat
     labs.give_back(third)
     labs.close()
     assert sorted(made.dismantled) == ["lab-0", "lab-2"]
+
+
+def test_the_first_lab_starts_before_it_is_taken(recorder, tmp_path):
+    labs = supply(tmp_path)
+    labs.start_first()
+    labs.start_first()  # once only
+    first = labs.take(more=False)
+    assert first == "lab-0" and len(recorder.made) == 1
+    labs.give_back(first)
+    labs.close()
+    assert recorder.dismantled == ["lab-0"]
+
+
+def test_a_first_lab_waiting_for_the_seeded_registry_gives_up_when_none_comes(monkeypatch, tmp_path):
+    """A `--jobs N` worker starts its first lab before the seeded registry exists. A worker given no
+    submission at all closes its supply: the lab waiting must end (and take itself down), not hang."""
+    waiting, gave_up = threading.Event(), []
+
+    def prepare(home, mirror, cache, seeded=None):
+        waiting.set()
+        try:
+            return seeded.result(timeout=30)
+        except BaseException as e:  # the real prepare dismantles what it started, and raises
+            gave_up.append(type(e).__name__)
+            raise
+
+    monkeypatch.setattr(steps, "prepare", prepare)
+    monkeypatch.setattr(steps, "dismantle", lambda lab: pytest.fail("a lab that never started is not taken down again"))
+    labs = LabSupply(tmp_path, RegistryState(port=5000), tmp_path / "cache", Future())
+    labs.start_first()
+    assert waiting.wait(10)
+    labs.close()
+    assert gave_up == ["CancelledError"]
+
+
+def test_the_first_lab_gets_the_seeded_registry_once_it_is_made(monkeypatch, tmp_path):
+    got = []
+    monkeypatch.setattr(steps, "prepare", lambda home, mirror, cache, seeded=None: got.append(seeded.result(timeout=30)) or "lab-0")
+    monkeypatch.setattr(steps, "dismantle", lambda lab: None)
+    seeded: Future = Future()
+    labs = LabSupply(tmp_path, RegistryState(port=5000), tmp_path / "cache", seeded)
+    labs.start_first()
+    seeded.set_result(tmp_path / "seeded")
+    assert labs.take(more=False) == "lab-0"
+    labs.close()
+    assert got == [tmp_path / "seeded"]
