@@ -10,7 +10,9 @@ containerd namespaces, and a bridge with a subnet no other interface uses. Its
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
+import functools
 import ipaddress
 import os
 import re
@@ -256,7 +258,7 @@ def _clean_up_locked(lay: Layout) -> None:
     _forget_rules()
     _forget_run_entries()
     if str(lay.data_root) in mount_points():
-        subprocess.run(["umount", str(lay.data_root)], capture_output=True)
+        unmount(lay.data_root)
 
 
 #: What `layout` puts in /run: exec roots (/run/labkit-KEY) and the sockets of deep lab homes.
@@ -289,6 +291,21 @@ def mount_points() -> set[str]:
     except OSError:
         return set()
     return {line.split()[1].replace("\\040", " ") for line in lines if len(line.split()) > 1}
+
+
+#: umount2's flag: detach now, and free the file system once nothing holds it open.
+MNT_DETACH = 2
+
+
+def unmount(path: Path, lazy: bool = False) -> bool:
+    """Unmount `path` (with `lazy`, once nothing holds it open) by the umount2 system call, so that
+    no `umount` on PATH is needed. False where it cannot be (busy, not mounted, not root)."""
+    return _libc().umount2(os.fsencode(str(path)), MNT_DETACH if lazy else 0) == 0
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def _ping(host: str) -> bool:

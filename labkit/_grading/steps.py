@@ -262,8 +262,8 @@ def _in_memory(home: Path) -> bool:
 
 
 def _release_memory(home: Path) -> None:
-    if str(home) in _dockerd.mount_points() and not _system("umount", str(home)):
-        _system("umount", "--lazy", str(home))  # something still holds it open: it goes once let go
+    if str(home) in _dockerd.mount_points() and not _dockerd.unmount(home):
+        _dockerd.unmount(home, lazy=True)  # something still holds it open: it goes once let go
 
 
 def _system(*argv: str) -> bool:

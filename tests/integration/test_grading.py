@@ -4,6 +4,7 @@ correct, every robustness case, and malformed files, with exact scores and reaso
 from __future__ import annotations
 
 import csv
+import os
 import json
 from pathlib import Path
 
@@ -236,12 +237,15 @@ def test_an_infrastructure_fault_is_not_a_zero_and_only_failed_regrades(lab, tmp
     subs.mkdir()
     nbformat.write(nbformat.read(REPO / "notebooks" / "00-start-here.ipynb", as_version=4), subs / "a-00-start-here.ipynb")
     out = tmp_path / "grades"
-    no_registry = {"PATH": str(tmp_path / "empty-bin") + ":/usr/sbin:/sbin"}  # the registry program is missing
-    (tmp_path / "empty-bin").mkdir()
-    first = lab.labkit("grade", str(subs), "--out", str(out), check=False, env=no_registry)
+    broken = tmp_path / "broken-bin"  # first on PATH: a docker-registry that fails as it starts
+    broken.mkdir()
+    (broken / "docker-registry").write_text("#!/bin/sh\necho 'broken on purpose' >&2\nexit 1\n")
+    (broken / "docker-registry").chmod(0o755)
+    first = lab.labkit("grade", str(subs), "--out", str(out), check=False, env={"PATH": f"{broken}:{lab.env.get('PATH', os.environ['PATH'])}"})
     assert first.returncode == 1
     row = json.loads((out / "report.json").read_text())["submissions"][0]
-    assert row["status"] == "infrastructure" and "docker-registry" in row["problem"]
+    assert row["status"] == "infrastructure" and "(Docker Distribution) did not start" in row["problem"], row["problem"]
+    assert "broken on purpose" in row["problem"]  # the registry's own words, from its log
     again = lab.labkit("grade", str(subs), "--out", str(out), "--only-failed")
     assert again.returncode == 0
     row = json.loads((out / "report.json").read_text())["submissions"][0]
@@ -377,6 +381,17 @@ def test_a_grading_lab_whose_seeded_registry_never_comes_takes_itself_down(lab, 
         prepare(home, RegistryState(port=int(lab.mirror.rsplit(":", 1)[1])), tmp_path / "cache", seeded)
     leftovers = [pid for pid in map(int, filter(str.isdigit, __import__("os").listdir("/proc"))) if any(str(home) in a for a in cmdline(pid))]
     assert leftovers == [] and _filesystem(home) is None and not home.exists()
+
+
+def test_a_lab_in_memory_is_unmounted_with_no_umount_on_path(lab, tmp_path, monkeypatch):
+    """A grader started with a short PATH must still free each lab's memory (and dockerd's mount)."""
+    from labkit._grading import steps
+
+    home = tmp_path / "lab"
+    assert steps._in_memory(home) and _filesystem(home) == "tmpfs"
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+    steps._release_memory(home)
+    assert _filesystem(home) is None
 
 
 def _filesystem(path: Path) -> str | None:
