@@ -21,7 +21,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from . import _proc
 from ._docker import Engine
@@ -371,7 +371,7 @@ def _forget_rules() -> None:
     if not shutil.which("iptables-save") or not shutil.which("iptables-restore"):
         return
     saved = {t: subprocess.run(["iptables-save", "-t", t], capture_output=True, text=True).stdout for t in ("filter", "nat")}
-    script = stale_rules(saved, _links())
+    script = stale_rules(saved, _links(), _used_networks())
     if not script:
         return
     if subprocess.run(["iptables-restore", "--noflush"], input=script, capture_output=True, text=True).returncode != 0:
@@ -383,16 +383,36 @@ def _forget_rules() -> None:
                 subprocess.run(["iptables", "-t", table, *shlex.split(line)], capture_output=True)
 
 
-def stale_rules(saved: dict[str, str], links: set[str]) -> str:
+#: The addresses labs' engines give containers: their bridges' subnets (`_free_subnet`) and
+#: their own networks' (`_address_pool`).
+LAB_ADDRESSES = (ipaddress.ip_network("10.123.0.0/16"), ipaddress.ip_network("10.124.0.0/16"))
+#: The rule dockerd adds for a container's published port (so the container reaches itself
+#: through it); it names the container's address, not its bridge.
+HAIRPIN = re.compile(r"-s (\d+\.\d+\.\d+\.\d+)/32 -d \1/32 .*-j MASQUERADE")
+
+
+def stale_rules(saved: dict[str, str], links: set[str], networks: Iterable[ipaddress.IPv4Network] = ()) -> str:
     """An `iptables-restore --noflush` script deleting the rules (from `iptables-save -t TABLE`
-    output, per table) that name a lab bridge not in `links`; "" when there are none."""
+    output, per table) that name a lab bridge not in `links`, and the published-port rules of a
+    lab's container whose address is on none of this machine's `networks` (an engine that died
+    with the container running leaves them); "" when there are none."""
+    networks = list(networks)
     script = []
     for table, text in saved.items():
-        gone = [line for line in text.splitlines()
-                if line.startswith("-A ") and any(name not in links for name in BRIDGE_NAME.findall(line))]
+        gone = [line for line in text.splitlines() if line.startswith("-A ") and _stale(line, links, networks)]
         if gone:
             script += [f"*{table}", *("-D " + line[3:] for line in gone), "COMMIT"]
     return "\n".join(script) + "\n" if script else ""
+
+
+def _stale(rule: str, links: set[str], networks: list[ipaddress.IPv4Network]) -> bool:
+    if any(name not in links for name in BRIDGE_NAME.findall(rule)):
+        return True
+    hairpin = HAIRPIN.search(rule)
+    if not hairpin:
+        return False
+    address = ipaddress.ip_address(hairpin.group(1))
+    return any(address in lab for lab in LAB_ADDRESSES) and not any(address in net for net in networks)
 
 
 def _links() -> set[str]:

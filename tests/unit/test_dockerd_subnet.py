@@ -84,6 +84,26 @@ def test_stale_rules_deletes_only_the_rules_of_lab_bridges_that_are_gone():
     ]
 
 
+def test_stale_rules_deletes_published_port_rules_of_lab_containers_whose_network_is_gone():
+    """dockerd's rule for a published port names the container's address, not its bridge: it is
+    stale once no network of this machine holds that address (and only for a lab's addresses)."""
+    nat = """*nat
+-A POSTROUTING -s 10.123.201.2/32 -d 10.123.201.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE
+-A POSTROUTING -s 10.123.5.2/32 -d 10.123.5.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE
+-A POSTROUTING -s 10.124.9.3/32 -d 10.124.9.3/32 -p tcp -m tcp --dport 8080 -j MASQUERADE
+-A POSTROUTING -s 172.17.0.2/32 -d 172.17.0.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE
+COMMIT
+"""
+    networks = [ipaddress.ip_network("10.123.5.0/24"), ipaddress.ip_network("192.168.1.0/24")]
+    script = _dockerd.stale_rules({"nat": nat}, links={"lo", "eth0", "docker0"}, networks=networks)
+    assert script.splitlines() == [
+        "*nat",
+        "-D POSTROUTING -s 10.123.201.2/32 -d 10.123.201.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE",
+        "-D POSTROUTING -s 10.124.9.3/32 -d 10.124.9.3/32 -p tcp -m tcp --dport 8080 -j MASQUERADE",
+        "COMMIT",
+    ]  # 10.123.5.2's bridge still has its network; 172.17.0.2 is docker0's, not a lab's
+
+
 def test_stale_rules_is_empty_when_every_lab_bridge_exists():
     links = {"lo", "lk-0123abcd", "lk-99999999"}
     assert _dockerd.stale_rules({"filter": SAVED_FILTER, "nat": SAVED_NAT}, links) == ""
