@@ -371,7 +371,7 @@ def _forget_rules() -> None:
     if not shutil.which("iptables-save") or not shutil.which("iptables-restore"):
         return
     saved = {t: subprocess.run(["iptables-save", "-t", t], capture_output=True, text=True).stdout for t in ("filter", "nat")}
-    script = stale_rules(saved, _links(), _used_networks())
+    script = stale_rules(saved, _links(), _used_networks() if shutil.which("ip") else None)
     if not script:
         return
     if subprocess.run(["iptables-restore", "--noflush"], input=script, capture_output=True, text=True).returncode != 0:
@@ -391,12 +391,13 @@ LAB_ADDRESSES = (ipaddress.ip_network("10.123.0.0/16"), ipaddress.ip_network("10
 HAIRPIN = re.compile(r"-s (\d+\.\d+\.\d+\.\d+)/32 -d \1/32 .*-j MASQUERADE")
 
 
-def stale_rules(saved: dict[str, str], links: set[str], networks: Iterable[ipaddress.IPv4Network] = ()) -> str:
+def stale_rules(saved: dict[str, str], links: set[str], networks: Iterable[ipaddress.IPv4Network] | None = None) -> str:
     """An `iptables-restore --noflush` script deleting the rules (from `iptables-save -t TABLE`
     output, per table) that name a lab bridge not in `links`, and the published-port rules of a
     lab's container whose address is on none of this machine's `networks` (an engine that died
-    with the container running leaves them); "" when there are none."""
-    networks = list(networks)
+    with the container running leaves them; None: the networks are not known, those stay);
+    "" when there are none."""
+    networks = None if networks is None else list(networks)
     script = []
     for table, text in saved.items():
         gone = [line for line in text.splitlines() if line.startswith("-A ") and _stale(line, links, networks)]
@@ -405,11 +406,11 @@ def stale_rules(saved: dict[str, str], links: set[str], networks: Iterable[ipadd
     return "\n".join(script) + "\n" if script else ""
 
 
-def _stale(rule: str, links: set[str], networks: list[ipaddress.IPv4Network]) -> bool:
+def _stale(rule: str, links: set[str], networks: list[ipaddress.IPv4Network] | None) -> bool:
     if any(name not in links for name in BRIDGE_NAME.findall(rule)):
         return True
     hairpin = HAIRPIN.search(rule)
-    if not hairpin:
+    if not hairpin or networks is None:
         return False
     address = ipaddress.ip_address(hairpin.group(1))
     return any(address in lab for lab in LAB_ADDRESSES) and not any(address in net for net in networks)

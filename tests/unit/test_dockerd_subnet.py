@@ -102,6 +102,7 @@ COMMIT
         "-D POSTROUTING -s 10.124.9.3/32 -d 10.124.9.3/32 -p tcp -m tcp --dport 8080 -j MASQUERADE",
         "COMMIT",
     ]  # 10.123.5.2's bridge still has its network; 172.17.0.2 is docker0's, not a lab's
+    assert _dockerd.stale_rules({"nat": nat}, links={"lo"}, networks=None) == ""  # networks unknown (no `ip`): kept
 
 
 def test_stale_rules_is_empty_when_every_lab_bridge_exists():
