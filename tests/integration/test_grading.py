@@ -4,8 +4,8 @@ correct, every robustness case, and malformed files, with exact scores and reaso
 from __future__ import annotations
 
 import csv
-import os
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -270,8 +270,6 @@ def test_parallel_jobs_grade_the_same(lab, tmp_path):
 
 
 def _pids() -> list[int]:
-    import os
-
     return [int(p) for p in os.listdir("/proc") if p.isdigit()]
 
 
@@ -370,7 +368,6 @@ def test_a_grading_lab_whose_seeded_registry_never_comes_takes_itself_down(lab, 
     from concurrent.futures import CancelledError, Future
 
     from labkit._grading.steps import prepare
-    from labkit._proc import cmdline
     from labkit._state import RegistryState
 
     seeded: Future = Future()
@@ -379,8 +376,8 @@ def test_a_grading_lab_whose_seeded_registry_never_comes_takes_itself_down(lab, 
     started.start()
     with pytest.raises(CancelledError):
         prepare(home, RegistryState(port=int(lab.mirror.rsplit(":", 1)[1])), tmp_path / "cache", seeded)
-    leftovers = [pid for pid in map(int, filter(str.isdigit, __import__("os").listdir("/proc"))) if any(str(home) in a for a in cmdline(pid))]
-    assert leftovers == [] and _filesystem(home) is None and not home.exists()
+    assert [pid for pid in _pids() if any(str(home) in a for a in cmdline(pid))] == []
+    assert _filesystem(home) is None and not home.exists()
 
 
 def test_a_lab_in_memory_is_unmounted_with_no_umount_on_path(lab, tmp_path, monkeypatch):
