@@ -371,7 +371,10 @@ def _forget_rules() -> None:
     if not shutil.which("iptables-save") or not shutil.which("iptables-restore"):
         return
     saved = {t: subprocess.run(["iptables-save", "-t", t], capture_output=True, text=True).stdout for t in ("filter", "nat")}
-    script = stale_rules(saved, _links(), _used_networks() if shutil.which("ip") else None)
+    # The machine's networks matter only to a lab container's published-port rule: read them (two
+    # `ip` calls) only when there is one, not at every engine's stop.
+    known = shutil.which("ip") and any(HAIRPIN.search(line) for line in saved["nat"].splitlines())
+    script = stale_rules(saved, _links(), _used_networks() if known else None)
     if not script:
         return
     if subprocess.run(["iptables-restore", "--noflush"], input=script, capture_output=True, text=True).returncode != 0:
