@@ -3,7 +3,9 @@
 It keeps everything of its own so it can run beside an engine the machine already
 has: data root and logs under the lab home, an exec root under /run, a unix socket
 (mode 0660, never TCP), a pid file, a config file that ignores /etc/docker/daemon.json,
-containerd namespaces, and a bridge with a subnet no other interface uses. Its
+containerd namespaces, a bridge with a subnet no other interface uses, and firewall rules
+of its own (`lab_rules`): it runs with ``--iptables=false``, since a dockerd that manages
+iptables empties the machine's shared DOCKER chains as it starts. Its
 ``--registry-mirror`` is the lab's mirror, so `docker pull nginx` needs no internet.
 """
 
@@ -107,8 +109,14 @@ def start(paths: LabPaths, mirror_url: str, previous: EngineState, throwaway: bo
     if pid:
         _proc.stop(pid, PROGRAM, str(lay.data_root), STOP_TIMEOUT)
     _require_root_and_program()
-    with _machine_lock():  # two dockerds starting at once race to create the same iptables chains
-        return _start(paths, lay, mirror_url, previous, throwaway)
+    with _machine_lock():  # two labs starting at once must not take one subnet, nor a clean-up read rules meanwhile
+        subnet = _ensure_bridge(lay.bridge, previous.subnet)
+        try:
+            _allow_traffic(lay.bridge, subnet)
+        except BaseException:
+            _clean_up_locked(lay)
+            raise
+    return _start(paths, lay, mirror_url, subnet, throwaway)
 
 
 @contextlib.contextmanager
@@ -126,10 +134,9 @@ def _machine_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _start(paths: LabPaths, lay: Layout, mirror_url: str, previous: EngineState, throwaway: bool) -> EngineState:
+def _start(paths: LabPaths, lay: Layout, mirror_url: str, subnet: str, throwaway: bool) -> EngineState:
     ensure_dir(lay.folder)
     lay.config.write_text("{}\n")
-    subnet = _ensure_bridge(lay.bridge, previous.subnet)
     pool = _address_pool(subnet)
     argv = [
         shutil.which(PROGRAM) or PROGRAM,
@@ -139,6 +146,7 @@ def _start(paths: LabPaths, lay: Layout, mirror_url: str, previous: EngineState,
         f"--host=unix://{lay.socket}",
         f"--pidfile={lay.pidfile}",
         f"--bridge={lay.bridge}",
+        "--iptables=false",  # its rules are `lab_rules`; published ports go through docker-proxy
         f"--default-address-pool=base={pool},size=28",
         f"--containerd-namespace={lay.namespace}",
         f"--containerd-plugins-namespace={lay.namespace}-plugins",
@@ -149,7 +157,7 @@ def _start(paths: LabPaths, lay: Layout, mirror_url: str, previous: EngineState,
     if failure:
         if proc.poll() is None:
             _proc.stop(proc.pid, PROGRAM, timeout=10)
-        _clean_up_locked(lay)  # `start` holds the machine lock
+        _clean_up(lay)
         raise EngineStartFailed(failure, lay.log, _proc.log_tail(lay.log))
     os.chmod(lay.socket, 0o660)
     return EngineState(host=lay.host, managed=True, pid=proc.pid, bridge=lay.bridge, subnet=subnet)
@@ -359,12 +367,44 @@ def _delete_bridge(name: str) -> None:
 BRIDGE_NAME = re.compile(r"\blk-[0-9a-f]{8}\b")  # `layout`'s bridge names
 
 
+def _allow_traffic(bridge: str, subnet: str) -> None:
+    """Add the firewall rules of a lab's containers (`lab_rules`), in place of any left from an
+    earlier start of the same lab, with one `iptables-restore`."""
+    if not shutil.which("iptables-save") or not shutil.which("iptables-restore"):
+        raise MissingProgram("iptables-restore", "iptables", "to let the lab's containers reach the network")
+    saved = {t: subprocess.run(["iptables-save", "-t", t], capture_output=True, text=True).stdout for t in ("filter", "nat")}
+    script = lab_rules(bridge, subnet, _address_pool(subnet), saved)
+    result = subprocess.run(["iptables-restore", "--noflush", "--wait"], input=script, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise EngineStartFailed(f"could not add the firewall rules of its bridge {bridge}: iptables-restore said {result.stderr.strip()}", None)
+
+
+def lab_rules(bridge: str, subnet: str, pool: str, saved: dict[str, str]) -> str:
+    """An `iptables-restore --noflush` script giving a lab's containers, on its bridge (`subnet`)
+    and on the networks made in it (`pool`), what dockerd would: the way out (MASQUERADE),
+    replies back, and traffic among themselves, even where the machine's FORWARD policy is
+    DROP (as a dockerd of the machine's own sets it). Each rule says "labkit BRIDGE", so the
+    rules go with the bridge (`stale_rules`), and those already in `saved` (`iptables-save -t
+    TABLE` output, per table) are replaced. Nothing else is touched: a dockerd that manages
+    iptables itself empties the DOCKER chains, and so the published ports, of every other
+    engine on the machine as it starts."""
+    tag = f'-m comment --comment "labkit {bridge}"'
+    ours = {table: ["-D " + line[3:] for line in saved.get(table, "").splitlines() if line.startswith("-A ") and f'"labkit {bridge}"' in line] for table in ("filter", "nat")}
+    nat = [f"-A POSTROUTING -s {net} ! -d {net} {tag} -j MASQUERADE" for net in (subnet, pool)]
+    forward = [
+        rule
+        for net in (subnet, pool)
+        for rule in (f"-I FORWARD -s {net} {tag} -j ACCEPT", f"-I FORWARD -d {net} -m conntrack --ctstate RELATED,ESTABLISHED {tag} -j ACCEPT")
+    ]
+    return "\n".join(["*filter", *ours["filter"], *forward, "COMMIT", "*nat", *ours["nat"], *nat, "COMMIT"]) + "\n"
+
+
 def _forget_rules() -> None:
     """Delete the iptables rules of every lab bridge that no longer exists.
 
-    dockerd adds rules for its bridge (FORWARD, MASQUERADE) and leaves them when it stops,
-    to find them again on its next start. A lab's bridge goes with its engine, so its rules
-    would only pile up: a class graded twice leaves over a thousand, and every iptables call
+    A lab's rules (`lab_rules`; before them, dockerd's own, which it leaves when it stops to
+    find them again on its next start) name its bridge. The bridge goes with its engine, so
+    its rules would only pile up: a class graded twice leaves over a thousand, and every iptables call
     (each container start, each engine start) reads them all. The rules of a bridge that still
     exists are never touched. One `iptables-restore` makes every deletion; where it refuses
     (a rule gone meanwhile), the rules are deleted one by one."""

@@ -15,6 +15,7 @@ from conftest import run, start_lab, stop_lab
 
 from labkit import _dockerd, _proc
 from labkit._paths import LabPaths
+from labkit._state import EngineState
 
 
 def _pids(lab) -> tuple:
@@ -100,6 +101,29 @@ def test_down_stops_only_what_labkit_started(lab, tmp_path):
         stop_lab(other)
         lab.docker("rm", "-f", "precious-box", check=False)
         lab.docker("rmi", "precious:1", check=False)
+
+
+def test_a_managed_engine_leaves_the_firewall_rules_of_other_engines_alone(lab, tmp_path):
+    """A dockerd that manages iptables empties the DOCKER chains, which every engine on the machine
+    shares, as it starts: the machine's own engine, or another lab's, would lose its published
+    ports. Ours adds only rules of its own, and they go with it."""
+    other = ["-d", "192.0.2.1/32", "-p", "tcp", "--dport", "9", "-m", "comment", "--comment", "labkit-test another engine", "-j", "RETURN"]
+    made = subprocess.run(["iptables", "-t", "nat", "-N", "DOCKER"], capture_output=True).returncode == 0
+    subprocess.run(["iptables", "-t", "nat", "-A", "DOCKER", *other], check=True)
+    paths = LabPaths(home=tmp_path / "home", cache=tmp_path / "cache")
+    try:
+        engine = _dockerd.start(paths, f"http://{lab.mirror}", EngineState())
+        try:
+            rules = _iptables_rules()
+            assert "labkit-test another engine" in rules
+            assert f'-s {engine.subnet} ! -d {engine.subnet} -m comment --comment "labkit {engine.bridge}" -j MASQUERADE' in rules
+        finally:
+            _dockerd.stop(paths)
+        assert engine.bridge not in _iptables_rules()
+    finally:
+        subprocess.run(["iptables", "-t", "nat", "-D", "DOCKER", *other], capture_output=True)
+        if made:
+            subprocess.run(["iptables", "-t", "nat", "-X", "DOCKER"], capture_output=True)
 
 
 def test_managed_engine_beside_another_keeps_its_images_across_down_and_up(lab, tmp_path):

@@ -110,6 +110,32 @@ def test_stale_rules_is_empty_when_every_lab_bridge_exists():
     assert _dockerd.stale_rules({"filter": SAVED_FILTER, "nat": SAVED_NAT}, links) == ""
 
 
+def test_lab_rules_give_the_labs_networks_a_way_out_and_replace_only_its_own_old_rules():
+    tag = '-m comment --comment "labkit lk-0123abcd"'
+    saved = {
+        "filter": SAVED_FILTER.replace("COMMIT", f"-A FORWARD -s 10.123.5.0/24 {tag} -j ACCEPT\nCOMMIT"),
+        "nat": SAVED_NAT.replace("COMMIT", f'-A POSTROUTING -s 10.123.6.0/24 ! -d 10.123.6.0/24 -m comment --comment "labkit lk-99999999" -j MASQUERADE\nCOMMIT'),
+    }
+    script = _dockerd.lab_rules("lk-0123abcd", "10.123.5.0/24", "10.124.5.0/24", saved)
+    assert script.splitlines() == [
+        "*filter",
+        f"-D FORWARD -s 10.123.5.0/24 {tag} -j ACCEPT",  # left by an earlier start of this lab
+        f"-I FORWARD -s 10.123.5.0/24 {tag} -j ACCEPT",
+        f"-I FORWARD -d 10.123.5.0/24 -m conntrack --ctstate RELATED,ESTABLISHED {tag} -j ACCEPT",
+        f"-I FORWARD -s 10.124.5.0/24 {tag} -j ACCEPT",
+        f"-I FORWARD -d 10.124.5.0/24 -m conntrack --ctstate RELATED,ESTABLISHED {tag} -j ACCEPT",
+        "COMMIT",
+        "*nat",
+        f"-A POSTROUTING -s 10.123.5.0/24 ! -d 10.123.5.0/24 {tag} -j MASQUERADE",
+        f"-A POSTROUTING -s 10.124.5.0/24 ! -d 10.124.5.0/24 {tag} -j MASQUERADE",
+        "COMMIT",
+    ]  # dockerd's old rules for the same bridge, and another lab's, are not its to touch
+    added = {table: "\n".join("-A " + line[3:] for line in script.split(f"*{table}\n")[1].split("COMMIT")[0].splitlines() if line[:3] in ("-I ", "-A "))
+             for table in ("filter", "nat")}
+    assert _dockerd.stale_rules(added, links={"lo", "lk-0123abcd"}) == ""  # kept while the bridge is there
+    assert _dockerd.stale_rules(added, links={"lo"}).count("-D ") == 6  # and go with it
+
+
 def test_run_entries_of_stopped_engines_are_removed_and_those_in_use_kept(tmp_path, monkeypatch):
     used_root, used_socket = tmp_path / "labkit-0123abcd", tmp_path / "labkit-0123abcd.sock"
     old_root, old_socket = tmp_path / "labkit-99999999", tmp_path / "labkit-99999999.sock"
