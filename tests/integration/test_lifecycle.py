@@ -147,7 +147,7 @@ def test_managed_engine_beside_another_keeps_its_images_across_down_and_up(lab, 
         assert status.returncode == 1
         assert not any(json.loads(status.stdout)[part]["up"] for part in ("engine", "registry", "mirror"))
         assert lab.docker("version").returncode == 0  # the session's engine was not touched
-        # dockerd leaves its bridge's iptables rules when it stops; down removes them with the bridge
+        # the engine's firewall rules (named after its bridge) go with the bridge at down
         gone, kept = _bridge(second), _bridge(lab)
         assert gone not in _iptables_rules(), "down left iptables rules for the stopped engine's bridge"
         assert kept in _iptables_rules(), "the running session engine's rules must stay"

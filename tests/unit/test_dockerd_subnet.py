@@ -1,6 +1,6 @@
-"""The managed engine's bridge: its subnet and address pool avoid networks in use; the firewall
-rules of gone bridges are found for deletion; exec roots of stopped engines go; a stopping
-dockerd is known to be done."""
+"""The managed engine's bridge: its subnet and address pool avoid networks in use; its own firewall
+rules replace only its own; the rules of gone bridges are found for deletion; exec roots of
+stopped engines go; a stopping dockerd is known to be done."""
 
 from __future__ import annotations
 
