@@ -429,8 +429,9 @@ def _forget_rules() -> None:
 #: The addresses labs' engines give containers: their bridges' subnets (`_free_subnet`) and
 #: their own networks' (`_address_pool`).
 LAB_ADDRESSES = (ipaddress.ip_network("10.123.0.0/16"), ipaddress.ip_network("10.124.0.0/16"))
-#: The rule dockerd adds for a container's published port (so the container reaches itself
-#: through it); it names the container's address, not its bridge.
+#: The rule a dockerd managing iptables (labs' engines did, before `lab_rules`) adds for a
+#: container's published port (so the container reaches itself through it); it names the
+#: container's address, not its bridge.
 HAIRPIN = re.compile(r"-s (\d+\.\d+\.\d+\.\d+)/32 -d \1/32 .*-j MASQUERADE")
 
 
