@@ -367,12 +367,21 @@ def _delete_bridge(name: str) -> None:
 BRIDGE_NAME = re.compile(r"\blk-[0-9a-f]{8}\b")  # `layout`'s bridge names
 
 
+def _has_iptables() -> bool:
+    return bool(shutil.which("iptables-save") and shutil.which("iptables-restore"))
+
+
+def _saved_rules() -> dict[str, str]:
+    """`iptables-save` output of the tables labs' rules are in, per table."""
+    return {t: subprocess.run(["iptables-save", "-t", t], capture_output=True, text=True).stdout for t in ("filter", "nat")}
+
+
 def _allow_traffic(bridge: str, subnet: str) -> None:
     """Add the firewall rules of a lab's containers (`lab_rules`), in place of any left from an
     earlier start of the same lab, with one `iptables-restore`."""
-    if not shutil.which("iptables-save") or not shutil.which("iptables-restore"):
+    if not _has_iptables():
         raise MissingProgram("iptables-restore", "iptables", "to let the lab's containers reach the network")
-    saved = {t: subprocess.run(["iptables-save", "-t", t], capture_output=True, text=True).stdout for t in ("filter", "nat")}
+    saved = _saved_rules()
     script = lab_rules(bridge, subnet, _address_pool(subnet), saved)
     result = subprocess.run(["iptables-restore", "--noflush", "--wait"], input=script, capture_output=True, text=True)
     if result.returncode != 0:
@@ -408,9 +417,9 @@ def _forget_rules() -> None:
     (each container start, each engine start) reads them all. The rules of a bridge that still
     exists are never touched. One `iptables-restore` makes every deletion; where it refuses
     (a rule gone meanwhile), the rules are deleted one by one."""
-    if not shutil.which("iptables-save") or not shutil.which("iptables-restore"):
+    if not _has_iptables():
         return
-    saved = {t: subprocess.run(["iptables-save", "-t", t], capture_output=True, text=True).stdout for t in ("filter", "nat")}
+    saved = _saved_rules()
     # The machine's networks matter only to a lab container's published-port rule: read them (two
     # `ip` calls) only when there is one, not at every engine's stop.
     known = shutil.which("ip") and any(HAIRPIN.search(line) for line in saved["nat"].splitlines())
