@@ -265,7 +265,7 @@ def _clean_up_locked(lay: Layout) -> None:
     _delete_bridge(lay.bridge)
     _forget_rules()
     _forget_run_entries()
-    if str(lay.data_root) in mount_points():
+    if is_bound_onto_itself(lay.data_root):
         unmount(lay.data_root)
 
 
@@ -299,6 +299,53 @@ def mount_points() -> set[str]:
     except OSError:
         return set()
     return {line.split()[1].replace("\\040", " ") for line in lines if len(line.split()) > 1}
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One line of /proc/self/mountinfo: a mount's id, its parent's, its device, which folder of
+    that device it shows (`root`), and where."""
+
+    id: int
+    parent: int
+    device: str
+    root: str
+    point: str
+
+
+def _unescape(field: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def mounts(text: str | None = None) -> list[Mount]:
+    """The mount table (proc(5) mountinfo), in the order the mounts were made."""
+    if text is None:
+        try:
+            text = Path("/proc/self/mountinfo").read_text()
+        except OSError:
+            return []
+    found = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and parts[0].isdigit() and parts[1].isdigit():
+            found.append(Mount(int(parts[0]), int(parts[1]), parts[2], _unescape(parts[3]), _unescape(parts[4])))
+    return found
+
+
+def is_bound_onto_itself(path: Path, table: list[Mount] | None = None) -> bool:
+    """Is the top mount at `path` a folder bind-mounted onto itself, as dockerd does with its data
+    root? Only that is labkit's engine's to undo: a file system someone mounted there (a tmpfs, a
+    disk) is a mount of another device, or of another folder, and stays."""
+    table = mounts() if table is None else table
+    at = [m for m in table if m.point == str(path)]
+    if not at:
+        return False
+    top = at[-1]
+    parent = next((m for m in table if m.id == top.parent), None)
+    if parent is None or parent.device != top.device:
+        return False
+    inside = os.path.relpath(path, parent.point)
+    return os.path.normpath(os.path.join(parent.root, inside)) == top.root
 
 
 #: umount2's flag: detach now, and free the file system once nothing holds it open.

@@ -35,6 +35,7 @@ def up(
     with locked(paths):
         state = State.load(paths)
         result = UpResult(state)
+        moved_from = ""
         for kind in (MIRROR, REGISTRY):
             part = getattr(state, kind.name)
             if _registry.is_up(paths, kind, part):
@@ -44,6 +45,8 @@ def up(
             setattr(state, kind.name, new)
             result.notes += notes
             result.started.append(f"{kind.title} on {new.address}")
+            if kind is REGISTRY and part.port and new.port != part.port:
+                moved_from = part.address
             state.save(paths)
         mirror_url = f"http://{state.mirror.address}"
         before = (state.engine.host, state.engine.pid)
@@ -55,7 +58,28 @@ def up(
         mirror = _registry.client(paths, MIRROR, state.mirror)
         with Engine(state.engine.host) as docker:
             result.seeded = _mirror.seed(docker, mirror, paths, reporter)
+            if moved_from:
+                result.notes += _carry_tags(docker, moved_from, state.registry.address)
         return result
+
+
+def _carry_tags(docker: Engine, old: str, new: str) -> list[str]:
+    """The course registry moved from `old` to `new` (its old port is another program's now): the
+    learner's tags that name the old address get the same name at the new one, and they are told
+    what still names the dead address."""
+    carried = []
+    for image in docker.images():
+        for ref in image.get("RepoTags") or []:
+            if ref.startswith(f"{old}/"):
+                docker.tag(ref, new + ref[len(old):])
+                carried.append(ref)
+    said = [f"The course registry is now {new}, no longer {old}: log in again with `docker login {new}`."]
+    if carried:
+        said.append(
+            f"Your {len(carried)} image name(s) of {old}/… now have the same name at {new}/… "
+            f"(e.g. {new + carried[0][len(old):]}); the old names still point at the dead address."
+        )
+    return said
 
 
 def down(paths: LabPaths) -> list[str]:

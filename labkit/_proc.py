@@ -23,9 +23,14 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Can a server listen on 127.0.0.1:`port`? Asked as the registry asks (Go listens with
+    SO_REUSEADDR), so the lab's own old connections still in TIME-WAIT do not make it taken:
+    only a program that listens there, or holds it bound, does."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
+            s.listen()
         except OSError as e:
             if e.errno in (errno.EADDRINUSE, errno.EACCES):
                 return False

@@ -134,6 +134,10 @@ def test_managed_engine_beside_another_keeps_its_images_across_down_and_up(lab, 
         second.docker("tag", "busybox", "precious:1")
         second.docker("create", "--name", "precious-box", "precious:1", "true")
         registry_port = int(second.registry.rsplit(":", 1)[1])
+        pushed = f"{second.registry}/learner/precious:1"
+        second.docker("login", "-u", "learner", "--password-stdin", second.registry, input=second.password)
+        second.docker("tag", "precious:1", pushed)
+        second.docker("push", pushed)
         # its containerd, dockerd's own, runs with the garbage collector's setting added (once a second,
         # not hundreds of times: see _dockerd.CONTAINERD_GC), and is the real program, not a shell
         config = f"/run/labkit-{_bridge(second)[3:]}/containerd/containerd.toml"
@@ -160,14 +164,52 @@ def test_managed_engine_beside_another_keeps_its_images_across_down_and_up(lab, 
         assert not stopped.pidfile.exists()
         assert _dockerd.SHUT_DOWN in stopped.log.read_text()
 
+        # at once, while the registry's connections of the push wait in TIME-WAIT: it keeps its port
+        up = second.labkit("up")
+        assert "moves to" not in up.stderr + up.stdout
+        assert second.refresh()["registry"]["details"]["url"] == f"127.0.0.1:{registry_port}"
+        second.docker("pull", pushed)
+        second.labkit("down")
+
         with socket.socket() as squatter:  # something else takes the registry's port meanwhile
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the push's connections wait in TIME-WAIT
             squatter.bind(("127.0.0.1", registry_port))
             squatter.listen()
             up = second.labkit("up")
-            assert re.search(rf"port {registry_port} of the course registry is taken .* moves to \d+", up.stderr.replace("\n", " "))
+            said = up.stderr.replace("\n", " ")
+            assert re.search(rf"port {registry_port} of the course registry is taken .* moves to \d+", said)
         second.refresh()
         assert second.registry != f"127.0.0.1:{registry_port}"
+        # the learner is told what that means, and their tags of the old address are carried over
+        assert f"log in again with `docker login {second.registry}`" in said
+        carried = f"{second.registry}/learner/precious:1"
+        assert second.docker("image", "inspect", carried).returncode == 0
+        second.docker("login", "-u", "learner", "--password-stdin", second.registry, input=second.password)
+        second.docker("push", carried)  # the registry's storage came along: its content is the same
         assert second.docker("image", "inspect", "precious:1").returncode == 0
         assert second.docker("container", "inspect", "precious-box").returncode == 0
     finally:
         stop_lab(second)
+
+
+def test_down_unmounts_only_what_the_engine_mounted(lab, tmp_path):
+    """Someone's tmpfs at the engine's data folder is theirs: the engine runs on it, and stopping the
+    engine (then a second clean-up, with nothing running) leaves it mounted."""
+    paths = LabPaths(home=tmp_path / "home", cache=tmp_path / "cache")
+    data = _dockerd.layout(paths).data_root
+    data.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512m", "someones-tmpfs", str(data)], check=True)
+    theirs = [m.device for m in _dockerd.mounts() if m.point == str(data)]
+    try:
+        _dockerd.start(paths, f"http://{lab.mirror}", EngineState())
+        try:
+            assert (data / "image").is_dir()  # the engine keeps its files on the tmpfs
+        finally:
+            _dockerd.stop(paths)
+        assert [m.device for m in _dockerd.mounts() if m.point == str(data)] == theirs, "the tmpfs must stay mounted"
+        assert not _dockerd.is_bound_onto_itself(data)
+        _dockerd.stop(paths)
+        assert [m.device for m in _dockerd.mounts() if m.point == str(data)] == theirs
+    finally:
+        while str(data) in _dockerd.mount_points():
+            subprocess.run(["umount", str(data)], check=True)

@@ -8,6 +8,7 @@ import ipaddress
 import subprocess
 import time
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -211,3 +212,24 @@ def test_a_throwaway_engine_trades_memory_for_cpu_and_a_lasting_one_keeps_gos_de
     assert _dockerd._environment(lay, throwaway=False) is None
     throwaway = _dockerd._environment(lay, throwaway=True)
     assert throwaway["GOGC"] == _dockerd.THROWAWAY_GOGC == "400" and throwaway["PATH"] == str(tmp_path)
+
+
+MOUNTINFO = """\
+22 1 0:21 / / rw,relatime - overlay overlay rw
+30 22 254:1 /srv /work rw,relatime - ext4 /dev/vda1 rw
+41 30 254:1 /srv/lab/engine/data /work/lab/engine/data rw,relatime - ext4 /dev/vda1 rw
+52 30 0:55 / /work/other/engine/data rw,relatime - tmpfs someones rw
+53 52 0:55 / /work/other/engine/data rw,relatime - tmpfs someones rw
+60 30 254:1 /srv/elsewhere /work/third/engine/data rw,relatime - ext4 /dev/vda1 rw
+70 30 0:60 / /work/with\\040space rw - tmpfs t rw
+"""
+
+
+def test_only_a_folder_bound_onto_itself_is_the_engines_to_unmount():
+    table = _dockerd.mounts(MOUNTINFO)
+    assert _dockerd.is_bound_onto_itself(Path("/work/lab/engine/data"), table)  # dockerd's private bind
+    assert _dockerd.is_bound_onto_itself(Path("/work/other/engine/data"), table)  # dockerd's bind on someone's tmpfs
+    assert not _dockerd.is_bound_onto_itself(Path("/work/other/engine/data"), table[:4])  # the tmpfs alone
+    assert not _dockerd.is_bound_onto_itself(Path("/work/third/engine/data"), table)  # another folder bound there
+    assert not _dockerd.is_bound_onto_itself(Path("/work/nothing"), table)
+    assert table[-1].point == "/work/with space"

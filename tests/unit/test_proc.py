@@ -29,6 +29,43 @@ def test_listening_port_is_not_free():
     assert _proc.port_is_free(port)
 
 
+def test_a_port_whose_old_connections_wait_in_time_wait_is_free():
+    """The lab's own registry closed its connections first (as a server does at `labkit down`): they
+    wait in TIME-WAIT for a minute, and the port is still the lab's to listen on again."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()  # the server's side closes first: it is the one left in TIME-WAIT
+        client.recv(1)
+        client.close()
+    deadline = time.monotonic() + 5
+    while "TIME-WAIT" not in _socket_states(port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "TIME-WAIT" in _socket_states(port)
+    assert _proc.port_is_free(port)
+
+
+def test_a_port_bound_but_not_listened_on_is_not_free():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        assert not _proc.port_is_free(s.getsockname()[1])
+
+
+def _socket_states(port: int) -> str:
+    """The states of the TCP sockets on 127.0.0.1:`port` (from /proc/net/tcp)."""
+    names = {"01": "ESTABLISHED", "06": "TIME-WAIT", "08": "CLOSE-WAIT", "0A": "LISTEN"}
+    states = []
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        if local == f"0100007F:{port:04X}":
+            states.append(names.get(state, state))
+    return " ".join(states)
+
+
 def _own_program() -> str:
     argv0 = Path("/proc/self/cmdline").read_bytes().split(b"\0")[0].decode()
     return os.path.basename(argv0)
