@@ -6,6 +6,8 @@ is checked the same way wherever it is checked.
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timezone
 from typing import Any
 
 from . import _catalog
@@ -45,7 +47,33 @@ def run_check(
     scored = result.scored(exercise.id, exercise.title, exercise.points, max(0, len(exercise.hints) - shown))
     if store is not None and scored.status != ERROR:
         store.record_check(scored, source)
+        if exercise.resources.finder is not None:
+            store.record_made(exercise.lesson, made_in_lesson(ctx, exercise, store.lesson_began(exercise.lesson)))
     return scored
+
+
+#: The names Docker makes up for a container run without --name: adjective_surname, and a digit
+#: when that name was taken (moby's namesgenerator). A name of the learner's never comes from the lab.
+GENERATED_NAME = re.compile(r"[a-z]+_[a-z]+[0-9]?")
+
+
+def made_in_lesson(ctx: LabContext, exercise: Exercise, since: float) -> list[str]:
+    """The ids of the unnamed containers of the exercise's kind (its resources' finder) made since
+    `since`: what `labkit reset` of the lesson may remove besides the containers the course names."""
+    found = exercise.resources.finder(ctx) if exercise.resources.finder else []
+    return [
+        box["Id"] for box in found
+        if GENERATED_NAME.fullmatch(box.get("Name", "").lstrip("/")) and _created(box) >= since
+    ]
+
+
+def _created(box: dict) -> float:
+    """A container's creation time (the engine's `Created`, RFC 3339 in UTC) in epoch seconds."""
+    stamp = str(box.get("Created") or "")[:19]
+    try:
+        return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def next_hint(ctx: LabContext, exercise: Exercise, store: ProgressStore) -> tuple[int, str | None]:

@@ -51,6 +51,12 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_lesson ON events (kind, lesson, id);
 CREATE INDEX IF NOT EXISTS events_by_exercise ON events (kind, exercise, id);
+CREATE TABLE IF NOT EXISTS made (
+    lesson    TEXT NOT NULL,
+    container TEXT NOT NULL,         -- the full id of an unnamed container a check saw made in the lesson
+    time      REAL NOT NULL,         -- epoch seconds
+    PRIMARY KEY (lesson, container)
+);
 """
 
 # The id of the latest reset of the lesson of the row `e` (0: never reset).
@@ -131,7 +137,18 @@ class ProgressStore:
     def record_reset(self, lesson: str) -> None:
         self._write("INSERT INTO events (kind, lesson, time) VALUES ('reset', ?, ?)", (lesson, time.time()))
 
+    def record_made(self, lesson: str, containers: Iterable[str]) -> None:
+        """Unnamed containers a check saw made during the lesson: `labkit reset` may remove them."""
+        now = time.time()
+        for container in containers:
+            self._write("INSERT OR REPLACE INTO made (lesson, container, time) VALUES (?, ?, ?)", (lesson, container, now))
+
     # -- reads -------------------------------------------------------------------------
+
+    def made_since_reset(self, lesson: str) -> set[str]:
+        """The containers recorded as made during the lesson since its last reset."""
+        rows = self._read("SELECT container FROM made WHERE lesson = ? AND time >= ?", (lesson, self.last_reset(lesson)))
+        return {row[0] for row in rows}
 
     def hints_shown(self, exercise: str) -> int:
         """How many distinct hints of the exercise were shown since its lesson's last reset."""
@@ -145,6 +162,11 @@ class ProgressStore:
         """Epoch seconds of the latest reset of the lesson, or 0.0 if it was never reset."""
         rows = self._read("SELECT time FROM events WHERE kind = 'reset' AND lesson = ? ORDER BY id DESC LIMIT 1", (lesson,))
         return float(rows[0][0]) if rows else 0.0
+
+    def lesson_began(self, lesson: str) -> float:
+        """Since when the lesson's work counts: its last reset, else the first record of this lab."""
+        rows = self._read("SELECT MIN(time) FROM events")
+        return self.last_reset(lesson) or float(rows[0][0] or 0.0)
 
     def best(self) -> dict[str, tuple[bool, float]]:
         """Each exercise checked since its lesson's last reset: (did a check pass, the most points)."""

@@ -2,7 +2,9 @@
 
 What a lesson created is listed in the catalog (image and container names, workspace
 files, registry repositories, the learner's registry login); containers labkit itself
-made carry the `labkit` label. Nothing is pruned: an image, container or volume that
+made carry the `labkit` label; an unnamed container (a name Docker made up) is the
+lesson's only when a check saw it made during the lesson (`ProgressStore.made_since_reset`),
+never for what it holds. Nothing is pruned: an image, container or volume that
 is not on those lists is never touched, and an image still used by a container of the
 learner's is kept (and said so).
 """
@@ -26,9 +28,10 @@ from ._progress import ProgressStore
 def reset(ctx: LabContext, lessons: list[str] | None = None) -> list[str]:
     """Reset the given lessons (all when None); returns what was removed or kept, in words."""
     exercises = [e for name in lessons for e in _catalog.lesson(name)] if lessons else list(_catalog.EXERCISES)
+    store = ProgressStore.for_paths(ctx.paths)
     done: list[str] = []
     for exercise in exercises:
-        done += _containers(ctx, exercise)
+        done += _containers(ctx, exercise, store.made_since_reset(exercise.lesson))
     for container in ctx.engine.containers({"label": LABEL}):
         ctx.engine.remove_container(container["Id"])
         done.append(f"removed labkit's container {container['Id'][:12]}")
@@ -38,17 +41,17 @@ def reset(ctx: LabContext, lessons: list[str] | None = None) -> list[str]:
         done += _repositories(ctx, exercise)
     if any(e.resources.login for e in exercises):
         done += _logout(ctx)
-    store = ProgressStore.for_paths(ctx.paths)
     for lesson in dict.fromkeys(e.lesson for e in exercises):
         store.record_reset(lesson)
     return done
 
 
-def _containers(ctx: LabContext, exercise: Exercise) -> list[str]:
+def _containers(ctx: LabContext, exercise: Exercise, made: set[str]) -> list[str]:
+    """The containers the exercise names, and the unnamed ones a check saw made during the lesson
+    (`made`): a container of the learner's own naming is never claimed by what it holds."""
     done = []
-    names = list(exercise.resources.containers)
-    found = exercise.resources.finder(ctx) if exercise.resources.finder else []
-    for box in [ctx.engine.container(name) for name in names] + found:
+    names = list(exercise.resources.containers) + sorted(made)
+    for box in [ctx.engine.container(name) for name in names]:
         if box is not None and ctx.engine.container(box["Id"]) is not None:
             ctx.engine.remove_container(box["Id"])
             done.append(f"removed container {box['Name'].lstrip('/')}")

@@ -20,7 +20,7 @@ class Resources:
     files: tuple[str, ...] = ()  # relative to the workspace
     repositories: tuple[str, ...] = ()  # in the course registry, "{user}/…" filled in
     login: bool = False  # the learner's `docker login` to the course registry
-    finder: Callable[[LabContext], list[dict]] | None = None  # unnamed containers the exercise made
+    finder: Callable[[LabContext], list[dict]] | None = None  # containers the exercise's checks judge; unnamed ones seen made in the lesson are reset's
 
 
 @dataclass(frozen=True)

@@ -67,3 +67,22 @@ def test_reset_of_an_unknown_lesson_removes_nothing_and_says_which_exist(lab, ct
     assert result.returncode == 1
     assert "There is no lesson 'layer'" in result.stderr and "layers" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_reset_removes_only_unnamed_containers_a_check_saw_made_never_the_learners_own(lab, ctx):
+    """`mytools` is the learner's: made from debian:bookworm-slim, curl in it, but named by them. An
+    unnamed container of the lesson's kind goes at reset only once a check saw it made in the lesson."""
+    fake_curl = ["sh", "-c", "echo '#!/bin/sh' > /usr/bin/curl && chmod +x /usr/bin/curl"]
+    lab.docker("pull", "-q", "debian:bookworm-slim")
+    lab.docker("rm", "-f", "mytools", check=False)
+    lab.docker("run", "--name", "mytools", "debian:bookworm-slim", *fake_curl)
+    unnamed = lab.docker("run", "-d", "debian:bookworm-slim", *fake_curl).stdout.strip()
+    lab.docker("wait", unnamed)
+    try:
+        lab.labkit("check", "tryit.install", "--workspace", str(ctx.workspace))  # sees both; claims the unnamed one
+        result = lab.labkit("reset", "--lesson", "tryit", "--workspace", str(ctx.workspace))
+        assert "mytools" not in result.stdout
+        assert lab.docker("container", "inspect", "mytools", check=False).returncode == 0
+        assert lab.docker("container", "inspect", unnamed, check=False).returncode != 0, result.stdout
+    finally:
+        lab.docker("rm", "-f", "mytools", unnamed, check=False)

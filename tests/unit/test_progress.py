@@ -233,3 +233,20 @@ def test_labkit_progress_table_follows_resets(tmp_path, monkeypatch, capsys):
     progress.record_reset(exercise.lesson)
     after = row()
     assert "not yet" in after and f"0/{exercise.points:g}" in after
+
+
+def test_containers_seen_made_in_a_lesson_are_its_until_the_next_reset(tmp_path):
+    store = ProgressStore(tmp_path / "p.sqlite")
+    store.record_made("tryit", ["a" * 64, "b" * 64])
+    store.record_made("tryit", ["a" * 64])  # seen again: still one record
+    assert store.made_since_reset("tryit") == {"a" * 64, "b" * 64}
+    assert store.made_since_reset("commit") == set()
+    store.record_reset("tryit")
+    assert store.made_since_reset("tryit") == set()
+
+
+def test_docker_made_up_names_are_told_from_the_learners_own():
+    from labkit._exercises import GENERATED_NAME
+
+    assert GENERATED_NAME.fullmatch("quirky_hopper") and GENERATED_NAME.fullmatch("eager_turing7")
+    assert not any(GENERATED_NAME.fullmatch(name) for name in ("mytools", "tryit-box", "my-tools", "box_2_a"))
