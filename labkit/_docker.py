@@ -43,6 +43,7 @@ class EngineInfo:
     version: str
     api_version: str
     mirrors: tuple[str, ...]
+    root_dir: str = ""  # DockerRootDir: where the engine keeps images and containers (on its own machine)
 
 
 class Engine:
@@ -84,7 +85,9 @@ class Engine:
             version = self._client.version()
             info = self._client.info()
         mirrors = tuple((info.get("RegistryConfig") or {}).get("Mirrors") or ())
-        return EngineInfo(self.host, version.get("Version", "?"), version.get("ApiVersion", "?"), mirrors)
+        return EngineInfo(
+            self.host, version.get("Version", "?"), version.get("ApiVersion", "?"), mirrors, info.get("DockerRootDir") or ""
+        )
 
     def ping(self) -> bool:
         try:

@@ -10,12 +10,12 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from . import _catalog
+from . import _catalog, _space
 from ._catalog import Exercise
 from ._context import LabContext
 from ._errors import LabkitError
 from ._progress import ProgressStore
-from ._results import ERROR, CheckResult
+from ._results import ERROR, FAILED, CheckResult
 
 
 def fill(text: str, ctx: LabContext) -> str:
@@ -43,6 +43,8 @@ def run_check(
             result = exercise.check(ctx, answer)
     except LabkitError as e:
         result = CheckResult.error(str(e))
+    if result.status == FAILED and source != "grader":  # a graded lab's space is the submission's own to fill
+        result = _blame_a_full_disk(ctx, result)
     shown = store.hints_shown(exercise.id) if store else 0
     scored = result.scored(exercise.id, exercise.title, exercise.points, max(0, len(exercise.hints) - shown))
     if store is not None and scored.status != ERROR:
@@ -50,6 +52,17 @@ def run_check(
         if exercise.resources.finder is not None:
             store.record_made(exercise.lesson, made_in_lesson(ctx, exercise, store.lesson_began(exercise.lesson)))
     return scored
+
+
+def _blame_a_full_disk(ctx: LabContext, result: CheckResult) -> CheckResult:
+    """A check that fails while the lab's disk is nearly full reports that (a build or pull of the
+    learner's may have failed for want of space): a lab problem, not a failed exercise."""
+    try:
+        info = None if ctx.state.engine.managed else ctx.engine.info()
+    except LabkitError:
+        info = None
+    lows = _space.low_space(_space.places(ctx.paths, ctx.state.engine, info))
+    return CheckResult.error(f"{_space.problem(lows)}\n(The check said: {result.feedback})") if lows else result
 
 
 #: The names Docker makes up for a container run without --name: adjective_surname, and a digit

@@ -6,7 +6,7 @@ import os
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 
-from . import _dockerd, _engine, _mirror, _registry
+from . import _dockerd, _engine, _mirror, _registry, _space
 from ._docker import Engine
 from ._errors import EngineUnreachable, LabkitError, StateError
 from ._paths import LabPaths
@@ -128,11 +128,11 @@ class LabStatus:
 
 def status(paths: LabPaths) -> LabStatus:
     state = State.load(paths)
-    return LabStatus(_engine_status(state), _registry_status(paths, state), _mirror_status(paths, state))
+    return LabStatus(_engine_status(paths, state), _registry_status(paths, state), _mirror_status(paths, state))
 
 
-def _engine_status(state: State) -> PartStatus:
-    details = {"host": state.engine.host, "managed": state.engine.managed, "version": None, "mirrors": []}
+def _engine_status(paths: LabPaths, state: State) -> PartStatus:
+    details = {"host": state.engine.host, "managed": state.engine.managed, "version": None, "mirrors": [], "low_space": []}
     if not state.engine.host:
         return PartStatus("engine", False, "not started: run `labkit up`", details)
     try:
@@ -142,6 +142,10 @@ def _engine_status(state: State) -> PartStatus:
         return PartStatus("engine", False, f"down ({e.reason}): run `labkit up`", details)
     details.update(version=info.version, api_version=info.api_version, mirrors=list(info.mirrors))
     kind = "managed by labkit" if state.engine.managed else "your own engine"
+    lows = _space.low_space(_space.places(paths, state.engine, info))
+    if lows:  # it runs, but builds and pulls will fail: down until there is room
+        details["low_space"] = [{"what": low.what, "path": str(low.path), "free": low.free} for low in lows]
+        return PartStatus("engine", False, f"Docker {info.version}, {kind}. {_space.problem(lows)}", details)
     return PartStatus("engine", True, f"Docker {info.version}, {kind}", details)
 
 
