@@ -22,8 +22,8 @@ from ._state import EngineState
 LOW = 1 << 30
 
 REMEDY = (
-    "free some space: `labkit reset` removes what the course created, `docker system df` shows what "
-    "takes the engine's space (`docker builder prune` empties the build cache)"
+    "free some space: `labkit reset` removes what the course created, and `docker system df` shows "
+    "what takes the engine's space"
 )
 
 
