@@ -82,7 +82,7 @@ def grade(files: list[Path], options: Options, progress: Callable[[dict], None] 
     previous = _previous(options.out) if keep_previous else {}
     options.out.mkdir(parents=True, exist_ok=True)
     with ExitStack() as later:  # what is entered last is undone first: the labs, then their folder
-        work = Path(tempfile.mkdtemp(prefix="labkit-grade-"))  # short: labs live here while they grade
+        work = Path(tempfile.mkdtemp(prefix="labkit-"))  # short: labs live here while they grade (a notebook sees its path)
         later.callback(shutil.rmtree, work, ignore_errors=True)
         rows = _grade_all(files, options, work, RegistryState(port=state.mirror.port), paths.cache, later, progress)
         # The last labs are still being taken down (by `later`) while the reports are written.

@@ -11,6 +11,7 @@ submission's own engine and registry. Exercises the notebook never checks are ch
 from __future__ import annotations
 
 import ast
+import copy
 import json
 import re
 import shutil
@@ -27,7 +28,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_code_cell
 
-from .. import _catalog, _dockerd, _mirror, _proc, _registry
+from .. import _catalog, _dockerd, _jupyter, _mirror, _proc, _registry
 from .._context import LabContext
 from .._docker import Engine
 from .._errors import LabkitError
@@ -79,13 +80,43 @@ def validate(path: Path) -> Submission:
         sub.problem = f"uses notebook format {raw['nbformat']}, newer than this grader reads ({nbformat.current_nbformat})"
         return sub
     try:
-        nb = nbformat.reads(json.dumps(raw), as_version=4)
-        nbformat.validate(nb)
-    except (nbformat.ValidationError, nbformat.reader.NotJSONError, KeyError, TypeError, AttributeError) as e:
-        sub.problem = f"is not a valid notebook: {str(e).splitlines()[0][:200]}"
-        return sub
-    sub.notebook = nb
+        sub.notebook = _read(raw)
+    except nbformat.ValidationError as e:
+        sub.problem = f"is not a valid notebook: {_schema_problem(e)}"
     return sub
+
+
+def _read(raw: dict) -> nbformat.NotebookNode:
+    """The notebook in `raw`, validated; nbformat's ValidationError, which says what is wrong, if not."""
+    try:
+        nb = nbformat.reads(json.dumps(raw), as_version=4)
+    except (nbformat.reader.NotJSONError, nbformat.NBFormatError, KeyError, TypeError, AttributeError) as e:
+        # nbformat reads before it validates, and reading what its schema rejects can fail first with
+        # an error of its own (metadata that is a list: "pop expected at most 1 argument, got 2").
+        raise _schema_error(raw) or nbformat.ValidationError(str(e)) from e
+    nbformat.validate(nb)
+    return nb
+
+
+def _schema_error(raw: dict) -> nbformat.ValidationError | None:
+    """What nbformat's schema finds wrong in `raw`; None if nothing, or if it is too broken to look at."""
+    try:
+        nbformat.validate(copy.deepcopy(raw))  # (it adds missing cell ids as it validates)
+    except nbformat.ValidationError as e:
+        return e
+    except (ImportError, LookupError, TypeError, AttributeError, ValueError):
+        pass  # too broken for the validator too: the error reading it says what it can
+    return None
+
+
+def _schema_problem(error: nbformat.ValidationError) -> str:
+    """nbformat's message, and the cell it is about: "… is not of type 'object' (cell 1, metadata)"."""
+    message = str(error.message).splitlines()[0][:200]
+    path = list(error.absolute_path)
+    if len(path) < 2 or path[0] != "cells":
+        return message
+    inside = f", {'/'.join(str(p) for p in path[2:])}" if len(path) > 2 else ""
+    return f"{message} (cell {path[1]}{inside})"
 
 
 def exercises_of(nb: nbformat.NotebookNode, name: str) -> list[str]:
@@ -149,14 +180,17 @@ class GradingLab:
         return LabContext(self.paths, self.state, self.workspace, self.docker_config)
 
     def kernel_env(self, base: dict[str, str]) -> dict[str, str]:
-        env = {k: v for k, v in base.items() if not k.startswith(("DOCKER_", "LABKIT_"))}
-        env.update(
-            LABKIT_HOME=str(self.paths.home), LABKIT_CACHE=str(self.paths.cache), LABKIT_WORKSPACE=str(self.workspace),
-            DOCKER_HOST=self.state.engine.host, DOCKER_CONFIG=str(self.docker_config),
-            LABKIT_REGISTRY=self.state.registry.address, LABKIT_USER=self.state.registry.user,
-            LABKIT_PASSWORD_FILE=str(self.paths.password_file), LABKIT_OFFLINE="1",
-        )
-        return env
+        """What a learner's `labkit lab` kernel has (`_jupyter.environment` with `_lab.env`'s variables),
+        pointed at this lab, so a notebook cannot tell that it is graded. LABKIT_HOME and DOCKER_CONFIG
+        are always set (the lab's home, and its own Docker config for the notebook's `docker login`):
+        a learner's kernel has them when they are set where `labkit lab` runs (see README)."""
+        base = {k: v for k, v in base.items() if not k.startswith(("DOCKER_", "LABKIT_"))}
+        variables = {
+            "DOCKER_HOST": self.state.engine.host, "LABKIT_REGISTRY": self.state.registry.address,
+            "LABKIT_USER": self.state.registry.user or _registry.USER, "LABKIT_HOME": str(self.paths.home),
+            "DOCKER_CONFIG": str(self.docker_config),
+        }
+        return _jupyter.environment(variables, self.workspace, base)
 
 
 def prepare(home: Path, mirror: RegistryState, cache: Path, seeded: Path | Future[Path | None] | None = None) -> GradingLab:
@@ -294,7 +328,22 @@ CUT = f"\n[output cut at {OUTPUT_CAP} characters by the grader]\n"
 
 
 class CappedClient(NotebookClient):
-    """nbclient with a cap on each cell's output (a cell printing forever must not fill memory)."""
+    """nbclient with a cap on each cell's output (a cell printing forever must not fill memory), that
+    keeps the kernel's reply to each cell: whether it failed, whatever the notebook did to its display."""
+
+    def __init__(self, nb: nbformat.NotebookNode, **kwargs) -> None:
+        super().__init__(nb, **kwargs)
+        self.reply: dict = {}
+        self.on_cell_executed = self._keep_reply
+
+    def _keep_reply(self, cell, cell_index: int, execute_reply: dict) -> None:
+        self.reply = execute_reply["content"]
+
+    def run(self, cell, index: int) -> dict:
+        """Run one cell; the content of the kernel's execute_reply ({} when none came: an empty cell)."""
+        self.reply = {}
+        self.execute_cell(cell, index)
+        return self.reply
 
     def output(self, outs, msg, display_id, cell_index):
         if outs and outs[-1].get("text") == CUT:
@@ -329,9 +378,9 @@ def execute(sub: Submission, lab: GradingLab, env: dict[str, str], cell_timeout:
                     break
                 client.timeout = int(max(1, min(cell_timeout, deadline - time.monotonic())))
                 started = time.monotonic()
-                client.execute_cell(cell, index)
+                reply = client.run(cell, index)
                 timed_out = time.monotonic() - started >= client.timeout
-                _note_cell(sub, cell, index, timed_out, client.timeout)
+                _note_cell(sub, cell, index, reply, timed_out, client.timeout)
                 if timed_out and not _responds(client):
                     run_sync(client.km.restart_kernel)(now=True)  # nbclient's kernel manager is async
                     run_sync(client.kc.wait_for_ready)(timeout=60)
@@ -358,24 +407,29 @@ def _responds(client: NotebookClient) -> bool:
     return time.monotonic() - started < STUCK_PROBE_SECONDS
 
 
-def _note_cell(sub: Submission, cell, index: int, timed_out: bool, timeout: int) -> None:
+def _note_cell(sub: Submission, cell, index: int, reply: dict, timed_out: bool, timeout: int) -> None:
     if timed_out:
         why = ""
         if re.search(r"docker\s+(container\s+)?(run|exec|attach)\b[^\n]*\s-(it|ti|i)\b", cell.source):
             why = ": it opens an interactive container (`docker … -it`), which waits for a keyboard no graded notebook has"
         sub.events.append(f"cell {index} ran past {timeout} s and was interrupted{why}")
-    for output in cell.outputs:
-        if output.get("output_type") != "error":
-            continue
-        name = output.get("ename")
-        if name in ("Timeout", "KeyboardInterrupt") and timed_out:
-            continue
-        if name == "StdinNotImplementedError":
-            sub.events.append(f"cell {index} asked for input(), which a graded notebook cannot give")
-        else:
-            sub.events.append(f"cell {index} raised {name}: {str(output.get('evalue', ''))[:120]}")
+    if reply.get("status") == "error" and not (timed_out and reply.get("ename") in ("Timeout", "KeyboardInterrupt")):
+        _note_error(sub, cell, index, reply)
     if re.search(r"\bprune\b|rmi\s+-f\s+\$\(docker images", cell.source):
         sub.events.append(f"cell {index} removed images wholesale (only this submission's own engine was touched)")
+
+
+def _note_error(sub: Submission, cell, index: int, reply: dict) -> None:
+    """A cell that failed, as the kernel's reply says (the notebook may have hidden its traceback)."""
+    name = reply.get("ename")
+    if name == "StdinNotImplementedError":
+        sub.events.append(f"cell {index} asked for input(), which a graded notebook cannot give")
+        return
+    said = f"cell {index} raised {name}: {str(reply.get('evalue', ''))[:120]}"
+    sub.events.append(said)
+    if not any(output.get("output_type") == "error" for output in cell.outputs):
+        cell.outputs.append(nbformat.v4.new_output(
+            "stream", name="stderr", text=f"── labkit grade: {said} (its traceback was not shown) ──\n"))
 
 
 def _answer(client: NotebookClient, expression: str | None, index: int):

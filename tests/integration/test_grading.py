@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -83,6 +84,8 @@ def graded(lab, tmp_path_factory):
     write(subs, "cheat-00-start-here", start_here(
         tmp, "import labkit\nlabkit.lab.check = lambda *a, **k: print('✓ PASSED  start.pull (1/1 points)')\n"
              "get_ipython().showtraceback = lambda *a, **k: None", solution=False))
+    write(subs, "hidden-error-00-start-here", start_here(
+        tmp, "get_ipython().showtraceback = lambda *a, **k: None\nraise ValueError('hidden')"))
     write(subs, "nocheck-00-start-here", start_here(tmp, check=""))
     write(subs, "editedcheck-00-start-here", start_here(tmp, solution=False, check="print('✓ PASSED  start.pull')"))
     layers = new_notebook(cells=[new_code_cell("!docker pull -q debian:bookworm-slim\n!docker tag debian:bookworm-slim layered-app:v1"),
@@ -94,6 +97,8 @@ def graded(lab, tmp_path_factory):
     bad_raw = json.loads(nbformat.writes(bad))
     bad_raw["cells"][0]["cell_type"] = "spreadsheet"
     (subs / "bad-schema.ipynb").write_text(json.dumps(bad_raw))
+    bad_raw["cells"][0].update(cell_type="code", metadata=["a", "list"])
+    (subs / "list-metadata.ipynb").write_text(json.dumps(bad_raw))
     future = json.loads(nbformat.writes(bad))
     future["nbformat"] = 99
     (subs / "too-new.ipynb").write_text(json.dumps(future))
@@ -132,6 +137,7 @@ def test_scores_of_correct_undone_and_partly_correct(graded):
     ("input-00-start-here", "asked for input()"),
     ("tty-00-start-here", "opens an interactive container (`docker … -it`)"),
     ("prune-00-start-here", "removed images wholesale"),
+    ("hidden-error-00-start-here", "raised ValueError: hidden"),  # its traceback hidden: the kernel's reply says
     ("leftover-00-start-here", "left 1 process(es) running after its last cell: they were stopped"),
 ])
 def test_robustness_cases_are_graded_with_a_reason(graded, name, reason):
@@ -203,6 +209,7 @@ def test_a_tag_where_a_build_was_required(graded):
 @pytest.mark.parametrize("name, reason", [
     ("broken-json", "its JSON is broken"),
     ("bad-schema", "is not a valid notebook"),
+    ("list-metadata", "is not a valid notebook: ['a', 'list'] is not of type 'object' (cell 0, metadata)"),
     ("too-new", "uses notebook format 99"),
 ])
 def test_malformed_files_are_reported_and_the_batch_goes_on(graded, name, reason):
@@ -266,7 +273,7 @@ def test_parallel_jobs_grade_the_same(lab, tmp_path):
     rows = {r["name"]: r["points"] for r in json.loads((out / "report.json").read_text())["submissions"]}
     assert rows == {"a-00-start-here": 1, "b-00-start-here": 0, "c-00-start-here": 1}
     # Every lab the workers made (each its first before the run had seeded) was taken down.
-    assert [pid for pid in _pids() if any("/labkit-grade-" in a for a in cmdline(pid))] == []
+    assert [pid for pid in _pids() if any(re.search(r"/labkit-\w+/labs/", a) for a in cmdline(pid))] == []
 
 
 def _pids() -> list[int]:

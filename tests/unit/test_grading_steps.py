@@ -116,3 +116,13 @@ def test_the_last_cell_of_end_checks_keeps_an_older_notebook_valid():
         nbformat.validate(nb)
         assert ("id" in nb.cells[-1]) is has_id
         assert "Checked by `labkit grade` at the end" in nb.cells[-1].source and "There is no image busybox" in nb.cells[-1].source
+
+
+def test_a_schema_error_is_reported_in_nbformats_words_with_its_cell(tmp_path):
+    """Cell metadata that is a list breaks nbformat's reader before its validator runs ("pop expected
+    at most 1 argument, got 2"): the report gives the validator's message, and the cell."""
+    raw = json.loads(nbformat.writes(new_notebook(cells=[new_code_cell("1"), new_code_cell("2")])))
+    raw["cells"][1]["metadata"] = ["a", "list"]
+    (tmp_path / "list-metadata.ipynb").write_text(json.dumps(raw))
+    sub = validate(tmp_path / "list-metadata.ipynb")
+    assert sub.problem == "is not a valid notebook: ['a', 'list'] is not of type 'object' (cell 1, metadata)"
