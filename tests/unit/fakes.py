@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Iterator
 
 from labkit._context import LabContext
-from labkit._docker import LABEL, ImageMissing
+from labkit._docker import LABEL, EngineInfo, ImageMissing
 from labkit._errors import EngineError, LabkitError
 from labkit._paths import LabPaths
 from labkit._state import EngineState, RegistryState, State
@@ -247,9 +247,10 @@ class FakeEngine:
         """Throwaway containers made and not yet removed."""
         return list(self._scratch)
 
-    def read_image_file(self, ref: str, path: str) -> bytes | None:
+    def read_image_file(self, ref: str, path: str, limit: int = 1 << 20) -> bytes | None:
         with self.scratch_container(ref, command=["true"]) as probe:
-            return self.read_file(probe, path)
+            data = self.read_file(probe, path)
+            return None if data is None else data[:limit]
 
     def run(self, ref: str, command: list[str] | None = None, timeout: float = 60) -> tuple[int | None, str]:
         with self.scratch_container(ref, command=command):
@@ -289,6 +290,10 @@ class FakeEngine:
         ]
 
     # --- the engine itself -----------------------------------------------------------
+    def info(self) -> EngineInfo:
+        self._up()
+        return EngineInfo(self.host, "0.0-fake", "1.41", ())  # no DockerRootDir: storage not on this machine
+
     @contextlib.contextmanager
     def consistent(self) -> Iterator[None]:
         self.consistent_blocks += 1
