@@ -234,18 +234,19 @@ class Engine:
             with contextlib.suppress(LabkitError):
                 self.remove_container(created["Id"])
 
-    def read_image_file(self, ref: str, path: str) -> bytes | None:
-        """The bytes of a file in an image, read through a labelled container that is never
-        started: one per image while `consistent()` lasts (removed at its end), else one per read."""
+    def read_image_file(self, ref: str, path: str, limit: int = 1 << 20) -> bytes | None:
+        """The bytes of a file in an image (at most `limit`, as `read_file`), read through a labelled
+        container that is never started: one per image while `consistent()` lasts (removed at its
+        end), else one per read."""
         if self._memo is None:
             with self.scratch_container(ref, command=["true"]) as container:
-                return self.read_file(container, path)
+                return self.read_file(container, path, limit)
         key = ("probe", _with_tag(ref))
         if key not in self._memo:
             with self._translated(ref):
                 created = self._client.api.create_container(ref, command=["true"], labels={LABEL: "check"})
             self._memo[key] = created["Id"]
-        return self.read_file(self._memo[key], path)
+        return self.read_file(self._memo[key], path, limit)
 
     def run(self, ref: str, command: list[str] | None = None, timeout: float = 60) -> tuple[int | None, str]:
         """Run `command` (or the image's own) in a throwaway container; (exit code, output).

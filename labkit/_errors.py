@@ -16,7 +16,7 @@
     ├── MissingProgram            a system program the lab needs is not installed
     ├── StateError                the lab's state file is unreadable
     │   └── LabNotUp              (_context) the lab has not been started
-    ├── UnknownExercise           (_catalog) no exercise has that id (close matches listed)
+    ├── UnknownExercise           (_catalog) no exercise has that id (close matches listed; `labkit check` exits 3)
     ├── UnknownLesson             (_catalog) no lesson has that name
     ├── PictureError              (_pictures) a layer picture cannot be drawn
     ├── ProgressError             (_progress) the progress store cannot be used

@@ -101,10 +101,14 @@ class Lab:
         bundle = _render.ready_bundle([(p.name, p.up, p.summary) for p in status.parts])
         return Shown(bundle["text/plain"], bundle["text/html"])
 
-    def check(self, exercise: str, answer: Any = None) -> CheckResult:
+    def check(self, exercise: str, answer: Any = None) -> CheckResult | Shown:
+        """The exercise checked now. An id that names no exercise (the learner's typo) is shown as
+        "No such exercise", with the close matches: nothing was checked, so there is no result."""
         try:
             ctx, store = self._context(), self._progress_store()
             result = _exercises.run_check(ctx, exercise, answer, store)
+        except _catalog.UnknownExercise as e:
+            return _no_such_exercise(e)
         except LabkitError as e:
             return ShownResult("error", str(e), exercise=str(exercise))
         spec = _catalog.get(exercise)
@@ -120,6 +124,8 @@ class Lab:
             ctx = self._context()
             spec = _catalog.get(exercise)
             number, text = _exercises.next_hint(ctx, spec, self._progress_store())
+        except _catalog.UnknownExercise as e:
+            return _no_such_exercise(e)
         except LabkitError as e:
             return _problem(e)
         args = (spec.id, number, len(spec.hints), text)
@@ -166,6 +172,11 @@ class Lab:
         except LabkitError as e:
             return f"<lab: {e.message} {e.next_step}>"
         return f"<lab: engine {ctx.state.engine.host}, registry {ctx.registry_address} (user {ctx.user})>"
+
+
+def _no_such_exercise(error: _catalog.UnknownExercise) -> Shown:
+    bundle = _render.unknown_exercise_bundle(error.exercise, error.matches)
+    return Shown(bundle["text/plain"], bundle["text/html"])
 
 
 def _problem(error: LabkitError) -> Shown:

@@ -232,6 +232,34 @@ def hint_html(exercise: str, number: int, total: int, text: str | None) -> str:
     return f'<div style="{style}"><strong>{head}</strong> {_esc(text)}</div>'
 
 
+# ---------------------------------------------------------------- no such exercise
+# The learner's typo in `lab.check("…")` or `labkit check …`: plain words and the close matches,
+# not a lab problem and not "not yet" (nothing was checked).
+
+
+def _no_such_exercise(exercise: object, matches: Sequence[str], code: Callable[[object], str]) -> str:
+    """The one wording, with ids put in `code` (backquotes for text, <code> for HTML)."""
+    if not matches:
+        return f"No such exercise {code(exercise)}: use the id in the exercise's check cell ({code('labkit progress')} lists them all)."
+    names = [code(m) for m in matches]
+    either = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+    return f"No such exercise {code(exercise)}: did you mean {either}?"
+
+
+def unknown_exercise_text(exercise: object, matches: Sequence[str]) -> str:
+    """'No such exercise `layers.cahce`: did you mean `layers.cache`?'"""
+    return _no_such_exercise(exercise, matches, lambda text: f"`{text}`")
+
+
+def unknown_exercise_html(exercise: object, matches: Sequence[str]) -> str:
+    body = _no_such_exercise(exercise, matches, lambda text: f'<code style="{_CODE}">{html.escape(str(text))}</code>')
+    return f'<div class="labkit-no-such-exercise" style="margin:0.2em 0;color:inherit">{body}</div>'
+
+
+def unknown_exercise_bundle(exercise: object, matches: Sequence[str]) -> dict:
+    return {"text/plain": unknown_exercise_text(exercise, matches), "text/html": unknown_exercise_html(exercise, matches)}
+
+
 # ---------------------------------------------------------------- progress
 
 

@@ -1,7 +1,8 @@
 """`labkit`: the command line, thin over the library.
 
 Each command parses its arguments, calls one library function, prints the result,
-and turns a `LabkitError` into its message and exit status 1 (never a traceback).
+and turns a `LabkitError` into its message and exit status 1 (never a traceback);
+`check` has exit statuses of its own (`CHECK_EXIT`, `NO_SUCH_EXERCISE`).
 """
 
 from __future__ import annotations
@@ -168,6 +169,11 @@ def _context(args: argparse.Namespace) -> LabContext:
     return LabContext.from_env(Path(args.workspace) if args.workspace else None)
 
 
+#: `labkit check`'s exit statuses: 0 passed, 1 not yet, 2 lab problem, 3 no such exercise.
+CHECK_EXIT = {"passed": 0, "failed": 1, "error": 2}
+NO_SUCH_EXERCISE = 3
+
+
 def cmd_check(args: argparse.Namespace, paths: LabPaths) -> int:
     answer = None
     if args.answer is not None:
@@ -175,10 +181,16 @@ def cmd_check(args: argparse.Namespace, paths: LabPaths) -> int:
             answer = json.loads(args.answer)
         except ValueError:
             answer = args.answer  # a plain word, e.g. --answer b
-    ctx = _context(args)
-    result = _exercises.run_check(ctx, args.exercise, answer, ProgressStore.for_paths(paths), source="cli")
+    try:
+        result = _exercises.run_check(_context(args), args.exercise, answer, ProgressStore.for_paths(paths), source="cli")
+    except _catalog.UnknownExercise as e:
+        print(f"labkit: {_render.unknown_exercise_text(e.exercise, e.matches)}", file=sys.stderr)
+        return NO_SUCH_EXERCISE
+    except LabkitError as e:  # the lab is not up, the progress store cannot be used: a lab problem, not "not yet"
+        print(f"labkit: {e}", file=sys.stderr)
+        return CHECK_EXIT["error"]
     print(_render.result_text(result))
-    return {"passed": 0, "failed": 1}.get(result.status, 2)
+    return CHECK_EXIT.get(result.status, CHECK_EXIT["error"])
 
 
 def cmd_hint(args: argparse.Namespace, paths: LabPaths) -> int:
@@ -287,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE")
     p.set_defaults(func=cmd_mirror)
 
-    p = commands.add_parser("check", help="check one exercise (exit 0 passed, 1 not yet, 2 lab problem)")
+    p = commands.add_parser("check", help="check one exercise (exit 0 passed, 1 not yet, 2 lab problem, 3 no such exercise)")
     p.add_argument("exercise", metavar="ID", help="an exercise id, like layers.cache")
     p.add_argument("--answer", help="for exercises answered in words: JSON, or a plain word")
     p.add_argument("--workspace", help="the folder the exercises write files to (default: here)")

@@ -46,8 +46,14 @@ class UnknownLesson(LabkitError):
 def get(exercise_id: object) -> Exercise:
     if isinstance(exercise_id, str) and exercise_id in _BY_ID:
         return _BY_ID[exercise_id]
-    text = exercise_id if isinstance(exercise_id, str) else str(exercise_id)
-    raise UnknownExercise(exercise_id, difflib.get_close_matches(text, list(_BY_ID), n=3, cutoff=0.5))
+    raise UnknownExercise(exercise_id, close_matches(exercise_id if isinstance(exercise_id, str) else str(exercise_id)))
+
+
+def close_matches(text: str) -> list[str]:
+    """The ids `text` is most likely a typo of: the close ones ("layers.cahce" → layers.cache alone),
+    else the roughly similar ones ("cache", "layers" → up to three)."""
+    ids = list(_BY_ID)
+    return difflib.get_close_matches(text, ids, n=3, cutoff=0.8) or difflib.get_close_matches(text, ids, n=3, cutoff=0.5)
 
 
 def registry_repositories(user: str) -> list[str]:

@@ -10,7 +10,9 @@ STARTER_PAGE = "<!DOCTYPE html>\\n<html><body><h1>My site</h1><p>Built in the Do
 DOCKERFILE = 'FROM nginx\\nLABEL org.opencontainers.image.authors=\\"learner\\"\\nCOPY index.html /usr/share/nginx/html/index.html\\n'
 
 
-BUILD = "build it from your Dockerfile with `docker build -t mysite:v1 -t mysite:latest mysite`"
+BUILD_COMMAND = "docker build -t mysite:v1 -t mysite:latest mysite"
+BUILD = f"build it from your Dockerfile with `{BUILD_COMMAND}`"
+PAGE_FOLDER = "/usr/share/nginx/html"
 
 
 def _labelled(ctx: LabContext, ref: str) -> CheckResult:
@@ -32,11 +34,26 @@ def _page(ctx: LabContext) -> str | None:
         return None
 
 
+def _copies_the_page(ctx: LabContext, ref: str) -> bool:
+    """`ref`'s own build steps (those after nginx's: the lab's nginx copies its own page in) copy into nginx's page folder."""
+    if ctx.engine.image_id("nginx:latest") is None:
+        return False
+    base, mine = images.steps(ctx, "nginx:latest"), images.steps(ctx, ref)
+    return mine[: len(base)] == base and any(kind in ("COPY", "ADD") and PAGE_FOLDER in text for kind, text in mine[len(base):])
+
+
 def _serves(ctx: LabContext) -> CheckResult:
     page = _page(ctx)
     if page is None:
         return CheckResult.fail(f"There is no mysite/index.html in {ctx.workspace}: write your page there.", "no page", "your index.html")
-    return http.serves(ctx, "mysite:v1", page, how=BUILD)
+    present = images.present(ctx, "mysite:v1", BUILD)
+    if not present.passed:
+        return present
+    different = http.COPY_THE_PAGE
+    if _copies_the_page(ctx, "mysite:v1"):  # the Dockerfile copies a page in, and it is not the page there is now
+        different = (f"Its Dockerfile copies your page in, so mysite:v1 serves an older copy of your index.html: "
+                     f"rebuild it (`{BUILD_COMMAND}`) and run it again.")
+    return http.serves(ctx, "mysite:v1", page, how=BUILD, different=different)
 
 
 def _capstone(ctx: LabContext, answer=None) -> CheckResult:

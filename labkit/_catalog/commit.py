@@ -1,8 +1,8 @@
 """05-commit: an image from a container, and why a Dockerfile is better."""
 
-from .._checks import images
+from .._checks import containers, images
 from .._context import LabContext
-from .._results import CheckResult
+from .._results import CheckResult, first_failure
 from ._base import Exercise, Resources
 
 CHOICES = {
@@ -13,6 +13,13 @@ CHOICES = {
 }
 RIGHT = "b"
 ANSWER = "one letter, a to d: answer=\"b\""
+
+
+def _custom(ctx: LabContext, answer=None) -> CheckResult:
+    return first_failure(
+        lambda: containers.made_from(ctx, "custom-box", "debian:bookworm-slim"),
+        lambda: images.committed_from(ctx, "my-custom-image", "custom-box"),
+    )
 
 
 def _why_not(ctx: LabContext, answer=None) -> CheckResult:
@@ -30,7 +37,7 @@ EXERCISES = [
         title="Commit a container",
         points=3,
         task="Run a container named `custom-box` from debian:bookworm-slim that changes `/etc/motd`, then `docker commit` it as `my-custom-image`.",
-        check=lambda ctx, answer=None: images.committed_from(ctx, "my-custom-image", "custom-box"),
+        check=_custom,
         hints=(
             "`docker run --name custom-box debian:bookworm-slim sh -c 'echo hi > /etc/motd'` changes the file and exits.",
             "`docker commit custom-box my-custom-image` turns the container's changes into a new layer.",

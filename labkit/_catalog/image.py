@@ -1,7 +1,7 @@
 """01-what-is-an-image: a read-only filesystem snapshot that never changes."""
 
 from .._checks import containers
-from .._checks.files import tar_holds
+from .._checks.files import tar_holds_program_of
 from .._context import LabContext
 from .._results import CheckResult, first_failure
 from ._base import Exercise, Resources
@@ -40,7 +40,7 @@ EXERCISES = [
         title="An image is a filesystem",
         points=2,
         task="Write busybox's filesystem to `busybox.tar` in this folder (`docker create` a container, then `docker export -o busybox.tar` it), and list what is inside.",
-        check=lambda ctx, answer=None: tar_holds(ctx, "busybox.tar", "bin/busybox"),
+        check=lambda ctx, answer=None: tar_holds_program_of(ctx, "busybox.tar", "bin/busybox", "busybox"),
         hints=(
             "`docker export` writes a container's filesystem to a tar; `docker create` makes a container without running it.",
             "`docker create --name rootfs-box busybox`, then `docker export -o busybox.tar rootfs-box`.",

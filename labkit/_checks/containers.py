@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .._context import LabContext
 from .._results import CheckResult
-from .images import describe, short
+from .images import describe, layers, names_of, short
 
 KINDS = {0: "changed", 1: "added", 2: "deleted"}
 
@@ -53,6 +53,32 @@ def from_image(ctx: LabContext, name: str, ref: str) -> CheckResult:
             f"{name}'s image is {short(box['Image'])}", f"{ref} ({short(image_id)})",
         )
     return CheckResult.ok(f"{name} runs {ref}.", f"{name}'s image is {short(image_id)}", f"{ref}")
+
+
+def made_from(ctx: LabContext, name: str, ref: str) -> CheckResult:
+    """`name` was made from `ref`'s filesystem: its image has exactly `ref`'s layers (`ref` or another
+    name for it). Unlike `from_image` (the very same image id), this holds for any image with
+    those layers, and says which image it was made from by its name."""
+    box = ctx.engine.container(name)
+    if box is None:
+        return exists(ctx, name, f"run it with `docker run --name {name} {ref} …`")
+    want = f"{name}'s image has {ref}'s layers"
+    again = f"remove it (`docker rm -f {name}`) and run it again from {ref}"
+    if ctx.engine.image_id(box["Image"]) is None:
+        return CheckResult.fail(
+            f"{name} was made from an image that is no longer in your engine ({short(box['Image'])}), not {ref}: {again}.",
+            f"{name}'s image ({short(box['Image'])}) is gone", want,
+        )
+    ref_id = ctx.engine.image_id(ref)  # no `ref` at all: the container cannot have been made from it
+    if ref_id is None or (box["Image"] != ref_id and layers(ctx, box["Image"]) != layers(ctx, ref)):
+        return CheckResult.fail(f"{name} was made from {_named(ctx, box['Image'])}, not {ref}: {again}.", f"{name}'s image is {describe(ctx, box['Image'])}", want)
+    return CheckResult.ok(f"{name} was made from {ref}.", f"{name}'s image has {ref}'s layers", want)
+
+
+def _named(ctx: LabContext, image_id: str) -> str:
+    """An image by the name a learner would type (`busybox`, not `busybox:latest`), else `describe`."""
+    names = names_of(ctx, image_id)
+    return names[0].removesuffix(":latest") if names else describe(ctx, image_id)
 
 
 def exited(ctx: LabContext, name: str, code: int = 0) -> CheckResult:

@@ -27,7 +27,11 @@ def fetch(url: str, wait: float = 15.0) -> tuple[int | None, str]:
     return None, why
 
 
-def _compare(where: str, status: int | None, body: str, expected: str) -> CheckResult:
+#: What to do when the page served is not the expected one (`serves(different=…)` says it otherwise).
+COPY_THE_PAGE = "Copy your index.html to /usr/share/nginx/html/ in the Dockerfile."
+
+
+def _compare(where: str, status: int | None, body: str, expected: str, different: str = COPY_THE_PAGE) -> CheckResult:
     want = f"HTTP 200 with {len(expected.strip())} characters of your page"
     if status is None:
         return CheckResult.fail(f"{where} did not answer HTTP ({body}): is nginx running in it, on port 80?", "no answer", want)
@@ -35,12 +39,14 @@ def _compare(where: str, status: int | None, body: str, expected: str) -> CheckR
         return CheckResult.fail(f"{where} answered HTTP {status}: is your index.html in /usr/share/nginx/html?", f"HTTP {status}", want)
     if body.strip() != expected.strip():
         first = body.strip().splitlines()[0][:80] if body.strip() else "(empty)"
-        return CheckResult.fail(f"{where} serves a different page: its first line is {first!r}. Copy your index.html to /usr/share/nginx/html/ in the Dockerfile.", f"a {len(body.strip())}-character page", want)
+        return CheckResult.fail(f"{where} serves a different page: its first line is {first!r}. {different}", f"a {len(body.strip())}-character page", want)
     return CheckResult.ok(f"{where} serves your page.", "HTTP 200, your page", want)
 
 
-def serves(ctx: LabContext, ref: str, expected: str, port: str = "80/tcp", path: str = "/", how: str = "") -> CheckResult:
-    """Run `ref` (in a labelled container, removed afterwards), GET `path`, and compare the body."""
+def serves(ctx: LabContext, ref: str, expected: str, port: str = "80/tcp", path: str = "/", how: str = "",
+           different: str = COPY_THE_PAGE) -> CheckResult:
+    """Run `ref` (in a labelled container, removed afterwards), GET `path`, and compare the body;
+    `different` is what to do when it serves another page."""
     missing = present(ctx, ref, how)
     if not missing.passed:
         return missing
@@ -49,7 +55,7 @@ def serves(ctx: LabContext, ref: str, expected: str, port: str = "80/tcp", path:
         status, body = fetch(f"http://127.0.0.1:{host_port}{path}")
     finally:
         ctx.engine.remove_container(container)
-    return _compare(f"A container of {ref}", status, body, expected)
+    return _compare(f"A container of {ref}", status, body, expected, different)
 
 
 def container_answers(ctx: LabContext, name: str, expected: str, port: str = "80/tcp", path: str = "/") -> CheckResult:

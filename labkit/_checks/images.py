@@ -57,10 +57,15 @@ def same_image(ctx: LabContext, ref: str, target: str, how: str = "") -> CheckRe
     if target_id is None:
         return CheckResult.fail(f"{target} is not in your engine, so {ref} cannot be its name: pull {target} first.", f"no image {target}", expected)
     if ref_id != target_id:
+        seen = f"{ref} is {short(ref_id)}, {target} is {short(target_id)}"
+        if not names_of(ctx, ref_id, ref):  # `ref` is that image's only name: another image, not an unnamed one
+            (ref_repo, _, ref_tag), (target_repo, _, target_tag) = _full(ref).rpartition(":"), _full(target).rpartition(":")
+            move = f"{target_tag} as {ref_tag}" if ref_repo == target_repo else f"{target} as {ref}"
+            return CheckResult.fail(f"{ref} points to another image than {target}: tag {move} (`docker tag {target} {ref}`).", seen, expected)
         return CheckResult.fail(
             f"{ref} exists but points to {describe(ctx, ref_id, ref)}, not to {target}'s image ({short(target_id)}): "
             "did you tag the wrong image?",
-            f"{ref} is {short(ref_id)}, {target} is {short(target_id)}", expected,
+            seen, expected,
         )
     return CheckResult.ok(f"{ref} is another name for {target}: same image id {short(ref_id)}.", f"both are {short(ref_id)}", expected)
 
@@ -148,16 +153,26 @@ def history_in_order(ctx: LabContext, ref: str, expected: list[tuple[str, str]])
         return missing
     seen = steps(ctx, ref)
     want = " → ".join(f"{k} {t}" for k, t in expected)
+    observed = " → ".join(f"{k} {t}"[:60] for k, t in seen if k)
     position = 0
-    for kind, text in expected:
+    for index, (kind, text) in enumerate(expected):
         found = next((i for i in range(position, len(seen)) if seen[i][0] == kind and text in seen[i][1]), None)
+        if found is None and index and any(k == kind and text in t for k, t in seen[:position]):
+            step, before = _step(kind, text), _step(*expected[index - 1])
+            return CheckResult.fail(
+                f"In {ref}'s build `{step}` comes before `{before}`: move the {kind} line below the `{before}` line "
+                f"in your Dockerfile, then build {ref} again.",
+                observed, want,
+            )
         if found is None:
-            earlier = any(k == kind and text in t for k, t in seen[:position])
-            why = "it comes too early: check the order of your Dockerfile" if earlier else "it is not in the image's history"
-            observed = " → ".join(f"{k} {t}"[:60] for k, t in seen if k)
-            return CheckResult.fail(f"`{kind} {text}` is missing from {ref}'s build: {why}.", observed, want)
+            return CheckResult.fail(f"`{kind} {text}` is missing from {ref}'s build: it is not in the image's history.", observed, want)
         position = found + 1
     return CheckResult.ok(f"{ref}'s history shows the expected instructions in order.", want, want)
+
+
+def _step(kind: str, text: str) -> str:
+    """An expected step in words: `RUN … apt-get install` (the text is a part of the line)."""
+    return f"{kind} … {text}"
 
 
 def config(ctx: LabContext, ref: str) -> dict:
@@ -206,6 +221,13 @@ def committed_from(ctx: LabContext, ref: str, container: str) -> CheckResult:
     base_layers = list((base.get("RootFS") or {}).get("Layers") or [])
     want = f"{ref} = the layers of {container}'s image + 1 layer with its changes"
     seen = f"{len(mine)} layers; {container}'s image has {len(base_layers)}"
+    if (mine == base_layers or mine[:-1] == base_layers) and not ctx.engine.diff(container):
+        # Committing a container with no changes adds no layer on some engines and an empty one on others.
+        return CheckResult.fail(
+            f"{container} has no changes, so a commit of it adds nothing: change something inside it first, "
+            f"then commit again (`docker commit {container} {ref}`).",
+            "no changes in the container", want,
+        )
     if mine == base_layers:
         return CheckResult.fail(f"{ref} has the same layers as {container}'s image: it was tagged, not committed. Run `docker commit {container} {ref}`.", seen, want)
     if mine[:-1] != base_layers:
@@ -215,8 +237,6 @@ def committed_from(ctx: LabContext, ref: str, container: str) -> CheckResult:
 
 def _holds_changes(ctx: LabContext, ref: str, container: str, seen: str, want: str, sample: int = 6) -> CheckResult:
     changes = ctx.engine.diff(container)
-    if not changes:
-        return CheckResult.fail(f"{container} has no changes, so a commit of it adds nothing: change something inside it first.", "no changes in the container", want)
     checked = 0
     folders = {path.rsplit("/", i)[0] for path in (c["Path"] for c in changes) for i in range(1, path.count("/"))}
     for change in changes[:200]:

@@ -60,7 +60,12 @@ def split(ref: str, registry: str) -> tuple[str, str]:
 
 
 def pushed(ctx: LabContext, ref: str) -> CheckResult:
-    """The registry holds `ref` and its manifest digest equals the local image's repo digest."""
+    """The registry holds `ref`, and its manifest digest is one of the local image's repo digests.
+
+    When it is not, "an older push" needs the registry to hold one of the local image's repo
+    digests as a past push of that repository: on the containerd image store every repository
+    that names an image gets a repo digest (the image id), pushed or not, so a repo digest alone
+    does not prove a push. On the classic store repo digests come only from a push or a pull."""
     registry = ctx.registry_address
     repo, tag = split(ref, registry)
     expected = f"the registry's {repo}:{tag} is your local {ref}"
@@ -68,15 +73,25 @@ def pushed(ctx: LabContext, ref: str) -> CheckResult:
         attrs = ctx.engine.image_attrs(ref)
     except ImageMissing:
         return CheckResult.fail(f"There is no local image {ref}: give your image that name with `docker tag`, then push it.", f"no local {ref}", expected)
+    local = [d.split("@", 1)[1] for d in attrs.get("RepoDigests") or [] if d.startswith(f"{registry}/{repo}@")]
     try:
-        remote = ctx.registry().manifest_digest(repo, tag)
+        client = ctx.registry()
+        remote = client.manifest_digest(repo, tag)
+        past = []
+        if remote is not None and remote not in local:  # which of the local image's digests did the registry get pushed?
+            past = [digest for digest in local if client.manifest_digest(repo, digest)]
     except LabkitError as e:
         return CheckResult.error(str(e))
-    local = [d.split("@", 1)[1] for d in attrs.get("RepoDigests") or [] if d.startswith(f"{registry}/{repo}@")]
+    return _compare(ref, repo, tag, remote, local, past, expected)
+
+
+def _compare(ref: str, repo: str, tag: str, remote: str | None, local: list[str], past: list[str], expected: str) -> CheckResult:
+    """The verdict: `remote` is the registry's digest for repo:tag, `local` the local image's repo digests
+    for repo, `past` those of them the registry holds as manifests of repo."""
     if remote is None:
         return CheckResult.fail(f"The registry has no {repo}:{tag}: push it with `docker push {ref}` (log in first).", "not in the registry", expected)
-    if not local:
-        return CheckResult.fail(f"The registry has a {repo}:{tag}, but your local {ref} is not what was pushed: push it again with `docker push {ref}`.", f"registry: {remote[:19]}…, local: never pushed", expected)
-    if remote not in local:
-        return CheckResult.fail(f"The registry's {repo}:{tag} ({remote[:19]}…) is an older push, not your local {ref}: push again.", f"registry {remote[:19]}…, local {local[0][:19]}…", expected)
-    return CheckResult.ok(f"The registry holds {repo}:{tag}, digest {remote[:19]}…, the same as your local image.", f"digest {remote}", expected)
+    if remote in local:
+        return CheckResult.ok(f"The registry holds {repo}:{tag}, digest {remote[:19]}…, the same as your local image.", f"digest {remote}", expected)
+    if past:
+        return CheckResult.fail(f"The registry's {repo}:{tag} ({remote[:19]}…) is an older push, not your local {ref}: push again.", f"registry {remote[:19]}…, local {past[0][:19]}…", expected)
+    return CheckResult.fail(f"The registry has a {repo}:{tag}, but your local {ref} is not what was pushed: push it again with `docker push {ref}`.", f"registry: {remote[:19]}…, local: never pushed", expected)

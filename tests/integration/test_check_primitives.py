@@ -222,7 +222,9 @@ def test_history_in_order_sees_a_missing_step(ctx, storied):
 
 
 def test_history_in_order_sees_the_wrong_order(ctx, storied):
-    failed(images.history_in_order(ctx, storied, [("RUN", "echo second"), ("RUN", "echo first")]), "`RUN echo first` is missing", "too early")
+    result = images.history_in_order(ctx, storied, [("RUN", "echo second"), ("RUN", "echo first")])
+    failed(result, "In prim-hist:v1's build `RUN … echo first` comes before `RUN … echo second`: move the RUN line below the `RUN … echo second` line")
+    assert "missing" not in result.feedback
 
 
 # --- images.config_field ---------------------------------------------------------------
@@ -303,6 +305,14 @@ def test_committed_from_sees_a_change_after_the_commit(ctx, made, written, tmp_p
     failed(images.committed_from(ctx, "prim-commit-old:v1", written), "/f in prim-commit-old:v1 differs", "commit again")
 
 
+def test_committed_from_an_unchanged_container_is_not_called_a_tag(ctx, made):
+    made.run("prim-commit-same", "busybox", "true")
+    made.lab.docker("commit", "prim-commit-same", made.image("prim-commit-same:v1"))  # an empty layer on some engines, none on others
+    result = images.committed_from(ctx, "prim-commit-same:v1", "prim-commit-same")
+    failed(result, "prim-commit-same has no changes, so a commit of it adds nothing", "docker commit prim-commit-same prim-commit-same:v1")
+    assert "tagged" not in result.feedback
+
+
 def test_committed_from_needs_the_container(ctx, made):
     made.tag("busybox", "prim-commit-lone:v1")
     failed(images.committed_from(ctx, "prim-commit-lone:v1", "prim-commit-nobox"), "There is no container prim-commit-nobox")
@@ -317,6 +327,15 @@ def test_a_running_container(ctx, made):
     failed(containers.from_image(ctx, "prim-box-web", "busybox"), "made from nginx", "not from busybox", "docker rm -f prim-box-web")
     failed(containers.exited(ctx, "prim-box-web"), "still running")
     failed(containers.gone(ctx, "prim-box-web"), "still exists (running)", "docker rm -f")
+
+
+def test_made_from_compares_the_containers_layers_and_names_its_image(ctx, made):
+    made.run("prim-box-made", "busybox", "true")
+    made.tag("busybox", "prim-busybox-too:v1")
+    passed(containers.made_from(ctx, "prim-box-made", "busybox"), "was made from busybox")
+    passed(containers.made_from(ctx, "prim-box-made", "prim-busybox-too:v1"))  # another name, the same layers
+    failed(containers.made_from(ctx, "prim-box-made", "nginx"), "prim-box-made was made from", "not nginx", "docker rm -f prim-box-made")
+    failed(containers.made_from(ctx, "prim-box-nobody", "nginx"), "There is no container named prim-box-nobody", "docker run --name prim-box-nobody nginx")
 
 
 def test_a_stopped_container(ctx, made):
@@ -438,6 +457,18 @@ def test_pushed_sees_an_older_push(ctx, lab, made, pushing):
     failed(registry.pushed(ctx, ref), "older push", "push again")
 
 
+def test_pushed_a_push_the_registry_deleted_is_not_an_older_push(ctx, lab, made, pushing):
+    ref = made.tag(pushing[0], f"{lab.registry}/learner/prim-push-gone:v1")
+    made.push(ref)
+    client = RegistryClient(lab.registry, auth=("learner", lab.password))
+    assert client.delete_tag("learner/prim-push-gone", "v1")  # the registry forgets that push
+    client.close()
+    lab.docker("tag", pushing[1], ref)
+    made.push(ref)
+    lab.docker("tag", pushing[0], ref)  # the name is back on an image the registry holds no more
+    failed(registry.pushed(ctx, ref), "not what was pushed", f"docker push {ref}")
+
+
 # --- http ------------------------------------------------------------------------------
 @pytest.fixture
 def web(made):
@@ -479,6 +510,28 @@ def test_tar_holds_an_exported_filesystem(ctx, made):
 def test_tar_holds_a_saved_image(ctx, made):
     made.lab.docker("save", "busybox", "-o", str(ctx.workspace / "saved.tar"))
     passed(files.tar_holds(ctx, "saved.tar", "bin/busybox"), "image archive whose layers hold bin/busybox")
+
+
+def test_tar_holds_program_of_an_export_and_a_save(ctx, made):
+    made.create("prim-tar-prog", "busybox")
+    made.lab.docker("export", "prim-tar-prog", "-o", str(ctx.workspace / "busybox.tar"))
+    passed(files.tar_holds_program_of(ctx, "busybox.tar", "bin/busybox", "busybox"), "busybox.tar holds bin/busybox")
+    made.lab.docker("save", "busybox", "-o", str(ctx.workspace / "saved.tar"))
+    passed(files.tar_holds_program_of(ctx, "saved.tar", "bin/busybox", "busybox"), "image archive whose layers hold bin/busybox")
+    assert labkit_containers(made.lab) == []
+
+
+@pytest.mark.parametrize("program, words", [
+    (b"", ["bin/busybox in busybox.tar is empty: export the container with `docker export`"]),
+    (b"#!/bin/sh\necho busybox\n", ["bin/busybox in busybox.tar is not busybox's program from the busybox image: it is 23 bytes", "`docker export`"]),
+], ids=["empty", "script"])
+def test_tar_holds_program_of_sees_an_empty_or_fake_program(ctx, made, tmp_path, program, words):
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "busybox").write_bytes(program)
+    with tarfile.open(ctx.workspace / "busybox.tar", "w") as archive:
+        archive.add(tmp_path / "bin", arcname="bin")
+    passed(files.tar_holds(ctx, "busybox.tar", "bin/busybox"))  # it is there, by name
+    failed(files.tar_holds_program_of(ctx, "busybox.tar", "bin/busybox", "busybox"), *words)
 
 
 def test_tar_holds_fails_for_a_missing_file_or_a_text_file(ctx):

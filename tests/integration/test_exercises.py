@@ -6,6 +6,9 @@ Each lesson starts from `labkit reset` of the whole course, as a learner startin
 
 from __future__ import annotations
 
+import re
+import tarfile
+
 import pytest
 
 from conftest import run
@@ -44,3 +47,112 @@ def test_catalog_points_match_their_criteria():
     ids = [e.id for e in _catalog.EXERCISES]
     assert len(ids) == len(set(ids))
     assert all(e.hints and e.solution and e.title and e.task for e in _catalog.EXERCISES)
+
+
+# --- wrong ways: each leaves the exercise undone, with feedback that names what is wrong --------
+@pytest.fixture
+def lesson_reset(ctx):
+    """Reset the lessons a test names, before it and again after it (what it made goes away)."""
+    lessons: list[str] = []
+
+    def start(*names: str) -> None:
+        lessons.extend(names)
+        reset(ctx, list(names))
+
+    yield start
+    if lessons:
+        reset(ctx, lessons)
+
+
+def _busybox_tar(ctx, tmp_path, program: bytes) -> None:
+    """busybox.tar holding only bin/busybox with these bytes (a hand-made archive, not an export)."""
+    (tmp_path / "bin").mkdir(exist_ok=True)
+    (tmp_path / "bin" / "busybox").write_bytes(program)
+    with tarfile.open(ctx.workspace / "busybox.tar", "w") as archive:
+        archive.add(tmp_path / "bin", arcname="bin")
+
+
+def test_rootfs_with_an_empty_or_fake_busybox_is_not_done(lab, ctx, lesson_reset, tmp_path):
+    lesson_reset("image")
+    lab.docker("pull", "-q", "busybox")
+    _busybox_tar(ctx, tmp_path, b"")
+    empty = run_check(ctx, "image.rootfs")
+    assert empty.status == "failed" and empty.points == 0, empty
+    assert empty.feedback.startswith("bin/busybox in busybox.tar is empty: export the container with `docker export`"), empty
+    _busybox_tar(ctx, tmp_path, b"#!/bin/sh\necho busybox\n")
+    script = run_check(ctx, "image.rootfs")
+    assert script.status == "failed" and script.points == 0, script
+    assert script.feedback.startswith("bin/busybox in busybox.tar is not busybox's program from the busybox image:"), script
+    lab.docker("save", "-o", str(ctx.workspace / "busybox.tar"), "busybox")
+    assert run_check(ctx, "image.rootfs").passed  # an image archive holds the same program in a layer
+
+
+def test_commit_custom_from_busybox_is_not_done(lab, ctx, lesson_reset):
+    lesson_reset("commit")
+    lab.docker("pull", "-q", "busybox")
+    lab.docker("run", "--name", "custom-box", "busybox", "sh", "-c", "echo hi > /etc/motd")
+    lab.docker("commit", "custom-box", "my-custom-image")
+    result = run_check(ctx, "commit.custom")
+    assert result.status == "failed" and result.points == 0, result
+    assert result.feedback.startswith("custom-box was made from busybox, not debian:bookworm-slim:"), result
+
+
+def test_commit_custom_of_an_unchanged_container_is_not_called_a_tag(lab, ctx, lesson_reset):
+    lesson_reset("commit")
+    lab.docker("pull", "-q", "debian:bookworm-slim")
+    lab.docker("run", "--name", "custom-box", "debian:bookworm-slim", "true")
+    lab.docker("commit", "custom-box", "my-custom-image")  # some engines add an empty layer, some none
+    result = run_check(ctx, "commit.custom")
+    assert result.status == "failed", result
+    assert result.feedback.startswith("custom-box has no changes, so a commit of it adds nothing"), result
+    assert "tagged" not in result.feedback
+
+
+def test_tryit_commit_names_the_container_not_its_full_id(lab, ctx, lesson_reset):
+    lesson_reset("tryit")
+    lab.docker("pull", "-q", "debian:bookworm-slim")
+    lab.docker("run", "--name", "tryit-box", "debian:bookworm-slim", "cp", "/bin/true", "/usr/bin/curl")  # "curl", offline
+    lab.docker("tag", "debian:bookworm-slim", "debian-with-curl")
+    result = run_check(ctx, "tryit.commit")
+    assert result.status == "failed", result
+    assert "tryit-box's image: it was tagged, not committed. Run `docker commit tryit-box debian-with-curl`." in result.feedback, result
+    assert not re.search(r"\b[0-9a-f]{64}\b", result.feedback), result
+
+
+def test_layers_order_left_in_the_bad_order_says_to_move_copy_down(lab, ctx, lesson_reset):
+    lesson_reset("layers")
+    exercise = _catalog.get("layers.order")
+    shell(lab, ctx, exercise.setup)  # writes the Dockerfile in the bad order
+    lab.docker("build", "-q", "-t", "ordered-app:v2", str(ctx.workspace / "ordered-app"), timeout=600)
+    result = run_check(ctx, "layers.order")
+    assert result.status == "failed", result
+    assert result.feedback.startswith("In ordered-app:v2's build `COPY … /app` comes before `RUN … apt-get install`:"), result
+    assert "move the COPY line below" in result.feedback and "missing" not in result.feedback
+
+
+def _criterion(result, name: str) -> str:
+    """The feedback line of one criterion of a partial-credit result."""
+    return next(line for line in result.feedback.splitlines() if line.startswith(f"{name}: "))
+
+
+def test_capstone_page_edited_after_the_build_is_told_to_rebuild(lab, ctx):
+    """The Dockerfile copies index.html in and the page changed since the build: the image serves an
+    older copy (rebuild), not "copy your index.html" (which the Dockerfile does)."""
+    capstone = _catalog.get("capstone.site")
+    reset(ctx, ["capstone"])
+    try:
+        shell(lab, ctx, capstone.setup + capstone.solution[:2])  # write the Dockerfile, build v1 and latest
+        page = ctx.workspace / "mysite" / "index.html"
+        page.write_text(page.read_text().replace("My site", "My edited site"))
+        serves = _criterion(run_check(ctx, capstone.id), "serves your page")
+        assert "mysite:v1 serves an older copy of your index.html" in serves, serves
+        assert "`docker build -t mysite:v1 -t mysite:latest mysite`" in serves and "run it again" in serves
+        assert "Copy your index.html" not in serves
+
+        (ctx.workspace / "mysite" / "Dockerfile").write_text("FROM nginx\nLABEL org.opencontainers.image.authors=learner\n")
+        shell(lab, ctx, capstone.solution[1:2])  # the lab's nginx copies its own page in: that is not the learner's COPY
+        serves = _criterion(run_check(ctx, capstone.id), "serves your page")
+        assert "Copy your index.html to /usr/share/nginx/html/ in the Dockerfile" in serves, serves
+        assert "older copy" not in serves
+    finally:
+        reset(ctx, ["capstone"])

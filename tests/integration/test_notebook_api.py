@@ -58,3 +58,10 @@ def test_a_labkit_error_in_a_cell_is_one_line_not_a_traceback(lab, tmp_path, mon
     shown = "".join(str(o) for o in cells[0].outputs)
     assert "Traceback" not in shown and "File " not in shown  # one line, no traceback
     assert "LAB PROBLEM" in outputs(cells[1], "text/plain") and "The lab is not up" in outputs(cells[1], "text/plain")
+
+
+def test_an_unknown_exercise_in_a_kernel_is_no_such_exercise_not_a_lab_problem(lab, tmp_path, monkeypatch):
+    (cell,) = execute(lab, tmp_path, monkeypatch, "from labkit import lab\nlab.check('layers.cahce')")
+    assert outputs(cell, "text/plain") == "No such exercise `layers.cahce`: did you mean `layers.cache`?"
+    assert "LAB PROBLEM" not in outputs(cell, "text/html") and "<code" in outputs(cell, "text/html")
+    assert not any(WIDGET in o.get("data", {}) for o in cell.outputs)  # nothing was checked: no hint button

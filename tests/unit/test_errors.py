@@ -139,6 +139,49 @@ def test_cli_status_on_corrupt_state_names_the_file(home, capsys):
     assert str(state_file.resolve()) in captured.err
 
 
+def test_cli_check_of_an_unknown_exercise_exits_3_with_the_close_matches(home, tmp_path, monkeypatch, capsys):
+    from fakes import FakeEngine, fake_context
+    from labkit import cli
+
+    monkeypatch.setattr(cli, "_context", lambda args: fake_context(FakeEngine(), tmp_path))
+    assert main(["check", "layers.cahce"]) == 3
+    captured = capsys.readouterr()
+    assert captured.err == "labkit: No such exercise `layers.cahce`: did you mean `layers.cache`?\n"
+    assert captured.out == ""
+
+
+def test_cli_check_with_the_lab_down_is_a_lab_problem_exit_2(home, capsys):
+    assert main(["check", "start.pull"]) == 2
+    captured = capsys.readouterr()
+    assert "labkit: The lab is not up." in captured.err and "Next: run `labkit up`" in captured.err
+
+
+def test_cli_check_help_and_readme_give_every_exit_status():
+    from labkit.cli import build_parser
+
+    statuses = "exit 0 passed, 1 not yet, 2 lab problem, 3 no such exercise"
+    assert statuses in " ".join(build_parser().format_help().split())
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert any(line.startswith(".venv/bin/labkit check ") and statuses in line for line in readme.splitlines())
+
+
+def test_notebook_check_of_an_unknown_exercise_says_no_such_exercise(tmp_path, monkeypatch):
+    """The learner's typo, shown plainly with the close matches: not a lab problem, nothing recorded."""
+    from fakes import FakeEngine, fake_context
+    from labkit import _notebook
+    from labkit._progress import ProgressStore
+
+    lab = _notebook.Lab()
+    ctx = fake_context(FakeEngine(), tmp_path)
+    monkeypatch.setattr(lab, "_context", lambda: ctx)
+    text = "No such exercise `layers.cahce`: did you mean `layers.cache`?"
+    for shown in (lab.check("layers.cahce"), lab.hint("layers.cahce")):
+        bundle = shown._repr_mimebundle_()
+        assert bundle["text/plain"] == repr(shown) == text
+        assert "LAB PROBLEM" not in bundle["text/html"] and "layers.cache" in bundle["text/html"]
+    assert ProgressStore.for_paths(ctx.paths).history() == []
+
+
 def test_cli_error_keeps_a_long_path_on_one_line(tmp_path, monkeypatch, capsys):
     """Regression: errors went through rich, which wrapped them at 80 columns and split paths."""
     home = tmp_path / ("a-long-lab-home-" * 6) / ("nested-" * 12)

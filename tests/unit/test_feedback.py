@@ -6,6 +6,10 @@ on an in-memory engine (`fakes.FakeEngine`): no Docker, no network.
 
 from __future__ import annotations
 
+import io
+import json
+import tarfile
+
 import pytest
 
 from fakes import FakeEngine, FakeRegistry, box, event, fake_context, image, sid
@@ -47,9 +51,21 @@ def test_same_image_wrong_image_names_the_other_images_tags(tmp_path):
     assert "myrepo/nginx:v1 (" not in result.feedback  # the name itself is not listed as "another name"
 
 
-def test_same_image_wrong_image_without_other_names_is_unnamed(tmp_path):
+def test_same_image_wrong_image_without_other_names_says_tag_the_target(tmp_path):
+    """The image has one name, the ref itself: it is not "unnamed", it is another image than the target."""
     result, _ = check(tmp_path, "inspect.tag", images={"nginx:latest": NGINX, "myrepo/nginx:v1": BUSYBOX})
-    assert f"points to an unnamed image ({short(BUSYBOX['Id'])})" in result.feedback
+    assert result.feedback == ("myrepo/nginx:v1 points to another image than nginx:latest: "
+                               "tag nginx:latest as myrepo/nginx:v1 (`docker tag nginx:latest myrepo/nginx:v1`).")
+    assert result.observed == f"myrepo/nginx:v1 is {short(BUSYBOX['Id'])}, nginx:latest is {short(NGINX['Id'])}"
+
+
+def test_capstone_latest_on_another_image_says_tag_v1_as_latest(tmp_path):
+    labels = {"org.opencontainers.image.authors": "me"}
+    site, older = image("site", ["d1", "n1", "n2", "a"], Labels=labels), image("older-site", ["d1", "n1", "n2", "b"], Labels=labels)
+    result, _ = check(tmp_path, "capstone.site", images={"nginx:latest": NGINX, "mysite:v1": site, "mysite:latest": older})
+    assert ("tagged v1 and latest, one image: mysite:latest points to another image than mysite:v1: "
+            "tag v1 as latest (`docker tag mysite:v1 mysite:latest`).") in result.feedback.splitlines()
+    assert "unnamed" not in result.feedback
 
 
 def test_same_image_target_missing_says_pull_it(tmp_path):
@@ -62,6 +78,89 @@ def test_same_image_passes_on_one_id(tmp_path):
     result, _ = check(tmp_path, "inspect.tag", images={"nginx:latest": NGINX, "myrepo/nginx:v1": NGINX})
     assert result.status == PASSED
     assert f"same image id {short(NGINX['Id'])}" in result.feedback
+
+
+
+# --- image.rootfs: busybox.tar must hold busybox's own program -----------------------------
+PROGRAM = b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 40  # stands in for the static busybox
+
+
+def _tar(members: dict[str, bytes | tuple[str, str]]) -> bytes:
+    """A tar of these members: bytes are regular files, ("link", target) a hard link."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            if isinstance(data, tuple):
+                info.type, info.linkname = tarfile.LNKTYPE, data[1]
+                archive.addfile(info)
+            else:
+                info.size, info.mode = len(data), 0o755
+                archive.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def _saved(layers: list[dict]) -> bytes:
+    """A `docker save` archive whose image has these layers (each a dict of members)."""
+    names = [f"layer{i}/layer.tar" for i in range(len(layers))]
+    manifest = json.dumps([{"Config": "config.json", "RepoTags": ["busybox:latest"], "Layers": names}]).encode()
+    return _tar({"manifest.json": manifest, "config.json": b"{}", **{n: _tar(m) for n, m in zip(names, layers)}})
+
+
+def _rootfs(tmp_path, archive: bytes, program: bytes | None = PROGRAM) -> CheckResult:
+    (tmp_path / "ws").mkdir(exist_ok=True)
+    (tmp_path / "ws" / "busybox.tar").write_bytes(archive)
+    files = {} if program is None else {("busybox:latest", "/bin/busybox"): program}
+    result, engine = check(tmp_path, "image.rootfs", images={"busybox:latest": BUSYBOX}, files=files)
+    assert engine.live_scratch == []
+    return result
+
+
+@pytest.mark.parametrize("archive", [
+    _tar({"bin/": b"", "bin/[": PROGRAM, "bin/busybox": ("link", "bin/[")}),  # hard links, as Docker Hub's busybox
+    _tar({"./bin/busybox": PROGRAM}),
+    _saved([{"bin/busybox": b"old"}, {"bin/busybox": PROGRAM}]),  # the top layer's copy is the image's
+], ids=["export-hard-link", "export", "save"])
+def test_rootfs_with_busyboxs_program_passes(tmp_path, archive):
+    result = _rootfs(tmp_path, archive)
+    assert result.status == PASSED, result.feedback
+
+
+@pytest.mark.parametrize("archive", [_tar({"bin/busybox": b""}), _saved([{"bin/busybox": b""}])], ids=["export", "save"])
+def test_rootfs_empty_busybox_says_it_is_empty(tmp_path, archive):
+    result = _rootfs(tmp_path, archive)
+    assert result.status == FAILED
+    assert result.feedback.startswith("bin/busybox in busybox.tar is empty: export the container with `docker export`")
+    assert result.observed == "bin/busybox: 0 bytes"
+
+
+@pytest.mark.parametrize("archive", [_tar({"bin/busybox": b"#!/bin/sh\necho busybox\n"}),
+                                     _saved([{"bin/busybox": b"#!/bin/sh\necho busybox\n"}])], ids=["export", "save"])
+def test_rootfs_a_script_named_busybox_is_not_busybox(tmp_path, archive):
+    result = _rootfs(tmp_path, archive)
+    assert result.status == FAILED
+    assert result.feedback.startswith("bin/busybox in busybox.tar is not busybox's program from the busybox image:")
+    assert "`docker export`" in result.feedback
+    assert result.observed.startswith("bin/busybox: 23 bytes, sha256:")
+
+
+def test_rootfs_a_link_named_busybox_is_not_busybox(tmp_path):
+    info = tarfile.TarInfo("bin/busybox")
+    info.type, info.linkname = tarfile.SYMTYPE, "/bin/sh"
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as archive:
+        archive.addfile(info)
+    result = _rootfs(tmp_path, out.getvalue())
+    assert result.feedback.startswith("bin/busybox in busybox.tar is not busybox's program from the busybox image:")
+    assert result.observed == "bin/busybox: a link to /bin/sh"
+
+
+def test_rootfs_without_the_busybox_image_asks_to_pull_it(tmp_path):
+    (tmp_path / "ws").mkdir(exist_ok=True)
+    (tmp_path / "ws" / "busybox.tar").write_bytes(_tar({"bin/busybox": PROGRAM}))
+    result, _ = check(tmp_path, "image.rootfs")
+    assert result.status == FAILED
+    assert "docker pull busybox" in result.feedback
 
 
 # --- built_on: layers.build (3 new layers on debian) and capstone (at most 2 on nginx) ----------
@@ -202,7 +301,11 @@ def test_history_in_order_step_before_its_place_is_too_early(tmp_path, history):
         images={"debian:bookworm-slim": DEBIAN, "ordered-app:v2": image("ordered-v2", ["d1", "c", "r"])},
         history={"ordered-app:v2": [{"CreatedBy": line} for line in history]},
     )
-    assert result.feedback == "`COPY /app` is missing from ordered-app:v2's build: it comes too early: check the order of your Dockerfile."
+    assert result.feedback == (
+        "In ordered-app:v2's build `COPY … /app` comes before `RUN … apt-get install`: "
+        "move the COPY line below the `RUN … apt-get install` line in your Dockerfile, then build ordered-app:v2 again."
+    )
+    assert "missing" not in result.feedback
     assert result.observed.startswith("COPY ")
 
 
@@ -347,8 +450,46 @@ def test_committed_from_a_deletion_the_image_still_has(tmp_path):
 def test_committed_from_missing_container_or_image(tmp_path):
     no_box, _ = check(tmp_path, "commit.custom", images={"debian:bookworm-slim": DEBIAN})
     no_image, _ = check(tmp_path, "commit.custom", **_commit_state(None))
-    assert no_box.feedback == "There is no container custom-box to commit from."
+    assert no_box.feedback == "There is no container named custom-box: run it with `docker run --name custom-box debian:bookworm-slim …`."
     assert no_image.feedback == "There is no image my-custom-image in your engine yet: commit it with `docker commit custom-box my-custom-image`."
+
+
+
+def test_commit_custom_from_another_image_names_that_image(tmp_path):
+    state = _commit_state(box_image=BUSYBOX["Id"])
+    state["images"] = {**state["images"], "busybox:latest": BUSYBOX, "my-custom-image": image("custom", ["b1", "m1"])}
+    result, _ = check(tmp_path, "commit.custom", **state)
+    assert result.status == FAILED
+    assert result.feedback.startswith("custom-box was made from busybox, not debian:bookworm-slim:")
+    assert "docker rm -f custom-box" in result.feedback
+
+
+def test_commit_custom_from_busybox_without_debian_pulled_still_names_busybox(tmp_path):
+    result, _ = check(tmp_path, "commit.custom", images={"busybox:latest": BUSYBOX, "my-custom-image": image("custom", ["b1", "m1"])},
+                      containers={"custom-box": box("custom-box", BUSYBOX["Id"])}, diffs={"custom-box": [{"Path": "/etc/motd", "Kind": 0}]})
+    assert result.feedback.startswith("custom-box was made from busybox, not debian:bookworm-slim:")
+
+
+def test_commit_custom_from_another_name_of_debian_passes(tmp_path):
+    state = _commit_state()
+    state["images"] = {**state["images"], "my-debian:v1": DEBIAN}
+    result, _ = check(tmp_path, "commit.custom", **state)
+    assert result.status == PASSED, result.feedback
+
+
+def test_commit_custom_from_an_unnamed_image(tmp_path):
+    result, _ = check(tmp_path, "commit.custom", **_commit_state(box_image=sid("gone")))
+    assert result.feedback.startswith(f"custom-box was made from an image that is no longer in your engine ({short(sid('gone'))}), not debian:bookworm-slim")
+
+
+@pytest.mark.parametrize("committed_layers", [["d1"], ["d1", "empty"]], ids=["no-new-layer", "empty-layer"])
+def test_committed_from_an_unchanged_container_is_not_called_a_tag(tmp_path, committed_layers):
+    result, _ = check(tmp_path, "commit.custom", **_commit_state(committed_layers, diff=[]))
+    assert result.feedback == (
+        "custom-box has no changes, so a commit of it adds nothing: change something inside it first, "
+        "then commit again (`docker commit custom-box my-custom-image`)."
+    )
+    assert "tagged" not in result.feedback
 
 
 # --- inspect.read: answer={"cmd": …, "port": …} ----------------------------------------------
@@ -459,6 +600,18 @@ def test_install_with_curl_but_a_failed_exit_does_not_deny_the_curl(tmp_path):
     assert "exited with code 1" in result.feedback
 
 
+
+def test_tryit_commit_names_the_container_by_its_name_not_its_id(tmp_path):
+    boxed = box("tryit-box", DEBIAN["Id"], "exited", 0)
+    result, _ = check(tmp_path, "tryit.commit", images={"debian:bookworm-slim": DEBIAN, "debian-with-curl": DEBIAN},
+                      containers={"tryit-box": boxed}, diffs={"tryit-box": CURL_ADDED})
+    assert result.feedback == (
+        "debian-with-curl has the same layers as tryit-box's image: it was tagged, not committed. "
+        "Run `docker commit tryit-box debian-with-curl`."
+    )
+    assert boxed["Id"] not in result.feedback
+
+
 @pytest.mark.parametrize("exercise, ref", [("layers.cache", "layered-app:v2"), ("layers.order", "ordered-app:v2"), ("capstone.site", "mysite:v1")])
 def test_a_missing_image_the_learner_builds_is_never_pulled(tmp_path, exercise, ref):
     result, _ = check(tmp_path, exercise, images={"debian:bookworm-slim": DEBIAN, "nginx:latest": NGINX})
@@ -474,6 +627,76 @@ def test_pull_back_after_rmi_asks_to_pull_not_to_remove(tmp_path):
     engine._events = [event("image", "untag", 100, id=BUSYBOX["Id"], name=ref)]
     result = run_check(ctx, "push.pull-back")
     assert result.feedback.startswith(f"You removed {ref}; now pull it back")
+
+
+# --- registry.pushed: the registry's tag vs the local image, on either image store ------------
+# Classic store: the image id is its config's digest; RepoDigests hold only digests it was pushed
+# as (or pulled by). Containerd store: the image id is its manifest's digest, and RepoDigests hold
+# repo@id for every repository that names it, pushed or not.
+REGISTRY = "127.0.0.1:5000"
+MYAPP = f"{REGISTRY}/learner/myapp:v1"
+
+
+def _manifest(name: str) -> str:
+    return sid(f"{name} manifest")
+
+
+def _local(name: str, store: str, pushed: bool) -> dict:
+    """Image `name` as `docker image inspect` shows it on `store`, named MYAPP (and pushed as it, or not)."""
+    if store == "classic":
+        digests = (f"{REGISTRY}/learner/myapp@{_manifest(name)}",) if pushed else ()
+        return image(f"{name} config", ["b1", name], repo_digests=digests)
+    attrs = image(name, ["b1", name])
+    attrs["Id"] = _manifest(name)
+    attrs["RepoDigests"] = [f"{REGISTRY}/learner/myapp@{attrs['Id']}"]
+    return attrs
+
+
+def _pushed(tmp_path, local: dict, tag: str, held: tuple[str, ...]) -> CheckResult:
+    """registry.pushed(MYAPP) with MYAPP locally `local`; the registry's v1 is `tag`, and it holds the manifests `held`."""
+    from labkit._checks import registry
+
+    answers = {("learner/myapp", "v1"): tag, **{("learner/myapp", digest): digest for digest in held}}
+    ctx = fake_context(FakeEngine(images={MYAPP: local}), tmp_path, registry=FakeRegistry(answers))
+    return registry.pushed(ctx, MYAPP)
+
+
+STORES = ["classic", "containerd"]
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_pushed_passes_when_the_registry_holds_the_local_image(tmp_path, store):
+    one = _manifest("one")
+    result = _pushed(tmp_path, _local("one", store, pushed=True), one, (one,))
+    assert result.status == PASSED and one[:19] in result.feedback
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_pushed_sees_a_name_moved_to_an_image_never_pushed(tmp_path, store):
+    """`one` pushed, then the name moved to `two`, never pushed: on containerd `two` still has a repo digest."""
+    one = _manifest("one")
+    result = _pushed(tmp_path, _local("two", store, pushed=False), one, (one,))
+    assert result.status == FAILED
+    assert result.feedback == (f"The registry has a learner/myapp:v1, but your local {MYAPP} is not what was pushed: "
+                               f"push it again with `docker push {MYAPP}`.")
+    assert "older push" not in result.feedback
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_pushed_sees_an_older_push(tmp_path, store):
+    """`one` pushed, then `two` pushed under the same name, then the name moved back to `one`."""
+    one, two = _manifest("one"), _manifest("two")
+    result = _pushed(tmp_path, _local("one", store, pushed=True), two, (one, two))
+    assert result.status == FAILED
+    assert result.feedback == f"The registry's learner/myapp:v1 ({two[:19]}…) is an older push, not your local {MYAPP}: push again."
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_pushed_a_push_the_registry_no_longer_holds_is_not_an_older_push(tmp_path, store):
+    """The local image was pushed once, but the registry has deleted that manifest since."""
+    one, two = _manifest("one"), _manifest("two")
+    result = _pushed(tmp_path, _local("one", store, pushed=True), two, (two,))
+    assert result.status == FAILED and "is not what was pushed" in result.feedback
 
 
 # --- criteria: a lab problem in one step is the whole result ---------------------------------

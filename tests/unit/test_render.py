@@ -251,3 +251,23 @@ def test_progress_html():
 def test_progress_bundle():
     bundle = _render.progress_bundle(ROWS)
     assert bundle == {"text/plain": _render.progress_text(ROWS), "text/html": _render.progress_html(ROWS)}
+
+
+# ---------------------------------------------------------------- no such exercise
+
+
+def test_no_such_exercise_names_the_close_matches():
+    assert _render.unknown_exercise_text("layers.cahce", ["layers.cache"]) == (
+        "No such exercise `layers.cahce`: did you mean `layers.cache`?")
+    assert _render.unknown_exercise_text("layers.x", ["layers.build", "layers.cache", "layers.order"]) == (
+        "No such exercise `layers.x`: did you mean `layers.build`, `layers.cache` or `layers.order`?")
+    alone = _render.unknown_exercise_text(42, [])
+    assert alone.startswith("No such exercise `42`: ") and "check cell" in alone and "labkit progress" in alone
+
+
+def test_no_such_exercise_is_plain_text_and_html_not_a_lab_problem():
+    bundle = _render.unknown_exercise_bundle("<b>x", ["layers.cache"])
+    assert bundle["text/plain"] == _render.unknown_exercise_text("<b>x", ["layers.cache"])
+    assert "&lt;b&gt;x" in bundle["text/html"] and "<b>x" not in bundle["text/html"]
+    assert "<code" in bundle["text/html"] and "layers.cache" in bundle["text/html"]
+    assert "LAB PROBLEM" not in bundle["text/html"] and not bundle["text/plain"].startswith("labkit:")
