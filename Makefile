@@ -31,7 +31,7 @@ deps:
 	@bash scripts/install-deps.sh
 
 deps-test:
-	@bash scripts/install-deps.sh chromium
+	@bash scripts/install-deps.sh chromium libatomic1
 
 venv: $(VENV)/.installed
 
