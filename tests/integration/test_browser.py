@@ -308,7 +308,7 @@ def test_without_the_widget_front_end_a_result_is_still_readable(lab, page, tmp_
         run_cell(page, check)
         shown = output(check)
         expect(shown.locator(".labkit-result")).to_contain_text("NOT YET")  # the result's HTML form
-        expect(shown).to_contain_text("There is no container custom-box")
+        expect(shown).to_contain_text("There is no container named custom-box")
         page.shots("no-widget-front-end", check)
         assert shown.locator(".jupyter-widgets").count() == 0
         text = shown.inner_text()
