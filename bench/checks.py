@@ -122,9 +122,9 @@ def main() -> int:
         env["LABKIT_WORKSPACE"] = str(work / "ws")
         (work / "ws").mkdir()
         os.environ.update(env)
-        from labkit import _catalog
-        from labkit._exercises import fill
-        from labkit._notebook import Lab
+        from labkit.course import _catalog
+        from labkit.course._exercises import fill
+        from labkit.ui._notebook import Lab
 
         lab = Lab()
         env["DOCKER_HOST"] = os.environ["DOCKER_HOST"] = lab._context().state.engine.host

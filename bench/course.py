@@ -68,10 +68,10 @@ def main() -> int:
     rows = []
     with bench_lab("labkit-bench-course-") as (work, env):
         os.environ.update(env)
-        from labkit._context import LabContext
-        from labkit._lab import env as lab_env
-        from labkit._paths import LabPaths
-        from labkit._reset import reset
+        from labkit.course._context import LabContext
+        from labkit.infra._lifecycle import env as lab_env
+        from labkit.infra._paths import LabPaths
+        from labkit.course._reset import reset
 
         paths = LabPaths.from_env()
         env.update(lab_env(paths), LABKIT_PASSWORD_FILE=str(paths.password_file))

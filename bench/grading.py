@@ -37,11 +37,11 @@ def main() -> int:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 30
     with bench_lab("labkit-bench-grading-") as (work, env):
         os.environ.update(env)
-        from labkit._context import LabContext
-        from labkit._lab import env as lab_env
-        from labkit._paths import LabPaths
-        from labkit._release import release
-        from labkit._reset import reset
+        from labkit.course._context import LabContext
+        from labkit.infra._lifecycle import env as lab_env
+        from labkit.infra._paths import LabPaths
+        from labkit.course._release import release
+        from labkit.course._reset import reset
 
         release(REPO / "notebooks", work / "released")
         subs = work / "subs"

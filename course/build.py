@@ -20,11 +20,11 @@ import nbformat
 from nbclient import NotebookClient
 from nbformat.v4 import new_notebook
 
-from labkit._catalog import LESSONS
-from labkit._context import LabContext
-from labkit._reset import reset
+from labkit.course._catalog import LESSONS
+from labkit.course._context import LabContext
+from labkit.course._reset import reset
 
-from .lessons import NOTEBOOKS
+from course.lessons import NOTEBOOKS
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "notebooks"

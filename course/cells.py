@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from labkit import _catalog
+from labkit.course import _catalog
 
 
 def md(text: str):

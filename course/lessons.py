@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .cells import code, exercise, md, ready, recap
+from course.cells import code, exercise, md, ready, recap
 
 START = [
     md("""

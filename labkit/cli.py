@@ -22,15 +22,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import _lean  # noqa: F401  (first of labkit's modules: see there)
-from . import _catalog, _exercises, _jupyter, _lab, _mirror, _registry, _release, _render, _reset
-from ._context import LabContext
-from ._progress import ProgressStore
-from ._docker import Engine
-from ._errors import LabkitError
-from ._paths import LabPaths
-from ._registry import MIRROR
-from ._report import Reporter, Update
-from ._state import State
+from .course import _catalog, _exercises, _release, _reset
+from .ui import _jupyter, _render
+from .infra import _lifecycle, _mirror, _registries
+from .course._context import LabContext
+from .course._progress import ProgressStore
+from .infra._engine_api import Engine
+from .errors import LabkitError
+from .infra._paths import LabPaths
+from .infra._registries import MIRROR
+from .infra._report import Reporter, Update
+from .infra._state import State
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -63,18 +65,18 @@ class ConsoleReporter(Reporter):
 
 def cmd_up(args: argparse.Namespace, paths: LabPaths) -> int:
     reporter = ConsoleReporter(err)
-    result = _lab.up(paths, engine=args.engine, managed=args.managed, reporter=reporter)
+    result = _lifecycle.up(paths, engine=args.engine, managed=args.managed, reporter=reporter)
     for note in result.notes:
         reporter.note(note)
     for ref, source in result.seeded.items():
         out.print(f"mirror: {ref} ({source})")
     if not result.started and not result.seeded:
         out.print("The lab is already up: nothing to do.")
-    return _print_status(_lab.status(paths))
+    return _print_status(_lifecycle.status(paths))
 
 
 def cmd_down(args: argparse.Namespace, paths: LabPaths) -> int:
-    stopped = _lab.down(paths)
+    stopped = _lifecycle.down(paths)
     for what in stopped:
         out.print(f"stopped: {what}")
     if not stopped:
@@ -86,14 +88,14 @@ def cmd_down(args: argparse.Namespace, paths: LabPaths) -> int:
 
 
 def cmd_status(args: argparse.Namespace, paths: LabPaths) -> int:
-    status = _lab.status(paths)
+    status = _lifecycle.status(paths)
     if args.json:
         print(json.dumps(status.to_dict(), indent=2))
         return 0 if status.ok else 1
     return _print_status(status)
 
 
-def _print_status(status: _lab.LabStatus) -> int:
+def _print_status(status: _lifecycle.LabStatus) -> int:
     table = Table(title="Docker Images Lab", title_justify="left")
     for column in ("part", "state", "where", "details"):
         table.add_column(column)
@@ -108,7 +110,7 @@ def _print_status(status: _lab.LabStatus) -> int:
 
 
 def cmd_env(args: argparse.Namespace, paths: LabPaths) -> int:
-    for name, value in _lab.env(paths).items():
+    for name, value in _lifecycle.env(paths).items():
         print(f"export {name}={shlex.quote(value)}")
     print("# Run this command to point your shell at the lab:")
     print('# eval "$(labkit env)"')
@@ -117,9 +119,9 @@ def cmd_env(args: argparse.Namespace, paths: LabPaths) -> int:
 
 def _mirror_parts(paths: LabPaths) -> tuple[Engine, object]:
     state = State.load(paths)
-    if not state.engine.host or not _registry.is_up(paths, MIRROR, state.mirror):
+    if not state.engine.host or not _registries.is_up(paths, MIRROR, state.mirror):
         raise LabkitError("The lab is not up.", "run `labkit up` first.")
-    return Engine(state.engine.host), _registry.client(paths, MIRROR, state.mirror)
+    return Engine(state.engine.host), _registries.client(paths, MIRROR, state.mirror)
 
 
 def cmd_mirror(args: argparse.Namespace, paths: LabPaths) -> int:
@@ -137,9 +139,9 @@ def cmd_mirror(args: argparse.Namespace, paths: LabPaths) -> int:
 
 def cmd_lab(args: argparse.Namespace, paths: LabPaths) -> int:
     jupyter = _jupyter.find_jupyter()
-    if not _lab.status(paths).ok:
+    if not _lifecycle.status(paths).ok:
         err.print("The lab is not up: starting it first (`labkit up`).")
-        for note in _lab.up(paths, reporter=ConsoleReporter(err)).notes:
+        for note in _lifecycle.up(paths, reporter=ConsoleReporter(err)).notes:
             err.print(f"[yellow]![/] {escape(note)}")
     notebooks, workspace = Path(args.notebooks).resolve(), Path(args.workspace).resolve()
     start, renewed = _jupyter.START_NOTEBOOK, None
@@ -160,7 +162,7 @@ def cmd_lab(args: argparse.Namespace, paths: LabPaths) -> int:
                             settings=_jupyter.settings_dir(paths.home))
     err.print(f"Starting JupyterLab in {escape(str(workspace))}; open the URL it prints (with its token) to reach {start}.")
     err.print("Ctrl-C stops JupyterLab; the engine and registries keep running until `labkit down`.")
-    code = _jupyter.run(argv, _jupyter.environment(_lab.env(paths), workspace), workspace)
+    code = _jupyter.run(argv, _jupyter.environment(_lifecycle.env(paths), workspace), workspace)
     err.print("JupyterLab stopped. The lab is still up: `labkit down` stops it.")
     return code
 
@@ -239,17 +241,17 @@ def cmd_release(args: argparse.Namespace, paths: LabPaths) -> int:
 def cmd_grade(args: argparse.Namespace, paths: LabPaths) -> int:
     from rich.progress import Progress
 
-    from . import _grading
+    from . import grading
 
-    files = _grading.collect([Path(p) for p in args.submissions])
+    files = grading.collect([Path(p) for p in args.submissions])
     if not files:
         raise LabkitError("No notebooks were found in what was given.", "name .ipynb files, or folders that hold them.")
-    options = _grading.Options(
+    options = grading.Options(
         out=Path(args.out).resolve(), jobs=args.jobs, cell_timeout=args.timeout_cell,
         notebook_timeout=args.timeout_notebook, formats=tuple(args.format or ()),
     )
     if args.only_failed:
-        files = _grading.failed_only(files, options.out)
+        files = grading.failed_only(files, options.out)
         if not files:
             out.print(f"Nothing to grade again: the last run in {escape(str(options.out))} graded every one of these.")
             return 0
@@ -261,7 +263,7 @@ def cmd_grade(args: argparse.Namespace, paths: LabPaths) -> int:
             if not err.is_terminal:
                 err.print(f"graded {escape(row['name'])}: {row['status']}", markup=True)
 
-        run = _grading.grade(files, options, advance, keep_previous=args.only_failed)
+        run = grading.grade(files, options, advance, keep_previous=args.only_failed)
     table = Table(title="Grades", title_justify="left")
     for column in ("submission", "status", "score", "problem"):
         table.add_column(column)

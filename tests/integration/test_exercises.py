@@ -12,10 +12,10 @@ import tarfile
 import pytest
 
 from conftest import run
-from labkit import _catalog
-from labkit._exercises import fill, run_check
-from labkit._progress import ProgressStore
-from labkit._reset import reset
+from labkit.course import _catalog
+from labkit.course._exercises import fill, run_check
+from labkit.course._progress import ProgressStore
+from labkit.course._reset import reset
 
 
 def shell(lab, ctx, commands: tuple[str, ...]) -> None:

@@ -9,11 +9,11 @@ import subprocess
 
 import pytest
 
-from labkit import _lab, _space
-from labkit._context import LabContext
-from labkit._exercises import run_check
-from labkit._paths import LabPaths
-from labkit._results import ERROR, FAILED
+from labkit.infra import _lifecycle, _space
+from labkit.course._context import LabContext
+from labkit.course._exercises import run_check
+from labkit.infra._paths import LabPaths
+from labkit.course._results import ERROR, FAILED
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_a_failed_check_on_a_full_disk_is_a_lab_problem(lab, ctx, full_home):
 
 
 def test_status_names_a_nearly_full_disk_and_the_remedy(lab, full_home):
-    status = _lab.status(LabPaths(home=full_home, cache=full_home))
+    status = _lifecycle.status(LabPaths(home=full_home, cache=full_home))
     assert not status.engine.up and not status.ok
     assert f"the lab home ({full_home}) has only" in status.engine.summary
     assert "`labkit reset`" in status.engine.summary

@@ -14,9 +14,9 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from conftest import REPO
-from labkit._grading import steps
-from labkit._proc import cmdline
-from labkit._release import release
+from labkit.grading import steps
+from labkit.infra._proc import cmdline
+from labkit.course._release import release
 
 HANG_TIMEOUT = "6"  # the cell limit for the submissions that hang on purpose
 
@@ -151,7 +151,7 @@ def test_robustness_cases_are_graded_with_a_reason(graded, name, reason):
 def test_nothing_a_submission_started_outlives_its_grading(graded):
     import os
 
-    from labkit._proc import cmdline
+    from labkit.infra._proc import cmdline
 
     pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
     assert [pid for pid in pids if cmdline(pid) == ["sleep", "600"]] == []  # leftover-00-start-here's
@@ -233,8 +233,8 @@ def test_reports_csv_html_gradescope(graded):
 
 
 def test_the_class_mirror_keeps_its_base_images(graded, lab):
-    from labkit._mirror import present
-    from labkit._registry_api import RegistryClient
+    from labkit.infra._mirror import present
+    from labkit.infra._registry_api import RegistryClient
 
     assert sorted(present(RegistryClient(lab.mirror))) == ["busybox:latest", "debian:bookworm-slim", "nginx:latest"]
 
@@ -283,10 +283,10 @@ def _pids() -> list[int]:
 def test_a_grading_lab_that_fails_to_start_leaves_nothing_running(lab, tmp_path, monkeypatch):
     import shutil as sh
 
-    from labkit._errors import MissingProgram
-    from labkit._grading.steps import prepare
-    from labkit._proc import cmdline
-    from labkit._state import RegistryState
+    from labkit.errors import MissingProgram
+    from labkit.grading.steps import prepare
+    from labkit.infra._proc import cmdline
+    from labkit.infra._state import RegistryState
 
     only_registry = tmp_path / "bin"
     only_registry.mkdir()
@@ -305,9 +305,9 @@ def test_a_grading_lab_whose_registry_cannot_start_leaves_no_memory_mounted(lab,
     leave it mounted (nor the home behind)."""
     import shutil as sh
 
-    from labkit._errors import MissingProgram
-    from labkit._grading.steps import prepare
-    from labkit._state import RegistryState
+    from labkit.errors import MissingProgram
+    from labkit.grading.steps import prepare
+    from labkit.infra._state import RegistryState
 
     tools = tmp_path / "bin"
     tools.mkdir()
@@ -332,11 +332,11 @@ def test_a_grading_registry_holds_the_base_layers_but_nothing_pushed(lab, tmp_pa
 
     import requests
 
-    from labkit import _registry
-    from labkit._grading.steps import dismantle, prepare, seeded_registry
-    from labkit._mirror import base_layers
-    from labkit._registry_api import RegistryClient
-    from labkit._state import RegistryState
+    from labkit.infra import _registries
+    from labkit.grading.steps import dismantle, prepare, seeded_registry
+    from labkit.infra._mirror import base_layers
+    from labkit.infra._registry_api import RegistryClient
+    from labkit.infra._state import RegistryState
 
     mirror = RegistryState(port=int(lab.mirror.rsplit(":", 1)[1]))
     seeded = None
@@ -349,14 +349,14 @@ def test_a_grading_registry_holds_the_base_layers_but_nothing_pushed(lab, tmp_pa
     try:
         environment = Path(f"/proc/{grading.state.engine.pid}/environ").read_bytes().split(b"\0")
         assert b"GOGC=400" in environment  # a throwaway engine (see _dockerd.THROWAWAY_GOGC)
-        registry = _registry.client(grading.paths, _registry.REGISTRY, grading.state.registry)
+        registry = _registries.client(grading.paths, _registries.REGISTRY, grading.state.registry)
         layers = base_layers(RegistryClient(lab.mirror))
         assert len(layers) >= 3  # busybox's, debian's, and nginx's own on top of debian's
         for repo in ("learner/mysite", "learner/myapp"):
             assert registry.tags(repo) == [] and registry.manifest_digest(repo, "v1") is None
             for digest in layers:
                 answer = requests.head(f"http://{grading.state.registry.address}/v2/{repo}/blobs/{digest}",
-                                       auth=("learner", _registry.password(grading.paths)), timeout=10)
+                                       auth=("learner", _registries.password(grading.paths)), timeout=10)
                 assert answer.status_code == 200, (repo, digest)
         assert registry.mount_blob("learner/other", next(iter(layers)), "learner/nothing-here") is False  # no such source
         anonymous = requests.head(f"http://{grading.state.registry.address}/v2/learner/mysite/blobs/{next(iter(layers))}", timeout=10)
@@ -374,8 +374,8 @@ def test_a_grading_lab_whose_seeded_registry_never_comes_takes_itself_down(lab, 
     import threading
     from concurrent.futures import CancelledError, Future
 
-    from labkit._grading.steps import prepare
-    from labkit._state import RegistryState
+    from labkit.grading.steps import prepare
+    from labkit.infra._state import RegistryState
 
     seeded: Future = Future()
     home = tmp_path / "lab"
@@ -389,7 +389,7 @@ def test_a_grading_lab_whose_seeded_registry_never_comes_takes_itself_down(lab, 
 
 def test_a_lab_in_memory_is_unmounted_with_no_umount_on_path(lab, tmp_path, monkeypatch):
     """A grader started with a short PATH must still free each lab's memory (and dockerd's mount)."""
-    from labkit._grading import steps
+    from labkit.grading import steps
 
     home = tmp_path / "lab"
     assert steps._in_memory(home) and _filesystem(home) == "tmpfs"

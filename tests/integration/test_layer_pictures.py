@@ -12,8 +12,8 @@ import uuid
 
 import pytest
 
-from labkit import _notebook
-from labkit._pictures import PictureError, shared_prefix, stack
+from labkit.ui import _notebook
+from labkit.ui._pictures import PictureError, shared_prefix, stack
 
 pytestmark = pytest.mark.engine
 

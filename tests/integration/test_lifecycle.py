@@ -13,9 +13,9 @@ from pathlib import Path
 
 from conftest import run, start_lab, stop_lab
 
-from labkit import _dockerd, _proc
-from labkit._paths import LabPaths
-from labkit._state import EngineState
+from labkit.infra import _managed_engine, _proc
+from labkit.infra._paths import LabPaths
+from labkit.infra._state import EngineState
 
 
 def _pids(lab) -> tuple:
@@ -112,13 +112,13 @@ def test_a_managed_engine_leaves_the_firewall_rules_of_other_engines_alone(lab, 
     subprocess.run(["iptables", "-t", "nat", "-A", "DOCKER", *other], check=True)
     paths = LabPaths(home=tmp_path / "home", cache=tmp_path / "cache")
     try:
-        engine = _dockerd.start(paths, f"http://{lab.mirror}", EngineState())
+        engine = _managed_engine.start(paths, f"http://{lab.mirror}", EngineState())
         try:
             rules = _iptables_rules()
             assert "labkit-test another engine" in rules
             assert f'-s {engine.subnet} ! -d {engine.subnet} -m comment --comment "labkit {engine.bridge}" -j MASQUERADE' in rules
         finally:
-            _dockerd.stop(paths)
+            _managed_engine.stop(paths)
         assert engine.bridge not in _iptables_rules()
     finally:
         subprocess.run(["iptables", "-t", "nat", "-D", "DOCKER", *other], capture_output=True)
@@ -139,7 +139,7 @@ def test_managed_engine_beside_another_keeps_its_images_across_down_and_up(lab, 
         second.docker("tag", "precious:1", pushed)
         second.docker("push", pushed)
         # its containerd, dockerd's own, runs with the garbage collector's setting added (once a second,
-        # not hundreds of times: see _dockerd.CONTAINERD_GC), and is the real program, not a shell
+        # not hundreds of times: see _managed_engine.CONTAINERD_GC), and is the real program, not a shell
         config = f"/run/labkit-{_bridge(second)[3:]}/containerd/containerd.toml"
         assert "[plugins.scheduler]\n  pause_threshold = 0.0" in Path(config).read_text()
         running = [_proc.cmdline(int(pid)) for pid in os.listdir("/proc") if pid.isdigit() and config in _proc.cmdline(int(pid))]
@@ -160,9 +160,9 @@ def test_managed_engine_beside_another_keeps_its_images_across_down_and_up(lab, 
         # dockerd is ended once its shutdown is logged and its containerd has exited (it would only
         # wait a second more): no containerd of it runs on, and its pid file is gone with it
         assert not any(argument.startswith(f"/run/labkit-{gone[3:]}") for argument in _proc.all_arguments())
-        stopped = _dockerd.layout(LabPaths(home=tmp_path / "home", cache=tmp_path))
+        stopped = _managed_engine.layout(LabPaths(home=tmp_path / "home", cache=tmp_path))
         assert not stopped.pidfile.exists()
-        assert _dockerd.SHUT_DOWN in stopped.log.read_text()
+        assert _managed_engine.SHUT_DOWN in stopped.log.read_text()
 
         # at once, while the registry's connections of the push wait in TIME-WAIT: it keeps its port
         up = second.labkit("up")
@@ -196,20 +196,20 @@ def test_down_unmounts_only_what_the_engine_mounted(lab, tmp_path):
     """Someone's tmpfs at the engine's data folder is theirs: the engine runs on it, and stopping the
     engine (then a second clean-up, with nothing running) leaves it mounted."""
     paths = LabPaths(home=tmp_path / "home", cache=tmp_path / "cache")
-    data = _dockerd.layout(paths).data_root
+    data = _managed_engine.layout(paths).data_root
     data.mkdir(parents=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512m", "someones-tmpfs", str(data)], check=True)
-    theirs = [m.device for m in _dockerd.mounts() if m.point == str(data)]
+    theirs = [m.device for m in _managed_engine.mounts() if m.point == str(data)]
     try:
-        _dockerd.start(paths, f"http://{lab.mirror}", EngineState())
+        _managed_engine.start(paths, f"http://{lab.mirror}", EngineState())
         try:
             assert (data / "image").is_dir()  # the engine keeps its files on the tmpfs
         finally:
-            _dockerd.stop(paths)
-        assert [m.device for m in _dockerd.mounts() if m.point == str(data)] == theirs, "the tmpfs must stay mounted"
-        assert not _dockerd.is_bound_onto_itself(data)
-        _dockerd.stop(paths)
-        assert [m.device for m in _dockerd.mounts() if m.point == str(data)] == theirs
+            _managed_engine.stop(paths)
+        assert [m.device for m in _managed_engine.mounts() if m.point == str(data)] == theirs, "the tmpfs must stay mounted"
+        assert not _managed_engine.is_bound_onto_itself(data)
+        _managed_engine.stop(paths)
+        assert [m.device for m in _managed_engine.mounts() if m.point == str(data)] == theirs
     finally:
-        while str(data) in _dockerd.mount_points():
+        while str(data) in _managed_engine.mount_points():
             subprocess.run(["umount", str(data)], check=True)

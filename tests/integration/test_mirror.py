@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from labkit._registry_api import RegistryClient
+from labkit.infra._registry_api import RegistryClient
 
 BASES = ["busybox:latest", "debian:bookworm-slim", "nginx:latest"]
 
@@ -68,12 +68,12 @@ def test_debian_slim_installs_packages_with_apt(lab):
 
 
 def test_mirror_save_and_load_move_the_base_images_as_one_bundle(lab, tmp_path):
-    from labkit._mirror import bundle_names, load, present
-    from labkit._docker import Engine
-    from labkit._paths import LabPaths
-    from labkit._registry import MIRROR, ensure, stop
-    from labkit._report import Reporter
-    from labkit._state import RegistryState
+    from labkit.infra._mirror import bundle_names, load, present
+    from labkit.infra._engine_api import Engine
+    from labkit.infra._paths import LabPaths
+    from labkit.infra._registries import MIRROR, ensure, stop
+    from labkit.infra._report import Reporter
+    from labkit.infra._state import RegistryState
 
     bundle = tmp_path / "bundle.tar"
     saved = lab.labkit("mirror", "save", str(bundle))

@@ -22,9 +22,9 @@ import pytest
 from nbclient import NotebookClient
 
 from conftest import REPO, run
-from labkit import _catalog
-from labkit._release import release
-from labkit._reset import reset
+from labkit.course import _catalog
+from labkit.course._release import release
+from labkit.course._reset import reset
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 CHECK = re.compile(r'lab\.check\("([^"]+)"')

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from conftest import run
-from labkit import _catalog
-from labkit._checks.registry import stored_credentials
-from labkit._exercises import fill
+from labkit.course import _catalog
+from labkit.course._checks.registry import stored_credentials
+from labkit.course._exercises import fill
 
 
 def test_reset_keeps_the_learners_things_and_removes_every_course_resource(lab, ctx):

@@ -1,4 +1,4 @@
-"""An in-memory stand-in for `labkit._docker.Engine`, for testing checks without Docker.
+"""An in-memory stand-in for `labkit.infra._engine_api.Engine`, for testing checks without Docker.
 
 `FakeEngine` has exactly the Engine methods the checks call. Its state is plain dicts,
 shaped like what the engine's API returns:
@@ -25,11 +25,11 @@ import itertools
 from pathlib import Path
 from typing import Iterator
 
-from labkit._context import LabContext
-from labkit._docker import LABEL, EngineInfo, ImageMissing
-from labkit._errors import EngineError, LabkitError
-from labkit._paths import LabPaths
-from labkit._state import EngineState, RegistryState, State
+from labkit.course._context import LabContext
+from labkit.infra._engine_api import LABEL, EngineInfo, ImageMissing
+from labkit.errors import EngineError, LabkitError
+from labkit.infra._paths import LabPaths
+from labkit.infra._state import EngineState, RegistryState, State
 
 
 def sid(name: str) -> str:

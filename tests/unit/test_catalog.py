@@ -8,11 +8,11 @@ from collections import Counter
 import pytest
 
 from fakes import FakeEngine, fake_context
-from labkit import _catalog
-from labkit._catalog import EXERCISES, LESSONS, TITLES, UnknownExercise, UnknownLesson
-from labkit._errors import LabkitError
-from labkit._exercises import fill
-from labkit._results import FAILED, PASSED
+from labkit.course import _catalog
+from labkit.course._catalog import EXERCISES, LESSONS, TITLES, UnknownExercise, UnknownLesson
+from labkit.errors import LabkitError
+from labkit.course._exercises import fill
+from labkit.course._results import FAILED, PASSED
 
 LESSON_NAMES = [name for name, _notebook, _title in LESSONS]
 IDS = [e.id for e in EXERCISES]
@@ -145,6 +145,6 @@ def test_hints_and_solutions_have_only_the_labs_placeholders(tmp_path):
 
 
 def test_registry_repositories_are_the_course_pushes_for_that_user():
-    from labkit._catalog import registry_repositories
+    from labkit.course._catalog import registry_repositories
 
     assert registry_repositories("ada") == ["ada/myapp", "ada/mysite"]

@@ -17,9 +17,9 @@ print(sys.modules.get("rfc3987_syntax") is not None, "lark" in sys.modules)
 """
 
 
-@pytest.mark.parametrize("program", ["labkit.cli", "labkit._grading"], ids=["command-line", "grading-worker"])
+@pytest.mark.parametrize("program", ["labkit.cli", "labkit.grading"], ids=["command-line", "grading-worker"])
 def test_labkit_programs_do_not_load_rfc3987_syntax_or_lark(program):
-    """A grading worker (spawned) imports labkit._grading first, never the command line."""
+    """A grading worker (spawned) imports labkit.grading first, never the command line."""
     result = subprocess.run([sys.executable, "-c", PROBE.replace("labkit.cli", program)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "False"]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from labkit import _errors, _lab
+from labkit import errors
+from labkit.infra import _lifecycle
 from labkit.cli import main
 
 TAIL = "level=info msg=starting\nlevel=fatal msg=\"failed to start daemon\""
@@ -29,20 +30,20 @@ def _has_tail(error: Exception) -> None:
 
 
 def test_engine_unreachable():
-    e = _errors.EngineUnreachable("unix:///run/x.sock", "connection refused")
+    e = errors.EngineUnreachable("unix:///run/x.sock", "connection refused")
     assert _lines(e)[0] == "The Docker engine is not reachable at unix:///run/x.sock: connection refused"
     assert len(_next_lines(e)) == 1 and "labkit up" in _next_lines(e)[0]
     assert (e.host, e.reason) == ("unix:///run/x.sock", "connection refused")
 
 
 def test_engine_unreachable_with_own_next_step():
-    e = _errors.EngineUnreachable("tcp://h:2375", "timed out", next_step="ask the teacher")
+    e = errors.EngineUnreachable("tcp://h:2375", "timed out", next_step="ask the teacher")
     assert _next_lines(e) == ["  Next: ask the teacher"]
 
 
 def test_engine_start_failed_names_log_and_tail(tmp_path):
     log = tmp_path / "dockerd.log"
-    e = _errors.EngineStartFailed("it exited with status 1", log, TAIL)
+    e = errors.EngineStartFailed("it exited with status 1", log, TAIL)
     assert _lines(e)[0] == f"The lab's Docker engine (dockerd) did not start: it exited with status 1 (log: {log})"
     _has_tail(e)
     assert len(_next_lines(e)) == 1
@@ -50,7 +51,7 @@ def test_engine_start_failed_names_log_and_tail(tmp_path):
 
 
 def test_engine_start_failed_without_log_or_tail():
-    e = _errors.EngineStartFailed("needs root", None, "   \n")
+    e = errors.EngineStartFailed("needs root", None, "   \n")
     assert "log" not in _lines(e)[0]
     assert "Last lines" not in str(e)
     assert len(_next_lines(e)) == 1
@@ -58,7 +59,7 @@ def test_engine_start_failed_without_log_or_tail():
 
 def test_registry_start_failed(tmp_path):
     log = tmp_path / "registry.log"
-    e = _errors.RegistryStartFailed("course registry", "it did not answer within 20 s", log, TAIL)
+    e = errors.RegistryStartFailed("course registry", "it did not answer within 20 s", log, TAIL)
     assert "course registry" in _lines(e)[0] and "it did not answer within 20 s" in _lines(e)[0]
     assert f"(log: {log})" in _lines(e)[0]
     _has_tail(e)
@@ -67,8 +68,8 @@ def test_registry_start_failed(tmp_path):
 
 def test_debootstrap_failed(tmp_path):
     log = tmp_path / "debootstrap.log"
-    e = _errors.DebootstrapFailed("http://deb.example/debian", "Couldn't download Release", log, TAIL)
-    assert isinstance(e, _errors.BuildError)
+    e = errors.DebootstrapFailed("http://deb.example/debian", "Couldn't download Release", log, TAIL)
+    assert isinstance(e, errors.BuildError)
     assert "debian:bookworm-slim" in _lines(e)[0]
     assert "http://deb.example/debian" in _lines(e)[0] and "Couldn't download Release" in _lines(e)[0]
     assert f"(full log: {log})" in _lines(e)[0]
@@ -78,7 +79,7 @@ def test_debootstrap_failed(tmp_path):
 
 
 def test_missing_program():
-    e = _errors.MissingProgram("debootstrap", "debootstrap", "to build debian:bookworm-slim offline")
+    e = errors.MissingProgram("debootstrap", "debootstrap", "to build debian:bookworm-slim offline")
     assert _lines(e)[0] == "`debootstrap` is not installed; the lab needs it to build debian:bookworm-slim offline."
     assert _next_lines(e) == [
         "  Next: install it (on Debian/Ubuntu: `apt-get install debootstrap`), or run `make lab`, which installs it."
@@ -86,7 +87,7 @@ def test_missing_program():
 
 
 def test_error_without_next_step_is_just_the_message():
-    assert str(_errors.LabkitError("plain")) == "plain"
+    assert str(errors.LabkitError("plain")) == "plain"
 
 
 # --- the command line ---------------------------------------------------------------
@@ -100,9 +101,9 @@ def home(tmp_path, monkeypatch) -> Path:
 def test_cli_maps_labkit_error_to_exit_1(home, monkeypatch, capsys):
     def env(paths):
         assert paths.home == home.resolve()
-        raise _errors.StateError("x", "y")
+        raise errors.StateError("x", "y")
 
-    monkeypatch.setattr(_lab, "env", env)
+    monkeypatch.setattr(_lifecycle, "env", env)
     assert main(["env"]) == 1
     captured = capsys.readouterr()
     assert captured.err.splitlines() == ["labkit: x", "  Next: y"]
@@ -168,8 +169,8 @@ def test_cli_check_help_and_readme_give_every_exit_status():
 def test_notebook_check_of_an_unknown_exercise_says_no_such_exercise(tmp_path, monkeypatch):
     """The learner's typo, shown plainly with the close matches: not a lab problem, nothing recorded."""
     from fakes import FakeEngine, fake_context
-    from labkit import _notebook
-    from labkit._progress import ProgressStore
+    from labkit.ui import _notebook
+    from labkit.course._progress import ProgressStore
 
     lab = _notebook.Lab()
     ctx = fake_context(FakeEngine(), tmp_path)

@@ -13,12 +13,12 @@ import tarfile
 import pytest
 
 from fakes import FakeEngine, FakeRegistry, box, event, fake_context, image, sid
-from labkit import _catalog
-from labkit._checks import containers, images
-from labkit._errors import EngineUnreachable, RegistryUnreachable
-from labkit._exercises import run_check
-from labkit._progress import ProgressStore
-from labkit._results import ERROR, FAILED, PASSED, CheckResult, criteria
+from labkit.course import _catalog
+from labkit.course._checks import containers, images
+from labkit.errors import EngineUnreachable, RegistryUnreachable
+from labkit.course._exercises import run_check
+from labkit.course._progress import ProgressStore
+from labkit.course._results import ERROR, FAILED, PASSED, CheckResult, criteria
 
 DEBIAN = image("debian", ["d1"])
 NGINX_CMD = ["nginx", "-g", "daemon off;"]
@@ -654,7 +654,7 @@ def _local(name: str, store: str, pushed: bool) -> dict:
 
 def _pushed(tmp_path, local: dict, tag: str, held: tuple[str, ...]) -> CheckResult:
     """registry.pushed(MYAPP) with MYAPP locally `local`; the registry's v1 is `tag`, and it holds the manifests `held`."""
-    from labkit._checks import registry
+    from labkit.course._checks import registry
 
     answers = {("learner/myapp", "v1"): tag, **{("learner/myapp", digest): digest for digest in held}}
     ctx = fake_context(FakeEngine(images={MYAPP: local}), tmp_path, registry=FakeRegistry(answers))

@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from labkit import _grading, _jupyter, _lab
-from labkit._grading import steps
-from labkit._grading.supply import LabSupply
-from labkit._paths import LabPaths
-from labkit._state import EngineState, RegistryState, State
+from labkit import grading
+from labkit.ui import _jupyter
+from labkit.infra import _lifecycle
+from labkit.grading import steps
+from labkit.grading.supply import LabSupply
+from labkit.infra._paths import LabPaths
+from labkit.infra._state import EngineState, RegistryState, State
 
 
 class _Stop(Exception):
@@ -31,7 +33,7 @@ def _work_prefix(tmp_path: Path, monkeypatch) -> str:
 
     with monkeypatch.context() as patched, pytest.raises(_Stop):
         patched.setattr(tempfile, "mkdtemp", mkdtemp)
-        _grading.grade([], _grading.Options(out=tmp_path / "out"))
+        grading.grade([], grading.Options(out=tmp_path / "out"))
     return made[0]
 
 
@@ -44,7 +46,7 @@ def test_a_submissions_kernel_has_the_variables_of_a_learners_kernel(tmp_path, m
     State(engine=EngineState(host="unix:///run/labkit/docker.sock"), registry=RegistryState(port=5001),
           mirror=RegistryState(port=5000)).save(mine)
     monkeypatch.setenv("LABKIT_HOME", str(mine.home))
-    learner = _jupyter.environment(_lab.env(mine), tmp_path / "workspace", base={**base, "DOCKER_CONFIG": "/home/ann/.docker"})
+    learner = _jupyter.environment(_lifecycle.env(mine), tmp_path / "workspace", base={**base, "DOCKER_CONFIG": "/home/ann/.docker"})
 
     work = Path(tempfile.gettempdir()) / f"{_work_prefix(tmp_path, monkeypatch)}x1y2z3w4"
     monkeypatch.setattr(steps, "prepare", lambda home, *_: home)  # the lab's home, as the grader names it

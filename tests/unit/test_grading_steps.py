@@ -8,8 +8,8 @@ import json
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from labkit._grading import report
-from labkit._grading.steps import checks_in, exercises_of, validate
+from labkit.grading import report
+from labkit.grading.steps import checks_in, exercises_of, validate
 
 
 def test_validate_reports_each_kind_of_broken_file(tmp_path):
@@ -84,7 +84,7 @@ def test_reports_from_rows(tmp_path):
 def test_with_several_workers_the_longest_looking_submissions_start_first(tmp_path):
     """`--jobs N` hands out the submissions with the most code first, so a long one is not left to
     run alone at the end; a file that cannot be read goes last (validating it takes no time)."""
-    from labkit._grading import _expected_work
+    from labkit.grading import _expected_work
 
     files = {
         "short": new_notebook(cells=[new_code_cell("1"), new_markdown_cell("x" * 5000)]),
@@ -104,8 +104,8 @@ def test_the_last_cell_of_end_checks_keeps_an_older_notebook_valid():
     (before cell ids) stays valid with it, a 4.5 one gets a cell id."""
     from pathlib import Path
 
-    from labkit._grading.steps import Submission, _show_end_checks
-    from labkit._results import CheckResult
+    from labkit.grading.steps import Submission, _show_end_checks
+    from labkit.course._results import CheckResult
 
     for minor, has_id in ((4, False), (5, True)):
         nb = new_notebook(cells=[])

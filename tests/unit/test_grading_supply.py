@@ -8,10 +8,10 @@ from concurrent.futures import Future
 
 import pytest
 
-from labkit._errors import LabkitError
-from labkit._grading import steps
-from labkit._grading.supply import LabSupply
-from labkit._state import RegistryState
+from labkit.errors import LabkitError
+from labkit.grading import steps
+from labkit.grading.supply import LabSupply
+from labkit.infra._state import RegistryState
 
 
 class Recorder:

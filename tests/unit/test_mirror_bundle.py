@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from labkit import _mirror
-from labkit._errors import LabkitError
-from labkit._mirror import BundleError, bundle_names, hub_reachable, mirror_ref, repo_tag
+from labkit.infra import _mirror
+from labkit.errors import LabkitError
+from labkit.infra._mirror import BundleError, bundle_names, hub_reachable, mirror_ref, repo_tag
 
 
 def _tar(path: Path, members: dict[str, bytes]) -> Path:

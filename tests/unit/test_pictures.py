@@ -10,9 +10,9 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from fakes import FakeEngine, box, fake_context, image, sid
-from labkit import _notebook, _render
-from labkit._docker import ImageMissing
-from labkit._pictures import Layer, PictureError, Stack, shared_prefix, stack
+from labkit.ui import _notebook, _render
+from labkit.infra._engine_api import ImageMissing
+from labkit.ui._pictures import Layer, PictureError, Stack, shared_prefix, stack
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit import _proc
+from labkit.infra import _proc
 
 
 def test_free_port_is_free():

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from labkit._errors import LabkitError
-from labkit._paths import LabPaths
-from labkit._progress import LessonProgress, ProgressError, ProgressStore
-from labkit._results import CheckResult
+from labkit.errors import LabkitError
+from labkit.infra._paths import LabPaths
+from labkit.course._progress import LessonProgress, ProgressError, ProgressStore
+from labkit.course._results import CheckResult
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,7 @@ def test_a_busy_database_is_tried_again(store, monkeypatch):
 
     store._drop_connection()  # the next operation opens a connection: busy twice, then fine
     monkeypatch.setattr(store, "_connect", busy_twice)
-    monkeypatch.setattr("labkit._progress.RETRY_PAUSE_S", 0.0)
+    monkeypatch.setattr("labkit.course._progress.RETRY_PAUSE_S", 0.0)
     store.record_hint("layers.pull", 1)
     assert len(calls) == 3 and store.hints_shown("layers.pull") == 1
 
@@ -216,7 +216,8 @@ def test_best_counts_only_checks_since_the_lessons_last_reset(store):
 
 def test_labkit_progress_table_follows_resets(tmp_path, monkeypatch, capsys):
     """`labkit progress`: an exercise passed before its lesson's reset is 'not yet' again, as its bar says."""
-    from labkit import _catalog, cli
+    from labkit.course import _catalog
+    from labkit import cli
 
     exercise = _catalog.EXERCISES[0]
     monkeypatch.setenv("LABKIT_HOME", str(tmp_path / "home"))
@@ -246,7 +247,7 @@ def test_containers_seen_made_in_a_lesson_are_its_until_the_next_reset(tmp_path)
 
 
 def test_docker_made_up_names_are_told_from_the_learners_own():
-    from labkit._exercises import GENERATED_NAME
+    from labkit.course._exercises import GENERATED_NAME
 
     assert GENERATED_NAME.fullmatch("quirky_hopper") and GENERATED_NAME.fullmatch("eager_turing7")
     assert not any(GENERATED_NAME.fullmatch(name) for name in ("mytools", "tryit-box", "my-tools", "box_2_a"))

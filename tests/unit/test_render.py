@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import IPython
 import pytest
 
-from labkit import _render
-from labkit._results import CheckResult, criteria
+from labkit.ui import _render
+from labkit.course._results import CheckResult, criteria
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
 

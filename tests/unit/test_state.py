@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from labkit._errors import StateError
-from labkit._paths import LabPaths
-from labkit._state import EngineState, RegistryState, State, locked
+from labkit.errors import StateError
+from labkit.infra._paths import LabPaths
+from labkit.infra._state import EngineState, RegistryState, State, locked
 
 
 @pytest.fixture

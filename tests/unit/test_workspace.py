@@ -12,8 +12,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from labkit import _jupyter
-from labkit._release import ReleaseError, WorkspaceNotebook, fresh, notebook_name, stock
+from labkit.ui import _jupyter
+from labkit.course._release import ReleaseError, WorkspaceNotebook, fresh, notebook_name, stock
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -116,7 +116,7 @@ def test_fresh_of_an_unknown_lesson_changes_nothing(src, tmp_path):
 
 
 def test_every_course_notebook_can_be_named_by_its_lesson():
-    from labkit._catalog import LESSONS
+    from labkit.course._catalog import LESSONS
 
     for slug, notebook, _title in LESSONS:
         assert notebook_name(REPO / "notebooks", slug) == f"{notebook}.ipynb"
@@ -170,7 +170,7 @@ class FakeLab:
         return SimpleNamespace(ok=self.is_up)
 
     def up(self, paths, reporter=None):
-        from labkit._lab import UpResult
+        from labkit.infra._lifecycle import UpResult
 
         self.ups += 1
         self.is_up = True
@@ -191,7 +191,7 @@ def fake_lab(monkeypatch):
     def install(up: bool) -> FakeLab:
         fake = FakeLab(up)
         for name in ("status", "up", "env"):
-            monkeypatch.setattr(cli._lab, name, getattr(fake, name))
+            monkeypatch.setattr(cli._lifecycle, name, getattr(fake, name))
         monkeypatch.setattr(cli._jupyter, "run", fake.run)
         monkeypatch.setattr(cli._jupyter, "find_jupyter", lambda: "/venv/bin/jupyter")
         return fake

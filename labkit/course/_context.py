@@ -1,0 +1,101 @@
+"""What a check can read: the lab's engine, its registry, the workspace, the learner's Docker config.
+
+Built from the state `labkit up` wrote. Nothing here is cached between checks except
+the connections, so a check always sees the engine as it is now.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..infra import _registries
+from ..infra._engine_api import Engine
+from ..errors import StateError
+from ..infra._paths import LabPaths
+from ..infra._registries import MIRROR, REGISTRY
+from ..infra._registry_api import RegistryClient
+from ..infra._state import State
+
+
+class LabNotUp(StateError):
+    def __init__(self) -> None:
+        super().__init__("The lab is not up.", "run `labkit up` in a terminal (or `make lab`), then run this cell again.")
+
+
+def docker_config_dir() -> Path:
+    """Where the docker CLI of this process keeps its config.json (DOCKER_CONFIG, else ~/.docker)."""
+    return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+
+
+@dataclass
+class LabContext:
+    paths: LabPaths
+    state: State
+    workspace: Path
+    docker_config: Path = field(default_factory=docker_config_dir)
+    _engine: Engine | None = field(default=None, repr=False)
+    _clients: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_env(cls, workspace: Path | None = None) -> "LabContext":
+        paths = LabPaths.from_env()
+        state = State.load(paths)
+        if not state.engine.host or not state.registry.port:
+            raise LabNotUp()
+        where = workspace or Path(os.environ.get("LABKIT_WORKSPACE") or Path.cwd())
+        return cls(paths, state, where.resolve())
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = Engine(self.state.engine.host, timeout=60)
+        return self._engine
+
+    @property
+    def registry_address(self) -> str:
+        return self.state.registry.address
+
+    @property
+    def user(self) -> str:
+        return self.state.registry.user or _registries.USER
+
+    @property
+    def password(self) -> str:
+        return _registries.password(self.paths)
+
+    def registry(self) -> RegistryClient:
+        """The course registry, logged in as the lab's learner (one connection, kept)."""
+        if "registry" not in self._clients:
+            self._clients["registry"] = _registries.client(self.paths, REGISTRY, self.state.registry)
+        return self._clients["registry"]
+
+    def mirror(self) -> RegistryClient:
+        if "mirror" not in self._clients:
+            self._clients["mirror"] = _registries.client(self.paths, MIRROR, self.state.mirror)
+        return self._clients["mirror"]
+
+    def docker_config_auths(self) -> dict:
+        try:
+            config = json.loads((self.docker_config / "config.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return config if isinstance(config, dict) else {}
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+
+def last_reset(ctx: LabContext, lesson: str) -> float:
+    """When the lesson was last reset (epoch seconds; 0 if never): checks that read the
+    engine's event log look only at what happened since."""
+    from ._progress import ProgressStore
+
+    return ProgressStore.for_paths(ctx.paths).last_reset(lesson)

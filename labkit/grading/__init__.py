@@ -1,0 +1,239 @@
+"""`labkit grade`: grade a class's notebooks, each in a fresh lab of its own, in parallel if asked.
+
+    grade(files, out) → GradeRun   (report.csv, report.json, report.html, graded/*.ipynb in out)
+
+Each submission gets its own managed engine and registry (the class's mirror serves the
+base images), so no submission sees another's images, one that removes every image
+touches nothing else, and `--jobs N` can grade N at once. Each worker (the main process
+with `--jobs 1`) makes its labs one ahead and takes them down in the background
+(`supply.LabSupply`), so starting and removing engines costs a submission no time.
+"""
+
+from __future__ import annotations
+
+from .. import _lean  # noqa: F401  (first: a grading worker imports this module before anything else)
+
+import json
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from multiprocessing.util import Finalize
+from pathlib import Path
+from typing import Callable
+
+import nbformat
+
+from ..course._context import LabNotUp
+from ..errors import LabkitError
+from ..infra._paths import LabPaths
+from ..infra._state import RegistryState, State
+from . import report, steps
+from .supply import LabSupply
+
+
+@dataclass
+class Options:
+    out: Path
+    jobs: int = 1
+    cell_timeout: int = 120
+    notebook_timeout: int = 1200
+    formats: tuple[str, ...] = ()
+
+
+@dataclass
+class GradeRun:
+    submissions: list[dict] = field(default_factory=list)  # one row each, as report.json holds them
+
+    @property
+    def ungraded(self) -> list[dict]:
+        return [s for s in self.submissions if s["status"] != "graded"]
+
+
+def collect(items: list[Path]) -> list[Path]:
+    """Notebook files from files and folders (folders: every *.ipynb inside, sorted)."""
+    found: list[Path] = []
+    for item in items:
+        if item.is_dir():
+            found += sorted(p for p in item.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+        else:
+            found.append(item)
+    return found
+
+
+def failed_only(files: list[Path], out: Path) -> list[Path]:
+    """Those of `files` that the last run in `out` did not grade (or never saw)."""
+    previous = _previous(out)
+    return [f for f in files if previous.get(str(f), {}).get("status") != "graded"]
+
+
+def grade(files: list[Path], options: Options, progress: Callable[[dict], None] | None = None,
+          keep_previous: bool = False) -> GradeRun:
+    """Grade `files`; with `keep_previous`, the reports also keep the last run's rows of other submissions."""
+    paths = LabPaths.from_env()
+    state = State.load(paths)
+    if not state.mirror.port:
+        raise LabNotUp()
+    previous = _previous(options.out) if keep_previous else {}
+    options.out.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as later:  # what is entered last is undone first: the labs, then their folder
+        work = Path(tempfile.mkdtemp(prefix="labkit-"))  # short: labs live here while they grade (a notebook sees its path)
+        later.callback(shutil.rmtree, work, ignore_errors=True)
+        rows = _grade_all(files, options, work, RegistryState(port=state.mirror.port), paths.cache, later, progress)
+        # The last labs are still being taken down (by `later`) while the reports are written.
+        merged = {**previous, **{row["path"]: row for row in rows}}
+        run = GradeRun(sorted(merged.values(), key=lambda r: r["path"]))
+        report.write_all(run.submissions, options.out, options.formats)
+    return run
+
+
+def _grade_all(files: list[Path], options: Options, work: Path, mirror: RegistryState, cache: Path,
+               later: ExitStack, progress: Callable[[dict], None] | None) -> list[dict]:
+    """A row per file, in the order they finish. Taking the labs down is left to `later`."""
+    limits = (str(options.out), options.cell_timeout, options.notebook_timeout)
+    rows: list[dict] = []
+    if options.jobs <= 1:
+        seeded: Future[Path | None] = Future()
+        supply = LabSupply(work, mirror, cache, seeded)
+        later.callback(supply.close)
+        if files:
+            supply.start_first()  # its engine starts while ...
+        _seed(seeded, work, mirror, cache)  # ... the base layers are seeded here
+        for i, path in enumerate(files):
+            rows.append(grade_one(str(path), supply, i + 1 < len(files), *limits))
+            progress and progress(rows[-1])
+        return rows
+    workers = max(1, min(options.jobs, len(files)))
+    pool = later.enter_context(ProcessPoolExecutor(
+        max_workers=workers, mp_context=get_context("spawn"), initializer=_start_worker,
+        initargs=(str(work), mirror.port, str(cache), limits),
+    ))
+    for _ in range(workers):  # the workers start (each a Python importing the grader, then its first
+        pool.submit(_started)  # lab's engine) while ...
+    seeded = _seeded_registry(work, mirror, cache)  # ... the base layers are seeded here
+    # Those that look longest first, so that no long one is left to run alone at the end; a
+    # worker makes its next lab ahead when more submissions are left than workers.
+    ordered = sorted(files, key=_expected_work, reverse=True)
+    futures = [pool.submit(_grade_task, str(path), i + workers < len(ordered), seeded and str(seeded))
+               for i, path in enumerate(ordered)]
+    for future in as_completed(futures):
+        rows.append(future.result())
+        progress and progress(rows[-1])
+    return rows
+
+
+def _expected_work(path: Path) -> int:
+    """How much a submission will likely run, to start the longest first: the length of its code."""
+    try:
+        cells = json.loads(path.read_text()).get("cells", [])
+        return sum(len("".join(c.get("source", ""))) for c in cells if isinstance(c, dict) and c.get("cell_type") == "code")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError, TypeError):
+        return 0  # unreadable: validation says why, in no time
+
+
+def _seeded_registry(work: Path, mirror: RegistryState, cache: Path) -> Path | None:
+    """The registry storage every lab of this run starts from; None when it cannot be made (each lab
+    then seeds its own registry, and a lab that cannot reports that on its submission)."""
+    try:
+        return steps.seeded_registry(work / "seeded", mirror, cache)
+    except (LabkitError, OSError):
+        return None
+
+
+def _seed(promise: Future[Path | None], work: Path, mirror: RegistryState, cache: Path) -> None:
+    """Make the seeded registry and give it to the labs waiting for it in `promise`."""
+    try:
+        promise.set_result(_seeded_registry(work, mirror, cache))
+    except BaseException as e:  # interrupted: a lab waiting for it must fail, not wait forever
+        promise.set_exception(e)
+        raise
+
+
+# --- a worker process of `--jobs N`: its own supply of labs, taken down when the pool ends ---
+_worker: dict = {}
+
+
+def _start_worker(work: str, mirror_port: int, cache: str, limits: tuple[str, int, int]) -> None:
+    _worker.update(work=Path(work), mirror=RegistryState(port=mirror_port), cache=Path(cache), limits=limits)
+
+
+def _supply() -> LabSupply:
+    """This worker's supply of labs, made at its first task. The seeded registry is not known yet:
+    its first lab's engine starts, and its registry waits for the first submission to say where."""
+    if "supply" not in _worker:
+        seeded: Future[Path | None] = Future()
+        supply = LabSupply(_worker["work"], _worker["mirror"], _worker["cache"], seeded)
+        Finalize(supply, supply.close, exitpriority=10)  # runs as the worker exits, before the pool's join returns
+        supply.start_first()
+        _worker.update(supply=supply, seeded=seeded)
+    return _worker["supply"]
+
+
+def _started() -> None:
+    """A task that only makes the pool start a worker, and the worker its first lab."""
+    _supply()
+
+
+def _grade_task(path: str, more: bool, seeded: str | None) -> dict:
+    supply = _supply()
+    if not _worker["seeded"].done():
+        _worker["seeded"].set_result(seeded and Path(seeded))
+    return grade_one(path, supply, more, *_worker["limits"])
+
+
+def grade_one(path: str, supply: LabSupply, more: bool, out: str, cell_timeout: int, notebook_timeout: int) -> dict:
+    """Grade one submission end to end in a lab from `supply`; never raises (a fault becomes the
+    submission's problem). `more`: another submission follows, so the next lab may start now."""
+    started = time.monotonic()
+    sub = steps.validate(Path(path))
+    lab = None
+    try:
+        if sub.graded:
+            lab = supply.take(more)
+            steps.execute(sub, lab, lab.kernel_env(dict(os.environ)), cell_timeout, notebook_timeout)
+            steps.stop_leftovers(sub, lab)
+            steps.finish(sub, lab)
+    except LabkitError as e:
+        sub.problem, sub.infrastructure = f"the lab failed while grading: {e.message}", True
+    except Exception as e:  # noqa: BLE001 - one submission must never stop the batch
+        sub.problem = f"the grader failed on it: {type(e).__name__}: {e}"
+        sub.infrastructure = True
+        sub.events.append(traceback.format_exc(limit=3))
+    finally:
+        if lab is not None:
+            supply.give_back(lab)
+    sub.seconds = time.monotonic() - started
+    return row_of(sub, Path(out))
+
+
+def row_of(sub: steps.Submission, out: Path) -> dict:
+    results = {k: {**v.to_dict(), "timings": sub.timings.get(k, {})} for k, v in sub.results.items()}
+    graded = None
+    if sub.notebook is not None and sub.graded:
+        graded = out / "graded" / f"{steps._slug(sub.name)}.ipynb"
+        graded.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(sub.notebook, graded)
+    status = "graded" if sub.graded else ("infrastructure" if sub.infrastructure else "invalid")
+    return {
+        "path": str(sub.path), "name": sub.name, "status": status, "problem": sub.problem,
+        "points": sum(r["points"] for r in results.values()) if sub.graded else 0,
+        "possible": sum(r["possible"] for r in results.values()),
+        "exercises": results, "events": sub.events, "seconds": round(sub.seconds, 2),
+        "graded_notebook": str(graded) if graded else "",
+    }
+
+
+def _previous(out: Path) -> dict:
+    try:
+        rows = json.loads((out / "report.json").read_text())["submissions"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return {row["path"]: row for row in rows}
+
+
+__all__ = ["GradeRun", "Options", "collect", "failed_only", "grade", "grade_one"]

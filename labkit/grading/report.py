@@ -1,0 +1,122 @@
+"""The grader's reports: report.csv (a spreadsheet imports it as is), report.json (everything),
+report.html (the class at a glance, then each submission), and Gradescope's results.json."""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+from collections import Counter
+from pathlib import Path
+
+from ..course import _catalog
+
+
+def exercise_columns(rows: list[dict]) -> list[str]:
+    seen = {e for row in rows for e in row["exercises"]}
+    return [e.id for e in _catalog.EXERCISES if e.id in seen]
+
+
+def write_all(rows: list[dict], out: Path, formats: tuple[str, ...] = ()) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(rows, out / "report.csv")
+    (out / "report.json").write_text(json.dumps({"submissions": rows}, indent=2) + "\n")
+    (out / "report.html").write_text(html_report(rows))
+    if "gradescope" in formats:
+        write_gradescope(rows, out / "gradescope")
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    columns = exercise_columns(rows)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["submission", "status", *columns, "total", "possible", "problem"])
+        for row in rows:
+            points = [row["exercises"].get(c, {}).get("points", "") for c in columns]
+            writer.writerow([row["name"], row["status"], *[_num(p) for p in points], _num(row["points"]), _num(row["possible"]), row["problem"]])
+
+
+def write_gradescope(rows: list[dict], folder: Path) -> None:
+    """One Gradescope results.json per submission (gradescope/<name>/results.json)."""
+    for row in rows:
+        tests = [
+            {"name": f"{e['exercise']}: {e['title']}", "score": e["points"], "max_score": e["possible"],
+             "status": "passed" if e["passed"] else "failed", "output": e["feedback"]}
+            for e in row["exercises"].values()
+        ]
+        result = {"score": row["points"], "tests": tests}
+        if row["status"] != "graded":
+            result["output"] = f"Not graded: {row['problem']}"
+        target = folder / row["name"] / "results.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def _num(value) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) else str(value)
+
+
+def html_report(rows: list[dict]) -> str:
+    columns = exercise_columns(rows)
+    graded = [r for r in rows if r["status"] == "graded"]
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Docker Images Lab: grades</title>",
+        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:0.2em 0.6em;text-align:left}.ok{color:#1a7f37}.no{color:#b42318}"
+        "pre{white-space:pre-wrap;margin:0}</style></head><body>",
+        f"<h1>Grades: {len(rows)} submission(s), {len(graded)} graded</h1>",
+        _histogram(graded),
+        _pass_rates(graded, columns),
+        _summary_table(rows),
+        *[_submission(row) for row in rows],
+        "</body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def _histogram(rows: list[dict]) -> str:
+    """The score distribution as an SVG bar chart (percent of possible, in tenths)."""
+    bins = Counter(min(9, int(10 * r["points"] / r["possible"])) if r["possible"] else 0 for r in rows)
+    top = max(bins.values(), default=1)
+    bars = []
+    for b in range(10):
+        height = 120 * bins.get(b, 0) / top
+        bars.append(f"<rect x='{30 + b * 36}' y='{140 - height:.1f}' width='30' height='{height:.1f}' fill='#3b6fb6'/>"
+                    f"<text x='{45 + b * 36}' y='156' font-size='10' text-anchor='middle'>{b * 10}%</text>"
+                    f"<text x='{45 + b * 36}' y='{136 - height:.1f}' font-size='10' text-anchor='middle'>{bins.get(b, 0) or ''}</text>")
+    return ("<h2>Score distribution</h2><svg xmlns='http://www.w3.org/2000/svg' width='400' height='170' role='img' "
+            "aria-label='score distribution'>" + "".join(bars) + "</svg>")
+
+
+def _pass_rates(rows: list[dict], columns: list[str]) -> str:
+    lines = ["<h2>Pass rate per exercise</h2><table><tr><th>exercise</th><th>passed</th><th>rate</th></tr>"]
+    for column in columns:
+        tried = [r["exercises"][column] for r in rows if column in r["exercises"]]
+        passed = sum(1 for e in tried if e["passed"])
+        rate = passed / len(tried) if tried else 0
+        lines.append(f"<tr><td>{html.escape(column)}</td><td>{passed}/{len(tried)}</td>"
+                     f"<td><div style='background:#eee;width:10em'><div style='background:#1a7f37;width:{rate * 100:.0f}%'>&nbsp;</div></div></td></tr>")
+    return "".join(lines) + "</table>"
+
+
+def _summary_table(rows: list[dict]) -> str:
+    lines = ["<h2>Submissions</h2><table><tr><th>submission</th><th>status</th><th>score</th><th>problem</th></tr>"]
+    for row in rows:
+        css = "ok" if row["status"] == "graded" else "no"
+        lines.append(f"<tr><td><a href='#{html.escape(row['name'])}'>{html.escape(row['name'])}</a></td>"
+                     f"<td class='{css}'>{row['status']}</td><td>{_num(row['points'])}/{_num(row['possible'])}</td>"
+                     f"<td>{html.escape(row['problem'])}</td></tr>")
+    return "".join(lines) + "</table>"
+
+
+def _submission(row: dict) -> str:
+    lines = [f"<h3 id='{html.escape(row['name'])}'>{html.escape(row['name'])}: {_num(row['points'])}/{_num(row['possible'])}</h3>"]
+    if row["problem"]:
+        lines.append(f"<p class='no'>Not graded: {html.escape(row['problem'])}</p>")
+    for result in row["exercises"].values():
+        css = "ok" if result["passed"] else "no"
+        lines.append(f"<p class='{css}'><b>{html.escape(result['exercise'])}</b> {_num(result['points'])}/{_num(result['possible'])}</p>"
+                     f"<pre>{html.escape(result['feedback'])}</pre>")
+    if row["events"]:
+        lines.append("<ul>" + "".join(f"<li>{html.escape(e)}</li>" for e in row["events"]) + "</ul>")
+    return "\n".join(lines)

@@ -1,0 +1,409 @@
+"""The one module that talks to the Docker SDK.
+
+Every call into docker-py goes through `Engine`, inside `_translated()`, which turns
+docker-py's errors, `requests` connection errors and stream parse errors into labkit
+errors that say what to do next (chained with ``from``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from ..errors import EngineError, EngineUnreachable, LabkitError
+
+Progress = Callable[[str], None]
+
+#: How long one API call may take before the engine counts as not answering.
+DEFAULT_TIMEOUT = 120
+#: The directory bit of a Go os.FileMode, as the engine reports it in an archive's stat header.
+GO_MODE_DIR = 1 << 31
+#: The label on everything labkit itself creates (throwaway check containers), so reset finds it.
+LABEL = "labkit"
+
+
+class ImageMissing(EngineError):
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
+        super().__init__(f"There is no image {ref} in the lab's engine.", f"pull or build {ref} first.")
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    host: str
+    version: str
+    api_version: str
+    mirrors: tuple[str, ...]
+    root_dir: str = ""  # DockerRootDir: where the engine keeps images and containers (on its own machine)
+
+
+class Engine:
+    """A connection to one Docker engine."""
+
+    def __init__(self, host: str, timeout: int = DEFAULT_TIMEOUT) -> None:
+        self.host = host
+        self._memo: dict | None = None
+        with self._translated():
+            self._client = docker.DockerClient(base_url=host, version="auto", timeout=timeout)
+
+    @contextlib.contextmanager
+    def _translated(self, ref: str = "") -> Iterator[None]:
+        try:
+            yield
+        except docker.errors.ImageNotFound as e:
+            raise ImageMissing(ref or str(e)) from e
+        except docker.errors.APIError as e:
+            raise EngineError(f"The Docker engine at {self.host} refused: {e.explanation or e}") from e
+        except docker.errors.DockerException as e:
+            raise EngineUnreachable(self.host, _short(e)) from e
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
+            raise EngineUnreachable(self.host, _short(e)) from e
+        except docker.errors.StreamParseError as e:
+            raise EngineError(f"The Docker engine at {self.host} sent an unreadable answer: {e}") from e
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the engine itself -------------------------------------------------------
+    def info(self) -> EngineInfo:
+        with self._translated():
+            version = self._client.version()
+            info = self._client.info()
+        mirrors = tuple((info.get("RegistryConfig") or {}).get("Mirrors") or ())
+        return EngineInfo(
+            self.host, version.get("Version", "?"), version.get("ApiVersion", "?"), mirrors, info.get("DockerRootDir") or ""
+        )
+
+    def ping(self) -> bool:
+        try:
+            with self._translated():
+                return bool(self._client.ping())
+        except LabkitError:
+            return False
+
+    @contextlib.contextmanager
+    def consistent(self) -> Iterator[None]:
+        """Inside this block each image, container, diff and history is read once: a check
+        sees the engine at one moment, and asking twice costs nothing."""
+        outer = self._memo is not None
+        if not outer:
+            self._memo = {}
+        try:
+            yield
+        finally:
+            if not outer:
+                probes = [v for k, v in self._memo.items() if k[0] == "probe"]
+                self._memo = None
+                for probe in probes:
+                    with contextlib.suppress(LabkitError):
+                        self.remove_container(probe)
+
+    def _read(self, key: tuple, fetch: Callable[[], object]):
+        if self._memo is None:
+            return fetch()
+        if key not in self._memo:
+            self._memo[key] = fetch()
+        return self._memo[key]
+
+    # --- images ------------------------------------------------------------------
+    def _inspect_image(self, ref: str) -> dict | None:
+        def fetch() -> dict | None:
+            try:
+                with self._translated(ref):
+                    return self._client.api.inspect_image(ref)
+            except ImageMissing:
+                return None
+
+        return self._read(("image", _with_tag(ref)), fetch)
+
+    def image_id(self, ref: str) -> str | None:
+        """The id of the image `ref` names, or None when there is none."""
+        attrs = self._inspect_image(ref)
+        return attrs["Id"] if attrs else None
+
+    def image_attrs(self, ref: str) -> dict:
+        attrs = self._inspect_image(ref)
+        if attrs is None:
+            raise ImageMissing(ref)
+        return attrs
+
+    def images(self, name: str | None = None) -> list[dict]:
+        """Image summaries (Id, RepoTags, RepoDigests, Labels), optionally for one repository name."""
+        def fetch() -> list[dict]:
+            with self._translated():
+                return self._client.api.images(name=name)
+
+        return self._read(("images", name), fetch)
+
+    def history(self, ref: str) -> list[dict]:
+        """The image's history, oldest step first (CreatedBy, Size, Id)."""
+        def fetch() -> list[dict]:
+            with self._translated(ref):
+                return list(reversed(self._client.api.history(ref)))
+
+        return self._read(("history", ref), fetch)
+
+    def remove_image(self, ref: str, force: bool = False) -> None:
+        with self._translated(ref):
+            self._client.api.remove_image(ref, force=force)
+
+    # --- containers --------------------------------------------------------------------
+    def container(self, name: str) -> dict | None:
+        """A container's inspect data, or None when there is no such container."""
+        def fetch() -> dict | None:
+            try:
+                with self._translated(name):
+                    return self._client.api.inspect_container(name)
+            except EngineError as e:
+                if isinstance(e.__cause__, docker.errors.NotFound):
+                    return None
+                raise
+
+        return self._read(("container", name), fetch)
+
+    def containers(self, filters: dict | None = None) -> list[dict]:
+        """Summaries of all containers, running or not (Id, Names, ImageID, State, Labels)."""
+        def fetch() -> list[dict]:
+            with self._translated():
+                return self._client.api.containers(all=True, filters=filters or {})
+
+        return self._read(("containers", repr(sorted((filters or {}).items()))), fetch)
+
+    def diff(self, container: str) -> list[dict]:
+        """The container's filesystem changes: [{Path, Kind}], Kind 0 changed, 1 added, 2 deleted."""
+        def fetch() -> list[dict]:
+            with self._translated(container):
+                return self._client.api.diff(container) or []
+
+        return self._read(("diff", container), fetch)
+
+    def remove_container(self, name: str) -> None:
+        with self._translated(name):
+            self._client.api.remove_container(name, force=True, v=False)
+
+    def read_file(self, container: str, path: str, limit: int = 1 << 20) -> bytes | None:
+        """The bytes of the regular file `path` in a container (running or not); a symbolic link
+        as "->target"; None for a directory or when there is nothing at `path`."""
+        try:
+            with self._translated(container):
+                stream, stat = self._client.api.get_archive(container, path)
+                if stat.get("mode", 0) & GO_MODE_DIR:
+                    stream.close()  # a directory: do not transfer it
+                    return None
+                data = b"".join(stream)
+        except EngineError as e:
+            if isinstance(e.__cause__, docker.errors.NotFound):
+                return None
+            raise
+        name = path.rstrip("/").rsplit("/", 1)[-1]
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+            for member in archive:
+                if member.name.rstrip("/") != name:
+                    continue
+                if member.issym() or member.islnk():
+                    return ("->" + member.linkname).encode()
+                handle = archive.extractfile(member) if member.isfile() else None
+                return handle.read(limit) if handle else None
+        return None
+
+    @contextlib.contextmanager
+    def scratch_container(self, ref: str, command: list[str] | None = None, **options) -> Iterator[str]:
+        """A labelled container made from `ref` (not started), removed afterwards whatever happens."""
+        with self._translated(ref):
+            created = self._client.api.create_container(
+                ref, command=command, labels={LABEL: "check"}, **options
+            )
+        try:
+            yield created["Id"]
+        finally:
+            with contextlib.suppress(LabkitError):
+                self.remove_container(created["Id"])
+
+    def read_image_file(self, ref: str, path: str, limit: int = 1 << 20) -> bytes | None:
+        """The bytes of a file in an image (at most `limit`, as `read_file`), read through a labelled
+        container that is never started: one per image while `consistent()` lasts (removed at its
+        end), else one per read."""
+        if self._memo is None:
+            with self.scratch_container(ref, command=["true"]) as container:
+                return self.read_file(container, path, limit)
+        key = ("probe", _with_tag(ref))
+        if key not in self._memo:
+            with self._translated(ref):
+                created = self._client.api.create_container(ref, command=["true"], labels={LABEL: "check"})
+            self._memo[key] = created["Id"]
+        return self.read_file(self._memo[key], path, limit)
+
+    def run(self, ref: str, command: list[str] | None = None, timeout: float = 60) -> tuple[int | None, str]:
+        """Run `command` (or the image's own) in a throwaway container; (exit code, output).
+
+        The exit code is None when it did not finish within `timeout` (it is then killed)."""
+        with self.scratch_container(ref, command=command) as container:
+            with self._translated(ref):
+                self._client.api.start(container)
+                try:
+                    status = self._client.api.wait(container, timeout=timeout)["StatusCode"]
+                except requests.exceptions.ReadTimeout:
+                    status = None
+                output = self._client.api.logs(container, stdout=True, stderr=True).decode(errors="replace")
+        return status, output
+
+    def start_published(self, ref: str, port: str) -> tuple[str, int]:
+        """Start a labelled container of `ref` with `port` published on 127.0.0.1; (id, host port)."""
+        with self._translated(ref):
+            host_config = self._client.api.create_host_config(port_bindings={port: ("127.0.0.1", None)})
+            created = self._client.api.create_container(
+                ref, labels={LABEL: "check"}, ports=[port], host_config=host_config
+            )
+            self._client.api.start(created["Id"])
+            binding = self._client.api.port(created["Id"], port)
+        return created["Id"], int(binding[0]["HostPort"])
+
+    def logs(self, container: str) -> str:
+        with self._translated(container):
+            return self._client.api.logs(container, stdout=True, stderr=True).decode(errors="replace")
+
+    # --- volumes, events ---------------------------------------------------------------------
+    def volumes(self) -> list[dict]:
+        with self._translated():
+            return self._client.api.volumes().get("Volumes") or []
+
+    def remove_volume(self, name: str) -> None:
+        with self._translated(name):
+            self._client.api.remove_volume(name)
+
+    def events(self, since: float, filters: dict | None = None) -> list[dict]:
+        """The engine's events from `since` (epoch seconds) until now.
+
+        `until` is now, not later: the engine holds the answer open until that moment."""
+        def fetch() -> list[dict]:
+            with self._translated():
+                stream = self._client.api.events(  # the engine takes fractional seconds as text
+                    since=f"{since:.6f}", until=f"{time.time():.6f}", filters=filters or {}, decode=True
+                )
+                return list(stream)
+
+        return self._read(("events", since, repr(sorted((filters or {}).items()))), fetch)
+
+    def tag(self, ref: str, target: str) -> None:
+        repo, tag = _split(target)
+        with self._translated(ref):
+            self._client.api.tag(ref, repo, tag)
+
+    def untag(self, ref: str) -> None:
+        """Remove the name `ref` (the image goes only when no other name holds it)."""
+        with self._translated(ref):
+            self._client.api.remove_image(ref)
+
+    def build(self, context: Path, tag: str, progress: Progress | None = None) -> str:
+        """Build `context`/Dockerfile as `tag` with the classic builder; returns the image id."""
+        log: list[str] = []
+        image_id = ""
+        with self._translated():
+            stream = self._client.api.build(
+                path=str(context), tag=tag, rm=True, forcerm=True, pull=False, decode=True
+            )
+            for event in stream:
+                _raise_if_failed(event, "".join(log[-30:]))
+                if "stream" in event:
+                    text = event["stream"]
+                    log.append(text)
+                    if progress and text.strip():
+                        progress(text.strip())
+                if "aux" in event and "ID" in event["aux"]:
+                    image_id = event["aux"]["ID"]
+        return image_id or self.image_id(tag) or ""
+
+    def push(self, ref: str, auth: dict | None = None, progress: Progress | None = None) -> str:
+        """Push `ref`; returns the manifest digest. A failed push raises, even though the API says 200."""
+        repo, tag = _split(ref)
+        digest = ""
+        with self._translated(ref):
+            for event in self._client.api.push(repo, tag=tag, stream=True, decode=True, auth_config=auth):
+                _raise_if_failed(event)
+                if progress and event.get("status"):
+                    progress(f"{event.get('id', '')} {event['status']}".strip())
+                digest = (event.get("aux") or {}).get("Digest", digest)
+        return digest
+
+    def pull(self, ref: str, progress: Progress | None = None) -> str:
+        repo, tag = _split(ref)
+        with self._translated(ref):
+            for event in self._client.api.pull(repo, tag=tag, stream=True, decode=True):
+                _raise_if_failed(event)
+                if progress and event.get("status"):
+                    progress(f"{event.get('id', '')} {event['status']}".strip())
+        return self.image_id(ref) or ""
+
+    def save(self, refs: list[str], path: Path) -> None:
+        """Write `refs` to one image archive, as `docker save REF...` does (shared layers once)."""
+        api = self._client.api
+        with self._translated(), open(path, "wb") as out:
+            # docker-py's get_image() saves one image; the engine's /images/get takes many names.
+            response = api._get(api._url("/images/get"), params={"names": refs}, stream=True)
+            for chunk in api._stream_raw_result(response, 2 * 1024 * 1024, False):
+                out.write(chunk)
+
+    def load(self, path: Path) -> list[str]:
+        """Load an image archive; returns the names it loaded."""
+        loaded: list[str] = []
+        with self._translated(), open(path, "rb") as data:
+            for event in self._client.api.load_image(data):
+                _raise_if_failed(event)
+                text = event.get("stream", "")
+                if text.startswith("Loaded image:"):
+                    loaded.append(text.split(":", 1)[1].strip())
+        return loaded
+
+
+class StreamFailed(EngineError):
+    """The engine reported an error inside a streamed answer (build, push, pull, load)."""
+
+    def __init__(self, detail: str, log_tail: str) -> None:
+        self.detail = detail
+        self.log_tail = log_tail
+        super().__init__(f"The Docker engine reported: {detail.strip()}")
+
+
+def _raise_if_failed(event: dict, log_tail: str = "") -> None:
+    """A build, push, pull or load answers HTTP 200 and reports failure inside its stream."""
+    if "error" in event or "errorDetail" in event:
+        detail = (event.get("errorDetail") or {}).get("message") or event.get("error", "")
+        raise StreamFailed(detail, log_tail)
+
+
+def _with_tag(ref: str) -> str:
+    """`nginx` → `nginx:latest` (ids and digests unchanged): one cache key per image name."""
+    if ref.startswith("sha256:") or "@" in ref or ":" in ref.rsplit("/", 1)[-1]:
+        return ref
+    return f"{ref}:latest"
+
+
+def _split(ref: str) -> tuple[str, str]:
+    """`repo:tag` → (repo, tag); a port in the registry part is not a tag."""
+    name, _, tag = ref.rpartition(":")
+    if not name or "/" in tag:
+        return ref, "latest"
+    return name, tag
+
+
+def _short(error: BaseException) -> str:
+    text = str(error)
+    for marker in ("Connection refused", "No such file or directory", "Permission denied", "timed out"):
+        if marker in text:
+            return marker.lower()
+    return text if len(text) < 200 else text[:200] + "…"

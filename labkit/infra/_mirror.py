@@ -1,0 +1,259 @@
+"""The mirror's content: the course's base images under ``library/…``.
+
+Seeding takes each missing image from the first source that has it: the cached
+bundle of an earlier build; Docker Hub, when reachable; a build from Debian packages.
+A bundle is a plain `docker save` archive of the base images, so an instructor can
+make one on a connected machine (`labkit mirror save FILE`, or `docker save busybox
+debian:bookworm-slim nginx -o FILE`) and load it in a classroom (`labkit mirror load FILE`).
+
+Base images pass through the engine under their usual names (``nginx:latest``) only
+for a moment: whatever those names pointed to before is put back afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import tarfile
+from pathlib import Path
+from typing import Iterator
+
+import requests
+
+from . import _baseimages
+from ._engine_api import Engine, ImageMissing
+from ..errors import LabkitError
+from ._paths import LabPaths
+from ._registry_api import RegistryClient
+from ._report import Reporter
+
+#: The course's base images, by the names learners type.
+BASE_IMAGES = ("busybox:latest", "debian:bookworm-slim", "nginx:latest")
+HUB_PROBE_URL = "https://registry-1.docker.io/v2/"
+
+
+def repo_tag(ref: str) -> tuple[str, str]:
+    name, _, tag = ref.partition(":")
+    return f"library/{name}", tag or "latest"
+
+
+def mirror_ref(address: str, ref: str) -> str:
+    repo, tag = repo_tag(ref)
+    return f"{address}/{repo}:{tag}"
+
+
+def present(mirror: RegistryClient) -> dict[str, str]:
+    """The base images the mirror holds, with their manifest digests."""
+    found = {}
+    for ref in BASE_IMAGES:
+        digest = mirror.manifest_digest(*repo_tag(ref))
+        if digest:
+            found[ref] = digest
+    return found
+
+
+def base_layers(mirror: RegistryClient) -> dict[str, str]:
+    """The layer blobs of the base images the mirror holds, each once: {digest: repository}.
+    A multi-platform image (seeded from Docker Hub) gives this machine's platform's layers."""
+    layers: dict[str, str] = {}
+    for ref in BASE_IMAGES:
+        repo, tag = repo_tag(ref)
+        manifest = mirror.manifest(repo, tag)
+        if manifest and "manifests" in manifest:
+            mine = [m for m in manifest["manifests"] if (m.get("platform") or {}).get("architecture") == _architecture()]
+            manifest = mirror.manifest(repo, mine[0]["digest"]) if mine else None
+        for layer in (manifest or {}).get("layers", []):
+            layers.setdefault(layer["digest"], repo)
+    return layers
+
+
+def _architecture() -> str:
+    machine = platform.machine().lower()
+    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}.get(machine, machine)
+
+
+def bundle_path(paths: LabPaths) -> Path:
+    return paths.cache / "base-images.tar"
+
+
+def seed(engine: Engine, mirror: RegistryClient, paths: LabPaths, reporter: Reporter) -> dict[str, str]:
+    """Put every missing base image into the mirror; returns {ref: where it came from}."""
+    missing = [ref for ref in BASE_IMAGES if ref not in present(mirror)]
+    if not missing:
+        return {}
+    sources: dict[str, str] = {}
+    with borrowed_names(engine, BASE_IMAGES):
+        cached = bundle_path(paths)
+        if cached.exists():
+            with reporter.step(f"Loading base images from the cache {cached}") as update:
+                update("docker load")
+                held = _held(cached, missing)
+                _load_bundle(engine, cached, held)
+                sources.update({ref: "cache" for ref in held})
+        todo = [ref for ref in missing if ref not in sources]
+        if todo and hub_reachable():
+            for ref in todo:
+                with reporter.step(f"Pulling {ref} from Docker Hub") as update:
+                    engine.pull(f"docker.io/library/{ref}", update)
+                    engine.tag(f"docker.io/library/{ref}", ref)
+                    sources[ref] = "Docker Hub"
+        todo = [ref for ref in missing if ref not in sources]
+        if todo:
+            _build_from_debian(engine, paths, todo, reporter)
+            sources.update({ref: "built from Debian packages" for ref in todo})
+        for ref in missing:
+            with reporter.step(f"Putting {ref} into the mirror") as update:
+                _push(engine, mirror.address, ref, update)
+        if any(source != "cache" for source in sources.values()):
+            with reporter.step(f"Caching the base images in {cached}"):
+                _save(engine, list(BASE_IMAGES), cached, mirror.address, local=missing)
+    return sources
+
+
+def _build_from_debian(engine: Engine, paths: LabPaths, todo: list[str], reporter: Reporter) -> None:
+    if "busybox:latest" in todo:
+        with reporter.step("Building busybox from Debian's busybox-static") as update:
+            _baseimages.build_busybox(engine, "busybox:latest", update)
+    need_debian = "debian:bookworm-slim" in todo or "nginx:latest" in todo
+    if need_debian and ("debian:bookworm-slim" in todo or engine.image_id("debian:bookworm-slim") is None):
+        with reporter.step("Building debian:bookworm-slim with debootstrap (about a minute)") as update:
+            _baseimages.build_debian(engine, "debian:bookworm-slim", paths.cache, update)
+    if "nginx:latest" in todo:
+        with reporter.step("Building nginx from Debian's nginx package") as update:
+            _baseimages.build_nginx(engine, "nginx:latest", "debian:bookworm-slim", update)
+
+
+def _push(engine: Engine, address: str, ref: str, update) -> None:
+    target = mirror_ref(address, ref)
+    engine.tag(ref, target)
+    try:
+        engine.push(target, progress=update)
+    finally:
+        engine.untag(target)
+
+
+def hub_reachable() -> bool:
+    """Docker Hub answers (any HTTP status) within a few seconds; LABKIT_OFFLINE=1 skips the probe."""
+    if os.environ.get("LABKIT_OFFLINE") == "1":
+        return False
+    try:
+        requests.get(HUB_PROBE_URL, timeout=3)
+    except requests.exceptions.RequestException:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def borrowed_names(engine: Engine, refs: tuple[str, ...] | list[str]) -> Iterator[None]:
+    """Use `refs` freely inside; afterwards each names what it named before, or nothing."""
+    before = {ref: engine.image_id(ref) for ref in refs}
+    try:
+        yield
+    finally:
+        for ref, image_id in before.items():
+            now = engine.image_id(ref)
+            if now == image_id:
+                continue
+            if image_id:
+                engine.tag(image_id, ref)
+            else:
+                with contextlib.suppress(ImageMissing):
+                    engine.untag(ref)
+
+
+# --- bundles ---------------------------------------------------------------------------
+class BundleError(LabkitError):
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        super().__init__(
+            f"{path} is not a usable image bundle: {reason}",
+            "make one with `labkit mirror save FILE` on a lab that is up, or with "
+            "`docker save busybox debian:bookworm-slim nginx -o FILE`.",
+        )
+
+
+def bundle_names(path: Path) -> list[str]:
+    """The image names a `docker save` archive holds (from its manifest.json)."""
+    try:
+        with tarfile.open(path) as archive:
+            member = archive.extractfile("manifest.json")
+            manifest = json.load(member) if member else None
+    except FileNotFoundError as e:
+        raise BundleError(path, "the file does not exist") from e
+    except (tarfile.TarError, KeyError, ValueError, OSError) as e:
+        raise BundleError(path, f"it is not a `docker save` archive ({type(e).__name__})") from e
+    if not isinstance(manifest, list):
+        raise BundleError(path, "its manifest.json is not a list of images")
+    if not all(isinstance(entry, dict) for entry in manifest):
+        raise BundleError(path, "its manifest.json lists something other than images")
+    names = []
+    for entry in manifest:
+        for tag in entry.get("RepoTags") or []:
+            names.append(tag if ":" in tag.rsplit("/", 1)[-1] else f"{tag}:latest")
+    return names
+
+
+def _canonical(name: str) -> str:
+    for prefix in ("docker.io/library/", "docker.io/", "library/"):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
+def _held(path: Path, wanted: list[str] | tuple[str, ...]) -> list[str]:
+    """The wanted base images a bundle holds (read from its manifest)."""
+    names = {_canonical(n) for n in bundle_names(path)}
+    return [ref for ref in wanted if ref in names]
+
+
+def _load_bundle(engine: Engine, path: Path, held: list[str]) -> None:
+    """Load a bundle that holds `held` (names already borrowed by the caller)."""
+    if held:
+        for name in engine.load(path):
+            if _canonical(name) != name:
+                engine.tag(name, _canonical(name))
+
+
+def load(engine: Engine, mirror: RegistryClient, path: Path, reporter: Reporter) -> list[str]:
+    """`labkit mirror load FILE`: put the base images of a bundle into the mirror."""
+    held = _held(path, BASE_IMAGES)
+    if not held:
+        raise BundleError(path, f"it holds none of {', '.join(BASE_IMAGES)}")
+    with borrowed_names(engine, BASE_IMAGES):
+        with reporter.step(f"Loading {path}") as update:
+            update("docker load")
+            _load_bundle(engine, path, held)
+        for ref in held:
+            with reporter.step(f"Putting {ref} into the mirror") as update:
+                _push(engine, mirror.address, ref, update)
+    return held
+
+
+def save(engine: Engine, mirror: RegistryClient, path: Path, reporter: Reporter) -> list[str]:
+    """`labkit mirror save FILE`: write the mirror's base images to one `docker save` archive."""
+    held = list(present(mirror))
+    if not held:
+        raise LabkitError(f"The mirror at {mirror.address} holds no base images yet.", "run `labkit up` first.")
+    with borrowed_names(engine, BASE_IMAGES), reporter.step(f"Writing {path}"):
+        _save(engine, held, path, mirror.address, local=[])
+    return held
+
+
+def _save(engine: Engine, refs: list[str], path: Path, address: str, local: list[str]) -> None:
+    """Save `refs` (names borrowed by the caller) to `path`, atomically.
+
+    Those in `local` are already in the engine under their names; the others come
+    from the mirror, since a name of the engine's may hold a learner's own image."""
+    for ref in refs:
+        if ref in local:
+            continue
+        source = mirror_ref(address, ref)
+        engine.pull(source)
+        engine.tag(source, ref)
+        engine.untag(source)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    engine.save(refs, partial)
+    os.replace(partial, path)

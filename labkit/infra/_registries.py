@@ -1,0 +1,169 @@
+"""The lab's two Docker Distribution instances, as processes on 127.0.0.1.
+
+- the course registry: htpasswd (bcrypt) auth, one learner account whose generated
+  password lives in a 0600 file; the course's stand-in for Docker Hub.
+- the mirror: anonymous, holding the base images under ``library/…``; the managed
+  engine's ``--registry-mirror``.
+
+Each keeps its port in the lab's state file; a port that something else took since is
+replaced by a free one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import bcrypt
+
+from . import _proc
+from ..errors import MissingProgram, RegistryStartFailed
+from ._paths import LabPaths
+from ._registry_api import RegistryClient
+from ._state import RegistryState, ensure_dir
+
+PROGRAM = "docker-registry"
+USER = "learner"
+#: The password is 144 random bits, so no cost factor makes it easier or harder to guess;
+#: the cost is paid by the registry on every authenticated request (a push makes dozens),
+#: so it is kept low: about a millisecond here, where cost 10 takes some 60 ms a request.
+BCRYPT_ROUNDS = 5
+START_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True)
+class RegistryKind:
+    name: str
+    title: str
+    auth: bool
+
+
+REGISTRY = RegistryKind("registry", "course registry", auth=True)
+MIRROR = RegistryKind("mirror", "base-image mirror", auth=False)
+
+
+def config_path(paths: LabPaths, kind: RegistryKind) -> Path:
+    return paths.registry_dir(kind.name) / "config.yml"
+
+
+def log_path(paths: LabPaths, kind: RegistryKind) -> Path:
+    return paths.registry_dir(kind.name) / f"{kind.name}.log"
+
+
+def data_dir(paths: LabPaths, kind: RegistryKind) -> Path:
+    """Where the registry keeps its blobs and repositories."""
+    return paths.registry_dir(kind.name) / "data"
+
+
+def password(paths: LabPaths) -> str:
+    """The learner's registry password, made once and kept in a 0600 file."""
+    path = paths.password_file
+    if path.exists():
+        return path.read_text().strip()
+    ensure_dir(path.parent)
+    secret = secrets.token_urlsafe(18)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
+    return secret
+
+
+def client(paths: LabPaths, kind: RegistryKind, part: RegistryState) -> RegistryClient:
+    auth = (USER, password(paths)) if kind.auth else None
+    return RegistryClient(part.address, auth=auth)
+
+
+def is_running(paths: LabPaths, kind: RegistryKind, part: RegistryState) -> bool:
+    return _proc.is_running(part.pid, PROGRAM, str(config_path(paths, kind)))
+
+
+def is_up(paths: LabPaths, kind: RegistryKind, part: RegistryState) -> bool:
+    return bool(part.port) and is_running(paths, kind, part) and RegistryClient(part.address).is_up()
+
+
+def ensure(paths: LabPaths, kind: RegistryKind, part: RegistryState) -> tuple[RegistryState, list[str]]:
+    """Start this registry unless it already runs; returns its state and notes for the user."""
+    if is_up(paths, kind, part):
+        return part, []
+    program = shutil.which(PROGRAM)
+    if not program:
+        raise MissingProgram(PROGRAM, "docker-registry", f"to run the {kind.title}")
+    if is_running(paths, kind, part):  # ours, but not answering: start it afresh
+        _proc.stop(part.pid, PROGRAM, str(config_path(paths, kind)))
+    notes: list[str] = []
+    port = part.port
+    for _attempt in range(3):
+        if not port or not _proc.port_is_free(port):
+            new_port = _proc.free_port()
+            if port:
+                notes.append(f"port {port} of the {kind.title} is taken by another program: it moves to {new_port}")
+            port = new_port
+        config = _write_config(paths, kind, port)
+        proc = _proc.spawn([program, "serve", str(config)], log_path(paths, kind))
+        address = f"127.0.0.1:{port}"
+        failure = _proc.wait_ready(RegistryClient(address, timeout=1.0).is_up, proc, START_TIMEOUT)
+        if failure is None:
+            return RegistryState(port=port, pid=proc.pid, user=USER if kind.auth else ""), notes
+        proc.kill()
+        proc.wait()
+        if _proc.port_is_free(port):  # the port was not the problem
+            break
+    log = log_path(paths, kind)
+    raise RegistryStartFailed(kind.title, failure, log, _proc.log_tail(log))
+
+
+def stop(paths: LabPaths, kind: RegistryKind, part: RegistryState) -> bool:
+    if not part.pid:
+        return False
+    return _proc.stop(part.pid, PROGRAM, str(config_path(paths, kind)))
+
+
+def _write_config(paths: LabPaths, kind: RegistryKind, port: int) -> Path:
+    folder = ensure_dir(paths.registry_dir(kind.name))
+    data = ensure_dir(data_dir(paths, kind))
+    secret_file = folder / "http-secret"
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_hex(16))
+        os.chmod(secret_file, 0o600)
+    lines = [
+        "version: 0.1",
+        "log:",
+        "  level: info",
+        "  accesslog:",
+        "    disabled: true",
+        "storage:",
+        "  filesystem:",
+        f"    rootdirectory: {json.dumps(str(data))}",
+        "  delete:",
+        "    enabled: true",
+        "http:",
+        f"  addr: 127.0.0.1:{port}",
+        f"  secret: {secret_file.read_text().strip()}",
+    ]
+    if kind.auth:
+        htpasswd = _write_htpasswd(paths, folder)
+        lines += ["auth:", "  htpasswd:", "    realm: labkit", f"    path: {json.dumps(str(htpasswd))}"]
+    config = config_path(paths, kind)
+    config.write_text("\n".join(lines) + "\n")
+    return config
+
+
+def _write_htpasswd(paths: LabPaths, folder: Path) -> Path:
+    """The registry's account file: the learner, with a bcrypt hash of the password file's password."""
+    htpasswd = folder / "htpasswd"
+    secret = password(paths).encode()
+    if htpasswd.exists():
+        user, _, hashed = htpasswd.read_text().strip().partition(":")
+        current_cost = hashed.split("$")[2] if hashed.count("$") >= 3 else ""
+        if user == USER and current_cost == f"{BCRYPT_ROUNDS:02d}" and bcrypt.checkpw(secret, hashed.encode()):
+            return htpasswd
+    hashed = bcrypt.hashpw(secret, bcrypt.gensalt(rounds=BCRYPT_ROUNDS)).decode()
+    tmp = htpasswd.with_suffix(".tmp")
+    tmp.write_text(f"{USER}:{hashed}\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, htpasswd)
+    return htpasswd

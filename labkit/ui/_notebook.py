@@ -1,0 +1,208 @@
+"""The notebook API: `from labkit import lab`.
+
+    lab.check("layers.cache")                      # check an exercise; shows pass/fail, feedback, a hint button
+    lab.check("inspect.read", answer={...})        # exercises answered in words
+    lab.hint("layers.cache")                       # the next hint
+    lab.progress()                                 # progress by lesson
+    lab.registry, lab.user, lab.password_file      # for commands: !docker tag myapp {lab.registry}/{lab.user}/myapp:v1
+
+`lab` reads the state `labkit up` wrote each time it is used, so a lab started after
+the kernel still works. When the lab is not up, it says so in one line, with the
+command to run; a LabkitError in a cell shows as that line, not as a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..course import _catalog, _exercises
+from ..infra import _lifecycle
+from . import _render
+from ..course._context import LabContext
+from ..errors import LabkitError
+from ..infra._paths import LabPaths
+from ..course._progress import ProgressStore
+from ..course._results import CheckResult
+
+
+@dataclass(frozen=True)
+class ShownResult(CheckResult):
+    """A CheckResult as a notebook shows it: with its hint button (JupyterLab) or as text (elsewhere)."""
+
+    next_hint: Callable[[], tuple[int, int, str | None]] | None = field(default=None, compare=False, repr=False)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return _render.result_bundle(self, self.next_hint or (lambda: (0, 0, None)))
+
+
+@dataclass(frozen=True)
+class Shown:
+    """Something to show in a cell (a hint, progress, a lab problem): text and HTML."""
+
+    text: str
+    html: str
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {"text/plain": self.text, "text/html": self.html}
+
+
+class Lab:
+    def __init__(self, workspace: Path | None = None) -> None:
+        self._workspace = workspace
+        self._ctx: LabContext | None = None
+        self._store: ProgressStore | None = None
+
+    def _context(self) -> LabContext:
+        _show_errors_briefly()
+        fresh = LabContext.from_env(self._workspace)
+        if self._ctx is None or self._ctx.state != fresh.state or self._ctx.workspace != fresh.workspace:
+            if self._ctx is not None:
+                self._ctx.close()
+            self._ctx = fresh
+            self._store = ProgressStore.for_paths(fresh.paths)
+        return self._ctx
+
+    def _progress_store(self) -> ProgressStore:
+        ctx = self._context()  # (re)opens the store together with the context
+        return self._store or ProgressStore.for_paths(ctx.paths)
+
+    @property
+    def registry(self) -> str:
+        return self._context().registry_address
+
+    @property
+    def user(self) -> str:
+        return self._context().user
+
+    @property
+    def password_file(self) -> str:
+        return str(self._context().paths.password_file)
+
+    @property
+    def workspace(self) -> str:
+        return str(self._context().workspace)
+
+    def ready(self) -> Shown:
+        """Is the lab up? Shows each part, and points this kernel's `!docker` and `%%bash` cells
+        at the lab (DOCKER_HOST, LABKIT_REGISTRY, LABKIT_USER, LABKIT_PASSWORD_FILE)."""
+        _show_errors_briefly()
+        try:
+            paths = LabPaths.from_env()
+            status = _lifecycle.status(paths)
+            if status.ok:
+                os.environ.update(_lifecycle.env(paths), LABKIT_PASSWORD_FILE=str(paths.password_file))
+        except LabkitError as e:
+            return _problem(e)
+        bundle = _render.ready_bundle([(p.name, p.up, p.summary) for p in status.parts])
+        return Shown(bundle["text/plain"], bundle["text/html"])
+
+    def check(self, exercise: str, answer: Any = None) -> CheckResult | Shown:
+        """The exercise checked now. An id that names no exercise (the learner's typo) is shown as
+        "No such exercise", with the close matches: nothing was checked, so there is no result."""
+        try:
+            ctx, store = self._context(), self._progress_store()
+            result = _exercises.run_check(ctx, exercise, answer, store)
+        except _catalog.UnknownExercise as e:
+            return _no_such_exercise(e)
+        except LabkitError as e:
+            return ShownResult("error", str(e), exercise=str(exercise))
+        spec = _catalog.get(exercise)
+
+        def next_hint() -> tuple[int, int, str | None]:
+            number, text = _exercises.next_hint(ctx, spec, store)
+            return number, len(spec.hints), text
+
+        return ShownResult(**{f: getattr(result, f) for f in result.__dataclass_fields__}, next_hint=next_hint)
+
+    def hint(self, exercise: str) -> Shown:
+        try:
+            ctx = self._context()
+            spec = _catalog.get(exercise)
+            number, text = _exercises.next_hint(ctx, spec, self._progress_store())
+        except _catalog.UnknownExercise as e:
+            return _no_such_exercise(e)
+        except LabkitError as e:
+            return _problem(e)
+        args = (spec.id, number, len(spec.hints), text)
+        return Shown(_render.hint_text(*args), _render.hint_html(*args))
+
+    def progress(self) -> Shown:
+        try:
+            rows = self._progress_store().summary(_catalog.EXERCISES, _catalog.TITLES)
+        except LabkitError as e:
+            return _problem(e)
+        bundle = _render.progress_bundle(rows)
+        return Shown(bundle["text/plain"], bundle["text/html"])
+
+    def show_layers(self, *refs: str, container: str = "") -> Shown:
+        """A picture of your images' layers, read from the engine now.
+
+            lab.show_layers("nginx", container="web1")              # read-only layers, the container's on top
+            lab.show_layers("layered-app:v1", "layered-app:v2")     # side by side, shared layers marked
+        """
+        from . import _pictures
+
+        try:
+            if not refs or not all(isinstance(ref, str) and ref for ref in refs) or not isinstance(container, str):
+                raise _pictures.PictureError(
+                    "Name the image(s) to draw, and the container (if any), as text.",
+                    'for example lab.show_layers("nginx") or lab.show_layers("nginx", container="web1").',
+                )
+            if container and len(refs) != 1:
+                raise _pictures.PictureError(
+                    f"container= goes with exactly one image, not {len(refs)}.",
+                    f'name the container\'s own image: lab.show_layers("{refs[0]}", container="{container}").',
+                )
+            ctx = self._context()
+            with ctx.engine.consistent():
+                stacks = [_pictures.stack(ctx, ref, container if i == 0 else "") for i, ref in enumerate(refs)]
+        except LabkitError as e:
+            return _problem(e)
+        bundle = _render.layers_bundle(stacks)
+        return Shown(bundle["text/plain"], bundle["text/html"])
+
+    def __repr__(self) -> str:
+        try:
+            ctx = self._context()
+        except LabkitError as e:
+            return f"<lab: {e.message} {e.next_step}>"
+        return f"<lab: engine {ctx.state.engine.host}, registry {ctx.registry_address} (user {ctx.user})>"
+
+
+def _no_such_exercise(error: _catalog.UnknownExercise) -> Shown:
+    bundle = _render.unknown_exercise_bundle(error.exercise, error.matches)
+    return Shown(bundle["text/plain"], bundle["text/html"])
+
+
+def _problem(error: LabkitError) -> Shown:
+    bundle = _render.problem_bundle(str(error))
+    return Shown(bundle["text/plain"], bundle["text/html"])
+
+
+def _show_errors_briefly() -> None:
+    """In IPython, show a LabkitError as its message and next step, without a traceback."""
+    ipython = _get_ipython()
+    if ipython is None or getattr(ipython, "_labkit_handler", False):
+        return
+
+    def handler(shell, kind, value, tb, tb_offset=None):
+        print(f"labkit: {value}", file=sys.stderr)
+        return None
+
+    ipython.set_custom_exc((LabkitError,), handler)
+    ipython._labkit_handler = True
+
+
+def _get_ipython():
+    module = sys.modules.get("IPython")
+    return module.get_ipython() if module is not None else None
+
+
+lab = Lab()
