@@ -359,6 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("labkit: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `labkit status --json | head -1`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit must not fail again
+        return 141  # as a shell reports a program ended by SIGPIPE
 
 
 if __name__ == "__main__":

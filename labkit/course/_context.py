@@ -13,16 +13,11 @@ from pathlib import Path
 
 from ..infra import _registries
 from ..infra._engine_api import Engine
-from ..errors import StateError
+from ..errors import LabNotUp, StateError
 from ..infra._paths import LabPaths
 from ..infra._registries import MIRROR, REGISTRY
 from ..infra._registry_api import RegistryClient
 from ..infra._state import State
-
-
-class LabNotUp(StateError):
-    def __init__(self) -> None:
-        super().__init__("The lab is not up.", "run `labkit up` in a terminal (or `make lab`), then run this cell again.")
 
 
 def docker_config_dir() -> Path:

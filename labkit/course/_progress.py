@@ -8,9 +8,6 @@ should SQLite still answer "busy" or "locked", the operation is tried again.
 
 Checks, hints and resets share one table, so one id sequence (the order in which the
 writes were committed) says what came after a reset, whatever the clocks say.
-
-    LabkitError
-    └── ProgressError     the progress database cannot be opened, read or written
 """
 
 from __future__ import annotations
@@ -24,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Protocol, TypeVar
 
-from ..errors import LabkitError
+from ..errors import LabkitError, ProgressError
 from ..infra._paths import LabPaths
 from ._results import CheckResult
 
@@ -63,19 +60,6 @@ CREATE TABLE IF NOT EXISTS made (
 _LAST_RESET_ID = "(SELECT COALESCE(MAX(r.id), 0) FROM events r WHERE r.kind = 'reset' AND r.lesson = e.lesson)"
 
 _BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
-
-
-class ProgressError(LabkitError):
-    """The progress database cannot be used."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        self.path = path
-        self.reason = reason
-        super().__init__(
-            f"The progress store {path} cannot be used: {reason}",
-            f"move {path} aside (e.g. rename it to {path.name}.broken) and run the check again; "
-            "a new, empty store is made and the old file keeps the history.",
-        )
 
 
 def lesson_of(exercise: str) -> str:

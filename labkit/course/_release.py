@@ -12,9 +12,6 @@ destination is checked before the first file is written.
 The workspace (`labkit lab`) gets the same learner copies, but only the ones it lacks:
 `stock` never overwrites a notebook the learner may have edited, and `fresh` replaces one
 lesson's notebook after moving the old copy aside (``04-layers.20261127-091500.ipynb``).
-
-    LabkitError
-    └── ReleaseError      a source notebook is not a valid notebook, or a learner copy exists
 """
 
 from __future__ import annotations
@@ -30,39 +27,12 @@ from nbformat.reader import NotJSONError
 from nbformat.reader import reads as _parse_any_version
 
 from ._catalog import LESSONS
-from ..errors import LabkitError
+from ..errors import LabkitError, ReleaseError
 
 SOLUTION_TAG = "solution"
 EXERCISE_TAG = "exercise"
 DEFAULT_TASK = "write the commands for this exercise"
 EXERCISE_SOURCE = "# Your turn: {task}\n# (then run the check cell below)\n"
-FORCE_ADVICE = "use --force to replace them (the learner's edits in them would be lost)"
-
-
-class ReleaseError(LabkitError):
-    """Notebooks could not be released."""
-
-    def __init__(self, message: str, next_step: str, paths: tuple[Path, ...] = ()) -> None:
-        self.paths = paths
-        super().__init__(message, next_step)
-
-    @classmethod
-    def invalid(cls, path: Path, reason: str) -> "ReleaseError":
-        return cls(
-            f"The notebook {path} cannot be released: {reason}",
-            "fix the source notebook (open and save it in JupyterLab, or check it with "
-            "`python -m json.tool FILE`), then release again.",
-            (path,),
-        )
-
-    @classmethod
-    def unknown(cls, name: str, known: list[str]) -> "ReleaseError":
-        return cls(f"There is no course notebook {name!r}.", f"name one of: {', '.join(known)} (or a lesson, like layers).")
-
-    @classmethod
-    def existing(cls, dst: Path, paths: list[Path]) -> "ReleaseError":
-        names = ", ".join(p.name for p in paths)
-        return cls(f"Learner notebooks already exist in {dst}: {names}; nothing was written.", FORCE_ADVICE, tuple(paths))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from .. import _lean  # noqa: F401  (first: a grading worker imports this module before anything else)
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -29,12 +30,13 @@ from typing import Callable
 
 import nbformat
 
-from ..course._context import LabNotUp
-from ..errors import LabkitError
+from ..errors import LabNotUp, LabkitError
 from ..infra._paths import LabPaths
 from ..infra._state import RegistryState, State
 from . import report, steps
 from .supply import LabSupply
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -141,7 +143,9 @@ def _seeded_registry(work: Path, mirror: RegistryState, cache: Path) -> Path | N
     then seeds its own registry, and a lab that cannot reports that on its submission)."""
     try:
         return steps.seeded_registry(work / "seeded", mirror, cache)
-    except (LabkitError, OSError):
+    except (LabkitError, OSError) as e:
+        log.warning("labkit grade: the base layers could not be seeded once for the run, so each lab seeds "
+                    "its own (slower): %s", e)
         return None
 
 
@@ -229,11 +233,19 @@ def row_of(sub: steps.Submission, out: Path) -> dict:
 
 
 def _previous(out: Path) -> dict:
+    """The last run's rows by path: none when there was no run; a report that cannot be read is said,
+    never taken to mean "grade them all again"."""
+    path = out / "report.json"
     try:
-        rows = json.loads((out / "report.json").read_text())["submissions"]
-    except (OSError, ValueError, KeyError):
+        rows = json.loads(path.read_text())["submissions"]
+        return {row["path"]: row for row in rows}
+    except FileNotFoundError:
         return {}
-    return {row["path"]: row for row in rows}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise LabkitError(
+            f"The last run's report {path} cannot be read ({type(e).__name__}: {e}).",
+            f"move it aside and grade without --only-failed, or give another --out.",
+        ) from e
 
 
 __all__ = ["GradeRun", "Options", "collect", "failed_only", "grade", "grade_one"]

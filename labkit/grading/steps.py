@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import copy
 import json
+import logging
 import re
 import shutil
 import subprocess
@@ -33,7 +34,7 @@ from ..infra import _managed_engine, _mirror, _proc, _registries
 from ..ui import _jupyter
 from ..course._context import LabContext
 from ..infra._engine_api import Engine
-from ..errors import LabkitError
+from ..errors import EngineUnreachable, LabkitError
 from ..course._exercises import run_check
 from ..infra._paths import LabPaths
 from ..infra._registries import REGISTRY
@@ -41,6 +42,8 @@ from ..infra._registry_api import RegistryClient
 from ..ui._render import result_text
 from ..course._results import ERROR, CheckResult
 from ..infra._state import EngineState, RegistryState, State
+
+log = logging.getLogger(__name__)
 
 OUTPUT_CAP = 200_000  # characters of output kept per cell
 STUCK_PROBE_SECONDS = 10
@@ -230,7 +233,7 @@ def prepare(home: Path, mirror: RegistryState, cache: Path, seeded: Path | Futur
 def seeded_registry(home: Path, mirror: RegistryState, cache: Path) -> Path:
     """A course registry's storage holding the base layers (`seed_registry`), made once for a grading
     run in `home`: each lab's registry starts from a copy of it, a file copy in memory instead of
-    some 100 MB compressed and hashed again per submission. The registry wrote every file itself,
+    the base layers compressed and hashed again per submission. The registry wrote every file itself,
     and was stopped before the copies are made."""
     paths = LabPaths(home=home, cache=cache)
     registry, _notes = _registries.ensure(paths, REGISTRY, RegistryState())
@@ -250,7 +253,7 @@ def seed_registry(registry: RegistryClient, mirror: RegistryClient, user: str) -
     """Put the base images' layers into each repository of the fresh registry that the course pushes
     to, as Docker Hub holds them beside `library/…`: pushing an image built on nginx then sends only
     the image's own layers (the engine finds the base layers already there, as on Docker Hub), not
-    some 100 MB compressed anew per submission. No manifest or tag is made: what the learner
+    the base layers compressed anew per submission. No manifest or tag is made: what the learner
     pushed is all a check can see. Returns how many layers were copied."""
     repos = _catalog.registry_repositories(user)
     layers = _mirror.base_layers(mirror)
@@ -316,8 +319,13 @@ def _remove_running_containers(lab: GradingLab) -> None:
     try:
         with Engine(lab.state.engine.host, timeout=30) as engine:
             for container in engine.containers({"status": "running"}):
-                engine.remove_container(container["Id"])
-    except LabkitError:
+                try:
+                    engine.remove_container(container["Id"])
+                except EngineUnreachable:
+                    raise
+                except LabkitError as e:  # a live engine that refuses: its stop ends the container anyway
+                    log.warning("labkit grade: the lab's engine did not remove container %s: %s", container["Id"][:12], e)
+    except EngineUnreachable:
         pass  # an engine that is gone has nothing running; stopping it comes next either way
 
 

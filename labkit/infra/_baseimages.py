@@ -20,8 +20,8 @@ import tempfile
 from pathlib import Path
 
 from . import _proc
-from ._engine_api import Engine, StreamFailed
-from ..errors import BuildError, DebootstrapFailed, MissingProgram
+from ._engine_api import Engine
+from ..errors import BuildError, DebootstrapFailed, MissingProgram, StreamFailed
 from ._report import Update
 
 SUITE = "bookworm"

@@ -19,7 +19,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from ..errors import EngineError, EngineUnreachable, LabkitError
+from ..errors import EngineError, ImageMissing, LabkitError, StreamFailed, outside_errors
 
 Progress = Callable[[str], None]
 
@@ -29,12 +29,6 @@ DEFAULT_TIMEOUT = 120
 GO_MODE_DIR = 1 << 31
 #: The label on everything labkit itself creates (throwaway check containers), so reset finds it.
 LABEL = "labkit"
-
-
-class ImageMissing(EngineError):
-    def __init__(self, ref: str) -> None:
-        self.ref = ref
-        super().__init__(f"There is no image {ref} in the lab's engine.", f"pull or build {ref} first.")
 
 
 @dataclass(frozen=True)
@@ -57,18 +51,9 @@ class Engine:
 
     @contextlib.contextmanager
     def _translated(self, ref: str = "") -> Iterator[None]:
-        try:
+        """docker-py's and requests' errors as labkit errors (the table in `labkit.errors`)."""
+        with outside_errors("engine", host=self.host, ref=ref):
             yield
-        except docker.errors.ImageNotFound as e:
-            raise ImageMissing(ref or str(e)) from e
-        except docker.errors.APIError as e:
-            raise EngineError(f"The Docker engine at {self.host} refused: {e.explanation or e}") from e
-        except docker.errors.DockerException as e:
-            raise EngineUnreachable(self.host, _short(e)) from e
-        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
-            raise EngineUnreachable(self.host, _short(e)) from e
-        except docker.errors.StreamParseError as e:
-            raise EngineError(f"The Docker engine at {self.host} sent an unreadable answer: {e}") from e
 
     def close(self) -> None:
         self._client.close()
@@ -235,18 +220,37 @@ class Engine:
                 self.remove_container(created["Id"])
 
     def read_image_file(self, ref: str, path: str, limit: int = 1 << 20) -> bytes | None:
-        """The bytes of a file in an image (at most `limit`, as `read_file`), read through a labelled
-        container that is never started: one per image while `consistent()` lasts (removed at its
-        end), else one per read."""
+        """The bytes of a file in an image (at most `limit`, as `read_file`)."""
+        with self._probe(ref) as container:
+            return self.read_file(container, path, limit)
+
+    def image_has_path(self, ref: str, path: str) -> bool:
+        """Whether anything (a file, a folder, a link) is at `path` in an image."""
+        with self._probe(ref) as container:
+            try:
+                with self._translated(container):
+                    stream, _stat = self._client.api.get_archive(container, path)
+                    stream.close()  # the answer's header says it is there: nothing to transfer
+            except EngineError as e:
+                if isinstance(e.__cause__, docker.errors.NotFound):
+                    return False
+                raise
+        return True
+
+    @contextlib.contextmanager
+    def _probe(self, ref: str) -> Iterator[str]:
+        """A labelled container of `ref` that is never started, to read the image's files through:
+        one per image while `consistent()` lasts (removed at its end), else one per read."""
         if self._memo is None:
             with self.scratch_container(ref, command=["true"]) as container:
-                return self.read_file(container, path, limit)
+                yield container
+            return
         key = ("probe", _with_tag(ref))
         if key not in self._memo:
             with self._translated(ref):
                 created = self._client.api.create_container(ref, command=["true"], labels={LABEL: "check"})
             self._memo[key] = created["Id"]
-        return self.read_file(self._memo[key], path, limit)
+        yield self._memo[key]
 
     def run(self, ref: str, command: list[str] | None = None, timeout: float = 60) -> tuple[int | None, str]:
         """Run `command` (or the image's own) in a throwaway container; (exit code, output).
@@ -370,15 +374,6 @@ class Engine:
         return loaded
 
 
-class StreamFailed(EngineError):
-    """The engine reported an error inside a streamed answer (build, push, pull, load)."""
-
-    def __init__(self, detail: str, log_tail: str) -> None:
-        self.detail = detail
-        self.log_tail = log_tail
-        super().__init__(f"The Docker engine reported: {detail.strip()}")
-
-
 def _raise_if_failed(event: dict, log_tail: str = "") -> None:
     """A build, push, pull or load answers HTTP 200 and reports failure inside its stream."""
     if "error" in event or "errorDetail" in event:
@@ -399,11 +394,3 @@ def _split(ref: str) -> tuple[str, str]:
     if not name or "/" in tag:
         return ref, "latest"
     return name, tag
-
-
-def _short(error: BaseException) -> str:
-    text = str(error)
-    for marker in ("Connection refused", "No such file or directory", "Permission denied", "timed out"):
-        if marker in text:
-            return marker.lower()
-    return text if len(text) < 200 else text[:200] + "…"

@@ -23,8 +23,8 @@ from typing import Iterator
 import requests
 
 from . import _baseimages
-from ._engine_api import Engine, ImageMissing
-from ..errors import LabkitError
+from ._engine_api import Engine
+from ..errors import BundleError, ImageMissing, LabkitError
 from ._paths import LabPaths
 from ._registry_api import RegistryClient
 from ._report import Reporter
@@ -164,14 +164,6 @@ def borrowed_names(engine: Engine, refs: tuple[str, ...] | list[str]) -> Iterato
 
 
 # --- bundles ---------------------------------------------------------------------------
-class BundleError(LabkitError):
-    def __init__(self, path: Path, reason: str) -> None:
-        self.path = path
-        super().__init__(
-            f"{path} is not a usable image bundle: {reason}",
-            "make one with `labkit mirror save FILE` on a lab that is up, or with "
-            "`docker save busybox debian:bookworm-slim nginx -o FILE`.",
-        )
 
 
 def bundle_names(path: Path) -> list[str]:

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ..errors import RegistryError, RegistryUnreachable
+from ..errors import RegistryUnreachable, outside_errors, registry_status
 
 #: Without these Accept types a registry answers with a schema-1 manifest, whose
 #: digest is not the one the engine records in RepoDigests.
@@ -22,15 +22,6 @@ MANIFEST_TYPES = ", ".join(
         "application/vnd.oci.image.index.v1+json",
     ]
 )
-
-
-class CredentialsRefused(RegistryError):
-    def __init__(self, url: str) -> None:
-        self.url = url
-        super().__init__(
-            f"The registry at {url} refused the lab's credentials.",
-            "run `labkit up` again: it rewrites the registry's account from the password file.",
-        )
 
 
 class RegistryClient:
@@ -48,20 +39,13 @@ class RegistryClient:
         self._session.close()
 
     def _request(self, method: str, path: str, **kwargs) -> requests.Response:
-        try:
+        with outside_errors("registry", url=self.url):
             return self._session.request(method, self.url + path, timeout=self.timeout, **kwargs)
-        except requests.exceptions.RequestException as e:
-            raise RegistryUnreachable(self.url, type(e).__name__) from e
 
     def _ok(self, response: requests.Response) -> requests.Response:
-        if response.status_code == 401:
-            raise CredentialsRefused(self.url)
-        if response.status_code >= 400:
-            raise RegistryError(
-                f"The registry at {self.url} answered {response.status_code} to {response.request.method} "
-                f"{response.request.path_url}.",
-                "run `labkit status` to see whether the lab's registries are up.",
-            )
+        error = registry_status(self.url, response.status_code, f"{response.request.method} {response.request.path_url}")
+        if error is not None:
+            raise error
         return response
 
     def ping(self) -> int:

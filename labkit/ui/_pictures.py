@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..course._checks import images
-from ..errors import LabkitError
+from ..errors import PictureError
 
 if TYPE_CHECKING:  # drawing a picture (`_render`) must not import the engine's client
     from ..course._context import LabContext
@@ -29,15 +29,6 @@ LAYER_KINDS = frozenset({"RUN", "COPY", "ADD", ""})
 #: The longest step label; longer ones end in "…".
 STEP_WIDTH = 60
 _SOURCE_HASH = re.compile(r"\b(file|dir|multi):([0-9a-f]{8})[0-9a-f]{56}\b")
-
-
-class PictureError(LabkitError):
-    """A picture cannot be drawn as asked: the container is not there, or not of that image."""
-
-    def __init__(self, message: str, next_step: str, ref: str = "", container: str = "") -> None:
-        self.ref = ref
-        self.container = container
-        super().__init__(message, next_step)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ import uuid
 import pytest
 
 from labkit.ui import _notebook
-from labkit.ui._pictures import PictureError, shared_prefix, stack
+from labkit.ui._pictures import shared_prefix, stack
+from labkit.errors import PictureError
 
 pytestmark = pytest.mark.engine
 

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Iterator
 
 from labkit.course._context import LabContext
-from labkit.infra._engine_api import LABEL, EngineInfo, ImageMissing
-from labkit.errors import EngineError, LabkitError
+from labkit.infra._engine_api import LABEL, EngineInfo
+from labkit.errors import EngineError, ImageMissing, LabkitError
 from labkit.infra._paths import LabPaths
 from labkit.infra._state import EngineState, RegistryState, State
 
@@ -246,6 +246,16 @@ class FakeEngine:
     def live_scratch(self) -> list[str]:
         """Throwaway containers made and not yet removed."""
         return list(self._scratch)
+
+    def image_has_path(self, ref: str, path: str) -> bool:
+        """A file of the image's is at `path`, or under it (a folder)."""
+        with self.scratch_container(ref, command=["true"]) as probe:
+            image_id = self._scratch[probe]
+            return any(
+                (file_path == path or file_path.startswith(path.rstrip("/") + "/"))
+                and (found := self._image(where)) is not None and found["Id"] == image_id
+                for where, file_path in self._files
+            )
 
     def read_image_file(self, ref: str, path: str, limit: int = 1 << 20) -> bytes | None:
         with self.scratch_container(ref, command=["true"]) as probe:

@@ -195,3 +195,65 @@ def test_cli_error_keeps_a_long_path_on_one_line(tmp_path, monkeypatch, capsys):
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith(f"labkit: The lab's state file {state_file} cannot be read")
     assert lines[-1].startswith("  Next:") and str(state_file) in lines[-1]
+
+
+# ---------------------------------------------------------------- the one boundary for outside errors
+
+
+def _through_boundary(side: str, error: Exception, **where: str) -> BaseException:
+    from labkit.errors import outside_errors
+
+    try:
+        with outside_errors(side, **where):
+            raise error
+    except BaseException as e:  # noqa: BLE001  (what came out is the point)
+        return e
+    raise AssertionError("nothing was raised")
+
+
+def test_only_not_reaching_the_engine_is_called_unreachable():
+    import docker.errors
+    import requests.exceptions
+
+    from labkit.errors import EngineError, EngineUnreachable, ImageMissing
+
+    host = "unix:///run/lab.sock"
+    no_version = docker.errors.DockerException("Error while fetching server API version: Connection refused")
+    assert type(_through_boundary("engine", no_version, host=host)) is EngineUnreachable
+    assert type(_through_boundary("engine", requests.exceptions.ConnectionError("refused"), host=host)) is EngineUnreachable
+    for answer in (docker.errors.InvalidArgument("bad mount"), docker.errors.BuildError("RUN false failed", [])):
+        mapped = _through_boundary("engine", answer, host=host)
+        assert type(mapped) is EngineError and mapped.__cause__ is answer, mapped
+        assert "not reachable" not in str(mapped) and "could not do that" in str(mapped)
+    missing = _through_boundary("engine", docker.errors.ImageNotFound("no such image"), host=host, ref="nginx")
+    assert isinstance(missing, ImageMissing) and missing.ref == "nginx"
+
+
+def test_the_boundary_raises_what_its_table_does_not_name():
+    from labkit.errors import LabkitError, RegistryUnreachable
+
+    bug = ValueError("a bug of labkit's own")
+    assert _through_boundary("engine", bug, host="h") is bug
+    ours = LabkitError("already ours")
+    assert _through_boundary("registry", ours, url="u") is ours
+    import requests.exceptions
+
+    assert type(_through_boundary("registry", requests.exceptions.ReadTimeout("slow"), url="http://r")) is RegistryUnreachable
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
+    """`labkit status --json | head -1`: the reader is gone before labkit has written everything."""
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)
+    env = {**os.environ, "LABKIT_HOME": str(tmp_path / "home")}
+    try:
+        done = subprocess.run([sys.executable, "-m", "labkit", "status", "--json"], stdout=write,
+                              stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+    finally:
+        os.close(write)
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
+    assert done.returncode == 141

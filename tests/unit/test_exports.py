@@ -40,3 +40,4 @@ def test_every_error_defined_anywhere_in_labkit_subclasses_labkit_error():
     assert {"BundleError", "CredentialsRefused", "ImageMissing", "StreamFailed"} <= {c.__name__ for c in found}
     for cls in found:
         assert issubclass(cls, labkit.LabkitError), f"{cls.__module__}.{cls.__name__}"
+    assert [f"{c.__module__}.{c.__name__}" for c in found if c.__module__ != "labkit.errors"] == [], "errors live in labkit.errors"

@@ -779,3 +779,21 @@ def test_run_check_keeps_partial_credit_of_criteria(tmp_path):
     assert (result.points, result.possible) == (5, 10)
     assert "pushed to the course registry: There is no image 127.0.0.1:5000/learner/mysite:v1 yet" in result.feedback
     assert "serves your page: There is no mysite/index.html" in result.feedback
+
+
+def test_committed_from_a_container_that_only_made_folders_compares_that_they_are_there(tmp_path):
+    """`mkdir /data` only: no file to compare, so the folder itself must be in the commit (a check that
+    compared nothing passed whatever was committed)."""
+    folders_only = [{"Path": "/data", "Kind": 1}]
+    state = _commit_state(diff=folders_only)
+    result, engine = check(tmp_path, "commit.custom", **state)
+    assert result.status == FAILED
+    assert result.feedback == "/data in custom-box is not in my-custom-image: the commit is older than that change, commit again."
+    state["files"][("my-custom-image", "/data/.keep")] = b""
+    result, _ = check(tmp_path, "commit.custom", **state)
+    assert result.status == PASSED, result.feedback
+
+
+def test_criteria_of_nothing_is_no_pass():
+    result = criteria([])
+    assert result.status == ERROR and not result.passed

@@ -126,3 +126,55 @@ def test_a_schema_error_is_reported_in_nbformats_words_with_its_cell(tmp_path):
     (tmp_path / "list-metadata.ipynb").write_text(json.dumps(raw))
     sub = validate(tmp_path / "list-metadata.ipynb")
     assert sub.problem == "is not a valid notebook: ['a', 'list'] is not of type 'object' (cell 1, metadata)"
+
+
+# --- what the grader no longer swallows ------------------------------------------------------
+
+
+def test_only_failed_with_an_unreadable_last_report_says_so(tmp_path):
+    import pytest
+
+    from labkit import grading
+    from labkit.errors import LabkitError
+
+    sub = tmp_path / "a.ipynb"
+    assert grading.failed_only([sub], tmp_path / "none-yet") == [sub]  # no report: all of them
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "report.json").write_text("{ half a report")
+    with pytest.raises(LabkitError) as caught:
+        grading.failed_only([sub], tmp_path / "out")
+    assert "report.json cannot be read" in caught.value.message and "--only-failed" in caught.value.next_step
+
+
+def test_a_seeded_registry_that_cannot_be_made_says_why(tmp_path, monkeypatch, caplog):
+    from labkit import grading
+    from labkit.errors import LabkitError
+    from labkit.infra._state import RegistryState
+
+    def broken(*_args):
+        raise LabkitError("the mirror at 127.0.0.1:1 is not reachable")
+
+    monkeypatch.setattr(grading.steps, "seeded_registry", broken)
+    with caplog.at_level("WARNING", logger="labkit.grading"):
+        assert grading._seeded_registry(tmp_path, RegistryState(port=1), tmp_path) is None
+    assert "each lab seeds its own" in caplog.text and "127.0.0.1:1 is not reachable" in caplog.text
+
+
+def test_a_live_engine_that_refuses_to_remove_a_container_is_said(tmp_path, monkeypatch, caplog):
+    from labkit.errors import EngineError
+    from labkit.grading import steps
+    from labkit.infra._paths import LabPaths
+    from labkit.infra._state import EngineState, State
+
+    class Refusing:
+        def __init__(self, *_args, **_kwargs): ...
+        def __enter__(self): return self
+        def __exit__(self, *_exc): return False
+        def containers(self, _filters): return [{"Id": "c0ffee" * 10}, {"Id": "beef" * 16}]
+        def remove_container(self, cid): raise EngineError(f"The Docker engine refused: cannot remove {cid[:4]}")
+
+    monkeypatch.setattr(steps, "Engine", Refusing)
+    lab = steps.GradingLab(LabPaths(tmp_path, tmp_path), tmp_path, tmp_path, State(engine=EngineState(host="unix:///x")))
+    with caplog.at_level("WARNING", logger="labkit.grading.steps"):
+        steps._remove_running_containers(lab)
+    assert "did not remove container c0ffeec0ffee" in caplog.text and "did not remove container beefbeefbeef" in caplog.text

@@ -11,8 +11,8 @@ import pytest
 import requests
 
 from labkit.infra import _mirror
-from labkit.errors import LabkitError
-from labkit.infra._mirror import BundleError, bundle_names, hub_reachable, mirror_ref, repo_tag
+from labkit.errors import BundleError, LabkitError
+from labkit.infra._mirror import bundle_names, hub_reachable, mirror_ref, repo_tag
 
 
 def _tar(path: Path, members: dict[str, bytes]) -> Path:

@@ -11,8 +11,8 @@ import pytest
 
 from fakes import FakeEngine, box, fake_context, image, sid
 from labkit.ui import _notebook, _render
-from labkit.infra._engine_api import ImageMissing
-from labkit.ui._pictures import Layer, PictureError, Stack, shared_prefix, stack
+from labkit.errors import ImageMissing, PictureError
+from labkit.ui._pictures import Layer, Stack, shared_prefix, stack
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from labkit.errors import LabkitError
+from labkit.errors import LabkitError, ProgressError
 from labkit.infra._paths import LabPaths
-from labkit.course._progress import LessonProgress, ProgressError, ProgressStore
+from labkit.course._progress import LessonProgress, ProgressStore
 from labkit.course._results import CheckResult
 
 

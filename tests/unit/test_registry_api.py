@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from labkit.errors import RegistryError, RegistryUnreachable
+from labkit.errors import CredentialsRefused, RegistryError, RegistryUnreachable
 from labkit.infra._proc import free_port
-from labkit.infra._registry_api import CredentialsRefused, RegistryClient
+from labkit.infra._registry_api import RegistryClient
 
 V2_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DIGEST = "sha256:" + "ab" * 32

@@ -8,8 +8,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from labkit.errors import LabkitError
-from labkit.course._release import ReleaseError, ReleasedNotebook, release, solution_cells
+from labkit.errors import LabkitError, ReleaseError
+from labkit.course._release import ReleasedNotebook, release, solution_cells
 
 CHECK = 'lab.check("tags.tag")'
 

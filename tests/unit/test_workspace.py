@@ -13,7 +13,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from labkit.ui import _jupyter
-from labkit.course._release import ReleaseError, WorkspaceNotebook, fresh, notebook_name, stock
+from labkit.course._release import WorkspaceNotebook, fresh, notebook_name, stock
+from labkit.errors import ReleaseError
 
 REPO = Path(__file__).resolve().parents[2]
 

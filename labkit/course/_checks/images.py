@@ -258,4 +258,11 @@ def _holds_changes(ctx: LabContext, ref: str, container: str, seen: str, want: s
         checked += 1
         if checked >= sample:
             break
+    if not checked:  # folders only (`mkdir`): their contents are other changes, so compare that they are there
+        missing = [c["Path"] for c in changes[:sample] if c["Kind"] != 2 and not ctx.engine.image_has_path(ref, c["Path"])]
+        if missing:
+            return CheckResult.fail(
+                f"{missing[0]} in {container} is not in {ref}: the commit is older than that change, commit again.",
+                f"{missing[0]} missing", want,
+            )
     return CheckResult.ok(f"{ref} is {container}'s image plus one layer that holds {container}'s changes.", seen, want)

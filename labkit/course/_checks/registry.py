@@ -8,8 +8,7 @@ import shutil
 import subprocess
 
 from .._context import LabContext
-from ...infra._engine_api import ImageMissing
-from ...errors import LabkitError
+from ...errors import ImageMissing, LabkitError
 from ...infra._registry_api import RegistryClient
 from .._results import CheckResult
 
