@@ -122,6 +122,7 @@ def main() -> int:
         env["LABKIT_WORKSPACE"] = str(work / "ws")
         (work / "ws").mkdir()
         os.environ.update(env)
+        from course.solutions import SOLUTIONS
         from labkit.course import _catalog
         from labkit.course._exercises import fill
         from labkit.ui._notebook import Lab
@@ -131,7 +132,7 @@ def main() -> int:
         ctx = lab._context()
         again = [_catalog.get("container.two-from-one"), _catalog.get("container.rw-layer")]  # undone by ephemeral
         for exercise in list(_catalog.EXERCISES) + again:
-            for command in exercise.setup + exercise.solution:
+            for command in exercise.setup + SOLUTIONS[exercise.id].commands:
                 subprocess.run(["bash", "-c", fill(command, ctx)], env=env, check=True, capture_output=True)
         client = docker.DockerClient(base_url=env["DOCKER_HOST"], version="auto")
         session = requests.Session()

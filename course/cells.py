@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
+from course.solutions import SOLUTIONS
 from labkit.course import _catalog
 
 
@@ -25,13 +28,17 @@ def ready():
 
 def exercise(exercise_id: str, *solution: str, before: str = "", setup: str = "", answer: str = ""):
     """An exercise: the task (from the catalog), an optional setup cell, the solution cell(s)
-    (tagged `solution`: `labkit release` empties them), and the check cell."""
+    (tagged `solution`: `labkit release` empties them), and the check cell. One answered in words
+    (`answer`: the variable the check cell gives it) gets a cell for the learner's answer, and a
+    solution cell that sets the right answer (course/solutions.py)."""
     spec = _catalog.get(exercise_id)
     cells = [md(f"### Exercise: {spec.title}\n\n{spec.task}\n\n{before}".strip())]
     if setup:
         cells.append(code(setup))
     if answer:
         cells.append(code(f"{answer} = None  # your answer goes here"))
+        # The answers are a str, a number, lists and dicts of them: their JSON is Python too.
+        solution = (*solution, f"{answer} = {json.dumps(SOLUTIONS[exercise_id].answer)}")
     cells += [code(source, "solution") for source in solution]
     call = f'lab.check("{exercise_id}", answer={answer})' if answer else f'lab.check("{exercise_id}")'
     cells.append(code(call, "nbval-check-output"))

@@ -160,7 +160,7 @@ expects (`ExposedPorts`), environment variables, labels…
 """),
     code("!docker inspect nginx | head -n 60"),
     code("%%bash\ndocker inspect --format '{{json .Config.Cmd}}  {{json .Config.ExposedPorts}}' nginx"),
-    *exercise("inspect.read", 'answer = {"cmd": ["nginx", "-g", "daemon off;"], "port": 80}', answer="answer",
+    *exercise("inspect.read", answer="answer",
               before='Put them into `answer`, like `answer = {"cmd": [...], "port": ...}`.'),
     md("""
 ## Names are just labels
@@ -255,7 +255,7 @@ an experiment, and **not** best practice: nobody can see how the image was made.
     md("Your committed image, next to the image it came from: one new layer on top."),
     code('lab.show_layers("debian:bookworm-slim", "my-custom-image")'),
     code("!docker history my-custom-image"),
-    *exercise("commit.why-not", 'answer = "b"', answer="answer",
+    *exercise("commit.why-not", answer="answer",
               before='Answer with one letter, like `answer = "a"`.'),
     md("""
 A Dockerfile is a recipe anyone can read, review, and rebuild; a committed image is a

@@ -23,16 +23,16 @@ from rich.table import Table
 
 from . import _lean  # noqa: F401  (first of labkit's modules: see there)
 from .course import _catalog, _exercises, _release, _reset
-from .ui import _jupyter, _render
-from .infra import _lifecycle, _mirror, _registries
 from .course._context import LabContext
 from .course._progress import ProgressStore
+from .errors import LabkitError, UnknownExercise
+from .infra import _lifecycle, _mirror, _registries
 from .infra._engine_api import Engine
-from .errors import LabkitError
 from .infra._paths import LabPaths
 from .infra._registries import MIRROR
 from .infra._report import Reporter, Update
 from .infra._state import State
+from .ui import _jupyter, _render
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -185,7 +185,7 @@ def cmd_check(args: argparse.Namespace, paths: LabPaths) -> int:
             answer = args.answer  # a plain word, e.g. --answer b
     try:
         result = _exercises.run_check(_context(args), args.exercise, answer, ProgressStore.for_paths(paths), source="cli")
-    except _catalog.UnknownExercise as e:
+    except UnknownExercise as e:
         print(f"labkit: {_render.unknown_exercise_text(e.exercise, e.matches)}", file=sys.stderr)
         return NO_SUCH_EXERCISE
     except LabkitError as e:  # the lab is not up, the progress store cannot be used: a lab problem, not "not yet"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Proves the README's two commands on a minimal Debian 12, so that what a developer's machine
 # happens to have installed cannot hide a missing install step. Run it before resolving an issue
-# that touches installation; it is not part of `make test` (it takes some 20 minutes).
+# that touches installation; it is not part of `make test` (it installs everything from nothing,
+# which takes long: docs/benchmarks.md).
 #
 # It runs on the lab's own engine (start it first: `.venv/bin/labkit up --managed`): an image of
 # the mirror's debian:bookworm-slim (itself built from Debian's packages) with only python3,

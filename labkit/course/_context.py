@@ -11,9 +11,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import LabNotUp, StateError
 from ..infra import _registries
 from ..infra._engine_api import Engine
-from ..errors import LabNotUp, StateError
 from ..infra._paths import LabPaths
 from ..infra._registries import MIRROR, REGISTRY
 from ..infra._registry_api import RegistryClient

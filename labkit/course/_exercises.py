@@ -10,17 +10,17 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from . import _catalog
+from ..errors import LabkitError
 from ..infra import _space
 from ._catalog import Exercise
 from ._context import LabContext
-from ..errors import LabkitError
 from ._progress import ProgressStore
 from ._results import ERROR, FAILED, CheckResult
+from . import _catalog
 
 
 def fill(text: str, ctx: LabContext) -> str:
-    """Put the lab's own values into a hint or solution: {registry}, {user}, {workspace}, {password_file}
+    """Put the lab's own values into a hint or a command: {registry}, {user}, {workspace}, {password_file}
     (and the {lab.…} spelling that notebooks use)."""
     values = {
         "registry": ctx.registry_address,

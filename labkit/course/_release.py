@@ -26,8 +26,8 @@ import nbformat
 from nbformat.reader import NotJSONError
 from nbformat.reader import reads as _parse_any_version
 
-from ._catalog import LESSONS
 from ..errors import LabkitError, ReleaseError
+from ._catalog import LESSONS
 
 SOLUTION_TAG = "solution"
 EXERCISE_TAG = "exercise"

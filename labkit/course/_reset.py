@@ -17,12 +17,12 @@ import os
 import shutil
 import subprocess
 
-from . import _catalog
+from ..infra._engine_api import LABEL, EngineError
 from ._catalog import Exercise
 from ._context import LabContext
-from ..infra._engine_api import LABEL, EngineError
 from ._exercises import fill
 from ._progress import ProgressStore
+from . import _catalog
 
 
 def reset(ctx: LabContext, lessons: list[str] | None = None) -> list[str]:

@@ -33,8 +33,8 @@ import nbformat
 from ..errors import LabNotUp, LabkitError
 from ..infra._paths import LabPaths
 from ..infra._state import RegistryState, State
-from . import report, steps
 from .supply import LabSupply
+from . import report, steps
 
 log = logging.getLogger(__name__)
 

@@ -30,18 +30,18 @@ from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_code_cell
 
 from ..course import _catalog
-from ..infra import _managed_engine, _mirror, _proc, _registries
-from ..ui import _jupyter
 from ..course._context import LabContext
-from ..infra._engine_api import Engine
-from ..errors import EngineUnreachable, LabkitError
 from ..course._exercises import run_check
+from ..course._results import ERROR, CheckResult
+from ..errors import EngineUnreachable, LabkitError
+from ..infra import _managed_engine, _mirror, _proc, _registries
+from ..infra._engine_api import Engine
 from ..infra._paths import LabPaths
 from ..infra._registries import REGISTRY
 from ..infra._registry_api import RegistryClient
-from ..ui._render import result_text
-from ..course._results import ERROR, CheckResult
 from ..infra._state import EngineState, RegistryState, State
+from ..ui import _jupyter
+from ..ui._render import result_text
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from . import _proc
-from ._engine_api import Engine
 from ..errors import BuildError, DebootstrapFailed, MissingProgram, StreamFailed
+from ._engine_api import Engine
 from ._report import Update
+from . import _proc
 
 SUITE = "bookworm"
 DEFAULT_DEBIAN_MIRROR = "http://deb.debian.org/debian"

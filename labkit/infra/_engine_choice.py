@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 
-from . import _managed_engine
-from ._engine_api import Engine, EngineInfo
 from ..errors import EngineUnreachable
+from ._engine_api import Engine, EngineInfo
 from ._paths import LabPaths
 from ._report import Reporter
 from ._state import EngineState
+from . import _managed_engine
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 

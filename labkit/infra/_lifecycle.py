@@ -6,14 +6,14 @@ import os
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 
-from . import _managed_engine, _engine_choice, _mirror, _registries, _space
-from ._engine_api import Engine
 from ..errors import EngineUnreachable, LabkitError, StateError
+from ._engine_api import Engine
 from ._paths import LabPaths
 from ._registries import MIRROR, REGISTRY
 from ._registry_api import RegistryClient
 from ._report import Reporter
 from ._state import State, locked
+from . import _managed_engine, _engine_choice, _mirror, _registries, _space
 
 
 @dataclass

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from . import _proc
-from ._engine_api import Engine
 from ..errors import EngineStartFailed, EngineUnreachable, MissingProgram
+from ._engine_api import Engine
 from ._paths import LabPaths
 from ._state import EngineState, ensure_dir
+from . import _proc
 
 PROGRAM = "dockerd"
 START_LOCK = "/run/labkit-dockerd-start.lock"
@@ -166,8 +166,8 @@ def _start(paths: LabPaths, lay: Layout, mirror_url: str, subnet: str, throwaway
 #: Go's collector setting (GOGC) for a throwaway engine, inherited by its containerd and by the
 #: copies of dockerd that unpack layers. At Go's default (100) the heap is collected each time it
 #: doubles from a few MB; a grading lab's engine lives for one submission, in which it pulls and
-#: unpacks nginx (~90 MB): at 400 its unpacker spends a fifth less CPU (0.72 s instead of 0.9 s),
-#: for some 20 MB more memory per engine.
+#: unpacks nginx: at 400 its unpacker collects less often and so spends less CPU, for a little
+#: more memory per engine, given back when the engine ends (figures: docs/benchmarks.md).
 THROWAWAY_GOGC = "400"
 
 
@@ -180,9 +180,9 @@ def _environment(lay: Layout, throwaway: bool) -> dict[str, str] | None:
 
 
 #: The garbage collector of dockerd's containerd starts its next run 49 times as long after
-#: the last one as that run took (its pause_threshold, 0.02). On a lab in memory a run takes
-#: microseconds, so it wakes hundreds of times a second, for nothing, as long as the engine runs:
-#: 2% of a core for every grading lab (containerd gc/scheduler/scheduler.go). With 0 it looks
+#: the last one as that run took (its pause_threshold, 0.02). On a lab in memory a run is so short
+#: that it wakes again almost at once, over and over, for nothing, as long as the engine runs
+#: (containerd gc/scheduler/scheduler.go; figures: docs/benchmarks.md). With 0 it looks
 #: once a second, and collects only after deletions or 100 changes, as it does anyway.
 CONTAINERD_GC = "[plugins.scheduler]\n  pause_threshold = 0.0\n"
 
@@ -460,7 +460,7 @@ def _forget_rules() -> None:
 
     A lab's rules (`lab_rules`; before them, dockerd's own, which it leaves when it stops to
     find them again on its next start) name its bridge. The bridge goes with its engine, so
-    its rules would only pile up: a class graded twice leaves over a thousand, and every iptables call
+    its rules would only pile up, a set for every lab ever started, and every iptables call
     (each container start, each engine start) reads them all. The rules of a bridge that still
     exists are never touched. One `iptables-restore` makes every deletion; where it refuses
     (a rule gone meanwhile), the rules are deleted one by one."""

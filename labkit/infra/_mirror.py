@@ -22,12 +22,12 @@ from typing import Iterator
 
 import requests
 
-from . import _baseimages
-from ._engine_api import Engine
 from ..errors import BundleError, ImageMissing, LabkitError
+from ._engine_api import Engine
 from ._paths import LabPaths
 from ._registry_api import RegistryClient
 from ._report import Reporter
+from . import _baseimages
 
 #: The course's base images, by the names learners type.
 BASE_IMAGES = ("busybox:latest", "debian:bookworm-slim", "nginx:latest")

@@ -20,17 +20,17 @@ from pathlib import Path
 
 import bcrypt
 
-from . import _proc
 from ..errors import MissingProgram, RegistryStartFailed
 from ._paths import LabPaths
 from ._registry_api import RegistryClient
 from ._state import RegistryState, ensure_dir
+from . import _proc
 
 PROGRAM = "docker-registry"
 USER = "learner"
 #: The password is 144 random bits, so no cost factor makes it easier or harder to guess;
 #: the cost is paid by the registry on every authenticated request (a push makes dozens),
-#: so it is kept low: about a millisecond here, where cost 10 takes some 60 ms a request.
+#: so it is kept low (what each cost takes: docs/benchmarks.md).
 BCRYPT_ROUNDS = 5
 START_TIMEOUT = 20.0
 

@@ -12,10 +12,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import _managed_engine
 from ._engine_api import EngineInfo
 from ._paths import LabPaths
 from ._state import EngineState
+from . import _managed_engine
 
 #: Less than this free counts as nearly full: a pull of nginx or one build of the course needs
 #: a few hundred MB.

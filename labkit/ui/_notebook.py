@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..course import _catalog, _exercises
-from ..infra import _lifecycle
-from . import _render
 from ..course._context import LabContext
-from ..errors import LabkitError
-from ..infra._paths import LabPaths
 from ..course._progress import ProgressStore
 from ..course._results import CheckResult
+from ..errors import LabkitError, UnknownExercise
+from ..infra import _lifecycle
+from ..infra._paths import LabPaths
+from . import _render
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ class Lab:
         try:
             ctx, store = self._context(), self._progress_store()
             result = _exercises.run_check(ctx, exercise, answer, store)
-        except _catalog.UnknownExercise as e:
+        except UnknownExercise as e:
             return _no_such_exercise(e)
         except LabkitError as e:
             return ShownResult("error", str(e), exercise=str(exercise))
@@ -126,7 +126,7 @@ class Lab:
             ctx = self._context()
             spec = _catalog.get(exercise)
             number, text = _exercises.next_hint(ctx, spec, self._progress_store())
-        except _catalog.UnknownExercise as e:
+        except UnknownExercise as e:
             return _no_such_exercise(e)
         except LabkitError as e:
             return _problem(e)
@@ -176,7 +176,7 @@ class Lab:
         return f"<lab: engine {ctx.state.engine.host}, registry {ctx.registry_address} (user {ctx.user})>"
 
 
-def _no_such_exercise(error: _catalog.UnknownExercise) -> Shown:
+def _no_such_exercise(error: UnknownExercise) -> Shown:
     bundle = _render.unknown_exercise_bundle(error.exercise, error.matches)
     return Shown(bundle["text/plain"], bundle["text/html"])
 

@@ -12,6 +12,7 @@ import tarfile
 import pytest
 
 from conftest import run
+from course.solutions import SOLUTIONS
 from labkit.course import _catalog
 from labkit.course._exercises import fill, run_check
 from labkit.course._progress import ProgressStore
@@ -32,11 +33,12 @@ def test_each_check_fails_undone_and_passes_done(lab, ctx, lesson):
         before = run_check(ctx, exercise.id, None, store)
         assert before.status == "failed", f"{exercise.id} passed before it was done:\n{before}"
         assert len(before.feedback) > 20 and before.points == 0
-        shell(lab, ctx, exercise.solution)
-        after = run_check(ctx, exercise.id, exercise.solution_answer, store)
+        solution = SOLUTIONS[exercise.id]
+        shell(lab, ctx, solution.commands)
+        after = run_check(ctx, exercise.id, solution.answer, store)
         assert after.passed, f"{exercise.id} failed after its solution:\n{after}"
         assert after.points == exercise.points
-        assert run_check(ctx, exercise.id, exercise.solution_answer, store).passed  # checking twice changes nothing
+        assert run_check(ctx, exercise.id, solution.answer, store).passed  # checking twice changes nothing
     rows = {row.lesson: row for row in store.summary(_catalog.EXERCISES)}
     assert rows[lesson].done == rows[lesson].total
 
@@ -46,7 +48,7 @@ def test_catalog_points_match_their_criteria():
     assert capstone.points == 10
     ids = [e.id for e in _catalog.EXERCISES]
     assert len(ids) == len(set(ids))
-    assert all(e.hints and e.solution and e.title and e.task for e in _catalog.EXERCISES)
+    assert all(e.hints and SOLUTIONS[e.id].commands and e.title and e.task for e in _catalog.EXERCISES)
 
 
 # --- wrong ways: each leaves the exercise undone, with feedback that names what is wrong --------
@@ -141,7 +143,8 @@ def test_capstone_page_edited_after_the_build_is_told_to_rebuild(lab, ctx):
     capstone = _catalog.get("capstone.site")
     reset(ctx, ["capstone"])
     try:
-        shell(lab, ctx, capstone.setup + capstone.solution[:2])  # write the Dockerfile, build v1 and latest
+        solution = SOLUTIONS[capstone.id].commands
+        shell(lab, ctx, capstone.setup + solution[:2])  # write the Dockerfile, build v1 and latest
         page = ctx.workspace / "mysite" / "index.html"
         page.write_text(page.read_text().replace("My site", "My edited site"))
         serves = _criterion(run_check(ctx, capstone.id), "serves your page")
@@ -150,7 +153,7 @@ def test_capstone_page_edited_after_the_build_is_told_to_rebuild(lab, ctx):
         assert "Copy your index.html" not in serves
 
         (ctx.workspace / "mysite" / "Dockerfile").write_text("FROM nginx\nLABEL org.opencontainers.image.authors=learner\n")
-        shell(lab, ctx, capstone.solution[1:2])  # the lab's nginx copies its own page in: that is not the learner's COPY
+        shell(lab, ctx, solution[1:2])  # the lab's nginx copies its own page in: that is not the learner's COPY
         serves = _criterion(run_check(ctx, capstone.id), "serves your page")
         assert "Copy your index.html to /usr/share/nginx/html/ in the Dockerfile" in serves, serves
         assert "older copy" not in serves

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conftest import run
+from course.solutions import SOLUTIONS
 from labkit.course import _catalog
 from labkit.course._checks.registry import stored_credentials
 from labkit.course._exercises import fill
@@ -16,7 +17,7 @@ def test_reset_keeps_the_learners_things_and_removes_every_course_resource(lab, 
     lab.docker("volume", "create", "precious-vol")
     try:
         for exercise in _catalog.EXERCISES:  # the whole course, done
-            for command in exercise.setup + exercise.solution:
+            for command in exercise.setup + SOLUTIONS[exercise.id].commands:
                 run(["bash", "-c", fill(command, ctx)], env=lab.env, timeout=600)
         assert stored_credentials(ctx, ctx.registry_address) is not None
 

@@ -1,4 +1,5 @@
-"""The catalog as data: ids, points, hints, solutions, answers, lesson order, and lookups."""
+"""The catalog as data: ids, points, hints, answers, lesson order, and lookups; the course's
+solutions (course/solutions.py), one for each exercise."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from collections import Counter
 
 import pytest
 
+from course.solutions import SOLUTIONS
 from fakes import FakeEngine, fake_context
 from labkit.course import _catalog
-from labkit.course._catalog import EXERCISES, LESSONS, TITLES, UnknownExercise, UnknownLesson
+from labkit.course._catalog import EXERCISES, LESSONS, TITLES
+from labkit.errors import UnknownExercise, UnknownLesson
 from labkit.errors import LabkitError
 from labkit.course._exercises import fill
 from labkit.course._results import FAILED, PASSED
@@ -30,11 +33,16 @@ def test_exercise_is_complete_data(exercise):
     assert exercise.points > 0
     assert exercise.title.strip() and exercise.task.strip()
     assert len(exercise.hints) >= 1 and all(h.strip() for h in exercise.hints)
-    assert len(exercise.solution) >= 1 and all(s.strip() for s in exercise.solution)
+    solution = SOLUTIONS[exercise.id].commands
+    assert len(solution) >= 1 and all(s.strip() for s in solution)
 
 
 def test_ids_are_unique():
     assert [i for i, n in Counter(IDS).items() if n > 1] == []
+
+
+def test_every_solution_is_of_an_exercise():
+    assert sorted(set(SOLUTIONS) - set(IDS)) == []
 
 
 def test_exercises_follow_the_lessons_in_course_order():
@@ -96,7 +104,7 @@ def test_lesson_of_an_unknown_name_names_the_lessons():
     assert f"use one of: {', '.join(LESSON_NAMES)}." in text
 
 
-ANSWERED = [e for e in EXERCISES if e.answer or e.solution_answer is not None]
+ANSWERED = [e for e in EXERCISES if e.answer or SOLUTIONS[e.id].answer is not None]
 
 
 def test_some_exercises_are_answered_in_words():
@@ -106,7 +114,7 @@ def test_some_exercises_are_answered_in_words():
 @pytest.mark.parametrize("exercise", ANSWERED, ids=[e.id for e in ANSWERED])
 def test_an_answered_exercise_says_what_answer_takes_and_has_one(exercise, tmp_path):
     assert exercise.answer.strip()
-    assert exercise.solution_answer is not None
+    assert SOLUTIONS[exercise.id].answer is not None
     without = exercise.check(fake_context(FakeEngine(), tmp_path), None)
     assert without.status == FAILED
     assert exercise.answer in without.feedback  # a missing answer= is met with its shape
@@ -127,7 +135,7 @@ def test_exercises_that_read_answer_declare_it(tmp_path):
 ])
 def test_the_solution_answer_passes(exercise_id, state, tmp_path):
     exercise = by_id(exercise_id)
-    result = exercise.check(fake_context(FakeEngine(**state), tmp_path), exercise.solution_answer)
+    result = exercise.check(fake_context(FakeEngine(**state), tmp_path), SOLUTIONS[exercise_id].answer)
     assert result.status == PASSED, result.feedback
 
 
@@ -137,7 +145,7 @@ PLACEHOLDER = re.compile(r"(?<!\{)\{[A-Za-z_.]+\}(?!\})")  # {name}, not Go's {{
 def test_hints_and_solutions_have_only_the_labs_placeholders(tmp_path):
     ctx = fake_context(FakeEngine(), tmp_path)
     left = {
-        (e.id, m) for e in EXERCISES for text in (*e.hints, *e.solution, *e.setup)
+        (e.id, m) for e in EXERCISES for text in (*e.hints, *SOLUTIONS[e.id].commands, *e.setup)
         for m in PLACEHOLDER.findall(fill(text, ctx))
     }
     assert left == set()

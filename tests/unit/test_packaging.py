@@ -1,14 +1,23 @@
-"""pyproject.toml and environment.yml declare the same dependencies; CI runs `make test`."""
+"""pyproject.toml and environment.yml declare the same dependencies; CI runs `make test`; the wheel
+carries every module of labkit and no solution."""
 
 from __future__ import annotations
 
+import ast
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
+
+from course.solutions import SOLUTIONS
+from labkit.course._catalog import EXERCISES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -123,3 +132,59 @@ def test_make_test_runs_pytest():
     recipe = _recipe((ROOT / "Makefile").read_text(), "test")
     assert recipe, "the Makefile's test target has no recipe"
     assert any(re.search(r"(^|\s|/)(python\S*\s+-m\s+)?pytest(\s|$)", line) for line in recipe), recipe
+
+
+# --- the wheel: what an installed labkit (a learner's kernel, a graded one) imports ----------------
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> dict[str, str]:
+    """labkit's wheel, built by pip from a copy of the sources (a build writes build/ and
+    *.egg-info next to them), as {name: text} of its files."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = tmp / "src"
+    shutil.copytree(ROOT / "labkit", src / "labkit", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp / "dist"), str(src)],
+                           capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, f"pip wheel failed:\n{built.stdout}\n{built.stderr}"
+    (path,) = (tmp / "dist").glob("labkit-*.whl")
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name).decode(errors="replace") for name in archive.namelist()}
+
+
+def test_the_wheel_carries_every_module_of_labkit_and_nothing_else(wheel):
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "labkit").rglob("*.py") if "__pycache__" not in p.parts}
+    assert modules - set(wheel) == set()
+    packages = {name.rsplit("/", 1)[0] for name in wheel if name.endswith("/__init__.py")}
+    assert {"labkit", "labkit/infra", "labkit/course", "labkit/course/_catalog", "labkit/course/_checks",
+            "labkit/ui", "labkit/grading"} <= packages
+    assert {name.split("/", 1)[0] for name in wheel if ".dist-info/" not in name} == {"labkit"}  # not course/, tests/, …
+
+
+def _strings(source: str) -> list[str]:
+    """A module's string constants as the program sees them (escapes undone; the literal parts of
+    f-strings), docstrings included."""
+    return [node.value for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+
+
+#: What labkit carries on purpose: each exercise's task, setup and hints (the last hint may be the
+#: command itself), and the names of what it makes. A solution command found there is no secret;
+#: every other one is.
+PUBLIC = [text for e in EXERCISES for text in (e.task, *e.setup, *e.hints, *e.resources.images, *e.resources.containers,
+                                              *e.resources.files, *e.resources.repositories)]
+SECRET = sorted({c for s in SOLUTIONS.values() for c in s.commands if not any(c in text for text in PUBLIC)})
+
+
+def test_the_wheel_gives_no_solution_away(wheel):
+    assert "docker commit tryit-box debian-with-curl" in SECRET  # the test looks for something
+    assert any("org.opencontainers.image.authors" in c for c in SECRET)  # the capstone's Dockerfile
+    found = set()
+    for name, text in wheel.items():
+        found |= {(name, c) for c in SECRET if c in text}  # a command as written, in any file (METADATA holds the README)
+        if not name.endswith(".py"):
+            continue
+        strings = _strings(text)
+        found |= {(name, c) for c in SECRET if any(c in s for s in strings)}  # a command, as the program sees it
+        # a part of one, long enough to be no accident: a Dockerfile kept as a constant, spliced into a command
+        found |= {(name, s) for s in strings if len(s) >= 24 and any(s in c for c in SECRET) and not any(s in t for t in PUBLIC)}
+    assert sorted(found) == []

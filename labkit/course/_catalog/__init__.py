@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import difflib
 
-from ...errors import LabkitError
-from . import capstone, commit, container, image, inspect, layers, push, start, tryit
+from ...errors import UnknownExercise, UnknownLesson
 from ._base import Exercise, Resources
+from . import capstone, commit, container, image, inspect, layers, push, start, tryit
 
 #: (lesson, notebook, title), in course order.
 LESSONS = (
@@ -24,23 +24,6 @@ _MODULES = (start, image, container, inspect, layers, commit, tryit, push, capst
 EXERCISES: tuple[Exercise, ...] = tuple(e for module in _MODULES for e in module.EXERCISES)
 _BY_ID = {e.id: e for e in EXERCISES}
 TITLES = {lesson: title for lesson, _notebook, title in LESSONS}
-
-
-class UnknownExercise(LabkitError):
-    def __init__(self, exercise: object, matches: list[str]) -> None:
-        self.exercise = exercise
-        self.matches = matches
-        close = f" Did you mean {', '.join(repr(m) for m in matches)}?" if matches else ""
-        super().__init__(
-            f"There is no exercise {exercise!r}.{close}",
-            "use an id from the exercise's check cell; `labkit progress` lists them all.",
-        )
-
-
-class UnknownLesson(LabkitError):
-    def __init__(self, lesson: str) -> None:
-        self.lesson = lesson
-        super().__init__(f"There is no lesson {lesson!r}.", f"use one of: {', '.join(TITLES)}.")
 
 
 def get(exercise_id: object) -> Exercise:
@@ -70,9 +53,9 @@ def registry_repositories(user: str) -> list[str]:
 
 def lesson(name: str) -> list[Exercise]:
     if not isinstance(name, str) or name not in TITLES:
-        raise UnknownLesson(str(name))
+        raise UnknownLesson(str(name), list(TITLES))
     return [e for e in EXERCISES if e.lesson == name]
 
 
-__all__ = ["EXERCISES", "LESSONS", "TITLES", "Exercise", "Resources", "UnknownExercise", "UnknownLesson", "get", "lesson",
+__all__ = ["EXERCISES", "LESSONS", "TITLES", "Exercise", "Resources", "get", "lesson",
            "registry_repositories"]

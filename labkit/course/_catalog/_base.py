@@ -1,4 +1,7 @@
-"""Exercises as data: what to do, how it is checked, hints, the solution, what it creates."""
+"""Exercises as data: what to do, how it is checked, hints, what it creates.
+
+No solutions: they live with the course's authoring code (course/solutions.py), not in an
+installed labkit."""
 
 from __future__ import annotations
 
@@ -31,11 +34,9 @@ class Exercise:
     task: str
     check: Check
     hints: tuple[str, ...]
-    solution: tuple[str, ...]  # shell commands; {registry}, {user}, {workspace} are filled in
-    setup: tuple[str, ...] = ()  # shell commands the notebook runs before the exercise
+    setup: tuple[str, ...] = ()  # shell commands the notebook runs before the exercise; {registry}, {user}, {workspace} are filled in
     resources: Resources = field(default_factory=Resources)
     answer: str = ""  # what `answer=` takes, for exercises answered in words
-    solution_answer: Any = None  # the right `answer=`, for those exercises
 
     @property
     def lesson(self) -> str:

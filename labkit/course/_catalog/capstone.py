@@ -7,7 +7,6 @@ from ._base import Exercise, Resources
 
 MAX_LAYERS = 2
 STARTER_PAGE = "<!DOCTYPE html>\\n<html><body><h1>My site</h1><p>Built in the Docker Images Lab.</p></body></html>\\n"
-DOCKERFILE = 'FROM nginx\\nLABEL org.opencontainers.image.authors=\\"learner\\"\\nCOPY index.html /usr/share/nginx/html/index.html\\n'
 
 
 BUILD_COMMAND = "docker build -t mysite:v1 -t mysite:latest mysite"
@@ -95,13 +94,6 @@ EXERCISES = [
             "mkdir -p {workspace}/mysite",
             f"[ -f {{workspace}}/mysite/index.html ] || printf '{STARTER_PAGE}' > {{workspace}}/mysite/index.html",
             "docker pull -q nginx",
-        ),
-        solution=(
-            f"printf '{DOCKERFILE}' > {{workspace}}/mysite/Dockerfile",
-            "docker build -t mysite:v1 -t mysite:latest {workspace}/mysite",
-            "docker tag mysite:v1 {registry}/{user}/mysite:v1",
-            "docker login {registry} -u {user} --password-stdin < {password_file}",
-            "docker push {registry}/{user}/mysite:v1",
         ),
         resources=Resources(
             images=("mysite:v1", "mysite:latest", "{registry}/{user}/mysite:v1"),

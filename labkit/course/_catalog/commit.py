@@ -43,11 +43,6 @@ EXERCISES = [
             "`docker commit custom-box my-custom-image` turns the container's changes into a new layer.",
         ),
         setup=("docker pull -q debian:bookworm-slim",),
-        solution=(
-            "docker rm -f custom-box >/dev/null 2>&1 || true",
-            "docker run --name custom-box debian:bookworm-slim sh -c 'echo \"Welcome to my custom image\" > /etc/motd'",
-            "docker commit custom-box my-custom-image",
-        ),
         resources=Resources(images=("my-custom-image:latest",), containers=("custom-box",)),
     ),
     Exercise(
@@ -57,8 +52,6 @@ EXERCISES = [
         task="Which of these can `docker history my-custom-image` NOT tell you about the committed layer? (a) its size (b) which commands made its changes (c) when it was made (d) the image id.",
         check=_why_not,
         hints=("Run `docker history my-custom-image` and read the top line.",),
-        solution=("docker history my-custom-image",),
         answer=ANSWER,
-        solution_answer=RIGHT,
     ),
 ]

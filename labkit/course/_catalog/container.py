@@ -50,11 +50,6 @@ EXERCISES = [
             "`docker run -d --name web1 nginx` and `docker run -d --name web2 nginx`; `docker ps` lists both.",
         ),
         setup=("docker pull -q nginx",),
-        solution=(
-            "docker rm -f web1 web2 >/dev/null 2>&1 || true",
-            "docker run -d --name web1 nginx",
-            "docker run -d --name web2 nginx",
-        ),
         resources=Resources(containers=("web1", "web2")),
     ),
     Exercise(
@@ -67,7 +62,6 @@ EXERCISES = [
             "`docker exec CONTAINER COMMAND` runs a command inside a running container.",
             "`docker exec web1 sh -c 'echo hello > /hello.txt'`",
         ),
-        solution=("docker exec web1 sh -c 'echo hello from web1 > /hello.txt'",),
         resources=Resources(containers=("web1", "web2")),
     ),
     Exercise(
@@ -80,7 +74,6 @@ EXERCISES = [
             "`docker rm` removes containers; `docker rmi` removes images: here you want the first.",
             "`docker rm -f web1 web2` stops and removes both.",
         ),
-        solution=("docker rm -f web1 web2",),
         resources=Resources(containers=("web1", "web2")),
     ),
 ]

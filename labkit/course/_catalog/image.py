@@ -46,12 +46,6 @@ EXERCISES = [
             "`docker create --name rootfs-box busybox`, then `docker export -o busybox.tar rootfs-box`.",
         ),
         setup=("docker pull -q busybox",),
-        solution=(
-            "docker rm -f rootfs-box >/dev/null 2>&1 || true",
-            "docker create --name rootfs-box busybox",
-            "docker export -o {workspace}/busybox.tar rootfs-box",
-            "docker rm rootfs-box",
-        ),
         resources=Resources(containers=("rootfs-box",), files=("busybox.tar",)),
     ),
     Exercise(
@@ -66,11 +60,6 @@ EXERCISES = [
             "`docker diff scratchpad` lists what changed in that container only.",
         ),
         setup=("docker pull -q busybox",),
-        solution=(
-            "docker rm -f scratchpad fresh >/dev/null 2>&1 || true",
-            "docker run --name scratchpad busybox rm /bin/vi",
-            "docker run --name fresh busybox ls -l /bin/vi",
-        ),
         resources=Resources(containers=("scratchpad", "fresh")),
     ),
 ]

@@ -63,7 +63,6 @@ EXERCISES = [
         task="Pull the `nginx` image and list your images with `docker images`.",
         check=lambda ctx, answer=None: images.present(ctx, "nginx:latest"),
         hints=("`docker pull nginx`",),
-        solution=("docker pull nginx",),
         resources=Resources(images=("nginx:latest",)),
     ),
     Exercise(
@@ -77,10 +76,8 @@ EXERCISES = [
             "`docker inspect --format '{{json .Config.Cmd}} {{json .Config.ExposedPorts}}' nginx`",
             'The answer looks like answer={"cmd": ["nginx", "-g", "daemon off;"], "port": 80}.',
         ),
-        solution=("docker inspect --format '{{json .Config.Cmd}} {{json .Config.ExposedPorts}}' nginx",),
         setup=("docker pull -q nginx",),
         answer=ANSWER,
-        solution_answer={"cmd": ["nginx", "-g", "daemon off;"], "port": 80},
     ),
     Exercise(
         id="inspect.tag",
@@ -90,7 +87,6 @@ EXERCISES = [
         check=lambda ctx, answer=None: images.same_image(ctx, "myrepo/nginx:v1", "nginx:latest"),
         hints=("`docker tag SOURCE TARGET` adds a name; it copies nothing.", "`docker tag nginx myrepo/nginx:v1`"),
         setup=("docker pull -q nginx",),
-        solution=("docker tag nginx myrepo/nginx:v1",),
         resources=Resources(images=("myrepo/nginx:v1",)),
     ),
     Exercise(
@@ -104,7 +100,6 @@ EXERCISES = [
             "`docker rmi myrepo/nginx:old` (not `docker rmi nginx`).",
         ),
         setup=("docker pull -q nginx", "docker tag nginx myrepo/nginx:old"),
-        solution=("docker rmi myrepo/nginx:old",),
         resources=Resources(images=("myrepo/nginx:old",)),
     ),
 ]

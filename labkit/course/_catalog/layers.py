@@ -9,11 +9,7 @@ BASE = "debian:bookworm-slim"
 BUILD_STEPS = [("RUN", "apt-get update"), ("RUN", "apt-get install -y curl"), ("COPY", "/app"), ("CMD", "/app/start.sh")]
 
 START_SH = "printf '#!/bin/sh\\necho \"Hello from {name} {version}\"\\n' > {workspace}/{name}/app/start.sh && chmod +x {workspace}/{name}/app/start.sh"
-GOOD_DOCKERFILE = (
-    "FROM debian:bookworm-slim\\nRUN apt-get update\\nRUN apt-get install -y curl\\nCOPY ./app /app\\nCMD [\\\"/app/start.sh\\\"]\\n"
-)
 BAD_ORDER = "FROM debian:bookworm-slim\\nCOPY ./app /app\\nRUN apt-get update && apt-get install -y curl\\nCMD [\\\"/app/start.sh\\\"]\\n"
-GOOD_ORDER = "FROM debian:bookworm-slim\\nRUN apt-get update && apt-get install -y curl\\nCOPY ./app /app\\nCMD [\\\"/app/start.sh\\\"]\\n"
 
 
 def _runs(ctx: LabContext, ref: str) -> CheckResult:
@@ -67,10 +63,6 @@ EXERCISES = [
             "`docker history layered-app:v1` shows one line per instruction, newest first.",
         ),
         setup=("mkdir -p {workspace}/layered-app/app", START_SH.format(name="layered-app", version="v1", workspace="{workspace}")),
-        solution=(
-            f"printf '{GOOD_DOCKERFILE}' > {{workspace}}/layered-app/Dockerfile",
-            "docker build -t layered-app:v1 {workspace}/layered-app",
-        ),
         resources=Resources(images=("layered-app:v1",), files=("layered-app",)),
     ),
     Exercise(
@@ -83,10 +75,6 @@ EXERCISES = [
             "A step is rebuilt when it, or anything before it, changed; the rest comes from the cache.",
             "Edit app/start.sh (e.g. make it print v2), then `docker build -t layered-app:v2 layered-app`.",
             "`docker history layered-app:v1` and `layered-app:v2`: the RUN layers have the same IDs.",
-        ),
-        solution=(
-            START_SH.format(name="layered-app", version="v2", workspace="{workspace}"),
-            "docker build -t layered-app:v2 {workspace}/layered-app",
         ),
         resources=Resources(images=("layered-app:v2",)),
     ),
@@ -105,13 +93,6 @@ EXERCISES = [
             "mkdir -p {workspace}/ordered-app/app",
             START_SH.format(name="ordered-app", version="v1", workspace="{workspace}"),
             f"[ -f {{workspace}}/ordered-app/Dockerfile ] || printf '{BAD_ORDER}' > {{workspace}}/ordered-app/Dockerfile",
-        ),
-        solution=(
-            f"printf '{GOOD_ORDER}' > {{workspace}}/ordered-app/Dockerfile",
-            START_SH.format(name="ordered-app", version="v1", workspace="{workspace}"),
-            "docker build -t ordered-app:v1 {workspace}/ordered-app",
-            START_SH.format(name="ordered-app", version="v2", workspace="{workspace}"),
-            "docker build -t ordered-app:v2 {workspace}/ordered-app",
         ),
         resources=Resources(images=("ordered-app:v1", "ordered-app:v2"), files=("ordered-app",)),
     ),

@@ -60,7 +60,6 @@ EXERCISES = [
             "`docker login REGISTRY -u USER --password-stdin` reads the password from its input.",
             "`cat {lab.password_file} | docker login {lab.registry} -u {lab.user} --password-stdin`",
         ),
-        solution=("docker login {registry} -u {user} --password-stdin < {password_file}",),
         resources=Resources(login=True),
     ),
     Exercise(
@@ -80,7 +79,6 @@ EXERCISES = [
             "echo 'Hello from myapp' > {workspace}/myapp/hello.txt",
             "docker build -q -t myapp {workspace}/myapp",
         ),
-        solution=("docker tag myapp {registry}/{user}/myapp:v1", "docker push {registry}/{user}/myapp:v1"),
         resources=Resources(images=("myapp:latest", "{registry}/{user}/myapp:v1"), files=("myapp",), repositories=("{user}/myapp",)),
     ),
     Exercise(
@@ -90,6 +88,5 @@ EXERCISES = [
         task="Remove your local `<registry>/<user>/myapp:v1` with `docker rmi`, then pull it back from the registry.",
         check=_pull_back,
         hints=("`docker rmi {lab.registry}/{lab.user}/myapp:v1`, then `docker pull {lab.registry}/{lab.user}/myapp:v1`.",),
-        solution=("docker rmi {registry}/{user}/myapp:v1", "docker pull {registry}/{user}/myapp:v1"),
     ),
 ]

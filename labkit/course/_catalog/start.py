@@ -14,7 +14,6 @@ EXERCISES = [
             "Images come from a registry; `docker pull NAME` downloads one into your engine.",
             "In a cell: `!docker pull busybox`, then run the check again.",
         ),
-        solution=("docker pull busybox",),
         resources=Resources(images=("busybox:latest",)),
     ),
 ]

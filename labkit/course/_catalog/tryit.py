@@ -95,11 +95,6 @@ EXERCISES = [
             "`docker ps -a` lists stopped containers too; the first column is the container ID.",
         ),
         setup=("docker pull -q debian:bookworm-slim",),
-        solution=(
-            "docker rm -f tryit-box >/dev/null 2>&1 || true",
-            "docker run --name tryit-box debian:bookworm-slim sh -c 'apt-get update && apt-get install -y curl'",
-            "docker ps -a",
-        ),
         resources=Resources(containers=("tryit-box",), finder=curl_containers),
     ),
     Exercise(
@@ -109,7 +104,6 @@ EXERCISES = [
         task="Commit that container as `debian-with-curl` (use its ID from `docker ps -a`).",
         check=_commit,
         hints=("`docker commit <container-id> debian-with-curl`; the first few characters of the ID are enough.",),
-        solution=("docker commit tryit-box debian-with-curl",),
         resources=Resources(images=("debian-with-curl:latest",)),
     ),
     Exercise(
@@ -119,6 +113,5 @@ EXERCISES = [
         task="Run `curl --version` in a container of `debian-with-curl`.",
         check=_run,
         hints=("`docker run --rm debian-with-curl curl --version`",),
-        solution=("docker run --rm debian-with-curl curl --version",),
     ),
 ]

@@ -7,9 +7,9 @@ import json
 import shutil
 import subprocess
 
-from .._context import LabContext
 from ...errors import ImageMissing, LabkitError
 from ...infra._registry_api import RegistryClient
+from .._context import LabContext
 from .._results import CheckResult
 
 
