@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import LabNotUp, StateError
+from ..errors import LabNotUp
 from ..infra import _registries
 from ..infra._engine_api import Engine
 from ..infra._paths import LabPaths

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Protocol, TypeVar
 
-from ..errors import LabkitError, ProgressError
+from ..errors import ProgressError
 from ..infra._paths import LabPaths
 from ._results import CheckResult
 

@@ -26,7 +26,7 @@ import nbformat
 from nbformat.reader import NotJSONError
 from nbformat.reader import reads as _parse_any_version
 
-from ..errors import LabkitError, ReleaseError
+from ..errors import ReleaseError
 from ._catalog import LESSONS
 
 SOLUTION_TAG = "solution"

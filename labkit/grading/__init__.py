@@ -15,7 +15,6 @@ from .. import _lean  # noqa: F401  (first: a grading worker imports this module
 
 import json
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -199,9 +198,7 @@ def grade_one(path: str, supply: LabSupply, more: bool, out: str, cell_timeout: 
     try:
         if sub.graded:
             lab = supply.take(more)
-            steps.execute(sub, lab, lab.kernel_env(dict(os.environ)), cell_timeout, notebook_timeout)
-            steps.stop_leftovers(sub, lab)
-            steps.finish(sub, lab)
+            steps.run(sub, lab, steps.Limits(cell_timeout, notebook_timeout))
     except LabkitError as e:
         sub.problem, sub.infrastructure = f"the lab failed while grading: {e.message}", True
     except Exception as e:  # noqa: BLE001 - one submission must never stop the batch
@@ -219,7 +216,7 @@ def row_of(sub: steps.Submission, out: Path) -> dict:
     results = {k: {**v.to_dict(), "timings": sub.timings.get(k, {})} for k, v in sub.results.items()}
     graded = None
     if sub.notebook is not None and sub.graded:
-        graded = out / "graded" / f"{steps._slug(sub.name)}.ipynb"
+        graded = out / "graded" / f"{steps.slug(sub.name)}.ipynb"
         graded.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(sub.notebook, graded)
     status = "graded" if sub.graded else ("infrastructure" if sub.infrastructure else "invalid")
@@ -244,7 +241,7 @@ def _previous(out: Path) -> dict:
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise LabkitError(
             f"The last run's report {path} cannot be read ({type(e).__name__}: {e}).",
-            f"move it aside and grade without --only-failed, or give another --out.",
+            "move it aside and grade without --only-failed, or give another --out.",
         ) from e
 
 

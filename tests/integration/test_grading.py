@@ -389,12 +389,12 @@ def test_a_grading_lab_whose_seeded_registry_never_comes_takes_itself_down(lab, 
 
 def test_a_lab_in_memory_is_unmounted_with_no_umount_on_path(lab, tmp_path, monkeypatch):
     """A grader started with a short PATH must still free each lab's memory (and dockerd's mount)."""
-    from labkit.grading import steps
+    from labkit.grading import labs
 
     home = tmp_path / "lab"
-    assert steps._in_memory(home) and _filesystem(home) == "tmpfs"
+    assert labs._in_memory(home) and _filesystem(home) == "tmpfs"
     monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
-    steps._release_memory(home)
+    labs._release_memory(home)
     assert _filesystem(home) is None
 
 

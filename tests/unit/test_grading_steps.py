@@ -104,7 +104,8 @@ def test_the_last_cell_of_end_checks_keeps_an_older_notebook_valid():
     (before cell ids) stays valid with it, a 4.5 one gets a cell id."""
     from pathlib import Path
 
-    from labkit.grading.steps import Submission, _show_end_checks
+    from labkit.grading.steps import Submission
+    from labkit.grading.verify import _show_end_checks
     from labkit.course._results import CheckResult
 
     for minor, has_id in ((4, False), (5, True)):
@@ -162,7 +163,7 @@ def test_a_seeded_registry_that_cannot_be_made_says_why(tmp_path, monkeypatch, c
 
 def test_a_live_engine_that_refuses_to_remove_a_container_is_said(tmp_path, monkeypatch, caplog):
     from labkit.errors import EngineError
-    from labkit.grading import steps
+    from labkit.grading import labs, steps
     from labkit.infra._paths import LabPaths
     from labkit.infra._state import EngineState, State
 
@@ -173,8 +174,8 @@ def test_a_live_engine_that_refuses_to_remove_a_container_is_said(tmp_path, monk
         def containers(self, _filters): return [{"Id": "c0ffee" * 10}, {"Id": "beef" * 16}]
         def remove_container(self, cid): raise EngineError(f"The Docker engine refused: cannot remove {cid[:4]}")
 
-    monkeypatch.setattr(steps, "Engine", Refusing)
+    monkeypatch.setattr(labs, "Engine", Refusing)
     lab = steps.GradingLab(LabPaths(tmp_path, tmp_path), tmp_path, tmp_path, State(engine=EngineState(host="unix:///x")))
-    with caplog.at_level("WARNING", logger="labkit.grading.steps"):
-        steps._remove_running_containers(lab)
+    with caplog.at_level("WARNING", logger="labkit.grading.labs"):
+        labs._remove_running_containers(lab)
     assert "did not remove container c0ffeec0ffee" in caplog.text and "did not remove container beefbeefbeef" in caplog.text

@@ -1,0 +1,149 @@
+"""Execute: the submission's cells in order, with time and output limits, in a kernel that has what a
+learner's kernel has; every failed cell recorded from the kernel's own reply; after each checkpoint
+cell, its exercises verified (`verify`).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import time
+
+import nbformat
+from jupyter_core.utils import run_sync
+from nbclient import NotebookClient
+from nbclient.exceptions import DeadKernelError
+from nbformat.v4 import new_code_cell
+
+from .labs import GradingLab
+from .validate import Submission, checks_in, is_exercise
+from .verify import verify_into
+
+
+OUTPUT_CAP = 200_000  # characters of output kept per cell
+STUCK_PROBE_SECONDS = 10
+
+
+CUT = f"\n[output cut at {OUTPUT_CAP} characters by the grader]\n"
+
+
+class CappedClient(NotebookClient):
+    """nbclient with a cap on each cell's output (a cell printing forever must not fill memory), that
+    keeps the kernel's reply to each cell: whether it failed, whatever the notebook did to its display."""
+
+    def __init__(self, nb: nbformat.NotebookNode, **kwargs) -> None:
+        super().__init__(nb, **kwargs)
+        self.reply: dict = {}
+        self.on_cell_executed = self._keep_reply
+
+    def _keep_reply(self, cell, cell_index: int, execute_reply: dict) -> None:
+        self.reply = execute_reply["content"]
+
+    def run(self, cell, index: int) -> dict:
+        """Run one cell; the content of the kernel's execute_reply ({} when none came: an empty cell)."""
+        self.reply = {}
+        self.execute_cell(cell, index)
+        return self.reply
+
+    def output(self, outs, msg, display_id, cell_index):
+        if outs and outs[-1].get("text") == CUT:
+            return None  # already cut: drop the rest
+        added = super().output(outs, msg, display_id, cell_index)
+        size = sum(len(json.dumps(o)) for o in outs)
+        if size > OUTPUT_CAP:
+            last = outs[-1]
+            if isinstance(last.get("text"), str):
+                last["text"] = last["text"][: max(0, len(last["text"]) - (size - OUTPUT_CAP))]
+            outs.append(nbformat.v4.new_output("stream", name="stdout", text=CUT))
+        return added
+
+
+def execute(sub: Submission, lab: GradingLab, env: dict[str, str], cell_timeout: int, notebook_timeout: int) -> None:
+    """Run the submission's cells in order; after each checkpoint cell, verify its exercises."""
+    nb = sub.notebook
+    ctx = lab.context()
+    client = CappedClient(
+        nb, timeout=cell_timeout, kernel_name="python3", allow_errors=True, interrupt_on_timeout=True,
+        error_on_timeout={"ename": "Timeout", "evalue": f"the cell ran past {cell_timeout} s and was interrupted", "traceback": []},
+        resources={"metadata": {"path": str(lab.workspace)}}, record_timing=True,
+    )
+    deadline = time.monotonic() + notebook_timeout
+    try:
+        with client.setup_kernel(env=env):
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                if time.monotonic() > deadline:
+                    sub.events.append(f"stopped at cell {index}: the notebook ran past {notebook_timeout} s")
+                    break
+                client.timeout = int(max(1, min(cell_timeout, deadline - time.monotonic())))
+                started = time.monotonic()
+                reply = client.run(cell, index)
+                timed_out = time.monotonic() - started >= client.timeout
+                _note_cell(sub, cell, index, reply, timed_out, client.timeout)
+                if timed_out and not _responds(client):
+                    run_sync(client.km.restart_kernel)(now=True)  # nbclient's kernel manager is async
+                    run_sync(client.kc.wait_for_ready)(timeout=60)
+                    sub.events.append(f"cell {index} ignored the interrupt: its kernel was restarted (its variables are gone)")
+                cell_seconds = time.monotonic() - started
+                for exercise, answer in checks_in(cell):
+                    if is_exercise(exercise):
+                        verify_into(sub, ctx, exercise, _answer(client, answer, index), cell=index, cell_seconds=cell_seconds)
+    except DeadKernelError:
+        sub.events.append("the kernel died (the notebook killed or exhausted it): later cells were not run")
+    finally:
+        ctx.close()
+
+
+def _responds(client: NotebookClient) -> bool:
+    """After an interrupted cell: does the kernel answer a trivial cell, or is it still stuck?"""
+    probe = new_code_cell("1")
+    saved, client.timeout = client.timeout, STUCK_PROBE_SECONDS
+    started = time.monotonic()
+    try:
+        client.execute_cell(probe, 0, store_history=False)
+    finally:
+        client.timeout = saved
+    return time.monotonic() - started < STUCK_PROBE_SECONDS
+
+
+def _note_cell(sub: Submission, cell, index: int, reply: dict, timed_out: bool, timeout: int) -> None:
+    if timed_out:
+        why = ""
+        if re.search(r"docker\s+(container\s+)?(run|exec|attach)\b[^\n]*\s-(it|ti|i)\b", cell.source):
+            why = ": it opens an interactive container (`docker … -it`), which waits for a keyboard no graded notebook has"
+        sub.events.append(f"cell {index} ran past {timeout} s and was interrupted{why}")
+    if reply.get("status") == "error" and not (timed_out and reply.get("ename") in ("Timeout", "KeyboardInterrupt")):
+        _note_error(sub, cell, index, reply)
+    if re.search(r"\bprune\b|rmi\s+-f\s+\$\(docker images", cell.source):
+        sub.events.append(f"cell {index} removed images wholesale (only this submission's own engine was touched)")
+
+
+def _note_error(sub: Submission, cell, index: int, reply: dict) -> None:
+    """A cell that failed, as the kernel's reply says (the notebook may have hidden its traceback)."""
+    name = reply.get("ename")
+    if name == "StdinNotImplementedError":
+        sub.events.append(f"cell {index} asked for input(), which a graded notebook cannot give")
+        return
+    said = f"cell {index} raised {name}: {str(reply.get('evalue', ''))[:120]}"
+    sub.events.append(said)
+    if not any(output.get("output_type") == "error" for output in cell.outputs):
+        cell.outputs.append(nbformat.v4.new_output(
+            "stream", name="stderr", text=f"── labkit grade: {said} (its traceback was not shown) ──\n"))
+
+
+def _answer(client: NotebookClient, expression: str | None, index: int):
+    """The value of a check's answer= expression, read from the kernel as JSON (None if it has none)."""
+    if not expression:
+        return None
+    probe = new_code_cell(f"__import__('json').dumps({expression})")
+    client.execute_cell(probe, index, store_history=False)
+    for output in probe.outputs:
+        text = output.get("data", {}).get("text/plain")
+        if text:
+            try:
+                return json.loads(ast.literal_eval(text))
+            except (ValueError, SyntaxError):
+                return None
+    return None

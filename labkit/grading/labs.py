@@ -1,0 +1,185 @@
+"""Prepare and take down: a lab of one submission's own (a fresh managed engine and registry, the
+class's mirror, in memory), the registry's base layers seeded once per run, what a notebook left running.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+from concurrent.futures import Future
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+
+from ..course import _catalog
+from ..course._context import LabContext
+from ..errors import EngineUnreachable, LabkitError
+from ..infra import _managed_engine, _mirror, _proc, _registries
+from ..infra._engine_api import Engine
+from ..infra._paths import LabPaths
+from ..infra._registries import REGISTRY
+from ..infra._registry_api import RegistryClient
+from ..infra._state import EngineState, RegistryState, State
+from ..ui import _jupyter
+from .validate import Submission
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GradingLab:
+    """A lab of one submission's own: a fresh managed engine and registry, the class's mirror."""
+
+    paths: LabPaths
+    workspace: Path
+    docker_config: Path
+    state: State
+
+    def context(self) -> LabContext:
+        return LabContext(self.paths, self.state, self.workspace, self.docker_config)
+
+    def kernel_env(self, base: dict[str, str]) -> dict[str, str]:
+        """What a learner's `labkit lab` kernel has (`_jupyter.environment` with `_lab.env`'s variables),
+        pointed at this lab, so a notebook cannot tell that it is graded. LABKIT_HOME and DOCKER_CONFIG
+        are always set (the lab's home, and its own Docker config for the notebook's `docker login`):
+        a learner's kernel has them when they are set where `labkit lab` runs (see README)."""
+        base = {k: v for k, v in base.items() if not k.startswith(("DOCKER_", "LABKIT_"))}
+        variables = {
+            "DOCKER_HOST": self.state.engine.host, "LABKIT_REGISTRY": self.state.registry.address,
+            "LABKIT_USER": self.state.registry.user or _registries.USER, "LABKIT_HOME": str(self.paths.home),
+            "DOCKER_CONFIG": str(self.docker_config),
+        }
+        return _jupyter.environment(variables, self.workspace, base)
+
+
+def prepare(home: Path, mirror: RegistryState, cache: Path, seeded: Path | Future[Path | None] | None = None) -> GradingLab:
+    """A fresh lab in `home`: its own engine (empty, its mirror the class's) and registry, in memory
+    where it can be (see `_in_memory`). Its registry starts from a copy of `seeded` (see
+    `seeded_registry`) when given, else the base layers are pushed into it (`seed_registry`).
+
+    The engine starts first: it needs no seeded copy. `seeded` may still be in the making (a
+    Future): the first lab's engine then starts while the run seeds, and its registry waits."""
+    shutil.rmtree(home, ignore_errors=True)
+    _in_memory(home)
+    paths = LabPaths(home=home, cache=cache)
+    workspace, config = home / "workspace", home / "docker-config"
+    workspace.mkdir(parents=True)
+    config.mkdir()
+    state = State(engine=EngineState(), registry=RegistryState(), mirror=RegistryState(port=mirror.port, borrowed=True))
+    lab = GradingLab(paths, workspace, config, state)
+    try:
+        state.engine = _managed_engine.start(paths, f"http://{mirror.address}", EngineState(), throwaway=True)
+        state.save(paths)
+        if isinstance(seeded, Future):
+            seeded = seeded.result()  # cancelled (nothing left to grade): it raises, and the lab goes
+        if seeded is not None:
+            shutil.copytree(seeded, _registries.data_dir(paths, REGISTRY))
+        state.registry, _notes = _registries.ensure(paths, REGISTRY, RegistryState())
+        state.save(paths)
+        if seeded is None:
+            _seed_through_api(paths, state.registry, mirror)
+    except BaseException:
+        dismantle(lab)  # what was started (and mounted) so far must not outlive a failed start
+        raise
+    return lab
+
+
+def seeded_registry(home: Path, mirror: RegistryState, cache: Path) -> Path:
+    """A course registry's storage holding the base layers (`seed_registry`), made once for a grading
+    run in `home`: each lab's registry starts from a copy of it, a file copy in memory instead of
+    the base layers compressed and hashed again per submission. The registry wrote every file itself,
+    and was stopped before the copies are made."""
+    paths = LabPaths(home=home, cache=cache)
+    registry, _notes = _registries.ensure(paths, REGISTRY, RegistryState())
+    try:
+        _seed_through_api(paths, registry, mirror)
+    finally:
+        _registries.stop(paths, REGISTRY, registry)
+    return _registries.data_dir(paths, REGISTRY)
+
+
+def _seed_through_api(paths: LabPaths, registry: RegistryState, mirror: RegistryState) -> None:
+    with closing(_registries.client(paths, REGISTRY, registry)) as ours, closing(RegistryClient(mirror.address, timeout=60)) as theirs:
+        seed_registry(ours, theirs, registry.user)
+
+
+def seed_registry(registry: RegistryClient, mirror: RegistryClient, user: str) -> int:
+    """Put the base images' layers into each repository of the fresh registry that the course pushes
+    to, as Docker Hub holds them beside `library/…`: pushing an image built on nginx then sends only
+    the image's own layers (the engine finds the base layers already there, as on Docker Hub), not
+    the base layers compressed anew per submission. No manifest or tag is made: what the learner
+    pushed is all a check can see. Returns how many layers were copied."""
+    repos = _catalog.registry_repositories(user)
+    layers = _mirror.base_layers(mirror)
+    for digest, source in layers.items():
+        registry.push_blob(repos[0], digest, mirror.blob(source, digest))
+        for repo in repos[1:]:
+            registry.mount_blob(repo, digest, repos[0])
+    return len(layers)
+
+
+def stop_leftovers(sub: Submission, lab: GradingLab) -> None:
+    """Stop what the notebook left running after its kernel ended (`!cmd &`, `nohup …`): nothing of a
+    submission may change its lab once its cells are done, nor outlive its grading."""
+    if count := _kill_leftovers(lab):
+        sub.events.append(f"the notebook left {count} process(es) running after its last cell: they were stopped")
+
+
+def _kill_leftovers(lab: GradingLab) -> int:
+    """Kill every process started with this lab's environment (the kernel's children); how many."""
+    pids = _proc.with_environment("LABKIT_HOME", str(lab.paths.home))
+    _proc.kill(pids)
+    return len(pids)
+
+
+def dismantle(lab: GradingLab) -> None:
+    _kill_leftovers(lab)  # a submission that failed half way never reached stop_leftovers
+    _remove_running_containers(lab)
+    _managed_engine.stop(lab.paths)
+    _registries.stop(lab.paths, REGISTRY, lab.state.registry)
+    _release_memory(lab.paths.home)
+    shutil.rmtree(lab.paths.home, ignore_errors=True)
+
+
+#: The most one grading lab may hold in memory: its images, containers, builds and pushes. A
+#: submission that writes more gets "no space left" in its own lab, never the machine's.
+MEMORY_LIMIT = "4g"
+
+
+def _in_memory(home: Path) -> bool:
+    """Give a lab's home a tmpfs of its own. A lab used for one submission and thrown away needs no
+    disk: pulls and builds run at memory speed, and taking it down frees it at once. False where
+    none can be mounted (not root, or no tmpfs): the lab then lives on disk, and works the same."""
+    home.mkdir(parents=True, exist_ok=True)
+    return _system("mount", "-t", "tmpfs", "-o", f"size={MEMORY_LIMIT},mode=0700", "labkit-grading", str(home))
+
+
+def _release_memory(home: Path) -> None:
+    if str(home) in _managed_engine.mount_points() and not _managed_engine.unmount(home):
+        _managed_engine.unmount(home, lazy=True)  # something still holds it open: it goes once let go
+
+
+def _system(*argv: str) -> bool:
+    try:
+        return subprocess.run(argv, capture_output=True).returncode == 0
+    except OSError:  # no such program here
+        return False
+
+
+def _remove_running_containers(lab: GradingLab) -> None:
+    """A running container holds its engine's shutdown up to 10 s (a shell as PID 1 ignores SIGTERM)."""
+    if not lab.state.engine.host:
+        return
+    try:
+        with Engine(lab.state.engine.host, timeout=30) as engine:
+            for container in engine.containers({"status": "running"}):
+                try:
+                    engine.remove_container(container["Id"])
+                except EngineUnreachable:
+                    raise
+                except LabkitError as e:  # a live engine that refuses: its stop ends the container anyway
+                    log.warning("labkit grade: the lab's engine did not remove container %s: %s", container["Id"][:12], e)
+    except EngineUnreachable:
+        pass  # an engine that is gone has nothing running; stopping it comes next either way

@@ -1,0 +1,73 @@
+"""Verify: each exercise checked by the grader itself, from its own process, against the submission's
+engine (what the notebook printed does not count), at its checkpoint or at the end; the graded copy
+shows the grader's results.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import nbformat
+
+from ..course._context import LabContext
+from ..course._exercises import run_check
+from ..course._results import ERROR, CheckResult
+from ..ui._render import result_text
+from .labs import GradingLab
+from .validate import Submission, exercises_of
+
+
+def verify(ctx: LabContext, exercise: str, answer) -> CheckResult:
+    return run_check(ctx, exercise, answer, store=None, source="grader")
+
+
+def verify_into(sub: Submission, ctx: LabContext, exercise: str, answer, cell: int | None, cell_seconds: float | None) -> None:
+    started = time.monotonic()
+    sub.results[exercise] = result = verify(ctx, exercise, answer)
+    sub.timings[exercise] = {
+        "cell": cell, "cell_seconds": None if cell_seconds is None else round(cell_seconds, 3),
+        "check_seconds": round(time.monotonic() - started, 3),
+    }
+    if cell is not None:  # the graded copy shows, under the kernel's own output, what counts
+        sub.notebook.cells[cell].outputs.append(
+            nbformat.v4.new_output("stream", name="stdout", text=f"{GRADER_SAYS}\n{result_text(result)}\n"))
+
+
+#: Above the grader's own result in a graded notebook: the kernel's output above it may say otherwise.
+GRADER_SAYS = "── labkit grade checked this itself (what the notebook printed above does not count) ──"
+
+
+def _show_end_checks(sub: Submission, exercises: list[str]) -> None:
+    """A last cell in the graded copy with the results of the exercises checked at the end."""
+    text = "\n\n".join(result_text(sub.results[e]) for e in exercises)
+    cell = nbformat.v4.new_markdown_cell(
+        "**Checked by `labkit grade` at the end** (the notebook never checked these: its check cell "
+        f"was deleted, edited or never reached):\n\n```text\n{text}\n```")
+    if sub.notebook.get("nbformat_minor", 0) < 5:
+        del cell["id"]  # cell ids came with format 4.5: an older notebook must stay valid
+    sub.notebook.cells.append(cell)
+
+
+def finish(sub: Submission, lab: GradingLab) -> None:
+    """Check, at the end, every exercise the notebook never checked (its check cell deleted, or never reached)."""
+    ctx = lab.context()
+    at_end = []
+    try:
+        for exercise in exercises_of(sub.notebook, sub.name):
+            if exercise not in sub.results:
+                verify_into(sub, ctx, exercise, None, cell=None, cell_seconds=None)
+                sub.events.append(f"{exercise} was never checked in the notebook: checked at the end")
+                at_end.append(exercise)
+    finally:
+        ctx.close()
+    if at_end:
+        _show_end_checks(sub, at_end)
+    errors = [r for r in sub.results.values() if r.status == ERROR]
+    if errors:
+        sub.problem = f"the lab failed while grading: {errors[0].feedback.splitlines()[0]}"
+        sub.infrastructure = True
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:60] or "submission"
