@@ -15,7 +15,7 @@ lab: deps venv
 test: deps-test venv
 	$(BIN)/python -m pytest
 
-## Benchmarks (see README.md); not part of the tests.
+## Benchmarks (see docs/benchmarks.md); not part of the tests.
 bench: deps venv
 	$(BIN)/python bench/setup.py
 	$(BIN)/python bench/checks.py

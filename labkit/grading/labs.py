@@ -41,7 +41,7 @@ class GradingLab:
         return LabContext(self.paths, self.state, self.workspace, self.docker_config)
 
     def kernel_env(self, base: dict[str, str]) -> dict[str, str]:
-        """What a learner's `labkit lab` kernel has (`_jupyter.environment` with `_lab.env`'s variables),
+        """What a learner's `labkit lab` kernel has (`_jupyter.environment` with `infra._lifecycle.env`'s variables),
         pointed at this lab, so a notebook cannot tell that it is graded. LABKIT_HOME and DOCKER_CONFIG
         are always set (the lab's home, and its own Docker config for the notebook's `docker login`):
         a learner's kernel has them when they are set where `labkit lab` runs (see README)."""

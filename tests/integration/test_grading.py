@@ -348,7 +348,7 @@ def test_a_grading_registry_holds_the_base_layers_but_nothing_pushed(lab, tmp_pa
     grading = prepare(tmp_path / "lab", mirror, tmp_path / "cache", seeded)
     try:
         environment = Path(f"/proc/{grading.state.engine.pid}/environ").read_bytes().split(b"\0")
-        assert b"GOGC=400" in environment  # a throwaway engine (see _dockerd.THROWAWAY_GOGC)
+        assert b"GOGC=400" in environment  # a throwaway engine (see _managed_engine.THROWAWAY_GOGC)
         registry = _registries.client(grading.paths, _registries.REGISTRY, grading.state.registry)
         layers = base_layers(RegistryClient(lab.mirror))
         assert len(layers) >= 3  # busybox's, debian's, and nginx's own on top of debian's
