@@ -65,7 +65,7 @@ class ConsoleReporter(Reporter):
 
 def cmd_up(args: argparse.Namespace, paths: LabPaths) -> int:
     reporter = ConsoleReporter(err)
-    result = _lifecycle.up(paths, engine=args.engine, managed=args.managed, reporter=reporter)
+    result = _lifecycle.up(paths, engine=args.engine, managed=args.managed, reporter=reporter, store=args.store)
     for note in result.notes:
         reporter.note(note)
     for ref, source in result.seeded.items():
@@ -284,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("up", help="start the engine, the course registry and the mirror (idempotent)")
     p.add_argument("--engine", metavar="HOST", help="use this Docker engine (unix:///… or tcp://…)")
     p.add_argument("--managed", action="store_true", help="start labkit's own engine even if one is reachable")
+    p.add_argument("--store", choices=["containerd", "classic"],
+                   help="labkit's own engine's image store (default: containerd, as Engine 29 and Docker Desktop)")
     p.set_defaults(func=cmd_up)
 
     p = commands.add_parser("down", help="stop what `labkit up` started, and nothing else")

@@ -4,6 +4,7 @@
     ├── EngineError               the Docker engine could not do what was asked
     │   ├── EngineUnreachable     an engine was named or expected and does not answer
     │   ├── EngineStartFailed     the managed dockerd exited or never answered
+    │   ├── EngineFetchFailed     today's engine could not be fetched from Debian's archive
     │   ├── ImageMissing          an image that must be there is not
     │   └── StreamFailed          a build, push, pull or load reported an error
     ├── RegistryError             a registry answered with an error status
@@ -80,6 +81,17 @@ class EngineStartFailed(EngineError):
         super().__init__(
             f"The lab's Docker engine (dockerd) did not start: {reason}{where}{_tail_text(log_tail)}",
             next_step or "read the log above; dockerd needs root, and `labkit down` clears a half-started lab.",
+        )
+
+
+class EngineFetchFailed(EngineError):
+    def __init__(self, archive: str, reason: str) -> None:
+        self.archive = archive
+        self.reason = reason
+        super().__init__(
+            f"Docker Engine 28 or newer could not be fetched from Debian's archive {archive}: {reason}.",
+            "check that this machine reaches that archive (or name another with LABKIT_DEBIAN_MIRROR), "
+            "then run `labkit up` again.",
         )
 
 

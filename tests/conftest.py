@@ -26,6 +26,7 @@ class Lab:
     home: Path
     env: dict[str, str]
     status: dict = field(default_factory=dict)
+    start_output: str = ""  # what `labkit up` said when the lab was started
 
     def labkit(self, *args: str, check: bool = True, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
         return run([*LABKIT, *args], env={**self.env, **(env or {})}, check=check, timeout=timeout)
@@ -79,9 +80,10 @@ def lab_environment(home: Path, docker_config: Path) -> dict[str, str]:
     return env
 
 
-def start_lab(home: Path, docker_config: Path, *up_args: str) -> Lab:
-    lab = Lab(home, lab_environment(home, docker_config))
+def start_lab(home: Path, docker_config: Path, *up_args: str, env: dict[str, str] | None = None) -> Lab:
+    lab = Lab(home, {**lab_environment(home, docker_config), **(env or {})})
     result = lab.labkit("up", *up_args, check=False, timeout=900)
+    lab.start_output = result.stdout + result.stderr
     if result.returncode != 0:
         pytest.fail(
             "`labkit up` failed, so the tests that need a real engine cannot run "

@@ -38,6 +38,7 @@ class EngineInfo:
     api_version: str
     mirrors: tuple[str, ...]
     root_dir: str = ""  # DockerRootDir: where the engine keeps images and containers (on its own machine)
+    store: str = "classic"  # "containerd" where images are in containerd's image store (a snapshotter driver)
 
 
 class Engine:
@@ -70,8 +71,10 @@ class Engine:
             version = self._client.version()
             info = self._client.info()
         mirrors = tuple((info.get("RegistryConfig") or {}).get("Mirrors") or ())
+        snapshotter = any("io.containerd.snapshotter" in str(value) for _key, value in info.get("DriverStatus") or [])
         return EngineInfo(
-            self.host, version.get("Version", "?"), version.get("ApiVersion", "?"), mirrors, info.get("DockerRootDir") or ""
+            self.host, version.get("Version", "?"), version.get("ApiVersion", "?"), mirrors, info.get("DockerRootDir") or "",
+            "containerd" if snapshotter else "classic",
         )
 
     def ping(self) -> bool:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 
-from ..errors import EngineUnreachable
+from ..errors import EngineError, EngineUnreachable
 from ._engine_api import Engine, EngineInfo
 from ._paths import LabPaths
 from ._report import Reporter
 from ._state import EngineState
-from . import _managed_engine
+from . import _current_engine, _managed_engine
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
@@ -26,21 +26,40 @@ def resolve(
     mirror_url: str,
     previous: EngineState,
     reporter: Reporter,
+    store: str | None = None,
 ) -> tuple[EngineState, list[str]]:
+    """The engine the lab uses, and what the user should know. `store` (containerd or classic) is
+    for labkit's own engine: by default containerd's where the engine is current, else classic."""
     explicit = explicit_host(explicit)
     if explicit:
-        return EngineState(host=explicit, managed=False), _mirror_notes(explicit, mirror_url, check_explicit(explicit))
+        info = check_explicit(explicit)
+        return EngineState(host=explicit, managed=False), _mirror_notes(explicit, mirror_url, info) + _not_ours(store, info)
     managed_host = _managed_engine.layout(paths).host
     if not force_managed and not (previous.managed and _managed_engine.running_pid(paths)):
         user = os.environ.get("DOCKER_HOST") or DEFAULT_HOST
         info = _reachable(user) if user != managed_host else None
         if info is not None:
-            return EngineState(host=user, managed=False), _mirror_notes(user, mirror_url, info)
-    running = _managed_engine.current(paths, mirror_url, previous)
+            return EngineState(host=user, managed=False), _mirror_notes(user, mirror_url, info) + _not_ours(store, info)
+    running = _managed_engine.current(paths, mirror_url, previous, store=store)
     if running is not None:
         return running, []
-    with reporter.step("Starting the lab's Docker engine (dockerd)"):
-        return _managed_engine.start(paths, mirror_url, previous), []
+    engine, notes = _current_engine.choose(paths.cache, reporter)
+    chosen = store or ("containerd" if engine else "classic")
+    if chosen == "containerd" and engine is None:
+        raise EngineError(
+            "The containerd image store needs Docker Engine 28 or newer, and none could be had: "
+            f"this machine's dockerd is {_current_engine.dockerd_version('dockerd') or 'not installed'}.",
+            "run `labkit up --store classic`, or let labkit reach Debian's archive to fetch a current engine.",
+        )
+    with reporter.step(f"Starting the lab's Docker engine (dockerd {engine.version if engine else 'installed'}, {chosen} image store)"):
+        return _managed_engine.start(paths, mirror_url, previous, engine=engine, store=chosen), notes
+
+
+def _not_ours(store: str | None, info: EngineInfo) -> list[str]:
+    if not store:
+        return []
+    return [f"--store {store} applies to labkit's own engine only: your engine at {info.host} keeps its images "
+            f"in its {info.store} store (`labkit up --managed --store {store}` starts labkit's own)."]
 
 
 def explicit_host(given: str | None) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 
@@ -25,7 +26,8 @@ class UpResult:
 
 
 def up(
-    paths: LabPaths, engine: str | None = None, managed: bool = False, reporter: Reporter | None = None
+    paths: LabPaths, engine: str | None = None, managed: bool = False, reporter: Reporter | None = None,
+    store: str | None = None,
 ) -> UpResult:
     """Start whatever part of the lab is not running; a no-op when everything is."""
     reporter = reporter or Reporter()
@@ -50,7 +52,7 @@ def up(
             state.save(paths)
         mirror_url = f"http://{state.mirror.address}"
         before = (state.engine.host, state.engine.pid)
-        state.engine, notes = _engine_choice.resolve(paths, engine, managed, mirror_url, state.engine, reporter)
+        state.engine, notes = _engine_choice.resolve(paths, engine, managed, mirror_url, state.engine, reporter, store)
         result.notes += notes
         if (state.engine.host, state.engine.pid) != before and state.engine.managed:
             result.started.append(f"Docker engine (dockerd, pid {state.engine.pid}) on {state.engine.host}")
@@ -131,6 +133,16 @@ def status(paths: LabPaths) -> LabStatus:
     return LabStatus(_engine_status(paths, state), _registry_status(paths, state), _mirror_status(paths, state))
 
 
+def builder() -> str:
+    """What `docker build` uses here: BuildKit where the docker CLI finds its buildx plugin, else the
+    legacy builder (which today's CLI calls deprecated)."""
+    try:
+        found = subprocess.run(["docker", "buildx", "version"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        found = False
+    return "BuildKit" if found else "legacy builder"
+
+
 def _engine_status(paths: LabPaths, state: State) -> PartStatus:
     details = {"host": state.engine.host, "managed": state.engine.managed, "version": None, "mirrors": [], "low_space": []}
     if not state.engine.host:
@@ -140,8 +152,10 @@ def _engine_status(paths: LabPaths, state: State) -> PartStatus:
             info = engine.info()
     except EngineUnreachable as e:
         return PartStatus("engine", False, f"down ({e.reason}): run `labkit up`", details)
-    details.update(version=info.version, api_version=info.api_version, mirrors=list(info.mirrors))
+    details.update(version=info.version, api_version=info.api_version, mirrors=list(info.mirrors), store=info.store,
+                   builder=builder())
     kind = "managed by labkit" if state.engine.managed else "your own engine"
+    kind += f", {details['builder']}, {info.store} image store"
     lows = _space.low_space(_space.places(paths, state.engine, info))
     if lows:  # it runs, but builds and pulls will fail: down until there is room
         details["low_space"] = [{"what": low.what, "path": str(low.path), "free": low.free} for low in lows]

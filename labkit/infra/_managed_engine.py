@@ -16,6 +16,7 @@ import ctypes
 import fcntl
 import functools
 import ipaddress
+import json
 import os
 import re
 import shlex
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from ..errors import EngineStartFailed, EngineUnreachable, MissingProgram
+from ._current_engine import CurrentEngine
 from ._engine_api import Engine
 from ._paths import LabPaths
 from ._state import EngineState, ensure_dir
@@ -93,22 +95,34 @@ def mirror_flag(pid: int) -> str:
     return ""
 
 
-def current(paths: LabPaths, mirror_url: str, previous: EngineState) -> EngineState | None:
-    """This lab's dockerd, when it runs, answers, and uses `mirror_url` as its mirror; else None."""
+def current(paths: LabPaths, mirror_url: str, previous: EngineState, program: str | None = None,
+            store: str | None = None) -> EngineState | None:
+    """This lab's dockerd, when it runs, answers, and uses `mirror_url` as its mirror (and, where
+    said, is `program` with its images in `store`); else None."""
     lay, pid = layout(paths), running_pid(paths)
     if not pid or mirror_flag(pid) != mirror_url or not _ping(lay.host):
         return None
-    return EngineState(host=lay.host, managed=True, pid=pid, bridge=lay.bridge, subnet=previous.subnet)
+    if (program and _proc.cmdline(pid)[:1] != [program]) or (store and store != previous.store):
+        return None
+    return EngineState(host=lay.host, managed=True, pid=pid, bridge=lay.bridge, subnet=previous.subnet,
+                       store=previous.store, version=previous.version)
 
 
-def start(paths: LabPaths, mirror_url: str, previous: EngineState, throwaway: bool = False) -> EngineState:
-    """Start this lab's dockerd; one of ours still running (an old mirror port, not answering) is stopped first.
-    A `throwaway` engine (a grading lab's, used for one submission) trades memory for CPU: `THROWAWAY_GOGC`."""
+#: The image stores a managed engine can keep its images in: containerd's (Engine 29's and Docker
+#: Desktop's default, where an image ID is its manifest's digest) or the classic overlay2 one.
+STORES = ("containerd", "classic")
+
+
+def start(paths: LabPaths, mirror_url: str, previous: EngineState, throwaway: bool = False,
+          engine: CurrentEngine | None = None, store: str = "classic") -> EngineState:
+    """Start this lab's dockerd (`engine`'s, else the installed one) with its images in `store`; one of
+    ours still running (an old mirror port, not answering) is stopped first. A `throwaway` engine (a
+    grading lab's, used for one submission) trades memory for CPU: `THROWAWAY_GOGC`."""
     lay = layout(paths)
     pid = running_pid(paths)
     if pid:
         _proc.stop(pid, PROGRAM, str(lay.data_root), STOP_TIMEOUT)
-    _require_root_and_program()
+    _require_root_and_program(engine)
     with _machine_lock():  # two labs starting at once must not take one subnet, nor a clean-up read rules meanwhile
         subnet = _ensure_bridge(lay.bridge, previous.subnet)
         try:
@@ -116,7 +130,7 @@ def start(paths: LabPaths, mirror_url: str, previous: EngineState, throwaway: bo
         except BaseException:
             _clean_up_locked(lay)
             raise
-    return _start(paths, lay, mirror_url, subnet, throwaway)
+    return _start(paths, lay, mirror_url, subnet, throwaway, engine, store)
 
 
 @contextlib.contextmanager
@@ -134,12 +148,14 @@ def _machine_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _start(paths: LabPaths, lay: Layout, mirror_url: str, subnet: str, throwaway: bool) -> EngineState:
+def _start(paths: LabPaths, lay: Layout, mirror_url: str, subnet: str, throwaway: bool,
+           engine: CurrentEngine | None, store: str) -> EngineState:
     ensure_dir(lay.folder)
-    lay.config.write_text("{}\n")
+    features = {"containerd-snapshotter": store == "containerd"} if engine else {}
+    lay.config.write_text(json.dumps({"features": features} if features else {}) + "\n")
     pool = _address_pool(subnet)
     argv = [
-        shutil.which(PROGRAM) or PROGRAM,
+        engine.dockerd if engine else (shutil.which(PROGRAM) or PROGRAM),
         f"--config-file={lay.config}",
         f"--data-root={lay.data_root}",
         f"--exec-root={lay.exec_root}",
@@ -152,7 +168,7 @@ def _start(paths: LabPaths, lay: Layout, mirror_url: str, subnet: str, throwaway
         f"--containerd-plugins-namespace={lay.namespace}-plugins",
         f"--registry-mirror={mirror_url}",
     ]
-    proc = _proc.spawn(argv, lay.log, env=_environment(lay, throwaway))
+    proc = _proc.spawn(argv, lay.log, env=_environment(lay, throwaway, engine))
     failure = _proc.wait_ready(lambda: _ping(lay.host), proc, START_TIMEOUT)
     if failure:
         if proc.poll() is None:
@@ -160,7 +176,9 @@ def _start(paths: LabPaths, lay: Layout, mirror_url: str, subnet: str, throwaway
         _clean_up(lay)
         raise EngineStartFailed(failure, lay.log, _proc.log_tail(lay.log))
     os.chmod(lay.socket, 0o660)
-    return EngineState(host=lay.host, managed=True, pid=proc.pid, bridge=lay.bridge, subnet=subnet)
+    version = engine.version if engine else ""
+    return EngineState(host=lay.host, managed=True, pid=proc.pid, bridge=lay.bridge, subnet=subnet,
+                       store=store if engine else "classic", version=version)
 
 
 #: Go's collector setting (GOGC) for a throwaway engine, inherited by its containerd and by the
@@ -171,9 +189,11 @@ def _start(paths: LabPaths, lay: Layout, mirror_url: str, subnet: str, throwaway
 THROWAWAY_GOGC = "400"
 
 
-def _environment(lay: Layout, throwaway: bool) -> dict[str, str] | None:
-    """dockerd's environment (None: this process's own)."""
-    env = _with_quiet_containerd(lay)
+def _environment(lay: Layout, throwaway: bool, engine: CurrentEngine | None = None) -> dict[str, str] | None:
+    """dockerd's environment (None: this process's own): `engine`'s programs first on its PATH (its
+    containerd, shim, docker-proxy, docker-init; the machine's runc after them)."""
+    base = {**os.environ, "PATH": engine.path(os.environ.get("PATH", os.defpath))} if engine and engine.root else None
+    env = _with_quiet_containerd(lay, base)
     if throwaway:
         env = {**(env or os.environ), "GOGC": THROWAWAY_GOGC}
     return env
@@ -184,16 +204,20 @@ def _environment(lay: Layout, throwaway: bool) -> dict[str, str] | None:
 #: that it wakes again almost at once, over and over, for nothing, as long as the engine runs
 #: (containerd gc/scheduler/scheduler.go; figures: docs/benchmarks.md). With 0 it looks
 #: once a second, and collects only after deletions or 100 changes, as it does anyway.
-CONTAINERD_GC = "[plugins.scheduler]\n  pause_threshold = 0.0\n"
+CONTAINERD_GC = (
+    "[plugins.scheduler]\n  pause_threshold = 0.0\n"  # its name in containerd 1.x
+    '[plugins."io.containerd.gc.v1.scheduler"]\n  pause_threshold = 0.0\n'  # in containerd 2.x (dockerd 28)
+)
 
 
-def _with_quiet_containerd(lay: Layout) -> dict[str, str] | None:
-    """The environment dockerd starts with: its PATH leads first to a `containerd` of the engine's
-    own, which adds `CONTAINERD_GC` to the config dockerd wrote (dockerd has no setting for it)
-    and runs the real one. None (dockerd's usual environment) where no containerd is found."""
-    real = shutil.which("containerd")
+def _with_quiet_containerd(lay: Layout, base: dict[str, str] | None = None) -> dict[str, str] | None:
+    """The environment dockerd starts with (`base`, else this process's): its PATH leads first to a
+    `containerd` of the engine's own, which adds `CONTAINERD_GC` to the config dockerd wrote (dockerd
+    has no setting for it) and runs the real one. `base` where no containerd is found."""
+    env = base or os.environ
+    real = shutil.which("containerd", path=env.get("PATH", os.defpath))
     if not real:
-        return None  # dockerd says so itself
+        return base  # dockerd says so itself
     folder = lay.folder / "bin"
     ensure_dir(folder)
     header = CONTAINERD_GC.splitlines()[0]  # "[plugins.scheduler]": already added, when containerd restarts
@@ -211,7 +235,7 @@ def _with_quiet_containerd(lay: Layout) -> dict[str, str] | None:
         f'exec {shlex.quote(real)} "$@"\n'
     )
     wrapper.chmod(0o755)
-    return {**os.environ, "PATH": f"{folder}{os.pathsep}{os.environ.get('PATH', os.defpath)}"}
+    return {**env, "PATH": f"{folder}{os.pathsep}{env.get('PATH', os.defpath)}"}
 
 
 def stop(paths: LabPaths) -> bool:
@@ -371,8 +395,8 @@ def _ping(host: str) -> bool:
         return False
 
 
-def _require_root_and_program() -> None:
-    if not shutil.which(PROGRAM):
+def _require_root_and_program(engine: CurrentEngine | None = None) -> None:
+    if not (engine and engine.root) and not shutil.which(PROGRAM):
         raise MissingProgram(PROGRAM, "docker.io", "to start the lab's own Docker engine (no engine is reachable)")
     if os.geteuid() != 0:
         raise EngineStartFailed(

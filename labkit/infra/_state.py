@@ -25,6 +25,8 @@ class EngineState:
     pid: int | None = None
     bridge: str = ""
     subnet: str = ""
+    store: str = ""  # a managed engine's image store: "containerd" or "classic"
+    version: str = ""  # a managed engine's dockerd, when it is a current one fetched or found by labkit
 
 
 @dataclass

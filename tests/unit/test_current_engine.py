@@ -1,0 +1,79 @@
+"""Today's engine for a managed lab: which one is used, when a cached one is whole, and what a
+failed fetch says. (Fetching and running it is in tests/integration/test_current_engine.py.)"""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from labkit.errors import EngineFetchFailed
+from labkit.infra import _current_engine
+from labkit.infra._report import Reporter
+
+VERSION = "28.5.2+dfsg4"
+
+
+def _unpacked(cache: Path, version: str = VERSION) -> Path:
+    """A stand-in unpacked engine: every program there, dockerd a script that says its version."""
+    root = _current_engine.folder(cache) / "root"
+    for name in _current_engine.BINARIES:
+        program = root / name
+        program.parent.mkdir(parents=True, exist_ok=True)
+        program.write_text(f"#!/bin/sh\necho 'Docker version {version}, build 0000000'\n")
+        program.chmod(program.stat().st_mode | stat.S_IXUSR)
+    (_current_engine.folder(cache) / _current_engine.STAMP).write_text(json.dumps({"version": version}))
+    return root
+
+
+def test_versions_are_read_by_their_major_number():
+    assert _current_engine.major("28.5.2+dfsg4") == 28 and _current_engine.major("20.10.24+dfsg1") == 20
+    assert _current_engine.major("") == 0 and _current_engine.major("dev") == 0
+
+
+def test_a_whole_cached_engine_is_used(tmp_path):
+    root = _unpacked(tmp_path)
+    engine = _current_engine.cached(tmp_path)
+    assert engine == _current_engine.CurrentEngine(VERSION, root)
+    assert engine.dockerd == str(root / "usr/sbin/dockerd")
+    assert engine.path("/usr/bin:/bin").split(":")[:2] == [str(root / "usr/sbin"), str(root / "usr/bin")]
+
+
+@pytest.mark.parametrize("damage", ["no stamp", "a program missing", "an old dockerd", "stamp of another version"])
+def test_a_damaged_or_half_made_cached_engine_is_not_used(tmp_path, damage):
+    root = _unpacked(tmp_path, "20.10.24" if damage == "an old dockerd" else VERSION)
+    if damage == "no stamp":
+        (_current_engine.folder(tmp_path) / _current_engine.STAMP).unlink()
+    elif damage == "a program missing":
+        (root / "usr/bin/containerd").unlink()
+    elif damage == "stamp of another version":
+        (_current_engine.folder(tmp_path) / _current_engine.STAMP).write_text(json.dumps({"version": "28.0.0"}))
+    assert _current_engine.cached(tmp_path) is None
+
+
+def test_without_a_current_engine_the_lab_falls_back_and_says_why(tmp_path, monkeypatch):
+    monkeypatch.setattr(_current_engine, "installed", lambda: None)
+
+    def unreachable(cache, reporter):
+        raise EngineFetchFailed("http://127.0.0.1:9/debian (sid)", "`apt-get update` failed: could not connect")
+
+    monkeypatch.setattr(_current_engine, "fetch", unreachable)
+    engine, notes = _current_engine.choose(tmp_path, Reporter())
+    assert engine is None
+    assert len(notes) == 1 and "http://127.0.0.1:9/debian (sid)" in notes[0]
+    assert "uses this machine's installed Docker engine instead" in notes[0] and "LABKIT_DEBIAN_MIRROR" in notes[0]
+
+
+def test_an_installed_current_dockerd_comes_first(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    dockerd = bin_dir / "dockerd"
+    dockerd.write_text("#!/bin/sh\necho 'Docker version 29.0.1, build 1111111'\n")
+    dockerd.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    _unpacked(tmp_path / "cache")
+    engine, notes = _current_engine.choose(tmp_path / "cache", Reporter())
+    assert engine == _current_engine.CurrentEngine("29.0.1") and notes == []
+    assert engine.bin_dirs == [] and engine.path("/usr/bin") == "/usr/bin"
