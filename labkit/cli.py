@@ -354,7 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args, LabPaths.from_env())
+        status = args.func(args, LabPaths.from_env())
+        sys.stdout.flush()  # here, not at exit: a reader gone early (`| head -1`) is seen below
+        return status
     except LabkitError as e:
         print(f"labkit: {e}", file=sys.stderr)
         return 1

@@ -7,6 +7,7 @@ fails with what `labkit up` said. `make test` installs everything the lab needs.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -91,8 +92,15 @@ def start_lab(home: Path, docker_config: Path, *up_args: str, env: dict[str, str
             pytrace=False,
         )
     lab.refresh()
-    lab.env["DOCKER_HOST"] = lab.host
+    lab.env.update(lab_shell(lab))  # as a learner's shell after `eval "$(labkit env)"`: the lab's docker CLI first
     return lab
+
+
+def lab_shell(lab: Lab) -> dict[str, str]:
+    """The variables `labkit env` exports (DOCKER_HOST; for a lab of its own engine, its CLI's PATH and config)."""
+    said = lab.labkit("env").stdout
+    exports = [shlex.split(line.removeprefix("export "))[0] for line in said.splitlines() if line.startswith("export ")]
+    return dict(item.split("=", 1) for item in exports)
 
 
 def stop_lab(lab: Lab) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import LabNotUp
-from ..infra import _registries
+from ..infra import _client, _registries
 from ..infra._engine_api import Engine
 from ..infra._paths import LabPaths
 from ..infra._registries import MIRROR, REGISTRY
@@ -41,7 +41,7 @@ class LabContext:
         if not state.engine.host or not state.registry.port:
             raise LabNotUp()
         where = workspace or Path(os.environ.get("LABKIT_WORKSPACE") or Path.cwd())
-        return cls(paths, state, where.resolve())
+        return cls(paths, state, where.resolve(), _client.config_dir(paths, state.engine) or docker_config_dir())
 
     @property
     def engine(self) -> Engine:

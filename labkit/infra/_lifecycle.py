@@ -14,7 +14,7 @@ from ._registries import MIRROR, REGISTRY
 from ._registry_api import RegistryClient
 from ._report import Reporter
 from ._state import State, locked
-from . import _managed_engine, _engine_choice, _mirror, _registries, _space
+from . import _client, _engine_choice, _managed_engine, _mirror, _registries, _space
 
 
 @dataclass
@@ -57,6 +57,7 @@ def up(
         if (state.engine.host, state.engine.pid) != before and state.engine.managed:
             result.started.append(f"Docker engine (dockerd, pid {state.engine.pid}) on {state.engine.host}")
         state.save(paths)
+        _client.offer_plugins(paths, state.engine)
         mirror = _registries.client(paths, MIRROR, state.mirror)
         with Engine(state.engine.host) as docker:
             result.seeded = _mirror.seed(docker, mirror, paths, reporter)
@@ -133,11 +134,12 @@ def status(paths: LabPaths) -> LabStatus:
     return LabStatus(_engine_status(paths, state), _registry_status(paths, state), _mirror_status(paths, state))
 
 
-def builder() -> str:
-    """What `docker build` uses here: BuildKit where the docker CLI finds its buildx plugin, else the
-    legacy builder (which today's CLI calls deprecated)."""
+def builder(env: dict[str, str] | None = None) -> str:
+    """What `docker build` uses with the lab's docker CLI (`env`): BuildKit where the CLI finds its
+    buildx plugin, else the legacy builder (which today's CLI calls deprecated)."""
     try:
-        found = subprocess.run(["docker", "buildx", "version"], capture_output=True, timeout=20).returncode == 0
+        found = subprocess.run(["docker", "buildx", "version"], capture_output=True, timeout=20,
+                               env={**os.environ, **(env or {})}).returncode == 0
     except (OSError, subprocess.SubprocessError):
         found = False
     return "BuildKit" if found else "legacy builder"
@@ -153,7 +155,7 @@ def _engine_status(paths: LabPaths, state: State) -> PartStatus:
     except EngineUnreachable as e:
         return PartStatus("engine", False, f"down ({e.reason}): run `labkit up`", details)
     details.update(version=info.version, api_version=info.api_version, mirrors=list(info.mirrors), store=info.store,
-                   builder=builder())
+                   builder=builder(_client.variables(paths, state.engine)))
     kind = "managed by labkit" if state.engine.managed else "your own engine"
     kind += f", {details['builder']}, {info.store} image store"
     lows = _space.low_space(_space.places(paths, state.engine, info))
@@ -204,6 +206,7 @@ def env(paths: LabPaths) -> dict[str, str]:
         "DOCKER_HOST": state.engine.host,
         "LABKIT_REGISTRY": state.registry.address,
         "LABKIT_USER": state.registry.user or _registries.USER,
+        **_client.variables(paths, state.engine),  # the lab's own docker CLI, with BuildKit, first
     }
     if os.environ.get("LABKIT_HOME"):
         variables["LABKIT_HOME"] = str(paths.home)

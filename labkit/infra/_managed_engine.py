@@ -105,7 +105,7 @@ def current(paths: LabPaths, mirror_url: str, previous: EngineState, program: st
     if (program and _proc.cmdline(pid)[:1] != [program]) or (store and store != previous.store):
         return None
     return EngineState(host=lay.host, managed=True, pid=pid, bridge=lay.bridge, subnet=previous.subnet,
-                       store=previous.store, version=previous.version)
+                       store=previous.store, version=previous.version, programs=previous.programs)
 
 
 #: The image stores a managed engine can keep its images in: containerd's (Engine 29's and Docker
@@ -178,7 +178,8 @@ def _start(paths: LabPaths, lay: Layout, mirror_url: str, subnet: str, throwaway
     os.chmod(lay.socket, 0o660)
     version = engine.version if engine else ""
     return EngineState(host=lay.host, managed=True, pid=proc.pid, bridge=lay.bridge, subnet=subnet,
-                       store=store if engine else "classic", version=version)
+                       store=store if engine else "classic", version=version,
+                       programs=str(engine.root) if engine and engine.root else "")
 
 
 #: Go's collector setting (GOGC) for a throwaway engine, inherited by its containerd and by the

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform
 import tarfile
 from pathlib import Path
 from typing import Iterator
@@ -25,6 +24,7 @@ import requests
 from ..errors import BundleError, ImageMissing, LabkitError
 from ._engine_api import Engine
 from ._paths import LabPaths
+from ._names import architecture as _architecture, repo_tag
 from ._registry_api import RegistryClient
 from ._report import Reporter
 from . import _baseimages
@@ -34,9 +34,6 @@ BASE_IMAGES = ("busybox:latest", "debian:bookworm-slim", "nginx:latest")
 HUB_PROBE_URL = "https://registry-1.docker.io/v2/"
 
 
-def repo_tag(ref: str) -> tuple[str, str]:
-    name, _, tag = ref.partition(":")
-    return f"library/{name}", tag or "latest"
 
 
 def mirror_ref(address: str, ref: str) -> str:
@@ -69,9 +66,6 @@ def base_layers(mirror: RegistryClient) -> dict[str, str]:
     return layers
 
 
-def _architecture() -> str:
-    machine = platform.machine().lower()
-    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}.get(machine, machine)
 
 
 def bundle_path(paths: LabPaths) -> Path:

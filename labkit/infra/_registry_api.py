@@ -6,11 +6,13 @@ plain values: a digest or None, a list of tags, a list of repositories.
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlsplit
 
 import requests
 
 from ..errors import RegistryUnreachable, outside_errors, registry_status
+from ._names import architecture
 
 #: Without these Accept types a registry answers with a schema-1 manifest, whose
 #: digest is not the one the engine records in RepoDigests.
@@ -111,6 +113,24 @@ class RegistryClient:
         if "Location" in response.headers:
             self._request("DELETE", _path(response.headers["Location"]))
         return False
+
+
+    def diff_ids(self, repo: str, reference: str) -> list[str] | None:
+        """The layers (uncompressed diff ids, as an engine's RootFS lists them) of repo:reference, this
+        machine's platform's; None when the registry has no such image."""
+        manifest = self.manifest(repo, reference)
+        if manifest and "manifests" in manifest:
+            mine = [m for m in manifest["manifests"] if (m.get("platform") or {}).get("architecture") == architecture()]
+            manifest = self.manifest(repo, mine[0]["digest"]) if mine else None
+        digest = ((manifest or {}).get("config") or {}).get("digest")
+        if not digest:
+            return None
+        try:
+            config = json.loads(self.blob(repo, digest))
+        except ValueError:
+            return None
+        found = (config.get("rootfs") or {}).get("diff_ids") if isinstance(config, dict) else None
+        return list(found) if isinstance(found, list) else None
 
 
 def _path(location: str) -> str:

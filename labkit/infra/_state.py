@@ -27,6 +27,7 @@ class EngineState:
     subnet: str = ""
     store: str = ""  # a managed engine's image store: "containerd" or "classic"
     version: str = ""  # a managed engine's dockerd, when it is a current one fetched or found by labkit
+    programs: str = ""  # the folder that engine was unpacked in ("" for an installed dockerd)
 
 
 @dataclass

@@ -47,7 +47,9 @@ def test_without_a_current_engine_the_lab_says_so_and_uses_the_installed_one(lab
 
 def test_the_containerd_store_on_an_engine_too_old_for_it_is_refused_with_a_next_step(lab, tmp_path):
     env = {**lab.env, "LABKIT_HOME": str(tmp_path / "home"), **_without_a_current_engine(tmp_path)}
-    env.pop("DOCKER_HOST")
+    for name in ("DOCKER_HOST", "DOCKER_CONFIG"):
+        env.pop(name)
+    env["PATH"] = os.environ["PATH"]  # not the session lab's: its unpacked dockerd first would be a current one
     try:
         result = lab.labkit("up", "--managed", "--store", "containerd", check=False, env=env)
         assert result.returncode == 1

@@ -249,7 +249,8 @@ def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
 
     read, write = os.pipe()
     os.close(read)
-    env = {**os.environ, "LABKIT_HOME": str(tmp_path / "home")}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # buffered, as on most machines
+    env["LABKIT_HOME"] = str(tmp_path / "home")
     try:
         done = subprocess.run([sys.executable, "-m", "labkit", "status", "--json"], stdout=write,
                               stderr=subprocess.PIPE, text=True, env=env, timeout=120)

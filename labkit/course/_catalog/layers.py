@@ -32,7 +32,7 @@ def _build(ctx: LabContext, answer=None) -> CheckResult:
 
 
 def _shared(ctx: LabContext, extra: int) -> int:
-    return len(images.layers(ctx, BASE)) + extra
+    return len(images.base_layers(ctx, BASE) or []) + extra
 
 
 def _cache(ctx: LabContext, answer=None) -> CheckResult:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from ...errors import LabkitError
+from ...infra._names import repo_tag
 from .._results import CheckResult
 
 if TYPE_CHECKING:  # checks are handed a context; this module needs none of the engine's to be imported
@@ -77,13 +79,26 @@ def layers(ctx: LabContext, ref: str) -> list[str]:
     return list((ctx.engine.image_attrs(ref).get("RootFS") or {}).get("Layers") or [])
 
 
+def base_layers(ctx: LabContext, base: str) -> list[str] | None:
+    """A base image's layers: the local image's, else the lab's mirror's (BuildKit builds `FROM base`
+    without leaving `base` among the engine's images); None when neither has it."""
+    if ctx.engine.image_id(base) is not None:
+        return layers(ctx, base)
+    try:
+        return ctx.mirror().diff_ids(*repo_tag(base))
+    except LabkitError:
+        return None
+
+
 def built_on(ctx: LabContext, ref: str, base: str, new_layers: int | None = None, at_most: int | None = None) -> CheckResult:
     """`base`'s layers are the first layers of `ref`, plus exactly `new_layers` (or at most `at_most`) of its own."""
-    for name, how in ((ref, f"build it with `docker build -t {ref} …`"), (base, "")):
-        missing = present(ctx, name, how)
-        if not missing.passed:
-            return missing
-    mine, theirs = layers(ctx, ref), layers(ctx, base)
+    missing = present(ctx, ref, f"build it with `docker build -t {ref} …`")
+    if not missing.passed:
+        return missing
+    theirs = base_layers(ctx, base)
+    if theirs is None:
+        return present(ctx, base)
+    mine = layers(ctx, ref)
     extra = len(mine) - len(theirs)
     want = f"{base}'s {len(theirs)} layers, then " + (
         f"{new_layers} new layer(s)" if new_layers is not None else f"at most {at_most} new layer(s)" if at_most is not None else "its own"

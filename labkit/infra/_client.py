@@ -1,0 +1,58 @@
+"""The docker command line the lab gives its kernels, terminals and shells (`labkit env`).
+
+A managed lab runs an engine that labkit unpacked: its docker CLI goes first on PATH, and the
+lab's client configuration (DOCKER_CONFIG: the one set where labkit runs, else a folder of the
+lab's own, never ~/.docker) names the folder of its buildx plugin (`cliPluginsExtraDirs`), so
+`docker build` there is BuildKit's, as with Docker Engine 28 at home. The rest of that
+config.json (a `docker login`'s credentials) is left as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ._paths import LabPaths
+from ._state import EngineState
+
+PLUGIN_DIRS = "cliPluginsExtraDirs"
+
+
+def config_dir(paths: LabPaths, engine: EngineState) -> Path | None:
+    """The client configuration the lab's commands use; None: the docker CLI's own choice."""
+    if os.environ.get("DOCKER_CONFIG"):
+        return Path(os.environ["DOCKER_CONFIG"])
+    return paths.home / "docker-config" if engine.programs else None
+
+
+def variables(paths: LabPaths, engine: EngineState, base_path: str | None = None) -> dict[str, str]:
+    """PATH and DOCKER_CONFIG for a process that should run the lab's own docker CLI."""
+    if not engine.programs:
+        return {}
+    root = Path(engine.programs)
+    path = os.pathsep.join([str(root / "usr/sbin"), str(root / "usr/bin"), base_path or os.environ.get("PATH", os.defpath)])
+    return {"PATH": path, "DOCKER_CONFIG": str(config_dir(paths, engine))}
+
+
+def offer_plugins(paths: LabPaths, engine: EngineState) -> None:
+    """Name the unpacked engine's CLI plugins (buildx) in the lab's client configuration."""
+    folder = config_dir(paths, engine)
+    if folder is None or not engine.programs:
+        return
+    plugins = str(Path(engine.programs) / "usr/libexec/docker/cli-plugins")
+    path = folder / "config.json"
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        config = {}
+    except (OSError, ValueError):
+        return  # not ours to repair: the CLI says what is wrong with it
+    if not isinstance(config, dict):
+        return
+    extra = [d for d in config.get(PLUGIN_DIRS) or [] if isinstance(d, str) and not d.endswith("/usr/libexec/docker/cli-plugins")]
+    config[PLUGIN_DIRS] = [plugins, *extra]
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".labkit-tmp")
+    tmp.write_text(json.dumps(config, indent="\t") + "\n")
+    os.replace(tmp, path)
