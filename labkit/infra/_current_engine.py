@@ -47,10 +47,18 @@ class CurrentEngine:
 
     version: str
     root: Path | None = None
+    program: str = ""  # an installed dockerd named by LABKIT_DOCKERD
 
     @property
     def dockerd(self) -> str:
-        return str(self.root / "usr/sbin/dockerd") if self.root else (shutil.which("dockerd") or "dockerd")
+        if self.root:
+            return str(self.root / "usr/sbin/dockerd")
+        return self.program or shutil.which("dockerd") or "dockerd"
+
+    @property
+    def current(self) -> bool:
+        """Engine 28 or newer: BuildKit, and the containerd image store."""
+        return major(self.version) >= MINIMUM
 
     @property
     def bin_dirs(self) -> list[Path]:
@@ -138,7 +146,12 @@ def fetch(cache: Path, reporter: Reporter) -> CurrentEngine:
 
 
 def choose(cache: Path, reporter: Reporter) -> tuple[CurrentEngine | None, list[str]]:
-    """The current engine for a managed lab, and what the user should know; None: use the installed one."""
+    """The current engine for a managed lab, and what the user should know; None: use the installed one.
+    LABKIT_DOCKERD names the dockerd to run instead (e.g. Debian 12's 20.10, as a learner may still have)."""
+    chosen = os.environ.get("LABKIT_DOCKERD")
+    if chosen:
+        version = dockerd_version(chosen)
+        return CurrentEngine(version, None, chosen), []
     engine = installed() or cached(cache)
     if engine is not None:
         return engine, []

@@ -44,11 +44,13 @@ def resolve(
     if running is not None:
         return running, []
     engine, notes = _current_engine.choose(paths.cache, reporter)
-    chosen = store or ("containerd" if engine else "classic")
-    if chosen == "containerd" and engine is None:
+    current = engine is not None and engine.current
+    chosen = store or ("containerd" if current else "classic")
+    if chosen == "containerd" and not current:
+        program = engine.dockerd if engine else "dockerd"
         raise EngineError(
             "The containerd image store needs Docker Engine 28 or newer, and none could be had: "
-            f"this machine's dockerd is {_current_engine.dockerd_version('dockerd') or 'not installed'}.",
+            f"this machine's dockerd is {_current_engine.dockerd_version(program) or 'not installed'}.",
             "run `labkit up --store classic`, or let labkit reach Debian's archive to fetch a current engine.",
         )
     with reporter.step(f"Starting the lab's Docker engine (dockerd {engine.version if engine else 'installed'}, {chosen} image store)"):

@@ -151,7 +151,7 @@ def _machine_lock() -> Iterator[None]:
 def _start(paths: LabPaths, lay: Layout, mirror_url: str, subnet: str, throwaway: bool,
            engine: CurrentEngine | None, store: str) -> EngineState:
     ensure_dir(lay.folder)
-    features = {"containerd-snapshotter": store == "containerd"} if engine else {}
+    features = {"containerd-snapshotter": store == "containerd"} if engine and engine.current else {}
     lay.config.write_text(json.dumps({"features": features} if features else {}) + "\n")
     pool = _address_pool(subnet)
     argv = [
@@ -178,7 +178,7 @@ def _start(paths: LabPaths, lay: Layout, mirror_url: str, subnet: str, throwaway
     os.chmod(lay.socket, 0o660)
     version = engine.version if engine else ""
     return EngineState(host=lay.host, managed=True, pid=proc.pid, bridge=lay.bridge, subnet=subnet,
-                       store=store if engine else "classic", version=version,
+                       store=store if engine and engine.current else "classic", version=version,
                        programs=str(engine.root) if engine and engine.root else "")
 
 

@@ -1,5 +1,5 @@
 """Today's engine for a managed lab: which one is used, when a cached one is whole, and what a
-failed fetch says. (Fetching and running it is in tests/integration/test_current_engine.py.)"""
+failed fetch says. (Fetching and running it: tests/integration/test_current_engine.py.)"""
 
 from __future__ import annotations
 
