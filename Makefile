@@ -11,9 +11,12 @@ lab: deps venv
 	$(BIN)/labkit lab
 
 ## Run the whole test suite against a real engine and real registries, and JupyterLab in a
-## real browser (Debian's chromium, driven headless by Playwright).
+## real browser (Debian's chromium, driven headless by Playwright): on today's engine (the lab's
+## own, containerd image store, BuildKit), then the course's tests again on the installed
+## Engine 20.10 (classic store, legacy builder).
 test: deps-test venv
 	$(BIN)/python -m pytest
+	LABKIT_DOCKERD=$$(command -v dockerd) $(BIN)/python -m pytest -m course
 
 ## Benchmarks (see docs/benchmarks.md); not part of the tests.
 bench: deps venv

@@ -45,7 +45,9 @@ The check cell shows **PASSED** or **NOT YET** with what it saw. When you are st
     code("!docker images busybox"),
     md("""
 There it is: a name (`busybox`), a tag (`latest`), an **IMAGE ID**, and a size. The next
-notebook looks at what is inside.
+notebook looks at what is inside. (With the containerd image store, as here and in Docker
+Desktop, the IMAGE ID is the digest of the image's manifest, and `docker images` may list a
+second size, the content it downloaded; the classic store's ID is its configuration's digest.)
 
 In a terminal (File → New → Terminal), `docker` reaches the same engine:
 `eval "$(labkit env)"` sets it up, if the terminal does not already.
@@ -204,11 +206,14 @@ input did not change is not run again.
     code("!docker history layered-app:v1"),
     md("""
 Read `docker history` bottom-up: the base image, then one line per instruction. `RUN` and
-`COPY` lines have a size (a layer); `CMD` has 0 B (configuration only).
+`COPY` lines have a size (a layer); `CMD` has 0 B (configuration only). With BuildKit (every
+`docker build` since Engine 23) the IMAGE column says `<missing>` for every line but the top:
+the steps' intermediate results are not kept as images of their own, only their layers are.
 
 ## The build cache
 
-Change only the app, and build again. Watch for `Using cache`.
+Change only the app, and build again. Watch for `CACHED` on the steps that did not change.
+(Older engines' legacy builder printed `Step 2/5 : …` and `---> Using cache` instead.)
 """),
     *exercise("layers.cache",
               "%%bash\nprintf '#!/bin/sh\\necho \"Hello from layered-app v2\"\\n' > layered-app/app/start.sh\n"

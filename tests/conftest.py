@@ -110,11 +110,17 @@ def stop_lab(lab: Lab) -> None:
         shutil.rmtree(data, ignore_errors=True)
 
 
+#: The engines this session's labs ran, for the last lines of the run (`make test` runs twice).
+ENGINES: list[str] = []
+
+
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory) -> Lab:
-    """The session's lab: labkit's own engine, the course registry and the mirror."""
+    """The session's lab: labkit's own engine (LABKIT_DOCKERD's, where set), the course registry and the mirror."""
     base = tmp_path_factory.mktemp("lab")
     lab = start_lab(base / "home", base / "docker-config", "--managed")
+    engine = lab.status["engine"]
+    ENGINES.append(f"{engine['summary']} ({engine['details']['host']})")
     yield lab
     stop_lab(lab)
 
@@ -141,3 +147,8 @@ def pytest_runtest_makereport(item, call):
     shots = getattr(item, "screenshots", None)
     if report.failed and shots:
         report.sections.append(("screenshots", "\n".join(str(path) for path in shots)))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    for engine in ENGINES:
+        terminalreporter.write_line(f"the session lab's engine: {engine}")

@@ -21,7 +21,7 @@ import pytest
 from labkit.course._checks import containers, files, http, images, registry
 from labkit.infra._registry_api import RegistryClient
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.course]
 
 PAGE = "<!doctype html>\n<title>prim</title>\n<h1>Hello from prim-web</h1>\n"
 

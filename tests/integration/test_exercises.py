@@ -18,6 +18,8 @@ from labkit.course._exercises import fill, run_check
 from labkit.course._progress import ProgressStore
 from labkit.course._reset import reset
 
+pytestmark = pytest.mark.course  # run on both engines by `make test`
+
 
 def shell(lab, ctx, commands: tuple[str, ...]) -> None:
     for command in commands:

@@ -16,7 +16,7 @@ from labkit.ui import _notebook
 from labkit.ui._pictures import shared_prefix, stack
 from labkit.errors import PictureError
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.course]
 
 DOCKERFILE = """\
 FROM busybox

@@ -26,6 +26,8 @@ from labkit.course import _catalog
 from labkit.course._release import release
 from labkit.course._reset import reset
 
+pytestmark = pytest.mark.course  # run on both engines by `make test`
+
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 CHECK = re.compile(r'lab\.check\("([^"]+)"')
 
