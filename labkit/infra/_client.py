@@ -31,7 +31,9 @@ def variables(paths: LabPaths, engine: EngineState, base_path: str | None = None
     if not engine.programs:
         return {}
     root = Path(engine.programs)
-    path = os.pathsep.join([str(root / "usr/sbin"), str(root / "usr/bin"), base_path or os.environ.get("PATH", os.defpath)])
+    ours = [str(root / "usr/sbin"), str(root / "usr/bin")]
+    rest = (base_path or os.environ.get("PATH", os.defpath)).split(os.pathsep)
+    path = os.pathsep.join([*ours, *(d for d in rest if d not in ours)])  # once, however often it is asked
     return {"PATH": path, "DOCKER_CONFIG": str(config_dir(paths, engine))}
 
 

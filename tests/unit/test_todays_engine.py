@@ -77,3 +77,30 @@ def test_an_installed_current_dockerd_comes_first(tmp_path, monkeypatch):
     engine, notes = _current_engine.choose(tmp_path / "cache", Reporter())
     assert engine == _current_engine.CurrentEngine("29.0.1") and notes == []
     assert engine.bin_dirs == [] and engine.path("/usr/bin") == "/usr/bin"
+
+
+# --- the lab's docker CLI ------------------------------------------------------------------
+
+
+def test_the_labs_cli_goes_first_on_path_once_and_names_its_buildx_plugin(tmp_path, monkeypatch):
+    from labkit.infra import _client
+    from labkit.infra._paths import LabPaths
+    from labkit.infra._state import EngineState
+
+    monkeypatch.delenv("DOCKER_CONFIG", raising=False)
+    paths = LabPaths(home=tmp_path / "home", cache=tmp_path / "cache")
+    engine = EngineState(programs=str(tmp_path / "engine/root"))
+    first = _client.variables(paths, engine, "/usr/bin:/bin")
+    again = _client.variables(paths, engine, first["PATH"])  # lab.ready() run twice in a kernel
+    assert again["PATH"] == first["PATH"] == f"{tmp_path}/engine/root/usr/sbin:{tmp_path}/engine/root/usr/bin:/usr/bin:/bin"
+    assert first["DOCKER_CONFIG"] == str(paths.home / "docker-config")  # never ~/.docker
+    assert _client.variables(paths, EngineState(), "/usr/bin") == {}  # the installed engine: the machine's CLI
+
+    config = paths.home / "docker-config" / "config.json"
+    config.parent.mkdir(parents=True)
+    config.write_text(json.dumps({"auths": {"127.0.0.1:5000": {"auth": "bGVhcm5lcjpzZWNyZXQ="}}}))
+    _client.offer_plugins(paths, engine)
+    _client.offer_plugins(paths, engine)
+    written = json.loads(config.read_text())
+    assert written["auths"] == {"127.0.0.1:5000": {"auth": "bGVhcm5lcjpzZWNyZXQ="}}  # a login is kept
+    assert written["cliPluginsExtraDirs"] == [f"{tmp_path}/engine/root/usr/libexec/docker/cli-plugins"]
