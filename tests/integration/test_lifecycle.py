@@ -13,7 +13,7 @@ from pathlib import Path
 
 from conftest import run, start_lab, stop_lab
 
-from labkit.infra import _managed_engine, _proc
+from labkit.infra import _current_engine, _managed_engine, _proc
 from labkit.infra._paths import LabPaths
 from labkit.infra._state import EngineState
 
@@ -48,7 +48,9 @@ def test_status_reports_engine_registry_and_mirror(lab):
     status = lab.refresh()
     assert status["ok"] is True
     assert status["engine"]["details"]["managed"] is True
-    assert status["engine"]["details"]["version"].startswith("20.10")
+    details = status["engine"]["details"]
+    assert _current_engine.major(details["version"]) >= _current_engine.MINIMUM  # today's engine, its store and builder said
+    assert (details["store"], details["builder"]) == ("containerd", "BuildKit")
     assert status["engine"]["details"]["mirrors"] == [f"http://{lab.mirror}/"]
     assert status["registry"]["details"]["user"] == "learner"
     password_file = status["registry"]["details"]["password_file"]
@@ -69,9 +71,11 @@ def test_env_points_a_shell_at_the_lab(lab):
         f'eval "$({sys.executable} -m labkit env)" && '
         'echo "$DOCKER_HOST|$LABKIT_REGISTRY|$LABKIT_USER" && docker version --format "{{.Server.Version}}"'
     )
+    script += ' && docker buildx version >/dev/null && echo BuildKit'  # the lab's CLI, with its buildx plugin
+    shell_env["PATH"] = os.environ["PATH"]  # a shell of the machine's own: `labkit env` puts the lab's CLI first
     lines = run(["bash", "-c", script], env=shell_env).stdout.split()
     assert lines[0] == f"{lab.host}|{lab.registry}|learner"
-    assert lines[1].startswith("20.10")
+    assert _current_engine.major(lines[1]) >= _current_engine.MINIMUM and lines[2] == "BuildKit"
 
 
 def test_down_stops_only_what_labkit_started(lab, tmp_path):
@@ -143,7 +147,7 @@ def test_managed_engine_beside_another_keeps_its_images_across_down_and_up(lab, 
         config = f"/run/labkit-{_bridge(second)[3:]}/containerd/containerd.toml"
         assert "[plugins.scheduler]\n  pause_threshold = 0.0" in Path(config).read_text()
         running = [_proc.cmdline(int(pid)) for pid in os.listdir("/proc") if pid.isdigit() and config in _proc.cmdline(int(pid))]
-        assert [argv[0] for argv in running] == [shutil.which("containerd")]
+        assert [argv[0] for argv in running] == [shutil.which("containerd", path=second.env["PATH"])]  # the engine's own
 
         down = second.labkit("down")
         assert "Docker engine (dockerd" in down.stdout
