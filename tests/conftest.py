@@ -75,6 +75,7 @@ def lab_environment(home: Path, docker_config: Path) -> dict[str, str]:
         # Built base images are cached across test runs (the cache is rebuildable, never state).
         LABKIT_CACHE=os.environ.get("LABKIT_CACHE", str(REPO / ".cache" / "labkit")),
         LABKIT_OFFLINE="1",  # never probe Docker Hub from the tests
+        **({"LABKIT_DOCKERD": os.environ["LABKIT_DOCKERD"]} if os.environ.get("LABKIT_DOCKERD") else {}),  # `make test`'s second run
         DOCKER_CONFIG=str(docker_config),
         PYTHONPATH=str(REPO),
     )
