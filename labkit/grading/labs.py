@@ -16,7 +16,7 @@ from pathlib import Path
 from ..course import _catalog
 from ..course._context import LabContext
 from ..errors import EngineUnreachable, LabkitError
-from ..infra import _managed_engine, _mirror, _proc, _registries
+from ..infra import _client, _current_engine, _managed_engine, _mirror, _proc, _registries
 from ..infra._engine_api import Engine
 from ..infra._paths import LabPaths
 from ..infra._registries import REGISTRY
@@ -51,6 +51,8 @@ class GradingLab:
             "LABKIT_USER": self.state.registry.user or _registries.USER, "LABKIT_HOME": str(self.paths.home),
             "DOCKER_CONFIG": str(self.docker_config),
         }
+        if self.state.engine.programs:  # the engine's own docker CLI first, as a learner's kernel has it
+            variables["PATH"] = _client.variables(self.paths, self.state.engine, base.get("PATH"))["PATH"]
         return _jupyter.environment(variables, self.workspace, base)
 
 
@@ -70,8 +72,12 @@ def prepare(home: Path, mirror: RegistryState, cache: Path, seeded: Path | Futur
     state = State(engine=EngineState(), registry=RegistryState(), mirror=RegistryState(port=mirror.port, borrowed=True))
     lab = GradingLab(paths, workspace, config, state)
     try:
-        state.engine = _managed_engine.start(paths, f"http://{mirror.address}", EngineState(), throwaway=True)
+        engine = _current_engine.at_hand(cache)  # the class lab's: today's (fetched by `labkit up`), or LABKIT_DOCKERD's
+        store = "containerd" if engine and engine.current else "classic"
+        state.engine = _managed_engine.start(paths, f"http://{mirror.address}", EngineState(), throwaway=True,
+                                             engine=engine, store=store)
         state.save(paths)
+        _client.offer_plugins(config, state.engine)
         if isinstance(seeded, Future):
             seeded = seeded.result()  # cancelled (nothing left to grade): it raises, and the lab goes
         if seeded is not None:

@@ -37,9 +37,8 @@ def variables(paths: LabPaths, engine: EngineState, base_path: str | None = None
     return {"PATH": path, "DOCKER_CONFIG": str(config_dir(paths, engine))}
 
 
-def offer_plugins(paths: LabPaths, engine: EngineState) -> None:
-    """Name the unpacked engine's CLI plugins (buildx) in the lab's client configuration."""
-    folder = config_dir(paths, engine)
+def offer_plugins(folder: Path | None, engine: EngineState) -> None:
+    """Name the unpacked engine's CLI plugins (buildx) in the client configuration in `folder`."""
     if folder is None or not engine.programs:
         return
     plugins = str(Path(engine.programs) / "usr/libexec/docker/cli-plugins")

@@ -145,14 +145,18 @@ def fetch(cache: Path, reporter: Reporter) -> CurrentEngine:
     return CurrentEngine(version, base / "root")
 
 
+def at_hand(cache: Path) -> CurrentEngine | None:
+    """The engine to run without fetching one: LABKIT_DOCKERD's, an installed current one, the cached one."""
+    chosen = os.environ.get("LABKIT_DOCKERD")
+    if chosen:
+        return CurrentEngine(dockerd_version(chosen), None, chosen)
+    return installed() or cached(cache)
+
+
 def choose(cache: Path, reporter: Reporter) -> tuple[CurrentEngine | None, list[str]]:
     """The current engine for a managed lab, and what the user should know; None: use the installed one.
     LABKIT_DOCKERD names the dockerd to run instead (e.g. Debian 12's 20.10, as a learner may still have)."""
-    chosen = os.environ.get("LABKIT_DOCKERD")
-    if chosen:
-        version = dockerd_version(chosen)
-        return CurrentEngine(version, None, chosen), []
-    engine = installed() or cached(cache)
+    engine = at_hand(cache)
     if engine is not None:
         return engine, []
     try:

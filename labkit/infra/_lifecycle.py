@@ -57,7 +57,7 @@ def up(
         if (state.engine.host, state.engine.pid) != before and state.engine.managed:
             result.started.append(f"Docker engine (dockerd, pid {state.engine.pid}) on {state.engine.host}")
         state.save(paths)
-        _client.offer_plugins(paths, state.engine)
+        _client.offer_plugins(_client.config_dir(paths, state.engine), state.engine)
         mirror = _registries.client(paths, MIRROR, state.mirror)
         with Engine(state.engine.host) as docker:
             result.seeded = _mirror.seed(docker, mirror, paths, reporter)

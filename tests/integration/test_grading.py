@@ -112,6 +112,7 @@ def graded(lab, tmp_path_factory):
     return result, rows, out, subs
 
 
+@pytest.mark.course  # graded on both engines: a worked and a blank capstone among them
 def test_scores_of_correct_undone_and_partly_correct(graded):
     result, rows, _out, _subs = graded
     assert (rows["correct-00-start-here"]["points"], rows["correct-00-start-here"]["possible"]) == (1, 1)

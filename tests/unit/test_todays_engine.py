@@ -99,8 +99,8 @@ def test_the_labs_cli_goes_first_on_path_once_and_names_its_buildx_plugin(tmp_pa
     config = paths.home / "docker-config" / "config.json"
     config.parent.mkdir(parents=True)
     config.write_text(json.dumps({"auths": {"127.0.0.1:5000": {"auth": "bGVhcm5lcjpzZWNyZXQ="}}}))
-    _client.offer_plugins(paths, engine)
-    _client.offer_plugins(paths, engine)
+    _client.offer_plugins(config.parent, engine)
+    _client.offer_plugins(config.parent, engine)
     written = json.loads(config.read_text())
     assert written["auths"] == {"127.0.0.1:5000": {"auth": "bGVhcm5lcjpzZWNyZXQ="}}  # a login is kept
     assert written["cliPluginsExtraDirs"] == [f"{tmp_path}/engine/root/usr/libexec/docker/cli-plugins"]
