@@ -57,3 +57,26 @@ def offer_plugins(folder: Path | None, engine: EngineState) -> None:
     tmp = path.with_suffix(".labkit-tmp")
     tmp.write_text(json.dumps(config, indent="\t") + "\n")
     os.replace(tmp, path)
+
+
+#: Where the docker CLI looks for its plugins besides its configuration's folders (docker/cli's
+#: cli-plugins/manager, Linux).
+SYSTEM_PLUGIN_DIRS = ("/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
+                      "/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins")
+
+
+def builder(paths: LabPaths, engine: EngineState) -> str:
+    """What `docker build` uses with the lab's CLI: BuildKit where the CLI finds its buildx plugin (in
+    its configuration's folder, the folders that configuration names, or the system's), else the
+    legacy builder, which today's CLI calls deprecated. Read from the files, not by running docker."""
+    if os.environ.get("DOCKER_BUILDKIT") == "0":
+        return "legacy builder"
+    folder = config_dir(paths, engine) or Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        config = {}
+    named = config.get(PLUGIN_DIRS) if isinstance(config, dict) else None
+    dirs = [folder / "cli-plugins", *map(Path, named if isinstance(named, list) else []), *map(Path, SYSTEM_PLUGIN_DIRS)]
+    found = any(os.access(d / "docker-buildx", os.X_OK) for d in dirs)
+    return "BuildKit" if found else "legacy builder"

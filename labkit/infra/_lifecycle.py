@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 
@@ -134,17 +133,6 @@ def status(paths: LabPaths) -> LabStatus:
     return LabStatus(_engine_status(paths, state), _registry_status(paths, state), _mirror_status(paths, state))
 
 
-def builder(env: dict[str, str] | None = None) -> str:
-    """What `docker build` uses with the lab's docker CLI (`env`): BuildKit where the CLI finds its
-    buildx plugin, else the legacy builder (which today's CLI calls deprecated)."""
-    try:
-        found = subprocess.run(["docker", "buildx", "version"], capture_output=True, timeout=20,
-                               env={**os.environ, **(env or {})}).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        found = False
-    return "BuildKit" if found else "legacy builder"
-
-
 def _engine_status(paths: LabPaths, state: State) -> PartStatus:
     details = {"host": state.engine.host, "managed": state.engine.managed, "version": None, "mirrors": [], "low_space": []}
     if not state.engine.host:
@@ -155,7 +143,7 @@ def _engine_status(paths: LabPaths, state: State) -> PartStatus:
     except EngineUnreachable as e:
         return PartStatus("engine", False, f"down ({e.reason}): run `labkit up`", details)
     details.update(version=info.version, api_version=info.api_version, mirrors=list(info.mirrors), store=info.store,
-                   builder=builder(_client.variables(paths, state.engine)))
+                   builder=_client.builder(paths, state.engine))
     kind = "managed by labkit" if state.engine.managed else "your own engine"
     kind += f", {details['builder']}, {info.store} image store"
     lows = _space.low_space(_space.places(paths, state.engine, info))

@@ -104,3 +104,24 @@ def test_the_labs_cli_goes_first_on_path_once_and_names_its_buildx_plugin(tmp_pa
     written = json.loads(config.read_text())
     assert written["auths"] == {"127.0.0.1:5000": {"auth": "bGVhcm5lcjpzZWNyZXQ="}}  # a login is kept
     assert written["cliPluginsExtraDirs"] == [f"{tmp_path}/engine/root/usr/libexec/docker/cli-plugins"]
+
+
+def test_the_builder_is_told_from_where_the_cli_finds_its_plugins(tmp_path, monkeypatch):
+    from labkit.infra import _client
+    from labkit.infra._paths import LabPaths
+    from labkit.infra._state import EngineState
+
+    monkeypatch.delenv("DOCKER_BUILDKIT", raising=False)
+    monkeypatch.setattr(_client, "SYSTEM_PLUGIN_DIRS", ())
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "config"))
+    paths = LabPaths(home=tmp_path / "home", cache=tmp_path / "cache")
+    engine = EngineState(programs=str(tmp_path / "engine/root"))
+    assert _client.builder(paths, engine) == "legacy builder"
+    plugin = tmp_path / "engine/root/usr/libexec/docker/cli-plugins/docker-buildx"
+    plugin.parent.mkdir(parents=True)
+    plugin.write_text("#!/bin/sh\n")
+    plugin.chmod(0o755)
+    _client.offer_plugins(tmp_path / "config", engine)
+    assert _client.builder(paths, engine) == "BuildKit"
+    monkeypatch.setenv("DOCKER_BUILDKIT", "0")
+    assert _client.builder(paths, engine) == "legacy builder"
