@@ -78,9 +78,14 @@ for var in PIP_CERT REQUESTS_CA_BUNDLE SSL_CERT_FILE CURL_CA_BUNDLE; do
     [ -n "${!var-}" ] && trust+=(-e "$var=${!var}")
 done
 
+# A nested dockerd needs the capabilities a privileged container has; this machine lacks one
+# (SYS_RESOURCE), which Engine 20.10 must be told to leave out and Engine 28 leaves out itself.
+caps=(--cap-add=ALL)
+[ "$(docker version --format '{{.Server.Version}}' | cut -d. -f1)" -lt 23 ] && caps+=(--cap-drop=SYS_RESOURCE)
+
 status=0
 docker run --name "$name" --rm \
-    --cap-add=ALL --cap-drop=SYS_RESOURCE --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+    "${caps[@]}" --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
     -v /sys/fs/cgroup:/sys/fs/cgroup --tmpfs /run --tmpfs /tmp:exec \
     -v "$repo:/src:ro" -v "$shared:/shared-ro:ro" -e WHAT="$what" "${trust[@]}" \
     "$image" bash -c "$inside" > "$log" 2>&1 || status=$?
