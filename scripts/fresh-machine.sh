@@ -81,13 +81,15 @@ done
 # A nested dockerd needs the capabilities a privileged container has; this machine lacks one
 # (SYS_RESOURCE), which Engine 20.10 must be told to leave out and Engine 28 leaves out itself.
 # It also writes /proc/sys (Engine 28 sets each container's IPv6 there): systempaths=unconfined.
+# The lab home (`make lab`'s default, ~/.local/share/labkit) gets a volume: containerd's overlayfs
+# snapshotter cannot mount its layers on the container's own overlay root filesystem.
 caps=(--cap-add=ALL)
 [ "$(docker version --format '{{.Server.Version}}' | cut -d. -f1)" -lt 23 ] && caps+=(--cap-drop=SYS_RESOURCE)
 
 status=0
 docker run --name "$name" --rm \
     "${caps[@]}" --security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined \
-    -v /sys/fs/cgroup:/sys/fs/cgroup --tmpfs /run --tmpfs /tmp:exec \
+    -v /sys/fs/cgroup:/sys/fs/cgroup --tmpfs /run --tmpfs /tmp:exec -v /root/.local/share \
     -v "$repo:/src:ro" -v "$shared:/shared-ro:ro" -e WHAT="$what" "${trust[@]}" \
     "$image" bash -c "$inside" > "$log" 2>&1 || status=$?
 tail -n 25 "$log"
