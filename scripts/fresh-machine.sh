@@ -52,7 +52,9 @@ fi
 if [ "$WHAT" = all ] || [ "$WHAT" = lab ]; then
     echo "=== make lab"
     make lab > /tmp/lab.log 2>&1 &
+    lab=$!
     for _ in $(seq 1 600); do
+        kill -0 "$lab" 2>/dev/null || break  # `make lab` ended without serving: say why below
         url=$(grep -Eo 'http://(127\.0\.0\.1|localhost):[0-9]+/lab[^ ]*' /tmp/lab.log | head -1 || true)
         if [ -n "$url" ] && curl -fsS -o /dev/null "$url"; then
             echo "make lab answered $url after $SECONDS s"
@@ -62,7 +64,7 @@ if [ "$WHAT" = all ] || [ "$WHAT" = lab ]; then
         sleep 1
     done
     cat /tmp/lab.log
-    echo "make lab did not answer within 600 s"
+    echo "make lab did not answer (it ended, or took over 600 s)"
     exit 1
 fi
 SCRIPT
