@@ -43,15 +43,17 @@ def test_dockerd_that_exits_at_start_shows_its_log(tmp_path):
     engine_dir = tmp_path / "home" / "engine"
     engine_dir.mkdir(parents=True)
     (engine_dir / "dockerd.pid").write_text(str(os.getpid()))
-    result = _labkit(tmp_path, "up", "--managed")
-    message = _clear_error(result)
-    assert "The lab's Docker engine (dockerd) did not start" in message
-    assert str(engine_dir / "dockerd.log") in message
-    # dockerd's own words, from the log's last lines (20.10: "pid file found"; 28: "… is still running")
-    assert "pid file found" in message or "is still running" in message
-    mounts = Path("/proc/self/mounts").read_text()
-    assert str(engine_dir / "data") not in mounts  # nothing of the failed start is left mounted
-    _labkit(tmp_path, "down")
+    try:
+        result = _labkit(tmp_path, "up", "--managed")
+        message = _clear_error(result)
+        assert "The lab's Docker engine (dockerd) did not start" in message
+        assert str(engine_dir / "dockerd.log") in message
+        # dockerd's own words, from the log's last lines (20.10: "pid file found"; 28: "… is still running")
+        assert "pid file found" in message or "is still running" in message
+        mounts = Path("/proc/self/mounts").read_text()
+        assert str(engine_dir / "data") not in mounts  # nothing of the failed start is left mounted
+    finally:
+        _labkit(tmp_path, "down")  # its registries started before the engine failed
 
 
 def test_registry_that_refuses_to_start_shows_its_log(tmp_path):
