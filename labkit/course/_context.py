@@ -13,16 +13,12 @@ from pathlib import Path
 
 from ..errors import LabNotUp
 from ..infra import _client, _registries
+from ..infra._client import docker_config_dir
 from ..infra._engine_api import Engine
 from ..infra._paths import LabPaths
 from ..infra._registries import MIRROR, REGISTRY
 from ..infra._registry_api import RegistryClient
 from ..infra._state import State
-
-
-def docker_config_dir() -> Path:
-    """Where the docker CLI of this process keeps its config.json (DOCKER_CONFIG, else ~/.docker)."""
-    return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
 
 
 @dataclass

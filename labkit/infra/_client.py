@@ -19,6 +19,11 @@ from ._state import EngineState
 PLUGIN_DIRS = "cliPluginsExtraDirs"
 
 
+def docker_config_dir() -> Path:
+    """Where the docker CLI of this process keeps its config.json (DOCKER_CONFIG, else ~/.docker)."""
+    return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+
+
 def config_dir(paths: LabPaths, engine: EngineState) -> Path | None:
     """The client configuration the lab's commands use; None: the docker CLI's own choice."""
     if os.environ.get("DOCKER_CONFIG"):
@@ -71,7 +76,7 @@ def builder(paths: LabPaths, engine: EngineState) -> str:
     legacy builder, which today's CLI calls deprecated. Read from the files, not by running docker."""
     if os.environ.get("DOCKER_BUILDKIT") == "0":
         return "legacy builder"
-    folder = config_dir(paths, engine) or Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    folder = config_dir(paths, engine) or docker_config_dir()
     try:
         config = json.loads((folder / "config.json").read_text())
     except (OSError, ValueError):

@@ -24,7 +24,7 @@ import requests
 from ..errors import BundleError, ImageMissing, LabkitError
 from ._engine_api import Engine
 from ._paths import LabPaths
-from ._names import architecture as _architecture, repo_tag
+from ._names import repo_tag
 from ._registry_api import RegistryClient
 from ._report import Reporter
 from . import _baseimages
@@ -57,11 +57,7 @@ def base_layers(mirror: RegistryClient) -> dict[str, str]:
     layers: dict[str, str] = {}
     for ref in BASE_IMAGES:
         repo, tag = repo_tag(ref)
-        manifest = mirror.manifest(repo, tag)
-        if manifest and "manifests" in manifest:
-            mine = [m for m in manifest["manifests"] if (m.get("platform") or {}).get("architecture") == _architecture()]
-            manifest = mirror.manifest(repo, mine[0]["digest"]) if mine else None
-        for layer in (manifest or {}).get("layers", []):
+        for layer in (mirror.platform_manifest(repo, tag) or {}).get("layers", []):
             layers.setdefault(layer["digest"], repo)
     return layers
 

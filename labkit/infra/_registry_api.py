@@ -115,13 +115,19 @@ class RegistryClient:
         return False
 
 
-    def diff_ids(self, repo: str, reference: str) -> list[str] | None:
-        """The layers (uncompressed diff ids, as an engine's RootFS lists them) of repo:reference, this
-        machine's platform's; None when the registry has no such image."""
+    def platform_manifest(self, repo: str, reference: str) -> dict | None:
+        """The image manifest of repo:reference for this machine's platform (an index, as Docker Hub's
+        multi-platform images have, is followed to it); None when there is none."""
         manifest = self.manifest(repo, reference)
         if manifest and "manifests" in manifest:
             mine = [m for m in manifest["manifests"] if (m.get("platform") or {}).get("architecture") == architecture()]
             manifest = self.manifest(repo, mine[0]["digest"]) if mine else None
+        return manifest
+
+    def diff_ids(self, repo: str, reference: str) -> list[str] | None:
+        """The layers (uncompressed diff ids, as an engine's RootFS lists them) of repo:reference, this
+        machine's platform's; None when the registry has no such image."""
+        manifest = self.platform_manifest(repo, reference)
         digest = ((manifest or {}).get("config") or {}).get("digest")
         if not digest:
             return None
