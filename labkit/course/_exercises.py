@@ -7,6 +7,7 @@ is checked the same way wherever it is checked.
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -39,9 +40,11 @@ def run_check(
     """Check one exercise against the lab as it is now. Raises UnknownExercise for an unknown id;
     a lab problem (engine down, registry down) comes back as a result with status "error"."""
     exercise = _catalog.get(exercise_id)
+    made: list[str] = []
     try:
         with ctx.engine.consistent():
             result = exercise.check(ctx, answer)
+            made = _made(ctx, exercise, store)  # in the same block: the check's own reads are reused
     except LabkitError as e:
         result = CheckResult.error(str(e))
     if result.status == FAILED and source != "grader":  # a graded lab's space is the submission's own to fill
@@ -50,9 +53,19 @@ def run_check(
     scored = result.scored(exercise.id, exercise.title, exercise.points, max(0, len(exercise.hints) - shown))
     if store is not None and scored.status != ERROR:
         store.record_check(scored, source)
-        if exercise.resources.finder is not None:
-            store.record_made(exercise.lesson, made_in_lesson(ctx, exercise, store.lesson_began(exercise.lesson)))
+        store.record_made(exercise.lesson, made)
     return scored
+
+
+def _made(ctx: LabContext, exercise: Exercise, store: ProgressStore | None) -> list[str]:
+    """What the check saw made during the lesson, for `labkit reset` (nothing when no store records it)."""
+    if store is None or exercise.resources.finder is None:
+        return []
+    try:
+        # a lab with no record yet began now: what was made before it is never the lesson's
+        return made_in_lesson(ctx, exercise, store.lesson_began(exercise.lesson) or time.time())
+    except LabkitError:
+        return []  # the check's result stands; the containers are claimed at a later check
 
 
 def _blame_a_full_disk(ctx: LabContext, result: CheckResult) -> CheckResult:
