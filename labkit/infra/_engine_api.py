@@ -124,6 +124,29 @@ class Engine:
         attrs = self._inspect_image(ref)
         return attrs["Id"] if attrs else None
 
+    def all_image_ids(self) -> set[str]:
+        """Every image's id, the unnamed ones (`docker images -a`) included."""
+        with self._translated():
+            return set(self._client.api.images(all=True, quiet=True))
+
+    def remove_unnamed(self, ids: set[str]) -> None:
+        """Remove the images of `ids` that no name holds, newest first (so a step's image goes
+        before the one it was built on); one another image still needs stays."""
+        attrs = [a for a in (self._inspect_image(i) for i in ids) if a and not a.get("RepoTags")]
+        left = [a["Id"] for a in sorted(attrs, key=lambda a: a.get("Created", ""), reverse=True)]
+        while left:  # again while one goes: images made within one second may come in any order
+            kept = []
+            for image in left:
+                try:
+                    self._client.api.remove_image(image, noprune=True)
+                except docker.errors.NotFound:
+                    pass
+                except docker.errors.APIError:
+                    kept.append(image)
+            if len(kept) == len(left):
+                return
+            left = kept
+
     def image_attrs(self, ref: str) -> dict:
         attrs = self._inspect_image(ref)
         if attrs is None:

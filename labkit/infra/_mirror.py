@@ -74,7 +74,7 @@ def seed(engine: Engine, mirror: RegistryClient, paths: LabPaths, reporter: Repo
     if not missing:
         return {}
     sources: dict[str, str] = {}
-    with borrowed_names(engine, BASE_IMAGES):
+    with _no_images_left(engine), borrowed_names(engine, BASE_IMAGES):
         cached = bundle_path(paths)
         if cached.exists():
             with reporter.step(f"Loading base images from the cache {cached}") as update:
@@ -133,6 +133,18 @@ def hub_reachable() -> bool:
     except requests.exceptions.RequestException:
         return False
     return True
+
+
+@contextlib.contextmanager
+def _no_images_left(engine: Engine) -> Iterator[None]:
+    """Images made inside and named by nothing at the end are removed: building the base images
+    with the classic builder makes an image per step, which the containerd store lists as
+    `<none>` images in the learner's `docker images`."""
+    before = engine.all_image_ids()
+    try:
+        yield
+    finally:
+        engine.remove_unnamed(engine.all_image_ids() - before)
 
 
 @contextlib.contextmanager

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +103,35 @@ def test_mirror_load_of_a_file_that_is_not_a_bundle_says_what_to_do(lab, tmp_pat
     assert result.returncode == 1
     assert "is not a usable image bundle" in result.stderr
     assert "Next:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_building_the_base_images_leaves_no_image_behind(lab, tmp_path, monkeypatch):
+    """A cold `labkit up` builds the base images with the classic builder (an image per step),
+    pushes them to the mirror, and gives their names back: on the containerd store the steps
+    stayed as `<none>` images, the first thing a learner's `docker images` showed."""
+    from labkit.infra._engine_api import Engine
+    from labkit.infra._mirror import seed
+    from labkit.infra._paths import LabPaths
+    from labkit.infra._registries import MIRROR, ensure, stop
+    from labkit.infra._report import Reporter
+    from labkit.infra._state import RegistryState
+
+    monkeypatch.setenv("LABKIT_OFFLINE", "1")
+    paths = LabPaths(home=tmp_path / "home", cache=tmp_path / "cache")
+    cached_root = next((Path(lab.env["LABKIT_CACHE"]) / "debian").glob("*.tar"), None)
+    if cached_root is not None:  # the session lab's debootstrap, to spare another
+        (paths.cache / "debian").mkdir(parents=True)
+        os.link(cached_root, paths.cache / "debian" / cached_root.name)
+
+    def images() -> set[str]:
+        return set(lab.docker("images", "-a", "-q", "--no-trunc").stdout.split())
+
+    before = images()
+    part, _notes = ensure(paths, MIRROR, RegistryState())
+    try:
+        with Engine(lab.host) as engine:
+            sources = seed(engine, RegistryClient(part.address), paths, Reporter())
+        assert set(sources.values()) == {"built from Debian packages"}
+        assert images() == before
+    finally:
+        stop(paths, MIRROR, part)
