@@ -49,8 +49,9 @@ def shell_script(nb) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cell_seconds(nb) -> tuple[float, float]:
-    """(seconds in labkit cells: checks, pictures, lab.ready; seconds in all other cells), from nbclient's timings."""
+def cell_seconds(nb, slow: list | None = None) -> tuple[float, float]:
+    """(seconds in labkit cells: checks, pictures, lab.ready; seconds in all other cells), from nbclient's timings.
+    Each labkit cell's (seconds, first line) is appended to `slow` when given."""
     labkit = other = 0.0
     for cell in nb.cells:
         timing = cell.metadata.get("execution", {}) if cell.cell_type == "code" else {}
@@ -59,13 +60,15 @@ def cell_seconds(nb) -> tuple[float, float]:
             took = (datetime.datetime.fromisoformat(end.rstrip("Z")) - datetime.datetime.fromisoformat(start.rstrip("Z"))).total_seconds()
             if "lab." in cell.source and not cell.source.startswith(("%%", "!")):
                 labkit += took
+                if slow is not None:
+                    slow.append((took, cell.source.splitlines()[-1][:60]))
             else:
                 other += took
     return labkit, other
 
 
 def main() -> int:
-    rows = []
+    rows, slow = [], []
     with bench_lab("labkit-bench-course-") as (work, env):
         os.environ.update(env)
         from labkit.course._context import LabContext
@@ -100,7 +103,7 @@ def main() -> int:
                     best = nb
                 times[kind].append(took)
             times = [min(times["notebook"]), min(times["shell"])]
-            labkit_s, other_s = cell_seconds(best)
+            labkit_s, other_s = cell_seconds(best, slow)
             kernel_s = times[0] - labkit_s - other_s
             rows.append((path.stem, *times, labkit_s, kernel_s))
             print(f"{path.stem:24} notebook {times[0]:6.1f} s   shell {times[1]:6.1f} s   {times[0] / times[1]:4.2f}x"
@@ -111,6 +114,7 @@ def main() -> int:
     print(f"{'all notebooks':24} notebook {notebooks:6.1f} s   shell {floor:6.1f} s   {ratio:4.2f}x  (target <= {TARGET}x){'' if ratio <= TARGET else '  MISSED'}")
     print(f"{'':24} of the notebook time: labkit cells {labkit_s:.1f} s, kernels and messaging {kernel_s:.1f} s, "
           f"the rest in the notebooks' own shell cells (IPython runs each `!` line through a pty: ~0.1 s a line)")
+    print(f"{'':24} the slowest labkit cells: " + ", ".join(f"{line} {took:.2f} s" for took, line in sorted(slow, reverse=True)[:6]))
     return 0 if ratio <= TARGET else 1
 
 

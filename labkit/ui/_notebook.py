@@ -26,7 +26,7 @@ from ..course._results import CheckResult
 from ..errors import LabkitError, UnknownExercise
 from ..infra import _lifecycle
 from ..infra._paths import LabPaths
-from . import _render
+from . import _render, _shell
 
 
 @dataclass(frozen=True)
@@ -91,8 +91,12 @@ class Lab:
 
     def ready(self) -> Shown:
         """Is the lab up? Shows each part, and points this kernel's `!docker` and `%%bash` cells
-        at the lab (DOCKER_HOST, LABKIT_REGISTRY, LABKIT_USER, LABKIT_PASSWORD_FILE)."""
+        at the lab (DOCKER_HOST, LABKIT_REGISTRY, LABKIT_USER, LABKIT_PASSWORD_FILE); `!` lines
+        run through pipes from now on, so docker prints as in a script (see ui/_shell.py)."""
         _show_errors_briefly()
+        ipython = _get_ipython()
+        if ipython is not None:
+            _shell.run_through_pipes(ipython)
         try:
             paths = LabPaths.from_env()
             status = _lifecycle.status(paths)

@@ -69,12 +69,12 @@ EXERCISES = [
         id="layers.cache",
         title="The build cache",
         points=3,
-        task="Change only `layered-app/app/start.sh` and build again as `layered-app:v2`. Watch which steps say `Using cache`.",
+        task="Change only `layered-app/app/start.sh` and build again as `layered-app:v2`. Watch which steps say `CACHED` (`Using cache` on older engines).",
         check=_cache,
         hints=(
             "A step is rebuilt when it, or anything before it, changed; the rest comes from the cache.",
             "Edit app/start.sh (e.g. make it print v2), then `docker build -t layered-app:v2 layered-app`.",
-            "`docker history layered-app:v1` and `layered-app:v2`: the RUN layers have the same IDs.",
+            "`docker image inspect -f '{{json .RootFS.Layers}}'` on v1 and on v2: the layers they share have the same digests.",
         ),
         resources=Resources(images=("layered-app:v2",)),
     ),
@@ -87,7 +87,7 @@ EXERCISES = [
         hints=(
             "Put what changes least (installing packages) first, what changes most (your code) last.",
             "Move `COPY ./app /app` below the RUN line.",
-            "Build v1, edit app/start.sh, build v2: the RUN step should say `Using cache`.",
+            "Build v1, edit app/start.sh, build v2: the RUN step should say `CACHED` (`Using cache` on older engines).",
         ),
         setup=(
             "mkdir -p {workspace}/ordered-app/app",
