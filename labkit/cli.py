@@ -238,6 +238,19 @@ def cmd_release(args: argparse.Namespace, paths: LabPaths) -> int:
     return 0
 
 
+def _size(text: str) -> int:
+    """`2g`, `512m`, `4GiB`, `1073741824`: bytes."""
+    number = text.strip().lower().removesuffix("ib").removesuffix("b")
+    scale = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}.get(number[-1:], 1)
+    try:
+        value = float(number[:-1] if scale != 1 else number) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size: write it like 2g, 512m or 4GiB") from None
+    if value < 64 * 2**20:
+        raise argparse.ArgumentTypeError(f"{text} is too little for a Docker engine: give at least 64m")
+    return int(value)
+
+
 def cmd_grade(args: argparse.Namespace, paths: LabPaths) -> int:
     from rich.progress import Progress
 
@@ -246,9 +259,12 @@ def cmd_grade(args: argparse.Namespace, paths: LabPaths) -> int:
     files = grading.collect([Path(p) for p in args.submissions])
     if not files:
         raise LabkitError("No notebooks were found in what was given.", "name .ipynb files, or folders that hold them.")
+    from .infra._sandbox import Limits
+
     options = grading.Options(
         out=Path(args.out).resolve(), jobs=args.jobs, cell_timeout=args.timeout_cell,
-        notebook_timeout=args.timeout_notebook, formats=tuple(args.format or ()),
+        notebook_timeout=args.timeout_notebook, formats=tuple(args.format or ()), sandbox=not args.no_sandbox,
+        limits=Limits(memory=args.memory, pids=args.pids, disk=args.disk),
     )
     if args.only_failed:
         files = grading.failed_only(files, options.out)
@@ -336,6 +352,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout-notebook", type=int, default=1200, metavar="S", help="seconds one notebook may run (default 1200)")
     p.add_argument("--only-failed", action="store_true", help="grade only what the last run in --out could not grade")
     p.add_argument("--format", action="append", choices=["gradescope"], help="also write Gradescope's results.json files")
+    p.add_argument("--memory", type=_size, default="2g", metavar="SIZE",
+                   help="memory of one submission's sandbox: kernel, engine, containers, registries (default 2g)")
+    p.add_argument("--pids", type=int, default=1000, metavar="N", help="processes and threads of one sandbox (default 1000)")
+    p.add_argument("--disk", type=_size, default="4g", metavar="SIZE", help="disk of one sandbox (default 4g)")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="grade without sandboxes: each submission runs as root on this machine (the report says so)")
     p.set_defaults(func=cmd_grade)
 
     p = commands.add_parser("lab", help="start JupyterLab on your workspace (learner notebooks), pointed at the lab")

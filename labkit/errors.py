@@ -15,6 +15,8 @@
     │   └── DebootstrapFailed     debootstrap could not fetch or unpack Debian
     ├── BundleError               a file is not a usable image bundle
     ├── MissingProgram            a system program the lab needs is not installed
+    ├── SandboxUnavailable        this machine cannot make grading sandboxes (what it lacks, how to get it)
+    ├── SandboxFailed             a grading sandbox could not be made
     ├── StateError                the lab's state file is unreadable
     │   └── LabNotUp              the lab has not been started
     ├── UnknownExercise           no exercise has that id (close matches listed; `labkit check` exits 3)
@@ -157,6 +159,30 @@ class MissingProgram(LabkitError):
         super().__init__(
             f"`{program}` is not installed; the lab needs it {purpose}.",
             f"install it (on Debian/Ubuntu: `apt-get install {package}`), or run `make lab`, which installs it.",
+        )
+
+
+class SandboxUnavailable(LabkitError):
+    """This machine cannot make a grading sandbox: what it lacks, and how to get each."""
+
+    def __init__(self, lacks: list[tuple[str, str]]) -> None:
+        self.lacks = lacks
+        listed = "\n".join(f"  - {what}: {how}" for what, how in lacks)
+        super().__init__(
+            f"Submissions cannot be graded in sandboxes here; this machine lacks:\n{listed}",
+            "get what is listed (`make test` installs the packages), or grade with --no-sandbox: then each "
+            "submission runs as root on this machine, and the report says so on every row.",
+        )
+
+
+class SandboxFailed(LabkitError):
+    def __init__(self, step: str, reason: str) -> None:
+        self.step = step
+        self.reason = reason
+        super().__init__(
+            f"A grading sandbox could not be made ({step}): {reason}",
+            "run `labkit grade` again (it cleans what a failed sandbox left); if it fails the same way, "
+            "grade with --no-sandbox and report this message.",
         )
 
 

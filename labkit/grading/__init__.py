@@ -2,11 +2,15 @@
 
     grade(files, out) → GradeRun   (report.csv, report.json, report.html, graded/*.ipynb in out)
 
-Each submission gets its own managed engine and registry (the class's mirror serves the
-base images), so no submission sees another's images, one that removes every image
-touches nothing else, and `--jobs N` can grade N at once. Each worker (the main process
-with `--jobs 1`) makes its labs one ahead and takes them down in the background
-(`supply.LabSupply`), so starting and removing engines costs a submission no time.
+Each submission is copied (the submissions folder is read once, never written) and graded in a
+sandbox of its own (`infra._sandbox`): a throwaway unprivileged user whose kernel, rootless engine
+and registries run inside memory, process and disk limits, where nothing of the class (other
+submissions, the reports, the class's lab) can be seen and nothing outside it written. So no
+submission sees another's images or files, one that removes every image touches nothing else,
+and `--jobs N` can grade N at once. Each worker (the main process with `--jobs 1`) makes its labs
+one ahead and takes them down in the background (`supply.LabSupply`), so starting and removing
+them costs a submission no time. `--no-sandbox` grades as root in a managed engine per
+submission, and every row of the report says so.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from .. import _lean  # noqa: F401  (first: a grading worker imports this module
 
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -29,7 +34,8 @@ from typing import Callable
 
 import nbformat
 
-from ..errors import LabNotUp, LabkitError
+from ..errors import LabNotUp, LabkitError, SandboxUnavailable
+from ..infra import _registries, _sandbox
 from ..infra._paths import LabPaths
 from ..infra._state import RegistryState, State
 from .supply import LabSupply
@@ -45,6 +51,8 @@ class Options:
     cell_timeout: int = 120
     notebook_timeout: int = 1200
     formats: tuple[str, ...] = ()
+    sandbox: bool = True  # False: --no-sandbox (submissions run as root, and the report says so)
+    limits: _sandbox.Limits = field(default_factory=_sandbox.Limits)
 
 
 @dataclass
@@ -81,11 +89,20 @@ def grade(files: list[Path], options: Options, progress: Callable[[dict], None] 
     if not state.mirror.port:
         raise LabNotUp()
     previous = _previous(options.out) if keep_previous else {}
-    options.out.mkdir(parents=True, exist_ok=True)
+    if options.sandbox:
+        _sandbox.clean_leftovers()  # of a run that was killed
+        if lacks := _sandbox.missing(steps.sandbox_engine(paths.cache)):
+            raise SandboxUnavailable(lacks)
+    _make_out(options.out)
     with ExitStack() as later:  # what is entered last is undone first: the labs, then their folder
         work = Path(tempfile.mkdtemp(prefix="labkit-"))  # short: labs live here while they grade (a notebook sees its path)
         later.callback(shutil.rmtree, work, ignore_errors=True)
-        rows = _grade_all(files, options, work, RegistryState(port=state.mirror.port), paths.cache, later, progress)
+        copies = _copy_in(files, work / "submissions")
+        sandboxing = None
+        if options.sandbox:
+            hide = (*sorted({f.resolve().parent for f in files}), options.out, paths.home, work)
+            sandboxing = steps.Sandboxing(options.limits, _registries.data_dir(paths, _registries.MIRROR), hide, os.getpid())
+        rows = _grade_all(copies, options, work, RegistryState(port=state.mirror.port), paths.cache, later, progress, sandboxing)
         # The last labs are still being taken down (by `later`) while the reports are written.
         merged = {**previous, **{row["path"]: row for row in rows}}
         run = GradeRun(sorted(merged.values(), key=lambda r: r["path"]))
@@ -93,26 +110,49 @@ def grade(files: list[Path], options: Options, progress: Callable[[dict], None] 
     return run
 
 
-def _grade_all(files: list[Path], options: Options, work: Path, mirror: RegistryState, cache: Path,
-               later: ExitStack, progress: Callable[[dict], None] | None) -> list[dict]:
+def _make_out(out: Path) -> None:
+    """The reports' folder: made by the grader, only its owner may enter a new one (a sandbox's user
+    can neither write nor read it, and inside a sandbox it is hidden besides)."""
+    if not out.exists():
+        out.mkdir(parents=True, mode=0o700)
+
+
+def _copy_in(files: list[Path], folder: Path) -> dict[Path, Path]:
+    """Each submission copied once into `folder` (only the grader's): {the copy: the original}. The
+    submissions folder is read here and never again, nor written."""
+    folder.mkdir(mode=0o700)
+    copies = {}
+    for i, path in enumerate(files):
+        copy = folder / f"{i}.ipynb"
+        try:
+            shutil.copyfile(path, copy)
+        except OSError:
+            copy = path  # unreadable: validation says why, as for any file
+        copies[copy] = path
+    return copies
+
+
+def _grade_all(copies: dict[Path, Path], options: Options, work: Path, mirror: RegistryState, cache: Path,
+               later: ExitStack, progress: Callable[[dict], None] | None, sandboxing: steps.Sandboxing | None = None) -> list[dict]:
     """A row per file, in the order they finish. Taking the labs down is left to `later`."""
     limits = (str(options.out), options.cell_timeout, options.notebook_timeout)
+    files = list(copies)
     rows: list[dict] = []
     if options.jobs <= 1:
         seeded: Future[Path | None] = Future()
-        supply = LabSupply(work, mirror, cache, seeded)
+        supply = LabSupply(work, mirror, cache, seeded, sandboxing)
         later.callback(supply.close)
         if files:
             supply.start_first()  # its engine starts while ...
         _seed(seeded, work, mirror, cache)  # ... the base layers are seeded here
         for i, path in enumerate(files):
-            rows.append(grade_one(str(path), supply, i + 1 < len(files), *limits))
+            rows.append(grade_one(str(path), supply, i + 1 < len(files), *limits, original=str(copies[path])))
             progress and progress(rows[-1])
         return rows
     workers = max(1, min(options.jobs, len(files)))
     pool = later.enter_context(ProcessPoolExecutor(
         max_workers=workers, mp_context=get_context("spawn"), initializer=_start_worker,
-        initargs=(str(work), mirror.port, str(cache), limits),
+        initargs=(str(work), mirror.port, str(cache), limits, sandboxing),
     ))
     for _ in range(workers):  # the workers start (each a Python importing the grader, then its first
         pool.submit(_started)  # lab's engine) while ...
@@ -120,7 +160,7 @@ def _grade_all(files: list[Path], options: Options, work: Path, mirror: Registry
     # Those that look longest first, so that no long one is left to run alone at the end; a
     # worker makes its next lab ahead when more submissions are left than workers.
     ordered = sorted(files, key=_expected_work, reverse=True)
-    futures = [pool.submit(_grade_task, str(path), i + workers < len(ordered), seeded and str(seeded))
+    futures = [pool.submit(_grade_task, str(path), i + workers < len(ordered), seeded and str(seeded), str(copies[path]))
                for i, path in enumerate(ordered)]
     for future in as_completed(futures):
         rows.append(future.result())
@@ -161,8 +201,10 @@ def _seed(promise: Future[Path | None], work: Path, mirror: RegistryState, cache
 _worker: dict = {}
 
 
-def _start_worker(work: str, mirror_port: int, cache: str, limits: tuple[str, int, int]) -> None:
-    _worker.update(work=Path(work), mirror=RegistryState(port=mirror_port), cache=Path(cache), limits=limits)
+def _start_worker(work: str, mirror_port: int, cache: str, limits: tuple[str, int, int],
+                  sandboxing: steps.Sandboxing | None = None) -> None:
+    _worker.update(work=Path(work), mirror=RegistryState(port=mirror_port), cache=Path(cache), limits=limits,
+                   sandboxing=sandboxing)
 
 
 def _supply() -> LabSupply:
@@ -170,7 +212,7 @@ def _supply() -> LabSupply:
     its first lab's engine starts, and its registry waits for the first submission to say where."""
     if "supply" not in _worker:
         seeded: Future[Path | None] = Future()
-        supply = LabSupply(_worker["work"], _worker["mirror"], _worker["cache"], seeded)
+        supply = LabSupply(_worker["work"], _worker["mirror"], _worker["cache"], seeded, _worker["sandboxing"])
         Finalize(supply, supply.close, exitpriority=10)  # runs as the worker exits, before the pool's join returns
         supply.start_first()
         _worker.update(supply=supply, seeded=seeded)
@@ -182,22 +224,27 @@ def _started() -> None:
     _supply()
 
 
-def _grade_task(path: str, more: bool, seeded: str | None) -> dict:
+def _grade_task(path: str, more: bool, seeded: str | None, original: str) -> dict:
     supply = _supply()
     if not _worker["seeded"].done():
         _worker["seeded"].set_result(seeded and Path(seeded))
-    return grade_one(path, supply, more, *_worker["limits"])
+    return grade_one(path, supply, more, *_worker["limits"], original=original)
 
 
-def grade_one(path: str, supply: LabSupply, more: bool, out: str, cell_timeout: int, notebook_timeout: int) -> dict:
-    """Grade one submission end to end in a lab from `supply`; never raises (a fault becomes the
-    submission's problem). `more`: another submission follows, so the next lab may start now."""
+def grade_one(path: str, supply: LabSupply, more: bool, out: str, cell_timeout: int, notebook_timeout: int,
+              original: str | None = None) -> dict:
+    """Grade one submission (the file at `path`: the grader's copy of `original`) end to end in a lab
+    from `supply`; never raises (a fault becomes the submission's problem). `more`: another
+    submission follows, so the next lab may start now."""
     started = time.monotonic()
     sub = steps.validate(Path(path))
+    if original:
+        sub.path, sub.name = Path(original), Path(original).stem
     lab = None
     try:
         if sub.graded:
             lab = supply.take(more)
+            sub.sandboxed = lab.sandbox is not None
             steps.run(sub, lab, steps.Limits(cell_timeout, notebook_timeout))
     except LabkitError as e:
         sub.problem, sub.infrastructure = f"the lab failed while grading: {e.message}", True
@@ -212,6 +259,9 @@ def grade_one(path: str, supply: LabSupply, more: bool, out: str, cell_timeout: 
     return row_of(sub, Path(out))
 
 
+UNSANDBOXED = "ran unsandboxed (--no-sandbox): its commands ran as root on the grading machine"
+
+
 def row_of(sub: steps.Submission, out: Path) -> dict:
     results = {k: {**v.to_dict(), "timings": sub.timings.get(k, {})} for k, v in sub.results.items()}
     graded = None
@@ -220,12 +270,16 @@ def row_of(sub: steps.Submission, out: Path) -> dict:
         graded.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(sub.notebook, graded)
     status = "graded" if sub.graded else ("infrastructure" if sub.infrastructure else "invalid")
+    if sub.notebook is not None and sub.graded and not sub.sandboxed:
+        sub.events.append(UNSANDBOXED)
     return {
         "path": str(sub.path), "name": sub.name, "status": status, "problem": sub.problem,
         "points": sum(r["points"] for r in results.values()) if sub.graded else 0,
         "possible": sum(r["possible"] for r in results.values()),
         "exercises": results, "events": sub.events, "seconds": round(sub.seconds, 2),
         "graded_notebook": str(graded) if graded else "",
+        "sandboxed": sub.sandboxed, "limits_hit": sub.limits_hit,
+        "peak_memory_mb": round(sub.peak_memory / 2**20) if sub.peak_memory else None,
     }
 
 

@@ -32,10 +32,18 @@ class CappedClient(NotebookClient):
     """nbclient with a cap on each cell's output (a cell printing forever must not fill memory), that
     keeps the kernel's reply to each cell: whether it failed, whatever the notebook did to its display."""
 
-    def __init__(self, nb: nbformat.NotebookNode, **kwargs) -> None:
+    def __init__(self, nb: nbformat.NotebookNode, configure_kernel=None, **kwargs) -> None:
         super().__init__(nb, **kwargs)
         self.reply: dict = {}
         self.on_cell_executed = self._keep_reply
+        self._configure_kernel = configure_kernel
+
+    def create_kernel_manager(self):
+        """nbclient's kernel manager, then made to start the kernel where the lab says (a sandbox's)."""
+        km = super().create_kernel_manager()
+        if self._configure_kernel is not None:
+            self._configure_kernel(km)
+        return km
 
     def _keep_reply(self, cell, cell_index: int, execute_reply: dict) -> None:
         self.reply = execute_reply["content"]
@@ -67,6 +75,7 @@ def execute(sub: Submission, lab: GradingLab, env: dict[str, str], cell_timeout:
         nb, timeout=cell_timeout, kernel_name="python3", allow_errors=True, interrupt_on_timeout=True,
         error_on_timeout={"ename": "Timeout", "evalue": f"the cell ran past {cell_timeout} s and was interrupted", "traceback": []},
         resources={"metadata": {"path": str(lab.workspace)}}, record_timing=True,
+        configure_kernel=lambda km: lab.configure_kernel(km, env),
     )
     deadline = time.monotonic() + notebook_timeout
     try:

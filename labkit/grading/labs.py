@@ -1,12 +1,18 @@
-"""Prepare and take down: a lab of one submission's own (a fresh managed engine and registry, the
-class's mirror, in memory), the registry's base layers seeded once per run, what a notebook left running.
+"""Prepare and take down: a lab of one submission's own, the registry's base layers seeded once per
+run, what a notebook left running.
+
+A lab is a sandbox (`infra._sandbox`: a throwaway user, its rootless engine and registries, limits,
+nothing of the class in sight), or with --no-sandbox a fresh managed engine and registry run as
+root beside the class's mirror, in memory.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
+import sys
 from concurrent.futures import Future
 from contextlib import closing
 from dataclasses import dataclass
@@ -16,7 +22,7 @@ from pathlib import Path
 from ..course import _catalog
 from ..course._context import LabContext
 from ..errors import EngineUnreachable, LabkitError
-from ..infra import _client, _current_engine, _managed_engine, _mirror, _proc, _registries
+from ..infra import _client, _current_engine, _managed_engine, _mirror, _proc, _registries, _sandbox
 from ..infra._engine_api import Engine
 from ..infra._paths import LabPaths
 from ..infra._registries import REGISTRY
@@ -28,19 +34,53 @@ from .validate import Submission
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Sandboxing:
+    """How a run's labs are sandboxed: their limits, the class's mirror storage their view serves, what
+    of the machine they must not see, and the run's pid (in every sandbox's name)."""
+
+    limits: _sandbox.Limits
+    mirror_data: Path
+    hide: tuple[Path, ...]
+    run: int
+
+
 @dataclass
 class GradingLab:
-    """A lab of one submission's own: a fresh managed engine and registry, the class's mirror."""
+    """A lab of one submission's own: a sandbox, or (unsandboxed) a fresh managed engine and registry
+    beside the class's mirror."""
 
     paths: LabPaths
     workspace: Path
     docker_config: Path
     state: State
+    sandbox: _sandbox.Sandbox | None = None
 
     def context(self) -> LabContext:
         return LabContext(self.paths, self.state, self.workspace, self.docker_config)
 
+    @property
+    def kernel_home(self) -> Path:
+        """The kernel's LABKIT_HOME (a sandbox's is the user's copy; the grader reads its own)."""
+        return self.sandbox.kernel_home if self.sandbox else self.paths.home
+
+    def configure_kernel(self, km, env: dict[str, str]) -> None:
+        """In a sandbox, the kernel runs as its user inside it (`Sandbox.command`), talking to the
+        grader over files of the user's home (ZeroMQ's ipc transport: its network is the engine's)."""
+        sb = self.sandbox
+        if sb is None:
+            return
+        km.transport, km.ip = "ipc", str(sb.home / ".kernel")
+        km.connection_file = str(sb.home / ".kernel.json")
+        km.write_connection_file()
+        os.chown(km.connection_file, sb.uid, sb.gid)
+        # -P: the working folder is never on Python's path (a notebook's own `labkit` folder imports nothing)
+        km.kernel_spec.argv = sb.command([sys.executable, "-P", "-m", "ipykernel_launcher", "-f", "{connection_file}"], env,
+                                         cwd=self.workspace)
+
     def kernel_env(self, base: dict[str, str]) -> dict[str, str]:
+        if self.sandbox is not None:
+            return self._sandboxed_env()
         """What a learner's `labkit lab` kernel has (`_jupyter.environment` with `infra._lifecycle.env`'s variables),
         pointed at this lab, so a notebook cannot tell that it is graded. LABKIT_HOME and DOCKER_CONFIG
         are always set (the lab's home, and its own Docker config for the notebook's `docker login`):
@@ -55,14 +95,27 @@ class GradingLab:
             variables["PATH"] = _client.variables(self.paths, self.state.engine, base.get("PATH"))["PATH"]
         return _jupyter.environment(variables, self.workspace, base)
 
+    def _sandboxed_env(self) -> dict[str, str]:
+        """A sandbox's kernel: what a learner's kernel has, and nothing of the grader's environment."""
+        sb = self.sandbox
+        variables = {
+            "DOCKER_HOST": sb.host, "LABKIT_REGISTRY": self.state.registry.address, "LABKIT_USER": self.state.registry.user,
+            "LABKIT_HOME": str(sb.kernel_home), "DOCKER_CONFIG": str(sb.docker_config), "JPY_PARENT_PID": str(os.getpid()),
+        }
+        return _jupyter.environment(variables, self.workspace, sb.base_env())
 
-def prepare(home: Path, mirror: RegistryState, cache: Path, seeded: Path | Future[Path | None] | None = None) -> GradingLab:
+
+def prepare(home: Path, mirror: RegistryState, cache: Path, seeded: Path | Future[Path | None] | None = None,
+            sandboxing: Sandboxing | None = None) -> GradingLab:
     """A fresh lab in `home`: its own engine (empty, its mirror the class's) and registry, in memory
     where it can be (see `_in_memory`). Its registry starts from a copy of `seeded` (see
     `seeded_registry`) when given, else the base layers are pushed into it (`seed_registry`).
 
     The engine starts first: it needs no seeded copy. `seeded` may still be in the making (a
-    Future): the first lab's engine then starts while the run seeds, and its registry waits."""
+    Future): the first lab's engine then starts while the run seeds, and its registry waits.
+    With `sandboxing`, the lab is a sandbox (`home`'s name names it)."""
+    if sandboxing is not None:
+        return _prepare_sandbox(home.name.replace("-", "n"), mirror, cache, seeded, sandboxing)
     shutil.rmtree(home, ignore_errors=True)
     _in_memory(home)
     paths = LabPaths(home=home, cache=cache)
@@ -90,6 +143,44 @@ def prepare(home: Path, mirror: RegistryState, cache: Path, seeded: Path | Futur
         dismantle(lab)  # what was started (and mounted) so far must not outlive a failed start
         raise
     return lab
+
+
+def _prepare_sandbox(suffix: str, mirror: RegistryState, cache: Path, seeded, sandboxing: Sandboxing) -> GradingLab:
+    engine = sandbox_engine(cache)
+    if isinstance(seeded, Future):
+        seeded = seeded.result()
+    spec = _sandbox.Spec(
+        name=f"{_sandbox.PREFIX}-{sandboxing.run}-{suffix}", limits=sandboxing.limits, engine=engine,
+        mirror_data=sandboxing.mirror_data, hide=sandboxing.hide, expose=exposed(engine),
+        store="containerd" if engine.current else "classic", seeded=seeded,
+    )
+    sb = _sandbox.make(spec)
+    lab = GradingLab(sb.paths, sb.workspace, sb.docker_config, sb.state, sandbox=sb)
+    try:
+        _client.offer_plugins(sb.docker_config, sb.state.engine)
+        for made in sb.docker_config.iterdir():
+            os.chown(made, sb.uid, sb.gid)
+        if seeded is None:
+            _seed_through_api(sb.paths, sb.state.registry, mirror)
+    except BaseException:
+        dismantle(lab)
+        raise
+    return lab
+
+
+def sandbox_engine(cache: Path) -> _current_engine.CurrentEngine | None:
+    """The engine sandboxes run rootless: the class lab's (today's, or LABKIT_DOCKERD's), else the installed one."""
+    engine = _current_engine.at_hand(cache)
+    if engine is None and (program := shutil.which("dockerd")):
+        engine = _current_engine.CurrentEngine(_current_engine.dockerd_version(program))
+    return engine
+
+
+def exposed(engine: _current_engine.CurrentEngine | None) -> tuple[Path, ...]:
+    """What a sandbox's kernel and engine run from: this Python (its environment and installation),
+    labkit, and the engine's programs."""
+    paths = [Path(sys.prefix), Path(sys.base_prefix), Path(__file__).resolve().parents[2]]  # the folder labkit is in
+    return tuple(paths + ([engine.root] if engine and engine.root else []))
 
 
 def seeded_registry(home: Path, mirror: RegistryState, cache: Path) -> Path:
@@ -135,12 +226,24 @@ def stop_leftovers(sub: Submission, lab: GradingLab) -> None:
 
 def _kill_leftovers(lab: GradingLab) -> int:
     """Kill every process started with this lab's environment (the kernel's children); how many."""
-    pids = _proc.with_environment("LABKIT_HOME", str(lab.paths.home))
+    pids = _proc.with_environment("LABKIT_HOME", str(lab.kernel_home))
     _proc.kill(pids)
     return len(pids)
 
 
+def note_limits(sub: Submission, lab: GradingLab) -> None:
+    """What the submission's sandbox ran into (memory, processes, disk), and the most memory it used."""
+    if lab.sandbox is None:
+        return
+    sub.limits_hit = lab.sandbox.limits_hit()
+    sub.events += [f"the submission {words}: its sandbox stopped it there" for words in sub.limits_hit]
+    sub.peak_memory = lab.sandbox.peak_memory()
+
+
 def dismantle(lab: GradingLab) -> None:
+    if lab.sandbox is not None:
+        _sandbox.take_down(lab.sandbox)  # every process of it at once, through its cgroup
+        return
     _kill_leftovers(lab)  # a submission that failed half way never reached stop_leftovers
     _remove_running_containers(lab)
     _managed_engine.stop(lab.paths)

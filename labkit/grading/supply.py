@@ -24,8 +24,10 @@ from . import steps
 
 
 class LabSupply:
-    def __init__(self, root: Path, mirror: RegistryState, cache: Path, seeded: Path | Future[Path | None] | None = None) -> None:
+    def __init__(self, root: Path, mirror: RegistryState, cache: Path, seeded: Path | Future[Path | None] | None = None,
+                 sandboxing: steps.Sandboxing | None = None) -> None:
         self._root, self._mirror, self._cache, self._seeded = root, mirror, cache, seeded
+        self._sandboxing = sandboxing
         self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="labkit-grading-lab")
         self._ahead: Future | None = None
         self._numbers = itertools.count()
@@ -60,7 +62,7 @@ class LabSupply:
     def _make(self) -> steps.GradingLab:
         # A short home (a lab per process and number): the engine's socket path must stay short.
         home = self._root / "labs" / f"{os.getpid()}-{next(self._numbers)}"
-        return steps.prepare(home, self._mirror, self._cache, self._seeded)
+        return steps.prepare(home, self._mirror, self._cache, self._seeded, sandboxing=self._sandboxing)
 
 
 def _dismantle_unused(made: Future) -> None:

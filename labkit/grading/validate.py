@@ -29,6 +29,9 @@ class Submission:
     results: dict[str, CheckResult] = field(default_factory=dict)
     timings: dict[str, dict] = field(default_factory=dict)  # per exercise: its checkpoint cell, how long it and the check took
     seconds: float = 0.0
+    sandboxed: bool = False  # ran in a sandbox of its own (see infra._sandbox)
+    limits_hit: list[str] = field(default_factory=list)  # the sandbox's limits it ran into, in words
+    peak_memory: int | None = None  # the most memory its sandbox used at once, in bytes
 
     @property
     def graded(self) -> bool:

@@ -12,7 +12,7 @@ from ._paths import LabPaths
 from ._registries import MIRROR, REGISTRY
 from ._registry_api import RegistryClient
 from ._report import Reporter
-from ._state import State, locked
+from ._state import RegistryState, State, locked
 from . import _client, _engine_choice, _managed_engine, _mirror, _registries, _space
 
 
@@ -159,19 +159,21 @@ def _registry_status(paths: LabPaths, state: State) -> PartStatus:
         "url": part.address, "user": part.user or _registries.USER,
         "password_file": str(paths.password_file), "pid": part.pid,
     }
-    if not _registries.is_up(paths, REGISTRY, part):
+    if not (_answers(part) if part.borrowed else _registries.is_up(paths, REGISTRY, part)):
         return PartStatus("registry", False, "down: run `labkit up`", details)
     return PartStatus("registry", True, f"{part.address}, user {details['user']}", details)
+
+
+def _answers(part: RegistryState) -> bool:
+    """A registry another runs (a grading lab's: the class's mirror, or a sandbox's registries): up when it answers."""
+    with closing(RegistryClient(part.address)) as borrowed:
+        return borrowed.is_up()
 
 
 def _mirror_status(paths: LabPaths, state: State) -> PartStatus:
     part = state.mirror
     details = {"url": part.address, "pid": part.pid, "images": []}
-    if part.borrowed:
-        with closing(RegistryClient(part.address)) as borrowed:
-            answers = borrowed.is_up()
-    else:
-        answers = _registries.is_up(paths, MIRROR, part)
+    answers = _answers(part) if part.borrowed else _registries.is_up(paths, MIRROR, part)
     if not answers:
         return PartStatus("mirror", False, "down: run `labkit up`", details)
     try:

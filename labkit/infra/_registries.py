@@ -17,6 +17,7 @@ import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import bcrypt
 
@@ -116,13 +117,32 @@ def ensure(paths: LabPaths, kind: RegistryKind, part: RegistryState) -> tuple[Re
     raise RegistryStartFailed(kind.title, failure, log, _proc.log_tail(log))
 
 
+def start_at(paths: LabPaths, kind: RegistryKind, port: int, wrap: Callable[[list[str]], list[str]] | None = None,
+             readonly: bool = False) -> RegistryState:
+    """Start this registry on `port`, its command line passed through `wrap` (a grading sandbox runs
+    it in its network namespace); `readonly` refuses every push (a view of the class's mirror)."""
+    program = shutil.which(PROGRAM)
+    if not program:
+        raise MissingProgram(PROGRAM, "docker-registry", f"to run the {kind.title}")
+    config = _write_config(paths, kind, port, readonly)
+    argv = [program, "serve", str(config)]
+    proc = _proc.spawn(wrap(argv) if wrap else argv, log_path(paths, kind))
+    failure = _proc.wait_ready(RegistryClient(f"127.0.0.1:{port}", timeout=1.0).is_up, proc, START_TIMEOUT)
+    if failure is not None:
+        proc.kill()
+        proc.wait()
+        log = log_path(paths, kind)
+        raise RegistryStartFailed(kind.title, failure, log, _proc.log_tail(log))
+    return RegistryState(port=port, pid=proc.pid, user=USER if kind.auth else "")
+
+
 def stop(paths: LabPaths, kind: RegistryKind, part: RegistryState) -> bool:
     if not part.pid:
         return False
     return _proc.stop(part.pid, PROGRAM, str(config_path(paths, kind)))
 
 
-def _write_config(paths: LabPaths, kind: RegistryKind, port: int) -> Path:
+def _write_config(paths: LabPaths, kind: RegistryKind, port: int, readonly: bool = False) -> Path:
     folder = ensure_dir(paths.registry_dir(kind.name))
     data = ensure_dir(data_dir(paths, kind))
     secret_file = folder / "http-secret"
@@ -140,6 +160,7 @@ def _write_config(paths: LabPaths, kind: RegistryKind, port: int) -> Path:
         f"    rootdirectory: {json.dumps(str(data))}",
         "  delete:",
         "    enabled: true",
+        *(["  maintenance:", "    readonly:", "      enabled: true"] if readonly else []),
         "http:",
         f"  addr: 127.0.0.1:{port}",
         f"  secret: {secret_file.read_text().strip()}",

@@ -35,7 +35,7 @@ class RegistryState:
     port: int | None = None
     pid: int | None = None
     user: str = ""
-    borrowed: bool = False  # another lab runs it (a grading lab uses the class's mirror): up when it answers
+    borrowed: bool = False  # another runs it (the class's mirror for a grading lab; a sandbox's registries for its kernel): up when it answers
 
     @property
     def address(self) -> str:

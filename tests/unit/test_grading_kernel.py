@@ -49,7 +49,7 @@ def test_a_submissions_kernel_has_the_variables_of_a_learners_kernel(tmp_path, m
     learner = _jupyter.environment(_lifecycle.env(mine), tmp_path / "workspace", base={**base, "DOCKER_CONFIG": "/home/ann/.docker"})
 
     work = Path(tempfile.gettempdir()) / f"{_work_prefix(tmp_path, monkeypatch)}x1y2z3w4"
-    monkeypatch.setattr(steps, "prepare", lambda home, *_: home)  # the lab's home, as the grader names it
+    monkeypatch.setattr(steps, "prepare", lambda home, *_, **__: home)  # the lab's home, as the grader names it
     supply = LabSupply(work, RegistryState(port=5000), mine.cache)
     home = supply.take(more=False)
     supply.close()

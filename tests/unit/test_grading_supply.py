@@ -19,7 +19,7 @@ class Recorder:
         self.made, self.dismantled, self.fail_at = [], [], fail_at
         self.lock = threading.Lock()
 
-    def prepare(self, home, mirror, cache, seeded=None):
+    def prepare(self, home, mirror, cache, seeded=None, sandboxing=None):
         with self.lock:
             number = len(self.made)
             self.made.append(home.name)
@@ -103,7 +103,7 @@ def test_a_first_lab_waiting_for_the_seeded_registry_gives_up_when_none_comes(mo
     submission at all closes its supply: the lab waiting must end (and take itself down), not hang."""
     waiting, gave_up = threading.Event(), []
 
-    def prepare(home, mirror, cache, seeded=None):
+    def prepare(home, mirror, cache, seeded=None, sandboxing=None):
         waiting.set()
         try:
             return seeded.result(timeout=30)
@@ -122,7 +122,7 @@ def test_a_first_lab_waiting_for_the_seeded_registry_gives_up_when_none_comes(mo
 
 def test_the_first_lab_gets_the_seeded_registry_once_it_is_made(monkeypatch, tmp_path):
     got = []
-    monkeypatch.setattr(steps, "prepare", lambda home, mirror, cache, seeded=None: got.append(seeded.result(timeout=30)) or "lab-0")
+    monkeypatch.setattr(steps, "prepare", lambda home, mirror, cache, seeded=None, sandboxing=None: got.append(seeded.result(timeout=30)) or "lab-0")
     monkeypatch.setattr(steps, "dismantle", lambda lab: None)
     seeded: Future = Future()
     labs = LabSupply(tmp_path, RegistryState(port=5000), tmp_path / "cache", seeded)
