@@ -118,11 +118,12 @@ def _responds(client: NotebookClient) -> bool:
 
 
 def _note_cell(sub: Submission, cell, index: int, reply: dict, timed_out: bool, timeout: int) -> None:
+    interactive = re.search(r"docker\s+(container\s+)?(run|exec|attach)\b[^\n]*\s-(it|ti|i)\b", cell.source)
     if timed_out:
-        why = ""
-        if re.search(r"docker\s+(container\s+)?(run|exec|attach)\b[^\n]*\s-(it|ti|i)\b", cell.source):
-            why = ": it opens an interactive container (`docker … -it`), which waits for a keyboard no graded notebook has"
+        why = ": it opens an interactive container (`docker … -it`), which waits for a keyboard no graded notebook has" if interactive else ""
         sub.events.append(f"cell {index} ran past {timeout} s and was interrupted{why}")
+    elif interactive:  # through `!` without a terminal, docker refuses at once ("the input device is not a TTY")
+        sub.events.append(f"cell {index} opens an interactive container (`docker … -it`), which needs a keyboard no graded notebook has")
     if reply.get("status") == "error" and not (timed_out and reply.get("ename") in ("Timeout", "KeyboardInterrupt")):
         _note_error(sub, cell, index, reply)
     if re.search(r"\bprune\b|rmi\s+-f\s+\$\(docker images", cell.source):

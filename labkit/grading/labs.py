@@ -180,7 +180,8 @@ def exposed(engine: _current_engine.CurrentEngine | None) -> tuple[Path, ...]:
     """What a sandbox's kernel and engine run from: this Python (its environment and installation),
     labkit, and the engine's programs."""
     paths = [Path(sys.prefix), Path(sys.base_prefix), Path(__file__).resolve().parents[2]]  # the folder labkit is in
-    return tuple(paths + ([engine.root] if engine and engine.root else []))
+    tree = _sandbox.engine_tree(engine) if engine else Path("/")
+    return tuple(paths + ([tree] if tree != Path("/") else []))
 
 
 def seeded_registry(home: Path, mirror: RegistryState, cache: Path) -> Path:

@@ -153,7 +153,7 @@ class Sandbox:
     def base_env(self) -> dict[str, str]:
         """What every process of the user starts with."""
         return {"HOME": str(self.home), "USER": self.name, "LOGNAME": self.name, "LANG": "C.UTF-8",
-                "XDG_RUNTIME_DIR": str(self.run_dir), "PATH": self.spec.engine.path("/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")}
+                "XDG_RUNTIME_DIR": str(self.run_dir), "PATH": _engine_path(self.spec.engine)}
 
     def limits_hit(self) -> list[str]:
         """Each limit the sandbox ran into, in words (the disk: full at the end)."""
@@ -168,6 +168,20 @@ class Sandbox:
 
     def peak_memory(self) -> int | None:
         return self.group.peak_memory()
+
+
+def _programs(engine: CurrentEngine) -> str:
+    """EngineState.programs: the unpacked tree whose CLI and buildx plugin the kernel uses ("" for the machine's)."""
+    tree = engine_tree(engine)
+    return "" if tree == Path("/") else str(tree)
+
+
+def _engine_path(engine: CurrentEngine) -> str:
+    """PATH inside: the engine's programs first (dockerd-rootless.sh runs the `dockerd` it finds), then the machine's."""
+    tree = engine_tree(engine)
+    first = [str(tree / "usr/sbin"), str(tree / "usr/bin")] if tree != Path("/") else [os.path.dirname(engine.dockerd)]
+    rest = [d for d in "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin".split(":") if d not in first]
+    return ":".join([*first, *rest])
 
 
 # --- can one be made here? -----------------------------------------------------------------
@@ -207,12 +221,19 @@ def missing(engine: CurrentEngine | None) -> list[tuple[str, str]]:
 
 
 def rootless_script(engine: CurrentEngine) -> Path | None:
-    for root in ([engine.root] if engine.root else []) + [Path("/")]:
+    """The engine's dockerd-rootless.sh: in its unpacked tree, else the machine's."""
+    for root in (engine_tree(engine), Path("/")):
         script = root / "usr/share/docker.io/contrib/dockerd-rootless.sh"
         if script.exists():
             return script
     found = shutil.which("dockerd-rootless.sh")
     return Path(found) if found else None
+
+
+def engine_tree(engine: CurrentEngine) -> Path:
+    """The folder the engine's programs were unpacked in (`/` for an installed one); LABKIT_DOCKERD
+    may name the dockerd of an unpacked tree."""
+    return engine.root or Path(os.path.realpath(engine.dockerd)).parents[2]
 
 
 def _sbin_path() -> str:
@@ -424,7 +445,7 @@ def _start_engine(sb: Sandbox) -> None:
         raise SandboxFailed("starting its rootless Docker engine", f"{failure}\n{_proc.log_tail(log)}")
     sb.engine_child = int(child.read_text().strip())
     sb.state.engine = EngineState(host=sb.host, managed=False, store=sb.spec.store, version=sb.spec.engine.version,
-                                  programs=str(sb.spec.engine.root or ""))
+                                  programs=_programs(sb.spec.engine))
 
 
 def _start_registries(sb: Sandbox) -> None:
@@ -452,7 +473,7 @@ def _write_state(sb: Sandbox) -> None:
     they answer), and the password in a file the user may read."""
     sb.state.save(sb.paths)
     copy = State(engine=EngineState(host=sb.host, managed=False, store=sb.spec.store, version=sb.spec.engine.version,
-                                    programs=str(sb.spec.engine.root or "")),
+                                    programs=_programs(sb.spec.engine)),
                  registry=RegistryState(port=sb.state.registry.port, user=sb.state.registry.user, borrowed=True),
                  mirror=RegistryState(port=sb.state.mirror.port, borrowed=True))
     kernel_paths = LabPaths(home=sb.kernel_home, cache=sb.kernel_home / "cache")
