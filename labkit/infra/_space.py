@@ -66,12 +66,22 @@ def places(paths: LabPaths, engine: EngineState, info: EngineInfo | None = None)
 
 
 def low_space(where: dict[str, Path], minimum: int = LOW) -> list[LowSpace]:
+    """The places with less than `minimum` free, or an eighth of their file system where it is small
+    (a grading sandbox's disk of 1 GiB is not nearly full when empty)."""
     lows = []
     for what, path in where.items():
         free = free_bytes(path)
-        if free is not None and free < minimum:
+        if free is not None and free < min(minimum, _size(path) // 8):
             lows.append(LowSpace(what, path, free))
     return lows
+
+
+def _size(path: Path) -> int:
+    try:
+        stats = os.statvfs(path)
+    except OSError:
+        return 0
+    return stats.f_blocks * stats.f_frsize
 
 
 def problem(lows: list[LowSpace]) -> str:

@@ -1,0 +1,180 @@
+"""A hostile batch: submissions that each try one way out of their sandbox, graded with `--jobs 2`
+among normal ones. Each attack is contained and reported on its own submission; the normal
+submissions score exactly what they score in a batch without the hostile ones; nothing is left."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell
+
+from conftest import REPO
+from test_grading import start_here
+
+import labkit
+from labkit.infra import _cgroups, _sandbox
+
+TOKEN = secrets.token_hex(4)
+PWNED = f"labkit-pwned-{TOKEN}"
+OUTSIDE = [Path("/tmp") / PWNED, Path("/var/tmp") / PWNED, Path("/dev/shm") / PWNED, Path("/etc") / PWNED, Path("/root") / PWNED]
+LABKIT_INIT = Path(labkit.__file__).resolve()
+
+
+def attacks(subs: Path, out: Path, class_socket: str) -> dict[str, str]:
+    """name: the cell a hostile submission adds after its (correct) work."""
+    return {
+        "write-outside": f"!touch /tmp/{PWNED} /var/tmp/{PWNED} /dev/shm/{PWNED} /etc/{PWNED} /root/{PWNED}; ls /tmp",
+        "read-secrets": "!cat /etc/shadow; echo shadow=$?\n"
+                        "!cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c '^LABKIT_HOME=' ; ps -eo user,args",
+        "tamper": "import glob, os\n"
+                  f"print('sees', os.listdir({str(subs)!r}) if os.path.exists({str(subs)!r}) else 'nothing')\n"
+                  f"for p in glob.glob({str(subs)!r} + '/*.ipynb') + glob.glob({str(out)!r} + '/**/*', recursive=True):\n"
+                  "    try:\n        open(p, 'w').write('{}')\n        print('WROTE', p)\n    except OSError as e:\n        print('refused', p, e)",
+        "host-mount": f"!docker run --rm -v /:/host busybox sh -c 'touch /host/etc/{PWNED} /host/tmp/{PWNED}; cat /host/etc/shadow; ls /host{subs}'\n"
+                      f"!docker run --rm --privileged -v /:/host busybox sh -c 'touch /host/root/{PWNED}; echo x >> /host{LABKIT_INIT}'",
+        "sockets": f"!docker -H {class_socket} run -d --name {PWNED} busybox sleep 300; "
+                   "docker -H unix:///var/run/docker.sock ps; ls /var/lib/labkit/sandboxes/",
+        "change-labkit": f"!echo '# pwned' >> {LABKIT_INIT} && echo CHANGED",
+        "signal": "!kill -9 -1; echo still-here",
+        "processes": "import subprocess\nkids = []\ntry:\n    for _ in range(3000):\n"
+                     "        kids.append(subprocess.Popen(['sleep', '60']))\nexcept OSError as e:\n    print('stopped at', len(kids), e)",
+        "memory": "hog = b'x' * (6 * 2**30)",
+        "disk": "!dd if=/dev/zero of=big bs=1M count=2000 status=none; echo dd=$?",
+    }
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def grade(lab, folder: Path, out: Path, *extra: str) -> dict[str, dict]:
+    lab.labkit("grade", str(folder), "--out", str(out), "--jobs", "2", "--disk", "1g", *extra, check=False, timeout=1800)
+    return {row["name"]: row for row in json.loads((out / "report.json").read_text())["submissions"]}
+
+
+def cell_output(row: dict, marker: str) -> str:
+    nb = json.loads(Path(row["graded_notebook"]).read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code" and marker in "".join(cell["source"]):
+            return "".join("".join(o.get("text", "")) for o in cell.get("outputs", []))
+    raise AssertionError(f"no cell with {marker!r}")
+
+
+@pytest.fixture(scope="module")
+def batch(lab, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("hostile")
+    normal, mixed = tmp / "normal", tmp / "mixed"
+    normal.mkdir()
+    mixed.mkdir()
+    for folder in (normal, mixed):
+        nbformat.write(nbformat.read(REPO / "notebooks" / "08-capstone.ipynb", as_version=4), folder / "worked-08-capstone.ipynb")
+        nbformat.write(start_here(tmp, solution=False), folder / "blank-00-start-here.ipynb")
+    out = tmp / "mixed-grades"
+    socket = lab.host
+    for name, cell in attacks(mixed, out, socket).items():
+        nb = start_here(tmp)
+        nb.cells.append(new_code_cell(cell))
+        nbformat.write(nb, mixed / f"{name}.ipynb")
+    before = {p.name: digest(p) for p in mixed.iterdir()}
+    labkit_before = digest(LABKIT_INIT)
+    alone = grade(lab, normal, tmp / "normal-grades")
+    rows = grade(lab, mixed, out)
+    yield rows, alone, mixed, before, labkit_before
+    lab.docker("rm", "-f", PWNED, check=False)
+    for path in OUTSIDE:
+        path.unlink(missing_ok=True)
+
+
+def test_every_submission_is_graded_in_a_sandbox(batch):
+    rows, *_ = batch
+    assert len(rows) == 12
+    assert all(row["sandboxed"] for row in rows.values()), {n: r["problem"] for n, r in rows.items()}
+    assert [n for n, r in rows.items() if r["status"] == "infrastructure"] == []
+
+
+def test_the_normal_submissions_score_as_in_a_batch_without_the_hostile_ones(batch):
+    rows, alone, *_ = batch
+    for name in alone:
+        assert {e: r["points"] for e, r in rows[name]["exercises"].items()} == {e: r["points"] for e, r in alone[name]["exercises"].items()}
+    assert rows["worked-08-capstone"]["points"] == 10 and rows["blank-00-start-here"]["points"] == 0
+
+
+def test_nothing_was_written_outside_and_no_file_of_the_class_changed(batch):
+    rows, _alone, mixed, before, labkit_before = batch
+    assert [p for p in OUTSIDE if p.exists()] == []
+    assert {p.name: digest(p) for p in mixed.iterdir()} == before  # no submission rewrote another, nor itself
+    assert digest(LABKIT_INIT) == labkit_before
+    assert "CHANGED" not in cell_output(rows["change-labkit"], "CHANGED")
+    tamper = cell_output(rows["tamper"], "WROTE")
+    assert not [line for line in tamper.splitlines() if line.startswith("WROTE")]
+    assert "sees []" in tamper or "sees nothing" in tamper  # the submissions folder is not there at all
+
+
+def test_nothing_of_the_class_or_the_machine_could_be_read(batch):
+    rows, *_ = batch
+    secrets_seen = cell_output(rows["read-secrets"], "shadow")
+    assert "root:" not in secrets_seen and "Permission denied" in secrets_seen
+    mounted = cell_output(rows["host-mount"], "/host/etc/shadow")
+    assert "root:" not in mounted
+    assert "Permission denied" in mounted
+
+
+def test_other_engines_cannot_be_reached(batch, lab):
+    rows, *_ = batch
+    assert PWNED not in lab.docker("ps", "-a", "--format", "{{.Names}}").stdout
+    assert cell_output(rows["sockets"], "var/run/docker.sock")
+
+
+def test_a_submission_that_kills_everything_it_can_kills_only_itself(batch):
+    rows, *_ = batch
+    assert rows["signal"]["status"] == "graded"
+    assert any("kernel died" in e for e in rows["signal"]["events"]), rows["signal"]["events"]
+
+
+@pytest.mark.parametrize("name, words", [
+    ("processes", "more than 1,000 processes"),
+    ("memory", "more than 2 GiB of memory"),
+    ("disk", "filled its 1 GiB of disk"),
+])
+def test_a_limit_hit_is_reported_on_its_submission_in_words(batch, name, words):
+    rows, *_ = batch
+    row = rows[name]
+    assert row["status"] == "graded"
+    assert any(words in hit for hit in row["limits_hit"]), row
+    assert any(words in event for event in row["events"])
+    others = [n for n, r in rows.items() if n != name and any(words in hit for hit in r["limits_hit"])]
+    assert others == []
+
+
+def test_no_sandbox_is_left_behind(batch):
+    names = [entry.split(":")[0] for entry in Path("/etc/passwd").read_text().splitlines()]
+    assert [n for n in names if n.startswith(_sandbox.PREFIX)] == []
+    assert [g.name for g in _cgroups.leftovers()] == []
+    assert [m for m in Path("/proc/self/mounts").read_text().splitlines() if str(_sandbox.BASE) in m] == []
+
+
+def test_without_a_sandbox_every_row_says_so(lab, tmp_path):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    nbformat.write(start_here(tmp_path), subs / "one.ipynb")
+    rows = grade(lab, subs, tmp_path / "out", "--no-sandbox")
+    assert rows["one"]["points"] == 1 and rows["one"]["sandboxed"] is False
+    assert any("ran unsandboxed" in e for e in rows["one"]["events"])
+
+
+def test_where_no_sandbox_can_be_made_grading_says_what_is_missing(lab, tmp_path):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    nbformat.write(start_here(tmp_path), subs / "one.ipynb")
+    # No rootlesskit, slirp4netns nor newuidmap on this PATH (they live in /usr/bin).
+    result = lab.labkit("grade", str(subs), "--out", str(tmp_path / "out"), env={"PATH": "/usr/sbin:/sbin"}, check=False)
+    assert result.returncode != 0
+    said = result.stdout + result.stderr
+    assert "cannot be graded in sandboxes" in said and "rootlesskit" in said and "--no-sandbox" in said
+    assert "Traceback" not in said
