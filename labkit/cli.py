@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -238,6 +239,10 @@ def cmd_release(args: argparse.Namespace, paths: LabPaths) -> int:
     return 0
 
 
+def _interrupted(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
 def _size(text: str) -> int:
     """`2g`, `512m`, `4GiB`, `1073741824`: bytes."""
     number = text.strip().lower().removesuffix("ib").removesuffix("b")
@@ -279,7 +284,11 @@ def cmd_grade(args: argparse.Namespace, paths: LabPaths) -> int:
             if not err.is_terminal:
                 err.print(f"graded {escape(row['name'])}: {row['status']}", markup=True)
 
-        run = grading.grade(files, options, advance, keep_previous=args.only_failed)
+        previous = signal.signal(signal.SIGTERM, _interrupted)  # taken down as after Ctrl-C
+        try:
+            run = grading.grade(files, options, advance, keep_previous=args.only_failed)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     table = Table(title="Grades", title_justify="left")
     for column in ("submission", "status", "score", "problem"):
         table.add_column(column)

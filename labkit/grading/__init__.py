@@ -97,6 +97,8 @@ def grade(files: list[Path], options: Options, progress: Callable[[dict], None] 
     with ExitStack() as later:  # what is entered last is undone first: the labs, then their folder
         work = Path(tempfile.mkdtemp(prefix="labkit-"))  # short: labs live here while they grade (a notebook sees its path)
         later.callback(shutil.rmtree, work, ignore_errors=True)
+        if options.sandbox:  # after the labs' own take-down: whatever an interruption left of this run's
+            later.callback(_sandbox.clean_leftovers, os.getpid())
         copies = _copy_in(files, work / "submissions")
         sandboxing = None
         if options.sandbox:
@@ -162,9 +164,16 @@ def _grade_all(copies: dict[Path, Path], options: Options, work: Path, mirror: R
     ordered = sorted(files, key=_expected_work, reverse=True)
     futures = [pool.submit(_grade_task, str(path), i + workers < len(ordered), seeded and str(seeded), str(copies[path]))
                for i, path in enumerate(ordered)]
-    for future in as_completed(futures):
-        rows.append(future.result())
-        progress and progress(rows[-1])
+    try:
+        for future in as_completed(futures):
+            rows.append(future.result())
+            progress and progress(rows[-1])
+    except BaseException:  # interrupted (Ctrl-C, SIGTERM): no submission more, and the workers stop now
+        for future in futures:
+            future.cancel()
+        for process in list(getattr(pool, "_processes", {}).values()):  # the executor has no public way
+            process.terminate()
+        raise
     return rows
 
 

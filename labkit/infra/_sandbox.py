@@ -520,11 +520,12 @@ def names_of_runs() -> dict[str, int]:
     return found
 
 
-def clean_leftovers() -> list[str]:
-    """Take down the sandboxes of runs that are gone (killed: SIGKILL, a power cut); their names."""
+def clean_leftovers(run: int | None = None) -> list[str]:
+    """Take down the sandboxes of runs that are gone (killed: SIGKILL, a power cut), or every one of
+    the run `run` (an interrupted run, whose workers were stopped mid-way); their names."""
     cleaned = []
     for name, pid in names_of_runs().items():
-        if _alive(pid):
+        if (pid != run) if run is not None else _alive(pid):
             continue
         group = _cgroups.Group(name)
         group.kill_all()

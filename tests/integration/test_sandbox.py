@@ -8,6 +8,10 @@ import hashlib
 import json
 import os
 import secrets
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -178,3 +182,60 @@ def test_where_no_sandbox_can_be_made_grading_says_what_is_missing(lab, tmp_path
     said = result.stdout + result.stderr
     assert "cannot be graded in sandboxes" in said and "rootlesskit" in said and "--no-sandbox" in said
     assert "Traceback" not in said
+
+
+def sandboxes_of(run: int) -> list[str]:
+    return [name for name, pid in _sandbox.names_of_runs().items() if pid == run]
+
+
+def start_grading(lab, subs: Path, out: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "labkit", "grade", str(subs), "--out", str(out), "--jobs", "2"],
+                            env=lab.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(condition, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "waited in vain"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGINT"])
+def test_an_interrupted_run_leaves_nothing_behind(lab, tmp_path, stop):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for i in range(3):  # more than the two workers take at once
+        nbformat.write(start_here(tmp_path, "import time\ntime.sleep(600)"), subs / f"slow{i}.ipynb")
+    grading = start_grading(lab, subs, tmp_path / "out")
+    try:
+        wait_for(lambda: len(sandboxes_of(grading.pid)) >= 2)
+        grading.send_signal(getattr(signal, stop))
+        _out, err = grading.communicate(timeout=120)
+    finally:
+        grading.kill()
+    assert grading.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
+    assert sandboxes_of(grading.pid) == []
+    assert [m for m in Path("/proc/self/mounts").read_text().splitlines() if str(_sandbox.BASE) in m] == []
+
+
+def test_what_a_killed_run_left_the_next_run_takes_down(lab, tmp_path):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    nbformat.write(start_here(tmp_path, "import time\ntime.sleep(600)"), subs / "slow.ipynb")
+    grading = start_grading(lab, subs, tmp_path / "out")
+    try:
+        wait_for(lambda: sandboxes_of(grading.pid) != [])
+        grading.kill()  # SIGKILL: no clean-up of its own
+        grading.wait()
+    finally:
+        grading.kill()
+    left = sandboxes_of(grading.pid)
+    assert left  # what the next run must take down
+    quick = tmp_path / "quick"
+    quick.mkdir()
+    nbformat.write(start_here(tmp_path), quick / "one.ipynb")
+    rows = grade(lab, quick, tmp_path / "quick-out")
+    assert rows["one"]["points"] == 1
+    assert sandboxes_of(grading.pid) == []
+    names = [entry.split(":")[0] for entry in Path("/etc/passwd").read_text().splitlines()]
+    assert [n for n in names if n in left] == []
