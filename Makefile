@@ -34,7 +34,7 @@ deps:
 	@bash scripts/install-deps.sh
 
 deps-test:
-	@bash scripts/install-deps.sh chromium libatomic1
+	@bash scripts/install-deps.sh chromium libatomic1 uidmap rootlesskit slirp4netns
 
 venv: $(VENV)/.installed
 
