@@ -1,14 +1,18 @@
-"""Benchmark: grading a class of 30 capstones.
+"""Benchmark: grading a class of 30 capstones, in sandboxes and without.
 
     .venv/bin/python bench/grading.py [N]
 
 A lab of its own is started in a temporary home. N (default 30) copies of 08-capstone,
-alternately the worked solution and the released notebook with nothing done, are graded
-with `--jobs 1` and with `--jobs 2`, each twice (1, 2, 2, 1: a steady drift in this machine's
-speed cancels out of the ratio). The reference is the same notebooks run one after the
-other with plain nbclient in one lab (reset between them), with no grading around them.
-Reported: seconds per submission, the speed-up of --jobs 2, and the grader's time over the
-plain runs. Targets: overhead at most 1.15x; --jobs 2 at least 1.5x faster than --jobs 1.
+alternately the worked solution and the released notebook with nothing done, are graded in
+sandboxes (the default) and with `--no-sandbox`, each with `--jobs 1` and `--jobs 2`, in the order
+1S 1U 2S 2U 2U 2S 1U 1S (S sandboxed, U not): each kind runs twice, placed symmetrically, so a
+steady drift in this machine's speed cancels out of every ratio. A reference first: the same
+notebooks run one after the other with plain nbclient in one lab (reset between them).
+Reported: seconds per submission of each kind; sandboxed over unsandboxed (target at most 1.25x,
+at both --jobs); the speed-up of --jobs 2, sandboxed (target at least 1.5x); the grader over plain
+nbclient (target at most 1.15x, unsandboxed); each sandbox's peak memory (target at most 400 MB:
+kernel, engine, registries and their files' cache together); the time to make and to take down
+one sandbox.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,7 +35,8 @@ from benchlab import LABKIT as labkit  # noqa: E402
 from benchlab import bench_lab  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 
-TARGET_OVERHEAD, TARGET_SPEEDUP = 1.15, 1.5
+TARGET_OVERHEAD, TARGET_SPEEDUP, TARGET_SANDBOX, TARGET_PEAK_MB = 1.15, 1.5, 1.25, 400
+ORDER = ((1, True), (1, False), (2, True), (2, False), (2, False), (2, True), (1, False), (1, True))
 
 
 def main() -> int:
@@ -66,35 +72,63 @@ def main() -> int:
         for name in [k for k in os.environ if k.startswith("DOCKER_")]:
             del os.environ[name]
 
-        # --jobs 1, --jobs 2, --jobs 2, --jobs 1: this machine's speed drifts over minutes, and this
-        # order cancels a steady drift out of the ratio of the two sums.
-        timings, breakdown, runs = {1: 0.0, 2: 0.0}, {1: [0.0, 0.0, set()], 2: [0.0, 0.0, set()]}, []
-        for round_, jobs in enumerate((1, 2, 2, 1)):
+        make_s, down_s = sandbox_lifetimes(paths)
+        timings: dict[tuple[int, bool], float] = {kind: 0.0 for kind in ORDER}
+        inside: dict[tuple[int, bool], float] = {kind: 0.0 for kind in ORDER}
+        peaks, scores, runs = [], set(), []
+        for round_, (jobs, sandboxed) in enumerate(ORDER):
             out = work / f"grades-{round_}"
             start = time.perf_counter()
-            subprocess.run([*labkit, "grade", str(subs), "--out", str(out), "--jobs", str(jobs)],
-                           env=env, capture_output=True, check=False)
+            subprocess.run([*labkit, "grade", str(subs), "--out", str(out), "--jobs", str(jobs),
+                            *([] if sandboxed else ["--no-sandbox"])], env=env, capture_output=True, check=False)
             took = time.perf_counter() - start
-            timings[jobs] += took / 2
-            runs.append(f"--jobs {jobs} {took:.1f} s")
+            timings[(jobs, sandboxed)] += took / 2
+            runs.append(f"{jobs}{'S' if sandboxed else 'U'} {took:.1f} s")
             rows = json.loads((out / "report.json").read_text())["submissions"]
-            breakdown[jobs][0] += sum(r["seconds"] for r in rows) / 2
-            breakdown[jobs][1] += sum(e["timings"].get("check_seconds") or 0 for r in rows for e in r["exercises"].values()) / 2
-            breakdown[jobs][2] |= {r["points"] for r in rows}
-    overhead, speedup = timings[1] / plain, timings[1] / timings[2]
-    in_submissions, checks, scores = breakdown[1][0], breakdown[1][1], sorted(breakdown[1][2] | breakdown[2][2])
-    print(f"{count} capstones (half correct); each grading run twice, in the order {', '.join(runs)}")
-    print(f"plain nbclient, one lab, reset between : {plain:7.1f} s  ({plain / count:5.2f} s per notebook)")
-    print(f"labkit grade --jobs 1 (mean of two)     : {timings[1]:7.1f} s  ({timings[1] / count:5.2f} s per submission)"
-          f"   overhead {overhead:.2f}x (target <= {TARGET_OVERHEAD}x){'' if overhead <= TARGET_OVERHEAD else '  MISSED'}")
-    print(f"labkit grade --jobs 2 (mean of two)     : {timings[2]:7.1f} s  ({timings[2] / count:5.2f} s per submission)"
-          f"   speed-up {speedup:.2f}x (target >= {TARGET_SPEEDUP}x){'' if speedup >= TARGET_SPEEDUP else '  MISSED'}")
-    print(f"  of --jobs 1: in submissions {in_submissions:.1f} s (the grader's own checks {checks:.1f} s); "
-          f"around them {timings[1] - in_submissions:.1f} s (start-up, the first lab, the last take-down, reports)")
-    print(f"  of --jobs 2: in submissions {breakdown[2][0] / 2:.1f} s a worker; around them "
-          f"{timings[2] - breakdown[2][0] / 2:.1f} s (start-up and the workers', the last submission alone, take-down, reports)")
-    print(f"  scores seen: {scores} (the worked solution 10, the untouched notebook 0)")
-    return 0 if overhead <= TARGET_OVERHEAD and speedup >= TARGET_SPEEDUP else 1
+            inside[(jobs, sandboxed)] += sum(r["seconds"] for r in rows) / 2
+            scores |= {r["points"] for r in rows}
+            peaks += [r["peak_memory_mb"] for r in rows if r.get("peak_memory_mb")]
+    per = {kind: t / count for kind, t in timings.items()}
+    sandbox_cost = {jobs: per[(jobs, True)] / per[(jobs, False)] for jobs in (1, 2)}
+    speedup = timings[(1, True)] / timings[(2, True)]
+    overhead = timings[(1, False)] / plain
+    ok = (all(c <= TARGET_SANDBOX for c in sandbox_cost.values()) and speedup >= TARGET_SPEEDUP
+          and overhead <= TARGET_OVERHEAD and (not peaks or max(peaks) <= TARGET_PEAK_MB))
+    print(f"{count} capstones (half correct); each kind of run twice, in the order {', '.join(runs)}")
+    print(f"plain nbclient, one lab, reset between: {plain:7.1f} s  ({plain / count:5.2f} s per notebook)")
+    for jobs in (1, 2):
+        print(f"--jobs {jobs}: sandboxed {per[(jobs, True)]:5.2f} s per submission, unsandboxed {per[(jobs, False)]:5.2f} s: "
+              f"{sandbox_cost[jobs]:.2f}x (target <= {TARGET_SANDBOX}x){'' if sandbox_cost[jobs] <= TARGET_SANDBOX else '  MISSED'}"
+              f"   (in submissions {inside[(jobs, True)] / jobs:.1f} s and {inside[(jobs, False)] / jobs:.1f} s a worker)")
+    print(f"--jobs 2 over --jobs 1, sandboxed: {speedup:.2f}x faster (target >= {TARGET_SPEEDUP}x){'' if speedup >= TARGET_SPEEDUP else '  MISSED'}")
+    print(f"unsandboxed --jobs 1 over plain nbclient: {overhead:.2f}x (target <= {TARGET_OVERHEAD}x){'' if overhead <= TARGET_OVERHEAD else '  MISSED'}")
+    if peaks:
+        print(f"a sandbox's peak memory (kernel, engine, registries, file cache): median {statistics.median(peaks):.0f} MB, "
+              f"most {max(peaks)} MB (target <= {TARGET_PEAK_MB} MB){'' if max(peaks) <= TARGET_PEAK_MB else '  MISSED'}")
+    print(f"one sandbox: made in {make_s:.2f} s, taken down in {down_s:.2f} s (median of 5)")
+    print(f"scores seen: {sorted(scores)} (the worked solution 10, the untouched notebook 0)")
+    return 0 if ok else 1
+
+
+def sandbox_lifetimes(paths) -> tuple[float, float]:
+    """Median seconds to make one sandbox (as the grader does, base layers copied in) and to take it down."""
+    from labkit.grading import labs
+    from labkit.infra import _registries, _sandbox
+    from labkit.infra._state import State
+
+    state = State.load(paths)
+    sandboxing = labs.Sandboxing(_sandbox.Limits(), _registries.data_dir(paths, _registries.MIRROR), (paths.home,), os.getpid())
+    seeded = labs.seeded_registry(Path(tempfile.mkdtemp()) / "seeded", state.mirror, paths.cache)
+    made, down = [], []
+    for i in range(5):
+        start = time.perf_counter()
+        lab = labs.prepare(Path(f"bench-{i}"), state.mirror, paths.cache, seeded, sandboxing)
+        made.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        labs.dismantle(lab)
+        down.append(time.perf_counter() - start)
+    shutil.rmtree(seeded.parents[2], ignore_errors=True)
+    return statistics.median(made), statistics.median(down)
 
 
 if __name__ == "__main__":
