@@ -290,6 +290,9 @@ def _run(argv: list[str], what: str, attempts: int = 1) -> str:
 def _add_user(name: str) -> tuple[int, int]:
     """A user with no login, no password and a home the sandbox makes; useradd gives it a range of
     subordinate ids (/etc/subuid) for its engine's user namespace."""
+    for table in (Path("/etc/subuid"), Path("/etc/subgid")):
+        if not table.exists():  # useradd fills them only where they exist
+            table.touch(mode=0o644)
     _run(["useradd", "--no-create-home", "--home-dir", str(BASE / name / "home"), "--shell", "/usr/sbin/nologin",
           "--user-group", "--comment", "labkit sandbox", name], f"making the user {name}", attempts=100)
     entry = pwd.getpwnam(name)
@@ -392,7 +395,7 @@ def _hold_namespace(sb: Sandbox) -> None:
 
 def _outermost(paths) -> list[Path]:
     """The existing paths of `paths`, without those inside another (nor / itself), outermost first."""
-    resolved = sorted({Path(os.path.realpath(p)) for p in paths if os.path.exists(p)}, key=lambda p: len(p.parts))
+    resolved = sorted({Path(os.path.realpath(p)) for p in paths if os.path.exists(p)}, key=lambda p: (len(p.parts), p))
     kept: list[Path] = []
     for p in resolved:
         if p != Path("/") and not any(p.is_relative_to(k) for k in kept):

@@ -1,0 +1,116 @@
+"""The pure parts of a grading sandbox: cgroup files (v1 and v2, on a stand-in tree), which
+folders are hidden or bound back, what a machine lacks, and the limits' sizes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from labkit import cli
+from labkit.infra import _cgroups, _sandbox
+from labkit.infra._current_engine import CurrentEngine
+
+
+def v1_tree(root: Path) -> Path:
+    for controller in ("memory", "pids", "freezer"):
+        (root / controller).mkdir(parents=True)
+    return root
+
+
+def v2_tree(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    (root / "cgroup.subtree_control").write_text("")
+    return root
+
+
+def test_v1_limits_go_into_each_controllers_group(tmp_path):
+    root = v1_tree(tmp_path / "cg")
+    group = _cgroups.Group("labkit-sb-1-1", root)
+    group.create(memory=2 * 2**30, pids=1000)
+    assert (root / "memory/labkit-sandboxes/labkit-sb-1-1/memory.limit_in_bytes").read_text() == str(2 * 2**30)
+    assert (root / "pids/labkit-sandboxes/labkit-sb-1-1/pids.max").read_text() == "1000"
+    assert group.join_commands() == [f"echo $$ > {root}/{c}/labkit-sandboxes/labkit-sb-1-1/cgroup.procs" for c in ("memory", "pids", "freezer")]
+
+
+def test_v2_limits_go_into_one_group_with_the_controllers_enabled(tmp_path):
+    root = v2_tree(tmp_path / "cg")
+    (root / "labkit-sandboxes").mkdir()
+    (root / "labkit-sandboxes" / "cgroup.subtree_control").write_text("")
+    group = _cgroups.Group("labkit-sb-1-1", root)
+    group.create(memory=512 * 2**20, pids=100)
+    folder = root / "labkit-sandboxes/labkit-sb-1-1"
+    assert (folder / "memory.max").read_text() == str(512 * 2**20) and (folder / "pids.max").read_text() == "100"
+    assert (root / "cgroup.subtree_control").read_text() in ("+memory", "+pids")  # what the stand-in file kept last
+    assert group.join_commands() == [f"echo $$ > {folder}/cgroup.procs"]
+
+
+@pytest.mark.parametrize("tree, files, expected", [
+    (v1_tree, {"memory/labkit-sandboxes/g/memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n"},
+     ["used more than 2 GiB of memory"]),
+    (v1_tree, {"pids/labkit-sandboxes/g/pids.events": "max 17\n"}, ["tried to run more than 1,000 processes"]),
+    (v2_tree, {"labkit-sandboxes/g/memory.events": "low 0\nhigh 0\nmax 40\noom 1\noom_kill 1\n",
+               "labkit-sandboxes/g/pids.events": "max 0\n"}, ["used more than 2 GiB of memory"]),
+    (v1_tree, {"memory/labkit-sandboxes/g/memory.oom_control": "oom_kill 0\n", "pids/labkit-sandboxes/g/pids.events": "max 0\n"}, []),
+])
+def test_the_limits_a_group_hit_are_said_in_words(tmp_path, tree, files, expected):
+    root = tree(tmp_path / "cg")
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    hit = _cgroups.Group("g", root).limits_hit(memory=2 * 2**30, pids=1000)
+    assert len(hit) == len(expected) and all(e in h for e, h in zip(expected, hit))
+
+
+def test_a_machine_without_memory_and_pids_controllers_is_said_to_lack_them(tmp_path):
+    assert _cgroups.missing_controllers(tmp_path) == ["memory", "pids"]
+    root = v2_tree(tmp_path / "v2")
+    (root / "cgroup.controllers").write_text("cpu io\n")
+    assert _cgroups.missing_controllers(root) == ["memory", "pids"]
+
+
+def test_hidden_folders_are_covered_once_outermost_first(tmp_path):
+    (tmp_path / "a/b/c").mkdir(parents=True)
+    (tmp_path / "d").mkdir()
+    found = _sandbox._outermost([tmp_path / "a/b/c", tmp_path / "a", tmp_path / "d", tmp_path / "gone", Path("/")])
+    assert found == [tmp_path / "a", tmp_path / "d"]
+
+
+def test_a_folder_only_its_owner_may_enter_blocks_what_is_below_it():
+    base = Path(tempfile.mkdtemp(dir="/var/tmp"))  # pytest's own folders are 0700
+    try:
+        os.chmod(base, 0o755)
+        (base / "home/python/bin").mkdir(parents=True)
+        os.chmod(base / "home", 0o700)
+        assert _sandbox._blocker(base / "home/python/bin") == base / "home"
+        os.chmod(base / "home", 0o755)
+        assert _sandbox._blocker(base / "home/python/bin") is None
+    finally:
+        shutil.rmtree(base)
+
+
+def test_what_a_machine_lacks_is_listed_with_how_to_get_it(monkeypatch, tmp_path):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setenv("PATH", str(tmp_path))  # none of the programs
+    monkeypatch.setattr(_sandbox, "_sbin_path", lambda: str(tmp_path))
+    lacks = dict(_sandbox.missing(CurrentEngine("28.5.2", tmp_path / "nothing")))
+    assert "root" in lacks and "sudo" in lacks["root"]
+    programs = next(how for what, how in lacks.items() if what.startswith("programs"))
+    assert programs.startswith("apt-get install") and all(p in programs for p in ("uidmap", "rootlesskit", "slirp4netns"))
+
+
+@pytest.mark.parametrize("text, size", [("2g", 2 * 2**30), ("512m", 512 * 2**20), ("4GiB", 4 * 2**30), ("1.5G", 3 * 2**29),
+                                        (str(2**30), 2**30)])
+def test_limit_sizes_are_read_as_people_write_them(text, size):
+    assert cli._size(text) == size
+
+
+@pytest.mark.parametrize("text, said", [("lots", "is not a size"), ("10m", "at least 64m")])
+def test_a_size_that_cannot_be_used_says_how_to_write_one(text, said):
+    with pytest.raises(argparse.ArgumentTypeError, match=said):
+        cli._size(text)
