@@ -23,7 +23,7 @@ at BASE/NAME; tmpfs where no loop device can be had):
     home/   the user's (0700): workspace/, docker-config/, labkit/ (the kernel's LABKIT_HOME: a copy
             of the lab's state and the registry password), the engine's data
     run/    the user's XDG_RUNTIME_DIR (0700): docker.sock, rootlesskit's state
-    tmp/    bound over /tmp and /var/tmp inside; shm/ over /dev/shm
+    tmp/    the user's (0700): bound over /tmp and /var/tmp inside; shm/ over /dev/shm
     lab/    root's (0700): the registries' configs and storage, the grader's copy of the state
     tun     a /dev/net/tun the user can open (the machine's may be 0600 without udev)
 """
@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SandboxFailed, SandboxUnavailable
-from . import _cgroups, _managed_engine, _proc, _registries
+from . import _cgroups, _proc, _registries
 from ._current_engine import CurrentEngine
 from ._engine_api import Engine
 from ._paths import LabPaths
@@ -341,14 +341,16 @@ def _make_disk(sb: Sandbox) -> None:
 def _lay_out(sb: Sandbox) -> None:
     for folder, mode, ours in (("home", 0o700, True), ("home/workspace", 0o755, True), ("home/docker-config", 0o700, True),
                                ("home/labkit", 0o700, True), ("home/labkit/registry", 0o700, True), ("run", 0o700, True),
-                               ("tmp", 0o1777, False), ("shm", 0o1777, False), ("lab", 0o700, False), ("stage", 0o700, False)):
+                               # The sandbox's /tmp and /dev/shm: only its user's processes use them, and
+                               # another sandbox must not reach them by name.
+                               ("tmp", 0o700, True), ("shm", 0o700, True), ("lab", 0o700, False), ("stage", 0o700, False)):
         path = sb.root / folder
         path.mkdir(mode=mode)
         os.chmod(path, mode)
         if ours:
             os.chown(path, sb.uid, sb.gid)
-    os.mknod(sb.root / "tun", 0o666 | stat.S_IFCHR, os.makedev(10, 200))
-    os.chmod(sb.root / "tun", 0o666)
+    os.mknod(sb.root / "tun", 0o600 | stat.S_IFCHR, os.makedev(10, 200))
+    os.chown(sb.root / "tun", sb.uid, sb.gid)
 
 
 def _hold_namespace(sb: Sandbox) -> None:
@@ -430,8 +432,9 @@ def _start_engine(sb: Sandbox) -> None:
     if sb.spec.engine.current:
         args.append(f"--feature=containerd-snapshotter={'true' if sb.spec.store == 'containerd' else 'false'}")
     env = {**sb.base_env(), "DOCKERD_ROOTLESS_ROOTLESSKIT_NET": "slirp4netns", "DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER": "builtin",
-           "DOCKERD_ROOTLESS_ROOTLESSKIT_DISABLE_HOST_LOOPBACK": "true",
-           "GOGC": _managed_engine.THROWAWAY_GOGC}  # an engine for one submission: memory for CPU, as a grading lab's
+           "DOCKERD_ROOTLESS_ROOTLESSKIT_DISABLE_HOST_LOOPBACK": "true"}
+    # Go's collector at its default, unlike a grading lab's GOGC=400: the sandbox's memory is limited,
+    # and its peak is some 50 MB lower for a few hundredths of a second more (docs/benchmarks.md).
     log = sb.root / "lab" / "engine.log"
     sb.engine_proc = _proc.spawn(sb.command(args, env, network=False, privileges=True), log)
     child = sb.run_dir / "dockerd-rootless" / "child_pid"

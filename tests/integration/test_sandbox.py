@@ -30,6 +30,32 @@ OUTSIDE = [Path("/tmp") / PWNED, Path("/var/tmp") / PWNED, Path("/dev/shm") / PW
 LABKIT_INIT = Path(labkit.__file__).resolve()
 
 
+# The other sandboxes' folders, by the names a submission can guess from its own: the run's pid, a
+# worker's pid close to its own, a small number.
+NEIGHBOURS = """\
+import itertools, os
+base, mine = os.path.split(os.path.dirname(os.environ['HOME']))
+_, _, run, worker = mine.split('-')
+wpid, reached = int(worker.split('n')[0]), []
+for w, k in itertools.product(range(wpid - 40, wpid + 40), range(12)):
+    other = os.path.join(base, f'labkit-sb-{run}-{w}n{k}')
+    if other.endswith(mine):
+        continue
+    for place in ('tmp', 'home', 'run', 'lab', 'shm'):
+        try:
+            open(os.path.join(other, place, 'x'), 'w').write('x')
+            reached.append(other + '/' + place)
+        except OSError:
+            pass
+        try:
+            os.listdir(os.path.join(other, place))
+            reached.append(other + '/' + place + ' (read)')
+        except OSError:
+            pass
+print('REACHED', reached)
+"""
+
+
 def attacks(subs: Path, out: Path, class_socket: str) -> dict[str, str]:
     """name: the cell a hostile submission adds after its (correct) work."""
     return {
@@ -45,6 +71,7 @@ def attacks(subs: Path, out: Path, class_socket: str) -> dict[str, str]:
         "sockets": f"!docker -H {class_socket} run -d --name {PWNED} busybox sleep 300; "
                    "docker -H unix:///var/run/docker.sock ps; ls /var/lib/labkit/sandboxes/",
         "change-labkit": f"!echo '# pwned' >> {LABKIT_INIT} && echo CHANGED",
+        "neighbours": NEIGHBOURS,
         "signal": "!kill -9 -1; echo still-here",
         "processes": "import subprocess\nkids = []\ntry:\n    for _ in range(3000):\n"
                      "        kids.append(subprocess.Popen(['sleep', '60']))\nexcept OSError as e:\n    print('stopped at', len(kids), e)",
@@ -97,7 +124,7 @@ def batch(lab, tmp_path_factory):
 
 def test_every_submission_is_graded_in_a_sandbox(batch):
     rows, *_ = batch
-    assert len(rows) == 12
+    assert len(rows) == 13
     assert all(row["sandboxed"] for row in rows.values()), {n: r["problem"] for n, r in rows.items()}
     assert [n for n, r in rows.items() if r["status"] == "infrastructure"] == []
 
@@ -115,6 +142,7 @@ def test_nothing_was_written_outside_and_no_file_of_the_class_changed(batch):
     assert {p.name: digest(p) for p in mixed.iterdir()} == before  # no submission rewrote another, nor itself
     assert digest(LABKIT_INIT) == labkit_before
     assert "CHANGED" not in cell_output(rows["change-labkit"], "CHANGED")
+    assert "REACHED []" in cell_output(rows["neighbours"], "REACHED"), cell_output(rows["neighbours"], "REACHED")
     tamper = cell_output(rows["tamper"], "WROTE")
     assert not [line for line in tamper.splitlines() if line.startswith("WROTE")]
     assert "sees []" in tamper or "sees nothing" in tamper  # the submissions folder is not there at all
