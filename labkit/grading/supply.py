@@ -19,8 +19,13 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from ..errors import LabkitError
 from ..infra._state import RegistryState
 from . import steps
+
+#: Labs that failed to start in a row, after which a worker tries no more (a machine that cannot
+#: start one would otherwise make every submission wait for its own failure).
+GIVE_UP_AFTER = 3
 
 
 class LabSupply:
@@ -31,6 +36,7 @@ class LabSupply:
         self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="labkit-grading-lab")
         self._ahead: Future | None = None
         self._numbers = itertools.count()
+        self._failures, self._failed = 0, LabkitError("")
 
     def start_first(self) -> None:
         """Start making the first lab now, before it is taken: while `seeded` is still being made,
@@ -41,9 +47,21 @@ class LabSupply:
     def take(self, more: bool) -> steps.GradingLab:
         """A fresh lab; with `more` (another submission will follow), the next lab starts now.
 
-        A lab that failed to start raises its LabkitError here, for the submission it was for."""
+        A lab that failed to start raises its LabkitError here, for the submission it was for. After
+        GIVE_UP_AFTER failures in a row no lab is tried any more: each later submission gets the last
+        failure at once, rather than a wait for a lab that will not start either."""
+        if self._failures >= GIVE_UP_AFTER:
+            raise LabkitError(f"{self._failed.message} (the last {self._failures} labs failed to start, so no "
+                              "more were tried)", self._failed.next_step)
         made, self._ahead = self._ahead, None
-        lab = made.result() if made is not None else self._make()
+        try:
+            lab = made.result() if made is not None else self._make()
+        except LabkitError as e:
+            self._failures, self._failed = self._failures + 1, e
+            if more and self._failures < GIVE_UP_AFTER:
+                self._ahead = self._background.submit(self._make)
+            raise
+        self._failures = 0
         if more:
             self._ahead = self._background.submit(self._make)
         return lab

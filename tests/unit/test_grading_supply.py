@@ -131,3 +131,33 @@ def test_the_first_lab_gets_the_seeded_registry_once_it_is_made(monkeypatch, tmp
     assert labs.take(more=False) == "lab-0"
     labs.close()
     assert got == [tmp_path / "seeded"]
+
+
+def test_after_labs_fail_to_start_in_a_row_no_more_are_tried(monkeypatch, tmp_path):
+    attempts = []
+
+    def never_starts(home, mirror, cache, seeded=None, sandboxing=None):
+        attempts.append(home.name)
+        raise LabkitError("the engine did not start", "look at its log")
+
+    monkeypatch.setattr(steps, "prepare", never_starts)
+    labs = supply(tmp_path)
+    said = []
+    for _ in range(6):
+        with pytest.raises(LabkitError) as failed:
+            labs.take(more=True)
+        said.append(str(failed.value))
+    labs.close()
+    assert len(attempts) == 3  # then every later submission is told at once
+    assert all("the engine did not start" in s for s in said) and "no more were tried" in said[-1]
+    assert "look at its log" in said[-1]
+
+
+def test_a_lab_that_starts_again_resets_the_count_of_failures(recorder, tmp_path):
+    recorder.fail_at = 1
+    labs = supply(tmp_path)
+    labs.give_back(labs.take(more=True))
+    with pytest.raises(LabkitError):
+        labs.take(more=True)
+    assert labs.take(more=False) == "lab-2"
+    labs.close()
