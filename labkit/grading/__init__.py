@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import time
 import traceback
@@ -212,8 +213,21 @@ _worker: dict = {}
 
 def _start_worker(work: str, mirror_port: int, cache: str, limits: tuple[str, int, int],
                   sandboxing: steps.Sandboxing | None = None) -> None:
+    _die_with_parent()
     _worker.update(work=Path(work), mirror=RegistryState(port=mirror_port), cache=Path(cache), limits=limits,
                    sandboxing=sandboxing)
+
+
+def _die_with_parent() -> None:
+    """A worker killed with the run (SIGKILL gives the run no time to stop it): left alone, it would
+    go on grading, and making sandboxes, for a run that is gone, while the next run takes down what
+    that run left (Linux's PR_SET_PDEATHSIG; elsewhere nothing)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _supply() -> LabSupply:

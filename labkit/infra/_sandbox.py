@@ -31,7 +31,7 @@ at BASE/NAME; tmpfs where no loop device can be had):
 from __future__ import annotations
 
 import grp
-import json
+import logging
 import os
 import pwd
 import shlex
@@ -49,6 +49,8 @@ from ._engine_api import Engine
 from ._paths import LabPaths
 from ._registries import MIRROR, REGISTRY
 from ._state import EngineState, RegistryState, State
+
+log = logging.getLogger(__name__)
 
 #: Where sandboxes live: not under /tmp (bound over inside), nor /run (rootlesskit copies it up).
 BASE = Path(os.environ.get("LABKIT_SANDBOXES", "/var/lib/labkit/sandboxes"))
@@ -539,12 +541,16 @@ def clean_leftovers(run: int | None = None) -> list[str]:
         if (pid != run) if run is not None else _alive(pid):
             continue
         group = _cgroups.Group(name)
-        group.kill_all()
-        _unmount(BASE / name)
-        shutil.rmtree(BASE / name, ignore_errors=True)
-        (BASE / f"{name}.img").unlink(missing_ok=True)
-        group.remove()
-        _del_user(name)
+        try:
+            group.kill_all()
+            _unmount(BASE / name)
+            shutil.rmtree(BASE / name, ignore_errors=True)
+            (BASE / f"{name}.img").unlink(missing_ok=True)
+            group.remove()
+            _del_user(name)
+        except (SandboxFailed, OSError) as e:  # one that will not go must not stop a run: the next tries again
+            log.warning("labkit: the sandbox %s of an earlier run could not be taken down yet: %s", name, e)
+            continue
         cleaned.append(name)
     return cleaned
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
 import signal
 import subprocess
@@ -85,7 +84,8 @@ def digest(path: Path) -> str:
 
 
 def grade(lab, folder: Path, out: Path, *extra: str) -> dict[str, dict]:
-    lab.labkit("grade", str(folder), "--out", str(out), "--jobs", "2", "--disk", "1g", *extra, check=False, timeout=1800)
+    done = lab.labkit("grade", str(folder), "--out", str(out), "--jobs", "2", "--disk", "1g", *extra, check=False, timeout=1800)
+    assert (out / "report.json").exists(), f"labkit grade wrote no report:\n{done.stdout}\n{done.stderr}"
     return {row["name"]: row for row in json.loads((out / "report.json").read_text())["submissions"]}
 
 
@@ -221,6 +221,17 @@ def start_grading(lab, subs: Path, out: Path) -> subprocess.Popen:
                             env=lab.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
+def children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            pass
+    return found
+
+
 def wait_for(condition, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -253,8 +264,11 @@ def test_what_a_killed_run_left_the_next_run_takes_down(lab, tmp_path):
     grading = start_grading(lab, subs, tmp_path / "out")
     try:
         wait_for(lambda: sandboxes_of(grading.pid) != [])
+        workers = children(grading.pid)
+        assert workers
         grading.kill()  # SIGKILL: no clean-up of its own
         grading.wait()
+        wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), timeout=20)  # its workers die with it
     finally:
         grading.kill()
     left = sandboxes_of(grading.pid)
