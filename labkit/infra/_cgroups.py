@@ -10,6 +10,7 @@ driver of their own ("Cgroup Driver: none"), so their containers stay in the gro
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import time
@@ -48,8 +49,9 @@ class Group:
     name: str
     root: Path = ROOT
 
-    @property
+    @functools.cached_property
     def v2(self) -> bool:
+        """Read once: every file of the group is found through it, in the kill loop too."""
         return version(self.root) == 2
 
     def folders(self) -> list[Path]:
@@ -141,7 +143,7 @@ class Group:
         """Each limit the group ran into, in words."""
         hit: list[str] = []
         if self._events("memory", "memory.events" if self.v2 else "memory.oom_control").get("oom_kill", 0) > 0:
-            hit.append(f"used more than {_size(memory)} of memory (the machine's kernel stopped a process of it)")
+            hit.append(f"used more than {in_words(memory)} of memory (the machine's kernel stopped a process of it)")
         if self._events("pids", "pids.events").get("max", 0) > 0:
             hit.append(f"tried to run more than {pids:,} processes at once")
         return hit
@@ -174,7 +176,8 @@ def _number(path: Path) -> int | None:
         return None
 
 
-def _size(n: int) -> str:
+def in_words(n: int) -> str:
+    """A limit's bytes as a teacher wrote them: 2 GiB, 512 MiB."""
     gib = n / 2**30
     return f"{gib:g} GiB" if gib >= 1 else f"{n / 2**20:g} MiB"
 

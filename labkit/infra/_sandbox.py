@@ -163,7 +163,7 @@ class Sandbox:
         try:
             usage = shutil.disk_usage(self.root)
             if usage.free < max(usage.total // 100, 8 * 2**20):
-                hit.append(f"filled its {self.spec.limits.disk / GiB:g} GiB of disk")
+                hit.append(f"filled its {_cgroups.in_words(self.spec.limits.disk)} of disk")
         except OSError:
             pass
         return hit
@@ -485,8 +485,7 @@ def _write_state(sb: Sandbox) -> None:
     """The grader's state of this lab, and the kernel's copy: the registries run by another (up when
     they answer), and the password in a file the user may read."""
     sb.state.save(sb.paths)
-    copy = State(engine=EngineState(host=sb.host, managed=False, store=sb.spec.store, version=sb.spec.engine.version,
-                                    programs=_programs(sb.spec.engine)),
+    copy = State(engine=sb.state.engine,
                  registry=RegistryState(port=sb.state.registry.port, user=sb.state.registry.user, borrowed=True),
                  mirror=RegistryState(port=sb.state.mirror.port, borrowed=True))
     kernel_paths = LabPaths(home=sb.kernel_home, cache=sb.kernel_home / "cache")
