@@ -77,7 +77,7 @@ def cmd_up(args: argparse.Namespace, paths: LabPaths) -> int:
 
 
 def cmd_down(args: argparse.Namespace, paths: LabPaths) -> int:
-    stopped = _lifecycle.down(paths)
+    stopped = _lifecycle.down(paths, purge=args.purge)
     for what in stopped:
         out.print(f"stopped: {what}")
     if not stopped:
@@ -107,6 +107,8 @@ def _print_status(status: _lifecycle.LabStatus) -> int:
     out.print(table)
     if status.registry.up:
         out.print(f"registry password file: {escape(status.registry.details['password_file'])}")
+    if status.engine.details.get("mirror_setting"):
+        out.print(f"to pull the course's images offline, through the lab's mirror: {escape(status.engine.details['mirror_setting'])}")
     return 0 if status.ok else 1
 
 
@@ -118,23 +120,18 @@ def cmd_env(args: argparse.Namespace, paths: LabPaths) -> int:
     return 0
 
 
-def _mirror_parts(paths: LabPaths) -> tuple[Engine, object]:
+def cmd_mirror(args: argparse.Namespace, paths: LabPaths) -> int:
+    path = Path(args.file).resolve()
+    if args.action == "load":
+        refs, where = _lifecycle.load_bundle(paths, path, ConsoleReporter(err))
+        out.print(f"Loaded {', '.join(refs)} from {path} into {where}.")
+        return 0
     state = State.load(paths)
     if not state.engine.host or not _registries.is_up(paths, MIRROR, state.mirror):
         raise LabkitError("The lab is not up.", "run `labkit up` first.")
-    return Engine(state.engine.host), _registries.client(paths, MIRROR, state.mirror)
-
-
-def cmd_mirror(args: argparse.Namespace, paths: LabPaths) -> int:
-    engine, mirror = _mirror_parts(paths)
-    path = Path(args.file).resolve()
-    with engine:
-        if args.action == "save":
-            refs = _mirror.save(engine, mirror, path, ConsoleReporter(err))
-            out.print(f"Wrote {', '.join(refs)} to {path} ({path.stat().st_size / 1e6:.0f} MB).")
-        else:
-            refs = _mirror.load(engine, mirror, path, ConsoleReporter(err))
-            out.print(f"The mirror now holds {', '.join(refs)} from {path}.")
+    with Engine(state.engine.host) as engine:
+        refs = _mirror.save(engine, _registries.client(paths, MIRROR, state.mirror), path, ConsoleReporter(err))
+    out.print(f"Wrote {', '.join(refs)} to {path} ({path.stat().st_size / 1e6:.0f} MB).")
     return 0
 
 
@@ -314,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_up)
 
     p = commands.add_parser("down", help="stop what `labkit up` started, and nothing else")
+    p.add_argument("--purge", action="store_true",
+                   help="on your own engine, also remove the registries' containers and their storage (pushed images go)")
     p.set_defaults(func=cmd_down)
 
     p = commands.add_parser("status", help="show the engine, registry and mirror; exit 1 if any is down")
@@ -323,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("env", help='print shell exports: eval "$(labkit env)"')
     p.set_defaults(func=cmd_env)
 
-    p = commands.add_parser("mirror", help="save or load the base images as one bundle")
+    p = commands.add_parser("mirror", help="save or load the base images (and the registry image) as one bundle, for a lab offline")
     p.add_argument("action", choices=["save", "load"])
     p.add_argument("file", metavar="FILE")
     p.set_defaults(func=cmd_mirror)

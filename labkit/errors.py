@@ -74,6 +74,25 @@ def _tail_text(log_tail: str) -> str:
     return f"\n  Last lines of the log:\n{lines}"
 
 
+class NoEngine(EngineError):
+    """No engine the user may use answers, and labkit may not start one (not root)."""
+
+    def __init__(self, tried: list[tuple[str, str]], docker_host: str = "") -> None:
+        self.tried = tried
+        listed = "\n".join(f"  - {host}: {reason}" for host, reason in tried)
+        where = f"DOCKER_HOST is {docker_host}" if docker_host else "DOCKER_HOST is not set"
+        if any("ermission denied" in reason for _host, reason in tried):
+            step = ("your user may not use that engine: join the `docker` group (`sudo usermod -aG docker $USER`, "
+                    "then log in again), or run Docker as yourself (rootless: `dockerd-rootless-setuptool.sh install`), "
+                    "then `labkit up` again.")
+        else:
+            step = ("start Docker (Docker Desktop; Docker CE: `sudo systemctl start docker`; rootless: "
+                    "`systemctl --user start docker`) or point DOCKER_HOST at it, then `labkit up` again. "
+                    "labkit starts an engine of its own only as root (dockerd needs root for its networks and mounts): "
+                    "`sudo make lab`.")
+        super().__init__(f"No Docker engine you may use is reachable ({where}). Tried:\n{listed}", step)
+
+
 class EngineStartFailed(EngineError):
     def __init__(self, reason: str, log_path: Path | None, log_tail: str = "", next_step: str = "") -> None:
         self.reason = reason
@@ -226,6 +245,19 @@ class BundleError(LabkitError):
             f"{path} is not a usable image bundle: {reason}",
             "make one with `labkit mirror save FILE` on a lab that is up, or with "
             "`docker save busybox debian:bookworm-slim nginx -o FILE`.",
+        )
+
+
+class LabImagesMissing(LabkitError):
+    """The learner's engine lacks images the lab needs, and Docker Hub cannot be reached."""
+
+    def __init__(self, refs: list[str], purpose: str) -> None:
+        self.refs = refs
+        super().__init__(
+            f"The lab needs {', '.join(refs)} {purpose}, your engine does not have {'it' if len(refs) == 1 else 'them'}, "
+            "and Docker Hub cannot be reached.",
+            "load the course's bundle with `labkit mirror load FILE` (an instructor makes one with "
+            "`labkit mirror save FILE` on a lab that is up), then `labkit up` again; or connect to the internet.",
         )
 
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import LabNotUp
-from ..infra import _client, _registries
+from ..infra import _client, _engine_choice, _registries
+from ..infra._mirror import BASE_IMAGES
+from ..infra._names import repo_tag
 from ..infra._client import docker_config_dir
 from ..infra._engine_api import Engine
 from ..infra._paths import LabPaths
@@ -67,6 +69,21 @@ class LabContext:
         if "mirror" not in self._clients:
             self._clients["mirror"] = _registries.client(self.paths, MIRROR, self.state.mirror)
         return self._clients["mirror"]
+
+    def pulls_through_mirror(self) -> bool:
+        """Whether `docker pull nginx` goes through the lab's mirror (labkit's own engine always does;
+        the learner's own engine only with the mirror in its daemon.json)."""
+        if self.state.engine.managed:
+            return True
+        return _engine_choice.uses_mirror(self.engine.info(), f"http://{self.state.mirror.address}")
+
+    def pull_advice(self, ref: str) -> str:
+        """For a base image missing from the learner's own engine: how to get it where Docker Hub is out of reach."""
+        if repo_tag(ref) not in {repo_tag(base) for base in BASE_IMAGES} or self.pulls_through_mirror():
+            return ""
+        setting = _engine_choice.mirror_setting(self.engine.info(), f"http://{self.state.mirror.address}")
+        return (f" If `docker pull` cannot reach Docker Hub (offline), your engine needs the lab's mirror: {setting}; "
+                "or load the course's bundle with `labkit mirror load FILE`.")
 
     def docker_config_auths(self) -> dict:
         try:

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 
 from ..infra._engine_api import LABEL, EngineError
+from ..infra._mirror import BASE_IMAGES
 from ._catalog import Exercise
 from ._context import LabContext
 from ._exercises import fill
@@ -62,6 +63,10 @@ def _images(ctx: LabContext, exercise: Exercise) -> list[str]:
     done = []
     for ref in (fill(r, ctx) for r in exercise.resources.images):
         if ctx.engine.image_id(ref) is None:
+            continue
+        if ref in BASE_IMAGES and not ctx.pulls_through_mirror():
+            done.append(f"kept image {ref}: your engine pulls it from Docker Hub, not from the lab's mirror, "
+                        "so it may be yours from before and may not come back offline")
             continue
         try:
             ctx.engine.untag(ref)

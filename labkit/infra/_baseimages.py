@@ -264,6 +264,28 @@ def build_nginx(engine: Engine, tag: str, base: str, progress: Update) -> str:
         return _build(engine, ctx, tag, progress)
 
 
+def build_registry(engine: Engine, tag: str, base: str, progress: Update) -> str:
+    """Docker Distribution as an image, from the docker-registry program the lab's own registries run
+    (Debian's build links only the C library, which the debian base has); run as `registry serve CONFIG`,
+    as Docker Hub's registry:2 is."""
+    program = shutil.which("docker-registry")
+    if not program:
+        raise MissingProgram("docker-registry", "docker-registry", "to build the registry image a lab bundle carries")
+    with tempfile.TemporaryDirectory(prefix="labkit-registry-") as tmp:
+        ctx = Path(tmp)
+        shutil.copy(program, ctx / "registry")
+        _dockerfile(ctx, [
+            f"FROM {base}",
+            "COPY registry /bin/registry",
+            f'LABEL {LABEL}="registry"',
+            'VOLUME ["/var/lib/registry"]',
+            "EXPOSE 5000",
+            'ENTRYPOINT ["registry"]',
+            'CMD ["serve", "/etc/docker/registry/config.yml"]',
+        ])
+        return _build(engine, ctx, tag, progress)
+
+
 # --- shared ------------------------------------------------------------------------------
 def _dockerfile(ctx: Path, lines: list[str]) -> None:
     (ctx / "Dockerfile").write_text("\n".join(lines) + "\n")

@@ -39,6 +39,8 @@ class EngineInfo:
     mirrors: tuple[str, ...]
     root_dir: str = ""  # DockerRootDir: where the engine keeps images and containers (on its own machine)
     store: str = "classic"  # "containerd" where images are in containerd's image store (a snapshotter driver)
+    rootless: bool = False  # Docker's rootless mode: the engine runs as a user, in a namespace of its own
+    desktop: bool = False  # Docker Desktop's engine (in its VM)
 
 
 class Engine:
@@ -75,6 +77,8 @@ class Engine:
         return EngineInfo(
             self.host, version.get("Version", "?"), version.get("ApiVersion", "?"), mirrors, info.get("DockerRootDir") or "",
             "containerd" if snapshotter else "classic",
+            any("rootless" in str(option) for option in info.get("SecurityOptions") or ()),
+            "Docker Desktop" in str(info.get("OperatingSystem") or ""),
         )
 
     def ping(self) -> bool:
@@ -302,6 +306,36 @@ class Engine:
             self._client.api.start(created["Id"])
             binding = self._client.api.port(created["Id"], port)
         return created["Id"], int(binding[0]["HostPort"])
+
+    def create_service(self, name: str, ref: str, command: list[str], port: int, inside: str,
+                       volume: str, at: str, labels: dict[str, str], files: dict[str, bytes]) -> None:
+        """A long-running container of the lab's own (a registry): `inside` published on 127.0.0.1:`port`,
+        the named `volume` at `at`, restarted with the engine until stopped, `files` ({path: content},
+        mode 0600) put in before it first starts. Created, not started."""
+        with self._translated(ref):
+            host_config = self._client.api.create_host_config(
+                port_bindings={inside: ("127.0.0.1", port)}, binds={volume: {"bind": at, "mode": "rw"}},
+                restart_policy={"Name": "unless-stopped"},
+            )
+            created = self._client.api.create_container(
+                ref, command=command[1:], entrypoint=command[:1], name=name, labels=labels, ports=[inside], host_config=host_config,
+                volumes=[at],
+            )
+            archive = io.BytesIO()
+            with tarfile.open(fileobj=archive, mode="w") as tar:
+                for path, content in files.items():
+                    member = tarfile.TarInfo(path.lstrip("/"))
+                    member.size, member.mode, member.mtime = len(content), 0o600, int(time.time())
+                    tar.addfile(member, io.BytesIO(content))
+            self._client.api.put_archive(created["Id"], "/", archive.getvalue())
+
+    def start_container(self, name: str) -> None:
+        with self._translated(name):
+            self._client.api.start(name)
+
+    def stop_container(self, name: str, timeout: int = 10) -> None:
+        with self._translated(name):
+            self._client.api.stop(name, timeout=timeout)
 
     def logs(self, container: str) -> str:
         with self._translated(container):

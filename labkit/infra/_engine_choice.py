@@ -7,9 +7,12 @@ the default socket); otherwise a managed `dockerd` that labkit starts.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+from pathlib import Path
 
-from ..errors import EngineError, EngineUnreachable
+from ..errors import EngineError, EngineUnreachable, NoEngine
 from ._engine_api import Engine, EngineInfo
 from ._paths import LabPaths
 from ._report import Reporter
@@ -19,27 +22,72 @@ from . import _current_engine, _managed_engine
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
 
+def users_engine(paths: LabPaths, explicit: str | None, force_managed: bool, previous: EngineState) -> EngineInfo | None:
+    """The user's own engine when the lab is to run on one: the one named, else the first that
+    answers of DOCKER_HOST, the current docker context, the default socket and rootless Docker's.
+    None where labkit is to start its own. Not root and nothing answers: `NoEngine`, with why."""
+    explicit = explicit_host(explicit)
+    if explicit:
+        return check_explicit(explicit)
+    if force_managed or (previous.managed and _managed_engine.running_pid(paths)):
+        if force_managed and os.geteuid() != 0:
+            raise EngineError("`labkit up --managed` starts an engine of labkit's own, which needs root (dockerd "
+                              "sets up networks and mounts).", "run it with sudo, or leave out --managed to use your own engine.")
+        return None
+    managed_host = _managed_engine.layout(paths).host
+    tried = []
+    for host in candidates():
+        if host == managed_host:
+            continue
+        try:
+            return _connect(host, "")
+        except EngineUnreachable as e:
+            tried.append((host, e.reason))
+    if os.geteuid() != 0:
+        raise NoEngine(tried, os.environ.get("DOCKER_HOST", ""))
+    return None
+
+
+def candidates() -> list[str]:
+    """Where the user's engine may listen, as the docker CLI looks: DOCKER_HOST; else the current
+    docker context's; else the default socket, then rootless Docker's in the user's runtime folder."""
+    if os.environ.get("DOCKER_HOST"):
+        return [os.environ["DOCKER_HOST"]]
+    context = _context_host()
+    if context:
+        return [context]
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+    rootless = f"unix://{runtime}/docker.sock"
+    return [DEFAULT_HOST] + ([rootless] if os.getuid() != 0 else [])
+
+
+def _context_host() -> str:
+    """The current docker context's engine address (`docker context use`), or "" for the default."""
+    config_dir = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    name = os.environ.get("DOCKER_CONTEXT", "")
+    if not name:
+        try:
+            name = json.loads((config_dir / "config.json").read_text()).get("currentContext") or ""
+        except (OSError, ValueError, AttributeError):
+            return ""
+    if not name or name == "default":
+        return ""
+    meta = config_dir / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest() / "meta.json"
+    try:
+        return json.loads(meta.read_text())["Endpoints"]["docker"]["Host"] or ""
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
 def resolve(
     paths: LabPaths,
-    explicit: str | None,
-    force_managed: bool,
     mirror_url: str,
     previous: EngineState,
     reporter: Reporter,
     store: str | None = None,
 ) -> tuple[EngineState, list[str]]:
-    """The engine the lab uses, and what the user should know. `store` (containerd or classic) is
-    for labkit's own engine: by default containerd's where the engine is current, else classic."""
-    explicit = explicit_host(explicit)
-    if explicit:
-        info = check_explicit(explicit)
-        return EngineState(host=explicit, managed=False), _mirror_notes(explicit, mirror_url, info) + _not_ours(store, info)
-    managed_host = _managed_engine.layout(paths).host
-    if not force_managed and not (previous.managed and _managed_engine.running_pid(paths)):
-        user = os.environ.get("DOCKER_HOST") or DEFAULT_HOST
-        info = _reachable(user) if user != managed_host else None
-        if info is not None:
-            return EngineState(host=user, managed=False), _mirror_notes(user, mirror_url, info) + _not_ours(store, info)
+    """labkit's own engine, running (started when it is not). `store` (containerd or classic):
+    by default containerd's where the engine is current, else classic."""
     running = _managed_engine.current(paths, mirror_url, previous, store=store)
     if running is not None:
         return running, []
@@ -57,7 +105,7 @@ def resolve(
         return _managed_engine.start(paths, mirror_url, previous, engine=engine, store=chosen), notes
 
 
-def _not_ours(store: str | None, info: EngineInfo) -> list[str]:
+def not_ours(store: str | None, info: EngineInfo) -> list[str]:
     if not store:
         return []
     return [f"--store {store} applies to labkit's own engine only: your engine at {info.host} keeps its images "
@@ -88,12 +136,29 @@ def _reachable(host: str) -> EngineInfo | None:
         return None
 
 
-def _mirror_notes(host: str, mirror_url: str, info: EngineInfo) -> list[str]:
-    mirrors = {m.rstrip("/") for m in info.mirrors}
-    if mirror_url.rstrip("/") in mirrors:
+def uses_mirror(info: EngineInfo, mirror_url: str) -> bool:
+    return mirror_url.rstrip("/") in {m.rstrip("/") for m in info.mirrors}
+
+
+def mirror_setting(info: EngineInfo, mirror_url: str) -> str:
+    """The exact setting that makes this engine pull the course's images from the lab's mirror, and where it goes."""
+    setting = f'"registry-mirrors": ["{mirror_url}"]'
+    if info.desktop:
+        return f"in Docker Desktop, Settings → Docker Engine, add {setting} to the JSON, then Apply & restart"
+    if info.rootless:
+        return f"add {setting} to ~/.config/docker/daemon.json, then `systemctl --user restart docker`"
+    return f"add {setting} to /etc/docker/daemon.json (as root), then `sudo systemctl restart docker`"
+
+
+def mirror_notes(host: str, mirror_url: str, info: EngineInfo, hub: bool) -> list[str]:
+    """What the user should know when their engine does not pull from the lab's mirror."""
+    if uses_mirror(info, mirror_url):
         return []
+    if hub:
+        return [f"The engine at {host} pulls the course's images (busybox, debian, nginx) from Docker Hub, not from the "
+                f"lab's mirror {mirror_url}: fine while you are online. For offline work, {mirror_setting(info, mirror_url)}."]
     return [
-        f"The engine at {host} does not use the lab's mirror ({mirror_url}): `docker pull nginx` goes to "
-        "Docker Hub, which needs internet. For an offline lab run `labkit up --managed` (labkit's own "
-        f"engine), or add \"registry-mirrors\": [\"{mirror_url}\"] to that engine's daemon.json."
+        f"The engine at {host} pulls from Docker Hub, which is not reachable, and not from the lab's mirror "
+        f"({mirror_url}): `docker pull nginx` will fail. {mirror_setting(info, mirror_url)[0].upper()}"
+        f"{mirror_setting(info, mirror_url)[1:]}; images loaded from a bundle (`labkit mirror load FILE`) need no pull."
     ]

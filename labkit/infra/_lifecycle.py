@@ -7,13 +7,13 @@ from contextlib import closing
 from dataclasses import asdict, dataclass, field
 
 from ..errors import EngineUnreachable, LabkitError, StateError
-from ._engine_api import Engine
+from ._engine_api import Engine, EngineInfo
 from ._paths import LabPaths
 from ._registries import MIRROR, REGISTRY
 from ._registry_api import RegistryClient
 from ._report import Reporter
-from ._state import RegistryState, State, locked
-from . import _client, _engine_choice, _managed_engine, _mirror, _registries, _space
+from ._state import EngineState, RegistryState, State, locked
+from . import _client, _engine_choice, _managed_engine, _mirror, _registries, _registry_containers, _space
 
 
 @dataclass
@@ -35,23 +35,14 @@ def up(
         _engine_choice.check_explicit(explicit)
     with locked(paths):
         state = State.load(paths)
+        users = _engine_choice.users_engine(paths, engine, managed, state.engine)
+        if users is not None:
+            return _up_on(users, paths, state, reporter, store)
         result = UpResult(state)
-        moved_from = ""
-        for kind in (MIRROR, REGISTRY):
-            part = getattr(state, kind.name)
-            if _registries.is_up(paths, kind, part):
-                continue
-            with reporter.step(f"Starting the {kind.title}"):
-                new, notes = _registries.ensure(paths, kind, part)
-            setattr(state, kind.name, new)
-            result.notes += notes
-            result.started.append(f"{kind.title} on {new.address}")
-            if kind is REGISTRY and part.port and new.port != part.port:
-                moved_from = part.address
-            state.save(paths)
+        moved_from = _start_registries(paths, state, result, reporter, lambda kind, part: _registries.ensure(paths, kind, part))
         mirror_url = f"http://{state.mirror.address}"
         before = (state.engine.host, state.engine.pid)
-        state.engine, notes = _engine_choice.resolve(paths, engine, managed, mirror_url, state.engine, reporter, store)
+        state.engine, notes = _engine_choice.resolve(paths, mirror_url, state.engine, reporter, store)
         result.notes += notes
         if (state.engine.host, state.engine.pid) != before and state.engine.managed:
             result.started.append(f"Docker engine (dockerd, pid {state.engine.pid}) on {state.engine.host}")
@@ -63,6 +54,46 @@ def up(
             if moved_from:
                 result.notes += _carry_tags(docker, moved_from, state.registry.address)
         return result
+
+
+def _up_on(info: EngineInfo, paths: LabPaths, state: State, reporter: Reporter, store: str | None) -> UpResult:
+    """The lab on the user's own engine: the registries as containers on it, nothing started on the machine."""
+    result = UpResult(state, notes=_engine_choice.not_ours(store, info))
+    state.engine = EngineState(host=info.host, managed=False)
+    state.save(paths)
+    with Engine(info.host) as docker:
+        moved_from = _start_registries(
+            paths, state, result, reporter, lambda kind, part: _registry_containers.ensure(docker, paths, kind, part, reporter),
+            where=" (a container on your engine)",
+        )
+        mirror_url = f"http://{state.mirror.address}"
+        hub = _engine_choice.uses_mirror(info, mirror_url) or _mirror.hub_reachable()
+        result.notes += _engine_choice.mirror_notes(info.host, mirror_url, info, hub)
+        _client.offer_plugins(_client.config_dir(paths, state.engine), state.engine)
+        mirror = _registries.client(paths, MIRROR, state.mirror)
+        result.seeded = _mirror.seed(docker, mirror, paths, reporter, own_engine=True)
+        if moved_from:
+            result.notes += _carry_tags(docker, moved_from, state.registry.address)
+    return result
+
+
+def _start_registries(paths: LabPaths, state: State, result: UpResult, reporter: Reporter, start, where: str = "") -> str:
+    """Start the mirror and the course registry where they are down (`start(kind, part)`); returns the
+    course registry's old address when it had to move (its port is another program's now), else ""."""
+    moved_from = ""
+    for kind in (MIRROR, REGISTRY):
+        part = getattr(state, kind.name)
+        if _registries.is_up(paths, kind, part):
+            continue
+        with reporter.step(f"Starting the {kind.title}{where}"):
+            new, notes = start(kind, part)
+        setattr(state, kind.name, new)
+        result.notes += notes
+        result.started.append(f"{kind.title} on {new.address}")
+        if kind is REGISTRY and part.port and new.port != part.port:
+            moved_from = part.address
+        state.save(paths)
+    return moved_from
 
 
 def _carry_tags(docker: Engine, old: str, new: str) -> list[str]:
@@ -84,22 +115,66 @@ def _carry_tags(docker: Engine, old: str, new: str) -> list[str]:
     return said
 
 
-def down(paths: LabPaths) -> list[str]:
-    """Stop what labkit started (its engine, its registries) and nothing else."""
+def down(paths: LabPaths, purge: bool = False) -> list[str]:
+    """Stop what labkit started (its engine, its registries) and nothing else. The registries'
+    containers on the learner's engine are stopped and kept; `purge` removes them and their storage."""
     with locked(paths):
         state = State.load(paths)
         stopped = []
         pid = _managed_engine.running_pid(paths)  # this lab's own dockerd, even if a later `up` chose another engine
+        containers = [kind for kind in (MIRROR, REGISTRY) if getattr(state, kind.name).container]
+        if containers and state.engine.host and not state.engine.managed:
+            stopped += _down_containers(paths, state.engine.host, containers, purge)
         if _managed_engine.stop(paths):
             stopped.append(f"Docker engine (dockerd, pid {pid})")
         state.engine.pid = None
         for kind in (MIRROR, REGISTRY):
             part = getattr(state, kind.name)
-            if _registries.stop(paths, kind, part):
+            if not part.container and _registries.stop(paths, kind, part):
                 stopped.append(f"{kind.title} on {part.address}")
             part.pid = None
+            if purge and part.container:
+                setattr(state, kind.name, RegistryState(port=part.port, user=part.user))
         state.save(paths)
         return stopped
+
+
+def _down_containers(paths: LabPaths, host: str, kinds: list, purge: bool) -> list[str]:
+    try:
+        with Engine(host, timeout=30) as docker:
+            said = []
+            for kind in kinds:
+                part = _registry_containers.name(paths, kind)
+                if _registry_containers.stop(docker, paths, kind):
+                    said.append(f"{kind.title} (container {part}, kept for `labkit up`)")
+                if purge:
+                    said += [f"{kind.title}'s {what} (removed)" for what in _registry_containers.remove(docker, paths, kind)]
+            return said
+    except EngineUnreachable as e:
+        return [f"nothing on {host}: the engine is not reachable ({e.reason}), so the registries' containers are not running"]
+
+
+def load_bundle(paths: LabPaths, path, reporter: Reporter) -> tuple[list[str], str]:
+    """`labkit mirror load FILE`: the bundle's images into the mirror when it is up, and, on the learner's
+    own engine, into that engine to stay (before the first `labkit up` too: it brings the registry image).
+    Returns (the images, where they went, in words)."""
+    _mirror.bundle_names(path)  # a bad bundle is said before any engine is looked for
+    state = State.load(paths)
+    mirror_up = bool(state.engine.host) and _registries.is_up(paths, MIRROR, state.mirror)
+    if state.engine.host and (mirror_up or not state.engine.managed):
+        host, own = state.engine.host, not state.engine.managed
+    else:
+        info = _engine_choice.users_engine(paths, None, False, state.engine)
+        if info is None:
+            raise LabkitError("The lab is not up, and no Docker engine of yours is reachable to load the bundle into.",
+                              "run `labkit up` first, then load the bundle.")
+        host, own = info.host, True
+    with Engine(host) as docker:
+        mirror = _registries.client(paths, MIRROR, state.mirror) if mirror_up else None
+        refs = _mirror.load(docker, mirror, path, reporter, keep=own)
+    places = [place for place, held in (("the mirror", mirror is not None), (f"your engine at {host}", own)) if held]
+    later = "" if mirror else " (`labkit up` puts them into the mirror)"
+    return refs, " and ".join(places) + later
 
 
 @dataclass
@@ -144,8 +219,14 @@ def _engine_status(paths: LabPaths, state: State) -> PartStatus:
         return PartStatus("engine", False, f"down ({e.reason}): run `labkit up`", details)
     details.update(version=info.version, api_version=info.api_version, mirrors=list(info.mirrors), store=info.store,
                    builder=_client.builder(paths, state.engine))
-    kind = "managed by labkit" if state.engine.managed else "your own engine"
+    kind = "managed by labkit" if state.engine.managed else "your own engine" + (" (rootless)" if info.rootless else "")
     kind += f", {details['builder']}, {info.store} image store"
+    if state.mirror.port:
+        mirror_url = f"http://{state.mirror.address}"
+        details["uses_mirror"] = _engine_choice.uses_mirror(info, mirror_url)
+        if not details["uses_mirror"]:
+            details["mirror_setting"] = _engine_choice.mirror_setting(info, mirror_url)
+            kind += ", pulls from Docker Hub (not the lab's mirror)"
     lows = _space.low_space(_space.places(paths, state.engine, info))
     if lows:  # it runs, but builds and pulls will fail: down until there is room
         details["low_space"] = [{"what": low.what, "path": str(low.path), "free": low.free} for low in lows]

@@ -21,7 +21,7 @@ from typing import Iterator
 
 import requests
 
-from ..errors import BundleError, ImageMissing, LabkitError
+from ..errors import BundleError, ImageMissing, LabImagesMissing, LabkitError
 from ._engine_api import Engine
 from ._paths import LabPaths
 from ._names import repo_tag
@@ -31,6 +31,9 @@ from . import _baseimages
 
 #: The course's base images, by the names learners type.
 BASE_IMAGES = ("busybox:latest", "debian:bookworm-slim", "nginx:latest")
+#: Images the lab itself runs: Docker Distribution, for the registries on a learner's own engine.
+#: The mirror holds it too, so a bundle carries it (on labkit's own engine it is built from Debian's docker-registry).
+LAB_IMAGES = ("registry:2",)
 HUB_PROBE_URL = "https://registry-1.docker.io/v2/"
 
 
@@ -41,10 +44,10 @@ def mirror_ref(address: str, ref: str) -> str:
     return f"{address}/{repo}:{tag}"
 
 
-def present(mirror: RegistryClient) -> dict[str, str]:
-    """The base images the mirror holds, with their manifest digests."""
+def present(mirror: RegistryClient, refs: tuple[str, ...] = BASE_IMAGES) -> dict[str, str]:
+    """The base images (or `refs`) the mirror holds, with their manifest digests."""
     found = {}
-    for ref in BASE_IMAGES:
+    for ref in refs:
         digest = mirror.manifest_digest(*repo_tag(ref))
         if digest:
             found[ref] = digest
@@ -68,18 +71,24 @@ def bundle_path(paths: LabPaths) -> Path:
     return paths.cache / "base-images.tar"
 
 
-def seed(engine: Engine, mirror: RegistryClient, paths: LabPaths, reporter: Reporter) -> dict[str, str]:
-    """Put every missing base image into the mirror; returns {ref: where it came from}."""
-    missing = [ref for ref in BASE_IMAGES if ref not in present(mirror)]
+def seed(engine: Engine, mirror: RegistryClient, paths: LabPaths, reporter: Reporter, own_engine: bool = False) -> dict[str, str]:
+    """Put every missing base image (and the lab's registry image) into the mirror; returns {ref: where it came from}.
+    On the learner's own engine (`own_engine`) images it already holds by those names come first, and nothing is
+    built unless labkit runs as root (debootstrap needs it): what no source has is `LabImagesMissing`."""
+    wanted = BASE_IMAGES + LAB_IMAGES
+    missing = [ref for ref in wanted if ref not in present(mirror, wanted)]
     if not missing:
         return {}
     sources: dict[str, str] = {}
-    with _no_images_left(engine), borrowed_names(engine, BASE_IMAGES):
+    with _no_images_left(engine), borrowed_names(engine, wanted):
+        if own_engine:
+            sources.update({ref: "your engine" for ref in missing if engine.image_id(ref)})
         cached = bundle_path(paths)
-        if cached.exists():
+        todo = [ref for ref in missing if ref not in sources]
+        if todo and cached.exists():
             with reporter.step(f"Loading base images from the cache {cached}") as update:
                 update("docker load")
-                held = _held(cached, missing)
+                held = _held(cached, todo)
                 _load_bundle(engine, cached, held)
                 sources.update({ref: "cache" for ref in held})
         todo = [ref for ref in missing if ref not in sources]
@@ -90,6 +99,8 @@ def seed(engine: Engine, mirror: RegistryClient, paths: LabPaths, reporter: Repo
                     engine.tag(f"docker.io/library/{ref}", ref)
                     sources[ref] = "Docker Hub"
         todo = [ref for ref in missing if ref not in sources]
+        if todo and own_engine and os.geteuid() != 0:  # debootstrap needs root
+            raise LabImagesMissing(todo, "in the lab's mirror")
         if todo:
             _build_from_debian(engine, paths, todo, reporter)
             sources.update({ref: "built from Debian packages" for ref in todo})
@@ -98,21 +109,45 @@ def seed(engine: Engine, mirror: RegistryClient, paths: LabPaths, reporter: Repo
                 _push(engine, mirror.address, ref, update)
         if any(source != "cache" for source in sources.values()):
             with reporter.step(f"Caching the base images in {cached}"):
-                _save(engine, list(BASE_IMAGES), cached, mirror.address, local=missing)
+                _save(engine, list(wanted), cached, mirror.address, local=missing)
     return sources
+
+
+def lab_image(engine: Engine, paths: LabPaths, reporter: Reporter, ref: str) -> None:
+    """One of the lab's own images (`LAB_IMAGES`) in the engine under its name, to stay: already there;
+    else from the cached bundle, Docker Hub, or (as root) built from Debian packages."""
+    if engine.image_id(ref):
+        return
+    cached = bundle_path(paths)
+    with _no_images_left(engine), borrowed_names(engine, BASE_IMAGES):
+        if cached.exists() and _held(cached, [ref]):
+            with reporter.step(f"Loading {ref} from the cache {cached}"):
+                _load_bundle(engine, cached, [ref])
+        elif hub_reachable():
+            with reporter.step(f"Pulling {ref} from Docker Hub") as update:
+                engine.pull(f"docker.io/library/{ref}", update)
+                engine.tag(f"docker.io/library/{ref}", ref)
+                engine.untag(f"docker.io/library/{ref}")
+        elif os.geteuid() == 0:
+            _build_from_debian(engine, paths, [ref], reporter)
+        else:
+            raise LabImagesMissing([ref], "to run the course registry and the mirror on your engine")
 
 
 def _build_from_debian(engine: Engine, paths: LabPaths, todo: list[str], reporter: Reporter) -> None:
     if "busybox:latest" in todo:
         with reporter.step("Building busybox from Debian's busybox-static") as update:
             _baseimages.build_busybox(engine, "busybox:latest", update)
-    need_debian = "debian:bookworm-slim" in todo or "nginx:latest" in todo
+    need_debian = any(ref in todo for ref in ("debian:bookworm-slim", "nginx:latest", "registry:2"))
     if need_debian and ("debian:bookworm-slim" in todo or engine.image_id("debian:bookworm-slim") is None):
         with reporter.step("Building debian:bookworm-slim with debootstrap (about a minute)") as update:
             _baseimages.build_debian(engine, "debian:bookworm-slim", paths.cache, update)
     if "nginx:latest" in todo:
         with reporter.step("Building nginx from Debian's nginx package") as update:
             _baseimages.build_nginx(engine, "nginx:latest", "debian:bookworm-slim", update)
+    if "registry:2" in todo:
+        with reporter.step("Building registry:2 from this machine's docker-registry") as update:
+            _baseimages.build_registry(engine, "registry:2", "debian:bookworm-slim", update)
 
 
 def _push(engine: Engine, address: str, ref: str, update) -> None:
@@ -169,15 +204,21 @@ def borrowed_names(engine: Engine, refs: tuple[str, ...] | list[str]) -> Iterato
 
 
 def bundle_names(path: Path) -> list[str]:
-    """The image names a `docker save` archive holds (from its manifest.json)."""
+    """The image names a `docker save` archive holds (from its manifest.json); a file that is not
+    one, or is cut short (a copy that did not finish), is a `BundleError`."""
     try:
+        size = path.stat().st_size
         with tarfile.open(path) as archive:
+            members = archive.getmembers()
+            short = [m.name for m in members if m.isfile() and m.offset_data + m.size > size]
+            if short:
+                raise BundleError(path, f"it is cut short ({size} bytes; {short[0]} goes past its end): copy it again")
             member = archive.extractfile("manifest.json")
             manifest = json.load(member) if member else None
     except FileNotFoundError as e:
         raise BundleError(path, "the file does not exist") from e
-    except (tarfile.TarError, KeyError, ValueError, OSError) as e:
-        raise BundleError(path, f"it is not a `docker save` archive ({type(e).__name__})") from e
+    except (tarfile.TarError, KeyError, ValueError, OSError, EOFError) as e:
+        raise BundleError(path, f"it is not a `docker save` archive, or not all of one ({type(e).__name__})") from e
     if not isinstance(manifest, list):
         raise BundleError(path, "its manifest.json is not a list of images")
     if not all(isinstance(entry, dict) for entry in manifest):
@@ -204,22 +245,31 @@ def _held(path: Path, wanted: list[str] | tuple[str, ...]) -> list[str]:
 
 def _load_bundle(engine: Engine, path: Path, held: list[str]) -> None:
     """Load a bundle that holds `held` (names already borrowed by the caller)."""
-    if held:
-        for name in engine.load(path):
-            if _canonical(name) != name:
-                engine.tag(name, _canonical(name))
-
-
-def load(engine: Engine, mirror: RegistryClient, path: Path, reporter: Reporter) -> list[str]:
-    """`labkit mirror load FILE`: put the base images of a bundle into the mirror."""
-    held = _held(path, BASE_IMAGES)
     if not held:
+        return
+    try:
+        loaded = engine.load(path)
+    except LabkitError as e:
+        raise BundleError(path, f"the engine could not load it: {e.message}") from e
+    for name in loaded:
+        if _canonical(name) != name:
+            engine.tag(name, _canonical(name))
+
+
+def load(engine: Engine, mirror: RegistryClient | None, path: Path, reporter: Reporter, keep: bool = False) -> list[str]:
+    """`labkit mirror load FILE`: the base images (and the lab's registry image) of a bundle into the
+    mirror, when it is up. `keep`: they stay in the engine under their names too (the learner's own
+    engine, which may not pull from the mirror: its pull exercises find them there)."""
+    held = _held(path, BASE_IMAGES + LAB_IMAGES)
+    if not any(ref in BASE_IMAGES for ref in held):
         raise BundleError(path, f"it holds none of {', '.join(BASE_IMAGES)}")
-    with borrowed_names(engine, BASE_IMAGES):
+    with contextlib.ExitStack() as names:
+        if not keep:
+            names.enter_context(borrowed_names(engine, BASE_IMAGES + LAB_IMAGES))
         with reporter.step(f"Loading {path}") as update:
             update("docker load")
             _load_bundle(engine, path, held)
-        for ref in held:
+        for ref in held if mirror is not None else []:
             with reporter.step(f"Putting {ref} into the mirror") as update:
                 _push(engine, mirror.address, ref, update)
     return held
@@ -227,10 +277,10 @@ def load(engine: Engine, mirror: RegistryClient, path: Path, reporter: Reporter)
 
 def save(engine: Engine, mirror: RegistryClient, path: Path, reporter: Reporter) -> list[str]:
     """`labkit mirror save FILE`: write the mirror's base images to one `docker save` archive."""
-    held = list(present(mirror))
-    if not held:
+    held = list(present(mirror, BASE_IMAGES + LAB_IMAGES))
+    if not any(ref in BASE_IMAGES for ref in held):
         raise LabkitError(f"The mirror at {mirror.address} holds no base images yet.", "run `labkit up` first.")
-    with borrowed_names(engine, BASE_IMAGES), reporter.step(f"Writing {path}"):
+    with borrowed_names(engine, BASE_IMAGES + LAB_IMAGES), reporter.step(f"Writing {path}"):
         _save(engine, held, path, mirror.address, local=[])
     return held
 

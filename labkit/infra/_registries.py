@@ -83,6 +83,9 @@ def is_running(paths: LabPaths, kind: RegistryKind, part: RegistryState) -> bool
 
 
 def is_up(paths: LabPaths, kind: RegistryKind, part: RegistryState) -> bool:
+    """Ours, running and answering (a registry in a container on the learner's engine: answering)."""
+    if part.container:
+        return bool(part.port) and RegistryClient(part.address).is_up()
     return bool(part.port) and is_running(paths, kind, part) and RegistryClient(part.address).is_up()
 
 
@@ -145,6 +148,15 @@ def stop(paths: LabPaths, kind: RegistryKind, part: RegistryState) -> bool:
 def _write_config(paths: LabPaths, kind: RegistryKind, port: int, readonly: bool = False) -> Path:
     folder = ensure_dir(paths.registry_dir(kind.name))
     data = ensure_dir(data_dir(paths, kind))
+    htpasswd = _write_htpasswd(paths, folder) if kind.auth else None
+    config = config_path(paths, kind)
+    config.write_text(config_text(paths, kind, f"127.0.0.1:{port}", str(data), str(htpasswd or ""), readonly))
+    return config
+
+
+def config_text(paths: LabPaths, kind: RegistryKind, addr: str, data: str, htpasswd: str, readonly: bool = False) -> str:
+    """Distribution's configuration: where it listens and keeps its data, the login for the course registry."""
+    folder = ensure_dir(paths.registry_dir(kind.name))
     secret_file = folder / "http-secret"
     if not secret_file.exists():
         secret_file.write_text(secrets.token_hex(16))
@@ -157,20 +169,22 @@ def _write_config(paths: LabPaths, kind: RegistryKind, port: int, readonly: bool
         "    disabled: true",
         "storage:",
         "  filesystem:",
-        f"    rootdirectory: {json.dumps(str(data))}",
+        f"    rootdirectory: {json.dumps(data)}",
         "  delete:",
         "    enabled: true",
         *(["  maintenance:", "    readonly:", "      enabled: true"] if readonly else []),
         "http:",
-        f"  addr: 127.0.0.1:{port}",
+        f"  addr: {addr}",
         f"  secret: {secret_file.read_text().strip()}",
     ]
     if kind.auth:
-        htpasswd = _write_htpasswd(paths, folder)
-        lines += ["auth:", "  htpasswd:", "    realm: labkit", f"    path: {json.dumps(str(htpasswd))}"]
-    config = config_path(paths, kind)
-    config.write_text("\n".join(lines) + "\n")
-    return config
+        lines += ["auth:", "  htpasswd:", "    realm: labkit", f"    path: {json.dumps(htpasswd)}"]
+    return "\n".join(lines) + "\n"
+
+
+def htpasswd_text(paths: LabPaths) -> str:
+    """The registry's account file's content (made when missing)."""
+    return _write_htpasswd(paths, ensure_dir(paths.registry_dir(REGISTRY.name))).read_text()
 
 
 def _write_htpasswd(paths: LabPaths, folder: Path) -> Path:

@@ -35,6 +35,7 @@ class RegistryState:
     port: int | None = None
     pid: int | None = None
     user: str = ""
+    container: str = ""  # the container it runs in, on the learner's own engine ("": a process of labkit's)
     borrowed: bool = False  # another runs it (the class's mirror for a grading lab; a sandbox's registries for its kernel): up when it answers
 
     @property

@@ -332,7 +332,7 @@ class FakeRegistry:
 def fake_context(engine: FakeEngine, tmp_path: Path, registry: FakeRegistry | None = None) -> LabContext:
     """A LabContext on `engine`: lab home and cache, workspace and docker config all under `tmp_path`."""
     paths = LabPaths(home=tmp_path / "home", cache=tmp_path / "cache")
-    state = State(engine=EngineState(host="fake://"), registry=RegistryState(port=5000))
+    state = State(engine=EngineState(host="fake://", managed=True), registry=RegistryState(port=5000))
     workspace = tmp_path / "ws"
     workspace.mkdir(parents=True, exist_ok=True)
     ctx = LabContext(paths, state, workspace, docker_config=tmp_path / "docker-config", _engine=engine)

@@ -105,3 +105,12 @@ def test_hub_probe_uses_requests_get(monkeypatch):
     assert calls == [(_mirror.HUB_PROBE_URL, 3)]
     monkeypatch.setattr(_mirror.requests, "get", lambda url, timeout: object())
     assert hub_reachable() is True
+
+
+def test_a_bundle_cut_short_is_refused_before_any_engine_loads_it(tmp_path):
+    """A copy that did not finish (a USB stick pulled out): its last layer goes past the file's end."""
+    whole = _tar(tmp_path / "whole.tar", {"blobs/sha256/abc": b"x" * 40000, "manifest.json": b"[]"})
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(whole.read_bytes()[:20000])
+    error = _refused(cut)
+    assert "cut short" in error.message or "not all of one" in error.message

@@ -40,7 +40,7 @@ def present(ctx: LabContext, ref: str, how: str = "") -> CheckResult:
     image_id = ctx.engine.image_id(ref)
     if image_id is None:
         hint = how or f"get it with `docker pull {ref}`"
-        return CheckResult.fail(f"There is no image {ref} in your engine yet: {hint}.", "no such image", f"an image named {ref}")
+        return CheckResult.fail(f"There is no image {ref} in your engine yet: {hint}.{ctx.pull_advice(ref)}", "no such image", f"an image named {ref}")
     return CheckResult.ok(f"{ref} is there.", f"{ref} is {short(image_id)}", f"an image named {ref}")
 
 
