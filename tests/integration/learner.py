@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pwd
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,11 +14,14 @@ from pathlib import Path
 from labkit.infra._sandbox import _blocker
 
 REPO = Path(__file__).resolve().parents[2]
+#: Programs on the machine's PATH that the learner's must not have (dockerd and debootstrap are in
+#: /usr/sbin, which the learner's PATH leaves out).
+HIDDEN = ("docker-registry", "dockerd", "debootstrap")
 
 
 def add_user(name: str, home: Path, group: str) -> int:
     subprocess.run(["groupadd", "-f", group], check=True)
-    subprocess.run(["useradd", "-M", "-d", str(home), "-s", "/bin/sh", "-G", group, name], check=True, capture_output=True)
+    subprocess.run(["useradd", "-M", "-d", str(home), "-s", "/bin/sh", "-N", "-g", group, name], check=True, capture_output=True)
     home.mkdir(parents=True, exist_ok=True)
     uid = pwd.getpwnam(name).pw_uid
     os.chown(home, uid, pwd.getpwnam(name).pw_gid)
@@ -39,7 +43,7 @@ def bin_folder(where: Path, docker_cli: str) -> Path:
     return where
 
 
-def command(user: str, argv: list[str], env: dict[str, str], stage: Path) -> list[str]:
+def command(user: str, argv: list[str], env: dict[str, str], stage: Path, groups: bool = True) -> list[str]:
     """`argv` as `user`, in a mount namespace where this Python and the repository are reachable even
     where they sit under a folder only root may enter (pyenv in /root): bound back over a fresh one."""
     needed = sorted({Path(os.path.realpath(sys.base_prefix)), Path(os.path.realpath(sys.prefix)), REPO})
@@ -51,8 +55,11 @@ def command(user: str, argv: list[str], env: dict[str, str], stage: Path) -> lis
         lines.append(f"mount -t tmpfs -o mode=0755,size=1m labkit-test {shlex.quote(str(blocker))}")
     for i, (path, _b) in enumerate(blocked):
         lines += [f"mkdir -p {shlex.quote(str(path))}", f"mount --move {stage}/{i} {shlex.quote(str(path))}"]
+    for program in HIDDEN:  # what a learner's machine does not have
+        if shutil.which(program, path="/usr/local/bin:/usr/bin:/bin"):
+            lines.append(f"mount --bind /dev/null {shutil.which(program, path='/usr/local/bin:/usr/bin:/bin')}")
     entry = pwd.getpwnam(user)
     variables = [f"{k}={v}" for k, v in {"HOME": entry.pw_dir, "USER": user, **env}.items()]
-    lines.append(f"exec setpriv --reuid={entry.pw_uid} --regid={entry.pw_gid} --init-groups "
+    lines.append(f"exec setpriv --reuid={entry.pw_uid} --regid={entry.pw_gid} {'--init-groups' if groups else '--clear-groups'} "
                  f"env -i {shlex.join(variables)} {shlex.join(argv)}")
     return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", "\n".join(lines)]

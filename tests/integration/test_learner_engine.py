@@ -1,0 +1,173 @@
+"""The lab on a learner's own engine, as an ordinary user: not root, no sudo, and a PATH without
+docker-registry, debootstrap or dockerd.
+
+"The learner's engine" is started here: the current engine with the containerd image store, its
+socket owned by a group the test user is in (as Docker CE's `docker` group), and no registry
+mirror configured (as a fresh install). The user loads a bundle made by the session's lab, then
+`labkit up` runs the course registry and the mirror as containers on that engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from labkit.infra import _current_engine, _managed_engine
+from labkit.infra._paths import LabPaths
+from labkit.infra._report import Reporter
+from labkit.infra._state import EngineState
+
+from learner import add_user, bin_folder, command, remove_user
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ["00-start-here", "03-inspecting-images", "04-layers", "07-push", "08-capstone"]
+
+
+@dataclass
+class Learner:
+    user: str
+    home: Path
+    host: str
+    env: dict[str, str]
+    stage: Path
+
+    def run(self, *argv: str, env: dict | None = None, groups: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
+        wrapped = command(self.user, list(argv), {**self.env, **(env or {})}, self.stage, groups=groups)
+        return subprocess.run(wrapped, capture_output=True, text=True, cwd=self.home, timeout=timeout)
+
+    def labkit(self, *args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
+        result = self.run(str(REPO / ".venv/bin/python") if (REPO / ".venv/bin/python").exists() else sys.executable,
+                          "-m", "labkit", *args, **kw)
+        if check:
+            assert result.returncode == 0, f"labkit {' '.join(args)}: {result.returncode}\n{result.stdout}\n{result.stderr}"
+        return result
+
+    def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = self.run("docker", *args)
+        if check:
+            assert result.returncode == 0, f"docker {' '.join(args)}: {result.stdout}\n{result.stderr}"
+        return result
+
+
+def _names(learner: Learner) -> set[str]:
+    return set(learner.docker("ps", "-a", "--format", "{{.Names}}").stdout.split())
+
+
+@pytest.fixture(scope="module")
+def learner(lab):
+    """An ordinary user with an engine of their own (socket group-owned) and the session lab's bundle."""
+    pid = os.getpid()
+    user, group = f"labkit-lt-{pid}", f"labkit-lt-{pid}"
+    base = Path(tempfile.mkdtemp(prefix="labkit-learner-"))
+    base.chmod(0o755)  # pytest (nbval) as the learner lists the folders above a notebook
+    paths = LabPaths(home=base / "engine-home", cache=Path(lab.env["LABKIT_CACHE"]))
+    engine_state = None
+    try:
+        add_user(user, base / "home", group)
+        current, _notes = _current_engine.choose(paths.cache, Reporter())
+        assert current is not None and current.current, "the learner's engine is today's (Engine 28 or newer)"
+        engine_state = _managed_engine.start(paths, "http://127.0.0.1:9", EngineState(), engine=current, store="containerd")
+        socket = Path(engine_state.host.removeprefix("unix://"))
+        for folder in (paths.home, socket.parent):
+            folder.chmod(0o711)
+        shutil.chown(socket, group=group)
+        socket.chmod(0o660)
+        programs = Path(engine_state.programs)
+        tools = bin_folder(base / "bin", str(programs / "usr/bin/docker"))
+        plugins = base / "home" / ".docker" / "cli-plugins"  # where a learner's Docker has buildx
+        plugins.mkdir(parents=True)
+        (plugins / "docker-buildx").symlink_to(programs / "usr/libexec/docker/cli-plugins/docker-buildx")
+        lab.labkit("mirror", "save", str(base / "home" / "course-bundle.tar"))
+        subprocess.run(["chown", "-R", f"{user}:{group}", str(base / "home")], check=True)
+        stage = base / "stage"
+        stage.mkdir()
+        env = {"PATH": f"{tools}:/usr/bin:/bin", "DOCKER_HOST": engine_state.host, "LABKIT_OFFLINE": "1"}
+        learner = Learner(user, base / "home", engine_state.host, env, stage)
+        for program in ("docker-registry", "debootstrap", "dockerd"):
+            assert learner.run("sh", "-c", f"command -v {program}").returncode != 0
+        assert learner.run("id", "-u").stdout.strip() != "0"
+        yield learner
+    finally:
+        if engine_state is not None:
+            _managed_engine.stop(paths)
+        remove_user(user, group)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_the_course_runs_on_the_learners_own_engine(learner):
+    before = learner.labkit("up", check=False)
+    assert before.returncode == 1
+    assert "registry:2" in before.stderr and "labkit mirror load FILE" in before.stderr  # no image yet: says what to do
+
+    loaded = learner.labkit("mirror", "load", "course-bundle.tar")
+    assert "registry:2" in loaded.stdout and "your engine" in loaded.stdout
+    learner.docker("tag", "busybox", "precious:1")  # the learner's own, made before the lab
+    learner.docker("create", "--name", "precious-box", "precious:1", "true")
+
+    up = learner.labkit("up")
+    assert "Docker Hub, which is not reachable" in up.stderr and "registry-mirrors" in up.stderr
+    status = json.loads(learner.labkit("status", "--json").stdout)
+    assert status["ok"] and status["engine"]["details"]["managed"] is False
+    assert status["engine"]["details"]["uses_mirror"] is False
+    assert "daemon.json" in status["engine"]["details"]["mirror_setting"]
+    assert status["engine"]["details"]["builder"] == "BuildKit"
+    assert status["mirror"]["details"]["images"] == ["busybox:latest", "debian:bookworm-slim", "nginx:latest"]
+    registry = status["registry"]["details"]["url"]
+    boxes = {name for name in _names(learner) if name.startswith("labkit-")}
+    assert len(boxes) == 2 and all(name.endswith(("-registry", "-mirror")) for name in boxes)
+
+    workspace = learner.home / "work"
+    learner.run("mkdir", "-p", str(workspace))
+    for name in NOTEBOOKS:
+        shutil.copy(REPO / "notebooks" / f"{name}.ipynb", workspace / f"{name}.ipynb")
+        subprocess.run(["chown", learner.user, str(workspace / f"{name}.ipynb")], check=True)
+        reset = learner.labkit("reset", "--workspace", str(workspace))
+        assert "precious" not in reset.stdout
+        result = learner.run(
+            str(REPO / ".venv/bin/python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", "/dev/null", "--rootdir", str(workspace), "--nbval-lax",
+            "--sanitize-with", str(REPO / "notebooks" / "sanitize.cfg"), "--nbval-cell-timeout=900",
+            str(workspace / f"{name}.ipynb"), env={"LABKIT_WORKSPACE": str(workspace)},
+        )
+        assert result.returncode == 0, f"{name} as the learner:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}"
+    assert learner.docker("image", "inspect", "precious:1").returncode == 0
+
+    down = learner.labkit("down")
+    assert "kept for `labkit up`" in down.stdout and "left running" in down.stdout
+    assert learner.docker("version").returncode == 0  # the learner's engine runs on
+    assert {"precious-box", *boxes} <= _names(learner)  # stopped, not removed
+    again = json.loads(learner.labkit("up") and learner.labkit("status", "--json").stdout)
+    assert again["registry"]["details"]["url"] == registry  # the registry did not move: tags name its address
+    purge = learner.labkit("down", "--purge")
+    assert "removed" in purge.stdout
+    assert not {name for name in _names(learner) if name.startswith("labkit-")}
+    assert "precious-box" in _names(learner)
+    learner.docker("rm", "precious-box")
+
+
+def test_no_engine_reachable_names_docker_host_and_the_sockets_tried(learner):
+    result = learner.labkit("up", check=False, env={"DOCKER_HOST": "unix:///nowhere/docker.sock"})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "DOCKER_HOST is unix:///nowhere/docker.sock" in result.stderr and "/nowhere/docker.sock" in result.stderr
+    assert "sudo make lab" in result.stderr  # only labkit's own engine needs root, and it says so
+
+
+def test_an_engine_the_user_may_not_use_says_to_join_the_docker_group(learner):
+    result = learner.labkit("up", check=False, groups=False)  # the same user, not in the socket's group
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "ermission denied" in result.stderr and "docker` group" in result.stderr and "rootless" in result.stderr
+
+
+def test_a_bundle_cut_short_or_of_the_wrong_kind_is_refused(learner):
+    whole = learner.home / "course-bundle.tar"
+    learner.run("sh", "-c", f"head -c 30000000 {whole} > cut.tar; echo hello > notes.tar")
+    for name, said in (("cut.tar", "cut short"), ("notes.tar", "not a `docker save` archive")):
+        result = learner.labkit("mirror", "load", name, check=False)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert said in result.stderr and "labkit mirror save FILE" in result.stderr
