@@ -217,6 +217,10 @@ def bundle_names(path: Path) -> list[str]:
             manifest = json.load(member) if member else None
     except FileNotFoundError as e:
         raise BundleError(path, "the file does not exist") from e
+    except (tarfile.ReadError, EOFError) as e:
+        if "unexpected end" in str(e) or isinstance(e, EOFError):
+            raise BundleError(path, f"it is cut short ({size} bytes): copy it again") from e
+        raise BundleError(path, f"it is not a `docker save` archive ({type(e).__name__})") from e
     except (tarfile.TarError, KeyError, ValueError, OSError, EOFError) as e:
         raise BundleError(path, f"it is not a `docker save` archive, or not all of one ({type(e).__name__})") from e
     if not isinstance(manifest, list):

@@ -21,7 +21,7 @@ HIDDEN = ("docker-registry", "dockerd", "debootstrap")
 
 def add_user(name: str, home: Path, group: str) -> int:
     subprocess.run(["groupadd", "-f", group], check=True)
-    subprocess.run(["useradd", "-M", "-d", str(home), "-s", "/bin/sh", "-N", "-g", group, name], check=True, capture_output=True)
+    subprocess.run(["useradd", "-M", "-d", str(home), "-s", "/bin/sh", "-U", "-G", group, name], check=True, capture_output=True)
     home.mkdir(parents=True, exist_ok=True)
     uid = pwd.getpwnam(name).pw_uid
     os.chown(home, uid, pwd.getpwnam(name).pw_gid)

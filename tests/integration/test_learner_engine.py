@@ -64,7 +64,7 @@ def _names(learner: Learner) -> set[str]:
 def learner(lab):
     """An ordinary user with an engine of their own (socket group-owned) and the session lab's bundle."""
     pid = os.getpid()
-    user, group = f"labkit-lt-{pid}", f"labkit-lt-{pid}"
+    user, group = f"labkit-lt-{pid}", f"labkit-ltd-{pid}"  # group: as Docker CE's `docker` group
     base = Path(tempfile.mkdtemp(prefix="labkit-learner-"))
     base.chmod(0o755)  # pytest (nbval) as the learner lists the folders above a notebook
     paths = LabPaths(home=base / "engine-home", cache=Path(lab.env["LABKIT_CACHE"]))
@@ -85,7 +85,7 @@ def learner(lab):
         plugins.mkdir(parents=True)
         (plugins / "docker-buildx").symlink_to(programs / "usr/libexec/docker/cli-plugins/docker-buildx")
         lab.labkit("mirror", "save", str(base / "home" / "course-bundle.tar"))
-        subprocess.run(["chown", "-R", f"{user}:{group}", str(base / "home")], check=True)
+        subprocess.run(["chown", "-R", f"{user}:{user}", str(base / "home")], check=True)
         stage = base / "stage"
         stage.mkdir()
         env = {"PATH": f"{tools}:/usr/bin:/bin", "DOCKER_HOST": engine_state.host, "LABKIT_OFFLINE": "1"}
