@@ -20,6 +20,15 @@ engine_reachable() {
 
 is_installed_deb() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
+own_engine=no
+if [ "$(id -u)" -ne 0 ] && engine_reachable; then
+    # An ordinary user with a Docker engine of their own (Docker Desktop, Docker CE's `docker`
+    # group, rootless Docker): the lab runs on it, its registries as containers there. Nothing of
+    # the system's is needed, but what the arguments add (the tests' browser).
+    own_engine=yes
+fi
+
+if [ "$own_engine" = no ]; then
 command -v docker >/dev/null 2>&1 || add docker.io
 engine_reachable || command -v dockerd >/dev/null 2>&1 || add docker.io
 command -v docker-registry >/dev/null 2>&1 || add docker-registry
@@ -29,6 +38,7 @@ if command -v dpkg-query >/dev/null 2>&1; then
     is_installed_deb busybox-static || add busybox-static
 else
     command -v busybox >/dev/null 2>&1 || add busybox-static
+fi
 fi
 for extra in "$@"; do
     if command -v dpkg-query >/dev/null 2>&1; then
@@ -50,6 +60,18 @@ if [ -r /etc/os-release ] && grep -qiE '^(ID|ID_LIKE)=.*(debian|ubuntu)' /etc/os
     apt-get "${wait_lock[@]}" install -y -q --no-install-recommends "${need[@]}" >/dev/null
     echo "labkit: installed ${need[*]}"
     exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ] && [ "$own_engine" = no ]; then
+    cat >&2 <<MSG
+labkit: no Docker engine you may use answers ('docker version' failed), and without one the lab
+  needs system packages only root can install: ${need[*]}
+  Either start Docker as yourself: Docker Desktop; Docker CE with your user in the 'docker' group
+  (sudo usermod -aG docker \$USER, then log in again); or rootless Docker
+  (dockerd-rootless-setuptool.sh install); then run this command again.
+  Or run it with sudo: labkit then installs and starts an engine of its own.
+MSG
+    exit 1
 fi
 
 cat >&2 <<MSG
