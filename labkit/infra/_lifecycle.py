@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 
@@ -36,28 +37,41 @@ def up(
     with locked(paths):
         state = State.load(paths)
         users = _engine_choice.users_engine(paths, engine, managed, state.engine)
-        if users is not None:
+        if users is not None and not registries_as_programs():
             return _up_on(users, paths, state, reporter, store)
         result = UpResult(state)
         moved_from = _start_registries(paths, state, result, reporter, lambda kind, part: _registries.ensure(paths, kind, part))
         mirror_url = f"http://{state.mirror.address}"
         before = (state.engine.host, state.engine.pid)
-        state.engine, notes = _engine_choice.resolve(paths, mirror_url, state.engine, reporter, store)
-        result.notes += notes
+        if users is not None:
+            state.engine = EngineState(host=users.host, managed=False)
+            hub = _engine_choice.uses_mirror(users, mirror_url) or _mirror.hub_reachable()
+            result.notes += _engine_choice.not_ours(store, users) + _engine_choice.mirror_notes(users.host, mirror_url, users, hub)
+        else:
+            state.engine, notes = _engine_choice.resolve(paths, mirror_url, state.engine, reporter, store)
+            result.notes += notes
         if (state.engine.host, state.engine.pid) != before and state.engine.managed:
             result.started.append(f"Docker engine (dockerd, pid {state.engine.pid}) on {state.engine.host}")
         state.save(paths)
         _client.offer_plugins(_client.config_dir(paths, state.engine), state.engine)
         mirror = _registries.client(paths, MIRROR, state.mirror)
         with Engine(state.engine.host) as docker:
-            result.seeded = _mirror.seed(docker, mirror, paths, reporter)
+            result.seeded = _mirror.seed(docker, mirror, paths, reporter, own_engine=users is not None)
             if moved_from:
                 result.notes += _carry_tags(docker, moved_from, state.registry.address)
         return result
 
 
+def registries_as_programs() -> bool:
+    """On the user's own engine, root with Docker Distribution installed runs the registries as programs
+    beside it, as for labkit's own engine (a grading run reads the class mirror's storage from disk);
+    anyone else runs them as containers on that engine."""
+    return os.geteuid() == 0 and shutil.which(_registries.PROGRAM) is not None
+
+
 def _up_on(info: EngineInfo, paths: LabPaths, state: State, reporter: Reporter, store: str | None) -> UpResult:
-    """The lab on the user's own engine: the registries as containers on it, nothing started on the machine."""
+    """The lab on the user's own engine as an ordinary user: the registries as containers on it, nothing
+    started on the machine."""
     result = UpResult(state, notes=_engine_choice.not_ours(store, info))
     state.engine = EngineState(host=info.host, managed=False)
     state.save(paths)

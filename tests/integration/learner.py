@@ -43,7 +43,8 @@ def bin_folder(where: Path, docker_cli: str) -> Path:
     return where
 
 
-def command(user: str, argv: list[str], env: dict[str, str], stage: Path, groups: bool = True) -> list[str]:
+def command(user: str, argv: list[str], env: dict[str, str], stage: Path, groups: bool = True,
+            tun: Path | None = None) -> list[str]:
     """`argv` as `user`, in a mount namespace where this Python and the repository are reachable even
     where they sit under a folder only root may enter (pyenv in /root): bound back over a fresh one."""
     needed = sorted({Path(os.path.realpath(sys.base_prefix)), Path(os.path.realpath(sys.prefix)), REPO})
@@ -55,6 +56,8 @@ def command(user: str, argv: list[str], env: dict[str, str], stage: Path, groups
         lines.append(f"mount -t tmpfs -o mode=0755,size=1m labkit-test {shlex.quote(str(blocker))}")
     for i, (path, _b) in enumerate(blocked):
         lines += [f"mkdir -p {shlex.quote(str(path))}", f"mount --move {stage}/{i} {shlex.quote(str(path))}"]
+    if tun is not None:  # a usable /dev/net/tun for rootless Docker (0600 on this machine, 0666 where udev runs)
+        lines.append(f"mount --bind {shlex.quote(str(tun))} /dev/net/tun")
     for program in HIDDEN:  # what a learner's machine does not have
         if shutil.which(program, path="/usr/local/bin:/usr/bin:/bin"):
             lines.append(f"mount --bind /dev/null {shutil.which(program, path='/usr/local/bin:/usr/bin:/bin')}")

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import stat
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +41,10 @@ class Learner:
     env: dict[str, str]
     stage: Path
 
+    tun: Path | None = None
+
     def run(self, *argv: str, env: dict | None = None, groups: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
-        wrapped = command(self.user, list(argv), {**self.env, **(env or {})}, self.stage, groups=groups)
+        wrapped = command(self.user, list(argv), {**self.env, **(env or {})}, self.stage, groups=groups, tun=self.tun)
         return subprocess.run(wrapped, capture_output=True, text=True, cwd=self.home, timeout=timeout)
 
     def labkit(self, *args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
@@ -102,6 +107,10 @@ def learner(lab):
 
 
 def test_the_course_runs_on_the_learners_own_engine(learner):
+    _runs_the_course(learner)
+
+
+def _runs_the_course(learner: Learner) -> None:
     before = learner.labkit("up", check=False)
     assert before.returncode == 1
     assert "registry:2" in before.stderr and "labkit mirror load FILE" in before.stderr  # no image yet: says what to do
@@ -115,6 +124,7 @@ def test_the_course_runs_on_the_learners_own_engine(learner):
     assert "Docker Hub, which is not reachable" in up.stderr and "registry-mirrors" in up.stderr
     status = json.loads(learner.labkit("status", "--json").stdout)
     assert status["ok"] and status["engine"]["details"]["managed"] is False
+    assert status["engine"]["details"]["host"] == learner.host
     assert status["engine"]["details"]["uses_mirror"] is False
     assert "daemon.json" in status["engine"]["details"]["mirror_setting"]
     assert status["engine"]["details"]["builder"] == "BuildKit"
@@ -171,3 +181,65 @@ def test_a_bundle_cut_short_or_of_the_wrong_kind_is_refused(learner):
         result = learner.labkit("mirror", "load", name, check=False)
         assert result.returncode == 1 and "Traceback" not in result.stderr
         assert said in result.stderr and "labkit mirror save FILE" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def rootless_learner(lab):
+    """An ordinary user running rootless Docker (today's engine, containerd store), found by labkit
+    in the user's runtime folder without DOCKER_HOST, as `dockerd-rootless-setuptool.sh` sets it up."""
+    from labkit.infra._sandbox import _engine_path, rootless_script
+
+    pid = os.getpid()
+    user, group = f"labkit-lr-{pid}", f"labkit-lrd-{pid}"
+    base = Path(tempfile.mkdtemp(prefix="labkit-rootless-"))
+    base.chmod(0o755)
+    engine = None
+    try:
+        add_user(user, base / "home", group)
+        current, _notes = _current_engine.choose(Path(lab.env["LABKIT_CACHE"]), Reporter())
+        assert current is not None and current.current
+        programs = current.root
+        run_dir = base / "run"
+        run_dir.mkdir(mode=0o700)
+        tun = base / "tun"
+        os.mknod(tun, 0o666 | stat.S_IFCHR, os.makedev(10, 200))
+        tun.chmod(0o666)
+        plugins = base / "home" / ".docker" / "cli-plugins"
+        plugins.mkdir(parents=True)
+        (plugins / "docker-buildx").symlink_to(programs / "usr/libexec/docker/cli-plugins/docker-buildx")
+        lab.labkit("mirror", "save", str(base / "home" / "course-bundle.tar"))
+        subprocess.run(["chown", "-R", f"{user}:{user}", str(base / "home"), str(run_dir)], check=True)
+        stage = base / "stage"
+        stage.mkdir()
+        tools = bin_folder(base / "bin", str(programs / "usr/bin/docker"))
+        env = {"PATH": f"{tools}:/usr/bin:/bin", "XDG_RUNTIME_DIR": str(run_dir), "LABKIT_OFFLINE": "1"}
+        learner = Learner(user, base / "home", f"unix://{run_dir}/docker.sock", env, stage, tun=tun)
+        engine_env = {"XDG_RUNTIME_DIR": str(run_dir), "PATH": _engine_path(current),
+                      "DOCKERD_ROOTLESS_ROOTLESSKIT_NET": "slirp4netns", "DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER": "builtin"}
+        log = open(base / "engine.log", "wb")
+        engine = subprocess.Popen(
+            command(user, [str(rootless_script(current)), "--feature=containerd-snapshotter=true"], engine_env, stage, tun=tun),
+            stdout=log, stderr=log, cwd=base / "home", start_new_session=True,
+        )
+        for _ in range(120):
+            if learner.run("docker", "-H", learner.host, "version").returncode == 0:
+                break
+            assert engine.poll() is None, (base / "engine.log").read_text()[-3000:]
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the rootless engine did not answer:\n" + (base / "engine.log").read_text()[-3000:])
+        assert "rootless" in learner.run("docker", "-H", learner.host, "info", "--format", "{{.SecurityOptions}}").stdout
+        yield learner
+    finally:
+        if engine is not None:
+            os.killpg(engine.pid, signal.SIGTERM)
+            try:
+                engine.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(engine.pid, signal.SIGKILL)
+        remove_user(user, group)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_the_course_runs_on_the_learners_rootless_engine(rootless_learner):
+    _runs_the_course(rootless_learner)

@@ -79,9 +79,9 @@ def test_env_points_a_shell_at_the_lab(lab):
 
 
 def test_down_stops_only_what_labkit_started(lab, tmp_path):
-    """A second lab on the session lab's engine (as if it were the user's; its registries are containers
-    there): down leaves that engine, its image and its container alone, and the base image names as
-    they were; the registries' containers are stopped, and only --purge removes them."""
+    """A second lab on the session lab's engine (as if it were root's own engine, so the registries run
+    as programs beside it): down leaves that engine, its image and its container alone, and the base
+    image names as they were. (As an ordinary user they are containers: test_learner_engine.py.)"""
     lab.docker("pull", "busybox")
     lab.docker("tag", "busybox", "precious:1")
     lab.docker("create", "--name", "precious-box", "precious:1", "true")
@@ -102,15 +102,10 @@ def test_down_stops_only_what_labkit_started(lab, tmp_path):
         assert lab.docker("image", "inspect", "precious:1").returncode == 0
         assert lab.docker("container", "inspect", "precious-box").returncode == 0
         assert lab.docker("images", "-q", "nginx:latest").stdout.strip() == nginx_before
-        purged = other.labkit("down", "--purge")  # the registries' containers and volumes go, the rest stays
-        assert purged.stdout.count("(removed)") == 4
-        assert not [n for n in lab.docker("ps", "-a", "--format", "{{.Names}}").stdout.split() if n.startswith("labkit-")]
-        assert lab.docker("container", "inspect", "precious-box").returncode == 0
     finally:
         stop_lab(other)
         lab.docker("rm", "-f", "precious-box", check=False)
         lab.docker("rmi", "precious:1", check=False)
-        lab.docker("rmi", "registry:2", check=False)  # the image the registries' containers ran
 
 
 def test_a_managed_engine_leaves_the_firewall_rules_of_other_engines_alone(lab, tmp_path):
