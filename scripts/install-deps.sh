@@ -13,9 +13,11 @@ set -euo pipefail
 need=()
 add() { case " ${need[*]-} " in *" $1 "*) ;; *) need+=("$1") ;; esac; }
 
-engine_reachable() {
+engine_reachable() {  # where labkit looks: DOCKER_HOST or the docker context, then rootless Docker's socket
     command -v docker >/dev/null 2>&1 || return 1
-    timeout 10 docker version --format '{{.Server.Version}}' >/dev/null 2>&1
+    timeout 10 docker version --format '{{.Server.Version}}' >/dev/null 2>&1 && return 0
+    [ -z "${DOCKER_HOST-}" ] && [ "$(id -u)" -ne 0 ] && [ -S "${XDG_RUNTIME_DIR:-/run/user/$(id -u)}/docker.sock" ] \
+        && DOCKER_HOST="unix://${XDG_RUNTIME_DIR:-/run/user/$(id -u)}/docker.sock" timeout 10 docker version >/dev/null 2>&1
 }
 
 is_installed_deb() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }

@@ -20,6 +20,9 @@ HIDDEN = ("docker-registry", "dockerd", "debootstrap")
 
 
 def add_user(name: str, home: Path, group: str) -> int:
+    for table in (Path("/etc/subuid"), Path("/etc/subgid")):  # useradd gives subordinate ids (rootless Docker) only where they exist
+        if not table.exists():
+            table.touch(mode=0o644)
     subprocess.run(["groupadd", "-f", group], check=True)
     subprocess.run(["useradd", "-M", "-d", str(home), "-s", "/bin/sh", "-U", "-G", group, name], check=True, capture_output=True)
     home.mkdir(parents=True, exist_ok=True)

@@ -111,6 +111,8 @@ def test_the_course_runs_on_the_learners_own_engine(learner):
 
 
 def _runs_the_course(learner: Learner) -> None:
+    deps = learner.run("bash", str(REPO / "scripts/install-deps.sh"))  # `make lab`'s first step: nothing to install
+    assert deps.returncode == 0 and not deps.stdout + deps.stderr, deps.stdout + deps.stderr
     before = learner.labkit("up", check=False)
     assert before.returncode == 1
     assert "registry:2" in before.stderr and "labkit mirror load FILE" in before.stderr  # no image yet: says what to do
@@ -147,6 +149,14 @@ def _runs_the_course(learner: Learner) -> None:
         )
         assert result.returncode == 0, f"{name} as the learner:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}"
     assert learner.docker("image", "inspect", "precious:1").returncode == 0
+
+    # A pull exercise undone on an engine that cannot pull: the feedback names the setting, not Docker's error.
+    learner.docker("tag", "nginx:latest", "kept-nginx:1")
+    learner.docker("rmi", "nginx:latest")
+    check = learner.labkit("check", "inspect.pull", check=False)
+    assert check.returncode == 1 and "registry-mirrors" in check.stdout and "labkit mirror load FILE" in check.stdout
+    learner.docker("tag", "kept-nginx:1", "nginx:latest")
+    learner.docker("rmi", "kept-nginx:1")
 
     down = learner.labkit("down")
     assert "kept for `labkit up`" in down.stdout and "left running" in down.stdout
@@ -185,8 +195,9 @@ def test_a_bundle_cut_short_or_of_the_wrong_kind_is_refused(learner):
 
 @pytest.fixture(scope="module")
 def rootless_learner(lab):
-    """An ordinary user running rootless Docker (today's engine, containerd store), found by labkit
-    in the user's runtime folder without DOCKER_HOST, as `dockerd-rootless-setuptool.sh` sets it up."""
+    """An ordinary user running rootless Docker (today's engine, containerd store), no DOCKER_HOST:
+    labkit finds it in the user's runtime folder, and through the `rootless` docker context that
+    `dockerd-rootless-setuptool.sh` makes."""
     from labkit.infra._sandbox import _engine_path, rootless_script
 
     pid = os.getpid()
@@ -229,6 +240,13 @@ def rootless_learner(lab):
         else:
             raise AssertionError("the rootless engine did not answer:\n" + (base / "engine.log").read_text()[-3000:])
         assert "rootless" in learner.run("docker", "-H", learner.host, "info", "--format", "{{.SecurityOptions}}").stdout
+        # labkit finds it in the user's runtime folder before any context names it...
+        found = learner.labkit("mirror", "load", "course-bundle.tar", check=False)
+        assert learner.host in found.stdout, found.stdout + found.stderr
+        # ...and the learner's docker CLI through the context dockerd-rootless-setuptool.sh makes
+        learner.docker("context", "create", "rootless", "--docker", f"host={learner.host}")
+        learner.docker("context", "use", "rootless")
+        learner.run("docker", "rmi", "busybox", "debian:bookworm-slim", "nginx", "registry:2")  # as found
         yield learner
     finally:
         if engine is not None:
