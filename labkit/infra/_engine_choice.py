@@ -1,8 +1,10 @@
 """Which Docker engine the lab uses.
 
 In order: an explicit one (``--engine`` or ``LABKIT_DOCKER_HOST``); the one this lab
-already manages, while it runs; the user's own reachable engine (``DOCKER_HOST`` or
-the default socket); otherwise a managed `dockerd` that labkit starts.
+already manages, while it runs; the user's own reachable engine (``DOCKER_HOST``, the current
+docker context, the default socket, rootless Docker's); otherwise, as root only, a managed
+`dockerd` that labkit starts. Also what to tell a user whose engine does not pull through the
+lab's mirror.
 """
 
 from __future__ import annotations

@@ -37,26 +37,21 @@ def up(
     with locked(paths):
         state = State.load(paths)
         users = _engine_choice.users_engine(paths, engine, managed, state.engine)
-        if users is not None and not registries_as_programs():
+        if users is not None:
             return _up_on(users, paths, state, reporter, store)
         result = UpResult(state)
         moved_from = _start_registries(paths, state, result, reporter, lambda kind, part: _registries.ensure(paths, kind, part))
         mirror_url = f"http://{state.mirror.address}"
         before = (state.engine.host, state.engine.pid)
-        if users is not None:
-            state.engine = EngineState(host=users.host, managed=False)
-            hub = _engine_choice.uses_mirror(users, mirror_url) or _mirror.hub_reachable()
-            result.notes += _engine_choice.not_ours(store, users) + _engine_choice.mirror_notes(users.host, mirror_url, users, hub)
-        else:
-            state.engine, notes = _engine_choice.resolve(paths, mirror_url, state.engine, reporter, store)
-            result.notes += notes
-        if (state.engine.host, state.engine.pid) != before and state.engine.managed:
+        state.engine, notes = _engine_choice.resolve(paths, mirror_url, state.engine, reporter, store)
+        result.notes += notes
+        if (state.engine.host, state.engine.pid) != before:
             result.started.append(f"Docker engine (dockerd, pid {state.engine.pid}) on {state.engine.host}")
         state.save(paths)
         _client.offer_plugins(_client.config_dir(paths, state.engine), state.engine)
         mirror = _registries.client(paths, MIRROR, state.mirror)
         with Engine(state.engine.host) as docker:
-            result.seeded = _mirror.seed(docker, mirror, paths, reporter, own_engine=users is not None)
+            result.seeded = _mirror.seed(docker, mirror, paths, reporter)
             if moved_from:
                 result.notes += _carry_tags(docker, moved_from, state.registry.address)
         return result
@@ -70,16 +65,19 @@ def registries_as_programs() -> bool:
 
 
 def _up_on(info: EngineInfo, paths: LabPaths, state: State, reporter: Reporter, store: str | None) -> UpResult:
-    """The lab on the user's own engine as an ordinary user: the registries as containers on it, nothing
-    started on the machine."""
+    """The lab on the user's own engine: the registries as containers on it (nothing started on the
+    machine), or, for root with docker-registry, as programs beside it."""
     result = UpResult(state, notes=_engine_choice.not_ours(store, info))
     state.engine = EngineState(host=info.host, managed=False)
     state.save(paths)
     with Engine(info.host) as docker:
-        moved_from = _start_registries(
-            paths, state, result, reporter, lambda kind, part: _registry_containers.ensure(docker, paths, kind, part, reporter),
-            where=" (a container on your engine)",
-        )
+        if registries_as_programs():
+            moved_from = _start_registries(paths, state, result, reporter, lambda kind, part: _registries.ensure(paths, kind, part))
+        else:
+            moved_from = _start_registries(
+                paths, state, result, reporter, lambda kind, part: _registry_containers.ensure(docker, paths, kind, part, reporter),
+                where=" (a container on your engine)",
+            )
         mirror_url = f"http://{state.mirror.address}"
         hub = _engine_choice.uses_mirror(info, mirror_url) or _mirror.hub_reachable()
         result.notes += _engine_choice.mirror_notes(info.host, mirror_url, info, hub)
