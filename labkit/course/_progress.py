@@ -31,6 +31,7 @@ FILE_NAME = "progress.sqlite"
 BUSY_TIMEOUT_S = 10.0
 ATTEMPTS = 5  # tries of one operation when SQLite reports the database busy or locked
 RETRY_PAUSE_S = 0.05  # times the attempt number
+FEEDBACK_CHARS = 2000  # of a check's feedback kept with it
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -44,7 +45,8 @@ CREATE TABLE IF NOT EXISTS events (
     possible REAL,                   -- check
     source   TEXT,                   -- check: 'notebook', 'cli', 'grader', ...
     number   INTEGER,                -- hint: 1 for the first hint
-    time     REAL NOT NULL           -- epoch seconds
+    time     REAL NOT NULL,          -- epoch seconds
+    feedback TEXT                    -- check: what the learner was told (the class view shows it)
 );
 CREATE INDEX IF NOT EXISTS events_by_lesson ON events (kind, lesson, id);
 CREATE INDEX IF NOT EXISTS events_by_exercise ON events (kind, exercise, id);
@@ -104,11 +106,11 @@ class ProgressStore:
     def record_check(self, result: CheckResult, source: str = "notebook") -> None:
         row = (
             lesson_of(result.exercise), result.exercise, result.status, int(result.passed),
-            float(result.points), float(result.possible), source, time.time(),
+            float(result.points), float(result.possible), source, time.time(), result.feedback[:FEEDBACK_CHARS],
         )
         self._write(
-            "INSERT INTO events (kind, lesson, exercise, status, passed, points, possible, source, time)"
-            " VALUES ('check', ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (kind, lesson, exercise, status, passed, points, possible, source, time, feedback)"
+            " VALUES ('check', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             row,
         )
 
@@ -179,14 +181,29 @@ class ProgressStore:
             for lesson, members in lessons.items()
         ]
 
+    def since_reset(self) -> tuple[list[dict], dict[str, int]]:
+        """What counts now: every check since its lesson's last reset, oldest first
+        ({exercise, passed, feedback, time}), and how many distinct hints of each exercise were shown."""
+        checks = self._read(
+            "SELECT e.exercise, e.passed, e.feedback, e.time FROM events e"
+            f" WHERE e.kind = 'check' AND e.id > {_LAST_RESET_ID} ORDER BY e.id"
+        )
+        hints = self._read(
+            "SELECT e.exercise, COUNT(DISTINCT e.number) FROM events e"
+            f" WHERE e.kind = 'hint' AND e.id > {_LAST_RESET_ID} GROUP BY e.exercise"
+        )
+        keys = ("exercise", "passed", "feedback", "time")
+        return ([{**dict(zip(keys, row)), "passed": bool(row[1]), "feedback": row[2] or ""} for row in checks],
+                {exercise: int(count) for exercise, count in hints})
+
     def history(self, exercise: str | None = None) -> list[dict]:
         """Every recorded check (of one exercise, or all), oldest first."""
-        sql = "SELECT exercise, status, passed, points, possible, source, time FROM events WHERE kind = 'check'"
+        sql = "SELECT exercise, status, passed, points, possible, source, time, feedback FROM events WHERE kind = 'check'"
         params: tuple = ()
         if exercise is not None:
             sql += " AND exercise = ?"
             params = (exercise,)
-        keys = ("exercise", "status", "passed", "points", "possible", "source", "time")
+        keys = ("exercise", "status", "passed", "points", "possible", "source", "time", "feedback")
         rows = self._read(sql + " ORDER BY id", params)
         return [{**dict(zip(keys, row)), "passed": bool(row[2])} for row in rows]
 
@@ -211,6 +228,8 @@ class ProgressStore:
         conn.execute("BEGIN IMMEDIATE")
         for statement in filter(str.strip, _SCHEMA.split(";")):
             conn.execute(statement)
+        if "feedback" not in {row[1] for row in conn.execute("PRAGMA table_info(events)")}:  # a store from before
+            conn.execute("ALTER TABLE events ADD COLUMN feedback TEXT")
         conn.execute("COMMIT")
 
     def _write(self, sql: str, params: tuple) -> None:

@@ -1,6 +1,6 @@
 """labkit's house: four parts whose imports point one way, and a CheckResult that needs no engine.
 
-    errors  <-  infra  <-  course  <-  ui  <-  grading  <-  cli
+    errors  <-  infra  <-  course  <-  ui  <-  grading  <-  classroom  <-  cli
 (an arrow reads "is imported by"). A module may import its own part and any part to its left,
 never one to its right: the running lab knows nothing of the course, the course nothing of how
 it is shown. Every import counts, also one inside a function.
@@ -16,7 +16,7 @@ from pathlib import Path
 import labkit
 
 PACKAGE = Path(labkit.__file__).parent
-RANK = {"errors": 0, "_lean": 0, "infra": 1, "course": 2, "ui": 3, "grading": 4, "cli": 5, "__main__": 6}
+RANK = {"errors": 0, "_lean": 0, "infra": 1, "course": 2, "ui": 3, "grading": 4, "classroom": 5, "cli": 6, "__main__": 7}
 
 
 def _module(path: Path) -> str:

@@ -1,0 +1,84 @@
+"""The instructor's class view: learners by exercises, what each saw, who is stuck, pass rates."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+import time
+from types import SimpleNamespace
+
+from labkit.classroom._classview import FAILED, IDLE_SECONDS, NOT_TRIED, PASSED, class_view
+from labkit.course._progress import ProgressStore
+from labkit.course._results import CheckResult
+
+EXERCISES = [SimpleNamespace(id="start.pull", title="Pull busybox"), SimpleNamespace(id="inspect.pull", title="Pull nginx")]
+
+
+def _check(store: ProgressStore, exercise: str, passed: bool, feedback: str = "") -> None:
+    result = (CheckResult.ok if passed else CheckResult.fail)(feedback or ("done" if passed else "not yet"))
+    store.record_check(result.scored(exercise, exercise, 1.0))
+
+
+def test_each_learner_shows_what_they_saw_and_the_class_its_pass_rate(tmp_path):
+    ada, bob = ProgressStore(tmp_path / "ada.sqlite"), ProgressStore(tmp_path / "bob.sqlite")
+    _check(ada, "start.pull", True, "busybox:latest is there.")
+    _check(bob, "start.pull", False, "There is no image busybox:latest in your engine yet: run `docker pull busybox`.")
+    bob.record_hint("start.pull", 1)
+    bob.record_hint("start.pull", 1)  # the same hint twice is one hint used
+    view = class_view({"bob": bob, "ada": ada}, EXERCISES, time.time())
+    assert [row.name for row in view.learners] == ["ada", "bob"]
+    ada_row, bob_row = view.learners
+    assert ada_row.cells["start.pull"].status == PASSED and ada_row.cells["inspect.pull"].status == NOT_TRIED
+    assert bob_row.cells["start.pull"].status == FAILED
+    assert bob_row.cells["start.pull"].feedback.startswith("There is no image busybox:latest")
+    assert bob_row.cells["start.pull"].hints == 1
+    assert view.pass_rate == {"start.pull": 0.5, "inspect.pull": 0.0}
+    assert not ada_row.stuck and not bob_row.stuck
+    table = list(csv.DictReader(io.StringIO(view.to_csv())))
+    assert len(table) == 4 and table[2] == {
+        "learner": "bob", "exercise": "start.pull", "status": "failed", "attempts": "1", "hints": "1", "stuck": "",
+        "last feedback": "There is no image busybox:latest in your engine yet: run `docker pull busybox`.",
+    }
+    assert view.to_dict()["learners"][1]["cells"]["start.pull"]["status"] == "failed"
+
+
+def test_three_failures_in_a_row_is_stuck_and_a_pass_ends_it(tmp_path):
+    store = ProgressStore(tmp_path / "p.sqlite")
+    for _ in range(3):
+        _check(store, "start.pull", False)
+    row = class_view({"cy": store}, EXERCISES, time.time()).learners[0]
+    assert row.cells["start.pull"].stuck and row.stuck == ["start.pull: failed 3 times in a row"]
+    _check(store, "start.pull", True)
+    row = class_view({"cy": store}, EXERCISES, time.time()).learners[0]
+    assert not row.cells["start.pull"].stuck and row.stuck == [] and row.cells["start.pull"].attempts == 4
+
+
+def test_no_exercise_passed_for_ten_minutes_is_stuck_until_all_are_done(tmp_path):
+    store = ProgressStore(tmp_path / "p.sqlite")
+    _check(store, "start.pull", True)
+    later = time.time() + IDLE_SECONDS + 60
+    assert class_view({"di": store}, EXERCISES, later).learners[0].stuck == ["no exercise passed for 11 minutes"]
+    _check(store, "inspect.pull", True)
+    assert class_view({"di": store}, EXERCISES, later + 3600).learners[0].stuck == []  # finished: not stuck
+    assert class_view({"new": ProgressStore(tmp_path / "n.sqlite")}, EXERCISES, later).learners[0].stuck == []  # not begun
+
+
+def test_a_reset_lesson_starts_over_in_the_view(tmp_path):
+    store = ProgressStore(tmp_path / "p.sqlite")
+    _check(store, "start.pull", True)
+    store.record_reset("start")
+    assert class_view({"ed": store}, EXERCISES, time.time()).learners[0].cells["start.pull"].status == NOT_TRIED
+
+
+def test_a_store_from_before_feedback_was_kept_gains_the_column(tmp_path):
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, lesson TEXT NOT NULL,"
+                     " exercise TEXT, status TEXT, passed INTEGER, points REAL, possible REAL, source TEXT, number INTEGER,"
+                     " time REAL NOT NULL)")
+        conn.execute("INSERT INTO events (kind, lesson, exercise, status, passed, time) VALUES ('check', 'start', 'start.pull', 'failed', 0, 1)")
+    store = ProgressStore(path)
+    _check(store, "start.pull", False, "still not")
+    cell = class_view({"fay": store}, EXERCISES, time.time()).learners[0].cells["start.pull"]
+    assert cell.attempts == 2 and cell.feedback == "still not"
