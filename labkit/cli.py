@@ -253,6 +253,32 @@ def _size(text: str) -> int:
     return int(value)
 
 
+def cmd_hub(args: argparse.Namespace, paths: LabPaths) -> int:
+    from .classroom import _hub  # JupyterHub is imported only by this command
+    from .infra._sandbox import Limits
+
+    options = _hub.HubOptions(port=args.port, ip=args.ip, code=args.code or "", admin_code=args.admin_code or "",
+                              limits=Limits(memory=args.memory, pids=args.pids, disk=args.disk))
+    if args.stop:
+        said = _hub.stop(options)
+        for what in said:
+            out.print(f"stopped: {escape(what)}")
+        out.print(f"Nothing of the hub was running in {options.home}." if not said
+                  else f"The learners' work is kept in {options.home / 'learners'}.")
+        return 0
+    hub = _hub.start(paths, options, ConsoleReporter(err))
+    where = options.ip or "THIS-MACHINE"
+    out.print(f"The class hub is up: http://{where}:{options.port}/ (workshop code {escape(options.code)}; "
+              f"you sign in as `instructor` with your admin code).")
+    out.print("Ctrl-C (or `labkit hub --stop` elsewhere) takes every learner's lab down; their work is kept.")
+    try:
+        hub.wait()
+    except KeyboardInterrupt:
+        for what in _hub.stop(options):
+            out.print(f"stopped: {escape(what)}")
+    return 0
+
+
 def cmd_grade(args: argparse.Namespace, paths: LabPaths) -> int:
     from rich.progress import Progress
 
@@ -367,6 +393,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-sandbox", action="store_true",
                    help="grade without sandboxes: each submission runs as root on this machine (the report says so)")
     p.set_defaults(func=cmd_grade)
+
+    p = commands.add_parser("hub", help="a class on this machine: JupyterHub, a sandboxed lab per learner (root)")
+    p.add_argument("--port", type=int, default=8000, help="the port learners open (default 8000)")
+    p.add_argument("--ip", default="", help="the address to listen on (default: all of the machine's)")
+    p.add_argument("--code", help="the workshop code learners sign in with")
+    p.add_argument("--admin-code", help="the code you sign in with, as `instructor`")
+    p.add_argument("--memory", type=_size, default="1536m", metavar="SIZE", help="memory of one learner's lab (default 1536m)")
+    p.add_argument("--pids", type=int, default=1000, metavar="N", help="processes and threads of one learner's lab (default 1000)")
+    p.add_argument("--disk", type=_size, default="4g", metavar="SIZE", help="disk of one learner's lab (default 4g)")
+    p.add_argument("--stop", action="store_true", help="take every learner's lab down and stop the hub (their work is kept)")
+    p.set_defaults(func=cmd_hub)
 
     p = commands.add_parser("lab", help="start JupyterLab on your workspace (learner notebooks), pointed at the lab")
     p.add_argument("--workspace", default=os.environ.get("LABKIT_WORKSPACE") or "workspace",

@@ -99,7 +99,10 @@ class ProgressStore:
 
     @classmethod
     def for_paths(cls, paths: LabPaths) -> "ProgressStore":
-        return cls(paths.home / FILE_NAME)
+        """The lab's store: in its home, or in LABKIT_PROGRESS (a folder) where set (a hub learner's, kept
+        beside their workspace across their labs)."""
+        folder = os.environ.get("LABKIT_PROGRESS")
+        return cls((Path(folder) if folder else paths.home) / FILE_NAME)
 
     # -- writes ------------------------------------------------------------------------
 

@@ -80,6 +80,7 @@ class Spec:
     expose: tuple[Path, ...] = ()
     store: str = "containerd"
     seeded: Path | None = None  # a course registry's storage to start from (the base layers)
+    kept: Path | None = None  # a folder that outlives the sandbox (a hub learner's work), bound at home/kept
 
 
 @dataclass
@@ -115,6 +116,11 @@ class Sandbox:
     def kernel_home(self) -> Path:
         """The kernel's LABKIT_HOME: a copy of the lab's state, the registry password, its own progress."""
         return self.home / "labkit"
+
+    @property
+    def kept(self) -> Path:
+        """Where `Spec.kept` appears inside the sandbox."""
+        return self.home / "kept"
 
     @property
     def run_dir(self) -> Path:
@@ -367,6 +373,8 @@ def _hold_namespace(sb: Sandbox) -> None:
     blockers = [b for b in map(_blocker, exposed) if b is not None]
     covers = [c for c in _outermost([*sb.spec.hide, *blockers]) if not any(c.is_relative_to(p) for p in private)]
     lines = ["set -e"]
+    if sb.spec.kept is not None:  # bound first: the hidden folders may cover where it lives
+        lines += [f"mkdir -p {q(sb.kept)}", f"mount --bind {q(sb.spec.kept)} {q(sb.kept)}"]
     restore = []
     for i, path in enumerate(exposed):
         if any(path.is_relative_to(c) for c in [*covers, *private]):

@@ -1,0 +1,118 @@
+"""A learner's lab on the class's hub: the grading sandbox, reused, with JupyterLab in it.
+
+Each learner's server runs as a throwaway unprivileged user of their own, with a rootless engine and
+course registry, inside a learner's limits (`infra._sandbox`, as for a graded submission), the class's
+mirror serving the base images. What outlives the lab is the learner's folder under the hub's home
+(`learners/<name>`: `workspace/` with their notebooks, copied in once and never overwritten, and
+`progress/`, their checks and hints), bound into the sandbox at `home/kept`; every other learner's
+folder, the hub's own files and the class lab are hidden from it. JupyterLab runs in the machine's
+network namespace (the hub must reach it, and it the hub), its kernels too: the sandbox's registry and
+mirror are published on the machine's loopback under the ports the learner's names use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from jupyterhub.spawner import Spawner
+from traitlets import Integer, Unicode
+
+from ..course import _release
+from ..grading import labs
+from ..infra import _client, _proc, _sandbox
+from ..ui import _jupyter
+
+START_PAGE = "/lab/tree/00-start-here.ipynb"
+
+
+class SandboxSpawner(Spawner):
+    """JupyterHub's spawner for a learner: a sandbox per server, the learner's folder kept."""
+
+    hub_home = Unicode(help="The hub's folder: learners/<name> for each learner's kept work.").tag(config=True)
+    cache = Unicode(help="The class lab's cache (its engine, the registry seed).").tag(config=True)
+    mirror_data = Unicode(help="The class mirror's storage folder.").tag(config=True)
+    seeded = Unicode(help="A course registry's storage holding the base layers, each lab's registry starts from.").tag(config=True)
+    notebooks = Unicode(help="The course's source notebooks (learner copies are made from them).").tag(config=True)
+    hide = Unicode(help="Folders of the machine no learner may see, separated by os.pathsep.").tag(config=True)
+    memory = Integer(_sandbox.Limits.memory).tag(config=True)
+    pids = Integer(_sandbox.Limits.pids).tag(config=True)
+    disk = Integer(_sandbox.Limits.disk).tag(config=True)
+
+    sandbox: _sandbox.Sandbox | None = None
+    proc: subprocess.Popen | None = None
+
+    @property
+    def kept(self) -> Path:
+        return Path(self.hub_home) / "learners" / self.user.name
+
+    async def start(self) -> tuple[str, int]:
+        port = _proc.free_port()
+        loop = asyncio.get_running_loop()
+        self.sandbox = await loop.run_in_executor(None, self._make)
+        try:
+            self.proc = await loop.run_in_executor(None, self._serve, port)
+        except BaseException:
+            await loop.run_in_executor(None, _sandbox.take_down, self.sandbox)
+            self.sandbox = None
+            raise
+        return "127.0.0.1", port
+
+    def _make(self) -> _sandbox.Sandbox:
+        """The learner's folder (made the first time, notebooks copied in), then a sandbox around it."""
+        workspace, progress = self.kept / "workspace", self.kept / "progress"
+        for folder in (self.kept, workspace, progress):
+            folder.mkdir(parents=True, exist_ok=True)
+        _release.stock(Path(self.notebooks), workspace)  # never overwrites a notebook that is there
+        engine = labs.sandbox_engine(Path(self.cache))
+        spec = _sandbox.Spec(
+            name=f"{_sandbox.PREFIX}-{os.getpid()}-u{self.user.id}", engine=engine,  # a user name fits 32 characters
+            limits=_sandbox.Limits(memory=self.memory, pids=self.pids, disk=self.disk),
+            mirror_data=Path(self.mirror_data), hide=tuple(Path(p) for p in self.hide.split(os.pathsep) if p),
+            expose=labs.exposed(engine), store="containerd" if engine.current else "classic", kept=self.kept,
+            seeded=Path(self.seeded) if self.seeded else None,
+        )
+        sb = _sandbox.make(spec)
+        try:
+            subprocess.run(["chown", "-R", f"{sb.uid}:{sb.gid}", str(self.kept)], check=True)
+            os.chmod(self.kept, 0o700)
+            _client.offer_plugins(sb.docker_config, sb.state.engine)
+            for made in sb.docker_config.iterdir():
+                os.chown(made, sb.uid, sb.gid)
+        except BaseException:
+            _sandbox.take_down(sb)
+            raise
+        return sb
+
+    def _serve(self, port: int) -> subprocess.Popen:
+        """JupyterLab as the learner, in the sandbox, on 127.0.0.1:`port`."""
+        sb = self.sandbox
+        workspace = sb.kept / "workspace"
+        variables = {
+            "DOCKER_HOST": sb.host, "LABKIT_REGISTRY": sb.state.registry.address, "LABKIT_USER": sb.state.registry.user,
+            "LABKIT_HOME": str(sb.kernel_home), "LABKIT_PROGRESS": str(sb.kept / "progress"),
+            "DOCKER_CONFIG": str(sb.docker_config), "LABKIT_WORKSPACE": str(workspace),
+        }
+        env = {**_jupyter.environment(variables, workspace, sb.base_env()), **self.get_env()}
+        argv = [sys.executable, "-P", "-m", "jupyterhub.singleuser", "--ip=127.0.0.1", f"--port={port}",
+                f"--ServerApp.root_dir={workspace}", f"--SingleUserNotebookApp.default_url={START_PAGE}"]
+        log = open(sb.root / "lab" / "jupyterlab.log", "ab")
+        try:
+            return subprocess.Popen(sb.command(argv, env, network=False, cwd=workspace), stdout=log, stderr=log,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        finally:
+            log.close()
+
+    async def poll(self) -> int | None:
+        if self.proc is None:
+            return 0
+        return self.proc.poll()
+
+    async def stop(self, now: bool = False) -> None:
+        """The lab goes (its user, engine, registry, processes); the learner's folder stays."""
+        sb, self.sandbox, self.proc = self.sandbox, None, None
+        if sb is not None:
+            await asyncio.get_running_loop().run_in_executor(None, _sandbox.take_down, sb)
