@@ -34,7 +34,7 @@ deps:
 	@bash scripts/install-deps.sh
 
 deps-test:
-	@bash scripts/install-deps.sh chromium libatomic1 uidmap rootlesskit slirp4netns
+	@bash scripts/install-deps.sh chromium libatomic1 uidmap rootlesskit slirp4netns node=nodejs npm=npm
 
 venv: $(VENV)/.installed
 

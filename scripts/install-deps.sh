@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs the system programs the lab needs, or says exactly what to install.
 #
-# The lab needs: a Docker engine (a reachable one, or dockerd so labkit can start
-# its own), the docker CLI, Docker Distribution (docker-registry) for the course
-# registry and mirror, and busybox-static + debootstrap to build the base images
+# As an ordinary user with a reachable Docker engine (Docker Desktop, Docker CE, rootless
+# Docker) the lab needs nothing of the system's: it runs on that engine.  Otherwise it
+# needs dockerd so labkit can start its own, the docker CLI, Docker Distribution
+# (docker-registry) for the course registry and mirror, and busybox-static + debootstrap
+# to build the base images
 # offline.  Debian package names given as arguments are needed too (`make test`
-# adds chromium, the browser its JupyterLab tests drive).  On Debian/Ubuntu as
+# adds chromium, the browser its JupyterLab tests drive); PROGRAM=PACKAGE is needed
+# only when PROGRAM is not on PATH (`node=nodejs`: Node.js installed another way serves).  On Debian/Ubuntu as
 # root the missing packages are installed with apt; anywhere else this script
 # stops with the list to install.
 set -euo pipefail
@@ -43,9 +46,14 @@ else
 fi
 fi
 for extra in "$@"; do
-    if command -v dpkg-query >/dev/null 2>&1; then
-        is_installed_deb "$extra" || add "$extra"
-    fi
+    case "$extra" in
+        *=*)  # PROGRAM=PACKAGE: needed only when no such program is on PATH (Node.js may come from elsewhere)
+            command -v "${extra%%=*}" >/dev/null 2>&1 || add "${extra#*=}" ;;
+        *)
+            if command -v dpkg-query >/dev/null 2>&1; then
+                is_installed_deb "$extra" || add "$extra"
+            fi ;;
+    esac
 done
 
 if [ ${#need[@]} -eq 0 ]; then

@@ -97,6 +97,7 @@ def _config(paths: LabPaths, options: HubOptions, proxy: str, seeded: Path) -> s
         "c.Spawner.start_timeout": 120,
         "c.Spawner.http_timeout": 60,
         "c.ConfigurableHTTPProxy.command": [proxy],
+        "c.ConfigurableHTTPProxy.api_url": f"http://127.0.0.1:{_proc.free_port()}",  # not 8001: two hubs may run
         "c.ConfigurableHTTPProxy.pid_file": str(home / "proxy.pid"),
     }
     return "\n".join(f"{name} = {value!r}" for name, value in values.items()) + "\n"
@@ -137,10 +138,10 @@ def start(paths: LabPaths, options: HubOptions, reporter: Reporter) -> subproces
     url = f"http://127.0.0.1:{options.port}/hub/health"
     with reporter.step(f"Starting JupyterHub on port {options.port}"):
         failure = _proc.wait_ready(lambda: _answers(url), proc, 60)
-    if failure:
-        proc.terminate()
-        raise LabkitError(f"JupyterHub did not start: {failure}.{_proc.log_tail(home / 'jupyterhub.log')}",
-                          f"read {home / 'jupyterhub.log'}; `labkit hub --stop` clears a half-started hub.")
+        if failure:
+            proc.terminate()
+            raise LabkitError(f"JupyterHub did not start: {failure}.\n{_proc.log_tail(home / 'jupyterhub.log')}",
+                              f"read {home / 'jupyterhub.log'}; `labkit hub --stop` clears a half-started hub.")
     return proc
 
 

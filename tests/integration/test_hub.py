@@ -1,0 +1,119 @@
+"""`labkit hub`: a class on one machine. Learners sign in with the workshop code, a name and a PIN;
+each gets JupyterLab in a sandbox of their own (user, rootless engine, registry, limits); the
+hub's stop takes every lab down and keeps their work."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from labkit.infra import _proc
+
+from hubclient import HubLearner
+
+CODE, ADMIN = "blue-42", "teach-me"
+
+
+@pytest.fixture(scope="module")
+def hub(lab):
+    """A hub on the session lab's home (its mirror serves the learners' labs), its own folder."""
+    home = Path(tempfile.mkdtemp(prefix="labkit-hub-"))
+    port = _proc.free_port()
+    env = {**lab.env, "LABKIT_HUB_HOME": str(home)}
+    log = open(home.parent / f"{home.name}.out", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "labkit", "hub", "--ip", "127.0.0.1", "--port", str(port),
+                             "--code", CODE, "--admin-code", ADMIN, "--memory", "1536m"], env=env, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        failure = _proc.wait_ready(lambda: _answers(f"{base}/hub/health"), proc, 600)
+        assert failure is None, f"labkit hub: {failure}\n{Path(log.name).read_text()[-3000:]}"
+        yield base, home, env
+    finally:
+        subprocess.run([sys.executable, "-m", "labkit", "hub", "--stop"], env=env, capture_output=True, timeout=180)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        shutil.rmtree(home, ignore_errors=True)
+        Path(log.name).unlink(missing_ok=True)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def test_two_learners_each_in_a_lab_of_their_own(hub):
+    base, home, env = hub
+    ada, bob = HubLearner(base, "ada"), HubLearner(base, "bob")
+    assert ada.sign_in(CODE, "1815") == (200, "")
+    started = time.monotonic()
+    assert ada.open_lab() == 200
+    ready = time.monotonic() - started
+    assert bob.sign_in(CODE, "2024") == (200, "") and bob.open_lab() == 200
+    assert sorted(os.listdir(home / "learners" / "ada" / "workspace"))[0] == "00-start-here.ipynb"
+
+    said = ada.run("from labkit import lab\nlab.ready()\nimport getpass\nprint(getpass.getuser())\n"
+                   "!docker pull -q busybox\nlab.check('start.pull')")
+    assert said.startswith("labkit-sb-") and "PASSED" in said and "start.pull" in said, said
+    ada_user = said.split()[0]
+    assert pwd.getpwnam(ada_user).pw_uid != 0
+    failed = bob.run("from labkit import lab\nlab.ready()\nlab.check('start.pull')")
+    assert "NOT YET" in failed, failed
+    assert "There is no image busybox:latest" in failed
+
+    # From bob's notebook, ada's work, engine and registry are out of reach.
+    probe = bob.run(
+        "import glob, os, requests\n"
+        f"for path in glob.glob('/var/lib/labkit/sandboxes/{ada_user}/run/docker.sock') + ['{home}/learners/ada/workspace']:\n"
+        "    try:\n        os.listdir(path) if path.endswith('workspace') else open(path)\n        print('REACHED', path)\n"
+        "    except OSError as e:\n        print('refused', type(e).__name__)\n"
+    )
+    assert "REACHED" not in probe and "refused" in probe, probe
+    print(f"sign-in to a ready lab: {ready:.1f} s")
+
+
+def test_bad_sign_ins_say_why(hub):
+    base, _home, _env = hub
+    assert HubLearner(base, "cy").sign_in("red-1", "1234") == (403, "That workshop code is not right: ask your instructor for it.")
+    HubLearner(base, "dee").sign_in(CODE, "1111")
+    status, why = HubLearner(base, "dee").sign_in(CODE, "2222")
+    assert status == 403 and "taken by someone else" in why
+
+
+def test_stopping_the_hub_takes_the_labs_down_and_keeps_the_work(lab, tmp_path):
+    """Its own hub: stopped here, then started again, the learner finds their notebook."""
+    home = tmp_path / "hub"
+    port = _proc.free_port()
+    env = {**lab.env, "LABKIT_HUB_HOME": str(home)}
+    argv = [sys.executable, "-m", "labkit", "hub", "--ip", "127.0.0.1", "--port", str(port), "--code", CODE, "--admin-code", ADMIN]
+    base = f"http://127.0.0.1:{port}"
+    for attempt in ("first", "again"):
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            failure = _proc.wait_ready(lambda: _answers(f"{base}/hub/health"), proc, 600)
+            assert failure is None, f"{failure}: {proc.stdout.read() if proc.poll() is not None else ''}"
+            eve = HubLearner(base, "eve")
+            assert eve.sign_in(CODE, "4321") == (200, "") and eve.open_lab() == 200
+            mine = home / "learners" / "eve" / "workspace" / "00-start-here.ipynb"
+            if attempt == "first":
+                mine.write_text(mine.read_text().replace("Start here", "Start here (eve was here)", 1))
+            else:
+                assert "eve was here" in mine.read_text()  # never overwritten
+        finally:
+            stopped = subprocess.run([sys.executable, "-m", "labkit", "hub", "--stop"], env=env, capture_output=True, text=True, timeout=180)
+            proc.wait(timeout=60)
+        assert "every learner's lab" in stopped.stdout
+        assert not [line for line in Path("/etc/passwd").read_text().splitlines() if line.startswith(f"labkit-sb-{proc.pid}-")]
