@@ -5,12 +5,11 @@
 # Docker) the lab needs nothing of the system's: it runs on that engine.  Otherwise it
 # needs dockerd so labkit can start its own, the docker CLI, Docker Distribution
 # (docker-registry) for the course registry and mirror, and busybox-static + debootstrap
-# to build the base images
-# offline.  Debian package names given as arguments are needed too (`make test`
-# adds chromium, the browser its JupyterLab tests drive); PROGRAM=PACKAGE is needed
-# only when PROGRAM is not on PATH (`node=nodejs`: Node.js installed another way serves).  On Debian/Ubuntu as
-# root the missing packages are installed with apt; anywhere else this script
-# stops with the list to install.
+# to build the base images offline.  Debian package names given as arguments are needed
+# too (`make test` adds chromium, the browser its JupyterLab tests drive); PROGRAM=PACKAGE
+# is needed only when PROGRAM is not on PATH (`node=nodejs`: a Node.js installed another
+# way serves).  On Debian/Ubuntu as root the missing packages are installed with apt;
+# anywhere else this script stops with the list to install.
 set -euo pipefail
 
 need=()

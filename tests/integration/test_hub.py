@@ -4,6 +4,7 @@ hub's stop takes every lab down and keeps their work."""
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from labkit.infra import _proc
+from labkit.infra import _proc, _sandbox
 
 from hubclient import HubLearner
 
@@ -76,12 +77,19 @@ def test_two_learners_each_in_a_lab_of_their_own(hub):
 
     # From bob's notebook, ada's work, engine and registry are out of reach.
     probe = bob.run(
-        "import glob, os, requests\n"
-        f"for path in glob.glob('/var/lib/labkit/sandboxes/{ada_user}/run/docker.sock') + ['{home}/learners/ada/workspace']:\n"
-        "    try:\n        os.listdir(path) if path.endswith('workspace') else open(path)\n        print('REACHED', path)\n"
-        "    except OSError as e:\n        print('refused', type(e).__name__)\n"
+        "import os, socket\n"
+        f"engine = socket.socket(socket.AF_UNIX)\n"
+        f"for what, attempt in (('engine', lambda: engine.connect('{_sandbox.BASE}/{ada_user}/run/docker.sock')),\n"
+        f"                      ('work', lambda: os.listdir('{home}/learners/ada/workspace'))):\n"
+        "    try:\n        attempt()\n        print(what, 'REACHED')\n"
+        "    except OSError as e:\n        print(what, type(e).__name__)\n"
     )
-    assert "REACHED" not in probe and "refused" in probe, probe
+    assert "engine PermissionError" in probe, probe  # her engine's folder is hers alone
+    assert "work FileNotFoundError" in probe or "work PermissionError" in probe, probe  # the hub's folder is hidden
+    ada_state = json.loads((_sandbox.BASE / ada_user / "lab" / "state.json").read_text())
+    registry = f"127.0.0.1:{ada_state['registry']['port']}"
+    knock = bob.run(f"import requests\nprint(requests.get('http://{registry}/v2/_catalog', timeout=10).status_code)")
+    assert knock.strip() == "401", knock  # ada's registry asks for ada's login, which bob's lab does not have
     print(f"sign-in to a ready lab: {ready:.1f} s")
 
 
