@@ -99,8 +99,23 @@ def _config(paths: LabPaths, options: HubOptions, proxy: str, seeded: Path) -> s
         "c.ConfigurableHTTPProxy.command": [proxy],
         "c.ConfigurableHTTPProxy.api_url": f"http://127.0.0.1:{_proc.free_port()}",  # not 8001: two hubs may run
         "c.ConfigurableHTTPProxy.pid_file": str(home / "proxy.pid"),
+        "c.JupyterHub.services": [{  # the instructor's class view (only the admin holds access:services)
+            "name": "class", "url": f"http://127.0.0.1:{_proc.free_port()}", "display": True, "oauth_no_confirm": True,
+            "command": [sys.executable, "-m", "labkit.classroom._service"], "environment": {"LABKIT_HUB_HOME": str(home)},
+        }],
     }
-    return "\n".join(f"{name} = {value!r}" for name, value in values.items()) + "\n"
+    return "\n".join(f"{name} = {value!r}" for name, value in values.items()) + "\n" + DEFAULT_URL
+
+
+#: The instructor lands on the class view after signing in; a learner on their own lab (JupyterHub's default).
+DEFAULT_URL = """
+def _landing(handler):
+    user = handler.current_user
+    return "/services/class/" if user is not None and user.admin else ""
+
+
+c.JupyterHub.default_url = _landing
+"""
 
 
 def start(paths: LabPaths, options: HubOptions, reporter: Reporter) -> subprocess.Popen:

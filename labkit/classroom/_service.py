@@ -1,0 +1,167 @@
+"""The instructor's class view: a JupyterHub service at /services/class/, for the admin only.
+
+    python -m labkit.classroom._service      (started by the hub, with LABKIT_HUB_HOME set)
+
+A page that asks for the class every second and redraws the grid (learners by exercises: passed,
+or failed with the feedback the learner saw; hints; who is stuck; the pass rate per exercise), a
+CSV of it, and a button that collects every learner's notebooks into one folder for `labkit grade`.
+Only a user holding the scope `access:services!service=class` gets in: the hub's admin
+(`instructor`); learners get 403.
+
+Each learner's progress store is read from a copy (the database and its write-ahead log, copied to
+a temporary folder): opening the learner's own file as root would leave files of root's beside it
+that the learner's lab could no longer write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
+from jupyterhub.utils import url_path_join
+from tornado import ioloop, web
+
+from ..course import _catalog
+from ..course._progress import FILE_NAME, ProgressStore
+from ._classview import ClassView, class_view
+
+NAME = "class"
+
+
+def read_class(learners: Path, now: float | None = None) -> ClassView:
+    """The class as its learners' progress stores say now."""
+    with tempfile.TemporaryDirectory(prefix="labkit-class-") as tmp:
+        stores = {}
+        for folder in sorted(p for p in learners.iterdir() if p.is_dir()) if learners.is_dir() else []:
+            source = folder / "progress" / FILE_NAME
+            copy = Path(tmp) / folder.name / FILE_NAME
+            copy.parent.mkdir()
+            for suffix in ("", "-wal"):
+                if Path(f"{source}{suffix}").exists():
+                    shutil.copyfile(f"{source}{suffix}", f"{copy}{suffix}")
+            stores[folder.name] = ProgressStore(copy)
+        return class_view(stores, _catalog.EXERCISES, now or time.time())
+
+
+def collect(home: Path, now: float | None = None) -> tuple[Path, int]:
+    """Every learner's notebooks copied to collected/<time>/<learner>/; (that folder, how many)."""
+    target = home / "collected" / time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    count = 0
+    for folder in sorted((home / "learners").iterdir()) if (home / "learners").is_dir() else []:
+        for notebook in sorted((folder / "workspace").glob("*.ipynb")):
+            (target / folder.name).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(notebook, target / folder.name / notebook.name)
+            count += 1
+    return target, count
+
+
+class _Handler(HubOAuthenticated, web.RequestHandler):
+    @property
+    def home(self) -> Path:
+        return self.settings["hub_home"]
+
+
+class PageHandler(_Handler):
+    @web.authenticated
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(PAGE)
+
+
+class ViewHandler(_Handler):
+    @web.authenticated
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(read_class(self.home / "learners").to_dict()))
+
+
+class CsvHandler(_Handler):
+    @web.authenticated
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.set_header("Content-Disposition", 'attachment; filename="class-progress.csv"')
+        self.finish(read_class(self.home / "learners").to_csv())
+
+
+class CollectHandler(_Handler):
+    @web.authenticated
+    def post(self) -> None:
+        folder, count = collect(self.home)
+        capstones = f"{folder}/*/08-capstone.ipynb"
+        self.finish({"folder": str(folder), "notebooks": count,
+                     "grade": f"sudo labkit grade {capstones} --out {folder}/grades --jobs 2"})
+
+
+def app(prefix: str, home: Path) -> web.Application:
+    route = lambda path: url_path_join(prefix, path)  # noqa: E731
+    return web.Application([
+        (route(""), PageHandler), (route("api/view"), ViewHandler), (route("class.csv"), CsvHandler),
+        (route("api/collect"), CollectHandler), (route("oauth_callback"), HubOAuthCallbackHandler),
+    ], cookie_secret=os.urandom(32), hub_home=home, xsrf_cookies=False)
+
+
+def main() -> None:
+    prefix = os.environ["JUPYTERHUB_SERVICE_PREFIX"]
+    url = os.environ["JUPYTERHUB_SERVICE_URL"]
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    app(prefix, Path(os.environ["LABKIT_HUB_HOME"])).listen(port, "127.0.0.1")
+    ioloop.IOLoop.current().start()
+
+
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Docker Images Lab: the class</title>
+<style>
+ body{font-family:system-ui,sans-serif;margin:1.5em;color:#1f2328}
+ table{border-collapse:collapse;font-size:0.9em} th,td{border:1px solid #d0d7de;padding:0.3em 0.5em;vertical-align:top}
+ th{background:#f6f8fa;font-weight:600} td.passed{background:#dafbe1} td.failed{background:#fff1e5}
+ td.stuck,tr.stuck td.name{outline:2px solid #cf222e} .feedback{font-size:0.8em;color:#57606a;max-width:18em}
+ .why{color:#cf222e;font-size:0.85em} #updated{color:#57606a;font-size:0.85em}
+</style></head>
+<body>
+<h1>The class</h1>
+<p><a href="class.csv" id="csv">Download the class's progress (CSV)</a>
+ · <button id="collect">Collect every learner's notebooks</button> <span id="collected"></span></p>
+<p id="updated">loading…</p>
+<table id="grid"></table>
+<script>
+const esc = s => String(s).replace(/[&<>"]/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;"}[c]));
+async function draw() {
+  const r = await fetch("api/view", {cache: "no-store"});
+  if (!r.ok) { document.getElementById("updated").textContent = "cannot read the class: " + r.status; return; }
+  const v = await r.json();
+  let h = "<tr><th>learner</th>" + v.exercises.map(e => `<th title="${esc(e.title)}">${esc(e.id)}</th>`).join("") + "</tr>";
+  for (const l of v.learners) {
+    h += `<tr class="${l.stuck.length ? "stuck" : ""}" data-learner="${esc(l.name)}"><td class="name"><b>${esc(l.name)}</b>`;
+    h += l.stuck.map(w => `<div class="why">stuck: ${esc(w)}</div>`).join("") + "</td>";
+    for (const e of v.exercises) {
+      const c = l.cells[e.id];
+      const mark = c.status === "passed" ? "✓ passed" : c.status === "failed" ? "✗ failed" : "";
+      const hints = c.hints ? ` · ${c.hints} hint${c.hints > 1 ? "s" : ""}` : "";
+      const fb = c.status === "failed" ? `<div class="feedback">${esc(c.feedback)}</div>` : "";
+      h += `<td class="${c.status === "not tried" ? "" : c.status}${c.stuck ? " stuck" : ""}" data-exercise="${esc(e.id)}">${mark}${hints}${fb}</td>`;
+    }
+    h += "</tr>";
+  }
+  h += "<tr><th>passed</th>" + v.exercises.map(e => `<th>${Math.round(100 * e.pass_rate)}%</th>`).join("") + "</tr>";
+  document.getElementById("grid").innerHTML = h;
+  document.getElementById("updated").textContent = `${v.learners.length} learner(s), updated ${new Date(v.now * 1000).toLocaleTimeString()}`;
+}
+document.getElementById("collect").onclick = async () => {
+  const xsrf = (document.cookie.match(/(?:^|; )_xsrf=([^;]*)/) || [])[1] || "";
+  const r = await fetch("api/collect", {method: "POST", headers: {"X-XSRFToken": decodeURIComponent(xsrf)}});
+  const j = await r.json();
+  document.getElementById("collected").textContent = `${j.notebooks} notebooks in ${j.folder}; grade them: ${j.grade}`;
+};
+draw(); setInterval(draw, 1000);
+</script></body></html>
+"""
+
+
+if __name__ == "__main__":
+    main()
