@@ -39,8 +39,8 @@ FORM = """
     <label for="username_input">Your name (a-z, 0-9, -)</label>
     <input id="username_input" name="username" type="text" class="form-control" autocapitalize="off"
            autocorrect="off" value="{{ username or '' }}" required/>
-    <label for="pin">A PIN of at least 4 digits (the first time you choose it; it keeps your name yours)</label>
-    <input id="pin" name="pin" type="password" class="form-control" inputmode="numeric" autocomplete="off" required/>
+    <label for="pin">A PIN of at least 4 digits (the first time you choose it; it keeps your name yours; the instructor leaves it empty)</label>
+    <input id="pin" name="pin" type="password" class="form-control" inputmode="numeric" autocomplete="off"/>
     <input type="submit" id="login_submit" class="btn btn-jupyter form-control" value="Sign in"/>
   </div>
 </form>

@@ -131,8 +131,10 @@ PAGE = """<!doctype html>
 <table id="grid"></table>
 <script>
 const esc = s => String(s).replace(/[&<>"]/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;"}[c]));
+// JupyterHub asks a script's requests for the _xsrf cookie's value back (a page's own navigation needs none)
+const xsrf = () => decodeURIComponent((document.cookie.match(/(?:^|; )_xsrf=([^;]*)/) || [])[1] || "");
 async function draw() {
-  const r = await fetch("api/view", {cache: "no-store"});
+  const r = await fetch("api/view", {cache: "no-store", headers: {"X-XSRFToken": xsrf()}});
   if (!r.ok) { document.getElementById("updated").textContent = "cannot read the class: " + r.status; return; }
   const v = await r.json();
   let h = "<tr><th>learner</th>" + v.exercises.map(e => `<th title="${esc(e.title)}">${esc(e.id)}</th>`).join("") + "</tr>";
@@ -153,8 +155,7 @@ async function draw() {
   document.getElementById("updated").textContent = `${v.learners.length} learner(s), updated ${new Date(v.now * 1000).toLocaleTimeString()}`;
 }
 document.getElementById("collect").onclick = async () => {
-  const xsrf = (document.cookie.match(/(?:^|; )_xsrf=([^;]*)/) || [])[1] || "";
-  const r = await fetch("api/collect", {method: "POST", headers: {"X-XSRFToken": decodeURIComponent(xsrf)}});
+  const r = await fetch("api/collect", {method: "POST", headers: {"X-XSRFToken": xsrf()}});
   const j = await r.json();
   document.getElementById("collected").textContent = `${j.notebooks} notebooks in ${j.folder}; grade them: ${j.grade}`;
 };

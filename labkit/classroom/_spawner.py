@@ -19,14 +19,14 @@ import sys
 from pathlib import Path
 
 from jupyterhub.spawner import Spawner
-from traitlets import Integer, Unicode
+from traitlets import Integer, Unicode, default
 
 from ..course import _release
 from ..grading import labs
 from ..infra import _client, _proc, _sandbox
 from ..ui import _jupyter
 
-START_PAGE = "/lab/tree/00-start-here.ipynb"
+START_PAGE = _jupyter.start_path()  # where a learner's JupyterLab opens (JupyterHub's Spawner.default_url)
 
 
 class SandboxSpawner(Spawner):
@@ -41,6 +41,10 @@ class SandboxSpawner(Spawner):
     memory = Integer(_sandbox.Limits.memory).tag(config=True)
     pids = Integer(_sandbox.Limits.pids).tag(config=True)
     disk = Integer(_sandbox.Limits.disk).tag(config=True)
+
+    @default("default_url")
+    def _start_page(self) -> str:
+        return START_PAGE
 
     sandbox: _sandbox.Sandbox | None = None
     proc: subprocess.Popen | None = None
@@ -96,9 +100,11 @@ class SandboxSpawner(Spawner):
             "LABKIT_HOME": str(sb.kernel_home), "LABKIT_PROGRESS": str(sb.kept / "progress"),
             "DOCKER_CONFIG": str(sb.docker_config), "LABKIT_WORKSPACE": str(workspace),
         }
-        env = {**_jupyter.environment(variables, workspace, sb.base_env()), **self.get_env()}
+        env = {**_jupyter.environment(variables, workspace, {**sb.base_env(), "SHELL": "/bin/bash"}), **self.get_env()}
+        settings = _jupyter.settings_dir(sb.home)  # no pop-up asking to fetch Jupyter's news: a classroom may be offline
+        subprocess.run(["chown", "-R", f"{sb.uid}:{sb.gid}", str(settings)], check=True)
         argv = [sys.executable, "-P", "-m", "jupyterhub.singleuser", "--ip=127.0.0.1", f"--port={port}",
-                f"--ServerApp.root_dir={workspace}", f"--SingleUserNotebookApp.default_url={START_PAGE}"]
+                f"--ServerApp.root_dir={workspace}", f"--LabApp.app_settings_dir={settings}"]
         log = open(sb.root / "lab" / "jupyterlab.log", "ab")
         try:
             return subprocess.Popen(sb.command(argv, env, network=False, cwd=workspace), stdout=log, stderr=log,

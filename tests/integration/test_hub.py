@@ -125,3 +125,68 @@ def test_stopping_the_hub_takes_the_labs_down_and_keeps_the_work(lab, tmp_path):
             proc.wait(timeout=60)
         assert "every learner's lab" in stopped.stdout
         assert not [line for line in Path("/etc/passwd").read_text().splitlines() if line.startswith(f"labkit-sb-{proc.pid}-")]
+
+
+# ---------------------------------------------------------------- in a real browser
+
+from test_browser import chromium, code_cell, menu, output  # noqa: E402,F401  (chromium: the fixture)
+
+
+def _signed_in(chromium, base: str, name: str, code: str, pin: str = ""):
+    """A browser of its own (context), signed in; its page."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(f"{base}/hub/login")
+    page.fill("#code", code)
+    page.fill("#username_input", name)
+    if pin:
+        page.fill("#pin", pin)
+    page.click("#login_submit")
+    return page
+
+
+def _start_here(page) -> None:
+    """JupyterLab opened on 00-start-here, its kernel idle."""
+    from playwright.sync_api import expect
+
+    page.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for(timeout=180_000)
+    expect(page.locator("#jp-main-statusbar")).to_contain_text("Idle")
+
+
+def test_the_instructor_sees_the_class_live_in_a_browser(hub, chromium):
+    from playwright.sync_api import expect
+
+    base, _home, _env = hub
+    teacher = _signed_in(chromium, base, "instructor", ADMIN)
+    expect(teacher.locator("h1")).to_have_text("The class")  # the instructor lands on the class view
+    assert teacher.url.startswith(f"{base}/services/class/")
+
+    cat, dan = _signed_in(chromium, base, "cat", CODE, "1111"), _signed_in(chromium, base, "dan", CODE, "2222")
+    for learner in (cat, dan):
+        _start_here(learner)
+    exercise = code_cell(cat, "# Your turn")
+    exercise.locator(".cm-content").click()
+    cat.keyboard.press("Control+a")
+    cat.keyboard.type("!docker pull busybox")
+    cat.keyboard.press("Escape")
+    for learner in (cat, dan):  # dan leaves the exercise undone and runs the check all the same
+        menu(learner, "Run", "Run All Cells")
+    expect(output(code_cell(cat, 'lab.check("start.pull")'))).to_contain_text("PASSED")
+    expect(output(code_cell(dan, 'lab.check("start.pull")'))).to_contain_text("NOT YET")
+
+    # The instructor's page, never reloaded, now shows both.
+    passed = teacher.locator('tr[data-learner="cat"] td[data-exercise="start.pull"]')
+    failed = teacher.locator('tr[data-learner="dan"] td[data-exercise="start.pull"]')
+    expect(passed).to_contain_text("passed", timeout=10_000)
+    expect(failed).to_contain_text("failed", timeout=10_000)
+    expect(failed).to_contain_text("There is no image busybox:latest in your engine yet")
+
+    teacher.get_by_role("button", name="Collect every learner's notebooks").click()
+    expect(teacher.locator("#collected")).to_contain_text("labkit grade")
+    collected = Path(teacher.locator("#collected").inner_text().split(" in ", 1)[1].split(";", 1)[0])
+    assert (collected / "cat" / "00-start-here.ipynb").exists() and (collected / "dan" / "08-capstone.ipynb").exists()
+
+    refused = dan.goto(f"{base}/services/class/")  # a learner may not open the instructor's page
+    assert refused.status == 403
+    for page in (teacher, cat, dan):
+        page.context.close()
