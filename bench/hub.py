@@ -1,0 +1,160 @@
+"""Benchmark: a class on one server. How fast a learner's lab is ready, what it costs, how soon the
+instructor sees a check.
+
+    sudo .venv/bin/python bench/hub.py [N ...]      (default: 1 3 6)
+
+Starts a lab and a `labkit hub` of its own. For each N: N new learners sign in at once (HTTP, as a
+browser does) and open JupyterLab; each then runs the source notebooks 00 and 03 (every code cell,
+in a kernel of their lab, over its websocket); their labs are stopped through the hub's API before
+the next N. It prints, for each N: the time from sign-in to a ready lab (median and worst; target
+at most 5 s for one learner), each lab's peak memory from its cgroup (kernel, JupyterLab, engine,
+containers, registries; target at most 350 MB), and the class view's delay (from a learner's check
+returning to the instructor's `api/view` showing it; the page adds its 1 s poll). The reference
+run, in the same script: making and taking down one bare sandbox, the part of a lab's start that
+is not JupyterLab's.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+
+import nbformat  # noqa: E402
+import requests  # noqa: E402
+from benchlab import bench_lab  # noqa: E402
+from hubclient import HubLearner  # noqa: E402
+
+CODE, ADMIN = "bench-code", "bench-admin"
+READY_TARGET, MEMORY_TARGET = 5.0, 350
+NOTEBOOKS = ("00-start-here", "03-inspecting-images")
+
+
+def cells(name: str) -> list[str]:
+    nb = nbformat.read(REPO / "notebooks" / f"{name}.ipynb", as_version=4)
+    return [cell.source for cell in nb.cells if cell.cell_type == "code" and cell.source.strip()]
+
+
+def learner_round(base: str, names: list[str], teacher: HubLearner) -> dict:
+    def ready(name: str) -> tuple[HubLearner, float]:
+        learner = HubLearner(base, name)
+        start = time.monotonic()
+        status, why = learner.sign_in(CODE, "2468")
+        assert status == 200, why
+        assert learner.open_lab() == 200
+        return learner, time.monotonic() - start
+
+    with ThreadPoolExecutor(len(names)) as pool:
+        learners = list(pool.map(ready, names))
+
+    def work(learner: HubLearner) -> float:
+        for notebook in NOTEBOOKS:
+            for source in cells(notebook):
+                learner.run(source)
+        learner.run("lab.check('start.pull')")  # a check the instructor's view must show
+        returned = time.monotonic()
+        while True:
+            view = teacher.http.get(f"{base}/services/class/api/view", timeout=30).json()
+            row = next((r for r in view["learners"] if r["name"] == learner.name), None)
+            if row and row["cells"]["start.pull"]["attempts"] >= 2:
+                return time.monotonic() - returned
+            time.sleep(0.05)
+
+    with ThreadPoolExecutor(len(names)) as pool:
+        delays = list(pool.map(work, [learner for learner, _ in learners]))
+    memory = peaks()
+    hub_xsrf = next((c.value for c in teacher.http.cookies if c.name == "_xsrf" and c.path.startswith("/hub")), "")
+    for name in names:  # their labs go before the next round
+        teacher.http.delete(f"{base}/hub/api/users/{name}/server", headers={"X-XSRFToken": hub_xsrf}, timeout=120)
+    return {"ready": [t for _, t in learners], "delays": delays, "memory": memory}
+
+
+def peaks() -> list[float]:
+    """Each running lab's peak memory (MB), from its sandbox's cgroup."""
+    from labkit.infra import _cgroups, _sandbox
+
+    found = []
+    for line in Path("/etc/passwd").read_text().splitlines():
+        user = line.split(":", 1)[0]
+        if user.startswith(f"{_sandbox.PREFIX}-") and "-u" in user:
+            peak = _cgroups.Group(user).peak_memory()
+            if peak:
+                found.append(peak / 2**20)
+    return found
+
+
+def reference(work: Path) -> float:
+    """Making and taking down one bare sandbox (what a lab's start costs besides JupyterLab)."""
+    from labkit.grading import labs
+    from labkit.infra import _registries, _sandbox
+    from labkit.infra._paths import LabPaths
+
+    paths = LabPaths.from_env()
+    engine = labs.sandbox_engine(paths.cache)
+    spec = _sandbox.Spec(name=f"{_sandbox.PREFIX}-{os.getpid()}-ref", limits=_sandbox.Limits(), engine=engine,
+                         mirror_data=_registries.data_dir(paths, _registries.MIRROR), expose=labs.exposed(engine),
+                         store="containerd" if engine.current else "classic")
+    start = time.monotonic()
+    _sandbox.take_down(_sandbox.make(spec))
+    return time.monotonic() - start
+
+
+def main(rounds: list[int]) -> int:
+    missed = False
+    with bench_lab("labkit-bench-hub-") as (work, env):
+        os.environ.update(env)
+        hub_home = Path(tempfile.mkdtemp(prefix="labkit-bench-hubhome-"))
+        env["LABKIT_HUB_HOME"] = str(hub_home)
+        port = int(subprocess.run([sys.executable, "-c", "from labkit.infra._proc import free_port; print(free_port())"],
+                                  env=env, capture_output=True, text=True, check=True).stdout)
+        base = f"http://127.0.0.1:{port}"
+        hub = subprocess.Popen([sys.executable, "-m", "labkit", "hub", "--ip", "127.0.0.1", "--port", str(port),
+                                "--code", CODE, "--admin-code", ADMIN], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(600):
+                try:
+                    if requests.get(f"{base}/hub/health", timeout=2).status_code == 200:
+                        break
+                except requests.RequestException:
+                    pass
+                time.sleep(0.5)
+            ref = reference(work)
+            print(f"reference: a bare sandbox made and taken down in {ref:.2f} s", flush=True)
+            teacher = HubLearner(base, "instructor")
+            assert teacher.sign_in(ADMIN)[0] == 200
+            taken = 0
+            for n in rounds:
+                names = [f"learner{taken + i}" for i in range(n)]
+                taken += n
+                got = learner_round(base, names, teacher)
+                ready, memory, delays = got["ready"], got["memory"], got["delays"]
+                worst_memory = max(memory) if memory else float("nan")
+                line = (f"N={n}: sign-in to a ready lab median {statistics.median(ready):.1f} s, worst {max(ready):.1f} s "
+                        f"({statistics.median(ready) / ref:.1f}x a bare sandbox); peak memory per lab median "
+                        f"{statistics.median(memory) if memory else float('nan'):.0f} MB, worst {worst_memory:.0f} MB; "
+                        f"class view delay median {statistics.median(delays):.2f} s, worst {max(delays):.2f} s (+ the page's 1 s poll)")
+                if n == 1 and max(ready) > READY_TARGET:
+                    line += f"  MISSED ready <= {READY_TARGET} s"
+                    missed = True
+                if worst_memory > MEMORY_TARGET:
+                    line += f"  MISSED memory <= {MEMORY_TARGET} MB"
+                    missed = True
+                print(line, flush=True)
+        finally:
+            subprocess.run([sys.executable, "-m", "labkit", "hub", "--stop"], env=env, capture_output=True, timeout=300)
+            hub.wait(timeout=120)
+            subprocess.run(["rm", "-rf", str(hub_home)])
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main([int(n) for n in sys.argv[1:]] or [1, 3, 6]))
