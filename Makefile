@@ -24,6 +24,7 @@ bench: deps venv
 	$(BIN)/python bench/checks.py
 	$(BIN)/python bench/course.py
 	$(BIN)/python bench/grading.py
+	$(BIN)/python bench/hub.py
 
 ## Rebuild notebooks/*.ipynb from course/lessons.py, run each against the lab, store outputs.
 notebooks: deps venv
