@@ -42,6 +42,7 @@ class LearnerRow:
     cells: dict[str, Cell]
     last_activity: float | None  # epoch seconds of the last check or hint; None: nothing yet
     stuck: list[str] = field(default_factory=list)  # why, in words; empty when not stuck
+    problem: str = ""  # why their last lab did not start ("" when it did)
 
     @property
     def done(self) -> int:
@@ -66,6 +67,7 @@ class ClassView:
             "now": self.now,
             "exercises": [{"id": ex, "title": title, "pass_rate": self.pass_rate[ex]} for ex, title in self.exercises],
             "learners": [{"name": row.name, "done": row.done, "last_activity": row.last_activity, "stuck": row.stuck,
+                          "problem": row.problem,
                           "cells": {ex: asdict(cell) for ex, cell in row.cells.items()}} for row in self.learners],
         }
 

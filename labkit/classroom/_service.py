@@ -29,6 +29,7 @@ from tornado import ioloop, web
 from ..course import _catalog
 from ..course._progress import FILE_NAME, ProgressStore
 from ._classview import ClassView, class_view
+from ._spawner import PROBLEM_FILE
 
 NAME = "class"
 
@@ -45,7 +46,13 @@ def read_class(learners: Path, now: float | None = None) -> ClassView:
                 if Path(f"{source}{suffix}").exists():
                     shutil.copyfile(f"{source}{suffix}", f"{copy}{suffix}")
             stores[folder.name] = ProgressStore(copy)
-        return class_view(stores, _catalog.EXERCISES, now or time.time())
+        view = class_view(stores, _catalog.EXERCISES, now or time.time())
+    for row in view.learners:
+        try:
+            row.problem = json.loads((learners / row.name / PROBLEM_FILE).read_text()).get("problem", "")
+        except (OSError, ValueError, AttributeError):
+            pass
+    return view
 
 
 def collect(home: Path, now: float | None = None) -> tuple[Path, int]:
@@ -140,7 +147,9 @@ async function draw() {
   let h = "<tr><th>learner</th>" + v.exercises.map(e => `<th title="${esc(e.title)}">${esc(e.id)}</th>`).join("") + "</tr>";
   for (const l of v.learners) {
     h += `<tr class="${l.stuck.length ? "stuck" : ""}" data-learner="${esc(l.name)}"><td class="name"><b>${esc(l.name)}</b>`;
-    h += l.stuck.map(w => `<div class="why">stuck: ${esc(w)}</div>`).join("") + "</td>";
+    h += l.stuck.map(w => `<div class="why">stuck: ${esc(w)}</div>`).join("");
+    h += l.problem ? `<div class="why">lab did not start: ${esc(l.problem)}</div>` : "";
+    h += "</td>";
     for (const e of v.exercises) {
       const c = l.cells[e.id];
       const mark = c.status === "passed" ? "✓ passed" : c.status === "failed" ? "✗ failed" : "";

@@ -13,9 +13,11 @@ mirror are published on the machine's loopback under the ports the learner's nam
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from jupyterhub.spawner import Spawner
@@ -26,6 +28,8 @@ from ..grading import labs
 from ..infra import _client, _proc, _sandbox
 from ..ui import _jupyter
 
+#: In a learner's kept folder when their last lab did not start: {"time", "problem"}.
+PROBLEM_FILE = "lab-problem.json"
 START_PAGE = _jupyter.start_path()  # where a learner's JupyterLab opens (JupyterHub's Spawner.default_url)
 
 
@@ -38,6 +42,7 @@ class SandboxSpawner(Spawner):
     seeded = Unicode(help="A course registry's storage holding the base layers, each lab's registry starts from.").tag(config=True)
     notebooks = Unicode(help="The course's source notebooks (learner copies are made from them).").tag(config=True)
     hide = Unicode(help="Folders of the machine no learner may see, separated by os.pathsep.").tag(config=True)
+    min_free = Integer(512 * 2**20, help="Memory the machine must have free to start another lab (bytes).").tag(config=True)
     memory = Integer(_sandbox.Limits.memory).tag(config=True)
     pids = Integer(_sandbox.Limits.pids).tag(config=True)
     disk = Integer(_sandbox.Limits.disk).tag(config=True)
@@ -56,13 +61,23 @@ class SandboxSpawner(Spawner):
     async def start(self) -> tuple[str, int]:
         port = _proc.free_port()
         loop = asyncio.get_running_loop()
-        self.sandbox = await loop.run_in_executor(None, self._make)
+        problem = self.kept / PROBLEM_FILE
         try:
-            self.proc = await loop.run_in_executor(None, self._serve, port)
-        except BaseException:
-            await loop.run_in_executor(None, _sandbox.take_down, self.sandbox)
-            self.sandbox = None
+            refusal = no_room(Path("/proc/meminfo").read_text(), self.min_free)
+            if refusal:
+                raise RuntimeError(refusal)
+            self.sandbox = await loop.run_in_executor(None, self._make)
+            try:
+                self.proc = await loop.run_in_executor(None, self._serve, port)
+            except BaseException:
+                await loop.run_in_executor(None, _sandbox.take_down, self.sandbox)
+                self.sandbox = None
+                raise
+        except Exception as e:  # the learner sees it on JupyterHub's page; the instructor on the class view
+            problem.parent.mkdir(parents=True, exist_ok=True)
+            problem.write_text(json.dumps({"time": time.time(), "problem": str(e)}))
             raise
+        problem.unlink(missing_ok=True)
         return "127.0.0.1", port
 
     def _make(self) -> _sandbox.Sandbox:
@@ -122,3 +137,14 @@ class SandboxSpawner(Spawner):
         sb, self.sandbox, self.proc = self.sandbox, None, None
         if sb is not None:
             await asyncio.get_running_loop().run_in_executor(None, _sandbox.take_down, sb)
+
+
+def no_room(meminfo: str, need: int) -> str:
+    """Why another lab may not start ("" when it may): the machine's available memory (/proc/meminfo's
+    MemAvailable) is below `need`. Refused at once, so a full machine answers instead of swapping."""
+    fields = dict(line.split(":", 1) for line in meminfo.splitlines() if ":" in line)
+    available = int(fields.get("MemAvailable", "0 kB").split()[0]) * 1024
+    if available >= need:
+        return ""
+    return (f"The class server has no memory left for another lab ({available // 2**20} MB free, a lab needs "
+            f"{need // 2**20} MB): tell your instructor, or try again when someone has finished.")

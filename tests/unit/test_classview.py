@@ -82,3 +82,29 @@ def test_a_store_from_before_feedback_was_kept_gains_the_column(tmp_path):
     _check(store, "start.pull", False, "still not")
     cell = class_view({"fay": store}, EXERCISES, time.time()).learners[0].cells["start.pull"]
     assert cell.attempts == 2 and cell.feedback == "still not"
+
+
+def test_a_lab_that_did_not_start_shows_on_the_instructors_view(tmp_path):
+    import json
+
+    from labkit.classroom._service import read_class
+    from labkit.classroom._spawner import PROBLEM_FILE
+
+    (tmp_path / "gus" / "progress").mkdir(parents=True)
+    _check(ProgressStore(tmp_path / "gus" / "progress" / "progress.sqlite"), "start.pull", True)
+    (tmp_path / "hal").mkdir()
+    (tmp_path / "hal" / PROBLEM_FILE).write_text(json.dumps({"time": 1, "problem": "The class server has no memory left"}))
+    before = sorted(p.name for p in (tmp_path / "gus" / "progress").iterdir())
+    rows = {row.name: row for row in read_class(tmp_path).learners}
+    assert rows["gus"].problem == "" and rows["gus"].cells["start.pull"].status == PASSED
+    assert rows["hal"].problem == "The class server has no memory left"
+    assert sorted(p.name for p in (tmp_path / "gus" / "progress").iterdir()) == before  # read from a copy: nothing added beside it
+
+
+def test_a_machine_short_of_memory_refuses_another_lab_at_once():
+    from labkit.classroom._spawner import no_room
+
+    meminfo = "MemTotal:       24000000 kB\nMemFree:          100000 kB\nMemAvailable:     300000 kB\n"
+    refusal = no_room(meminfo, 512 * 2**20)
+    assert refusal.startswith("The class server has no memory left for another lab (292 MB free, a lab needs 512 MB)")
+    assert no_room(meminfo.replace("300000", "9000000"), 512 * 2**20) == ""
