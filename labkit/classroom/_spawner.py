@@ -25,7 +25,7 @@ from traitlets import Integer, Unicode, default
 
 from ..course import _release
 from ..grading import labs
-from ..infra import _client, _proc, _sandbox
+from ..infra import _proc, _sandbox
 from ..ui import _jupyter
 
 #: In a learner's kept folder when their last lab did not start: {"time", "problem"}.
@@ -98,9 +98,7 @@ class SandboxSpawner(Spawner):
         try:
             subprocess.run(["chown", "-R", f"{sb.uid}:{sb.gid}", str(self.kept)], check=True)
             os.chmod(self.kept, 0o700)
-            _client.offer_plugins(sb.docker_config, sb.state.engine)
-            for made in sb.docker_config.iterdir():
-                os.chown(made, sb.uid, sb.gid)
+            sb.offer_plugins()
         except BaseException:
             _sandbox.take_down(sb)
             raise
@@ -110,11 +108,7 @@ class SandboxSpawner(Spawner):
         """JupyterLab as the learner, in the sandbox, on 127.0.0.1:`port`."""
         sb = self.sandbox
         workspace = sb.kept / "workspace"
-        variables = {
-            "DOCKER_HOST": sb.host, "LABKIT_REGISTRY": sb.state.registry.address, "LABKIT_USER": sb.state.registry.user,
-            "LABKIT_HOME": str(sb.kernel_home), "LABKIT_PROGRESS": str(sb.kept / "progress"),
-            "DOCKER_CONFIG": str(sb.docker_config), "LABKIT_WORKSPACE": str(workspace),
-        }
+        variables = {**sb.lab_variables(), "LABKIT_PROGRESS": str(sb.kept / "progress"), "LABKIT_WORKSPACE": str(workspace)}
         env = {**_jupyter.environment(variables, workspace, {**sb.base_env(), "SHELL": "/bin/bash"}), **self.get_env()}
         settings = _jupyter.settings_dir(sb.home)  # no pop-up asking to fetch Jupyter's news: a classroom may be offline
         subprocess.run(["chown", "-R", f"{sb.uid}:{sb.gid}", str(settings)], check=True)

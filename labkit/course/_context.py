@@ -73,15 +73,20 @@ class LabContext:
     def pulls_through_mirror(self) -> bool:
         """Whether `docker pull nginx` goes through the lab's mirror (labkit's own engine always does;
         the learner's own engine only with the mirror in its daemon.json)."""
-        if self.state.engine.managed:
-            return True
-        return _engine_choice.uses_mirror(self.engine.info(), f"http://{self.state.mirror.address}")
+        return self.state.engine.managed or _engine_choice.uses_mirror(self.engine.info(), self._mirror_url)
+
+    @property
+    def _mirror_url(self) -> str:
+        return f"http://{self.state.mirror.address}"
 
     def pull_advice(self, ref: str) -> str:
         """For a base image missing from the learner's own engine: how to get it where Docker Hub is out of reach."""
-        if repo_tag(ref) not in {repo_tag(base) for base in BASE_IMAGES} or self.pulls_through_mirror():
+        if self.state.engine.managed or repo_tag(ref) not in {repo_tag(base) for base in BASE_IMAGES}:
             return ""
-        setting = _engine_choice.mirror_setting(self.engine.info(), f"http://{self.state.mirror.address}")
+        info = self.engine.info()
+        if _engine_choice.uses_mirror(info, self._mirror_url):
+            return ""
+        setting = _engine_choice.mirror_setting(info, self._mirror_url)
         return (f" If `docker pull` cannot reach Docker Hub (offline), your engine needs the lab's mirror: {setting}; "
                 "or load the course's bundle with `labkit mirror load FILE`.")
 

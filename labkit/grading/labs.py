@@ -98,10 +98,7 @@ class GradingLab:
     def _sandboxed_env(self) -> dict[str, str]:
         """A sandbox's kernel: what a learner's kernel has, and nothing of the grader's environment."""
         sb = self.sandbox
-        variables = {
-            "DOCKER_HOST": sb.host, "LABKIT_REGISTRY": self.state.registry.address, "LABKIT_USER": self.state.registry.user,
-            "LABKIT_HOME": str(sb.kernel_home), "DOCKER_CONFIG": str(sb.docker_config), "JPY_PARENT_PID": str(os.getpid()),
-        }
+        variables = {**sb.lab_variables(), "JPY_PARENT_PID": str(os.getpid())}
         return _jupyter.environment(variables, self.workspace, sb.base_env())
 
 
@@ -157,9 +154,7 @@ def _prepare_sandbox(suffix: str, mirror: RegistryState, cache: Path, seeded, sa
     sb = _sandbox.make(spec)
     lab = GradingLab(sb.paths, sb.workspace, sb.docker_config, sb.state, sandbox=sb)
     try:
-        _client.offer_plugins(sb.docker_config, sb.state.engine)
-        for made in sb.docker_config.iterdir():
-            os.chown(made, sb.uid, sb.gid)
+        sb.offer_plugins()
         if seeded is None:
             _seed_through_api(sb.paths, sb.state.registry, mirror)
     except BaseException:

@@ -131,13 +131,6 @@ def _connect(host: str, next_step: str) -> EngineInfo:
         raise EngineUnreachable(host, e.reason, next_step) from e
 
 
-def _reachable(host: str) -> EngineInfo | None:
-    try:
-        return _connect(host, "")
-    except EngineUnreachable:
-        return None
-
-
 def uses_mirror(info: EngineInfo, mirror_url: str) -> bool:
     return mirror_url.rstrip("/") in {m.rstrip("/") for m in info.mirrors}
 

@@ -94,10 +94,8 @@ def seed(engine: Engine, mirror: RegistryClient, paths: LabPaths, reporter: Repo
         todo = [ref for ref in missing if ref not in sources]
         if todo and hub_reachable():
             for ref in todo:
-                with reporter.step(f"Pulling {ref} from Docker Hub") as update:
-                    engine.pull(f"docker.io/library/{ref}", update)
-                    engine.tag(f"docker.io/library/{ref}", ref)
-                    sources[ref] = "Docker Hub"
+                _from_hub(engine, ref, reporter)
+                sources[ref] = "Docker Hub"
         todo = [ref for ref in missing if ref not in sources]
         if todo and own_engine and os.geteuid() != 0:  # debootstrap needs root
             raise LabImagesMissing(todo, "in the lab's mirror")
@@ -124,14 +122,18 @@ def lab_image(engine: Engine, paths: LabPaths, reporter: Reporter, ref: str) -> 
             with reporter.step(f"Loading {ref} from the cache {cached}"):
                 _load_bundle(engine, cached, [ref])
         elif hub_reachable():
-            with reporter.step(f"Pulling {ref} from Docker Hub") as update:
-                engine.pull(f"docker.io/library/{ref}", update)
-                engine.tag(f"docker.io/library/{ref}", ref)
-                engine.untag(f"docker.io/library/{ref}")
+            _from_hub(engine, ref, reporter)
         elif os.geteuid() == 0:
             _build_from_debian(engine, paths, [ref], reporter)
         else:
             raise LabImagesMissing([ref], "to run the course registry and the mirror on your engine")
+
+
+def _from_hub(engine: Engine, ref: str, reporter: Reporter) -> None:
+    """Pull `ref` from Docker Hub under its usual name (`docker.io/library/…` is the same name)."""
+    with reporter.step(f"Pulling {ref} from Docker Hub") as update:
+        engine.pull(f"docker.io/library/{ref}", update)
+        engine.tag(f"docker.io/library/{ref}", ref)
 
 
 def _build_from_debian(engine: Engine, paths: LabPaths, todo: list[str], reporter: Reporter) -> None:
@@ -221,7 +223,7 @@ def bundle_names(path: Path) -> list[str]:
         if "unexpected end" in str(e) or isinstance(e, EOFError):
             raise BundleError(path, f"it is cut short ({size} bytes): copy it again") from e
         raise BundleError(path, f"it is not a `docker save` archive ({type(e).__name__})") from e
-    except (tarfile.TarError, KeyError, ValueError, OSError, EOFError) as e:
+    except (tarfile.TarError, KeyError, ValueError, OSError) as e:
         raise BundleError(path, f"it is not a `docker save` archive, or not all of one ({type(e).__name__})") from e
     if not isinstance(manifest, list):
         raise BundleError(path, "its manifest.json is not a list of images")

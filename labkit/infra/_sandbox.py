@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SandboxFailed, SandboxUnavailable
-from . import _cgroups, _proc, _registries
+from . import _cgroups, _client, _proc, _registries
 from ._current_engine import CurrentEngine
 from ._engine_api import Engine
 from ._paths import LabPaths
@@ -157,6 +157,18 @@ class Sandbox:
     def in_network(self, argv: list[str]) -> list[str]:
         """`argv` as root (labkit's own: the registries), in the sandbox's cgroup and network namespace."""
         return [*self._joined(), "nsenter", f"--net=/proc/{self.engine_child}/ns/net", "--", *argv]
+
+    def lab_variables(self) -> dict[str, str]:
+        """What points a kernel of the sandbox's user at its lab, as `labkit env` points a learner's shell."""
+        return {"DOCKER_HOST": self.host, "LABKIT_REGISTRY": self.state.registry.address,
+                "LABKIT_USER": self.state.registry.user, "LABKIT_HOME": str(self.kernel_home),
+                "DOCKER_CONFIG": str(self.docker_config)}
+
+    def offer_plugins(self) -> None:
+        """The user's Docker client configuration names the engine's buildx plugin (files the user owns)."""
+        _client.offer_plugins(self.docker_config, self.state.engine)
+        for made in self.docker_config.iterdir():
+            os.chown(made, self.uid, self.gid)
 
     def base_env(self) -> dict[str, str]:
         """What every process of the user starts with."""
