@@ -28,6 +28,7 @@ from tornado import ioloop, web
 
 from ..course import _catalog
 from ..course._progress import FILE_NAME, ProgressStore
+from ..errors import LabkitError
 from ._classview import ClassView, class_view
 from ._spawner import PROBLEM_FILE
 
@@ -38,18 +39,30 @@ def read_class(learners: Path, now: float | None = None) -> ClassView:
     """The class as its learners' progress stores say now."""
     with tempfile.TemporaryDirectory(prefix="labkit-class-") as tmp:
         stores = {}
-        for folder in sorted(p for p in learners.iterdir() if p.is_dir()) if learners.is_dir() else []:
+        unreadable = {}
+        for folder in sorted(p for p in learners.iterdir() if p.is_dir() and not p.is_symlink()) if learners.is_dir() else []:
             source = folder / "progress" / FILE_NAME
             copy = Path(tmp) / folder.name / FILE_NAME
             copy.parent.mkdir()
             for suffix in ("", "-wal"):
-                if Path(f"{source}{suffix}").exists():
+                if _plain_file(Path(f"{source}{suffix}")):  # a learner's link to another file is not followed
                     shutil.copyfile(f"{source}{suffix}", f"{copy}{suffix}")
-            stores[folder.name] = ProgressStore(copy)
+            try:
+                store = ProgressStore(copy)
+                store.since_reset()
+            except LabkitError as e:  # one learner's broken store does not hide the class
+                unreadable[folder.name] = f"their progress cannot be read ({e.message})"
+                copy.unlink(missing_ok=True)
+                Path(f"{copy}-wal").unlink(missing_ok=True)
+                store = ProgressStore(copy)
+            stores[folder.name] = store
         view = class_view(stores, _catalog.EXERCISES, now or time.time())
     for row in view.learners:
+        row.problem = unreadable.get(row.name, "")
+        problem = learners / row.name / PROBLEM_FILE
         try:
-            row.problem = json.loads((learners / row.name / PROBLEM_FILE).read_text()).get("problem", "")
+            if _plain_file(problem):
+                row.problem = json.loads(problem.read_text()).get("problem", "") or row.problem
         except (OSError, ValueError, AttributeError):
             pass
     return view
@@ -57,14 +70,22 @@ def read_class(learners: Path, now: float | None = None) -> ClassView:
 
 def collect(home: Path, now: float | None = None) -> tuple[Path, int]:
     """Every learner's notebooks copied to collected/<time>/<learner>/; (that folder, how many)."""
+    (home / "collected").mkdir(mode=0o700, exist_ok=True)  # learners' work: the instructor's (root's) only
     target = home / "collected" / time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     count = 0
     for folder in sorted((home / "learners").iterdir()) if (home / "learners").is_dir() else []:
-        for notebook in sorted((folder / "workspace").glob("*.ipynb")):
+        if folder.is_symlink() or (folder / "workspace").is_symlink():
+            continue
+        for notebook in sorted(n for n in (folder / "workspace").glob("*.ipynb") if _plain_file(n)):
             (target / folder.name).mkdir(parents=True, exist_ok=True)
             shutil.copyfile(notebook, target / folder.name / notebook.name)
             count += 1
     return target, count
+
+
+def _plain_file(path: Path) -> bool:
+    """A regular file, not a link: what root reads out of a learner's folder."""
+    return path.is_file() and not path.is_symlink()
 
 
 class _Handler(HubOAuthenticated, web.RequestHandler):

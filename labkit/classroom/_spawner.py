@@ -74,8 +74,11 @@ class SandboxSpawner(Spawner):
                 self.sandbox = None
                 raise
         except Exception as e:  # the learner sees it on JupyterHub's page; the instructor on the class view
-            problem.parent.mkdir(parents=True, exist_ok=True)
-            problem.write_text(json.dumps({"time": time.time(), "problem": str(e)}))
+            _real_folder(self.kept)
+            problem.unlink(missing_ok=True)  # never written through a link the learner made: root writes it
+            fd = os.open(problem, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(json.dumps({"time": time.time(), "problem": str(e)}))
             raise
         problem.unlink(missing_ok=True)
         return "127.0.0.1", port
@@ -83,8 +86,12 @@ class SandboxSpawner(Spawner):
     def _make(self) -> _sandbox.Sandbox:
         """The learner's folder (made the first time, notebooks copied in), then a sandbox around it."""
         workspace, progress = self.kept / "workspace", self.kept / "progress"
-        for folder in (self.kept, workspace, progress):
-            folder.mkdir(parents=True, exist_ok=True)
+        for folder in (self.kept, workspace, progress):  # the learner's own: root follows no link of theirs here
+            _real_folder(folder)
+        for notebook in Path(self.notebooks).glob("*.ipynb"):  # nor where the notebooks (and their temporary files) go
+            for target in (workspace / notebook.name, workspace / f".{notebook.name}.tmp"):
+                if target.is_symlink():
+                    target.unlink()
         _release.stock(Path(self.notebooks), workspace)  # never overwrites a notebook that is there
         engine = labs.sandbox_engine(Path(self.cache))
         spec = _sandbox.Spec(
@@ -142,3 +149,11 @@ def no_room(meminfo: str, need: int) -> str:
         return ""
     return (f"The class server has no memory left for another lab ({available // 2**20} MB free, a lab needs "
             f"{need // 2**20} MB): tell your instructor, or try again when someone has finished.")
+
+
+def _real_folder(path: Path) -> None:
+    """`path` a folder of its own: a link (or file) a learner put there instead is removed first, so
+    what root writes under it stays in the learner's folder."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink()
+    path.mkdir(parents=True, exist_ok=True)

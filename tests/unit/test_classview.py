@@ -108,3 +108,31 @@ def test_a_machine_short_of_memory_refuses_another_lab_at_once():
     refusal = no_room(meminfo, 512 * 2**20)
     assert refusal.startswith("The class server has no memory left for another lab (292 MB free, a lab needs 512 MB)")
     assert no_room(meminfo.replace("300000", "9000000"), 512 * 2**20) == ""
+
+
+def test_root_follows_no_link_a_learner_put_in_their_folder(tmp_path):
+    """The class view and the collection run as root over folders the learners write: a learner's link
+    to a file of the machine is neither read nor copied, and a broken store hides only that learner."""
+    from labkit.classroom._service import collect, read_class
+    from labkit.classroom._spawner import _real_folder
+
+    secret = tmp_path / "secret"
+    secret.write_text("root only")
+    learners = tmp_path / "hub" / "learners"
+    (learners / "ivy" / "progress").mkdir(parents=True)
+    (learners / "ivy" / "progress" / "progress.sqlite").symlink_to(secret)
+    (learners / "ivy" / "workspace").mkdir()
+    (learners / "ivy" / "workspace" / "00-start-here.ipynb").symlink_to(secret)
+    (learners / "joe" / "progress").mkdir(parents=True)
+    (learners / "joe" / "progress" / "progress.sqlite").write_text("not a database")
+    rows = {row.name: row for row in read_class(learners).learners}
+    assert rows["ivy"].problem == "" and rows["ivy"].cells["start.pull"].status == NOT_TRIED  # the link was not read
+    assert rows["joe"].problem.startswith("their progress cannot be read")
+    folder, count = collect(tmp_path / "hub")
+    assert count == 0 and not (folder / "ivy").exists()
+    assert oct((tmp_path / "hub" / "collected").stat().st_mode & 0o777) == "0o700"
+
+    link = learners / "ivy" / "elsewhere"
+    link.symlink_to(tmp_path)
+    _real_folder(link)  # where root is about to write: a folder of its own, not the link's target
+    assert link.is_dir() and not link.is_symlink()
