@@ -258,7 +258,7 @@ def cmd_hub(args: argparse.Namespace, paths: LabPaths) -> int:
     from .infra._sandbox import Limits
 
     options = _hub.HubOptions(port=args.port, ip=args.ip, code=args.code or "", admin_code=args.admin_code or "",
-                              limits=Limits(memory=args.memory, pids=args.pids, disk=args.disk))
+                              limits=Limits(memory=args.memory, pids=args.pids, disk=args.disk), keep_free=args.keep_free)
     if args.stop:
         said = _hub.stop(options)
         for what in said:
@@ -402,6 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory", type=_size, default="1536m", metavar="SIZE", help="memory of one learner's lab (default 1536m)")
     p.add_argument("--pids", type=int, default=1000, metavar="N", help="processes and threads of one learner's lab (default 1000)")
     p.add_argument("--disk", type=_size, default="4g", metavar="SIZE", help="disk of one learner's lab (default 4g)")
+    p.add_argument("--keep-free", type=_size, default="512m", metavar="SIZE",
+                   help="memory the machine keeps: a lab asked for with less available is refused at once (default 512m)")
     p.add_argument("--stop", action="store_true", help="take every learner's lab down and stop the hub (their work is kept)")
     p.set_defaults(func=cmd_hub)
 

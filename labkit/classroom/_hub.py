@@ -44,6 +44,7 @@ class HubOptions:
     admin_code: str = ""
     limits: _sandbox.Limits = field(default_factory=lambda: _sandbox.Limits(memory=1536 * 2**20, pids=1000, disk=4 * 2**30))
     home: Path = field(default_factory=hub_home)
+    keep_free: int = 512 * 2**20  # memory the machine keeps: no lab starts when less is available
 
 
 def proxy_program(cache: Path, reporter: Reporter) -> str:
@@ -94,6 +95,7 @@ def _config(paths: LabPaths, options: HubOptions, proxy: str, seeded: Path) -> s
         "c.SandboxSpawner.memory": options.limits.memory,
         "c.SandboxSpawner.pids": options.limits.pids,
         "c.SandboxSpawner.disk": options.limits.disk,
+        "c.SandboxSpawner.min_free": options.keep_free,
         "c.Spawner.start_timeout": 120,
         "c.Spawner.http_timeout": 60,
         "c.ConfigurableHTTPProxy.command": [proxy],

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from jupyterhub.spawner import Spawner
+from tornado import web
 from traitlets import Integer, Unicode, default
 
 from ..course import _release
@@ -31,6 +32,15 @@ from ..ui import _jupyter
 #: In a learner's kept folder when their last lab did not start: {"time", "problem"}.
 PROBLEM_FILE = "lab-problem.json"
 START_PAGE = _jupyter.start_path()  # where a learner's JupyterLab opens (JupyterHub's Spawner.default_url)
+
+
+class LabDidNotStart(web.HTTPError):
+    """Why a learner's lab did not start, in words JupyterHub shows the learner (on its error page when the
+    start fails at once, on its spawn-pending page later: both read `jupyterhub_message`)."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(503, "%s", why)
+        self.jupyterhub_message = f"Your lab did not start. {why}"
 
 
 class SandboxSpawner(Spawner):
@@ -79,7 +89,7 @@ class SandboxSpawner(Spawner):
             fd = os.open(problem, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
             with os.fdopen(fd, "w") as handle:
                 handle.write(json.dumps({"time": time.time(), "problem": str(e)}))
-            raise
+            raise LabDidNotStart(str(e)) from e
         problem.unlink(missing_ok=True)
         return "127.0.0.1", port
 

@@ -127,6 +127,40 @@ def test_stopping_the_hub_takes_the_labs_down_and_keeps_the_work(lab, tmp_path):
         assert not [line for line in Path("/etc/passwd").read_text().splitlines() if line.startswith(f"labkit-sb-{proc.pid}-")]
 
 
+
+def test_a_full_machine_refuses_a_lab_and_both_sides_see_why(lab, tmp_path):
+    """A hub keeping more memory free than the machine has: the learner's lab is refused at once, the
+    learner reads why on the hub's page, the instructor on the class view; no sandbox is left."""
+    home = tmp_path / "hub"
+    port = _proc.free_port()
+    env = {**lab.env, "LABKIT_HUB_HOME": str(home)}
+    argv = [sys.executable, "-m", "labkit", "hub", "--ip", "127.0.0.1", "--port", str(port), "--code", CODE,
+            "--admin-code", ADMIN, "--keep-free", "100000g"]
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        failure = _proc.wait_ready(lambda: _answers(f"{base}/hub/health"), proc, 600)
+        assert failure is None, f"{failure}: {proc.stdout.read() if proc.poll() is not None else ''}"
+        fay = HubLearner(base, "fay")
+        started = time.monotonic()
+        assert fay.sign_in(CODE, "5555") == (503, "")  # signed in, then sent to a lab that is refused at once
+        assert time.monotonic() - started < 15
+        page = fay.http.get(f"{base}/hub/spawn/fay", timeout=60)  # and again, as the page's own link does
+        assert page.status_code == 503
+        assert "Your lab did not start. The class server has no memory left for another lab" in page.text
+        assert "tell your instructor" in page.text
+
+        teacher = HubLearner(base, "instructor")
+        assert teacher.sign_in(ADMIN) == (200, "")
+        view = teacher.http.get(f"{base}/services/class/api/view", timeout=60)
+        assert view.status_code == 200, view.text
+        (row,) = [row for row in view.json()["learners"] if row["name"] == "fay"]
+        assert "no memory left for another lab" in row["problem"]
+    finally:
+        subprocess.run([sys.executable, "-m", "labkit", "hub", "--stop"], env=env, capture_output=True, text=True, timeout=180)
+        proc.wait(timeout=60)
+    assert not [line for line in Path("/etc/passwd").read_text().splitlines() if line.startswith(f"labkit-sb-{proc.pid}-")]
+
 # ---------------------------------------------------------------- in a real browser
 
 from test_browser import chromium, code_cell, menu, output  # noqa: E402,F401  (chromium: the fixture)
