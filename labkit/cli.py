@@ -279,6 +279,16 @@ def cmd_hub(args: argparse.Namespace, paths: LabPaths) -> int:
     return 0
 
 
+def cmd_singleuser(args: argparse.Namespace, paths: LabPaths) -> int:
+    from .classroom import _singleuser
+
+    start = _singleuser.prepare(paths, args.command, ConsoleReporter(err))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.chdir(start.cwd)
+    os.execvpe(start.argv[0], start.argv, start.env)  # the server replaces labkit: its signals, its exit
+
+
 def cmd_grade(args: argparse.Namespace, paths: LabPaths) -> int:
     from rich.progress import Progress
 
@@ -406,6 +416,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="memory the machine keeps: a lab asked for with less available is refused at once (default 512m)")
     p.add_argument("--stop", action="store_true", help="take every learner's lab down and stop the hub (their work is kept)")
     p.set_defaults(func=cmd_hub)
+
+    p = commands.add_parser("singleuser", help="the single-user image's start (Kubernetes): your rootless engine and lab, then COMMAND")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="what to run once the lab is up (default jupyterhub-singleuser)")
+    p.set_defaults(func=cmd_singleuser)
 
     p = commands.add_parser("lab", help="start JupyterLab on your workspace (learner notebooks), pointed at the lab")
     p.add_argument("--workspace", default=os.environ.get("LABKIT_WORKSPACE") or "workspace",

@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -183,7 +184,7 @@ def _private_apt(where: Path) -> Path:
     }
     lines = [f'{key} "{value}";' for key, value in settings.items()]
     lines += [
-        'APT::Architecture "amd64";', 'APT::Architectures { "amd64"; };', 'Acquire::Languages "none";',
+        f'APT::Architecture "{_architecture()}";', f'APT::Architectures {{ "{_architecture()}"; }};', 'Acquire::Languages "none";',
         # A suite's Release file says until when it is fresh; a mirror's snapshot may be older than
         # that. Its signature is checked all the same.
         'Acquire::Check-Valid-Until "false";',
@@ -193,6 +194,14 @@ def _private_apt(where: Path) -> Path:
     config = where / "apt.conf"
     config.write_text("\n".join(lines) + "\n")
     return config
+
+
+def _architecture() -> str:
+    """Debian's name of this machine's architecture (amd64, arm64): the engine's packages are for it."""
+    try:
+        return subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
 
 
 def _apt(config: Path, args: list[str], cwd: Path) -> None:
@@ -210,3 +219,18 @@ def _run(argv: list[str], cwd: Path, what: str, env: dict[str, str] | None = Non
     if done.returncode != 0:
         said = (done.stderr or done.stdout).strip().splitlines()
         raise EngineFetchFailed(_archive(), f"{what}: {said[-1] if said else f'exit status {done.returncode}'}")
+
+
+def main(argv: list[str]) -> int:
+    """`python -m labkit.infra._current_engine CACHE`: fetch and unpack the engine into CACHE, print the
+    unpacked tree (the single-user image's build copies it into the image's /usr)."""
+    try:
+        print(fetch(Path(argv[0]), Reporter()).root)
+    except EngineFetchFailed as e:
+        print(f"labkit: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,107 @@
+"""The single-user image of a class on Kubernetes (deploy/singleuser/Dockerfile, docs/classroom.md):
+built on the session lab's engine, then started as Zero to JupyterHub would start a learner's pod (as
+uid 1000, a volume for the home, the pod's security settings of docs/classroom.md), with a rootless
+engine of its own inside, the base images from a bundle, and the lab and a check run in it."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+#: The machine's certificates, for pip behind a proxy that re-signs TLS (as this test machine's is).
+CERTIFICATES = Path("/etc/ssl/certs/ca-certificates.crt")
+TOKEN = "singleuser-test"
+
+
+def docker(lab, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run(["docker", *args], env=lab.env, capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert done.returncode == 0, f"docker {' '.join(args)}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def image(lab):
+    tag = f"labkit-singleuser-test:{os.getpid()}"
+    secret = ["--secret", f"id=ca-certificates,src={CERTIFICATES}"] if CERTIFICATES.is_file() else []
+    docker(lab, "build", *secret, "-f", str(REPO / "deploy/singleuser/Dockerfile"), "-t", tag, str(REPO), timeout=1200)
+    try:
+        yield tag
+    finally:
+        docker(lab, "rmi", "-f", tag, check=False)
+        docker(lab, "builder", "prune", "-af", check=False, timeout=300)
+
+
+@pytest.fixture
+def pod(lab, image, tmp_path):
+    """What a learner's pod is given: a /dev/net/tun the learner may open (as udev's 0666 node would
+    be), a volume for the home (a PersistentVolumeClaim), the base images as a bundle file."""
+    tun = tmp_path / "tun"
+    os.mknod(tun, 0o600 | stat.S_IFCHR, os.makedev(10, 200))
+    os.chown(tun, 1000, 1000)
+    bundle = tmp_path / "bundle.tar"
+    lab.labkit("mirror", "save", str(bundle), timeout=300)
+    name = f"labkit-singleuser-test-{os.getpid()}"
+    options = ["--name", name, "-v", f"{tun}:/dev/net/tun", "-v", f"{bundle}:/srv/bundle.tar:ro",
+               "-e", "LABKIT_BUNDLE=/srv/bundle.tar", "-v", f"{name}-home:/home/jovyan"]
+    try:
+        yield name, options
+    finally:
+        docker(lab, "rm", "-f", name, check=False)
+        docker(lab, "volume", "rm", "-f", f"{name}-home", check=False)
+
+
+def _in_lab(lab, name: str, script: str) -> subprocess.CompletedProcess:
+    """`script` in the running pod, as its learner, in a shell pointed at the lab (as JupyterLab's terminal is)."""
+    return docker(lab, "exec", name, "bash", "-c", f'eval "$(labkit env)"; {script}', check=False, timeout=300)
+
+
+def _lab_serves(lab, name: str, deadline: float) -> None:
+    probe = f"import requests; print(requests.get('http://127.0.0.1:8888/api/status?token={TOKEN}', timeout=5).status_code)"
+    while time.monotonic() < deadline:
+        if docker(lab, "exec", name, "python", "-c", probe, check=False).stdout.strip() == "200":
+            return
+        if docker(lab, "inspect", "-f", "{{.State.Running}}", name).stdout.strip() != "true":
+            break
+        time.sleep(1)
+    raise AssertionError("JupyterLab did not answer in the pod:\n" + docker(lab, "logs", name, check=False).stderr[-4000:])
+
+
+def test_the_single_user_image_runs_a_learners_lab_and_a_check(lab, image, pod):
+    name, options = pod
+    server = ["jupyter-lab", "--ip=127.0.0.1", "--port=8888", f"--IdentityProvider.token={TOKEN}", "--no-browser"]
+    docker(lab, "run", "-d", "--privileged", *options, image, *server)
+    _lab_serves(lab, name, time.monotonic() + 180)
+
+    who = _in_lab(lab, name, 'id -u; docker info --format "{{.SecurityOptions}}"; ls ~/workspace; labkit status')
+    assert who.returncode == 0, who.stderr
+    assert who.stdout.splitlines()[0] == "1000"  # the learner, not root
+    assert "rootless" in who.stdout and "00-start-here.ipynb" in who.stdout and "08-capstone.ipynb" in who.stdout
+
+    # A check fails on undone work, then passes once the learner pulls (through the lab's own mirror: offline).
+    undone = _in_lab(lab, name, "labkit reset >/dev/null && labkit check start.pull")
+    assert undone.returncode == 1 and "NOT YET" in undone.stdout, undone.stdout + undone.stderr
+    done = _in_lab(lab, name, "docker pull -q busybox && labkit check start.pull")
+    assert done.returncode == 0 and "PASSED" in done.stdout, done.stdout + done.stderr
+
+    # The learner's pod goes and comes back (the same home): their notebook and registry address stay.
+    before = _in_lab(lab, name, "printf '\\n# mine\\n' >> ~/workspace/00-start-here.ipynb; labkit env | grep LABKIT_REGISTRY").stdout
+    docker(lab, "restart", name)
+    _lab_serves(lab, name, time.monotonic() + 180)
+    after = _in_lab(lab, name, "tail -n 1 ~/workspace/00-start-here.ipynb; labkit env | grep LABKIT_REGISTRY; labkit check start.pull")
+    assert after.stdout.startswith("# mine\n") and before in after.stdout and "PASSED" in after.stdout, after.stdout + after.stderr
+
+
+def test_a_pod_without_what_rootless_docker_needs_says_so(lab, image, pod):
+    name, options = pod
+    plain = docker(lab, "run", "--rm", *options, image, check=False, timeout=180)  # Docker's default confinement
+    assert plain.returncode == 1
+    assert "Your Docker engine did not start" in plain.stderr and "/dev/net/tun" in plain.stderr, plain.stderr
+    as_root = docker(lab, "run", "--rm", "-u", "0", image, check=False)
+    assert as_root.returncode == 1 and "never as root" in as_root.stderr, as_root.stderr
