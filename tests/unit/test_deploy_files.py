@@ -1,0 +1,38 @@
+"""The Kubernetes files (deploy/kubernetes, untestable here without a cluster) agree with what is
+tested: the single-user image's Dockerfile and `labkit singleuser`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from labkit.classroom import _singleuser
+from labkit.ui import _jupyter
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+VALUES = yaml.safe_load((DEPLOY / "kubernetes/values.yaml").read_text())
+DOCKERFILE = (DEPLOY / "singleuser/Dockerfile").read_text()
+
+
+def test_the_values_run_the_image_as_its_learner_on_the_start_notebook():
+    single = VALUES["singleuser"]
+    assert f"--uid {single['uid']} " in DOCKERFILE and f"USER {single['uid']}" in DOCKERFILE
+    assert re.search(rf'^CMD \["{single["cmd"]}"\]$', DOCKERFILE, re.M)
+    assert single["defaultUrl"] == _jupyter.start_path()
+
+
+def test_the_pod_may_run_rootless_docker():
+    # Kubernetes refuses a privileged container whose privilege escalation is off; newuidmap is setuid.
+    assert VALUES["hub"]["config"]["KubeSpawner"]["privileged"] is True
+    assert VALUES["singleuser"]["allowPrivilegeEscalation"] is True
+
+
+def test_the_mirror_the_values_name_is_the_one_deployed():
+    source = Path(_singleuser.__file__).read_text()
+    for name in VALUES["singleuser"]["extraEnv"]:
+        assert f'"{name}"' in source  # a variable labkit singleuser reads
+    service = [d for d in yaml.safe_load_all((DEPLOY / "kubernetes/mirror.yaml").read_text()) if d["kind"] == "Service"][0]
+    port = service["spec"]["ports"][0]["port"]
+    assert VALUES["singleuser"]["extraEnv"]["LABKIT_MIRROR"] == f"http://{service['metadata']['name']}:{port}"
