@@ -34,15 +34,6 @@ PROBLEM_FILE = "lab-problem.json"
 START_PAGE = _jupyter.start_path()  # where a learner's JupyterLab opens (JupyterHub's Spawner.default_url)
 
 
-class LabDidNotStart(web.HTTPError):
-    """Why a learner's lab did not start, in words JupyterHub shows the learner (on its error page when the
-    start fails at once, on its spawn-pending page later: both read `jupyterhub_message`)."""
-
-    def __init__(self, why: str) -> None:
-        super().__init__(503, "%s", why)
-        self.jupyterhub_message = f"Your lab did not start. {why}"
-
-
 class SandboxSpawner(Spawner):
     """JupyterHub's spawner for a learner: a sandbox per server, the learner's folder kept."""
 
@@ -89,7 +80,7 @@ class SandboxSpawner(Spawner):
             fd = os.open(problem, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
             with os.fdopen(fd, "w") as handle:
                 handle.write(json.dumps({"time": time.time(), "problem": str(e)}))
-            raise LabDidNotStart(str(e)) from e
+            raise _shown_to_learner(str(e)) from e
         problem.unlink(missing_ok=True)
         return "127.0.0.1", port
 
@@ -159,6 +150,15 @@ def no_room(meminfo: str, need: int) -> str:
         return ""
     return (f"The class server has no memory left for another lab ({available // 2**20} MB free, a lab needs "
             f"{need // 2**20} MB): tell your instructor, or try again when someone has finished.")
+
+
+def _shown_to_learner(why: str) -> web.HTTPError:
+    """Why a learner's lab did not start, as JupyterHub shows it to the learner: its `jupyterhub_message`,
+    on its error page when the start fails at once (only an HTTPError gets there; anything else reads
+    "Unhandled error starting server"), and on its spawn-pending page when it fails later."""
+    error = web.HTTPError(503, "%s", why)
+    error.jupyterhub_message = f"Your lab did not start. {why}"
+    return error
 
 
 def _real_folder(path: Path) -> None:

@@ -105,3 +105,15 @@ def test_a_pod_without_what_rootless_docker_needs_says_so(lab, image, pod):
     assert "Your Docker engine did not start" in plain.stderr and "/dev/net/tun" in plain.stderr, plain.stderr
     as_root = docker(lab, "run", "--rm", "-u", "0", image, check=False)
     assert as_root.returncode == 1 and "never as root" in as_root.stderr, as_root.stderr
+
+
+def test_the_narrower_pod_settings_suffice(lab, image, pod):
+    """docs/classroom.md's narrower settings than --privileged: one capability, no seccomp or AppArmor
+    profile, an unmasked /proc, the tun device allowed. The command runs once the lab is up, in it."""
+    name, options = pod
+    narrow = ["--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+              "--security-opt", "systempaths=unconfined", "--device-cgroup-rule", "c 10:200 rwm"]
+    script = ("labkit reset >/dev/null; labkit check start.pull >/dev/null; echo undone=$?; "
+              "docker pull -q busybox >/dev/null && docker run --rm busybox echo ran; labkit check start.pull >/dev/null; echo done=$?")
+    said = docker(lab, "run", "--rm", *narrow, *options, image, "bash", "-c", script, check=False, timeout=300)
+    assert said.stdout.split() == ["undone=1", "ran", "done=0"], said.stdout + said.stderr[-3000:]

@@ -85,6 +85,7 @@ def test_a_store_from_before_feedback_was_kept_gains_the_column(tmp_path):
 
 
 def test_a_lab_that_did_not_start_shows_on_the_instructors_view(tmp_path):
+    import gc
     import json
 
     from labkit.classroom._service import read_class
@@ -92,12 +93,14 @@ def test_a_lab_that_did_not_start_shows_on_the_instructors_view(tmp_path):
 
     (tmp_path / "gus" / "progress").mkdir(parents=True)
     _check(ProgressStore(tmp_path / "gus" / "progress" / "progress.sqlite"), "start.pull", True)
+    gc.collect()  # the learner's store closed (its connection is freed with it): no -wal or -shm left beside it
     (tmp_path / "hal").mkdir()
     (tmp_path / "hal" / PROBLEM_FILE).write_text(json.dumps({"time": 1, "problem": "The class server has no memory left"}))
     before = sorted(p.name for p in (tmp_path / "gus" / "progress").iterdir())
     rows = {row.name: row for row in read_class(tmp_path).learners}
     assert rows["gus"].problem == "" and rows["gus"].cells["start.pull"].status == PASSED
     assert rows["hal"].problem == "The class server has no memory left"
+    assert before == ["progress.sqlite"]
     assert sorted(p.name for p in (tmp_path / "gus" / "progress").iterdir()) == before  # read from a copy: nothing added beside it
 
 
