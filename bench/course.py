@@ -113,7 +113,7 @@ def main() -> int:
     labkit_s, kernel_s = sum(r[3] for r in rows), sum(r[4] for r in rows)
     print(f"{'all notebooks':24} notebook {notebooks:6.1f} s   shell {floor:6.1f} s   {ratio:4.2f}x  (target <= {TARGET}x){'' if ratio <= TARGET else '  MISSED'}")
     print(f"{'':24} of the notebook time: labkit cells {labkit_s:.1f} s, kernels and messaging {kernel_s:.1f} s, "
-          f"the rest in the notebooks' own shell cells (IPython runs each `!` line through a pty: ~0.1 s a line)")
+          f"the rest in the notebooks' own shell cells (each `!` line a process of its own, through pipes once lab.ready() ran)")
     print(f"{'':24} the slowest labkit cells: " + ", ".join(f"{line} {took:.2f} s" for took, line in sorted(slow, reverse=True)[:6]))
     return 0 if ratio <= TARGET else 1
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..course import _release
 from ..errors import LabkitError
-from ..infra import _current_engine, _lifecycle, _proc
+from ..infra import _current_engine, _lifecycle, _mirror, _proc
 from ..infra._engine_api import Engine
 from ..infra._paths import LabPaths
 from ..infra._report import Reporter
@@ -29,7 +29,6 @@ from ..infra._sandbox import rootless_script
 from ..ui import _jupyter
 
 ENGINE_START = 60  # seconds the rootless engine gets to answer
-
 
 
 @dataclass
@@ -42,6 +41,7 @@ class Start:
 
 
 def prepare(paths: LabPaths, command: list[str], reporter: Reporter, environ: dict[str, str] | None = None) -> Start:
+    """The learner's engine and lab up, the workspace stocked; what to run then. Raises LabkitError."""
     environ = dict(os.environ if environ is None else environ)
     if os.geteuid() == 0:
         raise LabkitError("`labkit singleuser` runs a learner's lab, and never as root.",
@@ -52,10 +52,10 @@ def prepare(paths: LabPaths, command: list[str], reporter: Reporter, environ: di
     host = environ.get("DOCKER_HOST") or f"unix://{runtime / 'docker.sock'}"
     if not _answers(host):
         _clear_stale(runtime)
-        start_engine(paths, runtime, host, environ)
+        start_engine(paths, host, environ)
     environ["DOCKER_HOST"] = os.environ["DOCKER_HOST"] = host  # `labkit up` below finds it there
     bundle = environ.get("LABKIT_BUNDLE", "")
-    if bundle and not _has(host, "registry:2"):
+    if bundle and not all(_has(host, ref) for ref in _mirror.bundle_names(Path(bundle))):
         with reporter.step(f"Loading the base images from {bundle}"):
             _lifecycle.load_bundle(paths, Path(bundle), reporter)
     for note in _lifecycle.up(paths, reporter=reporter).notes:
@@ -73,7 +73,7 @@ def prepare(paths: LabPaths, command: list[str], reporter: Reporter, environ: di
     return Start(argv, env, workspace)
 
 
-def start_engine(paths: LabPaths, runtime: Path, host: str, environ: dict[str, str]) -> None:
+def start_engine(paths: LabPaths, host: str, environ: dict[str, str]) -> None:
     """The learner's rootless engine (dockerd-rootless.sh: rootlesskit, slirp4netns), left running for the
     server that follows; it ends with the container (its state, in the home, is containerd's and
     survives that)."""
