@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import sys
@@ -163,7 +164,7 @@ def test_a_full_machine_refuses_a_lab_and_both_sides_see_why(lab, tmp_path):
 
 # ---------------------------------------------------------------- in a real browser
 
-from test_browser import chromium, code_cell, menu, output  # noqa: E402,F401  (chromium: the fixture)
+from test_browser import chromium, code_cell, menu, output, run_cell  # noqa: E402,F401  (chromium: the fixture)
 
 
 def _signed_in(chromium, base: str, name: str, code: str, pin: str = ""):
@@ -190,7 +191,7 @@ def _start_here(page) -> None:
 def test_the_instructor_sees_the_class_live_in_a_browser(hub, chromium):
     from playwright.sync_api import expect
 
-    base, _home, _env = hub
+    base, home, _env = hub
     teacher = _signed_in(chromium, base, "instructor", ADMIN)
     expect(teacher.locator("h1")).to_have_text("The class")  # the instructor lands on the class view
     assert teacher.url.startswith(f"{base}/services/class/")
@@ -219,6 +220,27 @@ def test_the_instructor_sees_the_class_live_in_a_browser(hub, chromium):
     expect(teacher.locator("#collected")).to_contain_text("labkit grade")
     collected = Path(teacher.locator("#collected").inner_text().split(" in ", 1)[1].split(";", 1)[0])
     assert (collected / "cat" / "00-start-here.ipynb").exists() and (collected / "dan" / "08-capstone.ipynb").exists()
+
+    # From cat's notebook, dan's workspace, engine and registry are out of reach.
+    dan_user = pwd.getpwuid((home / "learners" / "dan").stat().st_uid).pw_name  # his lab's user owns his folder
+    dan_registry = json.loads((_sandbox.BASE / dan_user / "lab" / "state.json").read_text())["registry"]["port"]
+    attempts = (f"import os, socket, requests\\n"
+                f"for what, attempt in (('workspace', lambda: os.listdir('{home}/learners/dan/workspace')), "
+                f"('engine', lambda: socket.socket(socket.AF_UNIX).connect('{_sandbox.BASE}/{dan_user}/run/docker.sock'))):\\n"
+                f"    try:\\n        attempt(); print(what, 'REACHED')\\n"
+                f"    except OSError as e:\\n        print(what, type(e).__name__)\\n"
+                f"print('registry', requests.get('http://127.0.0.1:{dan_registry}/v2/_catalog', timeout=10).status_code)")
+    exercise.locator(".cm-content").click()
+    cat.keyboard.press("Control+a")
+    cat.keyboard.type(f'exec("{attempts}")')  # one line: the editor indents nothing
+    cat.keyboard.press("Escape")
+    run_cell(cat, exercise)
+    said = output(exercise)
+    assert (_sandbox.BASE / dan_user / "run" / "docker.sock").is_socket()  # there, seen as root
+    # his engine's folder is his alone (or, for a lab made after cat's, not even there in cat's view)
+    expect(said).to_contain_text(re.compile(r"engine (PermissionError|FileNotFoundError)"), timeout=30_000)
+    expect(said).to_contain_text(re.compile(r"workspace (FileNotFoundError|PermissionError)"))  # the hub's folder is hidden
+    expect(said).to_contain_text("registry 401")  # his registry asks for his login, which cat's lab does not have
 
     refused = dan.goto(f"{base}/services/class/")  # a learner may not open the instructor's page
     assert refused.status == 403
