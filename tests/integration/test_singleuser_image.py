@@ -5,13 +5,17 @@ engine of its own inside, the base images from a bundle, and the lab and a check
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
+
+from labkit.course import _release
 
 REPO = Path(__file__).resolve().parents[2]
 #: The machine's certificates, for pip behind a proxy that re-signs TLS (as this test machine's is).
@@ -96,6 +100,27 @@ def test_the_single_user_image_runs_a_learners_lab_and_a_check(lab, image, pod):
     _lab_serves(lab, name, time.monotonic() + 180)
     after = _in_lab(lab, name, "tail -n 1 ~/workspace/00-start-here.ipynb; labkit env | grep LABKIT_REGISTRY; labkit check start.pull")
     assert after.stdout.startswith("# mine\n") and before in after.stdout and "PASSED" in after.stdout, after.stdout + after.stderr
+
+
+def test_the_image_holds_no_solution(lab, image):
+    """The source notebooks hold the solutions; the image only learner copies (in no layer either:
+    they are released in a build stage of their own)."""
+    probe = ("import json, pathlib\n"
+             "for path in sorted(pathlib.Path('/opt/labkit/notebooks').glob('*.ipynb')):\n"
+             "    for cell in json.loads(path.read_text())['cells']:\n"
+             "        print(json.dumps([path.name, cell.get('metadata', {}).get('tags', []), ''.join(cell['source'])]))\n")
+    cells = [json.loads(line) for line in docker(lab, "run", "--rm", "--entrypoint", "python", image, "-c", probe).stdout.splitlines()]
+    assert {name for name, _tags, _source in cells} == {path.name for path in (REPO / "notebooks").glob("*.ipynb")}
+    assert not [name for name, tags, _source in cells if _release.SOLUTION_TAG in tags]
+    answers = set()  # (notebook, a solution's text that no other cell of its source has)
+    for path in (REPO / "notebooks").glob("*.ipynb"):
+        source = nbformat.read(path, as_version=4)
+        solved = set(_release.solution_cells(source))
+        others = {cell.source for i, cell in enumerate(source.cells) if i not in solved}
+        answers |= {(path.name, source.cells[i].source) for i in solved if source.cells[i].source not in others}
+    assert answers and not [name for name, _tags, text in cells if (name, text) in answers]
+    history = docker(lab, "history", "--no-trunc", "--format", "{{.CreatedBy}}", image).stdout
+    assert "notebooks/*.ipynb" not in history  # the sources were copied into the release stage only
 
 
 def test_a_pod_without_what_rootless_docker_needs_says_so(lab, image, pod):
