@@ -36,3 +36,9 @@ def test_the_mirror_the_values_name_is_the_one_deployed():
     service = [d for d in yaml.safe_load_all((DEPLOY / "kubernetes/mirror.yaml").read_text()) if d["kind"] == "Service"][0]
     port = service["spec"]["ports"][0]["port"]
     assert VALUES["singleuser"]["extraEnv"]["LABKIT_MIRROR"] == f"http://{service['metadata']['name']}:{port}"
+
+
+def test_a_shared_workshop_code_makes_nobody_admin():
+    config = VALUES["hub"]["config"]
+    assert config["JupyterHub"]["authenticator_class"] == "dummy"  # one password for everyone
+    assert not config.get("Authenticator", {}).get("admin_users")  # so no name may be the admin's
