@@ -31,7 +31,6 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 import nbformat  # noqa: E402
-import requests  # noqa: E402
 from benchlab import bench_lab  # noqa: E402
 from hubclient import HubLearner  # noqa: E402
 
@@ -117,19 +116,18 @@ def main(rounds: list[int]) -> int:
         os.environ.update(env)
         hub_home = Path(tempfile.mkdtemp(prefix="labkit-bench-hubhome-"))
         env["LABKIT_HUB_HOME"] = str(hub_home)
-        port = int(subprocess.run([sys.executable, "-c", "from labkit.infra._proc import free_port; print(free_port())"],
-                                  env=env, capture_output=True, text=True, check=True).stdout)
+        from labkit.classroom._hub import healthy
+        from labkit.infra import _proc
+
+        port = _proc.free_port()
         base = f"http://127.0.0.1:{port}"
         hub = subprocess.Popen([sys.executable, "-m", "labkit", "hub", "--ip", "127.0.0.1", "--port", str(port),
                                 "--code", CODE, "--admin-code", ADMIN], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            for _ in range(600):
-                try:
-                    if requests.get(f"{base}/hub/health", timeout=2).status_code == 200:
-                        break
-                except requests.RequestException:
-                    pass
-                time.sleep(0.5)
+            failure = _proc.wait_ready(lambda: healthy(base), hub, 300)
+            if failure:
+                print(f"labkit hub did not start: {failure} (its log: {hub_home / 'jupyterhub.log'})", file=sys.stderr)
+                return 1
             ref = reference(work)
             print(f"reference: a bare sandbox made and taken down in {ref:.2f} s", flush=True)
             teacher = HubLearner(base, "instructor")

@@ -152,9 +152,9 @@ def start(paths: LabPaths, options: HubOptions, reporter: Reporter) -> subproces
     proc = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", str(config)], cwd=home, stdout=log, stderr=log,
                             stdin=subprocess.DEVNULL, env={**os.environ, "LABKIT_HOME": str(paths.home)})
     log.close()
-    url = f"http://127.0.0.1:{options.port}/hub/health"
+    base = f"http://127.0.0.1:{options.port}"
     with reporter.step(f"Starting JupyterHub on port {options.port}"):
-        failure = _proc.wait_ready(lambda: _answers(url), proc, 60)
+        failure = _proc.wait_ready(lambda: healthy(base), proc, 60)
         if failure:
             proc.terminate()
             raise LabkitError(f"JupyterHub did not start: {failure}.\n{_proc.log_tail(home / 'jupyterhub.log')}",
@@ -162,11 +162,12 @@ def start(paths: LabPaths, options: HubOptions, reporter: Reporter) -> subproces
     return proc
 
 
-def _answers(url: str) -> bool:
+def healthy(base: str) -> bool:
+    """The hub at `base` (http://HOST:PORT) answers its health check."""
     import requests
 
     try:
-        return requests.get(url, timeout=2).status_code == 200
+        return requests.get(f"{base}/hub/health", timeout=2).status_code == 200
     except requests.RequestException:
         return False
 

@@ -55,7 +55,7 @@ def prepare(paths: LabPaths, command: list[str], reporter: Reporter, environ: di
         start_engine(paths, host, environ)
     environ["DOCKER_HOST"] = os.environ["DOCKER_HOST"] = host  # `labkit up` below finds it there
     bundle = environ.get("LABKIT_BUNDLE", "")
-    if bundle and not all(_has(host, ref) for ref in _mirror.bundle_names(Path(bundle))):
+    if bundle and _missing(host, _mirror.bundle_names(Path(bundle))):
         with reporter.step(f"Loading the base images from {bundle}"):
             _lifecycle.load_bundle(paths, Path(bundle), reporter)
     for note in _lifecycle.up(paths, reporter=reporter).notes:
@@ -128,6 +128,7 @@ def _answers(host: str) -> bool:
         return False
 
 
-def _has(host: str, ref: str) -> bool:
+def _missing(host: str, refs: list[str]) -> list[str]:
+    """The images of `refs` the engine at `host` does not have."""
     with Engine(host) as engine:
-        return engine.image_id(ref) is not None
+        return [ref for ref in refs if engine.image_id(ref) is None]

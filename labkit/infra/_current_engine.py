@@ -183,8 +183,9 @@ def _private_apt(where: Path) -> Path:
         "Dir::Etc::parts": where / "etc/apt.conf.d",
     }
     lines = [f'{key} "{value}";' for key, value in settings.items()]
+    arch = _architecture()
     lines += [
-        f'APT::Architecture "{_architecture()}";', f'APT::Architectures {{ "{_architecture()}"; }};', 'Acquire::Languages "none";',
+        f'APT::Architecture "{arch}";', f'APT::Architectures {{ "{arch}"; }};', 'Acquire::Languages "none";',
         # A suite's Release file says until when it is fresh; a mirror's snapshot may be older than
         # that. Its signature is checked all the same.
         'Acquire::Check-Valid-Until "false";',

@@ -4,6 +4,7 @@ hub's stop takes every lab down and keeps their work."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -13,11 +14,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pytest
-import requests
 
+from labkit.classroom._hub import healthy
 from labkit.infra import _proc, _sandbox
 
 from hubclient import HubLearner
@@ -25,36 +28,47 @@ from hubclient import HubLearner
 CODE, ADMIN = "blue-42", "teach-me"
 
 
-@pytest.fixture(scope="module")
-def hub(lab):
-    """A hub on the session lab's home (its mirror serves the learners' labs), its own folder."""
-    home = Path(tempfile.mkdtemp(prefix="labkit-hub-"))
-    port = _proc.free_port()
+@dataclass
+class OwnHub:
+    base: str
+    proc: subprocess.Popen
+    said_at_stop: str = ""  # what `labkit hub --stop` printed
+
+
+@contextlib.contextmanager
+def own_hub(lab, home: Path, port: int, *options: str) -> Iterator[OwnHub]:
+    """`labkit hub` on the session lab's home (its mirror serves the learners' labs), its folder `home`, on
+    `port`; at the end stopped with `labkit hub --stop`, and no sandbox of it left."""
     env = {**lab.env, "LABKIT_HUB_HOME": str(home)}
-    log = open(home.parent / f"{home.name}.out", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "labkit", "hub", "--ip", "127.0.0.1", "--port", str(port),
-                             "--code", CODE, "--admin-code", ADMIN, "--memory", "1536m"], env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
+    log = home.parent / f"{home.name}.out"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "labkit", "hub", "--ip", "127.0.0.1", "--port", str(port),
+                                 "--code", CODE, "--admin-code", ADMIN, *options], env=env, stdout=out, stderr=subprocess.STDOUT)
+    hub = OwnHub(f"http://127.0.0.1:{port}", proc)
     try:
-        failure = _proc.wait_ready(lambda: _answers(f"{base}/hub/health"), proc, 600)
-        assert failure is None, f"labkit hub: {failure}\n{Path(log.name).read_text()[-3000:]}"
-        yield base, home, env
+        failure = _proc.wait_ready(lambda: healthy(hub.base), proc, 600)
+        assert failure is None, f"labkit hub: {failure}\n{log.read_text()[-3000:]}"
+        yield hub
     finally:
-        subprocess.run([sys.executable, "-m", "labkit", "hub", "--stop"], env=env, capture_output=True, timeout=180)
+        hub.said_at_stop = subprocess.run([sys.executable, "-m", "labkit", "hub", "--stop"], env=env,
+                                          capture_output=True, text=True, timeout=180).stdout
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
-        log.close()
-        shutil.rmtree(home, ignore_errors=True)
-        Path(log.name).unlink(missing_ok=True)
+        log.unlink(missing_ok=True)
+    assert not [line for line in Path("/etc/passwd").read_text().splitlines() if line.startswith(f"labkit-sb-{proc.pid}-")]
 
 
-def _answers(url: str) -> bool:
+@pytest.fixture(scope="module")
+def hub(lab):
+    """A hub for the module's tests, its own folder."""
+    home = Path(tempfile.mkdtemp(prefix="labkit-hub-"))
     try:
-        return requests.get(url, timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
+        with own_hub(lab, home, _proc.free_port(), "--memory", "1536m") as own:
+            yield own.base, home, {**lab.env, "LABKIT_HUB_HOME": str(home)}
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_two_learners_each_in_a_lab_of_their_own(hub):
@@ -104,44 +118,24 @@ def test_bad_sign_ins_say_why(hub):
 
 def test_stopping_the_hub_takes_the_labs_down_and_keeps_the_work(lab, tmp_path):
     """Its own hub: stopped here, then started again, the learner finds their notebook."""
-    home = tmp_path / "hub"
-    port = _proc.free_port()
-    env = {**lab.env, "LABKIT_HUB_HOME": str(home)}
-    argv = [sys.executable, "-m", "labkit", "hub", "--ip", "127.0.0.1", "--port", str(port), "--code", CODE, "--admin-code", ADMIN]
-    base = f"http://127.0.0.1:{port}"
+    home, port = tmp_path / "hub", _proc.free_port()
     for attempt in ("first", "again"):
-        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        try:
-            failure = _proc.wait_ready(lambda: _answers(f"{base}/hub/health"), proc, 600)
-            assert failure is None, f"{failure}: {proc.stdout.read() if proc.poll() is not None else ''}"
-            eve = HubLearner(base, "eve")
+        with own_hub(lab, home, port) as hub:
+            eve = HubLearner(hub.base, "eve")
             assert eve.sign_in(CODE, "4321") == (200, "") and eve.open_lab() == 200
             mine = home / "learners" / "eve" / "workspace" / "00-start-here.ipynb"
             if attempt == "first":
                 mine.write_text(mine.read_text().replace("Start here", "Start here (eve was here)", 1))
             else:
                 assert "eve was here" in mine.read_text()  # never overwritten
-        finally:
-            stopped = subprocess.run([sys.executable, "-m", "labkit", "hub", "--stop"], env=env, capture_output=True, text=True, timeout=180)
-            proc.wait(timeout=60)
-        assert "every learner's lab" in stopped.stdout
-        assert not [line for line in Path("/etc/passwd").read_text().splitlines() if line.startswith(f"labkit-sb-{proc.pid}-")]
-
+        assert "every learner's lab" in hub.said_at_stop
 
 
 def test_a_full_machine_refuses_a_lab_and_both_sides_see_why(lab, tmp_path):
     """A hub keeping more memory free than the machine has: the learner's lab is refused at once, the
     learner reads why on the hub's page, the instructor on the class view; no sandbox is left."""
-    home = tmp_path / "hub"
-    port = _proc.free_port()
-    env = {**lab.env, "LABKIT_HUB_HOME": str(home)}
-    argv = [sys.executable, "-m", "labkit", "hub", "--ip", "127.0.0.1", "--port", str(port), "--code", CODE,
-            "--admin-code", ADMIN, "--keep-free", "100000g"]
-    base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        failure = _proc.wait_ready(lambda: _answers(f"{base}/hub/health"), proc, 600)
-        assert failure is None, f"{failure}: {proc.stdout.read() if proc.poll() is not None else ''}"
+    with own_hub(lab, tmp_path / "hub", _proc.free_port(), "--keep-free", "100000g") as hub:
+        base = hub.base
         fay = HubLearner(base, "fay")
         started = time.monotonic()
         assert fay.sign_in(CODE, "5555") == (503, "")  # signed in, then sent to a lab that is refused at once
@@ -157,10 +151,7 @@ def test_a_full_machine_refuses_a_lab_and_both_sides_see_why(lab, tmp_path):
         assert view.status_code == 200, view.text
         (row,) = [row for row in view.json()["learners"] if row["name"] == "fay"]
         assert "no memory left for another lab" in row["problem"]
-    finally:
-        subprocess.run([sys.executable, "-m", "labkit", "hub", "--stop"], env=env, capture_output=True, text=True, timeout=180)
-        proc.wait(timeout=60)
-    assert not [line for line in Path("/etc/passwd").read_text().splitlines() if line.startswith(f"labkit-sb-{proc.pid}-")]
+
 
 # ---------------------------------------------------------------- in a real browser
 

@@ -23,23 +23,16 @@ CERTIFICATES = Path("/etc/ssl/certs/ca-certificates.crt")
 TOKEN = "singleuser-test"
 
 
-def docker(lab, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run(["docker", *args], env=lab.env, capture_output=True, text=True, timeout=timeout)
-    if check:
-        assert done.returncode == 0, f"docker {' '.join(args)}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
-    return done
-
-
 @pytest.fixture(scope="module")
 def image(lab):
     tag = f"labkit-singleuser-test:{os.getpid()}"
     secret = ["--secret", f"id=ca-certificates,src={CERTIFICATES}"] if CERTIFICATES.is_file() else []
-    docker(lab, "build", *secret, "-f", str(REPO / "deploy/singleuser/Dockerfile"), "-t", tag, str(REPO), timeout=1200)
+    lab.docker("build", *secret, "-f", str(REPO / "deploy/singleuser/Dockerfile"), "-t", tag, str(REPO), timeout=1200)
     try:
         yield tag
     finally:
-        docker(lab, "rmi", "-f", tag, check=False)
-        docker(lab, "builder", "prune", "-af", check=False, timeout=300)
+        lab.docker("rmi", "-f", tag, check=False)
+        lab.docker("builder", "prune", "-af", check=False, timeout=300)
 
 
 @pytest.fixture
@@ -57,30 +50,30 @@ def pod(lab, image, tmp_path):
     try:
         yield name, options
     finally:
-        docker(lab, "rm", "-f", name, check=False)
-        docker(lab, "volume", "rm", "-f", f"{name}-home", check=False)
+        lab.docker("rm", "-f", name, check=False)
+        lab.docker("volume", "rm", "-f", f"{name}-home", check=False)
 
 
 def _in_lab(lab, name: str, script: str) -> subprocess.CompletedProcess:
     """`script` in the running pod, as its learner, in a shell pointed at the lab (as JupyterLab's terminal is)."""
-    return docker(lab, "exec", name, "bash", "-c", f'eval "$(labkit env)"; {script}', check=False, timeout=300)
+    return lab.docker("exec", name, "bash", "-c", f'eval "$(labkit env)"; {script}', check=False, timeout=300)
 
 
 def _lab_serves(lab, name: str, deadline: float) -> None:
     probe = f"import requests; print(requests.get('http://127.0.0.1:8888/api/status?token={TOKEN}', timeout=5).status_code)"
     while time.monotonic() < deadline:
-        if docker(lab, "exec", name, "python", "-c", probe, check=False).stdout.strip() == "200":
+        if lab.docker("exec", name, "python", "-c", probe, check=False).stdout.strip() == "200":
             return
-        if docker(lab, "inspect", "-f", "{{.State.Running}}", name).stdout.strip() != "true":
+        if lab.docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() != "true":
             break
         time.sleep(1)
-    raise AssertionError("JupyterLab did not answer in the pod:\n" + docker(lab, "logs", name, check=False).stderr[-4000:])
+    raise AssertionError("JupyterLab did not answer in the pod:\n" + lab.docker("logs", name, check=False).stderr[-4000:])
 
 
 def test_the_single_user_image_runs_a_learners_lab_and_a_check(lab, image, pod):
     name, options = pod
     server = ["jupyter-lab", "--ip=127.0.0.1", "--port=8888", f"--IdentityProvider.token={TOKEN}", "--no-browser"]
-    docker(lab, "run", "-d", "--privileged", *options, image, *server)
+    lab.docker("run", "-d", "--privileged", *options, image, *server)
     _lab_serves(lab, name, time.monotonic() + 180)
 
     who = _in_lab(lab, name, 'id -u; docker info --format "{{.SecurityOptions}}"; ls ~/workspace; labkit status')
@@ -96,7 +89,7 @@ def test_the_single_user_image_runs_a_learners_lab_and_a_check(lab, image, pod):
 
     # The learner's pod goes and comes back (the same home): their notebook and registry address stay.
     before = _in_lab(lab, name, "printf '\\n# mine\\n' >> ~/workspace/00-start-here.ipynb; labkit env | grep LABKIT_REGISTRY").stdout
-    docker(lab, "restart", name)
+    lab.docker("restart", name)
     _lab_serves(lab, name, time.monotonic() + 180)
     after = _in_lab(lab, name, "tail -n 1 ~/workspace/00-start-here.ipynb; labkit env | grep LABKIT_REGISTRY; labkit check start.pull")
     assert after.stdout.startswith("# mine\n") and before in after.stdout and "PASSED" in after.stdout, after.stdout + after.stderr
@@ -109,7 +102,7 @@ def test_the_image_holds_no_solution(lab, image):
              "for path in sorted(pathlib.Path('/opt/labkit/notebooks').glob('*.ipynb')):\n"
              "    for cell in json.loads(path.read_text())['cells']:\n"
              "        print(json.dumps([path.name, cell.get('metadata', {}).get('tags', []), ''.join(cell['source'])]))\n")
-    cells = [json.loads(line) for line in docker(lab, "run", "--rm", "--entrypoint", "python", image, "-c", probe).stdout.splitlines()]
+    cells = [json.loads(line) for line in lab.docker("run", "--rm", "--entrypoint", "python", image, "-c", probe).stdout.splitlines()]
     assert {name for name, _tags, _source in cells} == {path.name for path in (REPO / "notebooks").glob("*.ipynb")}
     assert not [name for name, tags, _source in cells if _release.SOLUTION_TAG in tags]
     answers = set()  # (notebook, a solution's text that no other cell of its source has)
@@ -119,16 +112,16 @@ def test_the_image_holds_no_solution(lab, image):
         others = {cell.source for i, cell in enumerate(source.cells) if i not in solved}
         answers |= {(path.name, source.cells[i].source) for i in solved if source.cells[i].source not in others}
     assert answers and not [name for name, _tags, text in cells if (name, text) in answers]
-    history = docker(lab, "history", "--no-trunc", "--format", "{{.CreatedBy}}", image).stdout
+    history = lab.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", image).stdout
     assert "notebooks/*.ipynb" not in history  # the sources were copied into the release stage only
 
 
 def test_a_pod_without_what_rootless_docker_needs_says_so(lab, image, pod):
     name, options = pod
-    plain = docker(lab, "run", "--rm", *options, image, check=False, timeout=180)  # Docker's default confinement
+    plain = lab.docker("run", "--rm", *options, image, check=False, timeout=180)  # Docker's default confinement
     assert plain.returncode == 1
     assert "Your Docker engine did not start" in plain.stderr and "/dev/net/tun" in plain.stderr, plain.stderr
-    as_root = docker(lab, "run", "--rm", "-u", "0", image, check=False)
+    as_root = lab.docker("run", "--rm", "-u", "0", image, check=False)
     assert as_root.returncode == 1 and "never as root" in as_root.stderr, as_root.stderr
 
 
@@ -140,5 +133,5 @@ def test_the_narrower_pod_settings_suffice(lab, image, pod):
               "--security-opt", "systempaths=unconfined", "--device-cgroup-rule", "c 10:200 rwm"]
     script = ("labkit reset >/dev/null; labkit check start.pull >/dev/null; echo undone=$?; "
               "docker pull -q busybox >/dev/null && docker run --rm busybox echo ran; labkit check start.pull >/dev/null; echo done=$?")
-    said = docker(lab, "run", "--rm", *narrow, *options, image, "bash", "-c", script, check=False, timeout=300)
+    said = lab.docker("run", "--rm", *narrow, *options, image, "bash", "-c", script, check=False, timeout=300)
     assert said.stdout.split() == ["undone=1", "ran", "done=0"], said.stdout + said.stderr[-3000:]
