@@ -88,9 +88,7 @@ def peaks() -> list[tuple[float, float]]:
         user = line.split(":", 1)[0]
         if user.startswith(f"{_sandbox.PREFIX}-") and "-u" in user:
             group = _cgroups.Group(user)
-            stat = dict(row.split() for row in group._file("memory", "memory.stat").read_text().splitlines())
-            own = int(stat.get("anon") or stat.get("total_rss") or 0)
-            found.append((own / 2**20, (group.peak_memory() or 0) / 2**20))
+            found.append(((group.own_memory() or 0) / 2**20, (group.peak_memory() or 0) / 2**20))
     return found
 
 

@@ -9,8 +9,10 @@ import ast
 import json
 import re
 import time
+from queue import Empty
 
 import nbformat
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
@@ -28,6 +30,39 @@ STUCK_PROBE_SECONDS = 10
 CUT = f"\n[output cut at {OUTPUT_CAP} characters by the grader]\n"
 
 
+class PromptKernelClient(AsyncKernelClient):
+    """jupyter_client's client, ready as soon as the kernel has answered `kernel_info` on the shell
+    channel and said idle for it on IOPub: both channels work. jupyter_client's own `wait_for_ready`
+    then also waits for 0.2 s of silence on IOPub, a fixed pause per submission; nbclient matches
+    every message to its own request, so nothing is left to drain."""
+
+    async def _ready(self, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (60.0 if timeout is None else timeout)
+        asked: set[str] = set()
+        while True:
+            asked.add(self.kernel_info())
+            try:
+                reply = await self.shell_channel.get_msg(timeout=1)
+            except Empty:
+                reply = None
+            if reply is not None and reply["msg_type"] == "kernel_info_reply":
+                while True:  # IOPub: the status messages of our requests (none within 0.2 s: not connected yet, ask again)
+                    try:
+                        msg = await self.iopub_channel.get_msg(timeout=0.2)
+                    except Empty:
+                        break
+                    if (msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle"
+                            and msg["parent_header"].get("msg_id") in asked):
+                        self._handle_kernel_info_reply(reply)
+                        return
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
+
+    wait_for_ready = _ready
+
+
 class CappedClient(NotebookClient):
     """nbclient with a cap on each cell's output (a cell printing forever must not fill memory), that
     keeps the kernel's reply to each cell: whether it failed, whatever the notebook did to its display."""
@@ -41,6 +76,7 @@ class CappedClient(NotebookClient):
     def create_kernel_manager(self):
         """nbclient's kernel manager, then made to start the kernel where the lab says (a sandbox's)."""
         km = super().create_kernel_manager()
+        km.client_factory = PromptKernelClient
         if self._configure_kernel is not None:
             self._configure_kernel(km)
         return km
@@ -75,6 +111,7 @@ def execute(sub: Submission, lab: GradingLab, env: dict[str, str], cell_timeout:
         nb, timeout=cell_timeout, kernel_name="python3", allow_errors=True, interrupt_on_timeout=True,
         error_on_timeout={"ename": "Timeout", "evalue": f"the cell ran past {cell_timeout} s and was interrupted", "traceback": []},
         resources={"metadata": {"path": str(lab.workspace)}}, record_timing=True,
+        shutdown_kernel="immediate",  # killed with its process group: the lab goes after it, nothing to save
         configure_kernel=lambda km: lab.configure_kernel(km, env),
     )
     deadline = time.monotonic() + notebook_timeout

@@ -139,6 +139,17 @@ class Group:
         name = "memory.peak" if self.v2 else "memory.max_usage_in_bytes"
         return _number(self._file("memory", name))
 
+    def own_memory(self) -> int | None:
+        """The memory the group's programs hold now, in bytes: anonymous and resident, without the page
+        cache of the files they read and wrote, which the machine's kernel takes back first when memory
+        runs short (`docker stats` leaves that cache out too). None where the kernel does not say."""
+        try:
+            rows = dict(row.split() for row in self._file("memory", "memory.stat").read_text().splitlines())
+        except (OSError, ValueError):
+            return None
+        own = rows.get("anon") if self.v2 else rows.get("total_rss")
+        return int(own) if own is not None else None
+
     def limits_hit(self, memory: int, pids: int) -> list[str]:
         """Each limit the group ran into, in words."""
         hit: list[str] = []

@@ -67,6 +67,20 @@ def test_the_limits_a_group_hit_are_said_in_words(tmp_path, tree, files, expecte
     assert len(hit) == len(expected) and all(e in h for e, h in zip(expected, hit))
 
 
+@pytest.mark.parametrize("tree, name, stat, own", [
+    # v1: the hierarchy's total_rss (its programs, THP included), not cache (the files they wrote)
+    (v1_tree, "memory/labkit-sandboxes/g/memory.stat", "cache 195035136\nrss 1000\ntotal_cache 195035136\ntotal_rss 150994944\n", 150994944),
+    (v2_tree, "labkit-sandboxes/g/memory.stat", "anon 157286400\nfile 195035136\nkernel 8000000\n", 157286400),
+    (v1_tree, "memory/labkit-sandboxes/g/memory.stat", "cache 5\n", None),
+])
+def test_a_groups_own_memory_leaves_out_the_page_cache(tmp_path, tree, name, stat, own):
+    root = tree(tmp_path / "cg")
+    (root / name).parent.mkdir(parents=True, exist_ok=True)
+    (root / name).write_text(stat)
+    assert _cgroups.Group("g", root).own_memory() == own
+    assert _cgroups.Group("gone", root).own_memory() is None
+
+
 def test_a_machine_without_memory_and_pids_controllers_is_said_to_lack_them(tmp_path):
     assert _cgroups.missing_controllers(tmp_path) == ["memory", "pids"]
     root = v2_tree(tmp_path / "v2")

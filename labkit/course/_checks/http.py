@@ -13,8 +13,10 @@ from .images import present
 
 
 def fetch(url: str, wait: float = 15.0) -> tuple[int | None, str]:
-    """GET `url`, retrying while the server starts; (status, body) or (None, why)."""
-    deadline, why = time.monotonic() + wait, ""
+    """GET `url`, retrying while the server starts; (status, body) or (None, why). The first retries
+    come quickly (a server in a container just started is usually up within a few hundredths of a
+    second), later ones every 0.2 s."""
+    deadline, why, pause = time.monotonic() + wait, "", 0.01
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(url, timeout=5) as answer:
@@ -23,7 +25,8 @@ def fetch(url: str, wait: float = 15.0) -> tuple[int | None, str]:
             return e.code, e.read().decode(errors="replace")
         except OSError as e:
             why = str(getattr(e, "reason", e))
-            time.sleep(0.2)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
     return None, why
 
 
