@@ -260,7 +260,7 @@ def cmd_hub(args: argparse.Namespace, paths: LabPaths) -> int:
     options = _hub.HubOptions(port=args.port, ip=args.ip, code=args.code or "", admin_code=args.admin_code or "",
                               limits=Limits(memory=args.memory, pids=args.pids, disk=args.disk), keep_free=args.keep_free)
     if args.stop:
-        said = _hub.stop(options)
+        said = _hub.stop(options, paths)
         for what in said:
             out.print(f"stopped: {escape(what)}")
         out.print(f"Nothing of the hub was running in {options.home}." if not said
@@ -274,7 +274,7 @@ def cmd_hub(args: argparse.Namespace, paths: LabPaths) -> int:
     try:
         hub.wait()
     except KeyboardInterrupt:
-        for what in _hub.stop(options):
+        for what in _hub.stop(options, paths):
             out.print(f"stopped: {escape(what)}")
     return 0
 

@@ -138,7 +138,10 @@ def start(paths: LabPaths, options: HubOptions, reporter: Reporter) -> subproces
     os.chmod(home, 0o711)
     (home / "learners").mkdir(exist_ok=True)
     os.chmod(home / "learners", 0o711)
+    _lifecycle.mirror_takes_pushes(paths, True)  # a hub stopped without `--stop` left it closed
     _lifecycle.up(paths, managed=True, reporter=reporter)
+    with reporter.step("Closing the mirror to pushes while the class runs"):
+        _lifecycle.mirror_takes_pushes(paths, False)
     state = State.load(paths)
     proxy = proxy_program(paths.cache, reporter)
     with reporter.step("Preparing the base layers every learner's registry starts with"):
@@ -180,8 +183,9 @@ def running_pid(home: Path) -> int | None:
     return pid if _proc.is_running(pid, Path(sys.executable).name, "jupyterhub") else None
 
 
-def stop(options: HubOptions) -> list[str]:
-    """Every learner's lab taken down (their work kept), then the hub and its proxy."""
+def stop(options: HubOptions, paths: LabPaths) -> list[str]:
+    """Every learner's lab taken down (their work kept), then the hub and its proxy; the class lab's
+    mirror takes pushes again."""
     home, said = options.home, []
     pid = running_pid(home)
     if pid:
@@ -198,4 +202,5 @@ def stop(options: HubOptions) -> list[str]:
             said.append(f"the proxy (pid {proxy})")
     except (OSError, ValueError):
         pass
+    _lifecycle.mirror_takes_pushes(paths, True)
     return said

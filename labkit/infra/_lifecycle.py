@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from contextlib import closing
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from ..errors import EngineUnreachable, LabkitError, StateError
 from ._engine_api import Engine, EngineInfo
@@ -51,10 +51,27 @@ def up(
         _client.offer_plugins(_client.config_dir(paths, state.engine), state.engine)
         mirror = _registries.client(paths, MIRROR, state.mirror)
         with Engine(state.engine.host) as docker:
-            result.seeded = _mirror.seed(docker, mirror, paths, reporter)
+            if not state.mirror.readonly:  # a hub serves a class: it seeded the mirror before closing it
+                result.seeded = _mirror.seed(docker, mirror, paths, reporter)
             if moved_from:
                 result.notes += _carry_tags(docker, moved_from, state.registry.address)
         return result
+
+
+def mirror_takes_pushes(paths: LabPaths, takes: bool) -> None:
+    """The lab's mirror (a program of labkit's) started again taking pushes, or refusing them. `labkit
+    hub` closes it while it serves learners, whose kernels share this machine's loopback: one could
+    otherwise push its own image under a base image's name, and every lab would pull it."""
+    if not paths.state_file.exists():
+        return  # no lab here
+    with locked(paths):
+        state = State.load(paths)
+        part = state.mirror
+        if part.container or part.readonly == (not takes):
+            return
+        running = part.port and _registries.is_running(paths, MIRROR, part)
+        state.mirror = _registries.reopen(paths, MIRROR, part, readonly=not takes) if running else replace(part, readonly=not takes)
+        state.save(paths)
 
 
 def registries_as_programs() -> bool:
@@ -173,6 +190,10 @@ def load_bundle(paths: LabPaths, path, reporter: Reporter) -> tuple[list[str], s
     _mirror.bundle_names(path)  # a bad bundle is said before any engine is looked for
     state = State.load(paths)
     mirror_up = bool(state.engine.host) and _registries.is_up(paths, MIRROR, state.mirror)
+    if mirror_up and state.mirror.readonly:
+        raise LabkitError("The mirror takes no images while `labkit hub` serves a class from this machine (a learner's "
+                          "notebook could otherwise put its own image under a base image's name).",
+                          "stop the hub (`labkit hub --stop`), load the bundle, then start the hub again.")
     if state.engine.host and (mirror_up or not state.engine.managed):
         host, own = state.engine.host, not state.engine.managed
     else:

@@ -15,7 +15,7 @@ import json
 import os
 import secrets
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -106,12 +106,12 @@ def ensure(paths: LabPaths, kind: RegistryKind, part: RegistryState) -> tuple[Re
             if port:
                 notes.append(f"port {port} of the {kind.title} is taken by another program: it moves to {new_port}")
             port = new_port
-        config = _write_config(paths, kind, port)
+        config = _write_config(paths, kind, port, part.readonly)
         proc = _proc.spawn([program, "serve", str(config)], log_path(paths, kind))
         address = f"127.0.0.1:{port}"
         failure = _proc.wait_ready(RegistryClient(address, timeout=1.0).is_up, proc, START_TIMEOUT)
         if failure is None:
-            return RegistryState(port=port, pid=proc.pid, user=USER if kind.auth else ""), notes
+            return RegistryState(port=port, pid=proc.pid, user=USER if kind.auth else "", readonly=part.readonly), notes
         proc.kill()
         proc.wait()
         if _proc.port_is_free(port):  # the port was not the problem
@@ -137,6 +137,12 @@ def start_at(paths: LabPaths, kind: RegistryKind, port: int, wrap: Callable[[lis
         log = log_path(paths, kind)
         raise RegistryStartFailed(kind.title, failure, log, _proc.log_tail(log))
     return RegistryState(port=port, pid=proc.pid, user=USER if kind.auth else "")
+
+
+def reopen(paths: LabPaths, kind: RegistryKind, part: RegistryState, readonly: bool) -> RegistryState:
+    """This registry (a program of labkit's) started again on its port, taking pushes or not."""
+    stop(paths, kind, part)
+    return replace(start_at(paths, kind, part.port, readonly=readonly), readonly=readonly)
 
 
 def stop(paths: LabPaths, kind: RegistryKind, part: RegistryState) -> bool:

@@ -37,6 +37,7 @@ class RegistryState:
     user: str = ""
     container: str = ""  # the container it runs in, on the learner's own engine ("": a process of labkit's)
     borrowed: bool = False  # another runs it (the class's mirror for a grading lab; a sandbox's registries for its kernel): up when it answers
+    readonly: bool = False  # takes no pushes: the class's mirror while `labkit hub` serves learners from this machine
 
     @property
     def address(self) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+import requests
 
 from labkit.classroom._hub import healthy
 from labkit.infra import _proc, _sandbox
@@ -71,7 +72,7 @@ def hub(lab):
         shutil.rmtree(home, ignore_errors=True)
 
 
-def test_two_learners_each_in_a_lab_of_their_own(hub):
+def test_two_learners_each_in_a_lab_of_their_own(hub, lab):
     base, home, env = hub
     ada, bob = HubLearner(base, "ada"), HubLearner(base, "bob")
     assert ada.sign_in(CODE, "1815") == (200, "")
@@ -105,6 +106,10 @@ def test_two_learners_each_in_a_lab_of_their_own(hub):
     registry = f"127.0.0.1:{ada_state['registry']['port']}"
     knock = bob.run(f"import requests\nprint(requests.get('http://{registry}/v2/_catalog', timeout=10).status_code)")
     assert knock.strip() == "401", knock  # ada's registry asks for ada's login, which bob's lab does not have
+    # Nor can he put an image of his into the class's mirror, which every lab pulls its base images
+    # through (his kernel shares the machine's loopback): it takes no pushes while the hub runs.
+    poison = bob.run(f"import requests\nprint(requests.post('http://{lab.mirror}/v2/library/nginx/blobs/uploads/', timeout=10).status_code)")
+    assert poison.strip() == "405", poison
     print(f"sign-in to a ready lab: {ready:.1f} s")
 
 
@@ -117,10 +122,13 @@ def test_bad_sign_ins_say_why(hub):
 
 
 def test_stopping_the_hub_takes_the_labs_down_and_keeps_the_work(lab, tmp_path):
-    """Its own hub: stopped here, then started again, the learner finds their notebook."""
+    """Its own hub: stopped here, then started again, the learner finds their notebook; the class's
+    mirror, closed to pushes while the hub runs, takes them again once it is stopped."""
     home, port = tmp_path / "hub", _proc.free_port()
+    uploads = f"http://{lab.mirror}/v2/library/nginx/blobs/uploads/"
     for attempt in ("first", "again"):
         with own_hub(lab, home, port) as hub:
+            assert requests.post(uploads, timeout=10).status_code == 405
             eve = HubLearner(hub.base, "eve")
             assert eve.sign_in(CODE, "4321") == (200, "") and eve.open_lab() == 200
             mine = home / "learners" / "eve" / "workspace" / "00-start-here.ipynb"
@@ -129,6 +137,10 @@ def test_stopping_the_hub_takes_the_labs_down_and_keeps_the_work(lab, tmp_path):
             else:
                 assert "eve was here" in mine.read_text()  # never overwritten
         assert "every learner's lab" in hub.said_at_stop
+        opened = requests.post(uploads, timeout=10)
+        assert opened.status_code == 202
+        requests.delete(f"http://{lab.mirror}{opened.headers['Location']}" if opened.headers["Location"].startswith("/")
+                        else opened.headers["Location"], timeout=10)  # the upload begun here, cancelled
 
 
 def test_a_full_machine_refuses_a_lab_and_both_sides_see_why(lab, tmp_path):
