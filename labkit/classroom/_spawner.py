@@ -25,6 +25,7 @@ from tornado import web
 from traitlets import Integer, Unicode, default
 
 from ..course import _release
+from ..errors import SandboxFailed
 from ..grading import labs
 from ..infra import _proc, _sandbox
 from ..ui import _jupyter
@@ -63,6 +64,7 @@ class SandboxSpawner(Spawner):
         port = _proc.free_port()
         loop = asyncio.get_running_loop()
         problem = self.kept / PROBLEM_FILE
+        refusal = ""
         try:
             refusal = no_room(Path("/proc/meminfo").read_text(), self.min_free)
             if refusal:
@@ -80,7 +82,7 @@ class SandboxSpawner(Spawner):
             fd = os.open(problem, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
             with os.fdopen(fd, "w") as handle:
                 handle.write(json.dumps({"time": time.time(), "problem": str(e)}))
-            raise _shown_to_learner(str(e)) from e
+            raise _shown_to_learner(refusal or in_learners_words(e)) from e
         problem.unlink(missing_ok=True)
         return "127.0.0.1", port
 
@@ -150,6 +152,13 @@ def no_room(meminfo: str, need: int) -> str:
         return ""
     return (f"The class server has no memory left for another lab ({available // 2**20} MB free, a lab needs "
             f"{need // 2**20} MB): tell your instructor, or try again when someone has finished.")
+
+
+def in_learners_words(e: Exception) -> str:
+    """Why a lab did not start, for the learner: the step, not the machine's log and paths, nor a next
+    step meant for whoever runs the server (the class view has the whole of it)."""
+    step = f" ({e.step})" if isinstance(e, SandboxFailed) else ""
+    return f"The class server could not make it{step}: tell your instructor, whose class view says why."
 
 
 def _shown_to_learner(why: str) -> web.HTTPError:

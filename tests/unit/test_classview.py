@@ -113,6 +113,18 @@ def test_a_machine_short_of_memory_refuses_another_lab_at_once():
     assert no_room(meminfo.replace("300000", "9000000"), 512 * 2**20) == ""
 
 
+def test_a_lab_that_could_not_be_made_is_said_to_the_learner_without_the_machines_details():
+    from labkit.classroom._spawner import in_learners_words
+    from labkit.errors import SandboxFailed
+
+    failed = SandboxFailed("starting its rootless Docker engine", "it exited with status 1\n/var/lib/labkit/sandboxes/x/lab/engine.log: …")
+    said = in_learners_words(failed)
+    assert said == ("The class server could not make it (starting its rootless Docker engine): tell your instructor, "
+                    "whose class view says why.")
+    assert "labkit grade" not in said and "/var/lib" not in said  # the grader's next step and the machine's paths stay out
+    assert in_learners_words(OSError("No space left on device: '/var/lib/labkit/hub'")).startswith("The class server could not make it:")
+
+
 def test_root_follows_no_link_a_learner_put_in_their_folder(tmp_path):
     """The class view and the collection run as root over folders the learners write: a learner's link
     to a file of the machine is neither read nor copied, and a broken store hides only that learner."""
