@@ -286,7 +286,7 @@ def _answers(part: RegistryState) -> bool:
 
 def _mirror_status(paths: LabPaths, state: State) -> PartStatus:
     part = state.mirror
-    details = {"url": part.address, "pid": part.pid, "images": []}
+    details = {"url": part.address, "pid": part.pid, "images": [], "readonly": part.readonly}
     answers = _answers(part) if part.borrowed else _registries.is_up(paths, MIRROR, part)
     if not answers:
         return PartStatus("mirror", False, "down: run `labkit up`", details)
@@ -298,7 +298,8 @@ def _mirror_status(paths: LabPaths, state: State) -> PartStatus:
     missing = [ref for ref in _mirror.BASE_IMAGES if ref not in images]
     if missing:
         return PartStatus("mirror", False, f"missing {', '.join(missing)}: run `labkit up`", details)
-    return PartStatus("mirror", True, f"{part.address}: {', '.join(images)}", details)
+    closed = " (takes no pushes while `labkit hub` runs)" if part.readonly else ""
+    return PartStatus("mirror", True, f"{part.address}: {', '.join(images)}{closed}", details)
 
 
 def env(paths: LabPaths) -> dict[str, str]:

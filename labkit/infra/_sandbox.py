@@ -454,8 +454,8 @@ def _start_engine(sb: Sandbox) -> None:
             f"--pidfile={sb.run_dir / 'docker.pid'}"]
     if sb.spec.engine.current:
         args.append(f"--feature=containerd-snapshotter={'true' if sb.spec.store == 'containerd' else 'false'}")
-        # No IPv6 rules: today's engine sets up ip6tables beside iptables at every start (a sixth of
-        # a sandbox's making, in processes), for networks no submission gets.
+        # No IPv6 rules: today's engine runs ip6tables beside iptables at every start, CPU paid for
+        # every sandbox (docs/benchmarks.md), for networks no submission gets.
         args.append("--ip6tables=false")
     env = {**sb.base_env(), "DOCKERD_ROOTLESS_ROOTLESSKIT_NET": "slirp4netns", "DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER": "builtin",
            "DOCKERD_ROOTLESS_ROOTLESSKIT_DISABLE_HOST_LOOPBACK": "true", "GOGC": THROWAWAY_GOGC}  # it lives for one submission

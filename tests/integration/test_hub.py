@@ -129,6 +129,7 @@ def test_stopping_the_hub_takes_the_labs_down_and_keeps_the_work(lab, tmp_path):
     for attempt in ("first", "again"):
         with own_hub(lab, home, port) as hub:
             assert requests.post(uploads, timeout=10).status_code == 405
+            assert "takes no pushes while `labkit hub` runs" in lab.refresh()["mirror"]["summary"]
             eve = HubLearner(hub.base, "eve")
             assert eve.sign_in(CODE, "4321") == (200, "") and eve.open_lab() == 200
             mine = home / "learners" / "eve" / "workspace" / "00-start-here.ipynb"
@@ -138,7 +139,7 @@ def test_stopping_the_hub_takes_the_labs_down_and_keeps_the_work(lab, tmp_path):
                 assert "eve was here" in mine.read_text()  # never overwritten
         assert "every learner's lab" in hub.said_at_stop
         opened = requests.post(uploads, timeout=10)
-        assert opened.status_code == 202
+        assert opened.status_code == 202 and "takes no pushes" not in lab.refresh()["mirror"]["summary"]
         requests.delete(f"http://{lab.mirror}{opened.headers['Location']}" if opened.headers["Location"].startswith("/")
                         else opened.headers["Location"], timeout=10)  # the upload begun here, cancelled
 

@@ -14,8 +14,7 @@ from .images import present
 
 def fetch(url: str, wait: float = 15.0) -> tuple[int | None, str]:
     """GET `url`, retrying while the server starts; (status, body) or (None, why). The first retries
-    come quickly (a server in a container just started is usually up within a few hundredths of a
-    second), later ones every 0.2 s."""
+    come quickly (a container's server just started is up soon), later ones every 0.2 s."""
     deadline, why, pause = time.monotonic() + wait, "", 0.01
     while time.monotonic() < deadline:
         try:
