@@ -139,12 +139,11 @@ class OwnMemory:
     def _sample(self) -> None:
         from labkit.infra import _cgroups
 
-        parent = _cgroups.ROOT / ("" if _cgroups.version() == 2 else "memory") / _cgroups.PARENT
         while not self._stop.wait(0.05):
-            for folder in parent.glob("*/") if parent.is_dir() else []:
-                own = _cgroups.Group(folder.name).own_memory()
-                if own and own > self._most.get(folder.name, 0):
-                    self._most[folder.name] = own
+            for group in _cgroups.leftovers():  # every sandbox group on the machine
+                own = group.own_memory()
+                if own and own > self._most.get(group.name, 0):
+                    self._most[group.name] = own
 
 
 def sandbox_lifetimes(paths) -> tuple[float, float]:

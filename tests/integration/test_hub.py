@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import urljoin
 
 import pytest
 import requests
@@ -140,8 +141,7 @@ def test_stopping_the_hub_takes_the_labs_down_and_keeps_the_work(lab, tmp_path):
         assert "every learner's lab" in hub.said_at_stop
         opened = requests.post(uploads, timeout=10)
         assert opened.status_code == 202 and "takes no pushes" not in lab.refresh()["mirror"]["summary"]
-        requests.delete(f"http://{lab.mirror}{opened.headers['Location']}" if opened.headers["Location"].startswith("/")
-                        else opened.headers["Location"], timeout=10)  # the upload begun here, cancelled
+        requests.delete(urljoin(uploads, opened.headers["Location"]), timeout=10)  # the upload begun here, cancelled
 
 
 def test_a_full_machine_refuses_a_lab_and_both_sides_see_why(lab, tmp_path):
