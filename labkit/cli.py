@@ -294,9 +294,13 @@ def cmd_grade(args: argparse.Namespace, paths: LabPaths) -> int:
 
     from . import grading
 
-    files = grading.collect([Path(p) for p in args.submissions])
-    if not files:
-        raise LabkitError("No notebooks were found in what was given.", "name .ipynb files, or folders that hold them.")
+    items = [Path(p) for p in args.submissions]
+    for item in items:
+        if not item.is_dir() and not os.path.lexists(item):
+            raise LabkitError(f"{item} does not exist.", "name notebook files, folders of them, or an LMS's zip file.")
+    entries = grading.find(items)
+    if not entries:
+        raise LabkitError("No notebooks were found in what was given.", "name .ipynb files, folders that hold them, or a zip file of them.")
     from .infra._sandbox import Limits
 
     options = grading.Options(
@@ -305,12 +309,12 @@ def cmd_grade(args: argparse.Namespace, paths: LabPaths) -> int:
         limits=Limits(memory=args.memory, pids=args.pids, disk=args.disk),
     )
     if args.only_failed:
-        files = grading.failed_only(files, options.out)
-        if not files:
+        entries = grading.failed_only(entries, options.out)
+        if not entries:
             out.print(f"Nothing to grade again: the last run in {escape(str(options.out))} graded every one of these.")
             return 0
     with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
-        task = bar.add_task("Grading", total=len(files))
+        task = bar.add_task("Grading", total=len(entries))
 
         def advance(row: dict) -> None:
             bar.advance(task)
@@ -319,7 +323,7 @@ def cmd_grade(args: argparse.Namespace, paths: LabPaths) -> int:
 
         previous = signal.signal(signal.SIGTERM, _interrupted)  # taken down as after Ctrl-C
         try:
-            run = grading.grade(files, options, advance, keep_previous=args.only_failed)
+            run = grading.grade(entries, options, advance, keep_previous=args.only_failed, hide=grading.origins(items))
         finally:
             signal.signal(signal.SIGTERM, previous)
     table = Table(title="Grades", title_justify="left")
@@ -389,7 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_release)
 
     p = commands.add_parser("grade", help="grade submitted notebooks, each in a fresh lab of its own")
-    p.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="notebook files or folders of them")
+    p.add_argument("submissions", nargs="+", metavar="SUBMISSION",
+                   help="notebook files, folders of them, or an LMS's zip file of them (each named by its path under the folder)")
     p.add_argument("--out", default="grades", help="where the reports go (default: ./grades)")
     p.add_argument("--jobs", type=int, default=1, help="grade N submissions at once")
     p.add_argument("--timeout-cell", type=int, default=120, metavar="S", help="seconds one cell may run (default 120)")

@@ -1,6 +1,10 @@
 """`labkit grade`: grade a class's notebooks, each in a fresh lab of its own, in parallel if asked.
 
-    grade(files, out) → GradeRun   (report.csv, report.json, report.html, graded/*.ipynb in out)
+    grade(find(items), options) → GradeRun   (report.csv, report.json, report.html, graded/… in out)
+
+`find` (submissions.py) names each notebook in what the teacher gave by its path under the folder
+given (`ann/08-capstone`) and its learner, and refuses what is not a notebook (links, FIFOs, files
+too big) without opening it.
 
 Each submission is copied (the submissions folder is read once, never written) and graded in a
 sandbox of its own (`infra._sandbox`): a throwaway unprivileged user whose kernel, rootless engine
@@ -39,6 +43,7 @@ from ..errors import LabNotUp, LabkitError, SandboxUnavailable
 from ..infra import _registries, _sandbox
 from ..infra._paths import LabPaths
 from ..infra._state import RegistryState, State
+from .submissions import Entry, find, origins
 from .supply import LabSupply
 from . import report, steps
 
@@ -65,26 +70,16 @@ class GradeRun:
         return [s for s in self.submissions if s["status"] != "graded"]
 
 
-def collect(items: list[Path]) -> list[Path]:
-    """Notebook files from files and folders (folders: every *.ipynb inside, sorted)."""
-    found: list[Path] = []
-    for item in items:
-        if item.is_dir():
-            found += sorted(p for p in item.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-        else:
-            found.append(item)
-    return found
-
-
-def failed_only(files: list[Path], out: Path) -> list[Path]:
-    """Those of `files` that the last run in `out` did not grade (or never saw)."""
+def failed_only(entries: list[Entry], out: Path) -> list[Entry]:
+    """Those of `entries` that the last run in `out` did not grade (or never saw), by name."""
     previous = _previous(out)
-    return [f for f in files if previous.get(str(f), {}).get("status") != "graded"]
+    return [e for e in entries if previous.get(e.name, {}).get("status") != "graded"]
 
 
-def grade(files: list[Path], options: Options, progress: Callable[[dict], None] | None = None,
-          keep_previous: bool = False) -> GradeRun:
-    """Grade `files`; with `keep_previous`, the reports also keep the last run's rows of other submissions."""
+def grade(entries: list[Entry], options: Options, progress: Callable[[dict], None] | None = None,
+          keep_previous: bool = False, hide: tuple[Path, ...] = ()) -> GradeRun:
+    """Grade `entries` (see `find`); with `keep_previous`, the reports also keep the last run's rows of
+    other submissions. `hide`: the folders the submissions came from, which no sandbox may see."""
     paths = LabPaths.from_env()
     state = State.load(paths)
     if not state.mirror.port:
@@ -100,17 +95,26 @@ def grade(files: list[Path], options: Options, progress: Callable[[dict], None] 
         later.callback(shutil.rmtree, work, ignore_errors=True)
         if options.sandbox:  # after the labs' own take-down: whatever an interruption left of this run's
             later.callback(_sandbox.clean_leftovers, os.getpid())
-        copies = _copy_in(files, work / "submissions")
+        copies, refused = _copy_in(entries, work / "submissions")
+        rows = [row_of(steps.Submission(path=Path(e.source), name=e.name, problem=e.problem, **_who(e)), options.out)
+                for e in refused]
+        for row in rows:
+            progress and progress(row)
         sandboxing = None
         if options.sandbox:
-            hide = (*sorted({f.resolve().parent for f in files}), options.out, paths.home, work)
-            sandboxing = steps.Sandboxing(options.limits, _registries.data_dir(paths, _registries.MIRROR), hide, os.getpid())
-        rows = _grade_all(copies, options, work, RegistryState(port=state.mirror.port), paths.cache, later, progress, sandboxing)
+            sandboxing = steps.Sandboxing(options.limits, _registries.data_dir(paths, _registries.MIRROR),
+                                          (*hide, options.out, paths.home, work), os.getpid())
+        rows += _grade_all(copies, options, work, RegistryState(port=state.mirror.port), paths.cache, later, progress, sandboxing)
         # The last labs are still being taken down (by `later`) while the reports are written.
-        merged = {**previous, **{row["path"]: row for row in rows}}
-        run = GradeRun(sorted(merged.values(), key=lambda r: r["path"]))
+        merged = {**previous, **{row["name"]: row for row in rows}}
+        run = GradeRun(sorted(merged.values(), key=lambda r: r["name"]))
         report.write_all(run.submissions, options.out, options.formats)
     return run
+
+
+def _who(entry: Entry) -> dict:
+    """What names a submission in its row (see steps.Submission)."""
+    return {"learner": entry.learner, "learner_id": entry.learner_id, "key": entry.key}
 
 
 def _make_out(out: Path) -> None:
@@ -120,22 +124,24 @@ def _make_out(out: Path) -> None:
         out.mkdir(parents=True, mode=0o700)
 
 
-def _copy_in(files: list[Path], folder: Path) -> dict[Path, Path]:
-    """Each submission copied once into `folder` (only the grader's): {the copy: the original}. The
-    submissions folder is read here and never again, nor written."""
+def _copy_in(entries: list[Entry], folder: Path) -> tuple[dict[Path, Entry], list[Entry]]:
+    """Each submission copied once into `folder` (only the grader's): ({the copy: its entry}, the
+    entries refused, each with its problem). What the teacher gave is read here, once, and never
+    written."""
     folder.mkdir(mode=0o700)
-    copies = {}
-    for i, path in enumerate(files):
+    copies, refused = {}, []
+    for i, entry in enumerate(entries):
         copy = folder / f"{i}.ipynb"
-        try:
-            shutil.copyfile(path, copy)
-        except OSError:
-            copy = path  # unreadable: validation says why, as for any file
-        copies[copy] = path
-    return copies
+        if not entry.problem:
+            entry.problem = entry.copy_to(copy)
+        if entry.problem:
+            refused.append(entry)
+        else:
+            copies[copy] = entry
+    return copies, refused
 
 
-def _grade_all(copies: dict[Path, Path], options: Options, work: Path, mirror: RegistryState, cache: Path,
+def _grade_all(copies: dict[Path, Entry], options: Options, work: Path, mirror: RegistryState, cache: Path,
                later: ExitStack, progress: Callable[[dict], None] | None, sandboxing: steps.Sandboxing | None = None) -> list[dict]:
     """A row per file, in the order they finish. Taking the labs down is left to `later`."""
     limits = (str(options.out), options.cell_timeout, options.notebook_timeout)
@@ -149,7 +155,7 @@ def _grade_all(copies: dict[Path, Path], options: Options, work: Path, mirror: R
             supply.start_first()  # its engine starts while ...
         _seed(seeded, work, mirror, cache)  # ... the base layers are seeded here
         for i, path in enumerate(files):
-            rows.append(grade_one(str(path), supply, i + 1 < len(files), *limits, original=str(copies[path])))
+            rows.append(grade_one(str(path), supply, i + 1 < len(files), *limits, who=_named(copies[path])))
             progress and progress(rows[-1])
         return rows
     workers = max(1, min(options.jobs, len(files)))
@@ -163,7 +169,7 @@ def _grade_all(copies: dict[Path, Path], options: Options, work: Path, mirror: R
     # Those that look longest first, so that no long one is left to run alone at the end; a
     # worker makes its next lab ahead when more submissions are left than workers.
     ordered = sorted(files, key=_expected_work, reverse=True)
-    futures = [pool.submit(_grade_task, str(path), i + workers < len(ordered), seeded and str(seeded), str(copies[path]))
+    futures = [pool.submit(_grade_task, str(path), i + workers < len(ordered), seeded and str(seeded), _named(copies[path]))
                for i, path in enumerate(ordered)]
     try:
         for future in as_completed(futures):
@@ -176,6 +182,11 @@ def _grade_all(copies: dict[Path, Path], options: Options, work: Path, mirror: R
             process.terminate()
         raise
     return rows
+
+
+def _named(entry: Entry) -> dict:
+    """An entry's names, as a worker process gets them."""
+    return {"source": entry.source, "name": entry.name, **_who(entry)}
 
 
 def _expected_work(path: Path) -> int:
@@ -247,22 +258,23 @@ def _started() -> None:
     _supply()
 
 
-def _grade_task(path: str, more: bool, seeded: str | None, original: str) -> dict:
+def _grade_task(path: str, more: bool, seeded: str | None, who: dict) -> dict:
     supply = _supply()
     if not _worker["seeded"].done():
         _worker["seeded"].set_result(seeded and Path(seeded))
-    return grade_one(path, supply, more, *_worker["limits"], original=original)
+    return grade_one(path, supply, more, *_worker["limits"], who=who)
 
 
 def grade_one(path: str, supply: LabSupply, more: bool, out: str, cell_timeout: int, notebook_timeout: int,
-              original: str | None = None) -> dict:
-    """Grade one submission (the file at `path`: the grader's copy of `original`) end to end in a lab
-    from `supply`; never raises (a fault becomes the submission's problem). `more`: another
-    submission follows, so the next lab may start now."""
+              who: dict | None = None) -> dict:
+    """Grade one submission (the file at `path`: the grader's copy of the one `who` names: its source,
+    name, learner, key) end to end in a lab from `supply`; never raises (a fault becomes the
+    submission's problem). `more`: another submission follows, so the next lab may start now."""
     started = time.monotonic()
     sub = steps.validate(Path(path))
-    if original:
-        sub.path, sub.name = Path(original), Path(original).stem
+    if who:
+        sub.path, sub.name = Path(who["source"]), who["name"]
+        sub.learner, sub.learner_id, sub.key = who["learner"], who["learner_id"], who["key"]
     lab = None
     try:
         if sub.graded:
@@ -289,14 +301,15 @@ def row_of(sub: steps.Submission, out: Path) -> dict:
     results = {k: {**v.to_dict(), "timings": sub.timings.get(k, {})} for k, v in sub.results.items()}
     graded = None
     if sub.notebook is not None and sub.graded:
-        graded = out / "graded" / f"{steps.slug(sub.name)}.ipynb"
+        graded = out / "graded" / f"{sub.key or steps.slug(sub.name)}.ipynb"
         graded.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(sub.notebook, graded)
     status = "graded" if sub.graded else ("infrastructure" if sub.infrastructure else "invalid")
     if sub.notebook is not None and sub.graded and not sub.sandboxed:
         sub.events.append(UNSANDBOXED)
     return {
-        "path": str(sub.path), "name": sub.name, "status": status, "problem": sub.problem,
+        "path": str(sub.path), "name": sub.name, "learner": sub.learner, "learner_id": sub.learner_id,
+        "key": sub.key or steps.slug(sub.name), "status": status, "problem": sub.problem,
         "points": sum(r["points"] for r in results.values()) if sub.graded else 0,
         "possible": sum(r["possible"] for r in results.values()),
         "exercises": results, "events": sub.events, "seconds": round(sub.seconds, 2),
@@ -307,12 +320,12 @@ def row_of(sub: steps.Submission, out: Path) -> dict:
 
 
 def _previous(out: Path) -> dict:
-    """The last run's rows by path: none when there was no run; a report that cannot be read is said,
+    """The last run's rows by name: none when there was no run; a report that cannot be read is said,
     never taken to mean "grade them all again"."""
     path = out / "report.json"
     try:
         rows = json.loads(path.read_text())["submissions"]
-        return {row["path"]: row for row in rows}
+        return {row["name"]: row for row in rows}
     except FileNotFoundError:
         return {}
     except (OSError, ValueError, KeyError, TypeError) as e:
@@ -322,4 +335,4 @@ def _previous(out: Path) -> dict:
         ) from e
 
 
-__all__ = ["GradeRun", "Options", "collect", "failed_only", "grade", "grade_one"]
+__all__ = ["Entry", "GradeRun", "Options", "failed_only", "find", "grade", "grade_one", "origins"]

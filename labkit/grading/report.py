@@ -30,14 +30,16 @@ def write_csv(rows: list[dict], path: Path) -> None:
     columns = exercise_columns(rows)
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["submission", "status", *columns, "total", "possible", "problem"])
+        writer.writerow(["submission", "learner", "status", *columns, "total", "possible", "problem"])
         for row in rows:
             points = [row["exercises"].get(c, {}).get("points", "") for c in columns]
-            writer.writerow([row["name"], row["status"], *[_num(p) for p in points], _num(row["points"]), _num(row["possible"]), row["problem"]])
+            writer.writerow([row["name"], row.get("learner", ""), row["status"], *[_num(p) for p in points],
+                             _num(row["points"]), _num(row["possible"]), row["problem"]])
 
 
 def write_gradescope(rows: list[dict], folder: Path) -> None:
-    """One Gradescope results.json per submission (gradescope/<name>/results.json)."""
+    """One Gradescope results.json per submission (gradescope/<key>/results.json: `ann/08-capstone`'s
+    in gradescope/ann/08-capstone/)."""
     for row in rows:
         tests = [
             {"name": f"{e['exercise']}: {e['title']}", "score": e["points"], "max_score": e["possible"],
@@ -47,9 +49,14 @@ def write_gradescope(rows: list[dict], folder: Path) -> None:
         result = {"score": row["points"], "tests": tests}
         if row["status"] != "graded":
             result["output"] = f"Not graded: {row['problem']}"
-        target = folder / row["name"] / "results.json"
+        target = folder / _key(row) / "results.json"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def _key(row: dict) -> str:
+    """The row's safe relative path in the reports' folder (submissions.Entry.key)."""
+    return row.get("key") or row["name"]
 
 
 def _num(value) -> str:
@@ -100,17 +107,18 @@ def _pass_rates(rows: list[dict], columns: list[str]) -> str:
 
 
 def _summary_table(rows: list[dict]) -> str:
-    lines = ["<h2>Submissions</h2><table><tr><th>submission</th><th>status</th><th>score</th><th>problem</th></tr>"]
+    lines = ["<h2>Submissions</h2><table><tr><th>submission</th><th>learner</th><th>status</th><th>score</th><th>problem</th></tr>"]
     for row in rows:
         css = "ok" if row["status"] == "graded" else "no"
-        lines.append(f"<tr><td><a href='#{html.escape(row['name'])}'>{html.escape(row['name'])}</a></td>"
+        lines.append(f"<tr><td><a href='#{html.escape(_key(row))}'>{html.escape(row['name'])}</a></td>"
+                     f"<td>{html.escape(row.get('learner', ''))}</td>"
                      f"<td class='{css}'>{row['status']}</td><td>{_num(row['points'])}/{_num(row['possible'])}</td>"
                      f"<td>{html.escape(row['problem'])}</td></tr>")
     return "".join(lines) + "</table>"
 
 
 def _submission(row: dict) -> str:
-    lines = [f"<h3 id='{html.escape(row['name'])}'>{html.escape(row['name'])}: {_num(row['points'])}/{_num(row['possible'])}</h3>"]
+    lines = [f"<h3 id='{html.escape(_key(row))}'>{html.escape(row['name'])}: {_num(row['points'])}/{_num(row['possible'])}</h3>"]
     if row["problem"]:
         lines.append(f"<p class='no'>Not graded: {html.escape(row['problem'])}</p>")
     for result in row["exercises"].values():

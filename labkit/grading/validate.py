@@ -20,8 +20,11 @@ from ..errors import LabkitError
 
 @dataclass
 class Submission:
-    path: Path
-    name: str
+    path: Path  # where it came from (a path, or "class.zip:member")
+    name: str  # its path under the folder given, without .ipynb (submissions.find)
+    learner: str = ""  # who it is (submissions.learner_of)
+    learner_id: str = ""  # their id in the LMS, where the file's name gives it
+    key: str = ""  # its files' safe relative path in --out (graded/KEY.ipynb)
     notebook: nbformat.NotebookNode | None = None
     problem: str = ""  # why it could not be graded ("" when it was)
     infrastructure: bool = False  # the problem was the lab's, not the submission's
@@ -96,11 +99,13 @@ def _schema_problem(error: nbformat.ValidationError) -> str:
 
 
 def exercises_of(nb: nbformat.NotebookNode, name: str) -> list[str]:
-    """The exercises a submission is graded on: its lesson's (from the notebook's metadata, else
-    its file name), and any other exercise it checks."""
+    """The exercises a submission is graded on: its lesson's (from the notebook's metadata, else the
+    lesson's notebook named in its file name: `ann/08-capstone`, `smithann_1_2_08-capstone-1`), and
+    any other exercise it checks."""
     lesson = (nb.metadata.get("labkit") or {}).get("lesson", "")
     if not lesson:
-        lesson = next((l for l, notebook, _ in _catalog.LESSONS if name.startswith(notebook)), "")
+        stem = name.rsplit("/", 1)[-1]
+        lesson = next((l for l, notebook, _ in sorted(_catalog.LESSONS, key=lambda l: -len(l[1])) if notebook in stem), "")
     ids = [e.id for e in _catalog.lesson(lesson)] if lesson else []
     for cell in nb.cells:
         for exercise, _answer in checks_in(cell):

@@ -384,7 +384,8 @@ def _hold_namespace(sb: Sandbox) -> None:
     exposed = sorted({Path(os.path.realpath(p)) for p in sb.spec.expose if os.path.exists(p)})
     private = [Path("/tmp"), Path("/var/tmp"), Path("/dev/shm")]  # the sandbox's own inside: nothing else is there
     blockers = [b for b in map(_blocker, exposed) if b is not None]
-    covers = [c for c in _outermost([*sb.spec.hide, *blockers]) if not any(c.is_relative_to(p) for p in private)]
+    hide = [h for h in sb.spec.hide if hideable(h)]
+    covers = [c for c in _outermost([*hide, *blockers]) if not any(c.is_relative_to(p) for p in private)]
     lines = ["set -e"]
     if sb.spec.kept is not None:  # bound first: the hidden folders may cover where it lives
         lines += [f"mkdir -p {q(sb.kept)}", f"mount --bind {q(sb.spec.kept)} {q(sb.kept)}"]
@@ -416,6 +417,18 @@ def _hold_namespace(sb: Sandbox) -> None:
     if sb.holder.stdout.readline().strip() != b"ready":
         sb.holder.wait()
         raise SandboxFailed("hiding the class's files", _proc.log_tail(log_path))
+
+
+#: What no folder to hide may be, nor lie in, nor hold: the system a sandbox runs on.
+SYSTEM = tuple(map(Path, ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/proc", "/sys", "/dev",
+                          "/boot", "/run", "/var/lib/labkit/sandboxes")))
+
+
+def hideable(path: Path) -> bool:
+    """Whether `path` may be covered in a sandbox: not the system (SYSTEM, or a folder holding a part
+    of it), whatever a submissions folder's link pointed at."""
+    real = Path(os.path.realpath(path))
+    return not any(real.is_relative_to(s) or s.is_relative_to(real) for s in (*SYSTEM, BASE))
 
 
 def _outermost(paths) -> list[Path]:

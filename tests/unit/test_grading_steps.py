@@ -138,7 +138,7 @@ def test_only_failed_with_an_unreadable_last_report_says_so(tmp_path):
     from labkit import grading
     from labkit.errors import LabkitError
 
-    sub = tmp_path / "a.ipynb"
+    sub = grading.Entry(name="a", learner="a", source=str(tmp_path / "a.ipynb"))
     assert grading.failed_only([sub], tmp_path / "none-yet") == [sub]  # no report: all of them
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "report.json").write_text("{ half a report")
