@@ -150,6 +150,7 @@ def cmd_lab(args: argparse.Namespace, paths: LabPaths) -> int:
             err.print(f"Your copy of {renewed.name} was moved aside to {escape(str(renewed.saved))}.")
         err.print(f"{renewed.name} is fresh again (solutions removed) in {escape(str(workspace))}.")
     stocked = _release.stock(notebooks, workspace)
+    _lifecycle.remember_workspace(paths, workspace)
     copied = [item.name for item in stocked if item.copied]
     if copied:
         err.print(f"Copied {len(copied)} learner notebook(s) into {escape(str(workspace))}: {', '.join(copied)}")
@@ -290,15 +291,13 @@ def cmd_singleuser(args: argparse.Namespace, paths: LabPaths) -> int:
 
 
 def cmd_grade(args: argparse.Namespace, paths: LabPaths) -> int:
-    from rich.progress import Progress
-
     from . import grading
 
     items = [Path(p) for p in args.submissions]
     for item in items:
         if not item.is_dir() and not os.path.lexists(item):
             raise LabkitError(f"{item} does not exist.", "name notebook files, folders of them, or an LMS's zip file.")
-    entries = grading.find(items)
+    entries = grading.find(items, exclude=Path(args.out))
     if not entries:
         raise LabkitError("No notebooks were found in what was given.", "name .ipynb files, folders that hold them, or a zip file of them.")
     from .infra._sandbox import Limits
@@ -313,6 +312,32 @@ def cmd_grade(args: argparse.Namespace, paths: LabPaths) -> int:
         if not entries:
             out.print(f"Nothing to grade again: the last run in {escape(str(options.out))} graded every one of these.")
             return 0
+    reporter = ConsoleReporter(err)
+    started, notes = grading.class_lab(paths, reporter)
+    for note in notes:
+        reporter.note(note)
+    try:
+        run = _grade_with_progress(grading, entries, options, args.only_failed, grading.origins(items))
+    finally:
+        if started:
+            _lifecycle.down(paths)
+    table = Table(title="Grades", title_justify="left")
+    for column in ("submission", "learner", "status", "score", "problem"):
+        table.add_column(column)
+    for row in run.submissions:
+        state = "[green]graded[/]" if row["status"] == "graded" else f"[red]{row['status']}[/]"
+        table.add_row(escape(row["name"]), escape(row.get("learner", "")), state, f"{row['points']:g}/{row['possible']:g}",
+                      escape(row["problem"]))
+    out.print(table)
+    out.print(f"Reports: {options.out / 'report.html'}, report.csv, report.json; graded notebooks in {options.out / 'graded'}")
+    if run.ungraded:
+        out.print(f"{len(run.ungraded)} submission(s) could not be graded; after fixing the lab, `labkit grade … --only-failed` grades just those.")
+    return 1 if run.ungraded else 0
+
+
+def _grade_with_progress(grading, entries, options, keep_previous: bool, hide: tuple[Path, ...]):
+    from rich.progress import Progress
+
     with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task("Grading", total=len(entries))
 
@@ -323,20 +348,9 @@ def cmd_grade(args: argparse.Namespace, paths: LabPaths) -> int:
 
         previous = signal.signal(signal.SIGTERM, _interrupted)  # taken down as after Ctrl-C
         try:
-            run = grading.grade(entries, options, advance, keep_previous=args.only_failed, hide=grading.origins(items))
+            return grading.grade(entries, options, advance, keep_previous=keep_previous, hide=hide)
         finally:
             signal.signal(signal.SIGTERM, previous)
-    table = Table(title="Grades", title_justify="left")
-    for column in ("submission", "status", "score", "problem"):
-        table.add_column(column)
-    for row in run.submissions:
-        state = "[green]graded[/]" if row["status"] == "graded" else f"[red]{row['status']}[/]"
-        table.add_row(escape(row["name"]), state, f"{row['points']:g}/{row['possible']:g}", escape(row["problem"]))
-    out.print(table)
-    out.print(f"Reports: {options.out / 'report.html'}, report.csv, report.json; graded notebooks in {options.out / 'graded'}")
-    if run.ungraded:
-        out.print(f"{len(run.ungraded)} submission(s) could not be graded; after fixing the lab, `labkit grade … --only-failed` grades just those.")
-    return 1 if run.ungraded else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -370,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("check", help="check one exercise (exit 0 passed, 1 not yet, 2 lab problem, 3 no such exercise)")
     p.add_argument("exercise", metavar="ID", help="an exercise id, like layers.cache")
     p.add_argument("--answer", help="for exercises answered in words: JSON, or a plain word")
-    p.add_argument("--workspace", help="the folder the exercises write files to (default: here)")
+    p.add_argument("--workspace", help="the folder the exercises write files to (default: the one `labkit lab` opened)")
     p.set_defaults(func=cmd_check)
 
     p = commands.add_parser("hint", help="show the next hint of an exercise")
@@ -383,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("reset", help="remove what the course created (all lessons, or --lesson L)")
     p.add_argument("--lesson", action="append", metavar="L", help=f"one of: {', '.join(_catalog.TITLES)} (repeatable)")
-    p.add_argument("--workspace", help="the folder the exercises wrote files to (default: here)")
+    p.add_argument("--workspace", help="the folder the exercises wrote files to (default: the one `labkit lab` opened)")
     p.set_defaults(func=cmd_reset)
 
     p = commands.add_parser("release", help="write learner copies of notebooks, solutions removed")

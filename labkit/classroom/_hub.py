@@ -103,7 +103,8 @@ def _config(paths: LabPaths, options: HubOptions, proxy: str, seeded: Path) -> s
         "c.ConfigurableHTTPProxy.pid_file": str(home / "proxy.pid"),
         "c.JupyterHub.services": [{  # the instructor's class view (only the admin holds access:services)
             "name": "class", "url": f"http://127.0.0.1:{_proc.free_port()}", "display": True, "oauth_no_confirm": True,
-            "command": [sys.executable, "-m", "labkit.classroom._service"], "environment": {"LABKIT_HUB_HOME": str(home)},
+            "command": [sys.executable, "-m", "labkit.classroom._service"],
+            "environment": {"LABKIT_HUB_HOME": str(home), "LABKIT_HOME": str(paths.home), "LABKIT_CACHE": str(paths.cache)},
         }],
     }
     return "\n".join(f"{name} = {value!r}" for name, value in values.items()) + "\n" + DEFAULT_URL

@@ -4,7 +4,10 @@
 
 A page that asks for the class every second and redraws the grid (learners by exercises: passed,
 or failed with the feedback the learner saw; hints; who is stuck; the pass rate per exercise), a
-CSV of it, and a button that collects every learner's notebooks into one folder for `labkit grade`.
+CSV of it, a button that collects every learner's notebooks into one folder and gives the
+`labkit grade` command for them (pasted as is, it grades every notebook of every learner), and for
+each learner a button that unlocks their name after too many wrong PINs and one that gives them a
+new PIN (`_names`).
 Only a user holding the scope `access:services!service=class` gets in: the hub's admin
 (`instructor`); learners get 403.
 
@@ -17,7 +20,9 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +35,7 @@ from ..course import _catalog
 from ..course._progress import FILE_NAME, ProgressStore
 from ..errors import LabkitError
 from ._classview import ClassView, class_view
+from ._names import Names
 from ._spawner import PROBLEM_FILE
 
 NAME = "class"
@@ -83,6 +89,20 @@ def collect(home: Path, now: float | None = None) -> tuple[Path, int]:
     return target, count
 
 
+def grade_command(folder: Path, environ: dict[str, str] | None = None) -> tuple[str, Path]:
+    """(the command that grades every notebook collected in `folder`, pasted as is into a shell on this
+    machine; where its reports go): this labkit by its full path (sudo's PATH has no virtual
+    environment's), the class lab's home (sudo gives root's own), the reports beside the folder."""
+    environ = os.environ if environ is None else environ
+    labkit = Path(sys.executable).with_name("labkit")
+    program = [str(labkit)] if labkit.exists() else [sys.executable, "-m", "labkit"]
+    out = folder.with_name(f"{folder.name}-grades")
+    variables = [f"{name}={environ[name]}" for name in ("LABKIT_HOME", "LABKIT_CACHE") if environ.get(name)]
+    root = [] if os.geteuid() != 0 or not shutil.which("sudo") else ["sudo"]
+    argv = [*root, *(["env", *variables] if variables else []), *program, "grade", str(folder), "--out", str(out), "--jobs", "2"]
+    return shlex.join(argv), out
+
+
 def _plain_file(path: Path) -> bool:
     """A regular file, not a link: what root reads out of a learner's folder."""
     return path.is_file() and not path.is_symlink()
@@ -106,7 +126,9 @@ class ViewHandler(_Handler):
     def get(self) -> None:
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
-        self.finish(json.dumps(read_class(self.home / "learners").to_dict()))
+        view = read_class(self.home / "learners").to_dict()
+        view["names"] = Names(self.home / "names.json").taken()  # wrong PINs, locks
+        self.finish(json.dumps(view))
 
 
 class CsvHandler(_Handler):
@@ -121,16 +143,30 @@ class CollectHandler(_Handler):
     @web.authenticated
     def post(self) -> None:
         folder, count = collect(self.home)
-        capstones = f"{folder}/*/08-capstone.ipynb"
-        self.finish({"folder": str(folder), "notebooks": count,
-                     "grade": f"sudo labkit grade {capstones} --out {folder}/grades --jobs 2"})
+        command, out = grade_command(folder)
+        self.finish({"folder": str(folder), "notebooks": count, "grade": command, "reports": str(out / "report.html")})
+
+
+class NameHandler(_Handler):
+    """POST api/unlock?name=N: N may sign in again; POST api/pin?name=N: a new PIN for N, shown once."""
+
+    @web.authenticated
+    def post(self, action: str) -> None:
+        names, name = Names(self.home / "names.json"), self.get_argument("name")
+        if action == "unlock":
+            done = names.unlock(name)
+            self.finish({"name": name, "unlocked": done})
+        else:
+            pin = names.new_pin(name)
+            self.finish({"name": name, "pin": pin})
 
 
 def app(prefix: str, home: Path) -> web.Application:
     route = lambda path: url_path_join(prefix, path)  # noqa: E731
     return web.Application([
         (route(""), PageHandler), (route("api/view"), ViewHandler), (route("class.csv"), CsvHandler),
-        (route("api/collect"), CollectHandler), (route("oauth_callback"), HubOAuthCallbackHandler),
+        (route("api/collect"), CollectHandler), (route(r"api/(unlock|pin)"), NameHandler),
+        (route("oauth_callback"), HubOAuthCallbackHandler),
     ], cookie_secret=os.urandom(32), hub_home=home, xsrf_cookies=False)
 
 
@@ -150,17 +186,35 @@ PAGE = """<!doctype html>
  th{background:#f6f8fa;font-weight:600} td.passed{background:#dafbe1} td.failed{background:#fff1e5}
  td.stuck,tr.stuck td.name{outline:2px solid #cf222e} .feedback{font-size:0.8em;color:#57606a;max-width:18em}
  .why{color:#cf222e;font-size:0.85em} #updated{color:#57606a;font-size:0.85em}
+ button.small{font-size:0.75em} .pin{font-family:monospace;background:#fff8c5}
 </style></head>
 <body>
 <h1>The class</h1>
 <p><a href="class.csv" id="csv">Download the class's progress (CSV)</a>
  · <button id="collect">Collect every learner's notebooks</button> <span id="collected"></span></p>
+<p id="reports"></p>
 <p id="updated">loading…</p>
+<p id="locked"></p>
 <table id="grid"></table>
 <script>
 const esc = s => String(s).replace(/[&<>"]/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;"}[c]));
 // JupyterHub asks a script's requests for the _xsrf cookie's value back (a page's own navigation needs none)
 const xsrf = () => decodeURIComponent((document.cookie.match(/(?:^|; )_xsrf=([^;]*)/) || [])[1] || "");
+const pins = {};  // new PINs given on this page, shown until it is closed
+async function name(action, who) {
+  const r = await fetch(`api/${action}?name=${encodeURIComponent(who)}`, {method: "POST", headers: {"X-XSRFToken": xsrf()}});
+  const j = await r.json();
+  if (action === "pin" && j.pin) pins[who] = j.pin;
+  draw();
+}
+const buttons = (who, n) => (n && n.locked ? `<div class="why">sign-in locked after ${n.failures} wrong PINs</div>` : "")
+  + (n && (n.locked || n.failures) ? `<button class="small unlock" data-name="${esc(who)}">Unlock</button> ` : "")
+  + `<button class="small newpin" data-name="${esc(who)}">New PIN</button>`
+  + (pins[who] ? ` <span class="pin" data-pin-for="${esc(who)}">new PIN: ${esc(pins[who])}</span>` : "");
+document.addEventListener("click", e => {
+  const b = e.target.closest("button[data-name]");
+  if (b) name(b.classList.contains("unlock") ? "unlock" : "pin", b.dataset.name);
+});
 async function draw() {
   const r = await fetch("api/view", {cache: "no-store", headers: {"X-XSRFToken": xsrf()}});
   if (!r.ok) { document.getElementById("updated").textContent = "cannot read the class: " + r.status; return; }
@@ -170,6 +224,7 @@ async function draw() {
     h += `<tr class="${l.stuck.length ? "stuck" : ""}" data-learner="${esc(l.name)}"><td class="name"><b>${esc(l.name)}</b>`;
     h += l.stuck.map(w => `<div class="why">stuck: ${esc(w)}</div>`).join("");
     h += l.problem ? `<div class="why">lab did not start: ${esc(l.problem)}</div>` : "";
+    h += `<div>${buttons(l.name, v.names[l.name])}</div>`;
     h += "</td>";
     for (const e of v.exercises) {
       const c = l.cells[e.id];
@@ -182,12 +237,16 @@ async function draw() {
   }
   h += "<tr><th>passed</th>" + v.exercises.map(e => `<th>${Math.round(100 * e.pass_rate)}%</th>`).join("") + "</tr>";
   document.getElementById("grid").innerHTML = h;
+  const shown = new Set(v.learners.map(l => l.name));  // names locked before their first lab: not in the grid
+  const more = Object.entries(v.names).filter(([who, n]) => !shown.has(who) && (n.locked || n.failures));
+  document.getElementById("locked").innerHTML = more.map(([who, n]) => `<b>${esc(who)}</b> ${buttons(who, n)}`).join(" · ");
   document.getElementById("updated").textContent = `${v.learners.length} learner(s), updated ${new Date(v.now * 1000).toLocaleTimeString()}`;
 }
 document.getElementById("collect").onclick = async () => {
   const r = await fetch("api/collect", {method: "POST", headers: {"X-XSRFToken": xsrf()}});
   const j = await r.json();
-  document.getElementById("collected").textContent = `${j.notebooks} notebooks in ${j.folder}; grade them: ${j.grade}`;
+  document.getElementById("collected").textContent = `${j.notebooks} notebooks in ${j.folder}; grade them all, in a shell on this machine: ${j.grade}`;
+  document.getElementById("reports").textContent = `The reports will be in ${j.reports} (with report.csv, report.json, and each graded notebook beside it).`;
 };
 draw(); setInterval(draw, 1000);
 </script></body></html>

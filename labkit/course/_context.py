@@ -23,6 +23,11 @@ from ..infra._registry_api import RegistryClient
 from ..infra._state import State
 
 
+def _opened(state: State) -> str:
+    """The workspace `labkit lab` last opened, where it still is ("" if none)."""
+    return state.workspace if state.workspace and Path(state.workspace).is_dir() else ""
+
+
 @dataclass
 class LabContext:
     paths: LabPaths
@@ -38,7 +43,7 @@ class LabContext:
         state = State.load(paths)
         if not state.engine.host or not state.registry.port:
             raise LabNotUp()
-        where = workspace or Path(os.environ.get("LABKIT_WORKSPACE") or Path.cwd())
+        where = workspace or Path(os.environ.get("LABKIT_WORKSPACE") or _opened(state) or Path.cwd())
         return cls(paths, state, where.resolve(), _client.config_dir(paths, state.engine) or docker_config_dir())
 
     @property

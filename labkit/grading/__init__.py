@@ -40,8 +40,9 @@ from typing import Callable
 import nbformat
 
 from ..errors import LabNotUp, LabkitError, SandboxUnavailable
-from ..infra import _registries, _sandbox
+from ..infra import _lifecycle, _registries, _sandbox
 from ..infra._paths import LabPaths
+from ..infra._report import Reporter
 from ..infra._state import RegistryState, State
 from .submissions import Entry, find, origins
 from .supply import LabSupply
@@ -68,6 +69,45 @@ class GradeRun:
     @property
     def ungraded(self) -> list[dict]:
         return [s for s in self.submissions if s["status"] != "graded"]
+
+
+def class_lab(paths: LabPaths, reporter: Reporter) -> tuple[bool, list[str]]:
+    """The lab a grading run stands on (its mirror serves every sandbox's engine, from its storage on
+    this machine): the one at `paths` when it is up, else brought up here. (whether it was brought up
+    from nothing here, so that the run takes it down again at its end; what to tell the teacher).
+
+    `sudo labkit grade` reads root's lab home, not the teacher's: a teacher's own lab (on their
+    Docker, its registries as containers) cannot serve a sandbox anyway, so root's is started."""
+    state = State.load(paths)
+    if state.mirror.port and not state.mirror.container and _registries.is_up(paths, _registries.MIRROR, state.mirror):
+        return False, []
+    nothing_up = not any(part.up for part in _lifecycle.status(paths).parts)
+    notes = []
+    if own := _sudo_users_lab(paths):
+        notes.append(f"Your own lab ({own}) runs its registries on your Docker engine, where a grading sandbox cannot "
+                     f"read them: this run uses a lab of root's own in {paths.home}.")
+    result = _lifecycle.up(paths, reporter=reporter)
+    notes += result.notes
+    if result.state.mirror.container or not _registries.data_dir(paths, _registries.MIRROR).is_dir():
+        raise LabkitError("The lab's mirror runs as a container, whose storage a grading sandbox cannot read.",
+                          f"install Docker Distribution (`apt-get install {_registries.PROGRAM}`), then run `labkit grade` again.")
+    if nothing_up:
+        notes.append(f"No lab was up in {paths.home}: this run started one, and stops it when it is done.")
+    return nothing_up, notes
+
+
+def _sudo_users_lab(paths: LabPaths) -> Path | None:
+    """The lab home of the user who ran `sudo labkit …`, when it is another than `paths`' and holds a lab."""
+    import pwd
+
+    user = os.environ.get("SUDO_USER")
+    if os.geteuid() != 0 or not user or os.environ.get("LABKIT_HOME"):
+        return None
+    try:
+        theirs = Path(pwd.getpwnam(user).pw_dir) / ".local" / "share" / "labkit"
+    except KeyError:
+        return None
+    return theirs if theirs != paths.home and (theirs / "state.json").exists() else None
 
 
 def failed_only(entries: list[Entry], out: Path) -> list[Entry]:

@@ -122,6 +122,7 @@ def execute(sub: Submission, lab: GradingLab, env: dict[str, str], cell_timeout:
                     continue
                 if time.monotonic() > deadline:
                     sub.events.append(f"stopped at cell {index}: the notebook ran past {notebook_timeout} s")
+                    sub.limits_hit.append(f"ran past its time limit of {notebook_timeout} s")
                     break
                 client.timeout = int(max(1, min(cell_timeout, deadline - time.monotonic())))
                 started = time.monotonic()

@@ -231,8 +231,9 @@ def note_limits(sub: Submission, lab: GradingLab) -> None:
     """What the submission's sandbox ran into (memory, processes, disk), and the most memory it used."""
     if lab.sandbox is None:
         return
-    sub.limits_hit = lab.sandbox.limits_hit()
-    sub.events += [f"the submission {words}: its sandbox stopped it there" for words in sub.limits_hit]
+    hit = lab.sandbox.limits_hit()
+    sub.events += [f"the submission {words}: its sandbox stopped it there" for words in hit]
+    sub.limits_hit += hit
     sub.peak_memory = lab.sandbox.peak_memory()
 
 

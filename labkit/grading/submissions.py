@@ -110,9 +110,10 @@ class Entry:
             return _capped(member)
 
 
-def find(items: list[Path]) -> list[Entry]:
+def find(items: list[Path], exclude: Path | None = None) -> list[Entry]:
     """Every notebook in `items` (files, folders, zip files), named and keyed; and every thing that is
-    named as one but is not (a link, a FIFO, a folder, too big), with its problem."""
+    named as one but is not (a link, a FIFO, a folder, too big), with its problem. Nothing in the
+    folder `exclude` (the reports' own, graded copies and all) is taken."""
     groups: list[tuple[str, list[Entry]]] = []
     loose = [item for item in items if _is_loose(item)]
     if loose:
@@ -124,7 +125,9 @@ def find(items: list[Path]) -> list[Entry]:
         groups.append((base.name, entries))
     for item in items:
         if item.is_dir():
-            groups.append((item.name or str(item), sorted(_walk(item), key=lambda e: e.name)))
+            skip = Path(os.path.abspath(exclude)) if exclude else None
+            found = [e for e in _walk(item) if not (skip and Path(e.source).is_relative_to(skip))]
+            groups.append((item.name or str(item), sorted(found, key=lambda e: e.name)))
         elif _is_zip(item):
             groups.append((_stem(item.name), sorted(_zip_entries(item), key=lambda e: e.name)))
     entries = _named_apart(groups)

@@ -30,10 +30,11 @@ class Submission:
     infrastructure: bool = False  # the problem was the lab's, not the submission's
     events: list[str] = field(default_factory=list)  # what happened while it ran, in words
     results: dict[str, CheckResult] = field(default_factory=dict)
+    answers: dict[str, object] = field(default_factory=dict)  # per exercise: the answer= it was checked with
     timings: dict[str, dict] = field(default_factory=dict)  # per exercise: its checkpoint cell, how long it and the check took
     seconds: float = 0.0
     sandboxed: bool = False  # ran in a sandbox of its own (see infra._sandbox)
-    limits_hit: list[str] = field(default_factory=list)  # the sandbox's limits it ran into, in words
+    limits_hit: list[str] = field(default_factory=list)  # the limits it ran into (its sandbox's, its time), in words
     peak_memory: int | None = None  # the most memory its sandbox used at once, in bytes
 
     @property

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 
 import nbformat
 
 from ..course._context import LabContext
 from ..course._exercises import run_check
-from ..course._results import ERROR, CheckResult
+from ..course._results import ERROR, FAILED, PASSED, CheckResult
 from ..ui._render import result_text
 from .labs import GradingLab
 from .validate import Submission, exercises_of
@@ -24,6 +25,7 @@ def verify(ctx: LabContext, exercise: str, answer) -> CheckResult:
 
 def verify_into(sub: Submission, ctx: LabContext, exercise: str, answer, cell: int | None, cell_seconds: float | None) -> None:
     started = time.monotonic()
+    sub.answers[exercise] = answer
     sub.results[exercise] = result = verify(ctx, exercise, answer)
     sub.timings[exercise] = {
         "cell": cell, "cell_seconds": None if cell_seconds is None else round(cell_seconds, 3),
@@ -50,7 +52,10 @@ def _show_end_checks(sub: Submission, exercises: list[str]) -> None:
 
 
 def finish(sub: Submission, lab: GradingLab) -> None:
-    """Check, at the end, every exercise the notebook never checked (its check cell deleted, or never reached)."""
+    """Check, at the end, every exercise the notebook never checked (its check cell deleted, or never
+    reached). A submission that ran into its own limits is graded all the same: what could not be
+    checked while it did is checked once more now, and what still cannot be, or is not done, says
+    which limit in its feedback. Only a lab fault with no limit hit is the grading machine's."""
     ctx = lab.context()
     at_end = []
     try:
@@ -59,14 +64,34 @@ def finish(sub: Submission, lab: GradingLab) -> None:
                 verify_into(sub, ctx, exercise, None, cell=None, cell_seconds=None)
                 sub.events.append(f"{exercise} was never checked in the notebook: checked at the end")
                 at_end.append(exercise)
+        if sub.limits_hit:  # its processes are stopped by now: its lab may answer again
+            for exercise in [e for e, r in sub.results.items() if r.status == ERROR]:
+                sub.results[exercise] = verify(ctx, exercise, sub.answers.get(exercise))
     finally:
         ctx.close()
+    if sub.limits_hit:
+        for exercise, result in sub.results.items():
+            sub.results[exercise] = blame_limits(result, sub.limits_hit)
     if at_end:
         _show_end_checks(sub, at_end)
     errors = [r for r in sub.results.values() if r.status == ERROR]
     if errors:
         sub.problem = f"the lab failed while grading: {errors[0].feedback.splitlines()[0]}"
         sub.infrastructure = True
+
+
+def blame_limits(result: CheckResult, limits_hit: list[str]) -> CheckResult:
+    """An exercise's result in a submission that ran into its limits: a check its lab could not answer
+    is not done (never "infrastructure": a submission must not turn its zero into a lab fault), and
+    the feedback of anything not done names the limit."""
+    if result.status == PASSED:
+        return result
+    said = " and ".join(limits_hit)
+    if result.status == ERROR:
+        return replace(result, status=FAILED, points=0.0, feedback=(
+            f"Not checked: this submission {said}, and its lab could not answer the check after that "
+            f"({result.feedback.splitlines()[0]}). Work that cannot be checked counts as not done."))
+    return replace(result, feedback=f"{result.feedback}\n\nThis submission {said}: its work after that point was not done.")
 
 
 def slug(name: str) -> str:

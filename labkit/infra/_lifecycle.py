@@ -74,6 +74,14 @@ def mirror_takes_pushes(paths: LabPaths, takes: bool) -> None:
         state.save(paths)
 
 
+def remember_workspace(paths: LabPaths, workspace) -> None:
+    """`labkit lab` opened `workspace`: `labkit check`, `hint` and `reset` from any shell read it."""
+    with locked(paths):
+        state = State.load(paths)
+        state.workspace = str(workspace)
+        state.save(paths)
+
+
 def registries_as_programs() -> bool:
     """On the user's own engine, root with Docker Distribution installed runs the registries as programs
     beside it, as for labkit's own engine (a grading run reads the class mirror's storage from disk);

@@ -49,6 +49,7 @@ class State:
     engine: EngineState = field(default_factory=EngineState)
     registry: RegistryState = field(default_factory=RegistryState)
     mirror: RegistryState = field(default_factory=RegistryState)
+    workspace: str = ""  # the folder `labkit lab` last opened: where `labkit check` reads the learner's files
 
     @classmethod
     def load(cls, paths: LabPaths) -> "State":
@@ -64,6 +65,7 @@ class State:
             engine=_part(EngineState, raw.get("engine")),
             registry=_part(RegistryState, raw.get("registry")),
             mirror=_part(RegistryState, raw.get("mirror")),
+            workspace=raw["workspace"] if isinstance(raw.get("workspace"), str) else "",
         )
 
     def save(self, paths: LabPaths) -> None:

@@ -4,10 +4,12 @@ run code in a kernel of their own lab (over the kernel's websocket)."""
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import re
 import time
 import uuid
+from urllib.parse import urlsplit
 
 import requests
 from tornado.httpclient import HTTPRequest
@@ -27,7 +29,13 @@ class HubLearner:
         form = {"_xsrf": xsrf, "username": self.name, "code": code, "pin": pin}
         answer = self.http.post(f"{self.base}/hub/login", data=form, timeout=300)
         error = re.findall(r'id="login-error">([^<]*)<', answer.text)
-        return answer.status_code, error[0].replace("&#39;", "'") if error else ""
+        return answer.status_code, html.unescape(error[0]) if error else ""
+
+    def post(self, url: str, **params) -> requests.Response:
+        """A POST as the hub's own pages send one: JupyterHub wants its _xsrf cookie's value back."""
+        path = urlsplit(url).path
+        mine = sorted((c for c in self.http.cookies if c.name == "_xsrf" and path.startswith(c.path)), key=lambda c: -len(c.path))
+        return self.http.post(url, params=params, headers={"X-XSRFToken": mine[0].value if mine else ""}, timeout=60)
 
     def open_lab(self, timeout: float = 300) -> int:
         """Open JupyterLab, waiting while the hub shows "your server is starting"; its status."""

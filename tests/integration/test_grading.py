@@ -406,3 +406,23 @@ def _filesystem(path: Path) -> str | None:
         if fields[1] == str(path):
             return fields[2]
     return None
+
+
+def test_grading_as_a_teacher_types_it_starts_the_lab_it_needs(lab, tmp_path):
+    """`sudo .venv/bin/labkit grade …`: sudo gives root's own lab home, where no lab was started (the
+    teacher's `labkit up` made theirs). Before: "The lab is not up". Now the run starts the lab it
+    needs there, says so, grades, and stops it again."""
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    write(subs, "ann-00-start-here", start_here(tmp_path))
+    root_home = tmp_path / "root"
+    env = {"HOME": str(root_home), "SUDO_USER": "nobody", "LABKIT_HOME": ""}
+    done = lab.labkit("grade", str(subs), "--out", str(tmp_path / "out"), env=env, check=False, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "No lab was up in" in done.stderr and "stops it when it is done" in done.stderr
+    (row,) = json.loads((tmp_path / "out" / "report.json").read_text())["submissions"]
+    assert row["status"] == "graded" and row["points"] == 1
+    status = lab.labkit("status", "--json", env=env, check=False)
+    assert json.loads(status.stdout)["ok"] is False  # taken down again: nothing of it runs
+    home = root_home / ".local" / "share" / "labkit"
+    assert [pid for pid in _pids() if any(str(home) in a for a in cmdline(pid))] == []

@@ -122,6 +122,45 @@ def test_bad_sign_ins_say_why(hub):
     assert status == 403 and "taken by someone else" in why
 
 
+EVIL = '"><script>alert("x")</script><b>bold</b>'
+
+
+def test_the_sign_in_page_prints_markup_it_is_given_as_text(hub):
+    """Before: ?username=<b>x</b> and a refused name were put into the page as markup."""
+    base, _home, _env = hub
+    page = requests.get(f"{base}/hub/login", params={"username": EVIL}, timeout=30).text
+    assert '<script>alert("x")' not in page and "<b>bold</b>" not in page
+    assert "&lt;script&gt;" in page and "&lt;b&gt;bold&lt;/b&gt;" in page
+    refused = HubLearner(base, EVIL)
+    status, why = refused.sign_in(CODE, "1234")
+    assert status == 403 and why.startswith("Pick another name")
+    page = refused.http.post(f"{base}/hub/login", data={"username": EVIL, "code": CODE, "pin": "1234", "_xsrf": next(
+        (c.value for c in refused.http.cookies if c.name == "_xsrf"), "")}, timeout=60).text
+    assert '<script>alert("x")' not in page and "<b>bold</b>" not in page
+
+
+def test_guessing_a_pin_is_slowed_then_locked_and_the_instructor_unlocks(hub):
+    """Before: 150 wrong PINs for one name took 3 s, and the right one was then accepted."""
+    base, _home, _env = hub
+    assert HubLearner(base, "gus").sign_in(CODE, "7777") == (200, "")
+    guesser = HubLearner(base, "gus")
+    said = [guesser.sign_in(CODE, f"{pin:04d}")[1] for pin in range(5)]
+    assert "After 5 more wrong PINs, gus is locked until your instructor unlocks it." in said[-1]
+    status, why = guesser.sign_in(CODE, "0005")
+    assert status == 403 and why.startswith("Too many wrong tries for gus: wait")
+    assert HubLearner(base, "gus").sign_in(CODE, "7777")[1].startswith("Too many wrong tries")  # gus too, for now
+    teacher = HubLearner(base, "instructor")
+    assert teacher.sign_in(ADMIN) == (200, "")
+    view = teacher.http.get(f"{base}/services/class/api/view", timeout=60).json()
+    assert view["names"]["gus"]["failures"] == 5 and view["names"]["gus"]["wait"] > 0
+    assert teacher.post(f"{base}/services/class/api/unlock", name="gus").json() == {"name": "gus", "unlocked": True}
+    assert HubLearner(base, "gus").sign_in(CODE, "7777") == (200, "")
+    pin = teacher.post(f"{base}/services/class/api/pin", name="gus").json()["pin"]
+    assert HubLearner(base, "gus").sign_in(CODE, "7777")[0] == 403
+    assert HubLearner(base, "gus").sign_in(CODE, pin) == (200, "")
+    assert HubLearner(base, "gus").post(f"{base}/services/class/api/unlock", name="gus").status_code == 403  # learners may not
+
+
 def test_stopping_the_hub_takes_the_labs_down_and_keeps_the_work(lab, tmp_path):
     """Its own hub: stopped here, then started again, the learner finds their notebook; the class's
     mirror, closed to pushes while the hub runs, takes them again once it is stopped."""

@@ -79,6 +79,17 @@ def attacks(subs: Path, out: Path, class_socket: str) -> dict[str, str]:
     }
 
 
+#: Limits hit before the work: the exercise is not done, the submission is graded all the same (0),
+#: and its feedback names the limit (before: a held pids limit made it "infrastructure").
+FIRST = {
+    "processes-first": ("import subprocess\nkids = []\ntry:\n    for _ in range(3000):\n"
+                        "        kids.append(subprocess.Popen(['sleep', '600']))\nexcept OSError as e:\n    print('stopped at', len(kids), e)",
+                        "more than 1,000 processes"),
+    "memory-first": ("hog = b'x' * (6 * 2**30)", "more than 2 GiB of memory"),
+    "disk-first": ("!dd if=/dev/zero of=big bs=1M count=2000 status=none; echo dd=$?", "filled its 1 GiB of disk"),
+}
+
+
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -112,6 +123,8 @@ def batch(lab, tmp_path_factory):
         nb = start_here(tmp)
         nb.cells.append(new_code_cell(cell))
         nbformat.write(nb, mixed / f"{name}.ipynb")
+    for name, (cell, _words) in FIRST.items():
+        nbformat.write(start_here(tmp, cell), mixed / f"{name}.ipynb")
     before = {p.name: digest(p) for p in mixed.iterdir()}
     labkit_before = digest(LABKIT_INIT)
     alone = grade(lab, normal, tmp / "normal-grades")
@@ -124,7 +137,7 @@ def batch(lab, tmp_path_factory):
 
 def test_every_submission_is_graded_in_a_sandbox(batch):
     rows, *_ = batch
-    assert len(rows) == 13
+    assert len(rows) == 13 + len(FIRST)
     assert all(row["sandboxed"] for row in rows.values()), {n: r["problem"] for n, r in rows.items()}
     assert [n for n, r in rows.items() if r["status"] == "infrastructure"] == []
 
@@ -180,8 +193,18 @@ def test_a_limit_hit_is_reported_on_its_submission_in_words(batch, name, words):
     assert row["status"] == "graded"
     assert any(words in hit for hit in row["limits_hit"]), row
     assert any(words in event for event in row["events"])
-    others = [n for n, r in rows.items() if n != name and any(words in hit for hit in r["limits_hit"])]
+    others = [n for n, r in rows.items() if n not in (name, f"{name}-first") and any(words in hit for hit in r["limits_hit"])]
     assert others == []
+
+
+@pytest.mark.parametrize("name", sorted(FIRST))
+def test_a_submission_that_hits_a_limit_before_its_work_is_graded_zero_and_told_which(batch, name):
+    rows, *_ = batch
+    row, words = rows[name], FIRST[name][1]
+    assert row["status"] == "graded", row  # never "infrastructure": the limit was its own doing
+    assert row["points"] == 0
+    feedback = row["exercises"]["start.pull"]["feedback"]
+    assert words in feedback, feedback
 
 
 def test_no_sandbox_is_left_behind(batch):

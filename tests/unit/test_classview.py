@@ -6,6 +6,7 @@ import csv
 import io
 import sqlite3
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 from labkit.classroom._classview import FAILED, IDLE_SECONDS, NOT_TRIED, PASSED, class_view
@@ -151,3 +152,43 @@ def test_root_follows_no_link_a_learner_put_in_their_folder(tmp_path):
     link.symlink_to(tmp_path)
     _real_folder(link)  # where root is about to write: a folder of its own, not the link's target
     assert link.is_dir() and not link.is_symlink()
+
+
+def test_the_grade_command_works_pasted_and_grades_every_collected_notebook(tmp_path):
+    import shlex
+    import sys
+
+    from labkit.classroom._service import grade_command
+    from labkit.grading.submissions import find
+
+    folder = tmp_path / "collected" / "20261204-100000"
+    for learner in ("ann", "ben"):
+        (folder / learner).mkdir(parents=True)
+        for lesson in ("00-start-here", "08-capstone"):
+            (folder / learner / f"{lesson}.ipynb").write_text("{}")
+    command, out = grade_command(folder, {"LABKIT_HOME": "/root/.local/share/labkit", "PATH": "/usr/bin"})
+    argv = shlex.split(command)
+    assert "labkit" in argv[argv.index("grade") - 1] and argv[argv.index("grade") - 1].startswith("/")  # no PATH needed
+    assert "LABKIT_HOME=/root/.local/share/labkit" in argv  # the class lab, whoever runs it
+    assert argv[argv.index("grade") + 1] == str(folder) and argv[argv.index("--out") + 1] == str(out)
+    assert not out.is_relative_to(folder)  # the reports are not graded again next time
+    assert sorted(e.name for e in find([Path(argv[argv.index("grade") + 1])])) == [
+        "ann/00-start-here", "ann/08-capstone", "ben/00-start-here", "ben/08-capstone"]
+    assert Path(sys.executable).with_name("labkit").exists()
+
+
+def test_the_instructor_unlocks_a_name_and_gives_a_new_pin(tmp_path):
+    """The class view's buttons, over the names file the hub's sign-in writes."""
+    from labkit.classroom._names import LOCK_AFTER, LOCKED, RIGHT, Names
+
+    clock = SimpleNamespace(now=0.0)
+    names = Names(tmp_path / "names.json", lambda: clock.now)
+    names.sign_in("ada", "1815")
+    for _ in range(LOCK_AFTER):
+        clock.now += 3600  # a patient guesser
+        names.sign_in("ada", "0000")
+    assert names.taken()["ada"]["locked"] and names.sign_in("ada", "1815").verdict == LOCKED
+    assert Names(tmp_path / "names.json").unlock("ada")  # the class view's own reader
+    assert names.sign_in("ada", "1815").verdict == RIGHT
+    pin = Names(tmp_path / "names.json").new_pin("ada")
+    assert names.sign_in("ada", pin).verdict == RIGHT

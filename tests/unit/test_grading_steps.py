@@ -179,3 +179,21 @@ def test_a_live_engine_that_refuses_to_remove_a_container_is_said(tmp_path, monk
     with caplog.at_level("WARNING", logger="labkit.grading.labs"):
         labs._remove_running_containers(lab)
     assert "did not remove container c0ffeec0ffee" in caplog.text and "did not remove container beefbeefbeef" in caplog.text
+
+
+def test_a_submission_that_ran_into_its_limits_is_graded_and_told_which():
+    """Before: a submission that started 3000 processes came back as "infrastructure" (its engine
+    stopped answering), so a student could turn a zero into a lab fault, regraded for ever."""
+    from labkit.course._results import CheckResult
+    from labkit.grading.verify import blame_limits
+
+    hit = ["tried to run more than 1,000 processes at once"]
+    error = CheckResult.error("The Docker engine is not reachable at unix:///x: run `labkit up`.").scored("start.pull", "Pull", 1)
+    failed = CheckResult.fail("There is no image busybox:latest.").scored("start.pull", "Pull", 1)
+    passed = CheckResult.ok("busybox is there.").scored("start.pull", "Pull", 1)
+    blamed = blame_limits(error, hit)
+    assert blamed.status == "failed" and blamed.points == 0 and blamed.possible == 1
+    assert "tried to run more than 1,000 processes at once" in blamed.feedback and "The Docker engine is not reachable" in blamed.feedback
+    assert "more than 1,000 processes" in blame_limits(failed, hit).feedback
+    assert blame_limits(failed, hit).feedback.startswith("There is no image busybox:latest.")
+    assert blame_limits(passed, hit) == passed

@@ -218,3 +218,8 @@ def test_a_file_that_is_not_a_zip_says_what_to_do(tmp_path):
     with pytest.raises(LabkitError) as caught:
         find([tmp_path / "class.zip"])
     assert "cannot be read as a zip" in caught.value.message and "unpack it" in caught.value.next_step
+
+
+def test_the_reports_folder_inside_a_folder_given_is_not_graded(tmp_path):
+    folder = _tree(tmp_path / "subs", {"ann/a.ipynb": NOTEBOOK, "grades/graded/ann/a.ipynb": NOTEBOOK})
+    assert [e.name for e in find([folder], exclude=folder / "grades")] == ["ann/a"]

@@ -243,3 +243,30 @@ def test_labkit_lab_with_an_unknown_lesson_starts_nothing(fake_lab, src, tmp_pat
     assert fake.runs == []
     err = capsys.readouterr().err
     assert "There is no course notebook 'nope'" in err and "Next:" in err and "Traceback" not in err
+
+
+def test_check_hint_and_reset_read_the_workspace_labkit_lab_opened_wherever_they_run(tmp_path, monkeypatch):
+    """Before: `labkit check image.rootfs` from another folder looked for the learner's tar there."""
+    from labkit.course._context import LabContext
+    from labkit.infra._lifecycle import remember_workspace
+    from labkit.infra._paths import LabPaths
+    from labkit.infra._state import EngineState, RegistryState, State
+
+    home, workspace, elsewhere = tmp_path / "home", tmp_path / "workspace", tmp_path / "elsewhere"
+    workspace.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.setenv("LABKIT_HOME", str(home))
+    monkeypatch.delenv("LABKIT_WORKSPACE", raising=False)
+    monkeypatch.chdir(elsewhere)
+    paths = LabPaths.from_env()
+    State(engine=EngineState(host="unix:///x"), registry=RegistryState(port=5000)).save(paths)
+    assert LabContext.from_env().workspace == elsewhere  # no `labkit lab` yet: here
+    remember_workspace(paths, workspace)
+    assert LabContext.from_env().workspace == workspace
+    assert State.load(paths).registry.port == 5000  # nothing else of the state changed
+    assert LabContext.from_env(tmp_path).workspace == tmp_path  # --workspace wins
+    monkeypatch.setenv("LABKIT_WORKSPACE", str(elsewhere))
+    assert LabContext.from_env().workspace == elsewhere  # as in JupyterLab's kernels and terminals
+    monkeypatch.delenv("LABKIT_WORKSPACE")
+    workspace.rmdir()
+    assert LabContext.from_env().workspace == elsewhere  # a workspace since removed: here again
