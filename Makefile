@@ -1,9 +1,8 @@
 # Docker Images Lab: the two commands a newcomer needs are `make lab` and `make test`.
-PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: lab test bench notebooks deps deps-test venv clean
+.PHONY: lab test bench notebooks classroom deps deps-test venv venv-test clean
 
 ## Start the lab: system packages, Python venv, engine + registries, then JupyterLab.
 lab: deps venv
@@ -14,12 +13,12 @@ lab: deps venv
 ## real browser (Debian's chromium, driven headless by Playwright): on today's engine (the lab's
 ## own, containerd image store, BuildKit), then the course's tests again on the installed
 ## Engine 20.10 (classic store, legacy builder).
-test: deps-test venv
+test: deps-test venv-test
 	$(BIN)/python -m pytest
 	LABKIT_DOCKERD=$$(command -v dockerd) $(BIN)/python -m pytest -m course
 
 ## Benchmarks (see docs/benchmarks.md); not part of the tests.
-bench: deps venv
+bench: deps venv-test
 	$(BIN)/python bench/setup.py
 	$(BIN)/python bench/checks.py
 	$(BIN)/python bench/course.py
@@ -31,6 +30,11 @@ notebooks: deps venv
 	$(BIN)/labkit up
 	$(BIN)/python -m course.build --execute
 
+## For `labkit hub` (a class on this machine): JupyterHub, and Node.js for its proxy.
+classroom: deps venv
+	@bash scripts/install-deps.sh node=nodejs npm=npm
+	$(BIN)/python -m pip install -q -e '.[hub]'
+
 deps:
 	@bash scripts/install-deps.sh
 
@@ -39,10 +43,16 @@ deps-test:
 
 venv: $(VENV)/.installed
 
+## What a learner needs, found with any make and POSIX sh (macOS, WSL 2): test tools come with venv-test.
 $(VENV)/.installed: pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "labkit needs Python 3.11 or newer (found %s)" % sys.version.split()[0])'
-	$(PYTHON) -m venv $(VENV)
+	@python=$$(PYTHON="$(PYTHON)" sh scripts/python.sh) && echo "$$python -m venv $(VENV)" && "$$python" -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	@touch $@
+
+venv-test: $(VENV)/.installed-test
+
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -e '.[test]'
 	@touch $@
 

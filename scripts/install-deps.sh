@@ -15,11 +15,21 @@ set -euo pipefail
 need=()
 add() { case " ${need[*]-} " in *" $1 "*) ;; *) need+=("$1") ;; esac; }
 
+within() {  # within SECONDS COMMAND…: COMMAND, stopped after SECONDS (no GNU `timeout` on a stock Mac)
+    local seconds=$1; shift
+    "$@" & local pid=$!
+    ( sleep "$seconds"; kill "$pid" 2>/dev/null ) >/dev/null 2>&1 & local watch=$!
+    local status=0
+    wait "$pid" || status=$?
+    kill "$watch" 2>/dev/null || true
+    return "$status"
+}
+
 engine_reachable() {  # where labkit looks: DOCKER_HOST or the docker context, then rootless Docker's socket
     command -v docker >/dev/null 2>&1 || return 1
-    timeout 10 docker version --format '{{.Server.Version}}' >/dev/null 2>&1 && return 0
+    within 10 docker version --format '{{.Server.Version}}' >/dev/null 2>&1 && return 0
     [ -z "${DOCKER_HOST-}" ] && [ "$(id -u)" -ne 0 ] && [ -S "${XDG_RUNTIME_DIR:-/run/user/$(id -u)}/docker.sock" ] \
-        && DOCKER_HOST="unix://${XDG_RUNTIME_DIR:-/run/user/$(id -u)}/docker.sock" timeout 10 docker version >/dev/null 2>&1
+        && DOCKER_HOST="unix://${XDG_RUNTIME_DIR:-/run/user/$(id -u)}/docker.sock" within 10 docker version >/dev/null 2>&1
 }
 
 is_installed_deb() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }

@@ -12,6 +12,7 @@ hidden from every learner's lab, as are the class lab, the course's sources and 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -126,6 +127,9 @@ def start(paths: LabPaths, options: HubOptions, reporter: Reporter) -> subproces
     if os.geteuid() != 0:
         raise LabkitError("`labkit hub` needs root: it makes a user, a cgroup and a sandbox for each learner's lab.",
                           "run it with sudo (the learners' labs never run as root).")
+    if importlib.util.find_spec("jupyterhub") is None:
+        raise LabkitError("`labkit hub` runs JupyterHub, which is not installed in this environment.",
+                          "run `make classroom` (JupyterHub, and Node.js for its proxy), then `labkit hub` again.")
     if not options.code or not options.admin_code:
         raise LabkitError("A hub needs a workshop code for the learners and an admin code for you.",
                           "give both: `labkit hub --code CODE --admin-code CODE`.")

@@ -172,9 +172,10 @@ def sandbox_engine(cache: Path) -> _current_engine.CurrentEngine | None:
 
 
 def exposed(engine: _current_engine.CurrentEngine | None) -> tuple[Path, ...]:
-    """What a sandbox's kernel and engine run from: this Python (its environment and installation),
-    labkit, and the engine's programs."""
-    paths = [Path(sys.prefix), Path(sys.base_prefix), Path(__file__).resolve().parents[2]]  # the folder labkit is in
+    """What a sandbox's kernel and engine run from, which its view of the machine shows read-only: this
+    Python (its environment and installation), labkit's package (only the package: a checkout's
+    notebooks hold the solutions), and the engine's programs."""
+    paths = [Path(sys.prefix), Path(sys.base_prefix), Path(__file__).resolve().parents[1]]  # labkit/
     tree = _sandbox.engine_tree(engine) if engine else Path("/")
     return tuple(paths + ([tree] if tree != Path("/") else []))
 

@@ -364,7 +364,7 @@ def _lay_out(sb: Sandbox) -> None:
                                ("home/labkit", 0o700, True), ("home/labkit/registry", 0o700, True), ("run", 0o700, True),
                                # The sandbox's /tmp and /dev/shm: only its user's processes use them, and
                                # another sandbox must not reach them by name.
-                               ("tmp", 0o700, True), ("shm", 0o700, True), ("lab", 0o700, False), ("stage", 0o700, False)):
+                               ("tmp", 0o700, True), ("shm", 0o700, True), ("lab", 0o700, False), ("view", 0o700, False)):
         path = sb.root / folder
         path.mkdir(mode=mode)
         os.chmod(path, mode)
@@ -375,48 +375,87 @@ def _lay_out(sb: Sandbox) -> None:
 
 
 def _hold_namespace(sb: Sandbox) -> None:
-    """A root process in the sandbox's cgroup holding its mount namespace: /tmp, /var/tmp and
-    /dev/shm the sandbox's own, /dev/net/tun usable, the class's paths hidden (an empty read-only
-    file system over each folder, /dev/null over each file), and what the sandbox must run (Python,
-    labkit, the engine) reachable again where a hidden path, /tmp, or a folder only root may enter
-    (pyenv in /root) covers it: bound there read-only, over a fresh folder holding only it."""
-    stage = sb.root / "stage"
-    exposed = sorted({Path(os.path.realpath(p)) for p in sb.spec.expose if os.path.exists(p)})
-    private = [Path("/tmp"), Path("/var/tmp"), Path("/dev/shm")]  # the sandbox's own inside: nothing else is there
-    blockers = [b for b in map(_blocker, exposed) if b is not None]
-    hide = [h for h in sb.spec.hide if hideable(h)]
-    covers = [c for c in _outermost([*hide, *blockers]) if not any(c.is_relative_to(p) for p in private)]
-    lines = ["set -e"]
-    if sb.spec.kept is not None:  # bound first: the hidden folders may cover where it lives
-        lines += [f"mkdir -p {q(sb.kept)}", f"mount --bind {q(sb.spec.kept)} {q(sb.kept)}"]
-    restore = []
-    for i, path in enumerate(exposed):
-        if any(path.is_relative_to(c) for c in [*covers, *private]):
-            target = stage / str(i)
-            lines += [f"mkdir -p {q(target)}" if path.is_dir() else f"touch {q(target)}", f"mount --bind {q(path)} {q(target)}"]
-            restore.append((path, target))
-    lines += [f"mount --bind {q(sb.root / 'tmp')} /tmp", f"mount --bind {q(sb.root / 'tmp')} /var/tmp",
-              f"mount --bind {q(sb.root / 'shm')} /dev/shm", f"mount --bind {q(sb.root / 'tun')} /dev/net/tun",
-              # Its own processes only: not the grader's, whose command lines name the class's files.
-              "mount -t proc -o hidepid=invisible,nosuid,nodev,noexec proc /proc"]
-    for cover in covers:
-        if cover.is_dir():
-            lines.append(f"mount -t tmpfs -o size=1m,mode=0755,nosuid,nodev {PREFIX}-hidden {q(cover)}")
-        else:
-            lines.append(f"mount --bind /dev/null {q(cover)}")
-    for path, target in restore:
-        lines += [f"mkdir -p {q(path)}" if path.is_dir() else f"mkdir -p {q(path.parent)}; touch {q(path)}",
-                  f"mount --bind {q(target)} {q(path)}", f"mount -o remount,bind,ro {q(path)}", f"umount {q(target)}"]
-    lines += [f"mount -o remount,ro {q(c)}" for c in covers if c.is_dir()]
-    lines += ["echo ready", "exec sleep infinity"]
-    argv = [*sb._joined(), "unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", "\n".join(lines)]
+    """A root process in the sandbox's cgroup holding its mount namespace, whose root is the
+    sandbox's view of the machine (`view_script`). Every command of the sandbox enters it."""
+    argv = [*sb._joined(), "unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", view_script(sb)]
     log_path = sb.root / "lab" / "namespace.log"
     with open(log_path, "wb") as log:
         sb.holder = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                                      start_new_session=True, env={**os.environ, "PATH": _sbin_path()})
     if sb.holder.stdout.readline().strip() != b"ready":
         sb.holder.wait()
-        raise SandboxFailed("hiding the class's files", _proc.log_tail(log_path))
+        raise SandboxFailed("making its view of the machine", _proc.log_tail(log_path))
+
+
+#: What of the machine a sandbox sees, read-only: the system's programs, libraries and settings (as a
+#: container's root holds them). Top-level links (/bin -> usr/bin) are made as links.
+SYSTEM_VIEW = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+#: The few devices a sandbox's programs use; /dev/pts, /dev/shm and /dev/net/tun are its own.
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+
+
+def view_script(sb: Sandbox) -> str:
+    """The shell script that makes the sandbox's root, in its own mount namespace, and holds it.
+
+    An allow-list, as a container's root is: a fresh file system holding only the system's programs,
+    libraries and settings (`SYSTEM_VIEW`, read-only), what the sandbox runs (`Spec.expose`: this
+    Python's environment, labkit's package, the engine's programs; read-only), the sandbox's own
+    folder (and the folder it keeps, `Spec.kept`), a /proc of its own processes only, a few devices,
+    and its own /tmp, /var/tmp, /dev/shm, /run and /run/lock. Nothing else of the machine is there:
+    no checkout of the course (its notebooks hold the solutions), no other learner, no home folder,
+    no lab. `Spec.hide` is covered besides, where it lies inside what is shown."""
+    view = sb.root / "view"
+    lines = ["set -e", f"mount -t tmpfs -o size=4m,mode=0755,nosuid,nodev {PREFIX}-root {q(view)}"]
+
+    def inside(path: Path) -> Path:
+        return view / str(path).lstrip("/")
+
+    def bind(source: Path, target: Path, readonly: bool = False, recursive: bool = False) -> None:
+        lines.append(f"mkdir -p {q(target)}" if source.is_dir() else f"mkdir -p {q(target.parent)} && touch {q(target)}")
+        lines.append(f"mount {'--rbind' if recursive else '--bind'} {q(source)} {q(target)}")
+        if readonly:
+            lines.append(f"mount -o remount,bind,ro {q(target)}")
+
+    for top in map(Path, SYSTEM_VIEW):
+        if top.is_symlink():
+            lines.append(f"ln -s {q(os.readlink(top))} {q(inside(top))}")
+        elif top.is_dir():
+            bind(top, inside(top), readonly=True, recursive=True)
+    for path in _outermost(sb.spec.expose):
+        if not any(path.is_relative_to(s) for s in map(Path, SYSTEM_VIEW)):
+            bind(path, inside(path), readonly=True, recursive=True)
+    bind(sb.root, inside(sb.root))  # not recursive: the view itself is mounted in there
+    if sb.spec.kept is not None:
+        bind(sb.spec.kept, inside(sb.kept))
+    own, dev = inside(sb.root), view / "dev"
+    lines += [
+        # Its own processes only: not the grader's, whose command lines name the class's files.
+        f"mkdir {q(view / 'proc')}", f"mount -t proc -o hidepid=invisible,nosuid,nodev,noexec proc {q(view / 'proc')}",
+        f"mkdir {q(view / 'sys')}", f"mount --rbind /sys {q(view / 'sys')}",
+        f"mkdir {q(dev)}", f"mount -t tmpfs -o size=64k,mode=0755,nosuid,noexec {PREFIX}-dev {q(dev)}",
+        *[f"touch {q(dev / d)} && mount --bind /dev/{d} {q(dev / d)}" for d in DEVICES],
+        f"mkdir {q(dev / 'pts')}", f"mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts {q(dev / 'pts')}",
+        f"ln -s pts/ptmx {q(dev / 'ptmx')}", f"ln -s /proc/self/fd {q(dev / 'fd')}",
+        *[f"ln -s /proc/self/fd/{n} {q(dev / name)}" for n, name in enumerate(("stdin", "stdout", "stderr"))],
+        f"mkdir {q(dev / 'shm')}", f"mount --bind {q(own / 'shm')} {q(dev / 'shm')}",
+        f"mkdir {q(dev / 'net')}", f"touch {q(dev / 'net/tun')}", f"mount --bind {q(own / 'tun')} {q(dev / 'net/tun')}",
+        # Its own /tmp and /var/tmp (its user's alone), /run and /run/lock: a lab writes only in itself
+        # (the machine's /run/lock is world-writable).
+        f"mkdir {q(view / 'tmp')}", f"mount --bind {q(own / 'tmp')} {q(view / 'tmp')}",
+        f"mkdir -p {q(view / 'var/tmp')}", f"mount --bind {q(own / 'tmp')} {q(view / 'var/tmp')}",
+        f"ln -s /run {q(view / 'var/run')}", f"ln -s /run/lock {q(view / 'var/lock')}",
+        f"mkdir {q(view / 'run')}", f"mount -t tmpfs -o size=1m,mode=0755,nosuid,nodev {PREFIX}-run {q(view / 'run')}",
+        f"mkdir -m 1777 {q(view / 'run/lock')}",
+    ]
+    resolver = Path(os.path.realpath("/etc/resolv.conf"))
+    if resolver.is_relative_to("/run") and resolver.exists():  # systemd-resolved's, through a link in /etc
+        bind(resolver, inside(resolver), readonly=True)
+    lines += [f"cd {q(view)}", "mkdir .old", "pivot_root . .old", "cd /", "umount -l /.old", "rmdir /.old"]
+    for cover in _outermost(h for h in sb.spec.hide if hideable(h)):  # a hidden folder inside what is shown
+        lines.append(f"if [ -d {q(cover)} ]; then mount -t tmpfs -o size=1m,mode=0755,nosuid,nodev,ro {PREFIX}-hidden {q(cover)}; "
+                     f"elif [ -e {q(cover)} ]; then mount --bind /dev/null {q(cover)}; fi")
+    lines += ["echo ready", "exec sleep infinity"]
+    return "\n".join(lines)
 
 
 #: What no folder to hide may be, nor lie in, nor hold: the system a sandbox runs on.
@@ -439,18 +478,6 @@ def _outermost(paths) -> list[Path]:
         if p != Path("/") and not any(p.is_relative_to(k) for k in kept):
             kept.append(p)
     return kept
-
-
-def _blocker(path: Path) -> Path | None:
-    """The first folder on the way to `path` that others may not enter (pyenv's Python under a 0700
-    /root), or None."""
-    for ancestor in list(reversed(path.parents))[1:]:
-        try:
-            if not os.stat(ancestor).st_mode & stat.S_IXOTH:
-                return ancestor
-        except OSError:
-            return None
-    return None
 
 
 def q(path) -> str:

@@ -28,6 +28,7 @@ from labkit.infra import _proc, _sandbox
 from hubclient import HubLearner
 
 CODE, ADMIN = "blue-42", "teach-me"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -101,8 +102,20 @@ def test_two_learners_each_in_a_lab_of_their_own(hub, lab):
         "    try:\n        attempt()\n        print(what, 'REACHED')\n"
         "    except OSError as e:\n        print(what, type(e).__name__)\n"
     )
-    assert "engine PermissionError" in probe, probe  # her engine's folder is hers alone
+    assert (_sandbox.BASE / ada_user / "run" / "docker.sock").exists()  # as root: there it is
+    assert "engine FileNotFoundError" in probe, probe  # her lab is not in his view of the machine at all
     assert "work FileNotFoundError" in probe or "work PermissionError" in probe, probe  # the hub's folder is hidden
+    # Nor can he read the course's solutions (the source notebooks, the checkout's git objects), nor
+    # write outside his lab (/run/lock is the machine's, world-writable, outside a lab).
+    lock = f"/run/lock/labkit-bob-{os.getpid()}"
+    outside = bob.run(
+        "import os\n"
+        f"for p in ({str(REPO / 'notebooks' / '08-capstone.ipynb')!r}, {str(REPO / '.git' / 'HEAD')!r}, {str(REPO / 'course')!r}):\n"
+        "    print(p, os.path.exists(p))\n"
+        f"open({lock!r}, 'w').write('x')\nprint('wrote', os.path.exists({lock!r}))"
+    )
+    assert "True" not in outside.replace("wrote True", ""), outside
+    assert "wrote True" in outside and not os.path.exists(lock), outside  # his own /run/lock, not the machine's
     ada_state = json.loads((_sandbox.BASE / ada_user / "lab" / "state.json").read_text())
     registry = f"127.0.0.1:{ada_state['registry']['port']}"
     knock = bob.run(f"import requests\nprint(requests.get('http://{registry}/v2/_catalog', timeout=10).status_code)")

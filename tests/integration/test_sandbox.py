@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +26,10 @@ from labkit.infra import _cgroups, _sandbox
 
 TOKEN = secrets.token_hex(4)
 PWNED = f"labkit-pwned-{TOKEN}"
-OUTSIDE = [Path("/tmp") / PWNED, Path("/var/tmp") / PWNED, Path("/dev/shm") / PWNED, Path("/etc") / PWNED, Path("/root") / PWNED]
+OUTSIDE = [Path("/tmp") / PWNED, Path("/var/tmp") / PWNED, Path("/dev/shm") / PWNED, Path("/etc") / PWNED, Path("/root") / PWNED,
+           Path("/run/lock") / PWNED]
+#: Another checkout of the course on the machine, solutions and all (as a teacher's second clone).
+OTHER_CHECKOUT = Path("/opt") / f"labkit-checkout-{TOKEN}"
 LABKIT_INIT = Path(labkit.__file__).resolve()
 
 
@@ -58,7 +62,15 @@ print('REACHED', reached)
 def attacks(subs: Path, out: Path, class_socket: str) -> dict[str, str]:
     """name: the cell a hostile submission adds after its (correct) work."""
     return {
-        "write-outside": f"!touch /tmp/{PWNED} /var/tmp/{PWNED} /dev/shm/{PWNED} /etc/{PWNED} /root/{PWNED}; ls /tmp",
+        "write-outside": f"!touch /tmp/{PWNED} /var/tmp/{PWNED} /dev/shm/{PWNED} /etc/{PWNED} /root/{PWNED} /run/lock/{PWNED}; ls /tmp",
+        "solutions": ""
+                     f"for p in [{str(REPO / 'notebooks' / '08-capstone.ipynb')!r}, {str(REPO / '.git' / 'HEAD')!r},\n"
+                     f"          {str(OTHER_CHECKOUT / 'notebooks' / '08-capstone.ipynb')!r}, {str(REPO / 'course' / 'solutions.py')!r}]:\n"
+                     "    try:\n        print('READ', p, len(open(p).read()))\n    except OSError as e:\n        print('refused', p, type(e).__name__)\n"
+                     "import os\nfound = []\nfor top, dirs, files in os.walk('/'):\n"
+                     "    dirs[:] = [d for d in dirs if os.path.join(top, d) not in ('/proc', '/sys', '/usr', '/dev')]\n"
+                     "    found += [os.path.join(top, f) for f in files if f.endswith('.ipynb') and 'capstone' in f]\n"
+                     "print('FOUND', found)",
         "read-secrets": "!cat /etc/shadow; echo shadow=$?\n"
                         "!cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c '^LABKIT_HOME=' ; ps -eo user,args",
         "tamper": "import glob, os\n"
@@ -125,19 +137,22 @@ def batch(lab, tmp_path_factory):
         nbformat.write(nb, mixed / f"{name}.ipynb")
     for name, (cell, _words) in FIRST.items():
         nbformat.write(start_here(tmp, cell), mixed / f"{name}.ipynb")
+    (OTHER_CHECKOUT / "notebooks").mkdir(parents=True)
+    shutil.copy(REPO / "notebooks" / "08-capstone.ipynb", OTHER_CHECKOUT / "notebooks")
     before = {p.name: digest(p) for p in mixed.iterdir()}
     labkit_before = digest(LABKIT_INIT)
     alone = grade(lab, normal, tmp / "normal-grades")
     rows = grade(lab, mixed, out)
     yield rows, alone, mixed, before, labkit_before
     lab.docker("rm", "-f", PWNED, check=False)
+    shutil.rmtree(OTHER_CHECKOUT, ignore_errors=True)
     for path in OUTSIDE:
         path.unlink(missing_ok=True)
 
 
 def test_every_submission_is_graded_in_a_sandbox(batch):
     rows, *_ = batch
-    assert len(rows) == 13 + len(FIRST)
+    assert len(rows) == 14 + len(FIRST)
     assert all(row["sandboxed"] for row in rows.values()), {n: r["problem"] for n, r in rows.items()}
     assert [n for n, r in rows.items() if r["status"] == "infrastructure"] == []
 
@@ -168,6 +183,14 @@ def test_nothing_of_the_class_or_the_machine_could_be_read(batch):
     mounted = cell_output(rows["host-mount"], "/host/etc/shadow")
     assert "root:" not in mounted
     assert "Permission denied" in mounted
+
+
+def test_no_solution_can_be_read_from_a_sandbox(batch):
+    """Its view of the machine is an allow-list: no checkout of the course (this one, another), no .git."""
+    rows, *_ = batch
+    said = cell_output(rows["solutions"], "FOUND")
+    assert "READ" not in said and said.count("refused") == 4, said
+    assert "FOUND []" in said, said
 
 
 def test_other_engines_cannot_be_reached(batch, lab):

@@ -134,6 +134,31 @@ def test_make_test_runs_pytest():
     assert any(re.search(r"(^|\s|/)(python\S*\s+-m\s+)?pytest(\s|$)", line) for line in recipe), recipe
 
 
+#: Tools or flags a stock Mac (BSD userland, bash 3.2) lacks.
+GNU_ONLY = [r"\btimeout\s", r"readlink\s+-f", r"sed\s+-i\b", r"stat\s+-c", r"date\s+-d", r"grep\s+-\w*P", r"\bnproc\b",
+            r"declare\s+-A", r"mapfile", r"readarray", r"\$\{\w+,,\}", r"\$\{\w+\^\^\}"]
+
+
+def test_make_lab_runs_on_a_mac():
+    """`make lab`'s recipes and the scripts they run use no GNU-only tool nor bash 4 (a stock Mac has neither)."""
+    makefile = (ROOT / "Makefile").read_text()
+    texts = {"Makefile (lab, venv)": "\n".join(_recipe(makefile, "lab") + _recipe(makefile, "$(VENV)/.installed")),
+             "scripts/install-deps.sh": (ROOT / "scripts/install-deps.sh").read_text(),
+             "scripts/python.sh": (ROOT / "scripts/python.sh").read_text()}
+    for name, text in texts.items():
+        code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+        found = [pattern for pattern in GNU_ONLY if re.search(pattern, code)]
+        assert not found, f"{name} uses {found}"
+    assert "python.sh" in "".join(_recipe(makefile, "$(VENV)/.installed"))  # the Python is found, not assumed
+
+
+def test_make_lab_installs_what_a_learner_needs_only():
+    makefile = (ROOT / "Makefile").read_text()
+    learner = "\n".join(_recipe(makefile, "$(VENV)/.installed"))
+    assert "pip install -q -e ." in learner and "[test]" not in learner and "[hub]" not in learner
+    assert "venv-test" in makefile.split("\ntest:")[1].splitlines()[0]
+
+
 # --- the wheel: what an installed labkit (a learner's kernel, a graded one) imports ----------------
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> dict[str, str]:

@@ -95,17 +95,31 @@ def test_hidden_folders_are_covered_once_outermost_first(tmp_path):
     assert found == [tmp_path / "a", tmp_path / "d"]
 
 
-def test_a_folder_only_its_owner_may_enter_blocks_what_is_below_it():
-    base = Path(tempfile.mkdtemp(dir="/var/tmp"))  # pytest's own folders are 0700
-    try:
-        os.chmod(base, 0o755)
-        (base / "home/python/bin").mkdir(parents=True)
-        os.chmod(base / "home", 0o700)
-        assert _sandbox._blocker(base / "home/python/bin") == base / "home"
-        os.chmod(base / "home", 0o755)
-        assert _sandbox._blocker(base / "home/python/bin") is None
-    finally:
-        shutil.rmtree(base)
+def test_a_sandboxs_view_of_the_machine_is_an_allow_list(tmp_path):
+    """Its root is made fresh and holds only what it is given: never the checkout the course came
+    from (its notebooks hold the solutions), never a home folder, never the machine's /run/lock."""
+    from labkit.infra._current_engine import CurrentEngine
+
+    repo = Path(__file__).resolve().parents[2]
+    (tmp_path / "out").mkdir()
+    spec = _sandbox.Spec(name="labkit-sb-1-0", limits=_sandbox.Limits(), engine=CurrentEngine("28.5.2"),
+                         mirror_data=tmp_path, expose=(repo / "labkit", Path("/usr/lib/python3")),
+                         hide=(tmp_path / "out", Path("/etc")), kept=tmp_path / "kept")
+    sb = _sandbox.Sandbox(spec, _sandbox.BASE / spec.name, 1000, 1000, None)
+    script = _sandbox.view_script(sb)
+    view = f"{sb.root}/view"
+    binds = [line.split()[-1] for line in script.splitlines() if line.startswith(("mount --bind", "mount --rbind"))]
+    shown = {b.removeprefix(view) for b in binds}
+    assert f"{repo}/labkit" in shown and str(repo) not in shown  # labkit's package only: no notebooks, no .git
+    assert "/usr" in shown and "/etc" in shown and "/usr/lib/python3" not in shown  # inside /usr already
+    assert str(sb.root) in shown and str(sb.kept) in shown
+    assert not [b for b in shown if b.startswith(("/home", "/root", "/var/lib/labkit/hub", "/opt", "/srv", "/mnt"))]
+    assert f"mount -t tmpfs -o size=1m,mode=0755,nosuid,nodev labkit-sb-run {view}/run" in script
+    assert f"mkdir -m 1777 {view}/run/lock" in script
+    assert "pivot_root . .old" in script and script.index("pivot_root") > script.index("/run/lock")
+    after = script.split("pivot_root")[1]
+    assert f"{tmp_path / 'out'}" in after  # covered where it would show
+    assert "/etc" not in after  # the system is never covered, whatever a link in a submissions folder named
 
 
 def test_what_a_machine_lacks_is_listed_with_how_to_get_it(monkeypatch, tmp_path):
