@@ -54,9 +54,11 @@ def main() -> int:
         release(REPO / "notebooks", work / "released")
         subs = work / "subs"
         subs.mkdir()
+        expected = {}  # every submission's score, known beforehand: a plausible wrong one must not pass
         for i in range(count):
             source = REPO / "notebooks" / "08-capstone.ipynb" if i % 2 == 0 else work / "released" / "08-capstone.ipynb"
             shutil.copy(source, subs / f"learner{i:03d}-08-capstone.ipynb")
+            expected[f"learner{i:03d}-08-capstone"] = 10 if i % 2 == 0 else 0
 
         paths = LabPaths.from_env()
         plain_env = {**env, **lab_env(paths), "LABKIT_PASSWORD_FILE": str(paths.password_file)}
@@ -77,7 +79,7 @@ def main() -> int:
         make_s, down_s = sandbox_lifetimes(paths)
         timings: dict[tuple[int, bool], float] = {kind: 0.0 for kind in ORDER}
         inside: dict[tuple[int, bool], float] = {kind: 0.0 for kind in ORDER}
-        peaks, own_peaks, scores, runs = [], [], set(), []
+        peaks, own_peaks, wrong, runs = [], [], [], []
         for round_, (jobs, sandboxed) in enumerate(ORDER):
             out = work / f"grades-{round_}"
             start = time.perf_counter()
@@ -90,13 +92,15 @@ def main() -> int:
             runs.append(f"{jobs}{'S' if sandboxed else 'U'} {took:.1f} s")
             rows = json.loads((out / "report.json").read_text())["submissions"]
             inside[(jobs, sandboxed)] += sum(r["seconds"] for r in rows) / 2
-            scores |= {r["points"] for r in rows}
+            wrong += [f"{runs[-1].split()[0]} {r['name']}: {r['status']} {r['points']:g} (expected {expected[r['name']]}) "
+                      f"{r['problem'] or '; '.join(r['events'])[:200]}"
+                      for r in rows if r["status"] != "graded" or r["points"] != expected[r["name"]]]
             peaks += [r["peak_memory_mb"] for r in rows if r.get("peak_memory_mb")]
     per = {kind: t / count for kind, t in timings.items()}
     sandbox_cost = {jobs: per[(jobs, True)] / per[(jobs, False)] for jobs in (1, 2)}
     speedup = timings[(1, True)] / timings[(2, True)]
     overhead = timings[(1, False)] / plain
-    ok = (all(c <= TARGET_SANDBOX for c in sandbox_cost.values()) and speedup >= TARGET_SPEEDUP
+    ok = (not wrong and all(c <= TARGET_SANDBOX for c in sandbox_cost.values()) and speedup >= TARGET_SPEEDUP
           and overhead <= TARGET_OVERHEAD and (not own_peaks or max(own_peaks) <= TARGET_PEAK_MB))
     print(f"{count} capstones (half correct); each kind of run twice, in the order {', '.join(runs)}")
     print(f"plain nbclient, one lab, reset between: {plain:7.1f} s  ({plain / count:5.2f} s per notebook)")
@@ -112,7 +116,12 @@ def main() -> int:
     if peaks:
         print(f"   with the page cache of their files (the cgroup's peak): median {statistics.median(peaks):.0f} MB, most {max(peaks)} MB")
     print(f"one sandbox: made in {make_s:.2f} s, taken down in {down_s:.2f} s (median of 5)")
-    print(f"scores seen: {sorted(scores)} (the worked solution 10, the untouched notebook 0)")
+    if wrong:  # a grading lab that is broken must not hide behind a partial score that looks right
+        print(f"{len(wrong)} submission(s) did not score as expected (the worked solution 10, the untouched notebook 0):")
+        for line in wrong:
+            print(f"   WRONG {line}")
+    else:
+        print(f"every submission scored as expected in all {len(ORDER)} runs (the worked solution 10, the untouched notebook 0)")
     return 0 if ok else 1
 
 

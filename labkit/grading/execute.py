@@ -18,6 +18,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_code_cell
 
+from ..errors import LabkitError
 from .labs import GradingLab
 from .validate import Submission, checks_in, is_exercise
 from .verify import verify_into
@@ -117,6 +118,7 @@ def execute(sub: Submission, lab: GradingLab, env: dict[str, str], cell_timeout:
     deadline = time.monotonic() + notebook_timeout
     try:
         with client.setup_kernel(env=env):
+            healthy(client)
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
@@ -141,6 +143,64 @@ def execute(sub: Submission, lab: GradingLab, env: dict[str, str], cell_timeout:
         sub.events.append("the kernel died (the notebook killed or exhausted it): later cells were not run")
     finally:
         ctx.close()
+
+
+#: Run in the kernel before the submission's first cell, leaving nothing behind: can it import labkit,
+#: has it the lab's variables, do its engine and its registry answer? It prints one JSON line.
+HEALTH = """\
+def __labkit_health():
+    import json, os, socket, urllib.error, urllib.request
+    try:
+        import labkit  # noqa: F401
+    except Exception as e:
+        return f"the kernel cannot import labkit ({type(e).__name__}: {e})"
+    missing = [v for v in ("DOCKER_HOST", "LABKIT_REGISTRY", "LABKIT_HOME") if not os.environ.get(v)]
+    if missing:
+        return f"the kernel lacks the lab's variables {', '.join(missing)}"
+    host = os.environ["DOCKER_HOST"]
+    try:
+        with socket.socket(socket.AF_UNIX if host.startswith("unix://") else socket.AF_INET) as engine:
+            engine.settimeout(10)
+            address = host.removeprefix("unix://").removeprefix("tcp://")
+            engine.connect(address if host.startswith("unix://") else (address.rsplit(":", 1)[0], int(address.rsplit(":", 1)[1])))
+            engine.sendall(b"GET /_ping HTTP/1.0\\r\\nHost: docker\\r\\n\\r\\n")
+            if b" 200 " not in engine.recv(64):
+                return f"its Docker engine at {host} does not answer /_ping"
+    except OSError as e:
+        return f"its Docker engine at {host} cannot be reached ({type(e).__name__}: {e})"
+    registry = os.environ["LABKIT_REGISTRY"]
+    try:
+        urllib.request.urlopen(f"http://{registry}/v2/", timeout=10)
+    except urllib.error.HTTPError as e:
+        if e.code != 401:
+            return f"its registry at {registry} answers {e.code}"
+    except OSError as e:
+        return f"its registry at {registry} cannot be reached ({e})"
+    return ""
+print(__import__("json").dumps({"problem": __labkit_health()}))
+del __labkit_health
+"""
+
+
+def healthy(client: NotebookClient) -> None:
+    """Prove the kernel fit to grade in before the submission's first cell: a kernel that cannot
+    import labkit (a grader run from another environment), lacks the lab's variables, or whose engine
+    or registry does not answer would make a worked submission look partly wrong. Raises a
+    LabkitError (the submission is then "infrastructure", graded again with --only-failed)."""
+    probe = new_code_cell(HEALTH)
+    client.execute_cell(probe, 0, store_history=False)
+    said = "".join(o.get("text", "") for o in probe.outputs if o.get("output_type") == "stream")
+    errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in probe.outputs if o.get("output_type") == "error"]
+    try:
+        problem = json.loads(said.strip().splitlines()[-1])["problem"] if said.strip() else ""
+    except (ValueError, KeyError, IndexError, TypeError):
+        problem = f"its health check printed {said[:200]!r}"
+    if errors or (not said.strip()):
+        problem = problem or f"its health check failed ({'; '.join(errors) or 'it printed nothing'})"
+    if problem:
+        raise LabkitError(f"The grading lab is not fit to grade in: {problem}.",
+                          "fix the grading machine (run `labkit grade` from the environment labkit is installed in), "
+                          "then grade again with --only-failed.")
 
 
 def _responds(client: NotebookClient) -> bool:

@@ -65,10 +65,12 @@ class GradingLab:
         return self.sandbox.kernel_home if self.sandbox else self.paths.home
 
     def configure_kernel(self, km, env: dict[str, str]) -> None:
-        """In a sandbox, the kernel runs as its user inside it (`Sandbox.command`), talking to the
-        grader over files of the user's home (ZeroMQ's ipc transport: its network is the engine's)."""
+        """The kernel talks to the grader over files of the lab's home (ZeroMQ's ipc transport: a
+        sandbox's network is its engine's, and no port is shared between workers); in a sandbox it runs
+        as its user inside it (`Sandbox.command`)."""
         sb = self.sandbox
-        if sb is None:
+        if sb is None:  # ipc too: two workers' kernels could pick one free TCP port, and one die at its start
+            km.transport, km.ip = "ipc", str(self.paths.home / ".kernel")
             return
         km.transport, km.ip = "ipc", str(sb.home / ".kernel")
         km.connection_file = str(sb.home / ".kernel.json")

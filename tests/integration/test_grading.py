@@ -426,3 +426,39 @@ def test_grading_as_a_teacher_types_it_starts_the_lab_it_needs(lab, tmp_path):
     assert json.loads(status.stdout)["ok"] is False  # taken down again: nothing of it runs
     home = root_home / ".local" / "share" / "labkit"
     assert [pid for pid in _pids() if any(str(home) in a for a in cmdline(pid))] == []
+
+
+def _class_of_40(tmp_path: Path) -> tuple[Path, dict[str, float]]:
+    """40 mixed submissions, and the score each must get."""
+    subs = tmp_path / "class"
+    subs.mkdir()
+    expected: dict[str, float] = {}
+    worked08 = nbformat.read(REPO / "notebooks" / "08-capstone.ipynb", as_version=4)
+    blank08 = nbformat.read(released(tmp_path) / "08-capstone.ipynb", as_version=4)
+    partly03 = nbformat.read(released(tmp_path) / "03-inspecting-images.ipynb", as_version=4)
+    fills = iter(["!docker pull nginx", "", "!docker tag nginx myrepo/nginx:v1", ""])
+    for cell in partly03.cells:
+        if "exercise" in cell.metadata.get("tags", []):
+            cell.source = next(fills)
+    kinds = [("00-start-here", start_here(tmp_path), 1)] * 12 + [("00-start-here", start_here(tmp_path, solution=False), 0)] * 12 \
+        + [("08-capstone", worked08, 10)] * 8 + [("08-capstone", blank08, 0)] * 4 + [("03-inspecting-images", partly03, 3)] * 4
+    for i, (lesson, nb, points) in enumerate(kinds):
+        (subs / f"learner{i:02d}").mkdir()
+        nbformat.write(nb, subs / f"learner{i:02d}" / f"{lesson}.ipynb")
+        expected[f"learner{i:02d}/{lesson}"] = points
+    return subs, expected
+
+
+@pytest.mark.parametrize("mode", ["sandboxed", "unsandboxed"])
+def test_a_class_of_40_mixed_submissions_scores_exactly_as_expected_at_jobs_2(lab, tmp_path, mode):
+    """Every score as expected, none "infrastructure": a grading lab that is subtly broken (a kernel
+    that cannot import labkit, one that dies at its start) shows here as a wrong row, named."""
+    subs, expected = _class_of_40(tmp_path)
+    out = tmp_path / "grades"
+    done = lab.labkit("grade", str(subs), "--out", str(out), "--jobs", "2", *(["--no-sandbox"] if mode == "unsandboxed" else []),
+                      check=False, timeout=1800)
+    rows = {r["name"]: r for r in json.loads((out / "report.json").read_text())["submissions"]}
+    wrong = {name: (r["status"], r["points"], r["problem"] or r["events"]) for name, r in rows.items()
+             if r["status"] != "graded" or r["points"] != expected[name]}
+    assert sorted(rows) == sorted(expected) and wrong == {}, (wrong, done.stderr[-2000:])
+    assert done.returncode == 0

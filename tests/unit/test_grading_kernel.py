@@ -62,9 +62,12 @@ def test_a_submissions_kernel_has_the_variables_of_a_learners_kernel(tmp_path, m
     assert graded["LABKIT_HOME"] == str(home) and graded["DOCKER_HOST"] == state.engine.host
 
 
-def test_a_failed_cell_is_recorded_from_the_kernels_reply_even_with_its_traceback_hidden(tmp_path):
+def test_a_failed_cell_is_recorded_from_the_kernels_reply_even_with_its_traceback_hidden(tmp_path, monkeypatch):
     """A notebook that silences IPython's tracebacks still has each failed cell recorded, from the
     kernel's execute reply; the graded copy says so under the cell."""
+    from labkit.grading import execute
+
+    monkeypatch.setattr(execute, "healthy", lambda client: None)  # no lab here for it to find
     home = tmp_path / "lab"
     (home / "workspace").mkdir(parents=True)
     lab = steps.GradingLab(LabPaths(home, tmp_path / "cache"), home / "workspace", home / "docker-config", State())
@@ -75,3 +78,73 @@ def test_a_failed_cell_is_recorded_from_the_kernels_reply_even_with_its_tracebac
     assert sub.events == ["cell 1 raised ValueError: hidden"]
     assert "raised ValueError: hidden" in "".join(o.get("text", "") for o in nb.cells[1].outputs)
     assert nb.cells[2].outputs[0]["text"] == "after\n"
+
+
+# --- the kernel's health, proved before a submission runs ----------------------------------------
+
+
+def _health(python: str, env: dict[str, str]) -> str:
+    import json
+    import subprocess
+
+    from labkit.grading.execute import HEALTH
+
+    done = subprocess.run([python, "-c", HEALTH], env=env, capture_output=True, text=True, timeout=60, cwd="/")
+    return json.loads(done.stdout.strip().splitlines()[-1])["problem"]
+
+
+def test_the_health_check_finds_a_kernel_that_cannot_import_labkit():
+    """As when the grader runs from one checkout with another's environment: before, every worked
+    capstone then scored 8/10, its login cell failing, and looked plausible."""
+    import os
+    import sys
+
+    base = os.path.join(sys.base_prefix, "bin", "python3")  # an interpreter without labkit
+    assert "cannot import labkit (ModuleNotFoundError" in _health(base, {"PATH": "/usr/bin"})
+
+
+def test_the_health_check_finds_a_kernel_without_its_lab(tmp_path):
+    import socket
+    import sys
+
+    assert "lacks the lab's variables DOCKER_HOST, LABKIT_REGISTRY" in _health(sys.executable, {"LABKIT_HOME": str(tmp_path)})
+    lab = {"LABKIT_HOME": str(tmp_path), "LABKIT_REGISTRY": "127.0.0.1:9", "DOCKER_HOST": f"unix://{tmp_path}/none.sock"}
+    assert "its Docker engine at unix://" in _health(sys.executable, lab) and "cannot be reached" in _health(sys.executable, lab)
+    with socket.socket(socket.AF_UNIX) as fake:  # an engine that answers /_ping, and no registry
+        fake.bind(str(tmp_path / "engine.sock"))
+        fake.listen()
+        import threading
+
+        def answer():
+            for _ in range(2):
+                conn, _ = fake.accept()
+                conn.recv(1024)
+                conn.sendall(b"HTTP/1.0 200 OK\r\n\r\nOK")
+                conn.close()
+
+        threading.Thread(target=answer, daemon=True).start()
+        said = _health(sys.executable, {**lab, "DOCKER_HOST": f"unix://{tmp_path}/engine.sock"})
+    assert said.startswith("its registry at 127.0.0.1:9 cannot be reached"), said
+
+
+def test_an_unhealthy_kernel_makes_the_submission_infrastructure_not_a_score():
+    import pytest
+
+    from labkit.errors import LabkitError
+    from labkit.grading.execute import healthy
+
+    class Client:
+        def __init__(self, text):
+            self.text = text
+
+        def execute_cell(self, cell, index, store_history=True):
+            assert store_history is False  # the submission's execution counts are untouched
+            cell.outputs = [{"output_type": "stream", "name": "stdout", "text": self.text}]
+
+    healthy(Client('{"problem": ""}\n'))
+    with pytest.raises(LabkitError) as caught:
+        healthy(Client('{"problem": "the kernel cannot import labkit (ModuleNotFoundError: no labkit)"}\n'))
+    assert "not fit to grade in: the kernel cannot import labkit" in caught.value.message
+    assert "--only-failed" in caught.value.next_step
+    with pytest.raises(LabkitError):
+        healthy(Client(""))
