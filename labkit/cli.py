@@ -414,7 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout-cell", type=int, default=120, metavar="S", help="seconds one cell may run (default 120)")
     p.add_argument("--timeout-notebook", type=int, default=1200, metavar="S", help="seconds one notebook may run (default 1200)")
     p.add_argument("--only-failed", action="store_true", help="grade only what the last run in --out could not grade")
-    p.add_argument("--format", action="append", choices=["gradescope"], help="also write Gradescope's results.json files")
+    p.add_argument("--format", action="append", choices=["gradescope", "canvas", "moodle"],
+                   help="also write what an LMS imports: Gradescope's results.json files, canvas.csv, moodle/ (repeatable)")
     p.add_argument("--memory", type=_size, default="2g", metavar="SIZE",
                    help="memory of one submission's sandbox: kernel, engine, containers, registries (default 2g)")
     p.add_argument("--pids", type=int, default=1000, metavar="N", help="processes and threads of one sandbox (default 1000)")

@@ -154,7 +154,7 @@ def grade(entries: list[Entry], options: Options, progress: Callable[[dict], Non
 
 def _who(entry: Entry) -> dict:
     """What names a submission in its row (see steps.Submission)."""
-    return {"learner": entry.learner, "learner_id": entry.learner_id, "key": entry.key}
+    return {"learner": entry.learner, "learner_id": entry.learner_id, "lms": entry.lms, "key": entry.key}
 
 
 def _make_out(out: Path) -> None:
@@ -314,7 +314,7 @@ def grade_one(path: str, supply: LabSupply, more: bool, out: str, cell_timeout: 
     sub = steps.validate(Path(path))
     if who:
         sub.path, sub.name = Path(who["source"]), who["name"]
-        sub.learner, sub.learner_id, sub.key = who["learner"], who["learner_id"], who["key"]
+        sub.learner, sub.learner_id, sub.lms, sub.key = who["learner"], who["learner_id"], who["lms"], who["key"]
     lab = None
     try:
         if sub.graded:
@@ -347,8 +347,10 @@ def row_of(sub: steps.Submission, out: Path) -> dict:
     status = "graded" if sub.graded else ("infrastructure" if sub.infrastructure else "invalid")
     if sub.notebook is not None and sub.graded and not sub.sandboxed:
         sub.events.append(UNSANDBOXED)
+    lesson = steps.lesson_of(sub.notebook, sub.name) if sub.notebook is not None else ""
     return {
-        "path": str(sub.path), "name": sub.name, "learner": sub.learner, "learner_id": sub.learner_id,
+        "path": str(sub.path), "name": sub.name, "learner": sub.learner, "learner_id": sub.learner_id, "lms": sub.lms,
+        "notebook": steps.notebook_of(lesson, sub.name),
         "key": sub.key or steps.slug(sub.name), "status": status, "problem": sub.problem,
         "points": sum(r["points"] for r in results.values()) if sub.graded else 0,
         "possible": sum(r["possible"] for r in results.values()),

@@ -1,11 +1,17 @@
 """The grader's reports: report.csv (a spreadsheet imports it as is), report.json (everything),
-report.html (the class at a glance, then each submission), and Gradescope's results.json."""
+report.html (the class at a glance, then each submission); and, asked for, what an LMS imports:
+Gradescope's results.json per submission, a Canvas gradebook CSV, Moodle's gradebook CSV and its
+assignments' grading worksheets (docs/grading.md says how to import each).
+
+In every gradebook a submission that could not be graded (invalid, infrastructure) is a blank cell,
+never a 0: an LMS leaves a blank cell's grade as it was."""
 
 from __future__ import annotations
 
 import csv
 import html
 import json
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -24,6 +30,10 @@ def write_all(rows: list[dict], out: Path, formats: tuple[str, ...] = ()) -> Non
     (out / "report.html").write_text(html_report(rows))
     if "gradescope" in formats:
         write_gradescope(rows, out / "gradescope")
+    if "canvas" in formats:
+        write_canvas(rows, out / "canvas.csv")
+    if "moodle" in formats:
+        write_moodle(rows, out / "moodle")
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
@@ -52,6 +62,99 @@ def write_gradescope(rows: list[dict], folder: Path) -> None:
         target = folder / _key(row) / "results.json"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def gradebook(rows: list[dict]) -> tuple[list[str], dict[tuple[str, str], dict[str, dict]]]:
+    """The class as an LMS's gradebook holds it: (one column per notebook, in course order; per learner
+    (name, LMS id), per notebook, the row that counts). A learner's best graded submission of a
+    notebook counts (a notebook handed in twice); a notebook only ungraded ones are there for is a
+    row that is not graded, which the gradebook leaves blank."""
+    order = {notebook: i for i, (_lesson, notebook, _title) in enumerate(_catalog.LESSONS)}
+    notebooks = sorted({row.get("notebook") or row["name"] for row in rows}, key=lambda n: (order.get(n, len(order)), n))
+    learners: dict[tuple[str, str], dict[str, dict]] = {}
+    for row in rows:
+        who = (row.get("learner") or row["name"], f"{row.get('lms', '')}:{row.get('learner_id', '')}" if row.get("learner_id") else "")
+        notebook = row.get("notebook") or row["name"]
+        mine = learners.setdefault(who, {})
+        held = mine.get(notebook)
+        if held is None or _counts_more(row, held):
+            mine[notebook] = row
+    return notebooks, dict(sorted(learners.items()))
+
+
+def _counts_more(row: dict, than: dict) -> bool:
+    graded, was = row["status"] == "graded", than["status"] == "graded"
+    return graded and (not was or row["points"] > than["points"])
+
+
+def _cell(row: dict | None) -> str:
+    """A gradebook's cell: the points of a graded row, blank for anything else (never a 0 for a lab fault)."""
+    return _num(row["points"]) if row is not None and row["status"] == "graded" else ""
+
+
+def _possible(rows: list[dict], notebook: str) -> str:
+    possible = [r["possible"] for r in rows if (r.get("notebook") or r["name"]) == notebook and r["status"] == "graded"]
+    return _num(max(possible)) if possible else ""
+
+
+def write_canvas(rows: list[dict], path: Path) -> None:
+    """Canvas's gradebook import (Grades → Import): the columns of its own export (Student, ID, SIS User
+    ID, SIS Login ID, Section), one column per notebook (a name Canvas does not know yet makes a new
+    assignment; rename a column to "Name (assignment id)" to fill an existing one), and a Points
+    Possible row. ID is the Canvas user id its download's file names give ("" when they gave none: fill
+    it, or a SIS id, before importing)."""
+    notebooks, learners = gradebook(rows)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *notebooks])
+        writer.writerow(["Points Possible", "", "", "", "", *[_possible(rows, n) for n in notebooks]])
+        for (learner, lms_id), mine in learners.items():
+            writer.writerow([learner, _id_in(lms_id, "canvas"), "", "", "", *[_cell(mine.get(n)) for n in notebooks]])
+
+
+def write_moodle(rows: list[dict], folder: Path, now: float | None = None) -> None:
+    """Moodle: grades.csv for the gradebook's import (Grades → Import → CSV file: map "Full name" or,
+    filled in, "Email address" to the user, and each notebook's column to its grade item), and, for
+    each notebook whose submissions came from an assignment's "Download all submissions" (their
+    folders give each participant's number), that assignment's grading worksheet
+    (<notebook>-grading-worksheet.csv: the assignment's "Upload grading worksheet" matches it by
+    Identifier, "Participant N", with no mapping at all)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    notebooks, learners = gradebook(rows)
+    with open(folder / "grades.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Full name", "Email address", "Identifier", *notebooks])
+        for (learner, learner_id), mine in learners.items():
+            writer.writerow([learner, "", _participant(learner_id), *[_cell(mine.get(n)) for n in notebooks]])
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+    for notebook in notebooks:
+        graded = [(who, mine[notebook]) for who, mine in learners.items() if notebook in mine and _participant(who[1])]
+        if not graded:
+            continue
+        with open(folder / f"{notebook}-grading-worksheet.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["Identifier", "Full name", "Grade", "Maximum Grade", "Last modified (grade)", "Feedback comments"])
+            for (learner, learner_id), row in graded:
+                writer.writerow([_participant(learner_id), learner, _cell(row), _num(row["possible"]), stamp, _feedback(row)])
+
+
+def _id_in(lms_id: str, lms: str) -> str:
+    """The learner's id in `lms`, from gradebook()'s "lms:id" ("" when their files came from another)."""
+    name, _, number = lms_id.partition(":")
+    return number if name == lms else ""
+
+
+def _participant(lms_id: str) -> str:
+    """Moodle's identifier of an assignment's participant, from the number its download gives."""
+    number = _id_in(lms_id, "moodle")
+    return f"Participant {number}" if number.isdigit() else ""
+
+
+def _feedback(row: dict) -> str:
+    if row["status"] != "graded":
+        return f"Not graded: {row['problem']}"
+    return "\n".join(f"{e['exercise']}: {_num(e['points'])}/{_num(e['possible'])}" + ("" if e["passed"] else f" - {e['feedback']}")
+                     for e in row["exercises"].values())
 
 
 def _key(row: dict) -> str:

@@ -64,16 +64,16 @@ LMS_NAMES: tuple[LmsName, ...] = (
 )
 
 
-def learner_of(parts: tuple[str, ...]) -> tuple[str, str]:
-    """(the learner, their LMS id or "") of a submission at `parts` (its path under the folder given,
-    the file name last): an LMS's name of the folder it is in or of its file, else that folder's
-    name, else the file's name without `.ipynb`."""
+def learner_of(parts: tuple[str, ...]) -> tuple[str, str, str]:
+    """(the learner, their id in the LMS or "", the LMS or "") of a submission at `parts` (its path
+    under the folder given, the file name last): an LMS's name of the folder it is in or of its file,
+    else that folder's name, else the file's name without `.ipynb`."""
     folder = parts[-2] if len(parts) > 1 else ""
     for text in (folder, parts[-1]):
         for name in LMS_NAMES:
             if text and (found := name.pattern.match(text)):
-                return found["learner"].strip(), (found.groupdict().get("id") or "")
-    return (folder or _stem(parts[-1])), ""
+                return found["learner"].strip(), (found.groupdict().get("id") or ""), name.lms
+    return (folder or _stem(parts[-1])), "", ""
 
 
 @dataclass
@@ -85,6 +85,7 @@ class Entry:
     source: str  # where it was found, for the report: a path, or "class.zip:ann/08-capstone.ipynb"
     key: str = ""  # a safe relative path, unique in the run, for its files in --out (graded/KEY.ipynb)
     learner_id: str = ""  # the LMS's id of the learner, where its file name gives one
+    lms: str = ""  # the LMS whose export named it ("canvas", "moodle", …; "" for none)
     problem: str = ""  # why it is not read as a notebook ("" when it is)
     _base: Path | None = field(default=None, repr=False)  # the folder given (a file: its folder)
     _parts: tuple[str, ...] = field(default=(), repr=False)  # its path under _base
@@ -157,8 +158,8 @@ def _is_zip(path: Path) -> bool:
 def _file_entry(base: Path, parts: tuple[str, ...], st: os.stat_result | None) -> Entry:
     """An entry for the file at base/parts, from its lstat (None: it does not exist)."""
     name = "/".join((*parts[:-1], _stem(parts[-1])))
-    learner, learner_id = learner_of(parts)
-    entry = Entry(name=name, learner=learner, learner_id=learner_id, source=str(base.joinpath(*parts)),
+    learner, learner_id, lms = learner_of(parts)
+    entry = Entry(name=name, learner=learner, learner_id=learner_id, lms=lms, source=str(base.joinpath(*parts)),
                   _base=base, _parts=parts)
     entry.problem = _not_a_notebook(st)
     return entry
@@ -232,8 +233,8 @@ def _zip_entries(path: Path):
         mode = info.external_attr >> 16
         if not _named_notebook(parts[-1]) and not stat.S_ISLNK(mode):
             continue
-        learner, learner_id = learner_of(parts)
-        entry = Entry(name="/".join((*parts[:-1], _stem(parts[-1]))), learner=learner, learner_id=learner_id,
+        learner, learner_id, lms = learner_of(parts)
+        entry = Entry(name="/".join((*parts[:-1], _stem(parts[-1]))), learner=learner, learner_id=learner_id, lms=lms,
                       source=f"{path}:{info.filename}", _zip=path, _member=info.filename)
         if raw.startswith("/") or ".." in parts or re.match(r"^[A-Za-z]:", raw):
             entry.problem = "has a path that climbs out of the zip file: it was not unpacked"

@@ -24,6 +24,7 @@ class Submission:
     name: str  # its path under the folder given, without .ipynb (submissions.find)
     learner: str = ""  # who it is (submissions.learner_of)
     learner_id: str = ""  # their id in the LMS, where the file's name gives it
+    lms: str = ""  # that LMS
     key: str = ""  # its files' safe relative path in --out (graded/KEY.ipynb)
     notebook: nbformat.NotebookNode | None = None
     problem: str = ""  # why it could not be graded ("" when it was)
@@ -99,14 +100,26 @@ def _schema_problem(error: nbformat.ValidationError) -> str:
     return f"{message} (cell {path[1]}{inside})"
 
 
+def lesson_of(nb: nbformat.NotebookNode, name: str) -> str:
+    """The lesson a submission is of ("" when none): the one its notebook's metadata names, when the
+    course has it, else the lesson whose notebook its file name holds (`ann/08-capstone`,
+    `smithann_1_2_08-capstone-1`)."""
+    labkit = nb.metadata.get("labkit")
+    lesson = labkit.get("lesson") if isinstance(labkit, dict) else None
+    if isinstance(lesson, str) and lesson in _catalog.TITLES:
+        return lesson
+    stem = name.rsplit("/", 1)[-1]
+    return next((l for l, notebook, _ in sorted(_catalog.LESSONS, key=lambda l: -len(l[1])) if notebook in stem), "")
+
+
+def notebook_of(lesson: str, name: str) -> str:
+    """The lesson's notebook (`08-capstone`), as a gradebook's column names it; else the file's own name."""
+    return next((notebook for l, notebook, _ in _catalog.LESSONS if l == lesson), name.rsplit("/", 1)[-1])
+
+
 def exercises_of(nb: nbformat.NotebookNode, name: str) -> list[str]:
-    """The exercises a submission is graded on: its lesson's (from the notebook's metadata, else the
-    lesson's notebook named in its file name: `ann/08-capstone`, `smithann_1_2_08-capstone-1`), and
-    any other exercise it checks."""
-    lesson = (nb.metadata.get("labkit") or {}).get("lesson", "")
-    if not lesson:
-        stem = name.rsplit("/", 1)[-1]
-        lesson = next((l for l, notebook, _ in sorted(_catalog.LESSONS, key=lambda l: -len(l[1])) if notebook in stem), "")
+    """The exercises a submission is graded on: its lesson's (`lesson_of`), and any other exercise it checks."""
+    lesson = lesson_of(nb, name)
     ids = [e.id for e in _catalog.lesson(lesson)] if lesson else []
     for cell in nb.cells:
         for exercise, _answer in checks_in(cell):

@@ -47,6 +47,10 @@ def test_exercises_of_a_submission_come_from_its_lesson():
     assert exercises_of(by_name, "07-push") == ["push.login", "push.tag-push", "push.pull-back"]
     extra = new_notebook(cells=[new_code_cell('lab.check("start.pull")\nlab.check("no.such")')])
     assert exercises_of(extra, "mine") == ["start.pull"]
+    assert exercises_of(by_name, "ann/smithann_1_2_07-push-1") == ["push.login", "push.tag-push", "push.pull-back"]
+    # metadata a submission wrote to break the grader: its file name decides (before, "infrastructure")
+    for odd in ({"labkit": ["a", "list"]}, {"labkit": {"lesson": "no-such-lesson"}}, {"labkit": {"lesson": ["push"]}}):
+        assert exercises_of(new_notebook(cells=[], metadata=odd), "ann/07-push") == ["push.login", "push.tag-push", "push.pull-back"]
 
 
 def _row(name, status, points, exercises):
@@ -79,6 +83,47 @@ def test_reports_from_rows(tmp_path):
     assert ben["score"] == 1 and {t["status"] for t in ben["tests"]} == {"passed", "failed"}
     cat = json.loads((tmp_path / "gradescope" / "cat" / "results.json").read_text())
     assert cat["output"].startswith("Not graded")
+
+
+def _lms_row(name, learner, notebook, status, points, possible, lms="", learner_id=""):
+    row = _row(name, status, points, {"x.y": _ex("x.y", points == possible, possible)})
+    row.update(learner=learner, notebook=notebook, lms=lms, learner_id=learner_id, possible=possible)
+    return row
+
+
+def test_canvas_and_moodle_gradebooks_have_a_column_per_notebook_and_never_a_zero_for_what_was_not_graded(tmp_path):
+    rows = [
+        _lms_row("ann/00-start-here", "ann", "00-start-here", "graded", 1, 1),
+        _lms_row("ann/08-capstone", "ann", "08-capstone", "graded", 10, 10),
+        _lms_row("ben/08-capstone", "ben", "08-capstone", "infrastructure", 0, 10),  # a lab fault: blank, not 0
+        _lms_row("ben/08-capstone-copy", "ben", "08-capstone", "graded", 4, 10),  # handed in twice: the better counts
+        _lms_row("cy/08-capstone", "cy", "08-capstone", "graded", 0, 10),  # done nothing: a real 0
+        _lms_row("smithdan_77_9_08-capstone", "smithdan", "08-capstone", "graded", 7, 10, "canvas", "77"),
+        _lms_row("Eve Ray_12_assignsubmission_file_/08-capstone", "Eve Ray", "08-capstone", "invalid", 0, 10, "moodle", "12"),
+        _lms_row("Fay Oh_13_assignsubmission_file_/08-capstone", "Fay Oh", "08-capstone", "graded", 9, 10, "moodle", "13"),
+    ]
+    report.write_all(rows, tmp_path, ("canvas", "moodle"))
+    with open(tmp_path / "canvas.csv", newline="") as handle:
+        canvas = list(csv.reader(handle))
+    assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "00-start-here", "08-capstone"]
+    assert canvas[1] == ["Points Possible", "", "", "", "", "1", "10"]
+    by_name = {line[0]: line for line in canvas[2:]}
+    assert by_name["ann"][5:] == ["1", "10"]
+    assert by_name["ben"][5:] == ["", "4"]  # no 00 handed in: blank; the graded copy counts, the lab fault does not
+    assert by_name["cy"][5:] == ["", "0"]
+    assert by_name["smithdan"][1] == "77" and by_name["Fay Oh"][1] == ""  # a Canvas id only from Canvas's names
+    assert by_name["Eve Ray"][5:] == ["", ""]  # invalid: blank, never 0
+    with open(tmp_path / "moodle" / "grades.csv", newline="") as handle:
+        moodle = {line["Full name"]: line for line in csv.DictReader(handle)}
+    assert moodle["Fay Oh"]["Identifier"] == "Participant 13" and moodle["Fay Oh"]["08-capstone"] == "9"
+    assert moodle["Eve Ray"]["08-capstone"] == "" and moodle["ann"]["Identifier"] == ""
+    with open(tmp_path / "moodle" / "08-capstone-grading-worksheet.csv", newline="") as handle:
+        sheet = {line["Identifier"]: line for line in csv.DictReader(handle)}
+    assert sorted(sheet) == ["Participant 12", "Participant 13"]  # only Moodle's participants: it matches them alone
+    assert sheet["Participant 13"]["Grade"] == "9" and sheet["Participant 13"]["Maximum Grade"] == "10"
+    assert sheet["Participant 12"]["Grade"] == "" and sheet["Participant 12"]["Feedback comments"].startswith("Not graded")
+    assert sheet["Participant 13"]["Last modified (grade)"]  # Moodle's upload wants it
+    assert not (tmp_path / "moodle" / "00-start-here-grading-worksheet.csv").exists()
 
 
 def test_with_several_workers_the_longest_looking_submissions_start_first(tmp_path):
