@@ -92,14 +92,16 @@ def collect(home: Path, now: float | None = None) -> tuple[Path, int]:
 def grade_command(folder: Path, environ: dict[str, str] | None = None) -> tuple[str, Path]:
     """(the command that grades every notebook collected in `folder`, pasted as is into a shell on this
     machine; where its reports go): this labkit by its full path (sudo's PATH has no virtual
-    environment's), the class lab's home (sudo gives root's own), the reports beside the folder."""
+    environment's), the class lab's home (sudo gives root's own), the reports beside the folder, with
+    the gradebooks Canvas and Moodle import."""
     environ = os.environ if environ is None else environ
     labkit = Path(sys.executable).with_name("labkit")
     program = [str(labkit)] if labkit.exists() else [sys.executable, "-m", "labkit"]
     out = folder.with_name(f"{folder.name}-grades")
     variables = [f"{name}={environ[name]}" for name in ("LABKIT_HOME", "LABKIT_CACHE") if environ.get(name)]
     root = [] if os.geteuid() != 0 or not shutil.which("sudo") else ["sudo"]
-    argv = [*root, *(["env", *variables] if variables else []), *program, "grade", str(folder), "--out", str(out), "--jobs", "2"]
+    argv = [*root, *(["env", *variables] if variables else []), *program, "grade", str(folder), "--out", str(out), "--jobs", "2",
+            "--format", "canvas", "--format", "moodle"]
     return shlex.join(argv), out
 
 

@@ -183,9 +183,10 @@ def _not_a_notebook(st: os.stat_result | None) -> str:
     return ""
 
 
-def _too_big(size: int) -> str:
-    return (f"is over {MAX_BYTES // 2**20} MB ({size / 2**20:.0f} MB read or more), more than a notebook of this course "
-            "holds: it was not read")
+def _too_big(size: int | None = None) -> str:
+    """Why a file over MAX_BYTES is not read (`size`: its size where known, not read)."""
+    known = f" ({size / 2**20:.0f} MB)" if size else ""
+    return f"is over {MAX_BYTES // 2**20} MB{known}, more than a notebook of this course holds: it was not read"
 
 
 def _walk(folder: Path):
@@ -281,7 +282,7 @@ def _read_beneath(base: Path, parts: tuple[str, ...]) -> tuple[bytes, str]:
 def _capped(stream) -> tuple[bytes, str]:
     """What `stream` holds, if no more than MAX_BYTES."""
     data = stream.read(MAX_BYTES + 1)
-    return (b"", _too_big(len(data))) if len(data) > MAX_BYTES else (data, "")
+    return (b"", _too_big()) if len(data) > MAX_BYTES else (data, "")
 
 
 def _stem(file_name: str) -> str:

@@ -37,6 +37,13 @@ class HubLearner:
         mine = sorted((c for c in self.http.cookies if c.name == "_xsrf" and path.startswith(c.path)), key=lambda c: -len(c.path))
         return self.http.post(url, params=params, headers={"X-XSRFToken": mine[0].value if mine else ""}, timeout=60)
 
+    def save(self, path: str, notebook: dict) -> int:
+        """Save a notebook into this learner's workspace, as JupyterLab's File → Save does; its status."""
+        xsrf = next((c.value for c in self.http.cookies if c.name == "_xsrf" and c.path.startswith(f"/user/{self.name}")), "")
+        done = self.http.put(f"{self.base}/user/{self.name}/api/contents/{path}", headers={"X-XSRFToken": xsrf},
+                             json={"type": "notebook", "format": "json", "content": notebook}, timeout=60)
+        return done.status_code
+
     def open_lab(self, timeout: float = 300) -> int:
         """Open JupyterLab, waiting while the hub shows "your server is starting"; its status."""
         deadline = time.monotonic() + timeout

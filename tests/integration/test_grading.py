@@ -462,3 +462,34 @@ def test_a_class_of_40_mixed_submissions_scores_exactly_as_expected_at_jobs_2(la
              if r["status"] != "graded" or r["points"] != expected[name]}
     assert sorted(rows) == sorted(expected) and wrong == {}, (wrong, done.stderr[-2000:])
     assert done.returncode == 0
+
+
+def test_a_hostile_submissions_folder_is_graded_in_its_time_and_nothing_of_a_links_target_shows(lab, tmp_path):
+    """Before: a FIFO named x.ipynb hung `labkit grade` for ever, and a link to a file under /etc made
+    every sandbox of the batch fail to start (/etc was hidden), the whole class "infrastructure"."""
+    import secrets
+
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    token = f"SECRET-{secrets.token_hex(6)}"
+    (tmp_path / "secret.ipynb").write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "markdown", "id": "a", "metadata": {}, "source": token}]}))
+    os.mkfifo(subs / "fifo.ipynb")
+    (subs / "passwd.ipynb").symlink_to("/etc/passwd")
+    (subs / "out.ipynb").symlink_to(tmp_path / "secret.ipynb")
+    (subs / "x.ipynb").mkdir()
+    with open(subs / "huge.ipynb", "wb") as huge:
+        huge.truncate(300 * 2**20)
+    many = new_notebook(cells=[new_code_cell("") for _ in range(5000)], metadata={"labkit": {"lesson": "start"}})
+    nbformat.write(many, subs / "many-cells.ipynb")
+    nbformat.write(nbformat.read(REPO / "notebooks" / "08-capstone.ipynb", as_version=4), subs / "worked-08-capstone.ipynb")
+    out = tmp_path / "grades"
+    done = lab.labkit("grade", str(subs), "--out", str(out), "--format", "gradescope", "--format", "canvas", check=False, timeout=600)
+    rows = {r["name"]: r for r in json.loads((out / "report.json").read_text())["submissions"]}
+    assert (rows["worked-08-capstone"]["status"], rows["worked-08-capstone"]["points"]) == ("graded", 10), done.stderr[-3000:]
+    assert (rows["many-cells"]["status"], rows["many-cells"]["points"]) == ("graded", 0)
+    for name, said in (("fifo", "is a FIFO"), ("passwd", "is a link"), ("out", "is a link"), ("x", "is a folder"), ("huge", "is over 50 MB")):
+        assert rows[name]["status"] == "invalid" and said in rows[name]["problem"], rows[name]
+    written = "".join(p.read_text(errors="replace") for p in out.rglob("*") if p.is_file())
+    assert token not in written and "root:x:0:0" not in written  # nothing of a link's target in any report
+    assert done.returncode == 1  # some could not be graded, and says so

@@ -5,6 +5,7 @@ hub's stop takes every lab down and keeps their work."""
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import pwd
@@ -172,6 +173,46 @@ def test_guessing_a_pin_is_slowed_then_locked_and_the_instructor_unlocks(hub):
     assert HubLearner(base, "gus").sign_in(CODE, "7777")[0] == 403
     assert HubLearner(base, "gus").sign_in(CODE, pin) == (200, "")
     assert HubLearner(base, "gus").post(f"{base}/services/class/api/unlock", name="gus").status_code == 403  # learners may not
+
+
+def test_a_class_collected_and_graded_as_the_class_view_says(hub):
+    """The whole journey: two learners work in their own labs (kim solves the first lesson and the
+    capstone and saves them, lee checks and saves nothing), the instructor collects, runs the command
+    the class view gives exactly as given, and gets a row per learner and notebook with the right
+    scores, both graded capstones, and gradebooks naming both."""
+    import shlex
+
+    base, home, _env = hub
+    kim, lee = HubLearner(base, "kim"), HubLearner(base, "lee")
+    for learner, pin in ((kim, "1111"), (lee, "2222")):
+        assert learner.sign_in(CODE, pin) == (200, "") and learner.open_lab() == 200
+    assert "PASSED" in kim.run("from labkit import lab\n!docker pull -q busybox\nlab.check('start.pull')")
+    assert "NOT YET" in lee.run("from labkit import lab\nlab.check('start.pull')")
+    for lesson in ("00-start-here", "08-capstone"):  # kim's work, saved as JupyterLab saves it
+        assert kim.save(f"{lesson}.ipynb", json.loads((REPO / "notebooks" / f"{lesson}.ipynb").read_text())) == 200
+    teacher = HubLearner(base, "instructor")
+    assert teacher.sign_in(ADMIN) == (200, "")
+    collected = teacher.post(f"{base}/services/class/api/collect").json()
+    assert collected["notebooks"] >= 18 and Path(collected["folder"]).is_relative_to(home)
+    argv = shlex.split(collected["grade"])
+    assert argv[0] == "env" or argv[0].startswith("/"), argv  # nothing looked up on a PATH (sudo's has no venv)
+    done = subprocess.run(collected["grade"], shell=True, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                          timeout=1800)
+    report = Path(collected["reports"])
+    assert report.exists(), done.stdout + done.stderr
+    rows = {r["name"]: r for r in json.loads((report.parent / "report.json").read_text())["submissions"]}
+    ours = {name: (r["learner"], r["status"], r["points"]) for name, r in rows.items() if name.startswith(("kim/", "lee/"))}
+    assert len(ours) == 18, sorted(ours)  # every notebook of both, not the capstone alone
+    assert ours["kim/00-start-here"] == ("kim", "graded", 1) and ours["kim/08-capstone"] == ("kim", "graded", 10)
+    assert ours["lee/00-start-here"] == ("lee", "graded", 0) and ours["lee/08-capstone"] == ("lee", "graded", 0)
+    assert {status for _learner, status, _points in ours.values()} == {"graded"}
+    for name in ("kim/08-capstone", "lee/08-capstone"):  # both graded copies kept, one not over the other
+        assert Path(rows[name]["graded_notebook"]).exists() and name in rows[name]["graded_notebook"]
+    canvas = {line[0]: line for line in csv.reader((report.parent / "canvas.csv").open())}
+    header = canvas["Student"]
+    assert canvas["kim"][header.index("08-capstone")] == "10" and canvas["lee"][header.index("08-capstone")] == "0"
+    assert canvas["kim"][header.index("00-start-here")] == "1"
+    assert (report.parent / "moodle" / "grades.csv").exists()
 
 
 def test_stopping_the_hub_takes_the_labs_down_and_keeps_the_work(lab, tmp_path):
