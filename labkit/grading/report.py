@@ -4,7 +4,8 @@ Gradescope's results.json per submission, a Canvas gradebook CSV, Moodle's grade
 assignments' grading worksheets (docs/grading.md says how to import each).
 
 In every gradebook a submission that could not be graded (invalid, infrastructure) is a blank cell,
-never a 0: an LMS leaves a blank cell's grade as it was."""
+never a 0 (Canvas and Moodle take a blank over a grade they hold as clearing it: docs/grading.md), and
+a grading worksheet leaves its row out."""
 
 from __future__ import annotations
 
@@ -128,7 +129,8 @@ def write_moodle(rows: list[dict], folder: Path, now: float | None = None) -> No
             writer.writerow([learner, "", _participant(learner_id), *[_cell(mine.get(n)) for n in notebooks]])
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
     for notebook in notebooks:
-        graded = [(who, mine[notebook]) for who, mine in learners.items() if notebook in mine and _participant(who[1])]
+        graded = [(who, mine[notebook]) for who, mine in learners.items()  # an ungraded row is left out: Moodle keeps its grade
+                  if notebook in mine and mine[notebook]["status"] == "graded" and _participant(who[1])]
         if not graded:
             continue
         with open(folder / f"{notebook}-grading-worksheet.csv", "w", newline="", encoding="utf-8") as handle:
@@ -151,8 +153,6 @@ def _participant(lms_id: str) -> str:
 
 
 def _feedback(row: dict) -> str:
-    if row["status"] != "graded":
-        return f"Not graded: {row['problem']}"
     return "\n".join(f"{e['exercise']}: {_num(e['points'])}/{_num(e['possible'])}" + ("" if e["passed"] else f" - {e['feedback']}")
                      for e in row["exercises"].values())
 

@@ -51,16 +51,21 @@ class LmsName:
 #: The usual LMS exports' names (docs/grading.md lists them), tried in order on the folder a notebook
 #: is in, then on its file name.
 LMS_NAMES: tuple[LmsName, ...] = (
-    # Moodle, "Download all submissions": a folder (or, flat, a file name prefix) per participant:
-    # "Ann Smith_123456_assignsubmission_file_" (the number is the participant's in that assignment).
-    LmsName("moodle", re.compile(r"^(?P<learner>.+?)_(?P<id>\d+)_assignsubmission_(?:file|onlinetext)_")),
-    # Canvas, "Download Submissions": "smithann_12345_67890_08-capstone.ipynb" (user id, then the
-    # submission's); "smithann_late_12345_67890_…" when late; "smithann_LATE_…" in older exports.
-    LmsName("canvas", re.compile(r"^(?P<learner>[a-z0-9-]+?)_(?:late_|LATE_)?(?P<id>\d+)_\d+_.+", re.IGNORECASE)),
-    # Blackboard, "Download assignment": "Lab 8_jdoe_attempt_2026-12-04-10-00-00_08-capstone.ipynb".
+    # Moodle, "Download all submissions": a folder per participant ("Ann Smith_1234_assignsubmission_file",
+    # with a trailing _ before Moodle 4.1), or flat with that as a prefix of each file's name; the
+    # number is the participant's in that assignment (Moodle's assign_user_mapping), not a user id.
+    LmsName("moodle", re.compile(r"^(?P<learner>.+?)_(?P<id>\d+)_assignsubmission_(?:file|onlinetext)(?:_|$)")),
+    # Canvas, "Download Submissions": "smithann_12345_67890_08-capstone.ipynb": the sortable name
+    # lower case with everything but letters, digits and _ taken out, LATE when late, the user id, the
+    # file's attachment id, its own name (a resubmission's: "08-capstone-1.ipynb"); with anonymous
+    # grading "anon_<anonymous id>_67890_…".
+    LmsName("canvas", re.compile(r"^(?P<learner>anon_[A-Za-z0-9]+)_\d+_.+")),
+    LmsName("canvas", re.compile(r"^(?P<learner>\w+?)_(?:LATE_|late_)?(?P<id>\d+)_\d+_.+")),
+    # Blackboard, "Download assignment": "Lab 8_asmith_attempt_2026-12-04-10-00-00_08-capstone.ipynb".
     LmsName("blackboard", re.compile(r"^.+?_(?P<learner>[^_]+)_attempt_\d{4}(?:-\d\d){5}(?:_.+)?$")),
-    # Brightspace (D2L): "123456-789012 - Ann Smith - Dec 4, 2026 1000 AM - 08-capstone.ipynb".
-    LmsName("brightspace", re.compile(r"^(?P<id>\d+-\d+) - (?P<learner>.+?) - [A-Z][a-z]{2} \d{1,2}, \d{4} .+? - .+")),
+    # Brightspace (D2L), as exports are seen (no documentation of it was found): a folder or a prefix
+    # "123456-789012 - Ann Smith - Dec 4, 2026 1000 AM".
+    LmsName("brightspace", re.compile(r"^(?P<id>\d+-\d+) - (?P<learner>.+?) - [A-Z][a-z]{2} \d{1,2}, \d{4} \d{3,4} [AP]M(?: - .+)?$")),
 )
 
 

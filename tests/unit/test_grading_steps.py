@@ -119,9 +119,9 @@ def test_canvas_and_moodle_gradebooks_have_a_column_per_notebook_and_never_a_zer
     assert moodle["Eve Ray"]["08-capstone"] == "" and moodle["ann"]["Identifier"] == ""
     with open(tmp_path / "moodle" / "08-capstone-grading-worksheet.csv", newline="") as handle:
         sheet = {line["Identifier"]: line for line in csv.DictReader(handle)}
-    assert sorted(sheet) == ["Participant 12", "Participant 13"]  # only Moodle's participants: it matches them alone
+    assert sorted(sheet) == ["Participant 13"]  # Moodle's participants alone, and not one not graded (Moodle keeps its grade)
     assert sheet["Participant 13"]["Grade"] == "9" and sheet["Participant 13"]["Maximum Grade"] == "10"
-    assert sheet["Participant 12"]["Grade"] == "" and sheet["Participant 12"]["Feedback comments"].startswith("Not graded")
+    assert sheet["Participant 13"]["Feedback comments"].startswith("x.y: 0/10")
     assert sheet["Participant 13"]["Last modified (grade)"]  # Moodle's upload wants it
     assert not (tmp_path / "moodle" / "00-start-here-grading-worksheet.csv").exists()
 

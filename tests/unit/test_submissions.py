@@ -75,13 +75,18 @@ def test_keys_are_safe_and_unique(tmp_path):
     # Canvas: sortable name, (late,) user id, submission id, the file's own name
     (("smithann_12345_67890_08-capstone.ipynb",), ("smithann", "12345", "canvas")),
     (("smithann_late_12345_67890_08-capstone-1.ipynb",), ("smithann", "12345", "canvas")),
-    # Moodle: a folder per participant, or the same as a prefix of a flat file
+    (("smithann_LATE_12345_67890_08-capstone.ipynb",), ("smithann", "12345", "canvas")),
+    (("anon_Xy12Z_67890_08-capstone.ipynb",), ("anon_Xy12Z", "", "canvas")),
+    (("müllerjürgen_12345_67890_08-capstone.ipynb",), ("müllerjürgen", "12345", "canvas")),
+    # Moodle: a folder per participant (with a trailing _ before 4.1), or the same as a prefix of a flat file
+    (("Ann Smith_1234_assignsubmission_file", "08-capstone.ipynb"), ("Ann Smith", "1234", "moodle")),
     (("Ann Smith_1234_assignsubmission_file_", "08-capstone.ipynb"), ("Ann Smith", "1234", "moodle")),
     (("Ann Smith_1234_assignsubmission_file_08-capstone.ipynb",), ("Ann Smith", "1234", "moodle")),
     # Blackboard
     (("Lab 8_asmith_attempt_2026-12-04-10-00-00_08-capstone.ipynb",), ("asmith", "", "blackboard")),
     # Brightspace
     (("123-456 - Ann Smith - Dec 4, 2026 1000 AM - 08-capstone.ipynb",), ("Ann Smith", "123-456", "brightspace")),
+    (("397063-2557369 - Mary-Ann Smith - Sep 24, 2024 926 PM", "08-capstone.ipynb"), ("Mary-Ann Smith", "397063-2557369", "brightspace")),
 ])
 def test_the_learner_of_a_submission(parts, learner):
     assert learner_of(parts) == learner
