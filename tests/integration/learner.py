@@ -7,16 +7,27 @@ import os
 import pwd
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
-
-from labkit.infra._sandbox import _blocker
 
 REPO = Path(__file__).resolve().parents[2]
 #: Programs on the machine's PATH that the learner's must not have (dockerd and debootstrap are in
 #: /usr/sbin, which the learner's PATH leaves out).
 HIDDEN = ("docker-registry", "dockerd", "debootstrap")
+
+
+def _blocker(path: Path) -> Path | None:
+    """The first folder on the way to `path` that others may not enter (pyenv's Python under a 0700
+    /root), or None."""
+    for ancestor in list(reversed(path.parents))[1:]:
+        try:
+            if not os.stat(ancestor).st_mode & stat.S_IXOTH:
+                return ancestor
+        except OSError:
+            return None
+    return None
 
 
 def add_user(name: str, home: Path, group: str) -> int:
