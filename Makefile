@@ -5,8 +5,9 @@ BIN    := $(VENV)/bin
 .PHONY: lab test bench notebooks classroom deps deps-test venv venv-test clean
 
 ## Start the lab: system packages, Python venv, engine + registries, then JupyterLab.
+## BUNDLE=FILE (`labkit mirror save FILE --wheels` on a machine with internet): everything from it, offline.
 lab: deps venv
-	$(BIN)/labkit up
+	$(BIN)/labkit up $(if $(BUNDLE),--bundle "$(BUNDLE)")
 	$(BIN)/labkit lab
 
 ## Run the whole test suite against a real engine and real registries, and JupyterLab in a
@@ -33,7 +34,7 @@ notebooks: deps venv
 ## For `labkit hub` (a class on this machine): JupyterHub, and Node.js for its proxy.
 classroom: deps venv
 	@bash scripts/install-deps.sh node=nodejs npm=npm
-	$(BIN)/python -m pip install -q -e '.[hub]'
+	@BUNDLE="$(BUNDLE)" sh scripts/install-python.sh '[hub]'
 
 deps:
 	@bash scripts/install-deps.sh
@@ -45,15 +46,13 @@ venv: $(VENV)/.installed
 
 ## What a learner needs, found with any make and POSIX sh (macOS, WSL 2): test tools come with venv-test.
 $(VENV)/.installed: pyproject.toml
-	@python=$$(PYTHON="$(PYTHON)" sh scripts/python.sh) && echo "$$python -m venv $(VENV)" && "$$python" -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e .
+	@PYTHON="$(PYTHON)" BUNDLE="$(BUNDLE)" sh scripts/install-python.sh
 	@touch $@
 
 venv-test: $(VENV)/.installed-test
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/python -m pip install -q -e '.[test]'
+	@sh scripts/install-python.sh '[test]'
 	@touch $@
 
 clean:

@@ -27,7 +27,7 @@ from .course import _catalog, _exercises, _release, _reset
 from .course._context import LabContext
 from .course._progress import ProgressStore
 from .errors import LabkitError, UnknownExercise
-from .infra import _lifecycle, _mirror, _registries
+from .infra import _bundle, _lifecycle, _mirror, _registries
 from .infra._engine_api import Engine
 from .infra._paths import LabPaths
 from .infra._registries import MIRROR
@@ -66,7 +66,12 @@ class ConsoleReporter(Reporter):
 
 def cmd_up(args: argparse.Namespace, paths: LabPaths) -> int:
     reporter = ConsoleReporter(err)
+    if args.bundle:
+        refs = _lifecycle.adopt_bundle(paths, Path(args.bundle).resolve())
+        out.print(f"bundle: {', '.join(refs)} and the course's Debian packages, from {escape(args.bundle)}")
     result = _lifecycle.up(paths, engine=args.engine, managed=args.managed, reporter=reporter, store=args.store)
+    if args.bundle and not result.state.engine.managed:  # your own engine keeps them: its pulls find them there
+        _lifecycle.load_bundle(paths, Path(args.bundle).resolve(), reporter)
     for note in result.notes:
         reporter.note(note)
     for ref, source in result.seeded.items():
@@ -130,8 +135,11 @@ def cmd_mirror(args: argparse.Namespace, paths: LabPaths) -> int:
     if not state.engine.host or not _registries.is_up(paths, MIRROR, state.mirror):
         raise LabkitError("The lab is not up.", "run `labkit up` first.")
     with Engine(state.engine.host) as engine:
-        refs = _mirror.save(engine, _registries.client(paths, MIRROR, state.mirror), path, ConsoleReporter(err))
-    out.print(f"Wrote {', '.join(refs)} to {path} ({path.stat().st_size / 1e6:.0f} MB).")
+        refs = _mirror.save(engine, _registries.client(paths, MIRROR, state.mirror), path, ConsoleReporter(err),
+                            packages=paths.packages_dir, wheels=args.wheels)
+    said = _bundle.contents(path)
+    extra = f", {said.get('packages', 0)} files of Debian packages" + (f", {len(said['wheels'])} Python packages" if said.get("wheels") else "")
+    out.print(f"Wrote {', '.join(refs)}{extra} to {path} ({path.stat().st_size / 1e6:.0f} MB).")
     return 0
 
 
@@ -362,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--managed", action="store_true", help="start labkit's own engine even if one is reachable")
     p.add_argument("--store", choices=["containerd", "classic"],
                    help="labkit's own engine's image store (default: containerd, as Engine 29 and Docker Desktop)")
+    p.add_argument("--bundle", metavar="FILE", help="take the base images and Debian packages from a bundle (`labkit mirror save`): no internet needed")
     p.set_defaults(func=cmd_up)
 
     p = commands.add_parser("down", help="stop what `labkit up` started, and nothing else")
@@ -376,9 +385,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("env", help='print shell exports: eval "$(labkit env)"')
     p.set_defaults(func=cmd_env)
 
-    p = commands.add_parser("mirror", help="save or load the base images (and the registry image) as one bundle, for a lab offline")
+    p = commands.add_parser("mirror", help="save or load the base images, the registry image and the course's Debian packages "
+                                           "as one bundle, for a lab offline")
     p.add_argument("action", choices=["save", "load"])
     p.add_argument("file", metavar="FILE")
+    p.add_argument("--wheels", action="store_true",
+                   help="save: add labkit's Python packages from PyPI (for `make lab BUNDLE=FILE` on machines with no PyPI)")
     p.set_defaults(func=cmd_mirror)
 
     p = commands.add_parser("check", help="check one exercise (exit 0 passed, 1 not yet, 2 lab problem, 3 no such exercise)")

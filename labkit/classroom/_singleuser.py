@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..course import _release
 from ..errors import LabkitError
-from ..infra import _current_engine, _lifecycle, _mirror, _proc
+from ..infra import _bundle, _current_engine, _lifecycle, _proc
 from ..infra._engine_api import Engine
 from ..infra._paths import LabPaths
 from ..infra._report import Reporter
@@ -55,7 +55,7 @@ def prepare(paths: LabPaths, command: list[str], reporter: Reporter, environ: di
         start_engine(paths, host, environ)
     environ["DOCKER_HOST"] = os.environ["DOCKER_HOST"] = host  # `labkit up` below finds it there
     bundle = environ.get("LABKIT_BUNDLE", "")
-    if bundle and _missing(host, _mirror.bundle_names(Path(bundle))):
+    if bundle and _missing(host, _bundle.names(Path(bundle))):
         with reporter.step(f"Loading the base images from {bundle}"):
             _lifecycle.load_bundle(paths, Path(bundle), reporter)
     for note in _lifecycle.up(paths, reporter=reporter).notes:

@@ -28,6 +28,7 @@ from ..course import _release
 from ..errors import SandboxFailed
 from ..grading import labs
 from ..infra import _proc, _sandbox
+from ..infra._paths import packages_store
 from ..ui import _jupyter
 
 #: In a learner's kept folder when their last lab did not start: {"time", "problem"}.
@@ -102,7 +103,7 @@ class SandboxSpawner(Spawner):
             limits=_sandbox.Limits(memory=self.memory, pids=self.pids, disk=self.disk),
             mirror_data=Path(self.mirror_data), hide=tuple(Path(p) for p in self.hide.split(os.pathsep) if p),
             expose=labs.exposed(engine), store="containerd" if engine.current else "classic", kept=self.kept,
-            seeded=Path(self.seeded) if self.seeded else None,
+            seeded=Path(self.seeded) if self.seeded else None, packages=packages_store(Path(self.cache)),
         )
         sb = _sandbox.make(spec)
         try:

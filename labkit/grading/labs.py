@@ -24,7 +24,7 @@ from ..course._context import LabContext
 from ..errors import EngineUnreachable, LabkitError
 from ..infra import _client, _current_engine, _managed_engine, _mirror, _proc, _registries, _sandbox
 from ..infra._engine_api import Engine
-from ..infra._paths import LabPaths
+from ..infra._paths import LabPaths, packages_store
 from ..infra._registries import REGISTRY
 from ..infra._registry_api import RegistryClient
 from ..infra._state import EngineState, RegistryState, State
@@ -152,6 +152,7 @@ def _prepare_sandbox(suffix: str, mirror: RegistryState, cache: Path, seeded, sa
         name=f"{_sandbox.PREFIX}-{sandboxing.run}-{suffix}", limits=sandboxing.limits, engine=engine,
         mirror_data=sandboxing.mirror_data, hide=sandboxing.hide, expose=exposed(engine),
         store="containerd" if engine.current else "classic", seeded=seeded,
+        packages=packages_store(cache), offline=True,  # a submission reaches the lab's own sources only
     )
     sb = _sandbox.make(spec)
     lab = GradingLab(sb.paths, sb.workspace, sb.docker_config, sb.state, sandbox=sb)

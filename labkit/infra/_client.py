@@ -47,17 +47,53 @@ def offer_plugins(folder: Path | None, engine: EngineState) -> None:
     if folder is None or not engine.programs:
         return
     plugins = str(Path(engine.programs) / "usr/libexec/docker/cli-plugins")
+
+    def change(config: dict) -> None:
+        extra = [d for d in config.get(PLUGIN_DIRS) or [] if isinstance(d, str) and not d.endswith("/usr/libexec/docker/cli-plugins")]
+        config[PLUGIN_DIRS] = [plugins, *extra]
+
+    _edit(folder, change)
+
+
+#: Addresses no container's request goes through the package source for.
+NO_PROXY = "localhost,127.0.0.1,::1"
+
+
+def offer_packages(folder: Path | None, url: str) -> None:
+    """Name the lab's Debian package source (`_packages`) in the client configuration in `folder`: the
+    docker CLI then gives every container it runs and every build `http_proxy` (and HTTP_PROXY), and
+    apt inside fetches through it. Plain HTTP only (apt's sources are http://); "" takes it out."""
+    if folder is None:
+        return
+
+    def change(config: dict) -> None:
+        proxies = config.get("proxies") if isinstance(config.get("proxies"), dict) else {}
+        default = proxies.get("default") if isinstance(proxies.get("default"), dict) else {}
+        if url:
+            default.update(httpProxy=url, noProxy=NO_PROXY)
+        else:
+            default.pop("httpProxy", None), default.pop("noProxy", None)
+        proxies["default"] = default
+        config["proxies"] = {k: v for k, v in proxies.items() if v}
+        if not config["proxies"]:
+            del config["proxies"]
+
+    _edit(folder, change)
+
+
+def _edit(folder: Path, change) -> None:
+    """config.json in `folder`, changed by `change(config)` and written back whole; one that is not
+    ours to repair (not JSON, not an object) is left as it is: the CLI says what is wrong with it."""
     path = folder / "config.json"
     try:
         config = json.loads(path.read_text())
     except FileNotFoundError:
         config = {}
     except (OSError, ValueError):
-        return  # not ours to repair: the CLI says what is wrong with it
+        return
     if not isinstance(config, dict):
         return
-    extra = [d for d in config.get(PLUGIN_DIRS) or [] if isinstance(d, str) and not d.endswith("/usr/libexec/docker/cli-plugins")]
-    config[PLUGIN_DIRS] = [plugins, *extra]
+    change(config)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".labkit-tmp")
     tmp.write_text(json.dumps(config, indent="\t") + "\n")

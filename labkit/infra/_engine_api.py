@@ -13,7 +13,7 @@ import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import IO, Callable, Iterator
 
 import docker
 import docker.errors
@@ -282,11 +282,13 @@ class Engine:
             self._memo[key] = created["Id"]
         yield self._memo[key]
 
-    def run(self, ref: str, command: list[str] | None = None, timeout: float = 60) -> tuple[int | None, str]:
-        """Run `command` (or the image's own) in a throwaway container; (exit code, output).
+    def run(self, ref: str, command: list[str] | None = None, timeout: float = 60,
+            env: dict[str, str] | None = None) -> tuple[int | None, str]:
+        """Run `command` (or the image's own) in a throwaway container, with `env`; (exit code, output).
 
         The exit code is None when it did not finish within `timeout` (it is then killed)."""
-        with self.scratch_container(ref, command=command) as container:
+        options = {"environment": env} if env else {}
+        with self.scratch_container(ref, command=command, **options) as container:
             with self._translated(ref):
                 self._client.api.start(container)
                 try:
@@ -422,10 +424,18 @@ class Engine:
             for chunk in api._stream_raw_result(response, 2 * 1024 * 1024, False):
                 out.write(chunk)
 
-    def load(self, path: Path) -> list[str]:
-        """Load an image archive; returns the names it loaded."""
+    def bridge_gateway(self) -> str:
+        """The address of this engine's default bridge, where its containers reach the machine (or a
+        rootless engine's namespace); "" when it has none."""
+        with self._translated():
+            network = self._client.api.inspect_network("bridge")
+        configs = (network.get("IPAM") or {}).get("Config") or []
+        return next((c["Gateway"] for c in configs if c.get("Gateway") and ":" not in c["Gateway"]), "")
+
+    def load(self, path: Path | IO[bytes]) -> list[str]:
+        """Load an image archive (a file, or a stream of one); returns the names it loaded."""
         loaded: list[str] = []
-        with self._translated(), open(path, "rb") as data:
+        with self._translated(), (open(path, "rb") if isinstance(path, Path) else contextlib.nullcontext(path)) as data:
             for event in self._client.api.load_image(data):
                 _raise_if_failed(event)
                 text = event.get("stream", "")

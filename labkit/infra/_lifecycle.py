@@ -6,6 +6,7 @@ import os
 import shutil
 from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 from ..errors import EngineUnreachable, LabkitError, StateError
 from ._engine_api import Engine, EngineInfo
@@ -13,8 +14,8 @@ from ._paths import LabPaths
 from ._registries import MIRROR, REGISTRY
 from ._registry_api import RegistryClient
 from ._report import Reporter
-from ._state import EngineState, RegistryState, State, locked
-from . import _client, _engine_choice, _managed_engine, _mirror, _registries, _registry_containers, _space
+from ._state import EngineState, PackagesState, RegistryState, State, locked
+from . import _bundle, _client, _engine_choice, _managed_engine, _mirror, _packages, _proc, _registries, _registry_containers, _space
 
 
 @dataclass
@@ -55,7 +56,38 @@ def up(
                 result.seeded = _mirror.seed(docker, mirror, paths, reporter)
             if moved_from:
                 result.notes += _carry_tags(docker, moved_from, state.registry.address)
+            result.notes += _serve_packages(paths, state, docker, reporter, result)
         return result
+
+
+def _serve_packages(paths: LabPaths, state: State, docker: Engine, reporter: Reporter, result: UpResult) -> list[str]:
+    """The lab's Debian package source (`_packages`) on its engine's bridge, named in the lab's client
+    configuration, and filled once (online) with what the course's containers install."""
+    gateway = docker.bridge_gateway()
+    if not gateway:
+        return []
+    part = state.packages
+    if not (part.address == gateway and _packages.is_running(part.pid) and _packages.answers(gateway, part.port)):
+        _packages.stop(part.pid)
+        port = part.port if part.port and _proc.port_is_free(part.port) else _proc.free_port()
+        with reporter.step("Starting the lab's Debian package source"):
+            proc = _packages.start(paths.packages_dir, gateway, port, paths.home / "packages.log")
+        state.packages = PackagesState(address=gateway, port=port, pid=proc.pid)
+        state.save(paths)
+        result.started.append(f"Debian package source on {state.packages.address}:{port}")
+    _client.offer_packages(_client.config_dir(paths, state.engine), state.packages.url)
+    if _packages.holds(paths.packages_dir, _packages.COURSE_PACKAGES[0]):
+        return []
+    base = "debian:bookworm-slim"
+    with reporter.step(f"Keeping the Debian packages the course installs ({', '.join(_packages.COURSE_PACKAGES)}), once"):
+        with _mirror.no_images_left(docker), _mirror.borrowed_names(docker, [base]):
+            docker.pull(base)
+            filled, said = _packages.fill(docker, state.packages.url, base)
+    if filled:
+        return []
+    return [f"The lab holds no Debian packages for the course's containers (lessons 04 and 06 install "
+            f"{', '.join(_packages.COURSE_PACKAGES)}), and Debian's archive did not give them ({said}): with internet, "
+            "`labkit up` keeps them; offline, load a bundle made where it did (`labkit mirror load FILE`)."]
 
 
 def mirror_takes_pushes(paths: LabPaths, takes: bool) -> None:
@@ -164,6 +196,9 @@ def down(paths: LabPaths, purge: bool = False) -> list[str]:
             stopped += _down_containers(paths, state.engine.host, containers, purge)
         if _managed_engine.stop(paths):
             stopped.append(f"Docker engine (dockerd, pid {pid})")
+        if _packages.stop(state.packages.pid):
+            stopped.append(f"Debian package source on {state.packages.address}:{state.packages.port}")
+        state.packages.pid = None
         state.engine.pid = None
         for kind in (MIRROR, REGISTRY):
             part = getattr(state, kind.name)
@@ -191,11 +226,26 @@ def _down_containers(paths: LabPaths, host: str, kinds: list, purge: bool) -> li
         return [f"nothing on {host}: the engine is not reachable ({e.reason}), so the registries' containers are not running"]
 
 
+def adopt_bundle(paths: LabPaths, path: Path) -> list[str]:
+    """`labkit up --bundle FILE`, before the lab comes up: the bundle's Debian packages into the lab's
+    store, and the bundle as the lab's cached base images, which seeding the mirror takes first (so a
+    machine with no internet builds nothing and fetches nothing). The images it holds."""
+    refs = _bundle.names(path)
+    _bundle.unpack(path, _bundle.PACKAGES, paths.packages_dir)
+    cached = _mirror.bundle_path(paths)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_name(cached.name + ".partial")
+    shutil.copyfile(path, partial)
+    os.replace(partial, cached)
+    return refs
+
+
 def load_bundle(paths: LabPaths, path, reporter: Reporter) -> tuple[list[str], str]:
     """`labkit mirror load FILE`: the bundle's images into the mirror when it is up, and, on the learner's
     own engine, into that engine to stay (before the first `labkit up` too: it brings the registry image).
     Returns (the images, where they went, in words)."""
-    _mirror.bundle_names(path)  # a bad bundle is said before any engine is looked for
+    _bundle.names(path)  # a bad bundle is said before any engine is looked for
+    _bundle.unpack(path, _bundle.PACKAGES, paths.packages_dir)  # what the course's containers install
     state = State.load(paths)
     mirror_up = bool(state.engine.host) and _registries.is_up(paths, MIRROR, state.mirror)
     if mirror_up and state.mirror.readonly:

@@ -13,9 +13,7 @@ for a moment: whatever those names pointed to before is put back afterwards.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import tarfile
 from pathlib import Path
 from typing import Iterator
 
@@ -27,7 +25,7 @@ from ._paths import LabPaths
 from ._names import repo_tag
 from ._registry_api import RegistryClient
 from ._report import Reporter
-from . import _baseimages
+from . import _baseimages, _bundle
 
 #: The course's base images, by the names learners type.
 BASE_IMAGES = ("busybox:latest", "debian:bookworm-slim", "nginx:latest")
@@ -80,7 +78,7 @@ def seed(engine: Engine, mirror: RegistryClient, paths: LabPaths, reporter: Repo
     if not missing:
         return {}
     sources: dict[str, str] = {}
-    with _no_images_left(engine), borrowed_names(engine, wanted):
+    with no_images_left(engine), borrowed_names(engine, wanted):
         if own_engine:
             sources.update({ref: "your engine" for ref in missing if engine.image_id(ref)})
         cached = bundle_path(paths)
@@ -117,7 +115,7 @@ def lab_image(engine: Engine, paths: LabPaths, reporter: Reporter, ref: str) -> 
     if engine.image_id(ref):
         return
     cached = bundle_path(paths)
-    with _no_images_left(engine), borrowed_names(engine, BASE_IMAGES):
+    with no_images_left(engine), borrowed_names(engine, BASE_IMAGES):
         if cached.exists() and _held(cached, [ref]):
             with reporter.step(f"Loading {ref} from the cache {cached}"):
                 _load_bundle(engine, cached, [ref])
@@ -173,7 +171,7 @@ def hub_reachable() -> bool:
 
 
 @contextlib.contextmanager
-def _no_images_left(engine: Engine) -> Iterator[None]:
+def no_images_left(engine: Engine) -> Iterator[None]:
     """Images made inside and named by nothing at the end are removed: building the base images
     with the classic builder makes an image per step, which the containerd store lists as
     `<none>` images in the learner's `docker images`."""
@@ -205,37 +203,6 @@ def borrowed_names(engine: Engine, refs: tuple[str, ...] | list[str]) -> Iterato
 # --- bundles ---------------------------------------------------------------------------
 
 
-def bundle_names(path: Path) -> list[str]:
-    """The image names a `docker save` archive holds (from its manifest.json); a file that is not
-    one, or is cut short (a copy that did not finish), is a `BundleError`."""
-    try:
-        size = path.stat().st_size
-        with tarfile.open(path) as archive:
-            members = archive.getmembers()
-            short = [m.name for m in members if m.isfile() and m.offset_data + m.size > size]
-            if short:
-                raise BundleError(path, f"it is cut short ({size} bytes; {short[0]} goes past its end): copy it again")
-            member = archive.extractfile("manifest.json")
-            manifest = json.load(member) if member else None
-    except FileNotFoundError as e:
-        raise BundleError(path, "the file does not exist") from e
-    except (tarfile.ReadError, EOFError) as e:
-        if "unexpected end" in str(e) or isinstance(e, EOFError):
-            raise BundleError(path, f"it is cut short ({size} bytes): copy it again") from e
-        raise BundleError(path, f"it is not a `docker save` archive ({type(e).__name__})") from e
-    except (tarfile.TarError, KeyError, ValueError, OSError) as e:
-        raise BundleError(path, f"it is not a `docker save` archive, or not all of one ({type(e).__name__})") from e
-    if not isinstance(manifest, list):
-        raise BundleError(path, "its manifest.json is not a list of images")
-    if not all(isinstance(entry, dict) for entry in manifest):
-        raise BundleError(path, "its manifest.json lists something other than images")
-    names = []
-    for entry in manifest:
-        for tag in entry.get("RepoTags") or []:
-            names.append(tag if ":" in tag.rsplit("/", 1)[-1] else f"{tag}:latest")
-    return names
-
-
 def _canonical(name: str) -> str:
     for prefix in ("docker.io/library/", "docker.io/", "library/"):
         if name.startswith(prefix):
@@ -245,7 +212,7 @@ def _canonical(name: str) -> str:
 
 def _held(path: Path, wanted: list[str] | tuple[str, ...]) -> list[str]:
     """The wanted base images a bundle holds (read from its manifest)."""
-    names = {_canonical(n) for n in bundle_names(path)}
+    names = {_canonical(n) for n in _bundle.names(path)}
     return [ref for ref in wanted if ref in names]
 
 
@@ -254,7 +221,8 @@ def _load_bundle(engine: Engine, path: Path, held: list[str]) -> None:
     if not held:
         return
     try:
-        loaded = engine.load(path)
+        with _bundle.images(path) as stream:
+            loaded = engine.load(stream)
     except LabkitError as e:
         raise BundleError(path, f"the engine could not load it: {e.message}") from e
     for name in loaded:
@@ -281,13 +249,21 @@ def load(engine: Engine, mirror: RegistryClient | None, path: Path, reporter: Re
     return held
 
 
-def save(engine: Engine, mirror: RegistryClient, path: Path, reporter: Reporter) -> list[str]:
-    """`labkit mirror save FILE`: write the mirror's base images to one `docker save` archive."""
+def save(engine: Engine, mirror: RegistryClient, path: Path, reporter: Reporter, packages: Path | None = None,
+         wheels: bool = False) -> list[str]:
+    """`labkit mirror save FILE`: the mirror's base images (and the lab's registry image), the lab's Debian
+    package store and, with `wheels`, labkit's Python packages, as one bundle (`_bundle`)."""
     held = list(present(mirror, BASE_IMAGES + LAB_IMAGES))
     if not any(ref in BASE_IMAGES for ref in held):
         raise LabkitError(f"The mirror at {mirror.address} holds no base images yet.", "run `labkit up` first.")
-    with borrowed_names(engine, BASE_IMAGES + LAB_IMAGES), reporter.step(f"Writing {path}"):
-        _save(engine, held, path, mirror.address, local=[])
+    with _bundle.scratch(path) as parts:
+        with borrowed_names(engine, BASE_IMAGES + LAB_IMAGES), reporter.step("Saving the base images"):
+            _save(engine, held, parts / _bundle.IMAGES, mirror.address, local=[])
+        if wheels:
+            with reporter.step("Downloading labkit's Python packages from PyPI"):
+                _bundle.download_wheels(parts / _bundle.WHEELS)
+        with reporter.step(f"Writing {path}"):
+            _bundle.write(path, parts / _bundle.IMAGES, packages, parts / _bundle.WHEELS if wheels else None, held)
     return held
 
 

@@ -19,6 +19,12 @@ def _xdg(var: str, default: str) -> Path:
     return Path(value) if value else Path.home() / default
 
 
+def packages_store(cache: Path) -> Path:
+    """The Debian package source's store (`_packages`) of the lab whose cache is `cache`: filled online
+    once, or from a bundle; rebuildable, so in the cache (shared by the labs of one cache)."""
+    return cache / "packages"
+
+
 @dataclass(frozen=True)
 class LabPaths:
     home: Path
@@ -52,6 +58,10 @@ class LabPaths:
 
     def registry_dir(self, name: str) -> Path:
         return self.home / name
+
+    @property
+    def packages_dir(self) -> Path:
+        return packages_store(self.cache)
 
     @property
     def password_file(self) -> Path:

@@ -43,13 +43,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SandboxFailed, SandboxUnavailable
-from . import _cgroups, _client, _proc, _registries
+from . import _cgroups, _client, _packages, _proc, _registries
 from ._current_engine import CurrentEngine
 from ._engine_api import Engine
 from ._managed_engine import THROWAWAY_GOGC
 from ._paths import LabPaths
 from ._registries import MIRROR, REGISTRY
-from ._state import EngineState, RegistryState, State
+from ._state import EngineState, PackagesState, RegistryState, State
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,8 @@ class Spec:
     store: str = "containerd"
     seeded: Path | None = None  # a course registry's storage to start from (the base layers)
     kept: Path | None = None  # a folder that outlives the sandbox (a hub learner's work), bound at home/kept
+    packages: Path | None = None  # the class's Debian package store (`_packages`), which its package source reads
+    offline: bool = False  # nothing of it reaches the internet: only the lab's own sources (a graded submission)
 
 
 @dataclass
@@ -285,6 +287,9 @@ def make(spec: Spec) -> Sandbox:
         _hold_namespace(sandbox)
         _start_engine(sandbox)
         _start_registries(sandbox)
+        _serve_packages(sandbox)
+        if spec.offline:
+            _cut_internet(sandbox)
         _write_state(sandbox)
         return sandbox
     except BaseException:
@@ -421,13 +426,7 @@ def view_script(sb: Sandbox) -> str:
             lines.append(f"ln -s {q(os.readlink(top))} {q(inside(top))}")
         elif top.is_dir():
             bind(top, inside(top), readonly=True, recursive=True)
-    for path in _outermost(sb.spec.expose):
-        if not any(path.is_relative_to(s) for s in map(Path, SYSTEM_VIEW)):
-            bind(path, inside(path), readonly=True, recursive=True)
-    bind(sb.root, inside(sb.root))  # not recursive: the view itself is mounted in there
-    if sb.spec.kept is not None:
-        bind(sb.spec.kept, inside(sb.kept))
-    own, dev = inside(sb.root), view / "dev"
+    own, dev = sb.root, view / "dev"
     lines += [
         # Its own processes only: not the grader's, whose command lines name the class's files.
         f"mkdir {q(view / 'proc')}", f"mount -t proc -o hidepid=invisible,nosuid,nodev,noexec proc {q(view / 'proc')}",
@@ -447,6 +446,14 @@ def view_script(sb: Sandbox) -> str:
         f"mkdir {q(view / 'run')}", f"mount -t tmpfs -o size=1m,mode=0755,nosuid,nodev {PREFIX}-run {q(view / 'run')}",
         f"mkdir -m 1777 {q(view / 'run/lock')}",
     ]
+    # What it runs, and its own folder: last, so that what lies under /tmp (a checkout there) is not
+    # covered by the sandbox's own /tmp
+    for path in _outermost(sb.spec.expose):
+        if not any(path.is_relative_to(s) for s in map(Path, SYSTEM_VIEW)):
+            bind(path, inside(path), readonly=True, recursive=True)
+    bind(sb.root, inside(sb.root))  # not recursive: the view itself is mounted in there
+    if sb.spec.kept is not None:
+        bind(sb.spec.kept, inside(sb.kept))
     resolver = Path(os.path.realpath("/etc/resolv.conf"))
     if resolver.is_relative_to("/run") and resolver.exists():  # systemd-resolved's, through a link in /etc
         bind(resolver, inside(resolver), readonly=True)
@@ -541,6 +548,34 @@ def _start_registries(sb: Sandbox) -> None:
             sb.state.registry = part
         else:
             sb.state.mirror = part
+
+
+def _serve_packages(sb: Sandbox) -> None:
+    """Its Debian package source (`_packages`), as root in the engine's network namespace, where the
+    engine's containers reach it on their bridge's gateway: the class's store read, what it fetches
+    (online) kept on the sandbox's own disk; named in the user's client configuration."""
+    if sb.spec.packages is None:
+        return
+    with Engine(sb.host, timeout=30) as engine:
+        gateway = engine.bridge_gateway()
+    if not gateway:
+        return
+    port = _proc.free_port()
+    store = sb.root / "lab" / "packages"
+    _packages.start(store, "0.0.0.0", port, sb.root / "lab" / "packages.log", offline=sb.spec.offline,
+                    wrap=sb.in_network, shared=sb.spec.packages)
+    sb.state.packages = PackagesState(address=gateway, port=port)
+    _client.offer_packages(sb.docker_config, sb.state.packages.url)
+    os.chown(sb.docker_config / "config.json", sb.uid, sb.gid)
+
+
+def _cut_internet(sb: Sandbox) -> None:
+    """Nothing of the sandbox reaches the internet: its engine's namespace (the kernel, the registries,
+    the package source) and its containers leave it only through slirp4netns's tap0, which refuses
+    everything. What the sandbox may reach is on its loopback and its containers' bridge."""
+    iptables = shutil.which("iptables", path=_sbin_path()) or "iptables"
+    for chain in ("OUTPUT", "FORWARD"):
+        _run(sb.in_network([iptables, "-w", "-I", chain, "1", "-o", "tap0", "-j", "REJECT"]), "cutting it from the internet")
 
 
 def _write_state(sb: Sandbox) -> None:

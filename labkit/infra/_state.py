@@ -45,11 +45,25 @@ class RegistryState:
 
 
 @dataclass
+class PackagesState:
+    """The lab's Debian package source (`_packages`): where containers reach it, and its process."""
+
+    address: str = ""  # the engine's bridge gateway: where its containers reach this machine
+    port: int | None = None
+    pid: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}:{self.port}" if self.address and self.port else ""
+
+
+@dataclass
 class State:
     engine: EngineState = field(default_factory=EngineState)
     registry: RegistryState = field(default_factory=RegistryState)
     mirror: RegistryState = field(default_factory=RegistryState)
     workspace: str = ""  # the folder `labkit lab` last opened: where `labkit check` reads the learner's files
+    packages: PackagesState = field(default_factory=PackagesState)
 
     @classmethod
     def load(cls, paths: LabPaths) -> "State":
@@ -66,6 +80,7 @@ class State:
             registry=_part(RegistryState, raw.get("registry")),
             mirror=_part(RegistryState, raw.get("mirror")),
             workspace=raw["workspace"] if isinstance(raw.get("workspace"), str) else "",
+            packages=_part(PackagesState, raw.get("packages")),
         )
 
     def save(self, paths: LabPaths) -> None:

@@ -70,7 +70,8 @@ def test_debian_slim_installs_packages_with_apt(lab):
 
 
 def test_mirror_save_and_load_move_the_base_images_as_one_bundle(lab, tmp_path):
-    from labkit.infra._mirror import bundle_names, load, present
+    from labkit.infra._bundle import names as bundle_names
+    from labkit.infra._mirror import load, present
     from labkit.infra._engine_api import Engine
     from labkit.infra._paths import LabPaths
     from labkit.infra._registries import MIRROR, ensure, stop

@@ -8,7 +8,7 @@ import types
 import pytest
 
 from labkit.errors import LabkitError
-from labkit.infra import _lifecycle, _mirror, _registries
+from labkit.infra import _bundle, _lifecycle, _registries
 from labkit.infra._paths import LabPaths
 from labkit.infra._state import EngineState, RegistryState, State
 
@@ -26,7 +26,7 @@ def saved(paths: LabPaths, mirror: RegistryState) -> State:
 
 def test_a_closed_mirror_takes_no_bundle_and_says_to_stop_the_hub(paths, tmp_path, monkeypatch):
     saved(paths, RegistryState(port=5999, pid=1, readonly=True))
-    monkeypatch.setattr(_mirror, "bundle_names", lambda path: ["busybox:latest"])
+    monkeypatch.setattr(_bundle, "names", lambda path: ["busybox:latest"])
     monkeypatch.setattr(_registries, "is_up", lambda paths, kind, part: True)
     with pytest.raises(LabkitError) as e:
         _lifecycle.load_bundle(paths, tmp_path / "bundle.tar", None)

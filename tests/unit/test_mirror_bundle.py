@@ -12,7 +12,8 @@ import requests
 
 from labkit.infra import _mirror
 from labkit.errors import BundleError, LabkitError
-from labkit.infra._mirror import bundle_names, hub_reachable, mirror_ref, repo_tag
+from labkit.infra._bundle import names as bundle_names
+from labkit.infra._mirror import hub_reachable, mirror_ref, repo_tag
 
 
 def _tar(path: Path, members: dict[str, bytes]) -> Path:

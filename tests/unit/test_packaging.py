@@ -144,18 +144,21 @@ def test_make_lab_runs_on_a_mac():
     makefile = (ROOT / "Makefile").read_text()
     texts = {"Makefile (lab, venv)": "\n".join(_recipe(makefile, "lab") + _recipe(makefile, "$(VENV)/.installed")),
              "scripts/install-deps.sh": (ROOT / "scripts/install-deps.sh").read_text(),
+             "scripts/install-python.sh": (ROOT / "scripts/install-python.sh").read_text(),
              "scripts/python.sh": (ROOT / "scripts/python.sh").read_text()}
     for name, text in texts.items():
         code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
         found = [pattern for pattern in GNU_ONLY if re.search(pattern, code)]
         assert not found, f"{name} uses {found}"
-    assert "python.sh" in "".join(_recipe(makefile, "$(VENV)/.installed"))  # the Python is found, not assumed
+    assert "install-python.sh" in "".join(_recipe(makefile, "$(VENV)/.installed"))
+    assert "scripts/python.sh" in (ROOT / "scripts/install-python.sh").read_text()  # the Python is found, not assumed
 
 
 def test_make_lab_installs_what_a_learner_needs_only():
     makefile = (ROOT / "Makefile").read_text()
     learner = "\n".join(_recipe(makefile, "$(VENV)/.installed"))
-    assert "pip install -q -e ." in learner and "[test]" not in learner and "[hub]" not in learner
+    assert "install-python.sh" in learner and "[test]" not in learner and "[hub]" not in learner
+    assert "[test]" in "".join(_recipe(makefile, "$(VENV)/.installed-test"))
     assert "venv-test" in makefile.split("\ntest:")[1].splitlines()[0]
 
 

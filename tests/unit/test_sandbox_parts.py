@@ -117,6 +117,10 @@ def test_a_sandboxs_view_of_the_machine_is_an_allow_list(tmp_path):
     assert f"mount -t tmpfs -o size=1m,mode=0755,nosuid,nodev labkit-sb-run {view}/run" in script
     assert f"mkdir -m 1777 {view}/run/lock" in script
     assert "pivot_root . .old" in script and script.index("pivot_root") > script.index("/run/lock")
+    lines = script.splitlines()
+    checkout = next(i for i, line in enumerate(lines) if line.startswith("mount") and line.endswith(f"{view}{repo}/labkit"))
+    own_tmp = next(i for i, line in enumerate(lines) if line.endswith(f"{view}/tmp") and line.startswith("mount"))
+    assert own_tmp < checkout  # a checkout under /tmp (a CI's clone) is not covered by the sandbox's own /tmp
     after = script.split("pivot_root")[1]
     assert f"{tmp_path / 'out'}" in after  # covered where it would show
     assert "/etc" not in after  # the system is never covered, whatever a link in a submissions folder named
