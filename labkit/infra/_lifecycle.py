@@ -245,13 +245,13 @@ def load_bundle(paths: LabPaths, path, reporter: Reporter) -> tuple[list[str], s
     own engine, into that engine to stay (before the first `labkit up` too: it brings the registry image).
     Returns (the images, where they went, in words)."""
     _bundle.names(path)  # a bad bundle is said before any engine is looked for
-    _bundle.unpack(path, _bundle.PACKAGES, paths.packages_dir)  # what the course's containers install
     state = State.load(paths)
     mirror_up = bool(state.engine.host) and _registries.is_up(paths, MIRROR, state.mirror)
     if mirror_up and state.mirror.readonly:
         raise LabkitError("The mirror takes no images while `labkit hub` serves a class from this machine (a learner's "
                           "notebook could otherwise put its own image under a base image's name).",
                           "stop the hub (`labkit hub --stop`), load the bundle, then start the hub again.")
+    _bundle.unpack(path, _bundle.PACKAGES, paths.packages_dir)  # what the course's containers install
     if state.engine.host and (mirror_up or not state.engine.managed):
         host, own = state.engine.host, not state.engine.managed
     else:
