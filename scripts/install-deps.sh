@@ -48,6 +48,8 @@ engine_reachable || command -v dockerd >/dev/null 2>&1 || add docker.io
 command -v docker-registry >/dev/null 2>&1 || add docker-registry
 command -v debootstrap >/dev/null 2>&1 || add debootstrap
 command -v ip >/dev/null 2>&1 || add iproute2
+# mkfs.ext4: a sandbox's disk, and the engine's data root where the lab's home is on overlayfs
+command -v mkfs.ext4 >/dev/null 2>&1 || [ -x /sbin/mkfs.ext4 ] || [ -x /usr/sbin/mkfs.ext4 ] || add e2fsprogs
 if command -v dpkg-query >/dev/null 2>&1; then
     is_installed_deb busybox-static || add busybox-static
 else

@@ -103,8 +103,9 @@ def resolve(
             f"this machine's dockerd is {_current_engine.dockerd_version(program) or 'not installed'}.",
             "run `labkit up --store classic`, or let labkit reach Debian's archive to fetch a current engine.",
         )
+    driver, said = _managed_engine.prepare_data_root(paths, chosen)
     with reporter.step(f"Starting the lab's Docker engine (dockerd {engine.version if engine else 'installed'}, {chosen} image store)"):
-        return _managed_engine.start(paths, mirror_url, previous, engine=engine, store=chosen), notes
+        return _managed_engine.start(paths, mirror_url, previous, engine=engine, store=chosen, driver=driver), notes + said
 
 
 def not_ours(store: str | None, info: EngineInfo) -> list[str]:

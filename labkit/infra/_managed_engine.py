@@ -114,7 +114,7 @@ STORES = ("containerd", "classic")
 
 
 def start(paths: LabPaths, mirror_url: str, previous: EngineState, throwaway: bool = False,
-          engine: CurrentEngine | None = None, store: str = "classic") -> EngineState:
+          engine: CurrentEngine | None = None, store: str = "classic", driver: str = "") -> EngineState:
     """Start this lab's dockerd (`engine`'s, else the installed one) with its images in `store`; one of
     ours still running (an old mirror port, not answering) is stopped first. A `throwaway` engine (a
     grading lab's, used for one submission) trades memory for CPU: `THROWAWAY_GOGC`."""
@@ -130,7 +130,7 @@ def start(paths: LabPaths, mirror_url: str, previous: EngineState, throwaway: bo
         except BaseException:
             _clean_up_locked(lay)
             raise
-    return _start(paths, lay, mirror_url, subnet, throwaway, engine, store)
+    return _start(paths, lay, mirror_url, subnet, throwaway, engine, store, driver)
 
 
 @contextlib.contextmanager
@@ -149,7 +149,7 @@ def _machine_lock() -> Iterator[None]:
 
 
 def _start(paths: LabPaths, lay: Layout, mirror_url: str, subnet: str, throwaway: bool,
-           engine: CurrentEngine | None, store: str) -> EngineState:
+           engine: CurrentEngine | None, store: str, driver: str = "") -> EngineState:
     ensure_dir(lay.folder)
     features = {"containerd-snapshotter": store == "containerd"} if engine and engine.current else {}
     lay.config.write_text(json.dumps({"features": features} if features else {}) + "\n")
@@ -167,6 +167,7 @@ def _start(paths: LabPaths, lay: Layout, mirror_url: str, subnet: str, throwaway
         f"--containerd-namespace={lay.namespace}",
         f"--containerd-plugins-namespace={lay.namespace}-plugins",
         f"--registry-mirror={mirror_url}",
+        *([f"--storage-driver={driver}"] if driver else []),
     ]
     proc = _proc.spawn(argv, lay.log, env=_environment(lay, throwaway, engine))
     failure = _proc.wait_ready(lambda: _ping(lay.host), proc, START_TIMEOUT)
@@ -292,6 +293,7 @@ def _clean_up_locked(lay: Layout) -> None:
     _forget_run_entries()
     if is_bound_onto_itself(lay.data_root):
         unmount(lay.data_root)
+    _release_data_root(lay)
 
 
 #: What `layout` puts in /run: exec roots (/run/labkit-KEY) and the sockets of deep lab homes.
@@ -336,6 +338,8 @@ class Mount:
     device: str
     root: str
     point: str
+    fstype: str = ""
+    source: str = ""
 
 
 def _unescape(field: str) -> str:
@@ -353,7 +357,9 @@ def mounts(text: str | None = None) -> list[Mount]:
     for line in text.splitlines():
         parts = line.split()
         if len(parts) >= 5 and parts[0].isdigit() and parts[1].isdigit():
-            found.append(Mount(int(parts[0]), int(parts[1]), parts[2], _unescape(parts[3]), _unescape(parts[4])))
+            after = parts[parts.index("-") + 1:] if "-" in parts[5:] else []
+            found.append(Mount(int(parts[0]), int(parts[1]), parts[2], _unescape(parts[3]), _unescape(parts[4]),
+                               after[0] if after else "", _unescape(after[1]) if len(after) > 1 else ""))
     return found
 
 
@@ -371,6 +377,84 @@ def is_bound_onto_itself(path: Path, table: list[Mount] | None = None) -> bool:
         return False
     inside = os.path.relpath(path, parent.point)
     return os.path.normpath(os.path.join(parent.root, inside)) == top.root
+
+
+def filesystem_of(path: Path, table: list[Mount] | None = None) -> Mount | None:
+    """The mount `path` lies on (the deepest mount point above it, the last one mounted there)."""
+    table = mounts() if table is None else table
+    real = Path(os.path.realpath(path))
+    above = [m for m in table if real.is_relative_to(m.point)]
+    return max(above, key=lambda m: (len(Path(m.point).parts), table.index(m)), default=None)
+
+
+#: A data root on overlayfs (a lab inside a container whose root file system is overlayfs) cannot
+#: hold overlay snapshots: containerd's overlayfs snapshotter fails to mount them ("invalid
+#: argument"), and dockerd falls back from overlay2 to the slow vfs. Such a lab's data root is then
+#: a file system of its own: ext4 in a sparse file of this size in the lab's folder, loop-mounted.
+DATA_IMAGE_SIZE = 64 * 2**30
+
+
+def prepare_data_root(paths: LabPaths, store: str) -> tuple[str, list[str]]:
+    """A data root the engine's snapshots can be mounted from: (the storage driver to ask for, "" for
+    the engine's own choice; what to tell the learner, said once). On overlayfs it is a loop-mounted
+    ext4 of its own (`DATA_IMAGE_SIZE`, sparse: it takes what it holds); where no loop device can be
+    had, the engine keeps its images without overlay (containerd's native snapshotter, or vfs: every
+    layer copied, slower and bigger)."""
+    lay = layout(paths)
+    ensure_dir(lay.folder)
+    lay.data_root.mkdir(exist_ok=True)
+    under = filesystem_of(lay.data_root)
+    if under is None or under.fstype != "overlay":
+        return "", []
+    image = lay.folder / "data.img"
+    said = lay.folder / "data-root.said"
+    made = not image.exists()
+    try:
+        if made:
+            with open(image, "wb") as sparse:
+                sparse.truncate(DATA_IMAGE_SIZE)
+            _system("mkfs.ext4", "-q", "-F", "-m", "0", "-E", "nodiscard,lazy_itable_init=1", str(image))
+        _system("mount", "-o", "loop", str(image), str(lay.data_root))
+    except (OSError, subprocess.CalledProcessError) as e:
+        if made:
+            image.unlink(missing_ok=True)
+        driver = "native" if store == "containerd" else "vfs"
+        return driver, _once(said, f"{lay.folder} is on overlayfs (a container's file system), where the engine's image "
+                                   f"layers cannot be overlaid, and no loop device could be had for a file system of its own "
+                                   f"({_why(e)}): its images are kept without overlay ({driver}), which is slower and takes "
+                                   "more disk. Give the container a volume for the lab's home, or the loop devices.")
+    return "", _once(said, f"{lay.folder} is on overlayfs (a container's file system), where the engine's image layers "
+                           f"cannot be overlaid: the engine keeps them in an ext4 file system of its own, {image} (sparse, "
+                           "mounted while the lab runs).")
+
+
+def _system(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True, text=True, env={**os.environ, "PATH": _sbin_path()})
+
+
+def _sbin_path() -> str:
+    return os.pathsep.join([os.environ.get("PATH", os.defpath), "/usr/sbin", "/sbin"])
+
+
+def _why(e: Exception) -> str:
+    if isinstance(e, subprocess.CalledProcessError):
+        return (e.stderr or "").strip().splitlines()[-1] if (e.stderr or "").strip() else f"{e.cmd[0]} failed"
+    return str(e)
+
+
+def _once(marker: Path, text: str) -> list[str]:
+    if marker.exists():
+        return []
+    marker.write_text(text + "\n")
+    return [text]
+
+
+def _release_data_root(lay: Layout) -> None:
+    """A data root of its own (see `prepare_data_root`) is unmounted once its engine stopped."""
+    image = lay.folder / "data.img"
+    at = [m for m in mounts() if m.point == str(lay.data_root)]
+    if image.exists() and at and at[-1].fstype == "ext4" and not unmount(lay.data_root):
+        unmount(lay.data_root, lazy=True)
 
 
 #: umount2's flag: detach now, and free the file system once nothing holds it open.

@@ -233,3 +233,38 @@ def test_only_a_folder_bound_onto_itself_is_the_engines_to_unmount():
     assert not _managed_engine.is_bound_onto_itself(Path("/work/third/engine/data"), table)  # another folder bound there
     assert not _managed_engine.is_bound_onto_itself(Path("/work/nothing"), table)
     assert table[-1].point == "/work/with space"
+
+
+def test_a_data_root_on_overlayfs_without_a_loop_device_keeps_images_without_overlay(tmp_path, monkeypatch):
+    """Where no loop device can be had (a container given none), the engine is told to keep its images
+    without overlay (containerd's native snapshotter, or vfs), and the learner is told why, once."""
+    import subprocess
+
+    from labkit.infra import _managed_engine
+    from labkit.infra._paths import LabPaths
+
+    paths = LabPaths(home=tmp_path / "home", cache=tmp_path / "cache")
+    monkeypatch.setattr(_managed_engine, "filesystem_of", lambda path: _managed_engine.Mount(1, 0, "0:1", "/", "/", "overlay", "overlay"))
+
+    def no_loop(*argv):
+        if argv[0] == "mount":
+            raise subprocess.CalledProcessError(32, argv, stderr="mount: failed to setup loop device: No such file or directory\n")
+
+    monkeypatch.setattr(_managed_engine, "_system", no_loop)
+    driver, said = _managed_engine.prepare_data_root(paths, "containerd")
+    assert driver == "native" and "no loop device" in said[0] and "failed to setup loop device" in said[0]
+    assert not (paths.engine_dir / "data.img").exists()  # the file made for it is not left behind
+    assert _managed_engine.prepare_data_root(paths, "classic") == ("vfs", [])  # said once
+
+
+def test_the_file_system_a_path_lies_on_is_read_from_mountinfo():
+    from pathlib import Path
+
+    from labkit.infra._managed_engine import filesystem_of, mounts
+
+    table = mounts("22 1 0:21 / / rw - ext4 /dev/vda rw\n"
+                   "30 22 0:40 / /var/lib/docker rw - overlay overlay rw,lowerdir=/a\n"
+                   "31 30 7:0 / /var/lib/docker/x/data rw - ext4 /dev/loop0 rw\n")
+    assert filesystem_of(Path("/var/lib/docker/x"), table).fstype == "overlay"
+    assert filesystem_of(Path("/var/lib/docker/x/data/y"), table).fstype == "ext4"
+    assert filesystem_of(Path("/home"), table).fstype == "ext4"
