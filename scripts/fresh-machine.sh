@@ -14,11 +14,14 @@
 #
 #   scripts/fresh-machine.sh            # both commands
 #   scripts/fresh-machine.sh test       # only `make test` (or: lab)
+#   scripts/fresh-machine.sh all bare   # the lab on the container's own overlayfs root: no volume
+#                                       # over the lab home, no tmpfs over /tmp (as a user's container)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 shared=$(cd .. && pwd)/shared
 what=${1:-all}
+bare=${2:-}
 labkit=.venv/bin/labkit
 [ -x "$labkit" ] || { echo "fresh-machine: run \`make venv\` and \`$labkit up --managed\` first" >&2; exit 2; }
 eval "$("$labkit" env)" || { echo "fresh-machine: the lab is not up: run \`$labkit up --managed\`" >&2; exit 2; }
@@ -83,15 +86,18 @@ done
 # A nested dockerd needs the capabilities a privileged container has; this machine lacks one
 # (SYS_RESOURCE), which Engine 20.10 must be told to leave out and Engine 28 leaves out itself.
 # It also writes /proc/sys (Engine 28 sets each container's IPv6 there): systempaths=unconfined.
-# The lab home (`make lab`'s default, ~/.local/share/labkit) gets a volume: containerd's overlayfs
-# snapshotter cannot mount its layers on the container's own overlay root filesystem.
+# Unless `bare`, the lab home (`make lab`'s default, ~/.local/share/labkit) gets a volume and /tmp a
+# tmpfs, as a careful user would give them; bare, everything is on the container's own overlayfs
+# root, where labkit gives its engine a data root of its own (docs/architecture.md).
 caps=(--cap-add=ALL)
+places=(--tmpfs /tmp:exec -v /root/.local/share)
+[ "$bare" = bare ] && places=()
 [ "$(docker version --format '{{.Server.Version}}' | cut -d. -f1)" -lt 23 ] && caps+=(--cap-drop=SYS_RESOURCE)
 
 status=0
 docker run --name "$name" --rm \
     "${caps[@]}" --security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined \
-    -v /sys/fs/cgroup:/sys/fs/cgroup --tmpfs /run --tmpfs /tmp:exec -v /root/.local/share \
+    -v /sys/fs/cgroup:/sys/fs/cgroup --tmpfs /run "${places[@]}" \
     -v "$repo:/src:ro" -v "$shared:/shared-ro:ro" -e WHAT="$what" "${trust[@]}" \
     "$image" bash -c "$inside" > "$log" 2>&1 || status=$?
 tail -n 25 "$log"
