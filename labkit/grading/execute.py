@@ -138,7 +138,7 @@ def execute(sub: Submission, lab: GradingLab, env: dict[str, str], cell_timeout:
                 cell_seconds = time.monotonic() - started
                 for exercise, answer in checks_in(cell):
                     if is_exercise(exercise):
-                        verify_into(sub, ctx, exercise, _answer(client, answer, index), cell=index, cell_seconds=cell_seconds)
+                        verify_into(sub, ctx, exercise, _answer(client, answer), cell=index, cell_seconds=cell_seconds)
     except DeadKernelError:
         sub.events.append("the kernel died (the notebook killed or exhausted it): later cells were not run")
     finally:
@@ -187,8 +187,7 @@ def healthy(client: NotebookClient) -> None:
     import labkit (a grader run from another environment), lacks the lab's variables, or whose engine
     or registry does not answer would make a worked submission look partly wrong. Raises a
     LabkitError (the submission is then "infrastructure", graded again with --only-failed)."""
-    probe = new_code_cell(HEALTH)
-    client.execute_cell(probe, 0, store_history=False)
+    probe = run_aside(client, HEALTH)
     said = "".join(o.get("text", "") for o in probe.outputs if o.get("output_type") == "stream")
     errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in probe.outputs if o.get("output_type") == "error"]
     try:
@@ -203,13 +202,28 @@ def healthy(client: NotebookClient) -> None:
                           "then grade again with --only-failed.")
 
 
+def run_aside(client: NotebookClient, source: str):
+    """Run `source` in the submission's kernel as a cell of the grader's own (out of the kernel's
+    history); the cell, with its outputs. nbclient writes every executed cell back into the notebook at
+    the index it was given: the probe gets a place of its own past the end, taken away again, so no
+    cell of the submission is replaced (its first cell, or a check cell, was before)."""
+    probe = new_code_cell(source)
+    cells = client.nb.cells
+    cells.append(probe)
+    try:
+        client.execute_cell(probe, len(cells) - 1, store_history=False)
+    finally:
+        if cells and cells[-1] is probe:
+            cells.pop()
+    return probe
+
+
 def _responds(client: NotebookClient) -> bool:
     """After an interrupted cell: does the kernel answer a trivial cell, or is it still stuck?"""
-    probe = new_code_cell("1")
     saved, client.timeout = client.timeout, STUCK_PROBE_SECONDS
     started = time.monotonic()
     try:
-        client.execute_cell(probe, 0, store_history=False)
+        run_aside(client, "1")
     finally:
         client.timeout = saved
     return time.monotonic() - started < STUCK_PROBE_SECONDS
@@ -241,12 +255,11 @@ def _note_error(sub: Submission, cell, index: int, reply: dict) -> None:
             "stream", name="stderr", text=f"── labkit grade: {said} (its traceback was not shown) ──\n"))
 
 
-def _answer(client: NotebookClient, expression: str | None, index: int):
+def _answer(client: NotebookClient, expression: str | None):
     """The value of a check's answer= expression, read from the kernel as JSON (None if it has none)."""
     if not expression:
         return None
-    probe = new_code_cell(f"__import__('json').dumps({expression})")
-    client.execute_cell(probe, index, store_history=False)
+    probe = run_aside(client, f"__import__('json').dumps({expression})")
     for output in probe.outputs:
         text = output.get("data", {}).get("text/plain")
         if text:

@@ -50,6 +50,14 @@ def store_path(store: Path, host: str, path: str) -> Path | None:
     return store.joinpath(host.lower(), *parts)
 
 
+def debian(host: str) -> bool:
+    """Whether `host` is Debian's archive (deb.debian.org, security.debian.org, a country's mirror, or
+    LABKIT_DEBIAN_MIRROR's): only what it serves is kept."""
+    name = host.lower().split(":")[0]
+    mirror = urlsplit(os.environ.get("LABKIT_DEBIAN_MIRROR", "")).hostname or ""
+    return name == "debian.org" or name.endswith(".debian.org") or (bool(mirror) and name == mirror.lower())
+
+
 def immutable(path: str) -> bool:
     """A package, or an index asked for by its hash: what a URL names never changes."""
     match = ARCHIVE.match(path)
@@ -86,16 +94,18 @@ def is_running(pid: int | None) -> bool:
     return _proc.is_running(pid, os.path.basename(sys.executable), "labkit.infra._packages")
 
 
-def start(store: Path, address: str, port: int, log: Path, offline: bool = False, wrap=None, shared: Path | None = None):
-    """Start the package source on address:port (its command line through `wrap`: a sandbox runs it in
-    its network namespace, reading the class's store `shared`); its process once it answers."""
+def start(store: Path, address: str, port: int, log: Path, offline: bool = False, wrap=None, shared: Path | None = None,
+          namespace_of: int = 0):
+    """Start the package source on address:port; its process once it answers. A sandbox runs it in its
+    network namespace (its command line through `wrap`, the namespace the one of process
+    `namespace_of`), reading the class's store `shared`: it is ready once it listens there."""
     from . import _proc
     from ..errors import LabkitError
 
     argv = command(store, address, port, offline, shared)
     proc = _proc.spawn(wrap(argv) if wrap else argv, log)
-    probe = "127.0.0.1" if address in ("0.0.0.0", "") else address
-    failure = _proc.wait_ready(lambda: answers(probe, port) if wrap is None else _answers_in(wrap, probe, port), proc, START_TIMEOUT)
+    ready = (lambda: listens(namespace_of, port)) if namespace_of else (lambda: answers(address, port))
+    failure = _proc.wait_ready(ready, proc, START_TIMEOUT)
     if failure is not None:
         proc.kill()
         proc.wait()
@@ -104,12 +114,14 @@ def start(store: Path, address: str, port: int, log: Path, offline: bool = False
     return proc
 
 
-def _answers_in(wrap, address: str, port: int) -> bool:
-    """The health check, run where `wrap` runs its command (a sandbox's network namespace)."""
-    import subprocess
-
-    probe = [sys.executable, "-c", f"import urllib.request as u; u.urlopen('http://{address}:{port}{HEALTH}', timeout=1)"]
-    return subprocess.run(wrap(probe), capture_output=True, env={**os.environ, "no_proxy": "*"}).returncode == 0
+def listens(pid: int, port: int) -> bool:
+    """Whether something listens on TCP `port` in the network namespace of process `pid` (read from its
+    /proc/PID/net/tcp: no process needs to enter the namespace to ask)."""
+    try:
+        table = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return False
+    return any(len(f := line.split()) > 3 and f[1].endswith(f":{port:04X}") and f[3] == "0A" for line in table)
 
 
 def stop(pid: int | None) -> bool:
@@ -160,6 +172,12 @@ class Handler(BaseHTTPRequestHandler):
         if target is None:
             self._say(400, "That is not a file of an apt archive.")
             return
+        if not debian(host):  # another site's: passed on, never kept (the store is Debian's archive)
+            if self.offline:
+                self._say(502, f"This lab has no internet: its package source serves Debian's archive, not {host}.")
+            else:
+                self._relay(f"http://{host}{path}", body, None)
+            return
         held = next((p for p in (target, *(store_path(s, host, path) for s in self.shared)) if p and p.is_file()), None)
         if held is not None and (immutable(path) or self.offline):
             self._send_file(held, body)
@@ -173,7 +191,8 @@ class Handler(BaseHTTPRequestHandler):
                        + (" (and has no internet to fetch it)." if self.offline else ", and Debian's archive did not give it."))
 
     def _relay(self, url: str, body: bool, keep: Path | None) -> bool:
-        """Pass `url` on from the internet (storing it at `keep`); False when it cannot be reached."""
+        """Pass `url` on from the internet; with `keep`, stored there whole first and served from the
+        store (so a second request finds it); False when it cannot be had."""
         import requests
 
         try:
@@ -184,33 +203,32 @@ class Handler(BaseHTTPRequestHandler):
                 self._say(502, f"{url} cannot be reached from this lab.")
             return False
         with upstream:
-            if keep is not None and upstream.status_code != 200:
-                return False
+            if keep is not None:
+                return upstream.status_code == 200 and self._keep(upstream, keep, body)
             self.send_response(upstream.status_code)
             for name in ("Content-Type", "Content-Length", "Last-Modified", "ETag"):
                 if name in upstream.headers:
                     self.send_header(name, upstream.headers[name])
             self.end_headers()
-            if not body and keep is None:
-                return True
-            part = None
-            if keep is not None:
-                keep.parent.mkdir(parents=True, exist_ok=True)
-                part = tempfile.NamedTemporaryFile(dir=keep.parent, prefix=f".{keep.name}.", delete=False)
+            if body:
+                for chunk in upstream.iter_content(CHUNK):
+                    self.wfile.write(chunk)
+        return True
+
+    def _keep(self, upstream, keep: Path, body: bool) -> bool:
+        import requests
+
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=keep.parent, prefix=f".{keep.name}.", delete=False) as part:
             try:
                 for chunk in upstream.iter_content(CHUNK):
-                    if body:
-                        self.wfile.write(chunk)
-                    if part is not None:
-                        part.write(chunk)
-                if part is not None:
-                    part.close()
-                    os.replace(part.name, keep)
-                    part = None
-            finally:
-                if part is not None:
-                    part.close()
-                    os.unlink(part.name)
+                    part.write(chunk)
+            except requests.RequestException:
+                part.close()
+                os.unlink(part.name)
+                return False
+        os.replace(part.name, keep)
+        self._send_file(keep, body)
         return True
 
     def _send_file(self, path: Path, body: bool) -> None:

@@ -211,7 +211,7 @@ def _engine_path(engine: CurrentEngine) -> str:
 PROGRAMS = {  # program: the Debian package that has it
     "useradd": "passwd", "userdel": "passwd", "newuidmap": "uidmap", "rootlesskit": "rootlesskit",
     "rootlessctl": "rootlesskit", "slirp4netns": "slirp4netns", "nsenter": "util-linux", "unshare": "util-linux",
-    "setpriv": "util-linux", "mkfs.ext4": "e2fsprogs", _registries.PROGRAM: "docker-registry",
+    "setpriv": "util-linux", "mkfs.ext4": "e2fsprogs", _registries.PROGRAM: "docker-registry", "iptables": "iptables",
 }
 
 
@@ -563,7 +563,7 @@ def _serve_packages(sb: Sandbox) -> None:
     port = _proc.free_port()
     store = sb.root / "lab" / "packages"
     _packages.start(store, "0.0.0.0", port, sb.root / "lab" / "packages.log", offline=sb.spec.offline,
-                    wrap=sb.in_network, shared=sb.spec.packages)
+                    wrap=sb.in_network, shared=sb.spec.packages, namespace_of=sb.engine_child)
     sb.state.packages = PackagesState(address=gateway, port=port)
     _client.offer_packages(sb.docker_config, sb.state.packages.url)
     os.chown(sb.docker_config / "config.json", sb.uid, sb.gid)
@@ -571,11 +571,28 @@ def _serve_packages(sb: Sandbox) -> None:
 
 def _cut_internet(sb: Sandbox) -> None:
     """Nothing of the sandbox reaches the internet: its engine's namespace (the kernel, the registries,
-    the package source) and its containers leave it only through slirp4netns's tap0, which refuses
-    everything. What the sandbox may reach is on its loopback and its containers' bridge."""
-    iptables = shutil.which("iptables", path=_sbin_path()) or "iptables"
-    for chain in ("OUTPUT", "FORWARD"):
-        _run(sb.in_network([iptables, "-w", "-I", chain, "1", "-o", "tap0", "-j", "REJECT"]), "cutting it from the internet")
+    the package source, its containers) leaves it only through slirp4netns, a process of the
+    sandbox's user in the machine's own network namespace; there, root's rules refuse that user
+    everything but the machine's loopback (where rootlesskit's published ports answer). Inside its
+    own namespaces the user is root of its network, so rules there it could undo; these it cannot."""
+    for tool in ("iptables", "ip6tables"):
+        program = shutil.which(tool, path=_sbin_path())
+        if program:
+            _run([program, "-w", "-I", "OUTPUT", "1", "-m", "owner", "--uid-owner", str(sb.uid), "!", "-o", "lo",
+                  "-m", "comment", "--comment", sb.name, "-j", "REJECT"], "cutting it from the internet")
+
+
+def _forget_cut(name: str) -> None:
+    """The rules `_cut_internet` made for the sandbox `name` (its uid may be another user's next)."""
+    for tool in ("iptables", "ip6tables"):
+        program = shutil.which(tool, path=_sbin_path())
+        if not program:
+            continue
+        listed = subprocess.run([program, "-w", "-S", "OUTPUT"], capture_output=True, text=True).stdout
+        for rule in listed.splitlines():
+            words = shlex.split(rule)
+            if words[:2] == ["-A", "OUTPUT"] and "--comment" in words and words[words.index("--comment") + 1] == name:
+                subprocess.run([program, "-w", "-D", *words[1:]], capture_output=True)
 
 
 def _write_state(sb: Sandbox) -> None:
@@ -605,6 +622,8 @@ def take_down(sb: Sandbox) -> None:
     _unmount(sb.root)
     shutil.rmtree(sb.root, ignore_errors=True)
     sb.group.remove()
+    if sb.spec.offline:
+        _forget_cut(sb.name)
     _del_user(sb.name)
 
 
@@ -643,6 +662,7 @@ def clean_leftovers(run: int | None = None) -> list[str]:
             shutil.rmtree(BASE / name, ignore_errors=True)
             (BASE / f"{name}.img").unlink(missing_ok=True)
             group.remove()
+            _forget_cut(name)
             _del_user(name)
         except (SandboxFailed, OSError) as e:  # one that will not go must not stop a run: the next tries again
             log.warning("labkit: the sandbox %s of an earlier run could not be taken down yet: %s", name, e)

@@ -128,6 +128,9 @@ def test_scores_of_correct_undone_and_partly_correct(graded):
     assert (rows["undone-08-capstone"]["points"], rows["undone-08-capstone"]["possible"]) == (0, 10)
     partly = rows["partly-03-inspecting-images"]
     assert (partly["points"], partly["possible"]) == (3, 7)
+    submitted = nbformat.read(_subs / "partly-03-inspecting-images.ipynb", as_version=4)
+    graded_copy = nbformat.read(partly["graded_notebook"], as_version=4)
+    assert [c.source for c in graded_copy.cells][:len(submitted.cells)] == [c.source for c in submitted.cells]  # none replaced
     assert {k for k, v in partly["exercises"].items() if v["passed"]} == {"inspect.pull", "inspect.tag"}
 
 

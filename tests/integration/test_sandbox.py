@@ -71,6 +71,14 @@ def attacks(subs: Path, out: Path, class_socket: str) -> dict[str, str]:
                      "    dirs[:] = [d for d in dirs if os.path.join(top, d) not in ('/proc', '/sys', '/usr', '/dev')]\n"
                      "    found += [os.path.join(top, f) for f in files if f.endswith('.ipynb') and 'capstone' in f]\n"
                      "print('FOUND', found)",
+        "internet": "import os, subprocess, urllib.request\n"
+                    "child = open(os.environ['XDG_RUNTIME_DIR'] + '/dockerd-rootless/child_pid').read().strip()\n"
+                    "flushed = subprocess.run(['nsenter', '-U', '--preserve-credentials', '-n', '-t', child, 'iptables', '-F'],"
+                    " capture_output=True, text=True)\n"
+                    "print('flushed its own namespace', flushed.returncode)\n"
+                    "try:\n    urllib.request.urlopen('http://deb.debian.org/debian/', timeout=5)\n    print('KERNEL REACHED')\n"
+                    "except Exception as e:\n    print('kernel cut', type(e).__name__)\n"
+                    "!docker run --rm busybox wget -q -T 5 -O /dev/null http://deb.debian.org/debian/ && echo CONTAINER REACHED || echo container cut",
         "read-secrets": "!cat /etc/shadow; echo shadow=$?\n"
                         "!cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c '^LABKIT_HOME=' ; ps -eo user,args",
         "tamper": "import glob, os\n"
@@ -152,7 +160,7 @@ def batch(lab, tmp_path_factory):
 
 def test_every_submission_is_graded_in_a_sandbox(batch):
     rows, *_ = batch
-    assert len(rows) == 14 + len(FIRST)
+    assert len(rows) == 15 + len(FIRST)
     assert all(row["sandboxed"] for row in rows.values()), {n: r["problem"] for n, r in rows.items()}
     assert [n for n, r in rows.items() if r["status"] == "infrastructure"] == []
 
@@ -191,6 +199,16 @@ def test_no_solution_can_be_read_from_a_sandbox(batch):
     said = cell_output(rows["solutions"], "FOUND")
     assert "READ" not in said and said.count("refused") == 4, said
     assert "FOUND []" in said, said
+
+
+def test_a_graded_submission_reaches_no_internet_even_undoing_what_it_can(batch):
+    """Root's rules in the machine's own network namespace refuse the sandbox's user (slirp4netns
+    carries its namespace's traffic out) everything but loopback: a submission may flush the rules of
+    its own namespace, where it is root, and still reaches nothing outside."""
+    rows, *_ = batch
+    said = cell_output(rows["internet"], "flushed")
+    assert "kernel cut" in said and "container cut" in said, said
+    assert "REACHED" not in said, said
 
 
 def test_other_engines_cannot_be_reached(batch, lab):

@@ -135,7 +135,7 @@ def test_an_unhealthy_kernel_makes_the_submission_infrastructure_not_a_score():
 
     class Client:
         def __init__(self, text):
-            self.text = text
+            self.text, self.nb = text, new_notebook(cells=[])
 
         def execute_cell(self, cell, index, store_history=True):
             assert store_history is False  # the submission's execution counts are untouched
@@ -148,3 +148,20 @@ def test_an_unhealthy_kernel_makes_the_submission_infrastructure_not_a_score():
     assert "--only-failed" in caught.value.next_step
     with pytest.raises(LabkitError):
         healthy(Client(""))
+
+
+def test_the_graders_own_cells_replace_no_cell_of_the_submission(tmp_path):
+    """nbclient writes each executed cell back into the notebook at the index it is given: the health
+    check (run as cell 0) replaced a submission's first cell, and an answer= probe its check cell."""
+    from labkit.grading.execute import CappedClient, run_aside
+
+    nb = new_notebook(cells=[new_code_cell("x = 41"), new_code_cell('lab_check = "inspect.read"')])
+    client = CappedClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    with client.setup_kernel():
+        client.run(nb.cells[0], 0)
+        probe = run_aside(client, "__import__('json').dumps(x + 1)")
+        empty = CappedClient(new_notebook(cells=[]), timeout=60, kernel_name="python3")
+        empty.kc, empty.km = client.kc, client.km  # a notebook with no cell at all: the probe has room too
+        assert run_aside(empty, "1 + 1").outputs[0]["data"]["text/plain"] == "2"
+    assert [c.source for c in nb.cells] == ["x = 41", 'lab_check = "inspect.read"']
+    assert probe.outputs[0]["data"]["text/plain"] == "'42'"

@@ -50,6 +50,7 @@ def archive(monkeypatch):
     with serving(ThreadingHTTPServer(("127.0.0.1", 0), Archive)) as port:
         monkeypatch.setenv("http_proxy", "")  # the machine's own proxy, if any, is not the archive
         monkeypatch.setenv("no_proxy", "*")
+        monkeypatch.setenv("LABKIT_DEBIAN_MIRROR", f"http://127.0.0.1:{port}/debian")  # Debian's archive, for the store
         yield f"127.0.0.1:{port}"
 
 
@@ -127,3 +128,17 @@ def test_the_lab_names_its_package_source_in_the_client_configuration(tmp_path):
     assert config["auths"] == {"127.0.0.1:5000": {"auth": "x"}}  # a login is kept
     offer_packages(tmp_path, "")
     assert "proxies" not in json.loads((tmp_path / "config.json").read_text())
+
+
+def test_only_debians_archive_is_kept(tmp_path, archive, monkeypatch):
+    """Anyone whose requests reach the package source (a hub learner's kernel shares the machine's
+    network) could otherwise fill the class's store with any site's files under a pool/ path."""
+    from labkit.infra._packages import debian
+
+    Archive.files["/x/pool/big.deb"] = b"not Debian's"
+    monkeypatch.setenv("LABKIT_DEBIAN_MIRROR", "")
+    with serving(server(tmp_path, "127.0.0.1", 0, offline=False)) as port:
+        assert ask(port, f"http://{archive}/x/pool/big.deb").content == b"not Debian's"  # passed on
+    assert not any(tmp_path.rglob("big.deb"))  # never kept
+    assert debian("deb.debian.org") and debian("security.debian.org:80") and debian("ftp.de.debian.org")
+    assert not debian("debian.org.evil.example") and not debian("example.com")
