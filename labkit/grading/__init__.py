@@ -79,18 +79,23 @@ def class_lab(paths: LabPaths, reporter: Reporter) -> tuple[bool, list[str]]:
     `sudo labkit grade` reads root's lab home, not the teacher's: a teacher's own lab (on their
     Docker, its registries as containers) cannot serve a sandbox anyway, so root's is started."""
     state = State.load(paths)
-    if state.mirror.port and not state.mirror.container and _registries.is_up(paths, _registries.MIRROR, state.mirror):
+    up = state.mirror.port and not state.mirror.container and _registries.is_up(paths, _registries.MIRROR, state.mirror)
+    if up and (not state.engine.managed or steps.course_packages_held(paths.cache)):
         return False, []
     nothing_up = not any(part.up for part in _lifecycle.status(paths).parts)
     notes = []
     if own := _sudo_users_lab(paths):
         notes.append(f"Your own lab ({own}) runs its registries on your Docker engine, where a grading sandbox cannot "
                      f"read them: this run uses a lab of root's own in {paths.home}.")
-    result = _lifecycle.up(paths, reporter=reporter)
+    result = _lifecycle.up(paths, reporter=reporter)  # also keeps the course's Debian packages, once
     notes += result.notes
     if result.state.mirror.container or not _registries.data_dir(paths, _registries.MIRROR).is_dir():
         raise LabkitError("The lab's mirror runs as a container, whose storage a grading sandbox cannot read.",
                           f"install Docker Distribution (`apt-get install {_registries.PROGRAM}`), then run `labkit grade` again.")
+    if not steps.course_packages_held(paths.cache):
+        notes.append("The lab holds no Debian packages for the course's containers, so the sandboxes keep their way to "
+                     "Debian's archive (lessons 04 and 06 install curl): load a bundle (`labkit mirror load FILE`) to "
+                     "grade with no internet.")
     if nothing_up:
         notes.append(f"No lab was up in {paths.home}: this run started one, and stops it when it is done.")
     return nothing_up, notes

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..course import _catalog
 from ..course._context import LabContext
 from ..errors import EngineUnreachable, LabkitError
-from ..infra import _client, _current_engine, _managed_engine, _mirror, _proc, _registries, _sandbox
+from ..infra import _client, _current_engine, _managed_engine, _mirror, _packages, _proc, _registries, _sandbox
 from ..infra._engine_api import Engine
 from ..infra._paths import LabPaths, packages_store
 from ..infra._registries import REGISTRY
@@ -152,7 +152,10 @@ def _prepare_sandbox(suffix: str, mirror: RegistryState, cache: Path, seeded, sa
         name=f"{_sandbox.PREFIX}-{sandboxing.run}-{suffix}", limits=sandboxing.limits, engine=engine,
         mirror_data=sandboxing.mirror_data, hide=sandboxing.hide, expose=exposed(engine),
         store="containerd" if engine.current else "classic", seeded=seeded,
-        packages=packages_store(cache), offline=True,  # a submission reaches the lab's own sources only
+        # A submission reaches the lab's own sources only, the course's Debian packages among them;
+        # where the class's store has none (a lab offline without a bundle), the sandbox keeps its way
+        # to Debian's archive, as lessons 04 and 06 need it (`class_lab` says so).
+        packages=packages_store(cache), offline=course_packages_held(cache),
     )
     sb = _sandbox.make(spec)
     lab = GradingLab(sb.paths, sb.workspace, sb.docker_config, sb.state, sandbox=sb)
@@ -164,6 +167,11 @@ def _prepare_sandbox(suffix: str, mirror: RegistryState, cache: Path, seeded, sa
         dismantle(lab)
         raise
     return lab
+
+
+def course_packages_held(cache: Path) -> bool:
+    """Whether the class's Debian package store holds what the course's containers install."""
+    return _packages.holds(packages_store(cache), _packages.COURSE_PACKAGES[0])
 
 
 def sandbox_engine(cache: Path) -> _current_engine.CurrentEngine | None:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .execute import execute
-from .labs import (GradingLab, Sandboxing, dismantle, note_limits, prepare, sandbox_engine, seed_registry, seeded_registry,
-                   stop_leftovers)
+from .labs import (GradingLab, Sandboxing, course_packages_held, dismantle, note_limits, prepare, sandbox_engine, seed_registry,
+                   seeded_registry, stop_leftovers)
 from .validate import Submission, checks_in, exercises_of, lesson_of, notebook_of, validate
 from .verify import GRADER_SAYS, finish, slug, verify
 
@@ -52,7 +52,8 @@ def run(sub: Submission, lab: GradingLab, limits: Limits) -> None:
 
 
 __all__ = [
-    "GRADER_SAYS", "STAGES", "GradingLab", "Limits", "Sandboxing", "Stage", "Submission", "checks_in", "dismantle", "execute",
+    "GRADER_SAYS", "STAGES", "GradingLab", "Limits", "Sandboxing", "Stage", "Submission", "checks_in", "course_packages_held",
+    "dismantle", "execute",
     "exercises_of", "finish", "lesson_of", "notebook_of", "note_limits", "prepare", "sandbox_engine", "run", "seed_registry", "seeded_registry", "slug", "stop_leftovers",
     "validate", "verify",
 ]
