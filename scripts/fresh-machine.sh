@@ -89,7 +89,9 @@ done
 # Unless `bare`, the lab home (`make lab`'s default, ~/.local/share/labkit) gets a volume and /tmp a
 # tmpfs, as a careful user would give them; bare, everything is on the container's own overlayfs
 # root, where labkit gives its engine a data root of its own (docs/architecture.md).
-caps=(--cap-add=ALL)
+# The sandboxes' rootless engines need /dev/net/tun (slirp4netns); no loop device is given, so the
+# sandboxes' disks are tmpfs and, bare, the engine's data root falls back to overlay-less storage.
+caps=(--cap-add=ALL --device /dev/net/tun)
 places=(--tmpfs /tmp:exec -v /root/.local/share)
 [ "$bare" = bare ] && places=()
 [ "$(docker version --format '{{.Server.Version}}' | cut -d. -f1)" -lt 23 ] && caps+=(--cap-drop=SYS_RESOURCE)

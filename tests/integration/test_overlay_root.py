@@ -34,16 +34,21 @@ def test_a_lab_on_overlayfs_gets_a_data_root_it_can_use(lab, overlay_home):
     assert _fstype(overlay_home) == "overlay"
     ours = start_lab(overlay_home / "home", overlay_home / "docker-config", "--managed")
     try:
-        assert "is on overlayfs" in ours.start_output and "ext4 file system of its own" in ours.start_output
+        assert "is on overlayfs" in ours.start_output
         data = overlay_home / "home" / "engine" / "data"
-        assert _fstype(data) == "ext4"
+        looped = "ext4 file system of its own" in ours.start_output
+        if looped:
+            assert _fstype(data) == "ext4"
+        else:  # no loop device here (a container given none): the engine keeps its images without overlay
+            assert "no loop device could be had" in ours.start_output
+            assert ours.docker("info", "--format", "{{.Driver}}").stdout.strip() in ("native", "vfs")
         ran = ours.docker("run", "--rm", "busybox", "echo", "ran on overlayfs", check=False)
         assert "ran on overlayfs" in ran.stdout, ran.stderr
         built = ours.docker("build", "-q", "-t", "on-overlay", "-", input="FROM debian:bookworm-slim\nRUN echo layered > /x\n",
                             check=False)
         assert built.returncode == 0, built.stderr
         ours.labkit("down")
-        assert _fstype(data) == "overlay"  # unmounted with the engine
+        assert _fstype(data) == "overlay"  # unmounted with the engine (or never mounted)
         again = ours.labkit("up")
         assert "is on overlayfs" not in again.stdout + again.stderr  # said once
         assert ours.docker("image", "inspect", "on-overlay", check=False).returncode == 0  # kept across down and up
