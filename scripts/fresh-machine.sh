@@ -92,7 +92,7 @@ done
 # The sandboxes' rootless engines need /dev/net/tun (slirp4netns); no loop device is given, so the
 # sandboxes' disks are tmpfs and, bare, the engine's data root falls back to overlay-less storage.
 caps=(--cap-add=ALL --device /dev/net/tun)
-places=(--tmpfs /tmp:exec -v /root/.local/share)
+places=(--tmpfs /tmp:exec,dev -v /root/.local/share)  # dev: the tests make tun nodes in /tmp
 [ "$bare" = bare ] && places=()
 [ "$(docker version --format '{{.Server.Version}}' | cut -d. -f1)" -lt 23 ] && caps+=(--cap-drop=SYS_RESOURCE)
 
