@@ -26,10 +26,10 @@ bench: deps venv-test
 	$(BIN)/python bench/grading.py
 	$(BIN)/python bench/hub.py
 
-## Rebuild notebooks/*.ipynb from course/lessons.py, run each against the lab, store outputs.
+## Rebuild notebooks/*.ipynb from authoring/lessons.py, run each against the lab, store outputs.
 notebooks: deps venv
 	$(BIN)/labkit up
-	$(BIN)/python -m course.build --execute
+	$(BIN)/python -m authoring.build --execute
 
 ## For `labkit hub` (a class on this machine): JupyterHub, and Node.js for its proxy.
 classroom: deps venv

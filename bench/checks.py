@@ -122,16 +122,16 @@ def main() -> int:
         env["LABKIT_WORKSPACE"] = str(work / "ws")
         (work / "ws").mkdir()
         os.environ.update(env)
-        from course.solutions import SOLUTIONS
-        from labkit.course import _catalog
-        from labkit.course._exercises import fill
+        from authoring.solutions import SOLUTIONS
+        from labkit.course import catalog
+        from labkit.course.exercises import fill
         from labkit.ui._notebook import Lab
 
         lab = Lab()
         env["DOCKER_HOST"] = os.environ["DOCKER_HOST"] = lab._context().state.engine.host
         ctx = lab._context()
-        again = [_catalog.get("container.two-from-one"), _catalog.get("container.rw-layer")]  # undone by ephemeral
-        for exercise in list(_catalog.EXERCISES) + again:
+        again = [catalog.get("container.two-from-one"), catalog.get("container.rw-layer")]  # undone by ephemeral
+        for exercise in list(catalog.EXERCISES) + again:
             for command in exercise.setup + SOLUTIONS[exercise.id].commands:
                 subprocess.run(["bash", "-c", fill(command, ctx)], env=env, check=True, capture_output=True)
         client = docker.DockerClient(base_url=env["DOCKER_HOST"], version="auto")
@@ -145,7 +145,7 @@ def main() -> int:
             t_lab = median_time(lambda: lab.check(exercise, answer), runs)
             t_shell = median_time(shell(commands, env), max(3, runs // 3))
             t_raw = median_time(lambda: raw(client, session), runs) if raw else None
-            spec = _catalog.get(exercise)
+            spec = catalog.get(exercise)
 
             def check_only() -> None:
                 with ctx.engine.consistent():

@@ -71,10 +71,10 @@ def main() -> int:
     rows, slow = [], []
     with bench_lab("labkit-bench-course-") as (work, env):
         os.environ.update(env)
-        from labkit.course._context import LabContext
-        from labkit.infra._lifecycle import env as lab_env
-        from labkit.infra._paths import LabPaths
-        from labkit.course._reset import reset
+        from labkit.course import LabContext
+        from labkit.lab.lifecycle import env as lab_env
+        from labkit.home import LabPaths
+        from labkit.course.reset import reset
 
         paths = LabPaths.from_env()
         env.update(lab_env(paths), LABKIT_PASSWORD_FILE=str(paths.password_file))

@@ -45,11 +45,11 @@ def main() -> int:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 30
     with bench_lab("labkit-bench-grading-") as (work, env):
         os.environ.update(env)
-        from labkit.course._context import LabContext
-        from labkit.infra._lifecycle import env as lab_env
-        from labkit.infra._paths import LabPaths
-        from labkit.course._release import release
-        from labkit.course._reset import reset
+        from labkit.course import LabContext
+        from labkit.lab.lifecycle import env as lab_env
+        from labkit.home import LabPaths
+        from labkit.course.release import release
+        from labkit.course.reset import reset
 
         release(REPO / "notebooks", work / "released")
         subs = work / "subs"
@@ -146,7 +146,7 @@ class OwnMemory:
         return [most / 2**20 for most in self._most.values()]
 
     def _sample(self) -> None:
-        from labkit.infra import _cgroups
+        from labkit.sandbox import _cgroups
 
         while not self._stop.wait(0.05):
             for group in _cgroups.leftovers():  # every sandbox group on the machine
@@ -157,20 +157,21 @@ class OwnMemory:
 
 def sandbox_lifetimes(paths) -> tuple[float, float]:
     """Median seconds to make one sandbox (as the grader does, base layers copied in) and to take it down."""
-    from labkit.grading import labs
-    from labkit.infra import _registries, _sandbox
-    from labkit.infra._state import State
+    from labkit.lab import fresh
+    from labkit.registries import programs
+    from labkit.sandbox import _box
+    from labkit.home import State
 
     state = State.load(paths)
-    sandboxing = labs.Sandboxing(_sandbox.Limits(), _registries.data_dir(paths, _registries.MIRROR), (paths.home,), os.getpid())
-    seeded = labs.seeded_registry(Path(tempfile.mkdtemp()) / "seeded", state.mirror, paths.cache)
+    sandboxing = fresh.Sandboxing(_box.Limits(), programs.data_dir(paths, programs.MIRROR), (paths.home,), os.getpid())
+    seeded = fresh.seeded_registry(Path(tempfile.mkdtemp()) / "seeded", state.mirror, paths.cache)
     made, down = [], []
     for i in range(5):
         start = time.perf_counter()
-        lab = labs.prepare(Path(f"bench-{i}"), state.mirror, paths.cache, seeded, sandboxing)
+        lab = fresh.prepare(Path(f"bench-{i}"), state.mirror, paths.cache, seeded, sandboxing)
         made.append(time.perf_counter() - start)
         start = time.perf_counter()
-        labs.dismantle(lab)
+        fresh.dismantle(lab)
         down.append(time.perf_counter() - start)
     shutil.rmtree(seeded.parents[2], ignore_errors=True)
     return statistics.median(made), statistics.median(down)

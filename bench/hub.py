@@ -81,12 +81,12 @@ def learner_round(base: str, names: list[str], teacher: HubLearner) -> dict:
 def peaks() -> list[tuple[float, float]]:
     """Each running lab's memory (MB), from its sandbox's cgroup: (its programs' own memory now, anonymous
     and resident; the group's peak, which also counts the page cache of its disk and image unpacking)."""
-    from labkit.infra import _cgroups, _sandbox
+    from labkit.sandbox import _cgroups, _box
 
     found = []
     for line in Path("/etc/passwd").read_text().splitlines():
         user = line.split(":", 1)[0]
-        if user.startswith(f"{_sandbox.PREFIX}-") and "-u" in user:
+        if user.startswith(f"{_box.PREFIX}-") and "-u" in user:
             group = _cgroups.Group(user)
             found.append(((group.own_memory() or 0) / 2**20, (group.peak_memory() or 0) / 2**20))
     return found
@@ -94,17 +94,18 @@ def peaks() -> list[tuple[float, float]]:
 
 def reference(work: Path) -> float:
     """Making and taking down one bare sandbox (what a lab's start costs besides JupyterLab)."""
-    from labkit.grading import labs
-    from labkit.infra import _registries, _sandbox
-    from labkit.infra._paths import LabPaths
+    from labkit.lab import fresh
+    from labkit.registries import programs
+    from labkit.sandbox import _box
+    from labkit.home import LabPaths
 
     paths = LabPaths.from_env()
-    engine = labs.sandbox_engine(paths.cache)
-    spec = _sandbox.Spec(name=f"{_sandbox.PREFIX}-{os.getpid()}-ref", limits=_sandbox.Limits(), engine=engine,
-                         mirror_data=_registries.data_dir(paths, _registries.MIRROR), expose=labs.exposed(engine),
+    engine = fresh.sandbox_engine(paths.cache)
+    spec = _box.Spec(name=f"{_box.PREFIX}-{os.getpid()}-ref", limits=_box.Limits(), engine=engine,
+                         mirror_data=programs.data_dir(paths, programs.MIRROR), expose=fresh.exposed(engine),
                          store="containerd" if engine.current else "classic")
     start = time.monotonic()
-    _sandbox.take_down(_sandbox.make(spec))
+    _box.take_down(_box.make(spec))
     return time.monotonic() - start
 
 
@@ -114,15 +115,15 @@ def main(rounds: list[int]) -> int:
         os.environ.update(env)
         hub_home = Path(tempfile.mkdtemp(prefix="labkit-bench-hubhome-"))
         env["LABKIT_HUB_HOME"] = str(hub_home)
-        from labkit.classroom._hub import healthy
-        from labkit.infra import _proc
+        from labkit.classroom.hub import healthy
+        from labkit.machine import processes
 
-        port = _proc.free_port()
+        port = processes.free_port()
         base = f"http://127.0.0.1:{port}"
         hub = subprocess.Popen([sys.executable, "-m", "labkit", "hub", "--ip", "127.0.0.1", "--port", str(port),
                                 "--code", CODE, "--admin-code", ADMIN], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            failure = _proc.wait_ready(lambda: healthy(base), hub, 300)
+            failure = processes.wait_ready(lambda: healthy(base), hub, 300)
             if failure:
                 print(f"labkit hub did not start: {failure} (its log: {hub_home / 'jupyterhub.log'})", file=sys.stderr)
                 return 1

@@ -22,18 +22,20 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import _lean  # noqa: F401  (first of labkit's modules: see there)
-from .course import _catalog, _exercises, _release, _reset
-from .course._context import LabContext
-from .course._progress import ProgressStore
+from . import _startup  # noqa: F401  (first of labkit's modules: see there)
+from .course import catalog, exercises, release, reset
+from .course import LabContext
+from .course import ProgressStore
 from .errors import LabkitError, UnknownExercise
-from .infra import _bundle, _lifecycle, _mirror, _registries
-from .infra._engine_api import Engine
-from .infra._paths import LabPaths
-from .infra._registries import MIRROR
-from .infra._report import Reporter, Update
-from .infra._state import State
-from .ui import _jupyter, _render
+from .registries import bundles, seeding, programs
+from .lab import lifecycle
+from .engines import Engine
+from .home import LabPaths
+from .registries import MIRROR
+from .machine import Reporter, Update
+from .home import State
+from .lab import jupyter
+from .ui import render
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -67,22 +69,22 @@ class ConsoleReporter(Reporter):
 def cmd_up(args: argparse.Namespace, paths: LabPaths) -> int:
     reporter = ConsoleReporter(err)
     if args.bundle:
-        refs = _lifecycle.adopt_bundle(paths, Path(args.bundle).resolve())
+        refs = lifecycle.adopt_bundle(paths, Path(args.bundle).resolve())
         out.print(f"bundle: {', '.join(refs)} and the course's Debian packages, from {escape(args.bundle)}")
-    result = _lifecycle.up(paths, engine=args.engine, managed=args.managed, reporter=reporter, store=args.store)
+    result = lifecycle.up(paths, engine=args.engine, managed=args.managed, reporter=reporter, store=args.store)
     if args.bundle and not result.state.engine.managed:  # your own engine keeps them: its pulls find them there
-        _lifecycle.load_bundle(paths, Path(args.bundle).resolve(), reporter)
+        lifecycle.load_bundle(paths, Path(args.bundle).resolve(), reporter)
     for note in result.notes:
         reporter.note(note)
     for ref, source in result.seeded.items():
         out.print(f"mirror: {ref} ({source})")
     if not result.started and not result.seeded:
         out.print("The lab is already up: nothing to do.")
-    return _print_status(_lifecycle.status(paths))
+    return _print_status(lifecycle.status(paths))
 
 
 def cmd_down(args: argparse.Namespace, paths: LabPaths) -> int:
-    stopped = _lifecycle.down(paths, purge=args.purge)
+    stopped = lifecycle.down(paths, purge=args.purge)
     for what in stopped:
         out.print(f"stopped: {what}")
     if not stopped:
@@ -94,14 +96,14 @@ def cmd_down(args: argparse.Namespace, paths: LabPaths) -> int:
 
 
 def cmd_status(args: argparse.Namespace, paths: LabPaths) -> int:
-    status = _lifecycle.status(paths)
+    status = lifecycle.status(paths)
     if args.json:
         print(json.dumps(status.to_dict(), indent=2))
         return 0 if status.ok else 1
     return _print_status(status)
 
 
-def _print_status(status: _lifecycle.LabStatus) -> int:
+def _print_status(status: lifecycle.LabStatus) -> int:
     table = Table(title="Docker Images Lab", title_justify="left")
     for column in ("part", "state", "where", "details"):
         table.add_column(column)
@@ -118,7 +120,7 @@ def _print_status(status: _lifecycle.LabStatus) -> int:
 
 
 def cmd_env(args: argparse.Namespace, paths: LabPaths) -> int:
-    for name, value in _lifecycle.env(paths).items():
+    for name, value in lifecycle.env(paths).items():
         print(f"export {name}={shlex.quote(value)}")
     print("# Run this command to point your shell at the lab:")
     print('# eval "$(labkit env)"')
@@ -128,48 +130,48 @@ def cmd_env(args: argparse.Namespace, paths: LabPaths) -> int:
 def cmd_mirror(args: argparse.Namespace, paths: LabPaths) -> int:
     path = Path(args.file).resolve()
     if args.action == "load":
-        refs, where = _lifecycle.load_bundle(paths, path, ConsoleReporter(err))
+        refs, where = lifecycle.load_bundle(paths, path, ConsoleReporter(err))
         out.print(f"Loaded {', '.join(refs)} from {path} into {where}.")
         return 0
     state = State.load(paths)
-    if not state.engine.host or not _registries.is_up(paths, MIRROR, state.mirror):
+    if not state.engine.host or not programs.is_up(paths, MIRROR, state.mirror):
         raise LabkitError("The lab is not up.", "run `labkit up` first.")
     with Engine(state.engine.host) as engine:
-        refs = _mirror.save(engine, _registries.client(paths, MIRROR, state.mirror), path, ConsoleReporter(err),
+        refs = seeding.save(engine, programs.client(paths, MIRROR, state.mirror), path, ConsoleReporter(err),
                             packages=paths.packages_dir, wheels=args.wheels)
-    said = _bundle.contents(path)
+    said = bundles.contents(path)
     extra = f", {said.get('packages', 0)} files of Debian packages" + (f", {len(said['wheels'])} Python packages" if said.get("wheels") else "")
     out.print(f"Wrote {', '.join(refs)}{extra} to {path} ({path.stat().st_size / 1e6:.0f} MB).")
     return 0
 
 
 def cmd_lab(args: argparse.Namespace, paths: LabPaths) -> int:
-    jupyter = _jupyter.find_jupyter()
-    if not _lifecycle.status(paths).ok:
+    program = jupyter.find_jupyter()
+    if not lifecycle.status(paths).ok:
         err.print("The lab is not up: starting it first (`labkit up`).")
-        for note in _lifecycle.up(paths, reporter=ConsoleReporter(err)).notes:
+        for note in lifecycle.up(paths, reporter=ConsoleReporter(err)).notes:
             err.print(f"[yellow]![/] {escape(note)}")
     notebooks, workspace = Path(args.notebooks).resolve(), Path(args.workspace).resolve()
-    start, renewed = _jupyter.START_NOTEBOOK, None
+    start, renewed = jupyter.START_NOTEBOOK, None
     if args.fresh:
-        renewed = _release.fresh(notebooks, workspace, args.fresh)
+        renewed = release.fresh(notebooks, workspace, args.fresh)
         start = renewed.name
         if renewed.saved:
             err.print(f"Your copy of {renewed.name} was moved aside to {escape(str(renewed.saved))}.")
         err.print(f"{renewed.name} is fresh again (solutions removed) in {escape(str(workspace))}.")
-    stocked = _release.stock(notebooks, workspace)
-    _lifecycle.remember_workspace(paths, workspace)
+    stocked = release.stock(notebooks, workspace)
+    lifecycle.remember_workspace(paths, workspace)
     copied = [item.name for item in stocked if item.copied]
     if copied:
         err.print(f"Copied {len(copied)} learner notebook(s) into {escape(str(workspace))}: {', '.join(copied)}")
     kept = [item.name for item in stocked if not item.copied and item.name != (renewed.name if renewed else None)]
     if kept:
         err.print(f"Kept your own {len(kept)} notebook(s) in {escape(str(workspace))} (`labkit lab --fresh NAME` starts one over).")
-    argv = _jupyter.command(jupyter, workspace, args.port, args.ip, args.no_browser, start, as_root=os.geteuid() == 0,
-                            settings=_jupyter.settings_dir(paths.home))
+    argv = jupyter.command(program, workspace, args.port, args.ip, args.no_browser, start, as_root=os.geteuid() == 0,
+                            settings=jupyter.settings_dir(paths.home))
     err.print(f"Starting JupyterLab in {escape(str(workspace))}; open the URL it prints (with its token) to reach {start}.")
     err.print("Ctrl-C stops JupyterLab; the engine and registries keep running until `labkit down`.")
-    code = _jupyter.run(argv, _jupyter.environment(_lifecycle.env(paths), workspace), workspace)
+    code = jupyter.run(argv, jupyter.environment(lifecycle.env(paths), workspace), workspace)
     err.print("JupyterLab stopped. The lab is still up: `labkit down` stops it.")
     return code
 
@@ -191,34 +193,34 @@ def cmd_check(args: argparse.Namespace, paths: LabPaths) -> int:
         except ValueError:
             answer = args.answer  # a plain word, e.g. --answer b
     try:
-        result = _exercises.run_check(_context(args), args.exercise, answer, ProgressStore.for_paths(paths), source="cli")
+        result = exercises.run_check(_context(args), args.exercise, answer, ProgressStore.for_paths(paths), source="cli")
     except UnknownExercise as e:
-        print(f"labkit: {_render.unknown_exercise_text(e.exercise, e.matches)}", file=sys.stderr)
+        print(f"labkit: {render.unknown_exercise_text(e.exercise, e.matches)}", file=sys.stderr)
         return NO_SUCH_EXERCISE
     except LabkitError as e:  # the lab is not up, the progress store cannot be used: a lab problem, not "not yet"
         print(f"labkit: {e}", file=sys.stderr)
         return CHECK_EXIT["error"]
-    print(_render.result_text(result))
+    print(render.result_text(result))
     return CHECK_EXIT.get(result.status, CHECK_EXIT["error"])
 
 
 def cmd_hint(args: argparse.Namespace, paths: LabPaths) -> int:
     ctx = _context(args)
-    exercise = _catalog.get(args.exercise)
-    number, text = _exercises.next_hint(ctx, exercise, ProgressStore.for_paths(paths))
-    print(_render.hint_text(exercise.id, number, len(exercise.hints), text))
+    exercise = catalog.get(args.exercise)
+    number, text = exercises.next_hint(ctx, exercise, ProgressStore.for_paths(paths))
+    print(render.hint_text(exercise.id, number, len(exercise.hints), text))
     return 0
 
 
 def cmd_progress(args: argparse.Namespace, paths: LabPaths) -> int:
     store = ProgressStore.for_paths(paths)
-    rows = store.summary(_catalog.EXERCISES, _catalog.TITLES)
-    print(_render.progress_text(rows))
+    rows = store.summary(catalog.EXERCISES, catalog.TITLES)
+    print(render.progress_text(rows))
     best = store.best()  # since each lesson's last reset, as the bars above
     table = Table(title="Exercises", title_justify="left")
     for column in ("exercise", "title", "state", "points"):
         table.add_column(column)
-    for exercise in _catalog.EXERCISES:
+    for exercise in catalog.EXERCISES:
         passed, points = best.get(exercise.id, (False, 0.0))
         state = "[green]done[/]" if passed else "[yellow]tried[/]" if exercise.id in best else "not yet"
         table.add_row(exercise.id, escape(exercise.title), state, f"{points:g}/{exercise.points:g}")
@@ -229,8 +231,8 @@ def cmd_progress(args: argparse.Namespace, paths: LabPaths) -> int:
 def cmd_reset(args: argparse.Namespace, paths: LabPaths) -> int:
     lessons = args.lesson or None
     for name in lessons or []:
-        _catalog.lesson(name)  # an unknown lesson stops here, before anything is removed
-    done = _reset.reset(_context(args), lessons)
+        catalog.lesson(name)  # an unknown lesson stops here, before anything is removed
+    done = reset.reset(_context(args), lessons)
     for line in done:
         out.print(escape(line))
     what = ", ".join(lessons) if lessons else "every lesson"
@@ -239,7 +241,7 @@ def cmd_reset(args: argparse.Namespace, paths: LabPaths) -> int:
 
 
 def cmd_release(args: argparse.Namespace, paths: LabPaths) -> int:
-    released = _release.release(Path(args.src), Path(args.dst), force=args.force)
+    released = release.release(Path(args.src), Path(args.dst), force=args.force)
     for item in released:
         out.print(f"{item.path}: {item.solutions_removed} solution cell(s) replaced")
     return 0
@@ -263,35 +265,35 @@ def _size(text: str) -> int:
 
 
 def cmd_hub(args: argparse.Namespace, paths: LabPaths) -> int:
-    from .classroom import _hub  # JupyterHub is imported only by this command
-    from .infra._sandbox import Limits
+    from .classroom import hub  # JupyterHub is imported only by this command
+    from .sandbox import Limits
 
-    options = _hub.HubOptions(port=args.port, ip=args.ip, code=args.code or "", admin_code=args.admin_code or "",
+    options = hub.HubOptions(port=args.port, ip=args.ip, code=args.code or "", admin_code=args.admin_code or "",
                               limits=Limits(memory=args.memory, pids=args.pids, disk=args.disk), keep_free=args.keep_free)
     if args.stop:
-        said = _hub.stop(options, paths)
+        said = hub.stop(options, paths)
         for what in said:
             out.print(f"stopped: {escape(what)}")
         out.print(f"Nothing of the hub was running in {options.home}." if not said
                   else f"The learners' work is kept in {options.home / 'learners'}.")
         return 0
-    hub = _hub.start(paths, options, ConsoleReporter(err))
+    running = hub.start(paths, options, ConsoleReporter(err))
     where = options.ip or "THIS-MACHINE"
     out.print(f"The class hub is up: http://{where}:{options.port}/ (workshop code {escape(options.code)}; "
               f"you sign in as `instructor` with your admin code).")
     out.print("Ctrl-C (or `labkit hub --stop` elsewhere) takes every learner's lab down; their work is kept.")
     try:
-        hub.wait()
+        running.wait()
     except KeyboardInterrupt:
-        for what in _hub.stop(options, paths):
+        for what in hub.stop(options, paths):
             out.print(f"stopped: {escape(what)}")
     return 0
 
 
 def cmd_singleuser(args: argparse.Namespace, paths: LabPaths) -> int:
-    from .classroom import _singleuser
+    from .classroom import singleuser
 
-    start = _singleuser.prepare(paths, args.command, ConsoleReporter(err))
+    start = singleuser.prepare(paths, args.command, ConsoleReporter(err))
     sys.stdout.flush()
     sys.stderr.flush()
     os.chdir(start.cwd)
@@ -308,7 +310,7 @@ def cmd_grade(args: argparse.Namespace, paths: LabPaths) -> int:
     entries = grading.find(items, exclude=Path(args.out))
     if not entries:
         raise LabkitError("No notebooks were found in what was given.", "name .ipynb files, folders that hold them, or a zip file of them.")
-    from .infra._sandbox import Limits
+    from .sandbox import Limits
 
     options = grading.Options(
         out=Path(args.out).resolve(), jobs=args.jobs, cell_timeout=args.timeout_cell,
@@ -328,7 +330,7 @@ def cmd_grade(args: argparse.Namespace, paths: LabPaths) -> int:
         run = _grade_with_progress(grading, entries, options, args.only_failed, grading.origins(items))
     finally:
         if started:
-            _lifecycle.down(paths)
+            lifecycle.down(paths)
     table = Table(title="Grades", title_justify="left")
     for column in ("submission", "learner", "status", "score", "problem"):
         table.add_column(column)
@@ -408,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_progress)
 
     p = commands.add_parser("reset", help="remove what the course created (all lessons, or --lesson L)")
-    p.add_argument("--lesson", action="append", metavar="L", help=f"one of: {', '.join(_catalog.TITLES)} (repeatable)")
+    p.add_argument("--lesson", action="append", metavar="L", help=f"one of: {', '.join(catalog.TITLES)} (repeatable)")
     p.add_argument("--workspace", help="the folder the exercises wrote files to (default: the one `labkit lab` opened)")
     p.set_defaults(func=cmd_reset)
 

@@ -129,9 +129,9 @@ def lab(tmp_path_factory) -> Lab:
 @pytest.fixture
 def ctx(lab, tmp_path):
     """A check context on the session's lab, with a fresh workspace and the lab's docker config."""
-    from labkit.course._context import LabContext
-    from labkit.infra._paths import LabPaths
-    from labkit.infra._state import State
+    from labkit.course import LabContext
+    from labkit.home import LabPaths
+    from labkit.home import State
 
     paths = LabPaths(home=lab.home, cache=Path(lab.env["LABKIT_CACHE"]))
     context = LabContext(paths, State.load(paths), tmp_path / "workspace", Path(lab.env["DOCKER_CONFIG"]))

@@ -1,3 +1,6 @@
-"""A class on one server: the instructor's view of every learner's progress, and (to come) the hub
-that gives each learner a lab of their own. Uses the course's progress stores; nothing below it
-imports this part."""
+"""A class on one server: `labkit hub` (`hub`: JupyterHub, a sandboxed lab per learner, their sign-in,
+the instructor's class view) and a learner's lab in the single-user image on Kubernetes
+(`singleuser`). Stands beside grading, on the lab, the course and ui; nothing imports it but the
+command line."""
+
+__all__ = ["hub", "singleuser"]

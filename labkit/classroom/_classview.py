@@ -14,7 +14,7 @@ import io
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Protocol
 
-from ..course._progress import ProgressStore
+from ..course import ProgressStore
 
 STUCK_FAILURES = 3
 IDLE_SECONDS = 600.0

@@ -31,8 +31,8 @@ from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
 from tornado import ioloop, web
 
-from ..course import _catalog
-from ..course._progress import FILE_NAME, ProgressStore
+from ..course import catalog
+from ..course import FILE_NAME, ProgressStore
 from ..errors import LabkitError
 from ._classview import ClassView, class_view
 from ._names import Names
@@ -62,7 +62,7 @@ def read_class(learners: Path, now: float | None = None) -> ClassView:
                 Path(f"{copy}-wal").unlink(missing_ok=True)
                 store = ProgressStore(copy)
             stores[folder.name] = store
-        view = class_view(stores, _catalog.EXERCISES, now or time.time())
+        view = class_view(stores, catalog.EXERCISES, now or time.time())
     for row in view.learners:
         row.problem = unreadable.get(row.name, "")
         problem = learners / row.name / PROBLEM_FILE

@@ -1,7 +1,7 @@
 """A learner's lab on the class's hub: the grading sandbox, reused, with JupyterLab in it.
 
 Each learner's server runs as a throwaway unprivileged user of their own, with a rootless engine and
-course registry, inside a learner's limits (`infra._sandbox`, as for a graded submission), the class's
+course registry, inside a learner's limits (`sandbox._box`, as for a graded submission), the class's
 mirror serving the base images. What outlives the lab is the learner's folder under the hub's home
 (`learners/<name>`: `workspace/` with their notebooks, copied in once and never overwritten, and
 `progress/`, their checks and hints), bound into the sandbox at `home/kept`; every other learner's
@@ -24,16 +24,17 @@ from jupyterhub.spawner import Spawner
 from tornado import web
 from traitlets import Integer, Unicode, default
 
-from ..course import _release
+from ..course import release
 from ..errors import SandboxFailed
-from ..grading import labs
-from ..infra import _proc, _sandbox
-from ..infra._paths import packages_store
-from ..ui import _jupyter
+from ..lab import fresh
+from ..machine import processes
+from .. import sandbox
+from ..home import packages_store
+from ..lab import jupyter
 
 #: In a learner's kept folder when their last lab did not start: {"time", "problem"}.
 PROBLEM_FILE = "lab-problem.json"
-START_PAGE = _jupyter.start_path()  # where a learner's JupyterLab opens (JupyterHub's Spawner.default_url)
+START_PAGE = jupyter.start_path()  # where a learner's JupyterLab opens (JupyterHub's Spawner.default_url)
 
 
 class SandboxSpawner(Spawner):
@@ -46,15 +47,15 @@ class SandboxSpawner(Spawner):
     notebooks = Unicode(help="The course's source notebooks (learner copies are made from them).").tag(config=True)
     hide = Unicode(help="Folders of the machine no learner may see, separated by os.pathsep.").tag(config=True)
     min_free = Integer(512 * 2**20, help="Memory the machine must have free to start another lab (bytes).").tag(config=True)
-    memory = Integer(_sandbox.Limits.memory).tag(config=True)
-    pids = Integer(_sandbox.Limits.pids).tag(config=True)
-    disk = Integer(_sandbox.Limits.disk).tag(config=True)
+    memory = Integer(sandbox.Limits.memory).tag(config=True)
+    pids = Integer(sandbox.Limits.pids).tag(config=True)
+    disk = Integer(sandbox.Limits.disk).tag(config=True)
 
     @default("default_url")
     def _start_page(self) -> str:
         return START_PAGE
 
-    sandbox: _sandbox.Sandbox | None = None
+    sandbox: sandbox.Sandbox | None = None
     proc: subprocess.Popen | None = None
 
     @property
@@ -62,7 +63,7 @@ class SandboxSpawner(Spawner):
         return Path(self.hub_home) / "learners" / self.user.name
 
     async def start(self) -> tuple[str, int]:
-        port = _proc.free_port()
+        port = processes.free_port()
         loop = asyncio.get_running_loop()
         problem = self.kept / PROBLEM_FILE
         refusal = ""
@@ -74,7 +75,7 @@ class SandboxSpawner(Spawner):
             try:
                 self.proc = await loop.run_in_executor(None, self._serve, port)
             except BaseException:
-                await loop.run_in_executor(None, _sandbox.take_down, self.sandbox)
+                await loop.run_in_executor(None, sandbox.take_down, self.sandbox)
                 self.sandbox = None
                 raise
         except Exception as e:  # the learner sees it on JupyterHub's page; the instructor on the class view
@@ -87,7 +88,7 @@ class SandboxSpawner(Spawner):
         problem.unlink(missing_ok=True)
         return "127.0.0.1", port
 
-    def _make(self) -> _sandbox.Sandbox:
+    def _make(self) -> sandbox.Sandbox:
         """The learner's folder (made the first time, notebooks copied in), then a sandbox around it."""
         workspace, progress = self.kept / "workspace", self.kept / "progress"
         for folder in (self.kept, workspace, progress):  # the learner's own: root follows no link of theirs here
@@ -96,22 +97,22 @@ class SandboxSpawner(Spawner):
             for target in (workspace / notebook.name, workspace / f".{notebook.name}.tmp"):
                 if target.is_symlink():
                     target.unlink()
-        _release.stock(Path(self.notebooks), workspace)  # never overwrites a notebook that is there
-        engine = labs.sandbox_engine(Path(self.cache))
-        spec = _sandbox.Spec(
-            name=f"{_sandbox.PREFIX}-{os.getpid()}-u{self.user.id}", engine=engine,  # a user name fits 32 characters
-            limits=_sandbox.Limits(memory=self.memory, pids=self.pids, disk=self.disk),
+        release.stock(Path(self.notebooks), workspace)  # never overwrites a notebook that is there
+        engine = fresh.sandbox_engine(Path(self.cache))
+        spec = sandbox.Spec(
+            name=f"{sandbox.PREFIX}-{os.getpid()}-u{self.user.id}", engine=engine,  # a user name fits 32 characters
+            limits=sandbox.Limits(memory=self.memory, pids=self.pids, disk=self.disk),
             mirror_data=Path(self.mirror_data), hide=tuple(Path(p) for p in self.hide.split(os.pathsep) if p),
-            expose=labs.exposed(engine), store="containerd" if engine.current else "classic", kept=self.kept,
+            expose=fresh.exposed(engine), store="containerd" if engine.current else "classic", kept=self.kept,
             seeded=Path(self.seeded) if self.seeded else None, packages=packages_store(Path(self.cache)),
         )
-        sb = _sandbox.make(spec)
+        sb = sandbox.make(spec)
         try:
             subprocess.run(["chown", "-R", f"{sb.uid}:{sb.gid}", str(self.kept)], check=True)
             os.chmod(self.kept, 0o700)
             sb.offer_plugins()
         except BaseException:
-            _sandbox.take_down(sb)
+            sandbox.take_down(sb)
             raise
         return sb
 
@@ -120,8 +121,8 @@ class SandboxSpawner(Spawner):
         sb = self.sandbox
         workspace = sb.kept / "workspace"
         variables = {**sb.lab_variables(), "LABKIT_PROGRESS": str(sb.kept / "progress"), "LABKIT_WORKSPACE": str(workspace)}
-        env = {**_jupyter.environment(variables, workspace, {**sb.base_env(), "SHELL": "/bin/bash"}), **self.get_env()}
-        settings = _jupyter.settings_dir(sb.home)  # no pop-up asking to fetch Jupyter's news: a classroom may be offline
+        env = {**jupyter.environment(variables, workspace, {**sb.base_env(), "SHELL": "/bin/bash"}), **self.get_env()}
+        settings = jupyter.settings_dir(sb.home)  # no pop-up asking to fetch Jupyter's news: a classroom may be offline
         subprocess.run(["chown", "-R", f"{sb.uid}:{sb.gid}", str(settings)], check=True)
         argv = [sys.executable, "-P", "-m", "jupyterhub.singleuser", "--ip=127.0.0.1", f"--port={port}",
                 f"--ServerApp.root_dir={workspace}", f"--LabApp.app_settings_dir={settings}"]
@@ -141,7 +142,7 @@ class SandboxSpawner(Spawner):
         """The lab goes (its user, engine, registry, processes); the learner's folder stays."""
         sb, self.sandbox, self.proc = self.sandbox, None, None
         if sb is not None:
-            await asyncio.get_running_loop().run_in_executor(None, _sandbox.take_down, sb)
+            await asyncio.get_running_loop().run_in_executor(None, sandbox.take_down, sb)
 
 
 def no_room(meminfo: str, need: int) -> str:

@@ -1,4 +1,16 @@
-"""What is taught and checked: `CheckResult`, the check context, check primitives, the
-catalog (one module per lesson), running a check, progress, reset, release. Imports
-`labkit.infra` and `labkit.errors`, never `labkit.ui` or `labkit.grading`.
+"""What is taught and checked: the result every check returns (`CheckResult`), what a check may read
+(`LabContext`), the check primitives (`checks`), the exercises as data, lesson by lesson (`catalog`),
+running one (`exercises`), the progress store (`ProgressStore`), `reset` and learner copies of the
+notebooks (`release`). Stands on the lab's rooms; knows nothing of how a result is shown.
 """
+
+from .._faces import face
+
+__all__ = ["ERROR", "FAILED", "FILE_NAME", "PASSED", "CheckResult", "LabContext", "LessonProgress", "ProgressStore",
+           "catalog", "checks", "exercises", "release", "reset", "run_check", "show_with"]
+__getattr__, __dir__ = face(__name__, {
+    "CheckResult": "_results", "ERROR": "_results", "FAILED": "_results", "PASSED": "_results", "show_with": "_results",
+    "LabContext": "_context",
+    "ProgressStore": "_progress", "LessonProgress": "_progress", "FILE_NAME": "_progress",
+    "run_check": "exercises",
+})

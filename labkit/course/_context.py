@@ -12,15 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import LabNotUp
-from ..infra import _client, _engine_choice, _registries
-from ..infra._mirror import BASE_IMAGES
-from ..infra._names import repo_tag
-from ..infra._client import docker_config_dir
-from ..infra._engine_api import Engine
-from ..infra._paths import LabPaths
-from ..infra._registries import MIRROR, REGISTRY
-from ..infra._registry_api import RegistryClient
-from ..infra._state import State
+from ..engines import docker_cli, choice
+from ..registries import programs
+from ..registries import BASE_IMAGES
+from ..registries import repo_tag
+from ..engines import docker_config_dir
+from ..engines import Engine
+from ..home import LabPaths
+from ..registries import MIRROR, REGISTRY
+from ..registries import RegistryClient
+from ..home import State
 
 
 def _opened(state: State) -> str:
@@ -44,7 +45,7 @@ class LabContext:
         if not state.engine.host or not state.registry.port:
             raise LabNotUp()
         where = workspace or Path(os.environ.get("LABKIT_WORKSPACE") or _opened(state) or Path.cwd())
-        return cls(paths, state, where.resolve(), _client.config_dir(paths, state.engine) or docker_config_dir())
+        return cls(paths, state, where.resolve(), docker_cli.config_dir(paths, state.engine) or docker_config_dir())
 
     @property
     def engine(self) -> Engine:
@@ -58,27 +59,27 @@ class LabContext:
 
     @property
     def user(self) -> str:
-        return self.state.registry.user or _registries.USER
+        return self.state.registry.user or programs.USER
 
     @property
     def password(self) -> str:
-        return _registries.password(self.paths)
+        return programs.password(self.paths)
 
     def registry(self) -> RegistryClient:
         """The course registry, logged in as the lab's learner (one connection, kept)."""
         if "registry" not in self._clients:
-            self._clients["registry"] = _registries.client(self.paths, REGISTRY, self.state.registry)
+            self._clients["registry"] = programs.client(self.paths, REGISTRY, self.state.registry)
         return self._clients["registry"]
 
     def mirror(self) -> RegistryClient:
         if "mirror" not in self._clients:
-            self._clients["mirror"] = _registries.client(self.paths, MIRROR, self.state.mirror)
+            self._clients["mirror"] = programs.client(self.paths, MIRROR, self.state.mirror)
         return self._clients["mirror"]
 
     def pulls_through_mirror(self) -> bool:
         """Whether `docker pull nginx` goes through the lab's mirror (labkit's own engine always does;
         the learner's own engine only with the mirror in its daemon.json)."""
-        return self.state.engine.managed or _engine_choice.uses_mirror(self.engine.info(), self._mirror_url)
+        return self.state.engine.managed or choice.uses_mirror(self.engine.info(), self._mirror_url)
 
     @property
     def _mirror_url(self) -> str:
@@ -89,9 +90,9 @@ class LabContext:
         if self.state.engine.managed or repo_tag(ref) not in {repo_tag(base) for base in BASE_IMAGES}:
             return ""
         info = self.engine.info()
-        if _engine_choice.uses_mirror(info, self._mirror_url):
+        if choice.uses_mirror(info, self._mirror_url):
             return ""
-        setting = _engine_choice.mirror_setting(info, self._mirror_url)
+        setting = choice.mirror_setting(info, self._mirror_url)
         return (f" If `docker pull` cannot reach Docker Hub (offline), your engine needs the lab's mirror: {setting}; "
                 "or load the course's bundle with `labkit mirror load FILE`.")
 

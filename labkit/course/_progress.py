@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Protocol, TypeVar
 
 from ..errors import ProgressError
-from ..infra._paths import LabPaths
+from ..home import LabPaths
 from ._results import CheckResult
 
 T = TypeVar("T")

@@ -1,4 +1,4 @@
-"""What a check returns: a plain result object, rendered in one place (`_render`)."""
+"""What a check returns: a plain result object, rendered in one place (`render`)."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ class CheckResult:
             "details": [{"criterion": c, "met": m, "points": p} for c, m, p in self.details],
         }
 
-    # Jupyter and the terminal show a result through `labkit.ui._render`, the one place output is
+    # Jupyter and the terminal show a result through `labkit.ui.render`, the one place output is
     # made; it hands its functions to `show_with` as it is imported (the course never imports the ui).
     def __str__(self) -> str:
         return _SHOW["text"](self)
@@ -78,7 +78,7 @@ _SHOW: dict[str, Callable[[CheckResult], str]] = {
 
 
 def show_with(text: Callable[[CheckResult], str], html: Callable[[CheckResult], str]) -> None:
-    """How every CheckResult shows itself as text and as HTML (`labkit.ui._render` says)."""
+    """How every CheckResult shows itself as text and as HTML (`labkit.ui.render` says)."""
     _SHOW.update(text=text, html=html)
 
 

@@ -7,7 +7,7 @@ given (`ann/08-capstone`) and its learner, and refuses what is not a notebook (l
 too big) without opening it.
 
 Each submission is copied (the submissions folder is read once, never written) and graded in a
-sandbox of its own (`infra._sandbox`): a throwaway unprivileged user whose kernel, rootless engine
+sandbox of its own (`sandbox._box`): a throwaway unprivileged user whose kernel, rootless engine
 and registries run inside memory, process and disk limits, where nothing of the class (other
 submissions, the reports, the class's lab) can be seen and nothing outside it written. So no
 submission sees another's images or files, one that removes every image touches nothing else,
@@ -19,7 +19,7 @@ submission, and every row of the report says so.
 
 from __future__ import annotations
 
-from .. import _lean  # noqa: F401  (first: a grading worker imports this module before anything else)
+from .. import _startup  # noqa: F401  (first: a grading worker imports this module before anything else)
 
 import json
 import logging
@@ -40,10 +40,13 @@ from typing import Callable
 import nbformat
 
 from ..errors import LabNotUp, LabkitError, SandboxUnavailable
-from ..infra import _lifecycle, _registries, _sandbox
-from ..infra._paths import LabPaths
-from ..infra._report import Reporter
-from ..infra._state import RegistryState, State
+from ..lab import fresh, lifecycle
+from ..registries import programs
+from .. import sandbox
+from ..sandbox import Limits
+from ..home import LabPaths
+from ..machine import Reporter
+from ..home import RegistryState, State
 from .submissions import Entry, find, origins
 from .supply import LabSupply
 from . import report, steps
@@ -59,7 +62,7 @@ class Options:
     notebook_timeout: int = 1200
     formats: tuple[str, ...] = ()
     sandbox: bool = True  # False: --no-sandbox (submissions run as root, and the report says so)
-    limits: _sandbox.Limits = field(default_factory=_sandbox.Limits)
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass
@@ -79,20 +82,20 @@ def class_lab(paths: LabPaths, reporter: Reporter) -> tuple[bool, list[str]]:
     `sudo labkit grade` reads root's lab home, not the teacher's: a teacher's own lab (on their
     Docker, its registries as containers) cannot serve a sandbox anyway, so root's is started."""
     state = State.load(paths)
-    up = state.mirror.port and not state.mirror.container and _registries.is_up(paths, _registries.MIRROR, state.mirror)
-    if up and (not state.engine.managed or steps.course_packages_held(paths.cache)):
+    up = state.mirror.port and not state.mirror.container and programs.is_up(paths, programs.MIRROR, state.mirror)
+    if up and (not state.engine.managed or fresh.course_packages_held(paths.cache)):
         return False, []
-    nothing_up = not any(part.up for part in _lifecycle.status(paths).parts)
+    nothing_up = not any(part.up for part in lifecycle.status(paths).parts)
     notes = []
     if own := _sudo_users_lab(paths):
         notes.append(f"Your own lab ({own}) runs its registries on your Docker engine, where a grading sandbox cannot "
                      f"read them: this run uses a lab of root's own in {paths.home}.")
-    result = _lifecycle.up(paths, reporter=reporter)  # also keeps the course's Debian packages, once
+    result = lifecycle.up(paths, reporter=reporter)  # also keeps the course's Debian packages, once
     notes += result.notes
-    if result.state.mirror.container or not _registries.data_dir(paths, _registries.MIRROR).is_dir():
+    if result.state.mirror.container or not programs.data_dir(paths, programs.MIRROR).is_dir():
         raise LabkitError("The lab's mirror runs as a container, whose storage a grading sandbox cannot read.",
-                          f"install Docker Distribution (`apt-get install {_registries.PROGRAM}`), then run `labkit grade` again.")
-    if not steps.course_packages_held(paths.cache):
+                          f"install Docker Distribution (`apt-get install {programs.PROGRAM}`), then run `labkit grade` again.")
+    if not fresh.course_packages_held(paths.cache):
         notes.append("The lab holds no Debian packages for the course's containers, so the sandboxes keep their way to "
                      "Debian's archive (lessons 04 and 06 install curl): load a bundle (`labkit mirror load FILE`) to "
                      "grade with no internet.")
@@ -131,15 +134,15 @@ def grade(entries: list[Entry], options: Options, progress: Callable[[dict], Non
         raise LabNotUp()
     previous = _previous(options.out) if keep_previous else {}
     if options.sandbox:
-        _sandbox.clean_leftovers()  # of a run that was killed
-        if lacks := _sandbox.missing(steps.sandbox_engine(paths.cache)):
+        sandbox.clean_leftovers()  # of a run that was killed
+        if lacks := sandbox.missing(fresh.sandbox_engine(paths.cache)):
             raise SandboxUnavailable(lacks)
     _make_out(options.out)
     with ExitStack() as later:  # what is entered last is undone first: the labs, then their folder
         work = Path(tempfile.mkdtemp(prefix="labkit-"))  # short: labs live here while they grade (a notebook sees its path)
         later.callback(shutil.rmtree, work, ignore_errors=True)
         if options.sandbox:  # after the labs' own take-down: whatever an interruption left of this run's
-            later.callback(_sandbox.clean_leftovers, os.getpid())
+            later.callback(sandbox.clean_leftovers, os.getpid())
         copies, refused = _copy_in(entries, work / "submissions")
         rows = [row_of(steps.Submission(path=Path(e.source), name=e.name, problem=e.problem, **_who(e)), options.out)
                 for e in refused]
@@ -147,7 +150,7 @@ def grade(entries: list[Entry], options: Options, progress: Callable[[dict], Non
             progress and progress(row)
         sandboxing = None
         if options.sandbox:
-            sandboxing = steps.Sandboxing(options.limits, _registries.data_dir(paths, _registries.MIRROR),
+            sandboxing = steps.Sandboxing(options.limits, programs.data_dir(paths, programs.MIRROR),
                                           (*hide, options.out, paths.home, work), os.getpid())
         rows += _grade_all(copies, options, work, RegistryState(port=state.mirror.port), paths.cache, later, progress, sandboxing)
         # The last labs are still being taken down (by `later`) while the reports are written.

@@ -19,7 +19,8 @@ from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_code_cell
 
 from ..errors import LabkitError
-from .labs import GradingLab
+from ..course import LabContext
+from ..lab import FreshLab
 from .validate import Submission, checks_in, is_exercise
 from .verify import verify_into
 
@@ -104,10 +105,10 @@ class CappedClient(NotebookClient):
         return added
 
 
-def execute(sub: Submission, lab: GradingLab, env: dict[str, str], cell_timeout: int, notebook_timeout: int) -> None:
+def execute(sub: Submission, lab: FreshLab, env: dict[str, str], cell_timeout: int, notebook_timeout: int) -> None:
     """Run the submission's cells in order; after each checkpoint cell, verify its exercises."""
     nb = sub.notebook
-    ctx = lab.context()
+    ctx = LabContext(lab.paths, lab.state, lab.workspace, lab.docker_config)
     client = CappedClient(
         nb, timeout=cell_timeout, kernel_name="python3", allow_errors=True, interrupt_on_timeout=True,
         error_on_timeout={"ename": "Timeout", "evalue": f"the cell ran past {cell_timeout} s and was interrupted", "traceback": []},

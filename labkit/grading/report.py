@@ -16,12 +16,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from ..course import _catalog
+from ..course import catalog
 
 
 def exercise_columns(rows: list[dict]) -> list[str]:
     seen = {e for row in rows for e in row["exercises"]}
-    return [e.id for e in _catalog.EXERCISES if e.id in seen]
+    return [e.id for e in catalog.EXERCISES if e.id in seen]
 
 
 def write_all(rows: list[dict], out: Path, formats: tuple[str, ...] = ()) -> None:
@@ -70,7 +70,7 @@ def gradebook(rows: list[dict]) -> tuple[list[str], dict[tuple[str, str], dict[s
     (name, LMS id), per notebook, the row that counts). A learner's best graded submission of a
     notebook counts (a notebook handed in twice); a notebook only ungraded ones are there for is a
     row that is not graded, which the gradebook leaves blank."""
-    order = {notebook: i for i, (_lesson, notebook, _title) in enumerate(_catalog.LESSONS)}
+    order = {notebook: i for i, (_lesson, notebook, _title) in enumerate(catalog.LESSONS)}
     notebooks = sorted({row.get("notebook") or row["name"] for row in rows}, key=lambda n: (order.get(n, len(order)), n))
     learners: dict[tuple[str, str], dict[str, dict]] = {}
     for row in rows:

@@ -1,7 +1,7 @@
 """The grader as a pipeline of stages, declared as data (as nbgrader lists its preprocessors), one
 module per stage:
 
-    validate (validate.py) → prepare a fresh lab, a sandbox (labs.py) → execute cell by cell
+    validate (validate.py) → prepare a fresh lab, a sandbox (`labkit.lab.fresh`) → execute cell by cell
     (execute.py), verifying at each checkpoint from this process (verify.py) → stop what it left
     running → note the sandbox's limits it hit → verify what it never checked (verify.py) →
     score and report (report.py)
@@ -17,11 +17,44 @@ import os
 from dataclasses import dataclass
 from typing import Callable
 
+from pathlib import Path
+
+from ..course import catalog
+from ..home import RegistryState
+from ..lab import FreshLab, Sandboxing, fresh
 from .execute import execute
-from .labs import (GradingLab, Sandboxing, course_packages_held, dismantle, note_limits, prepare, sandbox_engine, seed_registry,
-                   seeded_registry, stop_leftovers)
 from .validate import Submission, checks_in, exercises_of, lesson_of, notebook_of, validate
 from .verify import GRADER_SAYS, finish, slug, verify
+
+
+def prepare(home: Path, mirror: RegistryState, cache: Path, seeded=None, sandboxing: Sandboxing | None = None) -> FreshLab:
+    """A fresh lab for one submission (`labkit.lab.fresh.prepare`), its registry seeded for the course."""
+    return fresh.prepare(home, mirror, cache, catalog.registry_repositories, seeded, sandboxing)
+
+
+def seeded_registry(home: Path, mirror: RegistryState, cache: Path) -> Path:
+    """The registry storage every lab of a run starts from (`labkit.lab.fresh.seeded_registry`)."""
+    return fresh.seeded_registry(home, mirror, cache, catalog.registry_repositories)
+
+
+dismantle = fresh.dismantle
+
+
+def stop_leftovers(sub: Submission, lab: FreshLab) -> None:
+    """Stop what the notebook left running after its kernel ended (`!cmd &`, `nohup …`): nothing of a
+    submission may change its lab once its cells are done, nor outlive its grading."""
+    if count := fresh.kill_leftovers(lab):
+        sub.events.append(f"the notebook left {count} process(es) running after its last cell: they were stopped")
+
+
+def note_limits(sub: Submission, lab: FreshLab) -> None:
+    """What the submission's sandbox ran into (memory, processes, disk), and the most memory it used."""
+    if lab.sandbox is None:
+        return
+    hit = lab.sandbox.limits_hit()
+    sub.events += [f"the submission {words}: its sandbox stopped it there" for words in hit]
+    sub.limits_hit += hit
+    sub.peak_memory = lab.sandbox.peak_memory()
 
 
 @dataclass(frozen=True)
@@ -33,7 +66,7 @@ class Limits:
 @dataclass(frozen=True)
 class Stage:
     name: str
-    run: Callable[[Submission, GradingLab, Limits], None]
+    run: Callable[[Submission, FreshLab, Limits], None]
 
 
 STAGES: tuple[Stage, ...] = (
@@ -45,15 +78,14 @@ STAGES: tuple[Stage, ...] = (
 )
 
 
-def run(sub: Submission, lab: GradingLab, limits: Limits) -> None:
+def run(sub: Submission, lab: FreshLab, limits: Limits) -> None:
     """Run every stage of `STAGES` on a valid submission in its lab."""
     for stage in STAGES:
         stage.run(sub, lab, limits)
 
 
 __all__ = [
-    "GRADER_SAYS", "STAGES", "GradingLab", "Limits", "Sandboxing", "Stage", "Submission", "checks_in", "course_packages_held",
-    "dismantle", "execute",
-    "exercises_of", "finish", "lesson_of", "notebook_of", "note_limits", "prepare", "sandbox_engine", "run", "seed_registry", "seeded_registry", "slug", "stop_leftovers",
-    "validate", "verify",
+    "GRADER_SAYS", "STAGES", "FreshLab", "Limits", "Sandboxing", "Stage", "Submission", "checks_in", "dismantle",
+    "execute", "exercises_of", "finish", "lesson_of", "notebook_of", "note_limits", "prepare", "run", "seeded_registry",
+    "slug", "stop_leftovers", "validate", "verify",
 ]

@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from ..errors import LabkitError
-from ..infra._state import RegistryState
+from ..home import RegistryState
 from . import steps
 
 #: Labs that failed to start in a row, after which a worker tries no more (a machine that cannot
@@ -44,7 +44,7 @@ class LabSupply:
         if self._ahead is None:
             self._ahead = self._background.submit(self._make)
 
-    def take(self, more: bool) -> steps.GradingLab:
+    def take(self, more: bool) -> steps.FreshLab:
         """A fresh lab; with `more` (another submission will follow), the next lab starts now.
 
         A lab that failed to start raises its LabkitError here, for the submission it was for. After
@@ -66,7 +66,7 @@ class LabSupply:
             self._ahead = self._background.submit(self._make)
         return lab
 
-    def give_back(self, lab: steps.GradingLab) -> None:
+    def give_back(self, lab: steps.FreshLab) -> None:
         self._background.submit(steps.dismantle, lab)
 
     def close(self) -> None:
@@ -77,7 +77,7 @@ class LabSupply:
             made.add_done_callback(_dismantle_unused)
         self._background.shutdown(wait=True)
 
-    def _make(self) -> steps.GradingLab:
+    def _make(self) -> steps.FreshLab:
         # A short home (a lab per process and number): the engine's socket path must stay short.
         home = self._root / "labs" / f"{os.getpid()}-{next(self._numbers)}"
         return steps.prepare(home, self._mirror, self._cache, self._seeded, sandboxing=self._sandboxing)

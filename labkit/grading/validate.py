@@ -13,8 +13,8 @@ from pathlib import Path
 
 import nbformat
 
-from ..course import _catalog
-from ..course._results import CheckResult
+from ..course import catalog
+from ..course import CheckResult
 from ..errors import LabkitError
 
 
@@ -34,7 +34,7 @@ class Submission:
     answers: dict[str, object] = field(default_factory=dict)  # per exercise: the answer= it was checked with
     timings: dict[str, dict] = field(default_factory=dict)  # per exercise: its checkpoint cell, how long it and the check took
     seconds: float = 0.0
-    sandboxed: bool = False  # ran in a sandbox of its own (see infra._sandbox)
+    sandboxed: bool = False  # ran in a sandbox of its own (see sandbox._box)
     limits_hit: list[str] = field(default_factory=list)  # the limits it ran into (its sandbox's, its time), in words
     peak_memory: int | None = None  # the most memory its sandbox used at once, in bytes
 
@@ -106,21 +106,21 @@ def lesson_of(nb: nbformat.NotebookNode, name: str) -> str:
     `smithann_1_2_08-capstone-1`)."""
     labkit = nb.metadata.get("labkit")
     lesson = labkit.get("lesson") if isinstance(labkit, dict) else None
-    if isinstance(lesson, str) and lesson in _catalog.TITLES:
+    if isinstance(lesson, str) and lesson in catalog.TITLES:
         return lesson
     stem = name.rsplit("/", 1)[-1]
-    return next((l for l, notebook, _ in sorted(_catalog.LESSONS, key=lambda l: -len(l[1])) if notebook in stem), "")
+    return next((l for l, notebook, _ in sorted(catalog.LESSONS, key=lambda l: -len(l[1])) if notebook in stem), "")
 
 
 def notebook_of(lesson: str, name: str) -> str:
     """The lesson's notebook (`08-capstone`), as a gradebook's column names it; else the file's own name."""
-    return next((notebook for l, notebook, _ in _catalog.LESSONS if l == lesson), name.rsplit("/", 1)[-1])
+    return next((notebook for l, notebook, _ in catalog.LESSONS if l == lesson), name.rsplit("/", 1)[-1])
 
 
 def exercises_of(nb: nbformat.NotebookNode, name: str) -> list[str]:
     """The exercises a submission is graded on: its lesson's (`lesson_of`), and any other exercise it checks."""
     lesson = lesson_of(nb, name)
-    ids = [e.id for e in _catalog.lesson(lesson)] if lesson else []
+    ids = [e.id for e in catalog.lesson(lesson)] if lesson else []
     for cell in nb.cells:
         for exercise, _answer in checks_in(cell):
             if exercise not in ids and is_exercise(exercise):
@@ -130,7 +130,7 @@ def exercises_of(nb: nbformat.NotebookNode, name: str) -> list[str]:
 
 def is_exercise(exercise: str) -> bool:
     try:
-        _catalog.get(exercise)
+        catalog.get(exercise)
     except LabkitError:
         return False
     return True

@@ -11,11 +11,11 @@ from dataclasses import replace
 
 import nbformat
 
-from ..course._context import LabContext
-from ..course._exercises import run_check
-from ..course._results import ERROR, FAILED, PASSED, CheckResult
-from ..ui._render import result_text
-from .labs import GradingLab
+from ..course import LabContext
+from ..course import run_check
+from ..course import ERROR, FAILED, PASSED, CheckResult
+from ..ui import result_text
+from ..lab import FreshLab
 from .validate import Submission, exercises_of
 
 
@@ -51,12 +51,12 @@ def _show_end_checks(sub: Submission, exercises: list[str]) -> None:
     sub.notebook.cells.append(cell)
 
 
-def finish(sub: Submission, lab: GradingLab) -> None:
+def finish(sub: Submission, lab: FreshLab) -> None:
     """Check, at the end, every exercise the notebook never checked (its check cell deleted, or never
     reached). A submission that ran into its own limits is graded all the same: what could not be
     checked while it did is checked once more now, and what still cannot be, or is not done, says
     which limit in its feedback. Only a lab fault with no limit hit is the grading machine's."""
-    ctx = lab.context()
+    ctx = LabContext(lab.paths, lab.state, lab.workspace, lab.docker_config)
     at_end = []
     try:
         for exercise in exercises_of(sub.notebook, sub.name):

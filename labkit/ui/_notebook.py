@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..course import _catalog, _exercises
-from ..course._context import LabContext
-from ..course._progress import ProgressStore
-from ..course._results import CheckResult
+from ..course import catalog, exercises
+from ..course import LabContext
+from ..course import ProgressStore
+from ..course import CheckResult
 from ..errors import LabkitError, UnknownExercise
-from ..infra import _lifecycle
-from ..infra._paths import LabPaths
-from . import _render, _shell
+from ..lab import lifecycle
+from ..home import LabPaths
+from . import render, _shell
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class ShownResult(CheckResult):
     next_hint: Callable[[], tuple[int, int, str | None]] | None = field(default=None, compare=False, repr=False)
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        return _render.result_bundle(self, self.next_hint or (lambda: (0, 0, None)))
+        return render.result_bundle(self, self.next_hint or (lambda: (0, 0, None)))
 
 
 @dataclass(frozen=True)
@@ -99,12 +99,12 @@ class Lab:
             _shell.run_through_pipes(ipython)
         try:
             paths = LabPaths.from_env()
-            status = _lifecycle.status(paths)
+            status = lifecycle.status(paths)
             if status.ok:
-                os.environ.update(_lifecycle.env(paths), LABKIT_PASSWORD_FILE=str(paths.password_file))
+                os.environ.update(lifecycle.env(paths), LABKIT_PASSWORD_FILE=str(paths.password_file))
         except LabkitError as e:
             return _problem(e)
-        bundle = _render.ready_bundle([(p.name, p.up, p.summary) for p in status.parts])
+        bundle = render.ready_bundle([(p.name, p.up, p.summary) for p in status.parts])
         return Shown(bundle["text/plain"], bundle["text/html"])
 
     def check(self, exercise: str, answer: Any = None) -> CheckResult | Shown:
@@ -112,15 +112,15 @@ class Lab:
         "No such exercise", with the close matches: nothing was checked, so there is no result."""
         try:
             ctx, store = self._context(), self._progress_store()
-            result = _exercises.run_check(ctx, exercise, answer, store)
+            result = exercises.run_check(ctx, exercise, answer, store)
         except UnknownExercise as e:
             return _no_such_exercise(e)
         except LabkitError as e:
             return ShownResult("error", str(e), exercise=str(exercise))
-        spec = _catalog.get(exercise)
+        spec = catalog.get(exercise)
 
         def next_hint() -> tuple[int, int, str | None]:
-            number, text = _exercises.next_hint(ctx, spec, store)
+            number, text = exercises.next_hint(ctx, spec, store)
             return number, len(spec.hints), text
 
         return ShownResult(**{f: getattr(result, f) for f in result.__dataclass_fields__}, next_hint=next_hint)
@@ -128,21 +128,21 @@ class Lab:
     def hint(self, exercise: str) -> Shown:
         try:
             ctx = self._context()
-            spec = _catalog.get(exercise)
-            number, text = _exercises.next_hint(ctx, spec, self._progress_store())
+            spec = catalog.get(exercise)
+            number, text = exercises.next_hint(ctx, spec, self._progress_store())
         except UnknownExercise as e:
             return _no_such_exercise(e)
         except LabkitError as e:
             return _problem(e)
         args = (spec.id, number, len(spec.hints), text)
-        return Shown(_render.hint_text(*args), _render.hint_html(*args))
+        return Shown(render.hint_text(*args), render.hint_html(*args))
 
     def progress(self) -> Shown:
         try:
-            rows = self._progress_store().summary(_catalog.EXERCISES, _catalog.TITLES)
+            rows = self._progress_store().summary(catalog.EXERCISES, catalog.TITLES)
         except LabkitError as e:
             return _problem(e)
-        bundle = _render.progress_bundle(rows)
+        bundle = render.progress_bundle(rows)
         return Shown(bundle["text/plain"], bundle["text/html"])
 
     def show_layers(self, *refs: str, container: str = "") -> Shown:
@@ -169,7 +169,7 @@ class Lab:
                 stacks = [_pictures.stack(ctx, ref, container if i == 0 else "") for i, ref in enumerate(refs)]
         except LabkitError as e:
             return _problem(e)
-        bundle = _render.layers_bundle(stacks)
+        bundle = render.layers_bundle(stacks)
         return Shown(bundle["text/plain"], bundle["text/html"])
 
     def __repr__(self) -> str:
@@ -181,12 +181,12 @@ class Lab:
 
 
 def _no_such_exercise(error: UnknownExercise) -> Shown:
-    bundle = _render.unknown_exercise_bundle(error.exercise, error.matches)
+    bundle = render.unknown_exercise_bundle(error.exercise, error.matches)
     return Shown(bundle["text/plain"], bundle["text/html"])
 
 
 def _problem(error: LabkitError) -> Shown:
-    bundle = _render.problem_bundle(str(error))
+    bundle = render.problem_bundle(str(error))
     return Shown(bundle["text/plain"], bundle["text/html"])
 
 

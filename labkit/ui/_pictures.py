@@ -2,7 +2,7 @@
 
 An image is a `Stack` of read-only `Layer`s, bottom (base) first, each paired with the
 history step that made it; a container made from the image adds its read-write layer
-on top (counted as the paths it changed). Nothing here makes output: `_render` draws.
+on top (counted as the paths it changed). Nothing here makes output: `render` draws.
 
 Which history steps make a filesystem layer: RUN, COPY and ADD, and a commit (its
 CreatedBy is the container's command, so it reads as no instruction at all). CMD,
@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 from typing import TYPE_CHECKING
 
-from ..course._checks import images
+from ..course.checks import images
 from ..errors import PictureError
 
-if TYPE_CHECKING:  # drawing a picture (`_render`) must not import the engine's client
-    from ..course._context import LabContext
+if TYPE_CHECKING:  # drawing a picture (`render`) must not import the engine's client
+    from ..course import LabContext
 
 #: History steps that make a filesystem layer; "" is a commit (the container's command).
 LAYER_KINDS = frozenset({"RUN", "COPY", "ADD", ""})

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from labkit.course._checks import containers, files, http, images, registry
-from labkit.infra._registry_api import RegistryClient
+from labkit.course.checks import containers, files, http, images, registry
+from labkit.registries import RegistryClient
 
 pytestmark = [pytest.mark.engine, pytest.mark.course]
 

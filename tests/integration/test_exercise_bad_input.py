@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labkit.course._exercises import run_check
+from labkit.course.exercises import run_check
 from labkit.ui._notebook import Lab
 
 from conftest import start_lab, stop_lab
@@ -39,8 +39,8 @@ def test_engine_stopped_between_two_checks(lab, tmp_path, monkeypatch):
         other.docker("pull", "busybox")
         assert notebook.check("start.pull").passed
 
-        from labkit.infra._managed_engine import stop
-        from labkit.infra._paths import LabPaths
+        from labkit.engines.dockerd import stop
+        from labkit.home import LabPaths
 
         assert stop(LabPaths(home=other.home, cache=tmp_path / "cache"))
         down = notebook.check("start.pull")

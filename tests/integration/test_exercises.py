@@ -12,11 +12,11 @@ import tarfile
 import pytest
 
 from conftest import run
-from course.solutions import SOLUTIONS
-from labkit.course import _catalog
-from labkit.course._exercises import fill, run_check
-from labkit.course._progress import ProgressStore
-from labkit.course._reset import reset
+from authoring.solutions import SOLUTIONS
+from labkit.course import catalog
+from labkit.course.exercises import fill, run_check
+from labkit.course import ProgressStore
+from labkit.course.reset import reset
 
 pytestmark = pytest.mark.course  # run on both engines by `make test`
 
@@ -26,11 +26,11 @@ def shell(lab, ctx, commands: tuple[str, ...]) -> None:
         run(["bash", "-c", fill(command, ctx)], env=lab.env, timeout=600)
 
 
-@pytest.mark.parametrize("lesson", [name for name, _notebook, _title in _catalog.LESSONS])
+@pytest.mark.parametrize("lesson", [name for name, _notebook, _title in catalog.LESSONS])
 def test_each_check_fails_undone_and_passes_done(lab, ctx, lesson):
     reset(ctx)
     store = ProgressStore.for_paths(ctx.paths)
-    for exercise in _catalog.lesson(lesson):
+    for exercise in catalog.lesson(lesson):
         shell(lab, ctx, exercise.setup)
         before = run_check(ctx, exercise.id, None, store)
         assert before.status == "failed", f"{exercise.id} passed before it was done:\n{before}"
@@ -41,16 +41,16 @@ def test_each_check_fails_undone_and_passes_done(lab, ctx, lesson):
         assert after.passed, f"{exercise.id} failed after its solution:\n{after}"
         assert after.points == exercise.points
         assert run_check(ctx, exercise.id, solution.answer, store).passed  # checking twice changes nothing
-    rows = {row.lesson: row for row in store.summary(_catalog.EXERCISES)}
+    rows = {row.lesson: row for row in store.summary(catalog.EXERCISES)}
     assert rows[lesson].done == rows[lesson].total
 
 
 def test_catalog_points_match_their_criteria():
-    capstone = _catalog.get("capstone.site")
+    capstone = catalog.get("capstone.site")
     assert capstone.points == 10
-    ids = [e.id for e in _catalog.EXERCISES]
+    ids = [e.id for e in catalog.EXERCISES]
     assert len(ids) == len(set(ids))
-    assert all(e.hints and SOLUTIONS[e.id].commands and e.title and e.task for e in _catalog.EXERCISES)
+    assert all(e.hints and SOLUTIONS[e.id].commands and e.title and e.task for e in catalog.EXERCISES)
 
 
 # --- wrong ways: each leaves the exercise undone, with feedback that names what is wrong --------
@@ -125,7 +125,7 @@ def test_tryit_commit_names_the_container_not_its_full_id(lab, ctx, lesson_reset
 
 def test_layers_order_left_in_the_bad_order_says_to_move_copy_down(lab, ctx, lesson_reset):
     lesson_reset("layers")
-    exercise = _catalog.get("layers.order")
+    exercise = catalog.get("layers.order")
     shell(lab, ctx, exercise.setup)  # writes the Dockerfile in the bad order
     lab.docker("build", "-q", "-t", "ordered-app:v2", str(ctx.workspace / "ordered-app"), timeout=600)
     result = run_check(ctx, "layers.order")
@@ -142,7 +142,7 @@ def _criterion(result, name: str) -> str:
 def test_capstone_page_edited_after_the_build_is_told_to_rebuild(lab, ctx):
     """The Dockerfile copies index.html in and the page changed since the build: the image serves an
     older copy (rebuild), not "copy your index.html" (which the Dockerfile does)."""
-    capstone = _catalog.get("capstone.site")
+    capstone = catalog.get("capstone.site")
     reset(ctx, ["capstone"])
     try:
         solution = SOLUTIONS[capstone.id].commands

@@ -9,11 +9,11 @@ import subprocess
 
 import pytest
 
-from labkit.infra import _lifecycle, _space
-from labkit.course._context import LabContext
-from labkit.course._exercises import run_check
-from labkit.infra._paths import LabPaths
-from labkit.course._results import ERROR, FAILED
+from labkit.lab import lifecycle, space
+from labkit.course import LabContext
+from labkit.course.exercises import run_check
+from labkit.home import LabPaths
+from labkit.course import ERROR, FAILED
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def full_home(lab, tmp_path):
 
 def test_a_failed_check_on_a_full_disk_is_a_lab_problem(lab, ctx, full_home):
     paths = LabPaths(home=full_home, cache=ctx.paths.cache)
-    assert _space.free_bytes(full_home) < _space.LOW
+    assert space.free_bytes(full_home) < space.LOW
     full = LabContext(paths, ctx.state, ctx.workspace, ctx.docker_config)
     try:
         result = run_check(full, "layers.cache")
@@ -55,7 +55,7 @@ def test_a_failed_check_on_a_full_disk_is_a_lab_problem(lab, ctx, full_home):
 
 
 def test_status_names_a_nearly_full_disk_and_the_remedy(lab, full_home):
-    status = _lifecycle.status(LabPaths(home=full_home, cache=full_home))
+    status = lifecycle.status(LabPaths(home=full_home, cache=full_home))
     assert not status.engine.up and not status.ok
     assert f"the lab home ({full_home}) has only" in status.engine.summary
     assert "`labkit reset`" in status.engine.summary

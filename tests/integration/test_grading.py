@@ -15,8 +15,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from conftest import REPO
 from labkit.grading import steps
-from labkit.infra._proc import cmdline
-from labkit.course._release import release
+from labkit.machine.processes import cmdline
+from labkit.course.release import release
 
 HANG_TIMEOUT = "6"  # the cell limit for the submissions that hang on purpose
 
@@ -155,7 +155,7 @@ def test_robustness_cases_are_graded_with_a_reason(graded, name, reason):
 def test_nothing_a_submission_started_outlives_its_grading(graded):
     import os
 
-    from labkit.infra._proc import cmdline
+    from labkit.machine.processes import cmdline
 
     pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
     assert [pid for pid in pids if cmdline(pid) == ["sleep", "600"]] == []  # leftover-00-start-here's
@@ -237,8 +237,8 @@ def test_reports_csv_html_gradescope(graded):
 
 
 def test_the_class_mirror_keeps_its_base_images(graded, lab):
-    from labkit.infra._mirror import present
-    from labkit.infra._registry_api import RegistryClient
+    from labkit.registries.seeding import present
+    from labkit.registries import RegistryClient
 
     assert sorted(present(RegistryClient(lab.mirror))) == ["busybox:latest", "debian:bookworm-slim", "nginx:latest"]
 
@@ -289,8 +289,8 @@ def test_a_grading_lab_that_fails_to_start_leaves_nothing_running(lab, tmp_path,
 
     from labkit.errors import MissingProgram
     from labkit.grading.steps import prepare
-    from labkit.infra._proc import cmdline
-    from labkit.infra._state import RegistryState
+    from labkit.machine.processes import cmdline
+    from labkit.home import RegistryState
 
     only_registry = tmp_path / "bin"
     only_registry.mkdir()
@@ -311,7 +311,7 @@ def test_a_grading_lab_whose_registry_cannot_start_leaves_no_memory_mounted(lab,
 
     from labkit.errors import MissingProgram
     from labkit.grading.steps import prepare
-    from labkit.infra._state import RegistryState
+    from labkit.home import RegistryState
 
     tools = tmp_path / "bin"
     tools.mkdir()
@@ -336,11 +336,11 @@ def test_a_grading_registry_holds_the_base_layers_but_nothing_pushed(lab, tmp_pa
 
     import requests
 
-    from labkit.infra import _registries
+    from labkit.registries import programs
     from labkit.grading.steps import dismantle, prepare, seeded_registry
-    from labkit.infra._mirror import base_layers
-    from labkit.infra._registry_api import RegistryClient
-    from labkit.infra._state import RegistryState
+    from labkit.registries.seeding import base_layers
+    from labkit.registries import RegistryClient
+    from labkit.home import RegistryState
 
     mirror = RegistryState(port=int(lab.mirror.rsplit(":", 1)[1]))
     seeded = None
@@ -353,14 +353,14 @@ def test_a_grading_registry_holds_the_base_layers_but_nothing_pushed(lab, tmp_pa
     try:
         environment = Path(f"/proc/{grading.state.engine.pid}/environ").read_bytes().split(b"\0")
         assert b"GOGC=400" in environment  # a throwaway engine (see _managed_engine.THROWAWAY_GOGC)
-        registry = _registries.client(grading.paths, _registries.REGISTRY, grading.state.registry)
+        registry = programs.client(grading.paths, programs.REGISTRY, grading.state.registry)
         layers = base_layers(RegistryClient(lab.mirror))
         assert len(layers) >= 3  # busybox's, debian's, and nginx's own on top of debian's
         for repo in ("learner/mysite", "learner/myapp"):
             assert registry.tags(repo) == [] and registry.manifest_digest(repo, "v1") is None
             for digest in layers:
                 answer = requests.head(f"http://{grading.state.registry.address}/v2/{repo}/blobs/{digest}",
-                                       auth=("learner", _registries.password(grading.paths)), timeout=10)
+                                       auth=("learner", programs.password(grading.paths)), timeout=10)
                 assert answer.status_code == 200, (repo, digest)
         assert registry.mount_blob("learner/other", next(iter(layers)), "learner/nothing-here") is False  # no such source
         anonymous = requests.head(f"http://{grading.state.registry.address}/v2/learner/mysite/blobs/{next(iter(layers))}", timeout=10)
@@ -379,7 +379,7 @@ def test_a_grading_lab_whose_seeded_registry_never_comes_takes_itself_down(lab, 
     from concurrent.futures import CancelledError, Future
 
     from labkit.grading.steps import prepare
-    from labkit.infra._state import RegistryState
+    from labkit.home import RegistryState
 
     seeded: Future = Future()
     home = tmp_path / "lab"
@@ -393,12 +393,12 @@ def test_a_grading_lab_whose_seeded_registry_never_comes_takes_itself_down(lab, 
 
 def test_a_lab_in_memory_is_unmounted_with_no_umount_on_path(lab, tmp_path, monkeypatch):
     """A grader started with a short PATH must still free each lab's memory (and dockerd's mount)."""
-    from labkit.grading import labs
+    from labkit.lab import fresh
 
     home = tmp_path / "lab"
-    assert labs._in_memory(home) and _filesystem(home) == "tmpfs"
+    assert fresh._in_memory(home) and _filesystem(home) == "tmpfs"
     monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
-    labs._release_memory(home)
+    fresh._release_memory(home)
     assert _filesystem(home) is None
 
 

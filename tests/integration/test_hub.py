@@ -23,8 +23,9 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
-from labkit.classroom._hub import healthy
-from labkit.infra import _proc, _sandbox
+from labkit.classroom.hub import healthy
+from labkit.machine import processes
+from labkit.sandbox import _box
 
 from hubclient import HubLearner
 
@@ -50,7 +51,7 @@ def own_hub(lab, home: Path, port: int, *options: str) -> Iterator[OwnHub]:
                                  "--code", CODE, "--admin-code", ADMIN, *options], env=env, stdout=out, stderr=subprocess.STDOUT)
     hub = OwnHub(f"http://127.0.0.1:{port}", proc)
     try:
-        failure = _proc.wait_ready(lambda: healthy(hub.base), proc, 600)
+        failure = processes.wait_ready(lambda: healthy(hub.base), proc, 600)
         assert failure is None, f"labkit hub: {failure}\n{log.read_text()[-3000:]}"
         yield hub
     finally:
@@ -69,7 +70,7 @@ def hub(lab):
     """A hub for the module's tests, its own folder."""
     home = Path(tempfile.mkdtemp(prefix="labkit-hub-"))
     try:
-        with own_hub(lab, home, _proc.free_port(), "--memory", "1536m") as own:
+        with own_hub(lab, home, processes.free_port(), "--memory", "1536m") as own:
             yield own.base, home, {**lab.env, "LABKIT_HUB_HOME": str(home)}
     finally:
         shutil.rmtree(home, ignore_errors=True)
@@ -98,12 +99,12 @@ def test_two_learners_each_in_a_lab_of_their_own(hub, lab):
     probe = bob.run(
         "import os, socket\n"
         f"engine = socket.socket(socket.AF_UNIX)\n"
-        f"for what, attempt in (('engine', lambda: engine.connect('{_sandbox.BASE}/{ada_user}/run/docker.sock')),\n"
+        f"for what, attempt in (('engine', lambda: engine.connect('{_box.BASE}/{ada_user}/run/docker.sock')),\n"
         f"                      ('work', lambda: os.listdir('{home}/learners/ada/workspace'))):\n"
         "    try:\n        attempt()\n        print(what, 'REACHED')\n"
         "    except OSError as e:\n        print(what, type(e).__name__)\n"
     )
-    assert (_sandbox.BASE / ada_user / "run" / "docker.sock").exists()  # as root: there it is
+    assert (_box.BASE / ada_user / "run" / "docker.sock").exists()  # as root: there it is
     assert "engine FileNotFoundError" in probe, probe  # her lab is not in his view of the machine at all
     assert "work FileNotFoundError" in probe or "work PermissionError" in probe, probe  # the hub's folder is hidden
     # Nor can he read the course's solutions (the source notebooks, the checkout's git objects), nor
@@ -111,13 +112,13 @@ def test_two_learners_each_in_a_lab_of_their_own(hub, lab):
     lock = f"/run/lock/labkit-bob-{os.getpid()}"
     outside = bob.run(
         "import os\n"
-        f"for p in ({str(REPO / 'notebooks' / '08-capstone.ipynb')!r}, {str(REPO / '.git' / 'HEAD')!r}, {str(REPO / 'course')!r}):\n"
+        f"for p in ({str(REPO / 'notebooks' / '08-capstone.ipynb')!r}, {str(REPO / '.git' / 'HEAD')!r}, {str(REPO / 'authoring')!r}):\n"
         "    print(p, os.path.exists(p))\n"
         f"open({lock!r}, 'w').write('x')\nprint('wrote', os.path.exists({lock!r}))"
     )
     assert "True" not in outside.replace("wrote True", ""), outside
     assert "wrote True" in outside and not os.path.exists(lock), outside  # his own /run/lock, not the machine's
-    ada_state = json.loads((_sandbox.BASE / ada_user / "lab" / "state.json").read_text())
+    ada_state = json.loads((_box.BASE / ada_user / "lab" / "state.json").read_text())
     registry = f"127.0.0.1:{ada_state['registry']['port']}"
     knock = bob.run(f"import requests\nprint(requests.get('http://{registry}/v2/_catalog', timeout=10).status_code)")
     assert knock.strip() == "401", knock  # ada's registry asks for ada's login, which bob's lab does not have
@@ -218,7 +219,7 @@ def test_a_class_collected_and_graded_as_the_class_view_says(hub):
 def test_stopping_the_hub_takes_the_labs_down_and_keeps_the_work(lab, tmp_path):
     """Its own hub: stopped here, then started again, the learner finds their notebook; the class's
     mirror, closed to pushes while the hub runs, takes them again once it is stopped."""
-    home, port = tmp_path / "hub", _proc.free_port()
+    home, port = tmp_path / "hub", processes.free_port()
     uploads = f"http://{lab.mirror}/v2/library/nginx/blobs/uploads/"
     for attempt in ("first", "again"):
         with own_hub(lab, home, port) as hub:
@@ -240,7 +241,7 @@ def test_stopping_the_hub_takes_the_labs_down_and_keeps_the_work(lab, tmp_path):
 def test_a_full_machine_refuses_a_lab_and_both_sides_see_why(lab, tmp_path):
     """A hub keeping more memory free than the machine has: the learner's lab is refused at once, the
     learner reads why on the hub's page, the instructor on the class view; no sandbox is left."""
-    with own_hub(lab, tmp_path / "hub", _proc.free_port(), "--keep-free", "100000g") as hub:
+    with own_hub(lab, tmp_path / "hub", processes.free_port(), "--keep-free", "100000g") as hub:
         base = hub.base
         fay = HubLearner(base, "fay")
         started = time.monotonic()
@@ -320,10 +321,10 @@ def test_the_instructor_sees_the_class_live_in_a_browser(hub, chromium):
 
     # From cat's notebook, dan's workspace, engine and registry are out of reach.
     dan_user = pwd.getpwuid((home / "learners" / "dan").stat().st_uid).pw_name  # his lab's user owns his folder
-    dan_registry = json.loads((_sandbox.BASE / dan_user / "lab" / "state.json").read_text())["registry"]["port"]
+    dan_registry = json.loads((_box.BASE / dan_user / "lab" / "state.json").read_text())["registry"]["port"]
     attempts = (f"import os, socket, requests\\n"
                 f"for what, attempt in (('workspace', lambda: os.listdir('{home}/learners/dan/workspace')), "
-                f"('engine', lambda: socket.socket(socket.AF_UNIX).connect('{_sandbox.BASE}/{dan_user}/run/docker.sock'))):\\n"
+                f"('engine', lambda: socket.socket(socket.AF_UNIX).connect('{_box.BASE}/{dan_user}/run/docker.sock'))):\\n"
                 f"    try:\\n        attempt(); print(what, 'REACHED')\\n"
                 f"    except OSError as e:\\n        print(what, type(e).__name__)\\n"
                 f"print('registry', requests.get('http://127.0.0.1:{dan_registry}/v2/_catalog', timeout=10).status_code)")
@@ -333,7 +334,7 @@ def test_the_instructor_sees_the_class_live_in_a_browser(hub, chromium):
     cat.keyboard.press("Escape")
     run_cell(cat, exercise)
     said = output(exercise)
-    assert (_sandbox.BASE / dan_user / "run" / "docker.sock").is_socket()  # there, seen as root
+    assert (_box.BASE / dan_user / "run" / "docker.sock").is_socket()  # there, seen as root
     # his engine's folder is his alone (or, for a lab made after cat's, not even there in cat's view)
     expect(said).to_contain_text(re.compile(r"engine (PermissionError|FileNotFoundError)"), timeout=30_000)
     expect(said).to_contain_text(re.compile(r"workspace (FileNotFoundError|PermissionError)"))  # the hub's folder is hidden

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from labkit.infra import _current_engine, _managed_engine
-from labkit.infra._paths import LabPaths
-from labkit.infra._report import Reporter
-from labkit.infra._state import EngineState
+from labkit.engines import fetched, dockerd
+from labkit.home import LabPaths
+from labkit.machine import Reporter
+from labkit.home import EngineState
 
 from learner import add_user, bin_folder, command, remove_user
 
@@ -76,9 +76,9 @@ def learner(lab):
     engine_state = None
     try:
         add_user(user, base / "home", group)
-        current, _notes = _current_engine.choose(paths.cache, Reporter())
+        current, _notes = fetched.choose(paths.cache, Reporter())
         assert current is not None and current.current, "the learner's engine is today's (Engine 28 or newer)"
-        engine_state = _managed_engine.start(paths, "http://127.0.0.1:9", EngineState(), engine=current, store="containerd")
+        engine_state = dockerd.start(paths, "http://127.0.0.1:9", EngineState(), engine=current, store="containerd")
         socket = Path(engine_state.host.removeprefix("unix://"))
         for folder in (paths.home, socket.parent):
             folder.chmod(0o711)
@@ -101,7 +101,7 @@ def learner(lab):
         yield learner
     finally:
         if engine_state is not None:
-            _managed_engine.stop(paths)
+            dockerd.stop(paths)
         remove_user(user, group)
         shutil.rmtree(base, ignore_errors=True)
 
@@ -198,7 +198,7 @@ def rootless_learner(lab):
     """An ordinary user running rootless Docker (today's engine, containerd store), no DOCKER_HOST:
     labkit finds it in the user's runtime folder, and through the `rootless` docker context that
     `dockerd-rootless-setuptool.sh` makes."""
-    from labkit.infra._sandbox import _engine_path, rootless_script
+    from labkit.sandbox._box import _engine_path, rootless_script
 
     pid = os.getpid()
     user, group = f"labkit-lr-{pid}", f"labkit-lrd-{pid}"
@@ -207,7 +207,7 @@ def rootless_learner(lab):
     engine = None
     try:
         add_user(user, base / "home", group)
-        current, _notes = _current_engine.choose(Path(lab.env["LABKIT_CACHE"]), Reporter())
+        current, _notes = fetched.choose(Path(lab.env["LABKIT_CACHE"]), Reporter())
         assert current is not None and current.current
         programs = current.root
         run_dir = base / "run"

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from conftest import run, start_lab, stop_lab
 
-from labkit.infra import _current_engine, _managed_engine, _proc
-from labkit.infra._paths import LabPaths
-from labkit.infra._state import EngineState
+from labkit.engines import fetched, dockerd
+from labkit.machine import processes
+from labkit.home import LabPaths
+from labkit.home import EngineState
 
 
 def _pids(lab) -> tuple:
@@ -49,7 +50,7 @@ def test_status_reports_engine_registry_and_mirror(lab):
     assert status["ok"] is True
     assert status["engine"]["details"]["managed"] is True
     details = status["engine"]["details"]
-    assert _current_engine.major(details["version"]) >= _current_engine.MINIMUM  # today's engine, its store and builder said
+    assert fetched.major(details["version"]) >= fetched.MINIMUM  # today's engine, its store and builder said
     assert (details["store"], details["builder"]) == ("containerd", "BuildKit")
     assert status["engine"]["details"]["mirrors"] == [f"http://{lab.mirror}/"]
     assert status["registry"]["details"]["user"] == "learner"
@@ -75,7 +76,7 @@ def test_env_points_a_shell_at_the_lab(lab):
     shell_env["PATH"] = os.environ["PATH"]  # a shell of the machine's own: `labkit env` puts the lab's CLI first
     lines = run(["bash", "-c", script], env=shell_env).stdout.split()
     assert lines[0] == f"{lab.host}|{lab.registry}|learner"
-    assert _current_engine.major(lines[1]) >= _current_engine.MINIMUM and lines[2] == "BuildKit"
+    assert fetched.major(lines[1]) >= fetched.MINIMUM and lines[2] == "BuildKit"
 
 
 def test_down_stops_only_what_labkit_started(lab, tmp_path):
@@ -117,13 +118,13 @@ def test_a_managed_engine_leaves_the_firewall_rules_of_other_engines_alone(lab, 
     subprocess.run(["iptables", "-t", "nat", "-A", "DOCKER", *other], check=True)
     paths = LabPaths(home=tmp_path / "home", cache=tmp_path / "cache")
     try:
-        engine = _managed_engine.start(paths, f"http://{lab.mirror}", EngineState())
+        engine = dockerd.start(paths, f"http://{lab.mirror}", EngineState())
         try:
             rules = _iptables_rules()
             assert "labkit-test another engine" in rules
             assert f'-s {engine.subnet} ! -d {engine.subnet} -m comment --comment "labkit {engine.bridge}" -j MASQUERADE' in rules
         finally:
-            _managed_engine.stop(paths)
+            dockerd.stop(paths)
         assert engine.bridge not in _iptables_rules()
     finally:
         subprocess.run(["iptables", "-t", "nat", "-D", "DOCKER", *other], capture_output=True)
@@ -144,10 +145,10 @@ def test_managed_engine_beside_another_keeps_its_images_across_down_and_up(lab, 
         second.docker("tag", "precious:1", pushed)
         second.docker("push", pushed)
         # its containerd, dockerd's own, runs with the garbage collector's setting added (once a second,
-        # not hundreds of times: see _managed_engine.CONTAINERD_GC), and is the real program, not a shell
+        # not hundreds of times: see dockerd.CONTAINERD_GC), and is the real program, not a shell
         config = f"/run/labkit-{_bridge(second)[3:]}/containerd/containerd.toml"
         assert "[plugins.scheduler]\n  pause_threshold = 0.0" in Path(config).read_text()
-        running = [_proc.cmdline(int(pid)) for pid in os.listdir("/proc") if pid.isdigit() and config in _proc.cmdline(int(pid))]
+        running = [processes.cmdline(int(pid)) for pid in os.listdir("/proc") if pid.isdigit() and config in processes.cmdline(int(pid))]
         assert [argv[0] for argv in running] == [shutil.which("containerd", path=second.env["PATH"])]  # the engine's own
 
         down = second.labkit("down")
@@ -164,10 +165,10 @@ def test_managed_engine_beside_another_keeps_its_images_across_down_and_up(lab, 
         assert not Path(f"/run/labkit-{gone[3:]}").exists() and Path(f"/run/labkit-{kept[3:]}").is_dir()
         # dockerd is ended once its shutdown is logged and its containerd has exited (it would only
         # wait a second more): no containerd of it runs on, and its pid file is gone with it
-        assert not any(argument.startswith(f"/run/labkit-{gone[3:]}") for argument in _proc.all_arguments())
-        stopped = _managed_engine.layout(LabPaths(home=tmp_path / "home", cache=tmp_path))
+        assert not any(argument.startswith(f"/run/labkit-{gone[3:]}") for argument in processes.all_arguments())
+        stopped = dockerd.layout(LabPaths(home=tmp_path / "home", cache=tmp_path))
         assert not stopped.pidfile.exists()
-        assert _managed_engine.SHUT_DOWN in stopped.log.read_text()
+        assert dockerd.SHUT_DOWN in stopped.log.read_text()
 
         # at once, while the registry's connections of the push wait in TIME-WAIT: it keeps its port
         up = second.labkit("up")
@@ -201,20 +202,20 @@ def test_down_unmounts_only_what_the_engine_mounted(lab, tmp_path):
     """Someone's tmpfs at the engine's data folder is theirs: the engine runs on it, and stopping the
     engine (then a second clean-up, with nothing running) leaves it mounted."""
     paths = LabPaths(home=tmp_path / "home", cache=tmp_path / "cache")
-    data = _managed_engine.layout(paths).data_root
+    data = dockerd.layout(paths).data_root
     data.mkdir(parents=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512m", "someones-tmpfs", str(data)], check=True)
-    theirs = [m.device for m in _managed_engine.mounts() if m.point == str(data)]
+    theirs = [m.device for m in dockerd.mounts() if m.point == str(data)]
     try:
-        _managed_engine.start(paths, f"http://{lab.mirror}", EngineState())
+        dockerd.start(paths, f"http://{lab.mirror}", EngineState())
         try:
             assert (data / "image").is_dir()  # the engine keeps its files on the tmpfs
         finally:
-            _managed_engine.stop(paths)
-        assert [m.device for m in _managed_engine.mounts() if m.point == str(data)] == theirs, "the tmpfs must stay mounted"
-        assert not _managed_engine.is_bound_onto_itself(data)
-        _managed_engine.stop(paths)
-        assert [m.device for m in _managed_engine.mounts() if m.point == str(data)] == theirs
+            dockerd.stop(paths)
+        assert [m.device for m in dockerd.mounts() if m.point == str(data)] == theirs, "the tmpfs must stay mounted"
+        assert not dockerd.is_bound_onto_itself(data)
+        dockerd.stop(paths)
+        assert [m.device for m in dockerd.mounts() if m.point == str(data)] == theirs
     finally:
-        while str(data) in _managed_engine.mount_points():
+        while str(data) in dockerd.mount_points():
             subprocess.run(["umount", str(data)], check=True)

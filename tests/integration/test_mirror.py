@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit.infra._registry_api import RegistryClient
+from labkit.registries import RegistryClient
 
 BASES = ["busybox:latest", "debian:bookworm-slim", "nginx:latest"]
 
@@ -71,13 +71,13 @@ def test_debian_slim_installs_packages_with_apt(lab):
 
 
 def test_mirror_save_and_load_move_the_base_images_as_one_bundle(lab, tmp_path):
-    from labkit.infra._bundle import names as bundle_names
-    from labkit.infra._mirror import load, present
-    from labkit.infra._engine_api import Engine
-    from labkit.infra._paths import LabPaths
-    from labkit.infra._registries import MIRROR, ensure, stop
-    from labkit.infra._report import Reporter
-    from labkit.infra._state import RegistryState
+    from labkit.registries.bundles import names as bundle_names
+    from labkit.registries.seeding import load, present
+    from labkit.engines import Engine
+    from labkit.home import LabPaths
+    from labkit.registries.programs import MIRROR, ensure, stop
+    from labkit.machine import Reporter
+    from labkit.home import RegistryState
 
     bundle = tmp_path / "bundle.tar"
     saved = lab.labkit("mirror", "save", str(bundle))
@@ -111,12 +111,12 @@ def test_building_the_base_images_leaves_no_image_behind(lab, tmp_path, monkeypa
     """A cold `labkit up` builds the base images with the classic builder (an image per step),
     pushes them to the mirror, and gives their names back: on the containerd store the steps
     stayed as `<none>` images, the first thing a learner's `docker images` showed."""
-    from labkit.infra._engine_api import Engine
-    from labkit.infra._mirror import seed
-    from labkit.infra._paths import LabPaths
-    from labkit.infra._registries import MIRROR, ensure, stop
-    from labkit.infra._report import Reporter
-    from labkit.infra._state import RegistryState
+    from labkit.engines import Engine
+    from labkit.registries.seeding import seed
+    from labkit.home import LabPaths
+    from labkit.registries.programs import MIRROR, ensure, stop
+    from labkit.machine import Reporter
+    from labkit.home import RegistryState
 
     monkeypatch.setenv("LABKIT_OFFLINE", "1")
     paths = LabPaths(home=tmp_path / "home", cache=tmp_path / "cache")

@@ -22,9 +22,9 @@ import pytest
 from nbclient import NotebookClient
 
 from conftest import REPO, run
-from labkit.course import _catalog
-from labkit.course._release import release
-from labkit.course._reset import reset
+from labkit.course import catalog
+from labkit.course.release import release
+from labkit.course.reset import reset
 
 pytestmark = pytest.mark.course  # run on both engines by `make test`
 
@@ -33,7 +33,7 @@ CHECK = re.compile(r'lab\.check\("([^"]+)"')
 
 
 def test_there_is_one_notebook_per_lesson():
-    assert [p.stem for p in NOTEBOOKS] == [notebook for _lesson, notebook, _title in _catalog.LESSONS]
+    assert [p.stem for p in NOTEBOOKS] == [notebook for _lesson, notebook, _title in catalog.LESSONS]
 
 
 def test_every_exercise_is_checked_in_exactly_one_notebook():
@@ -42,7 +42,7 @@ def test_every_exercise_is_checked_in_exactly_one_notebook():
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type == "code":
                 seen.update(CHECK.findall(cell.source))
-    assert set(seen) == {e.id for e in _catalog.EXERCISES}
+    assert set(seen) == {e.id for e in catalog.EXERCISES}
     assert all(count == 1 for count in seen.values()), seen
 
 

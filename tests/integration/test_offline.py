@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from labkit.course._reset import reset
+from labkit.course.reset import reset
 from test_notebooks import nbval
 
 
@@ -78,7 +78,7 @@ def test_a_machine_with_no_network_gets_everything_from_a_bundle(lab, tmp_path):
     network at all (a network namespace of its own), `make venv BUNDLE=…` installs labkit from it and
     `labkit up --bundle …` brings up a lab (labkit's own engine) whose mirror and package source hold
     everything the course needs, nothing built, nothing fetched."""
-    from labkit.infra._bundle import contents
+    from labkit.registries.bundles import contents
 
     bundle = tmp_path / "course-bundle.tar"
     saved = lab.labkit("mirror", "save", str(bundle), "--wheels", timeout=1200)

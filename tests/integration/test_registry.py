@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit.infra._registry_api import RegistryClient
+from labkit.registries import RegistryClient
 
 
 @pytest.fixture
@@ -89,8 +89,8 @@ json.dump(data, open(path, "w"))
 
 def test_a_login_kept_by_a_credential_helper_is_read_and_reset(lab, ctx, tmp_path, monkeypatch):
     from conftest import run
-    from labkit.course._checks.registry import logged_in
-    from labkit.course._reset import reset
+    from labkit.course.checks.registry import logged_in
+    from labkit.course.reset import reset
 
     helpers = tmp_path / "bin"
     helpers.mkdir()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from conftest import run
-from course.solutions import SOLUTIONS
-from labkit.course import _catalog
-from labkit.course._checks.registry import stored_credentials
-from labkit.course._exercises import fill
+from authoring.solutions import SOLUTIONS
+from labkit.course import catalog
+from labkit.course.checks.registry import stored_credentials
+from labkit.course.exercises import fill
 
 
 def test_reset_keeps_the_learners_things_and_removes_every_course_resource(lab, ctx):
@@ -16,7 +16,7 @@ def test_reset_keeps_the_learners_things_and_removes_every_course_resource(lab, 
     lab.docker("create", "--name", "precious-box", "precious:1", "true")
     lab.docker("volume", "create", "precious-vol")
     try:
-        for exercise in _catalog.EXERCISES:  # the whole course, done
+        for exercise in catalog.EXERCISES:  # the whole course, done
             for command in exercise.setup + SOLUTIONS[exercise.id].commands:
                 run(["bash", "-c", fill(command, ctx)], env=lab.env, timeout=600)
         assert stored_credentials(ctx, ctx.registry_address) is not None
@@ -29,7 +29,7 @@ def test_reset_keeps_the_learners_things_and_removes_every_course_resource(lab, 
         assert lab.docker("image", "inspect", "precious:1", check=False).returncode == 0
         assert lab.docker("container", "inspect", "precious-box", check=False).returncode == 0
         assert lab.docker("volume", "inspect", "precious-vol", check=False).returncode == 0
-        for exercise in _catalog.EXERCISES:
+        for exercise in catalog.EXERCISES:
             for ref in exercise.resources.images:
                 assert ctx.engine.image_id(fill(ref, ctx)) is None, f"{ref} of {exercise.id} survived the reset"
             for name in exercise.resources.containers:

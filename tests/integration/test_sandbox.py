@@ -22,7 +22,7 @@ from conftest import REPO
 from test_grading import start_here
 
 import labkit
-from labkit.infra import _cgroups, _sandbox
+from labkit.sandbox import _cgroups, _box
 
 TOKEN = secrets.token_hex(4)
 PWNED = f"labkit-pwned-{TOKEN}"
@@ -65,7 +65,7 @@ def attacks(subs: Path, out: Path, class_socket: str) -> dict[str, str]:
         "write-outside": f"!touch /tmp/{PWNED} /var/tmp/{PWNED} /dev/shm/{PWNED} /etc/{PWNED} /root/{PWNED} /run/lock/{PWNED}; ls /tmp",
         "solutions": ""
                      f"for p in [{str(REPO / 'notebooks' / '08-capstone.ipynb')!r}, {str(REPO / '.git' / 'HEAD')!r},\n"
-                     f"          {str(OTHER_CHECKOUT / 'notebooks' / '08-capstone.ipynb')!r}, {str(REPO / 'course' / 'solutions.py')!r}]:\n"
+                     f"          {str(OTHER_CHECKOUT / 'notebooks' / '08-capstone.ipynb')!r}, {str(REPO / 'authoring' / 'solutions.py')!r}]:\n"
                      "    try:\n        print('READ', p, len(open(p).read()))\n    except OSError as e:\n        print('refused', p, type(e).__name__)\n"
                      "import os\nfound = []\nfor top, dirs, files in os.walk('/'):\n"
                      "    dirs[:] = [d for d in dirs if os.path.join(top, d) not in ('/proc', '/sys', '/usr', '/dev')]\n"
@@ -250,9 +250,9 @@ def test_a_submission_that_hits_a_limit_before_its_work_is_graded_zero_and_told_
 
 def test_no_sandbox_is_left_behind(batch):
     names = [entry.split(":")[0] for entry in Path("/etc/passwd").read_text().splitlines()]
-    assert [n for n in names if n.startswith(_sandbox.PREFIX)] == []
+    assert [n for n in names if n.startswith(_box.PREFIX)] == []
     assert [g.name for g in _cgroups.leftovers()] == []
-    assert [m for m in Path("/proc/self/mounts").read_text().splitlines() if str(_sandbox.BASE) in m] == []
+    assert [m for m in Path("/proc/self/mounts").read_text().splitlines() if str(_box.BASE) in m] == []
 
 
 def test_without_a_sandbox_every_row_says_so(lab, tmp_path):
@@ -277,7 +277,7 @@ def test_where_no_sandbox_can_be_made_grading_says_what_is_missing(lab, tmp_path
 
 
 def sandboxes_of(run: int) -> list[str]:
-    return [name for name, pid in _sandbox.names_of_runs().items() if pid == run]
+    return [name for name, pid in _box.names_of_runs().items() if pid == run]
 
 
 def start_grading(lab, subs: Path, out: Path) -> subprocess.Popen:
@@ -318,7 +318,7 @@ def test_an_interrupted_run_leaves_nothing_behind(lab, tmp_path, stop):
         grading.kill()
     assert grading.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
     assert sandboxes_of(grading.pid) == []
-    assert [m for m in Path("/proc/self/mounts").read_text().splitlines() if str(_sandbox.BASE) in m] == []
+    assert [m for m in Path("/proc/self/mounts").read_text().splitlines() if str(_box.BASE) in m] == []
 
 
 def test_what_a_killed_run_left_the_next_run_takes_down(lab, tmp_path):

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit.course import _release
+from labkit.course import release
 
 REPO = Path(__file__).resolve().parents[2]
 #: The machine's certificates, for pip behind a proxy that re-signs TLS (as this test machine's is).
@@ -104,11 +104,11 @@ def test_the_image_holds_no_solution(lab, image):
              "        print(json.dumps([path.name, cell.get('metadata', {}).get('tags', []), ''.join(cell['source'])]))\n")
     cells = [json.loads(line) for line in lab.docker("run", "--rm", "--entrypoint", "python", image, "-c", probe).stdout.splitlines()]
     assert {name for name, _tags, _source in cells} == {path.name for path in (REPO / "notebooks").glob("*.ipynb")}
-    assert not [name for name, tags, _source in cells if _release.SOLUTION_TAG in tags]
+    assert not [name for name, tags, _source in cells if release.SOLUTION_TAG in tags]
     answers = set()  # (notebook, a solution's text that no other cell of its source has)
     for path in (REPO / "notebooks").glob("*.ipynb"):
         source = nbformat.read(path, as_version=4)
-        solved = set(_release.solution_cells(source))
+        solved = set(release.solution_cells(source))
         others = {cell.source for i, cell in enumerate(source.cells) if i not in solved}
         answers |= {(path.name, source.cells[i].source) for i in solved if source.cells[i].source not in others}
     assert answers and not [name for name, _tags, text in cells if (name, text) in answers]

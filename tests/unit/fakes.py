@@ -1,4 +1,4 @@
-"""An in-memory stand-in for `labkit.infra._engine_api.Engine`, for testing checks without Docker.
+"""An in-memory stand-in for `labkit.engines.Engine`, for testing checks without Docker.
 
 `FakeEngine` has exactly the Engine methods the checks call. Its state is plain dicts,
 shaped like what the engine's API returns:
@@ -25,11 +25,11 @@ import itertools
 from pathlib import Path
 from typing import Iterator
 
-from labkit.course._context import LabContext
-from labkit.infra._engine_api import LABEL, EngineInfo
+from labkit.course import LabContext
+from labkit.engines import LABEL, EngineInfo
 from labkit.errors import EngineError, ImageMissing, LabkitError
-from labkit.infra._paths import LabPaths
-from labkit.infra._state import EngineState, RegistryState, State
+from labkit.home import LabPaths
+from labkit.home import EngineState, RegistryState, State
 
 
 def sid(name: str) -> str:

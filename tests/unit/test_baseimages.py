@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit.infra._baseimages import DPKG_EXCLUDES, is_static_elf, trim
+from labkit.registries.base_images import DPKG_EXCLUDES, is_static_elf, trim
 
 PT_LOAD, PT_INTERP, PT_DYNAMIC = 1, 3, 2
 
@@ -132,7 +132,7 @@ def test_trim_empties_logs_and_host_files(trimmed):
 
 
 def test_is_static_elf_refuses_truncated_and_odd_files(tmp_path):
-    from labkit.infra._baseimages import is_static_elf
+    from labkit.registries.base_images import is_static_elf
 
     for name, data in (("magic-only", b"\x7fELF"), ("empty", b""), ("garbage", b"\x7fELF" + b"\xff" * 60)):
         path = tmp_path / name

@@ -1,5 +1,5 @@
 """The catalog as data: ids, points, hints, answers, lesson order, and lookups; the course's
-solutions (course/solutions.py), one for each exercise."""
+solutions (authoring/solutions.py), one for each exercise."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from collections import Counter
 
 import pytest
 
-from course.solutions import SOLUTIONS
+from authoring.solutions import SOLUTIONS
 from fakes import FakeEngine, fake_context
-from labkit.course import _catalog
-from labkit.course._catalog import EXERCISES, LESSONS, TITLES
+from labkit.course import catalog
+from labkit.course.catalog import EXERCISES, LESSONS, TITLES
 from labkit.errors import UnknownExercise, UnknownLesson
 from labkit.errors import LabkitError
-from labkit.course._exercises import fill
-from labkit.course._results import FAILED, PASSED
+from labkit.course.exercises import fill
+from labkit.course import FAILED, PASSED
 
 LESSON_NAMES = [name for name, _notebook, _title in LESSONS]
 IDS = [e.id for e in EXERCISES]
@@ -57,7 +57,7 @@ def test_exercises_follow_the_lessons_in_course_order():
 
 def test_lesson_lists_its_exercises_in_order():
     for name in LESSON_NAMES:
-        assert [e.id for e in _catalog.lesson(name)] == [i for i in IDS if i.startswith(name + ".")]
+        assert [e.id for e in catalog.lesson(name)] == [i for i in IDS if i.startswith(name + ".")]
 
 
 def test_capstone_criteria_points_sum_to_its_points(tmp_path):
@@ -79,9 +79,9 @@ def test_on_an_empty_lab_every_exercise_fails_with_feedback(tmp_path):
 
 
 def test_get_finds_an_exercise_and_suggests_close_matches():
-    assert _catalog.get("inspect.tag") is by_id("inspect.tag")
+    assert catalog.get("inspect.tag") is by_id("inspect.tag")
     with pytest.raises(UnknownExercise) as raised:
-        _catalog.get("inspect.tga")
+        catalog.get("inspect.tga")
     assert "inspect.tag" in raised.value.matches
     assert "Did you mean 'inspect.tag'" in str(raised.value)
     assert "Next:" in str(raised.value)
@@ -90,7 +90,7 @@ def test_get_finds_an_exercise_and_suggests_close_matches():
 @pytest.mark.parametrize("not_an_id", [42, None, ("inspect", "tag"), "nope"])
 def test_get_of_an_unknown_id_raises_unknown_exercise(not_an_id):
     with pytest.raises(UnknownExercise) as raised:
-        _catalog.get(not_an_id)
+        catalog.get(not_an_id)
     assert isinstance(raised.value, LabkitError)
     assert f"There is no exercise {not_an_id!r}." in str(raised.value)
     assert "Next:" in str(raised.value)
@@ -98,7 +98,7 @@ def test_get_of_an_unknown_id_raises_unknown_exercise(not_an_id):
 
 def test_lesson_of_an_unknown_name_names_the_lessons():
     with pytest.raises(UnknownLesson) as raised:
-        _catalog.lesson("nope")
+        catalog.lesson("nope")
     text = str(raised.value)
     assert "There is no lesson 'nope'." in text
     assert f"use one of: {', '.join(LESSON_NAMES)}." in text
@@ -153,6 +153,6 @@ def test_hints_and_solutions_have_only_the_labs_placeholders(tmp_path):
 
 
 def test_registry_repositories_are_the_course_pushes_for_that_user():
-    from labkit.course._catalog import registry_repositories
+    from labkit.course.catalog import registry_repositories
 
     assert registry_repositories("ada") == ["ada/myapp", "ada/mysite"]

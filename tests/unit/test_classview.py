@@ -10,8 +10,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from labkit.classroom._classview import FAILED, IDLE_SECONDS, NOT_TRIED, PASSED, class_view
-from labkit.course._progress import ProgressStore
-from labkit.course._results import CheckResult
+from labkit.course import ProgressStore
+from labkit.course import CheckResult
 
 EXERCISES = [SimpleNamespace(id="start.pull", title="Pull busybox"), SimpleNamespace(id="inspect.pull", title="Pull nginx")]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from labkit.classroom import _singleuser
-from labkit.ui import _jupyter
+from labkit.classroom import singleuser
+from labkit.lab import jupyter
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 VALUES = yaml.safe_load((DEPLOY / "kubernetes/values.yaml").read_text())
@@ -20,7 +20,7 @@ def test_the_values_run_the_image_as_its_learner_on_the_start_notebook():
     single = VALUES["singleuser"]
     assert f"--uid {single['uid']} " in DOCKERFILE and f"USER {single['uid']}" in DOCKERFILE
     assert re.search(rf'^CMD \["{single["cmd"]}"\]$', DOCKERFILE, re.M)
-    assert single["defaultUrl"] == _jupyter.start_path()
+    assert single["defaultUrl"] == jupyter.start_path()
 
 
 def test_the_pod_may_run_rootless_docker():
@@ -30,7 +30,7 @@ def test_the_pod_may_run_rootless_docker():
 
 
 def test_the_mirror_the_values_name_is_the_one_deployed():
-    source = Path(_singleuser.__file__).read_text()
+    source = Path(singleuser.__file__).read_text()
     for name in VALUES["singleuser"]["extraEnv"]:
         assert f'"{name}"' in source  # a variable labkit singleuser reads
     service = [d for d in yaml.safe_load_all((DEPLOY / "kubernetes/mirror.yaml").read_text()) if d["kind"] == "Service"][0]

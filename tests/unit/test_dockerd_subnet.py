@@ -12,47 +12,48 @@ from pathlib import Path
 
 import pytest
 
-from labkit.infra import _managed_engine, _proc
-from labkit.infra._paths import LabPaths
+from labkit.engines import dockerd
+from labkit.machine import processes
+from labkit.home import LabPaths
 from labkit.errors import EngineStartFailed
 
 
 def _using(monkeypatch, *networks: str) -> None:
     nets = [ipaddress.ip_network(n) for n in networks]
-    monkeypatch.setattr(_managed_engine, "_used_networks", lambda: nets)
+    monkeypatch.setattr(dockerd, "_used_networks", lambda: nets)
 
 
 def test_free_subnet_starts_where_told(monkeypatch):
     _using(monkeypatch)
-    assert _managed_engine._free_subnet(start=4) == "10.123.5.0/24"
+    assert dockerd._free_subnet(start=4) == "10.123.5.0/24"
 
 
 def test_free_subnet_skips_used_subnets_and_used_pools(monkeypatch):
     _using(monkeypatch, "10.123.5.0/24", "10.124.6.0/24", "192.168.1.0/24")
     # 10.123.5.0/24 is in use; 10.123.6.0/24 is free, but its pool 10.124.6.0/24 is not.
-    assert _managed_engine._free_subnet(start=4) == "10.123.7.0/24"
+    assert dockerd._free_subnet(start=4) == "10.123.7.0/24"
 
 
 def test_free_subnet_skips_a_wider_route(monkeypatch):
     _using(monkeypatch, "10.123.0.0/20")  # 10.123.0.0 – 10.123.15.255
-    assert _managed_engine._free_subnet(start=4) == "10.123.16.0/24"
+    assert dockerd._free_subnet(start=4) == "10.123.16.0/24"
 
 
 def test_free_subnet_wraps_around(monkeypatch):
     _using(monkeypatch, "10.123.254.0/24")
-    assert _managed_engine._free_subnet(start=253) == "10.123.1.0/24"
+    assert dockerd._free_subnet(start=253) == "10.123.1.0/24"
 
 
 def test_no_free_subnet_is_an_engine_start_failure(monkeypatch):
     _using(monkeypatch, "10.0.0.0/8")
     with pytest.raises(EngineStartFailed) as info:
-        _managed_engine._free_subnet(start=0)
+        dockerd._free_subnet(start=0)
     assert "10.123.0.0/16" in str(info.value) and "Next:" in str(info.value)
 
 
 def test_address_pool_is_beside_the_bridge():
-    assert _managed_engine._address_pool("10.123.7.0/24") == "10.124.7.0/24"
-    assert _managed_engine._address_pool("10.123.254.0/24") == "10.124.254.0/24"
+    assert dockerd._address_pool("10.123.7.0/24") == "10.124.7.0/24"
+    assert dockerd._address_pool("10.123.254.0/24") == "10.124.254.0/24"
 
 
 SAVED_FILTER = """*filter
@@ -73,7 +74,7 @@ COMMIT
 
 
 def test_stale_rules_deletes_only_the_rules_of_lab_bridges_that_are_gone():
-    script = _managed_engine.stale_rules({"filter": SAVED_FILTER, "nat": SAVED_NAT}, links={"lo", "eth0", "docker0", "lk-99999999"})
+    script = dockerd.stale_rules({"filter": SAVED_FILTER, "nat": SAVED_NAT}, links={"lo", "eth0", "docker0", "lk-99999999"})
     assert script.splitlines() == [
         "*filter",
         "-D FORWARD -o lk-0123abcd -j DOCKER",
@@ -96,19 +97,19 @@ def test_stale_rules_deletes_published_port_rules_of_lab_containers_whose_networ
 COMMIT
 """
     networks = [ipaddress.ip_network("10.123.5.0/24"), ipaddress.ip_network("192.168.1.0/24")]
-    script = _managed_engine.stale_rules({"nat": nat}, links={"lo", "eth0", "docker0"}, networks=networks)
+    script = dockerd.stale_rules({"nat": nat}, links={"lo", "eth0", "docker0"}, networks=networks)
     assert script.splitlines() == [
         "*nat",
         "-D POSTROUTING -s 10.123.201.2/32 -d 10.123.201.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE",
         "-D POSTROUTING -s 10.124.9.3/32 -d 10.124.9.3/32 -p tcp -m tcp --dport 8080 -j MASQUERADE",
         "COMMIT",
     ]  # 10.123.5.2's bridge still has its network; 172.17.0.2 is docker0's, not a lab's
-    assert _managed_engine.stale_rules({"nat": nat}, links={"lo"}, networks=None) == ""  # networks unknown (no `ip`): kept
+    assert dockerd.stale_rules({"nat": nat}, links={"lo"}, networks=None) == ""  # networks unknown (no `ip`): kept
 
 
 def test_stale_rules_is_empty_when_every_lab_bridge_exists():
     links = {"lo", "lk-0123abcd", "lk-99999999"}
-    assert _managed_engine.stale_rules({"filter": SAVED_FILTER, "nat": SAVED_NAT}, links) == ""
+    assert dockerd.stale_rules({"filter": SAVED_FILTER, "nat": SAVED_NAT}, links) == ""
 
 
 def test_lab_rules_give_the_labs_networks_a_way_out_and_replace_only_its_own_old_rules():
@@ -117,7 +118,7 @@ def test_lab_rules_give_the_labs_networks_a_way_out_and_replace_only_its_own_old
         "filter": SAVED_FILTER.replace("COMMIT", f"-A FORWARD -s 10.123.5.0/24 {tag} -j ACCEPT\nCOMMIT"),
         "nat": SAVED_NAT.replace("COMMIT", f'-A POSTROUTING -s 10.123.6.0/24 ! -d 10.123.6.0/24 -m comment --comment "labkit lk-99999999" -j MASQUERADE\nCOMMIT'),
     }
-    script = _managed_engine.lab_rules("lk-0123abcd", "10.123.5.0/24", "10.124.5.0/24", saved)
+    script = dockerd.lab_rules("lk-0123abcd", "10.123.5.0/24", "10.124.5.0/24", saved)
     assert script.splitlines() == [
         "*filter",
         f"-D FORWARD -s 10.123.5.0/24 {tag} -j ACCEPT",  # left by an earlier start of this lab
@@ -133,8 +134,8 @@ def test_lab_rules_give_the_labs_networks_a_way_out_and_replace_only_its_own_old
     ]  # dockerd's old rules for the same bridge, and another lab's, are not its to touch
     added = {table: "\n".join("-A " + line[3:] for line in script.split(f"*{table}\n")[1].split("COMMIT")[0].splitlines() if line[:3] in ("-I ", "-A "))
              for table in ("filter", "nat")}
-    assert _managed_engine.stale_rules(added, links={"lo", "lk-0123abcd"}) == ""  # kept while the bridge is there
-    assert _managed_engine.stale_rules(added, links={"lo"}).count("-D ") == 6  # and go with it
+    assert dockerd.stale_rules(added, links={"lo", "lk-0123abcd"}) == ""  # kept while the bridge is there
+    assert dockerd.stale_rules(added, links={"lo"}).count("-D ") == 6  # and go with it
 
 
 def test_run_entries_of_stopped_engines_are_removed_and_those_in_use_kept(tmp_path, monkeypatch):
@@ -145,19 +146,19 @@ def test_run_entries_of_stopped_engines_are_removed_and_those_in_use_kept(tmp_pa
         folder.mkdir(parents=True)
     for path in (used_socket, old_socket, other):
         path.write_text("")
-    monkeypatch.setattr(_managed_engine._proc, "all_arguments",
+    monkeypatch.setattr(dockerd.processes, "all_arguments",
                         lambda: ["dockerd", f"--exec-root={used_root}", f"--host=unix://{used_socket}"])
-    assert sorted(_managed_engine._forget_run_entries(tmp_path)) == [old_root, old_socket]
+    assert sorted(dockerd._forget_run_entries(tmp_path)) == [old_root, old_socket]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["labkit-0123abcd", "labkit-0123abcd.sock", "labkit-dockerd-start.lock"]
 
 
 def test_a_stopping_dockerd_is_finished_once_shut_down_and_its_containerd_gone(tmp_path):
     """dockerd logs its shutdown, then waits a second for its containerd: `_shut_down` says when
     only that wait is left, from what the log says since the stop began."""
-    lay = _managed_engine.layout(LabPaths(home=tmp_path / "home", cache=tmp_path))
+    lay = dockerd.layout(LabPaths(home=tmp_path / "home", cache=tmp_path))
     lay.folder.mkdir(parents=True)
-    lay.log.write_text(f'level=info msg="{_managed_engine.SHUT_DOWN}"\n')  # an earlier run's: not this stop's
-    finished = _managed_engine._shut_down(lay)
+    lay.log.write_text(f'level=info msg="{dockerd.SHUT_DOWN}"\n')  # an earlier run's: not this stop's
+    finished = dockerd._shut_down(lay)
     assert finished() is False
     with open(lay.log, "a") as log:
         log.write('level=info msg="Processing signal \'terminated\'"\n')
@@ -166,10 +167,10 @@ def test_a_stopping_dockerd_is_finished_once_shut_down_and_its_containerd_gone(t
     containerd = subprocess.Popen(["sh", "-c", "sleep 30", f"{lay.exec_root}/containerd/containerd.toml"])
     try:
         deadline = time.monotonic() + 5
-        while not _proc.cmdline(containerd.pid)[2:] and time.monotonic() < deadline:
+        while not processes.cmdline(containerd.pid)[2:] and time.monotonic() < deadline:
             time.sleep(0.01)
         with open(lay.log, "a") as log:
-            log.write(f'level=info msg="{_managed_engine.SHUT_DOWN}"\n')
+            log.write(f'level=info msg="{dockerd.SHUT_DOWN}"\n')
         assert finished() is False
     finally:
         containerd.kill()
@@ -186,8 +187,8 @@ def test_dockerd_finds_a_containerd_that_quiets_the_garbage_collector(tmp_path, 
     real.write_text('#!/bin/sh\necho "real containerd: $*"\n')
     real.chmod(0o755)
     monkeypatch.setenv("PATH", f"{system}:/usr/bin:/bin")
-    lay = _managed_engine.layout(LabPaths(home=tmp_path / "home", cache=tmp_path))
-    env = _managed_engine._with_quiet_containerd(lay)
+    lay = dockerd.layout(LabPaths(home=tmp_path / "home", cache=tmp_path))
+    env = dockerd._with_quiet_containerd(lay)
     assert env["PATH"].split(":")[:2] == [str(lay.folder / "bin"), str(system)]
     config = tmp_path / "containerd.toml"
     config.write_text('version = 0\ndisabled_plugins = ["cri"]\n\n[plugins]\n  [plugins.linux]\n    runtime = "runc"\n')
@@ -202,16 +203,16 @@ def test_dockerd_finds_a_containerd_that_quiets_the_garbage_collector(tmp_path, 
 
 def test_without_containerd_dockerd_keeps_its_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert _managed_engine._with_quiet_containerd(_managed_engine.layout(LabPaths(home=tmp_path / "home", cache=tmp_path))) is None
+    assert dockerd._with_quiet_containerd(dockerd.layout(LabPaths(home=tmp_path / "home", cache=tmp_path))) is None
 
 
 def test_a_throwaway_engine_trades_memory_for_cpu_and_a_lasting_one_keeps_gos_default(tmp_path, monkeypatch):
     monkeypatch.delenv("GOGC", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))  # no containerd: dockerd's own environment otherwise
-    lay = _managed_engine.layout(LabPaths(home=tmp_path / "home", cache=tmp_path))
-    assert _managed_engine._environment(lay, throwaway=False) is None
-    throwaway = _managed_engine._environment(lay, throwaway=True)
-    assert throwaway["GOGC"] == _managed_engine.THROWAWAY_GOGC == "400" and throwaway["PATH"] == str(tmp_path)
+    lay = dockerd.layout(LabPaths(home=tmp_path / "home", cache=tmp_path))
+    assert dockerd._environment(lay, throwaway=False) is None
+    throwaway = dockerd._environment(lay, throwaway=True)
+    assert throwaway["GOGC"] == dockerd.THROWAWAY_GOGC == "400" and throwaway["PATH"] == str(tmp_path)
 
 
 MOUNTINFO = """\
@@ -226,12 +227,12 @@ MOUNTINFO = """\
 
 
 def test_only_a_folder_bound_onto_itself_is_the_engines_to_unmount():
-    table = _managed_engine.mounts(MOUNTINFO)
-    assert _managed_engine.is_bound_onto_itself(Path("/work/lab/engine/data"), table)  # dockerd's private bind
-    assert _managed_engine.is_bound_onto_itself(Path("/work/other/engine/data"), table)  # dockerd's bind on someone's tmpfs
-    assert not _managed_engine.is_bound_onto_itself(Path("/work/other/engine/data"), table[:4])  # the tmpfs alone
-    assert not _managed_engine.is_bound_onto_itself(Path("/work/third/engine/data"), table)  # another folder bound there
-    assert not _managed_engine.is_bound_onto_itself(Path("/work/nothing"), table)
+    table = dockerd.mounts(MOUNTINFO)
+    assert dockerd.is_bound_onto_itself(Path("/work/lab/engine/data"), table)  # dockerd's private bind
+    assert dockerd.is_bound_onto_itself(Path("/work/other/engine/data"), table)  # dockerd's bind on someone's tmpfs
+    assert not dockerd.is_bound_onto_itself(Path("/work/other/engine/data"), table[:4])  # the tmpfs alone
+    assert not dockerd.is_bound_onto_itself(Path("/work/third/engine/data"), table)  # another folder bound there
+    assert not dockerd.is_bound_onto_itself(Path("/work/nothing"), table)
     assert table[-1].point == "/work/with space"
 
 
@@ -240,27 +241,27 @@ def test_a_data_root_on_overlayfs_without_a_loop_device_keeps_images_without_ove
     without overlay (containerd's native snapshotter, or vfs), and the learner is told why, once."""
     import subprocess
 
-    from labkit.infra import _managed_engine
-    from labkit.infra._paths import LabPaths
+    from labkit.engines import dockerd
+    from labkit.home import LabPaths
 
     paths = LabPaths(home=tmp_path / "home", cache=tmp_path / "cache")
-    monkeypatch.setattr(_managed_engine, "filesystem_of", lambda path: _managed_engine.Mount(1, 0, "0:1", "/", "/", "overlay", "overlay"))
+    monkeypatch.setattr(dockerd, "filesystem_of", lambda path: dockerd.Mount(1, 0, "0:1", "/", "/", "overlay", "overlay"))
 
     def no_loop(*argv):
         if argv[0] == "mount":
             raise subprocess.CalledProcessError(32, argv, stderr="mount: failed to setup loop device: No such file or directory\n")
 
-    monkeypatch.setattr(_managed_engine, "_system", no_loop)
-    driver, said = _managed_engine.prepare_data_root(paths, "containerd")
+    monkeypatch.setattr(dockerd, "_system", no_loop)
+    driver, said = dockerd.prepare_data_root(paths, "containerd")
     assert driver == "native" and "no loop device" in said[0] and "failed to setup loop device" in said[0]
     assert not (paths.engine_dir / "data.img").exists()  # the file made for it is not left behind
-    assert _managed_engine.prepare_data_root(paths, "classic") == ("vfs", [])  # said once
+    assert dockerd.prepare_data_root(paths, "classic") == ("vfs", [])  # said once
 
 
 def test_the_file_system_a_path_lies_on_is_read_from_mountinfo():
     from pathlib import Path
 
-    from labkit.infra._managed_engine import filesystem_of, mounts
+    from labkit.engines.dockerd import filesystem_of, mounts
 
     table = mounts("22 1 0:21 / / rw - ext4 /dev/vda rw\n"
                    "30 22 0:40 / /var/lib/docker rw - overlay overlay rw,lowerdir=/a\n"

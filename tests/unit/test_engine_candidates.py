@@ -6,8 +6,8 @@ import hashlib
 import json
 
 from labkit.errors import NoEngine
-from labkit.infra._engine_api import EngineInfo
-from labkit.infra._engine_choice import DEFAULT_HOST, candidates, mirror_notes, mirror_setting, uses_mirror
+from labkit.engines import EngineInfo
+from labkit.engines.choice import DEFAULT_HOST, candidates, mirror_notes, mirror_setting, uses_mirror
 
 
 def _context(config, name: str, host: str) -> None:

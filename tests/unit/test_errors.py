@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from labkit import errors
-from labkit.infra import _lifecycle
+from labkit.lab import lifecycle
 from labkit.cli import main
 
 TAIL = "level=info msg=starting\nlevel=fatal msg=\"failed to start daemon\""
@@ -103,7 +103,7 @@ def test_cli_maps_labkit_error_to_exit_1(home, monkeypatch, capsys):
         assert paths.home == home.resolve()
         raise errors.StateError("x", "y")
 
-    monkeypatch.setattr(_lifecycle, "env", env)
+    monkeypatch.setattr(lifecycle, "env", env)
     assert main(["env"]) == 1
     captured = capsys.readouterr()
     assert captured.err.splitlines() == ["labkit: x", "  Next: y"]
@@ -170,7 +170,7 @@ def test_notebook_check_of_an_unknown_exercise_says_no_such_exercise(tmp_path, m
     """The learner's typo, shown plainly with the close matches: not a lab problem, nothing recorded."""
     from fakes import FakeEngine, fake_context
     from labkit.ui import _notebook
-    from labkit.course._progress import ProgressStore
+    from labkit.course import ProgressStore
 
     lab = _notebook.Lab()
     ctx = fake_context(FakeEngine(), tmp_path)

@@ -13,11 +13,11 @@ import tarfile
 import pytest
 
 from fakes import FakeEngine, FakeRegistry, box, event, fake_context, image, sid
-from labkit.course import _catalog
-from labkit.course._checks import containers, images
+from labkit.course import catalog
+from labkit.course.checks import containers, images
 from labkit.errors import EngineUnreachable, RegistryUnreachable
-from labkit.course._exercises import run_check
-from labkit.course._progress import ProgressStore
+from labkit.course.exercises import run_check
+from labkit.course import ProgressStore
 from labkit.course._results import ERROR, FAILED, PASSED, CheckResult, criteria
 
 DEBIAN = image("debian", ["d1"])
@@ -654,7 +654,7 @@ def _local(name: str, store: str, pushed: bool) -> dict:
 
 def _pushed(tmp_path, local: dict, tag: str, held: tuple[str, ...]) -> CheckResult:
     """registry.pushed(MYAPP) with MYAPP locally `local`; the registry's v1 is `tag`, and it holds the manifests `held`."""
-    from labkit.course._checks import registry
+    from labkit.course.checks import registry
 
     answers = {("learner/myapp", "v1"): tag, **{("learner/myapp", digest): digest for digest in held}}
     ctx = fake_context(FakeEngine(images={MYAPP: local}), tmp_path, registry=FakeRegistry(answers))
@@ -751,7 +751,7 @@ def test_run_check_scores_a_pass_with_points_and_hints_left(tmp_path):
     engine = FakeEngine(images={"busybox:latest": BUSYBOX})
     ctx = fake_context(engine, tmp_path)
     store = ProgressStore.for_paths(ctx.paths)
-    exercise = _catalog.get("start.pull")
+    exercise = catalog.get("start.pull")
     store.record_hint("start.pull", 1)
     result = run_check(ctx, "start.pull", store=store)
     assert result.status == PASSED

@@ -11,12 +11,12 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from labkit import grading
-from labkit.ui import _jupyter
-from labkit.infra import _lifecycle
+from labkit.lab import jupyter
+from labkit.lab import lifecycle
 from labkit.grading import steps
 from labkit.grading.supply import LabSupply
-from labkit.infra._paths import LabPaths
-from labkit.infra._state import EngineState, RegistryState, State
+from labkit.home import LabPaths
+from labkit.home import EngineState, RegistryState, State
 
 
 class _Stop(Exception):
@@ -46,7 +46,7 @@ def test_a_submissions_kernel_has_the_variables_of_a_learners_kernel(tmp_path, m
     State(engine=EngineState(host="unix:///run/labkit/docker.sock"), registry=RegistryState(port=5001),
           mirror=RegistryState(port=5000)).save(mine)
     monkeypatch.setenv("LABKIT_HOME", str(mine.home))
-    learner = _jupyter.environment(_lifecycle.env(mine), tmp_path / "workspace", base={**base, "DOCKER_CONFIG": "/home/ann/.docker"})
+    learner = jupyter.environment(lifecycle.env(mine), tmp_path / "workspace", base={**base, "DOCKER_CONFIG": "/home/ann/.docker"})
 
     work = Path(tempfile.gettempdir()) / f"{_work_prefix(tmp_path, monkeypatch)}x1y2z3w4"
     monkeypatch.setattr(steps, "prepare", lambda home, *_, **__: home)  # the lab's home, as the grader names it
@@ -54,7 +54,7 @@ def test_a_submissions_kernel_has_the_variables_of_a_learners_kernel(tmp_path, m
     home = supply.take(more=False)
     supply.close()
     state = State(engine=EngineState(host=f"unix://{home}/engine/docker.sock"), registry=RegistryState(port=5002, user="learner"))
-    lab = steps.GradingLab(LabPaths(home, mine.cache), home / "workspace", home / "docker-config", state)
+    lab = steps.FreshLab(LabPaths(home, mine.cache), home / "workspace", home / "docker-config", state)
     graded = lab.kernel_env({**base, "LABKIT_HOME": "/teacher", "LABKIT_OFFLINE": "1", "DOCKER_HOST": "unix:///teacher.sock"})
 
     assert sorted(graded) == sorted(learner)
@@ -70,7 +70,7 @@ def test_a_failed_cell_is_recorded_from_the_kernels_reply_even_with_its_tracebac
     monkeypatch.setattr(execute, "healthy", lambda client: None)  # no lab here for it to find
     home = tmp_path / "lab"
     (home / "workspace").mkdir(parents=True)
-    lab = steps.GradingLab(LabPaths(home, tmp_path / "cache"), home / "workspace", home / "docker-config", State())
+    lab = steps.FreshLab(LabPaths(home, tmp_path / "cache"), home / "workspace", home / "docker-config", State())
     nb = new_notebook(cells=[new_code_cell("get_ipython().showtraceback = lambda *a, **k: None"),
                              new_code_cell("raise ValueError('hidden')"), new_code_cell("print('after')")])
     sub = steps.Submission(path=tmp_path / "hidden.ipynb", name="hidden", notebook=nb)

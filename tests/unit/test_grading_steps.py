@@ -151,7 +151,7 @@ def test_the_last_cell_of_end_checks_keeps_an_older_notebook_valid():
 
     from labkit.grading.steps import Submission
     from labkit.grading.verify import _show_end_checks
-    from labkit.course._results import CheckResult
+    from labkit.course import CheckResult
 
     for minor, has_id in ((4, False), (5, True)):
         nb = new_notebook(cells=[])
@@ -195,7 +195,7 @@ def test_only_failed_with_an_unreadable_last_report_says_so(tmp_path):
 def test_a_seeded_registry_that_cannot_be_made_says_why(tmp_path, monkeypatch, caplog):
     from labkit import grading
     from labkit.errors import LabkitError
-    from labkit.infra._state import RegistryState
+    from labkit.home import RegistryState
 
     def broken(*_args):
         raise LabkitError("the mirror at 127.0.0.1:1 is not reachable")
@@ -208,9 +208,10 @@ def test_a_seeded_registry_that_cannot_be_made_says_why(tmp_path, monkeypatch, c
 
 def test_a_live_engine_that_refuses_to_remove_a_container_is_said(tmp_path, monkeypatch, caplog):
     from labkit.errors import EngineError
-    from labkit.grading import labs, steps
-    from labkit.infra._paths import LabPaths
-    from labkit.infra._state import EngineState, State
+    from labkit.lab import fresh
+    from labkit.grading import steps
+    from labkit.home import LabPaths
+    from labkit.home import EngineState, State
 
     class Refusing:
         def __init__(self, *_args, **_kwargs): ...
@@ -219,17 +220,17 @@ def test_a_live_engine_that_refuses_to_remove_a_container_is_said(tmp_path, monk
         def containers(self, _filters): return [{"Id": "c0ffee" * 10}, {"Id": "beef" * 16}]
         def remove_container(self, cid): raise EngineError(f"The Docker engine refused: cannot remove {cid[:4]}")
 
-    monkeypatch.setattr(labs, "Engine", Refusing)
-    lab = steps.GradingLab(LabPaths(tmp_path, tmp_path), tmp_path, tmp_path, State(engine=EngineState(host="unix:///x")))
-    with caplog.at_level("WARNING", logger="labkit.grading.labs"):
-        labs._remove_running_containers(lab)
+    monkeypatch.setattr(fresh, "Engine", Refusing)
+    lab = steps.FreshLab(LabPaths(tmp_path, tmp_path), tmp_path, tmp_path, State(engine=EngineState(host="unix:///x")))
+    with caplog.at_level("WARNING", logger="labkit.lab.fresh"):
+        fresh._remove_running_containers(lab)
     assert "did not remove container c0ffeec0ffee" in caplog.text and "did not remove container beefbeefbeef" in caplog.text
 
 
 def test_a_submission_that_ran_into_its_limits_is_graded_and_told_which():
     """Before: a submission that started 3000 processes came back as "infrastructure" (its engine
     stopped answering), so a student could turn a zero into a lab fault, regraded for ever."""
-    from labkit.course._results import CheckResult
+    from labkit.course import CheckResult
     from labkit.grading.verify import blame_limits
 
     hit = ["tried to run more than 1,000 processes at once"]

@@ -11,7 +11,7 @@ import pytest
 from labkit.errors import LabkitError
 from labkit.grading import steps
 from labkit.grading.supply import LabSupply
-from labkit.infra._state import RegistryState
+from labkit.home import RegistryState
 
 
 class Recorder:

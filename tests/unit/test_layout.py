@@ -1,14 +1,21 @@
-"""labkit's house: four parts whose imports point one way, and a CheckResult that needs no engine.
+"""labkit's house: rooms whose imports point one way, each entered through its face, and a
+CheckResult that needs no engine.
 
-    errors  <-  infra  <-  course  <-  ui  <-  grading  <-  classroom  <-  cli
-(an arrow reads "is imported by"). A module may import its own part and any part to its left,
-never one to its right: the running lab knows nothing of the course, the course nothing of how
-it is shown. Every import counts, also one inside a function.
+    errors  <-  machine  <-  home  <-  engines  <-  registries  <-  sandbox  <-  lab  <-  course
+            <-  ui  <-  grading | classroom  <-  cli
+(an arrow reads "is imported by"). A module may import its own room and any room to its left,
+never one to its right: the engines know nothing of a lab, the course nothing of how it is shown;
+grading and the classroom stand side by side, neither on the other. Every import counts, also one
+inside a function. From another room, a module imports a room's face (`labkit.engines`) or one
+of its public modules (`labkit.engines.dockerd`), never a `_private` one, and only names the face
+lists in `__all__`.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +23,11 @@ from pathlib import Path
 import labkit
 
 PACKAGE = Path(labkit.__file__).parent
-RANK = {"errors": 0, "_lean": 0, "infra": 1, "course": 2, "ui": 3, "grading": 4, "classroom": 5, "cli": 6, "__main__": 7}
+RANK = {
+    "errors": 0, "_startup": 0, "_faces": 0, "machine": 1, "home": 2, "engines": 3, "registries": 4, "sandbox": 5,
+    "lab": 6, "course": 7, "ui": 8, "grading": 9, "classroom": 9, "cli": 10, "__main__": 11,
+}
+GROUND = {"errors", "_startup", "_faces"}  # modules, not rooms: anything may import their names
 
 
 def _module(path: Path) -> str:
@@ -61,16 +72,48 @@ def test_imports_point_one_way():
             continue
         for target, line in _imports(path):
             theirs = _part(target)
-            if theirs != "labkit" and RANK[theirs] > RANK[mine]:
+            if theirs != "labkit" and theirs != mine and RANK[theirs] >= RANK[mine]:
                 wrong.append(f"{path.relative_to(PACKAGE.parent)}:{line} ({mine}) imports {target} ({theirs})")
             if theirs == "labkit":
                 wrong.append(f"{path.relative_to(PACKAGE.parent)}:{line} imports the package's face ({target})")
     assert wrong == []
 
 
+def test_rooms_are_entered_through_their_faces():
+    """Across rooms: a face's name (in its `__all__`) or a public module, never a `_private` module."""
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        mine = _part(_module(path))
+        for target, line in _imports(path):
+            theirs = _part(target)
+            if theirs in (mine, "labkit") or theirs in GROUND:
+                continue
+            where = f"{path.relative_to(PACKAGE.parent)}:{line} imports {target}"
+            inside = target.split(".")[2:]
+            if any(bit.startswith("_") for bit in inside):
+                wrong.append(f"{where}: a private module of {theirs}")
+            elif len(inside) == 1 and not _is_module(f"labkit.{theirs}.{inside[0]}"):
+                face = importlib.import_module(f"labkit.{theirs}")
+                if inside[0] not in getattr(face, "__all__", ()):
+                    wrong.append(f"{where}: not named in labkit.{theirs}.__all__")
+    assert wrong == []
+
+
+def _is_module(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None if name.count(".") else True
+
+
+def test_every_face_names_only_what_it_has():
+    for room in [r for r in RANK if (PACKAGE / r / "__init__.py").exists()]:
+        face = importlib.import_module(f"labkit.{room}")
+        missing = [name for name in getattr(face, "__all__", ()) if not hasattr(face, name)
+                   and importlib.util.find_spec(f"labkit.{room}.{name}") is None]
+        assert missing == [], f"labkit.{room}.__all__ names what it does not have"
+
+
 def test_the_walk_sees_an_import_inside_a_function():
-    source = "def f():\n    from ..ui._render import result_text\n"
-    assert _imports(PACKAGE / "course" / "probe.py", source) == [("labkit.ui._render", 2)]
+    source = "def f():\n    from ..ui.render import result_text\n"
+    assert _imports(PACKAGE / "course" / "probe.py", source) == [("labkit.ui.render", 2)]
 
 
 def _loads(code: str) -> list[str]:

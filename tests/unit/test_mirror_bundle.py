@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from labkit.infra import _mirror
+from labkit.registries import seeding
 from labkit.errors import BundleError, LabkitError
-from labkit.infra._bundle import names as bundle_names
-from labkit.infra._mirror import hub_reachable, mirror_ref, repo_tag
+from labkit.registries.bundles import names as bundle_names
+from labkit.registries.seeding import hub_reachable, mirror_ref, repo_tag
 
 
 def _tar(path: Path, members: dict[str, bytes]) -> Path:
@@ -88,7 +88,7 @@ def test_hub_not_probed_when_offline(monkeypatch):
         raise AssertionError("hub_reachable made a network call although LABKIT_OFFLINE=1")
 
     monkeypatch.setenv("LABKIT_OFFLINE", "1")
-    monkeypatch.setattr(_mirror.requests, "get", no_network)
+    monkeypatch.setattr(seeding.requests, "get", no_network)
     assert hub_reachable() is False
 
 
@@ -101,10 +101,10 @@ def test_hub_probe_uses_requests_get(monkeypatch):
         raise requests.exceptions.ConnectionError("no route")
 
     monkeypatch.delenv("LABKIT_OFFLINE", raising=False)
-    monkeypatch.setattr(_mirror.requests, "get", refused)
+    monkeypatch.setattr(seeding.requests, "get", refused)
     assert hub_reachable() is False
-    assert calls == [(_mirror.HUB_PROBE_URL, 3)]
-    monkeypatch.setattr(_mirror.requests, "get", lambda url, timeout: object())
+    assert calls == [(seeding.HUB_PROBE_URL, 3)]
+    monkeypatch.setattr(seeding.requests, "get", lambda url, timeout: object())
     assert hub_reachable() is True
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from labkit.infra import _packages
-from labkit.infra._packages import holds, immutable, server, store_path
+from labkit.registries import package_source
+from labkit.registries.package_source import holds, immutable, server, store_path
 
 
 @contextmanager
@@ -113,13 +113,13 @@ def test_packages_and_hashed_indices_never_change_other_indices_do():
     assert immutable("/debian/dists/bookworm/main/binary-amd64/by-hash/SHA256/abc")
     assert not immutable("/debian/dists/bookworm/InRelease")
     assert not immutable("/index.html")
-    assert _packages.ARCHIVE.match("/debian-security/dists/bookworm-security/InRelease")
+    assert package_source.ARCHIVE.match("/debian-security/dists/bookworm-security/InRelease")
 
 
 def test_the_lab_names_its_package_source_in_the_client_configuration(tmp_path):
     import json
 
-    from labkit.infra._client import offer_packages
+    from labkit.engines.docker_cli import offer_packages
 
     (tmp_path / "config.json").write_text(json.dumps({"auths": {"127.0.0.1:5000": {"auth": "x"}}}))
     offer_packages(tmp_path, "http://10.1.2.1:4000")
@@ -133,7 +133,7 @@ def test_the_lab_names_its_package_source_in_the_client_configuration(tmp_path):
 def test_only_debians_archive_is_kept(tmp_path, archive, monkeypatch):
     """Anyone whose requests reach the package source (a hub learner's kernel shares the machine's
     network) could otherwise fill the class's store with any site's files under a pool/ path."""
-    from labkit.infra._packages import debian
+    from labkit.registries.package_source import debian
 
     Archive.files["/x/pool/big.deb"] = b"not Debian's"
     monkeypatch.setenv("LABKIT_DEBIAN_MIRROR", "")

@@ -1,5 +1,5 @@
 """Pictures of image layers: `_pictures` pairs layers with history steps (on the in-memory
-engine), `_render` draws stacks as text and SVG (pure: stacks built by hand), and
+engine), `render` draws stacks as text and SVG (pure: stacks built by hand), and
 `lab.show_layers` turns both into one cell's output or one problem line."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from fakes import FakeEngine, box, fake_context, image, sid
-from labkit.ui import _notebook, _render
+from labkit.ui import _notebook, render
 from labkit.errors import ImageMissing, PictureError
 from labkit.ui._pictures import Layer, Stack, shared_prefix, stack
 
@@ -35,7 +35,7 @@ OTHER = Stack("busybox", sid("busybox"), (Layer(digest("bb"), "base filesystem: 
 
 
 def svg_root(stacks) -> ET.Element:
-    root = ET.fromstring(_render.layers_svg(stacks))
+    root = ET.fromstring(render.layers_svg(stacks))
     assert root.tag == f"{SVG}svg"
     return root
 
@@ -55,7 +55,7 @@ def test_shared_prefix_counts_equal_layers_from_the_bottom():
 
 # --- one stack with a container ----------------------------------------------------------
 def test_text_of_one_stack_has_the_container_on_top_and_layers_top_down():
-    lines = _render.layers_text([WEB]).splitlines()
+    lines = render.layers_text([WEB]).splitlines()
     assert lines[0].startswith(f"nginx ({sid('nginx').removeprefix('sha256:')[:12]})")
     assert lines[1].startswith(": container web1: read-write layer (2 changed paths)") and lines[1].endswith(":")
     assert "COPY requirements.txt /app/" in lines[2] and hex12("reqs") in lines[2]
@@ -94,7 +94,7 @@ def test_svg_sets_every_colour_inline_and_dark_text_on_light_fills():
 
 # --- side by side ------------------------------------------------------------------------
 def test_text_of_two_stacks_marks_the_shared_rows_and_says_what_is_reused():
-    text = _render.layers_text([V1, V2])
+    text = render.layers_text([V1, V2])
     lines = text.splitlines()
     assert lines[0].startswith("layered-app:v1 (") and "layered-app:v2 (" in lines[0]
     top, *shared_rows = lines[1:5]
@@ -119,7 +119,7 @@ def test_svg_of_two_stacks_draws_shared_layers_muted_and_the_rest_in_a_colour_pe
 
 
 def test_columns_of_different_heights_are_aligned_at_the_bottom():
-    lines = _render.layers_text([V1, OTHER]).splitlines()
+    lines = render.layers_text([V1, OTHER]).splitlines()
     assert lines[-1] == "busybox shares no layers with layered-app:v1"
     assert "=" not in lines[-2]  # the legend has nothing shared to explain
     ground = lines[-3]
@@ -133,7 +133,7 @@ def test_columns_of_different_heights_are_aligned_at_the_bottom():
 
 def test_three_stacks_and_zero_shared():
     third = Stack("layered-app:v3", sid("v3"), BASE[:2] + (Layer(digest("other"), "RUN make"),))
-    text = _render.layers_text([V1, V2, OTHER, third])
+    text = render.layers_text([V1, V2, OTHER, third])
     caption = text.splitlines()[-1]
     assert caption == ("layered-app:v2 reuses 3 of its 4 layers from layered-app:v1 and adds 1 of its own; "
                        "busybox shares no layers with layered-app:v1; "
@@ -148,22 +148,22 @@ def test_three_stacks_and_zero_shared():
 
 def test_text_is_escaped_in_the_svg_and_in_the_html():
     nasty = Stack("evil<img src=x>", sid("evil"), (Layer(digest("e"), 'RUN echo "<script>" & true'),))
-    svg = _render.layers_svg([nasty, V1])
+    svg = render.layers_svg([nasty, V1])
     assert "<script>" not in svg and "<img" not in svg and "&lt;script&gt;" in svg
     assert 'RUN echo "<script>" & true' in svg_texts(ET.fromstring(svg))
-    bundle = _render.layers_bundle([nasty, V1])
+    bundle = render.layers_bundle([nasty, V1])
     assert "<script>" not in bundle["text/html"] and "<img" not in bundle["text/html"]
     assert 'RUN echo "<script>" & true' in bundle["text/plain"]
 
 
 def test_control_characters_do_not_break_the_xml():
     odd = Stack("odd", sid("odd"), (Layer(digest("o"), "RUN printf \x01\x1b[0m"),))
-    ET.fromstring(_render.layers_svg([odd]))
+    ET.fromstring(render.layers_svg([odd]))
 
 
 def test_output_is_deterministic_and_the_bundle_holds_svg_and_caption():
-    first = _render.layers_bundle([V1, V2])
-    assert first == _render.layers_bundle([V1, V2])
+    first = render.layers_bundle([V1, V2])
+    assert first == render.layers_bundle([V1, V2])
     assert set(first) == {"text/plain", "text/html"}
     html = first["text/html"]
     assert html.startswith("<div") and "<svg" in html and html.endswith("</div></div>")
@@ -173,13 +173,13 @@ def test_output_is_deterministic_and_the_bundle_holds_svg_and_caption():
 
 def test_long_steps_are_cut_and_empty_stacks_still_draw():
     long = Stack("long", sid("long"), (Layer(digest("l"), "RUN " + "x" * 56),))
-    text = _render.layers_text([long, V1])
+    text = render.layers_text([long, V1])
     assert "RUN " + "x" * 35 + "…" in text and "x" * 37 not in text
     empty = Stack("scratch-thing", sid("s"), ())
-    assert "(no layers)" in _render.layers_text([empty])
+    assert "(no layers)" in render.layers_text([empty])
     assert "(no layers)" in svg_texts(svg_root([empty]))
-    assert _render.layers_text([]) == "No images to draw."
-    ET.fromstring(_render.layers_svg([]))
+    assert render.layers_text([]) == "No images to draw."
+    ET.fromstring(render.layers_svg([]))
 
 
 # --- pairing layers with history steps (in-memory engine) ---------------------------------------
@@ -242,7 +242,7 @@ def test_a_committed_image_has_a_commit_on_top_of_its_base(tmp_path):
     mine, base = stack(ctx, "my-custom-image"), stack(ctx, "busybox")
     assert [layer.step for layer in mine.layers] == ["base filesystem: COPY dir:aaaaaaaa in /", "docker commit (sh)"]
     assert shared_prefix(base, mine) == 1
-    caption = _render.layers_text([base, mine]).splitlines()[-1]
+    caption = render.layers_text([base, mine]).splitlines()[-1]
     assert caption == "my-custom-image reuses 1 of its 2 layers from busybox and adds 1 of its own"
 
 

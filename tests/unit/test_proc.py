@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from labkit.infra import _proc
+from labkit.machine import processes
 
 
 def test_free_port_is_free():
-    port = _proc.free_port()
+    port = processes.free_port()
     assert 1024 <= port <= 65535
-    assert _proc.port_is_free(port)
+    assert processes.port_is_free(port)
 
 
 def test_listening_port_is_not_free():
@@ -25,8 +25,8 @@ def test_listening_port_is_not_free():
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        assert not _proc.port_is_free(port)
-    assert _proc.port_is_free(port)
+        assert not processes.port_is_free(port)
+    assert processes.port_is_free(port)
 
 
 def test_a_port_whose_old_connections_wait_in_time_wait_is_free():
@@ -46,13 +46,13 @@ def test_a_port_whose_old_connections_wait_in_time_wait_is_free():
     while "TIME-WAIT" not in _socket_states(port) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert "TIME-WAIT" in _socket_states(port)
-    assert _proc.port_is_free(port)
+    assert processes.port_is_free(port)
 
 
 def test_a_port_bound_but_not_listened_on_is_not_free():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        assert not _proc.port_is_free(s.getsockname()[1])
+        assert not processes.port_is_free(s.getsockname()[1])
 
 
 def _socket_states(port: int) -> str:
@@ -74,11 +74,11 @@ def _own_program() -> str:
 def test_is_running_matches_program_and_marker():
     me = os.getpid()
     program = _own_program()
-    assert _proc.is_running(me, program)
-    assert not _proc.is_running(me, program + "-not")
-    assert not _proc.is_running(me, program, marker="no-such-marker-on-this-command-line-3f9c")
-    assert not _proc.is_running(None, program)
-    assert not _proc.is_running(0, program)
+    assert processes.is_running(me, program)
+    assert not processes.is_running(me, program + "-not")
+    assert not processes.is_running(me, program, marker="no-such-marker-on-this-command-line-3f9c")
+    assert not processes.is_running(None, program)
+    assert not processes.is_running(0, program)
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def sleeper():
     try:
         # Popen returns while execve may still be setting up the new command line.
         deadline = time.monotonic() + 5
-        while not _proc.cmdline(proc.pid) and time.monotonic() < deadline:
+        while not processes.cmdline(proc.pid) and time.monotonic() < deadline:
             time.sleep(0.01)
         yield proc
     finally:
@@ -97,20 +97,20 @@ def sleeper():
 
 
 def test_is_running_on_a_child(sleeper):
-    assert _proc.cmdline(sleeper.pid) == ["sleep", "30"]
-    assert _proc.is_running(sleeper.pid, "sleep", "30")
-    assert not _proc.is_running(sleeper.pid, "sleep", "31")
+    assert processes.cmdline(sleeper.pid) == ["sleep", "30"]
+    assert processes.is_running(sleeper.pid, "sleep", "30")
+    assert not processes.is_running(sleeper.pid, "sleep", "31")
 
 
 def test_stop_leaves_another_program_alone(sleeper):
-    assert _proc.stop(sleeper.pid, "not-sleep", timeout=2) is False
+    assert processes.stop(sleeper.pid, "not-sleep", timeout=2) is False
     assert sleeper.poll() is None
-    assert _proc.is_running(sleeper.pid, "sleep")
+    assert processes.is_running(sleeper.pid, "sleep")
 
 
 def test_stop_ends_the_matching_program(sleeper):
-    assert _proc.stop(sleeper.pid, "sleep", "30", timeout=10) is True
-    assert not _proc.is_running(sleeper.pid, "sleep")
+    assert processes.stop(sleeper.pid, "sleep", "30", timeout=10) is True
+    assert not processes.is_running(sleeper.pid, "sleep")
     # stop() may return while the kernel is still finishing the exit: allow it a moment.
     sleeper.wait(timeout=5)
     assert not Path(f"/proc/{sleeper.pid}").exists()
@@ -119,15 +119,15 @@ def test_stop_ends_the_matching_program(sleeper):
 def test_log_tail(tmp_path):
     log = tmp_path / "daemon.log"
     log.write_text("".join(f"line {i}\n" for i in range(1, 31)))
-    assert _proc.log_tail(log, 3) == "line 28\nline 29\nline 30"
-    assert _proc.log_tail(log, 100).splitlines()[0] == "line 1"
-    assert _proc.log_tail(tmp_path / "missing.log") == ""
+    assert processes.log_tail(log, 3) == "line 28\nline 29\nline 30"
+    assert processes.log_tail(log, 100).splitlines()[0] == "line 1"
+    assert processes.log_tail(tmp_path / "missing.log") == ""
 
 
 def test_log_tail_of_a_big_log(tmp_path):
     log = tmp_path / "big.log"
     log.write_text("".join(f"{i:06d} " + "x" * 90 + "\n" for i in range(2000)))
-    assert _proc.log_tail(log, 2).splitlines() == [f"001998 {'x' * 90}", f"001999 {'x' * 90}"]
+    assert processes.log_tail(log, 2).splitlines() == [f"001998 {'x' * 90}", f"001999 {'x' * 90}"]
 
 
 def test_processes_are_found_by_an_exact_environment_entry_and_killed(tmp_path):
@@ -136,12 +136,12 @@ def test_processes_are_found_by_an_exact_environment_entry_and_killed(tmp_path):
     ours = subprocess.Popen(["sleep", "60"], env=env)
     near = subprocess.Popen(["sleep", "60"], env={**os.environ, "LABKIT_HOME": marker + "-other"})
     try:
-        found = _proc.with_environment("LABKIT_HOME", marker)
+        found = processes.with_environment("LABKIT_HOME", marker)
         assert found == [ours.pid]
-        _proc.kill(found)
+        processes.kill(found)
         assert not os.path.exists(f"/proc/{ours.pid}")  # killed and reaped
         assert near.poll() is None  # a different value is left alone
-        assert _proc.with_environment("LABKIT_HOME", marker) == []
+        assert processes.with_environment("LABKIT_HOME", marker) == []
     finally:
         near.kill()
         near.wait()
@@ -162,7 +162,7 @@ def test_stop_kills_a_process_once_it_is_finished():
     asked = []
     try:
         # Not finished at first; then finished: it is killed then, long before its timeout.
-        assert _proc.stop(proc.pid, os.path.basename(sys.executable), "SIG_IGN", timeout=60,
+        assert processes.stop(proc.pid, os.path.basename(sys.executable), "SIG_IGN", timeout=60,
                           finished=lambda: asked.append(1) or len(asked) > 2) is True
         assert not os.path.exists(f"/proc/{proc.pid}")  # gone (and reaped), though it ignores SIGTERM: killed
         assert len(asked) == 3  # asked until it said yes, never after
@@ -174,7 +174,7 @@ def test_stop_kills_a_process_once_it_is_finished():
 def test_stop_kills_a_process_never_finished_after_the_timeout():
     proc = _deaf_process()
     try:
-        assert _proc.stop(proc.pid, os.path.basename(sys.executable), "SIG_IGN", timeout=0.3, finished=lambda: False) is True
+        assert processes.stop(proc.pid, os.path.basename(sys.executable), "SIG_IGN", timeout=0.3, finished=lambda: False) is True
         assert not os.path.exists(f"/proc/{proc.pid}")
     finally:
         proc.kill()

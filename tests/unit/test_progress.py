@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from labkit.errors import LabkitError, ProgressError
-from labkit.infra._paths import LabPaths
-from labkit.course._progress import LessonProgress, ProgressStore
-from labkit.course._results import CheckResult
+from labkit.home import LabPaths
+from labkit.course import LessonProgress, ProgressStore
+from labkit.course import CheckResult
 
 
 @dataclass(frozen=True)
@@ -216,10 +216,10 @@ def test_best_counts_only_checks_since_the_lessons_last_reset(store):
 
 def test_labkit_progress_table_follows_resets(tmp_path, monkeypatch, capsys):
     """`labkit progress`: an exercise passed before its lesson's reset is 'not yet' again, as its bar says."""
-    from labkit.course import _catalog
+    from labkit.course import catalog
     from labkit import cli
 
-    exercise = _catalog.EXERCISES[0]
+    exercise = catalog.EXERCISES[0]
     monkeypatch.setenv("LABKIT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("LABKIT_CACHE", str(tmp_path / "cache"))
     progress = ProgressStore.for_paths(LabPaths.from_env())
@@ -247,7 +247,7 @@ def test_containers_seen_made_in_a_lesson_are_its_until_the_next_reset(tmp_path)
 
 
 def test_docker_made_up_names_are_told_from_the_learners_own():
-    from labkit.course._exercises import GENERATED_NAME
+    from labkit.course.exercises import GENERATED_NAME
 
     assert GENERATED_NAME.fullmatch("quirky_hopper") and GENERATED_NAME.fullmatch("eager_turing7")
     assert not any(GENERATED_NAME.fullmatch(name) for name in ("mytools", "tryit-box", "my-tools", "box_2_a"))

@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from labkit.errors import CredentialsRefused, RegistryError, RegistryUnreachable
-from labkit.infra._proc import free_port
-from labkit.infra._registry_api import RegistryClient
+from labkit.machine.processes import free_port
+from labkit.registries import RegistryClient
 
 V2_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DIGEST = "sha256:" + "ab" * 32

@@ -8,9 +8,9 @@ import bcrypt
 import pytest
 import yaml
 
-from labkit.infra import _registries
-from labkit.infra._paths import LabPaths
-from labkit.infra._registries import MIRROR, REGISTRY, USER, _write_config, password
+from labkit.registries import programs
+from labkit.home import LabPaths
+from labkit.registries.programs import MIRROR, REGISTRY, USER, _write_config, password
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_password_is_made_once_in_a_0600_file(paths):
 
 def _config(paths: LabPaths, kind, port: int) -> dict:
     path = _write_config(paths, kind, port)
-    assert path == _registries.config_path(paths, kind)
+    assert path == programs.config_path(paths, kind)
     return yaml.safe_load(path.read_text())
 
 

@@ -9,7 +9,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from labkit.errors import LabkitError, ReleaseError
-from labkit.course._release import ReleasedNotebook, release, solution_cells
+from labkit.course.release import ReleasedNotebook, release, solution_cells
 
 CHECK = 'lab.check("tags.tag")'
 

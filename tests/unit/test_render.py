@@ -1,4 +1,4 @@
-"""Results, hints and progress become text, HTML, a widget and mime bundles in `_render` (no kernel)."""
+"""Results, hints and progress become text, HTML, a widget and mime bundles in `render` (no kernel)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import IPython
 import pytest
 
-from labkit.ui import _render
+from labkit.ui import render
 from labkit.course._results import CheckResult, criteria
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
@@ -45,7 +45,7 @@ def partial() -> CheckResult:
 
 
 def _lines(result: CheckResult) -> list[str]:
-    return _render.result_text(result).splitlines()
+    return render.result_text(result).splitlines()
 
 
 # ---------------------------------------------------------------- text
@@ -70,7 +70,7 @@ def test_text_failed_keeps_lines_and_offers_a_hint(failed):
 
 
 def test_text_failed_without_hints_left_offers_none(failed):
-    assert "Stuck?" not in _render.result_text(replace(failed, hints_left=0))
+    assert "Stuck?" not in render.result_text(replace(failed, hints_left=0))
 
 
 def test_text_error_has_no_points_and_no_hint(error):
@@ -89,30 +89,30 @@ def test_text_partial_credit_lists_criteria(partial):
 
 
 def test_text_is_the_same_every_time(failed):
-    assert _render.result_text(failed) == _render.result_text(failed)
+    assert render.result_text(failed) == render.result_text(failed)
 
 
 def test_unknown_status_looks_failed(failed):
     odd = replace(failed, status="weird")
     assert _lines(odd)[0].startswith("✗ NOT YET")
-    assert "NOT YET" in _render.result_html(odd)
+    assert "NOT YET" in render.result_html(odd)
 
 
 def test_unscored_result_has_no_points_line():
-    assert _render.result_text(CheckResult.ok("fine")) == "✓ PASSED\n  fine"
+    assert render.result_text(CheckResult.ok("fine")) == "✓ PASSED\n  fine"
 
 
 # ---------------------------------------------------------------- HTML
 
 
 def test_html_passed(passed):
-    page = _render.result_html(passed)
+    page = render.result_html(passed)
     assert "PASSED" in page and "layers.cache — Build v2 from the cache" in page and "3/3 points" in page
     assert "<link" not in page and "<style" not in page  # inline styles only
 
 
 def test_html_failed(failed):
-    page = _render.result_html(failed)
+    page = render.result_html(failed)
     assert "NOT YET" in page and "0/3 points" in page
     assert "The rebuild used no cache.<br>Copy requirements first." in page
     assert "seen" in page and "0 cached steps" in page and "expected" in page and "3 cached steps" in page
@@ -120,26 +120,26 @@ def test_html_failed(failed):
 
 
 def test_html_error(error):
-    page = _render.result_html(error)
+    page = render.result_html(error)
     assert "LAB PROBLEM" in page and "points" not in page
 
 
 def test_html_partial_credit(partial):
-    page = _render.result_html(partial)
+    page = render.result_html(partial)
     assert "<li>✓ tagged v1" in page and "<li>✗ tagged v2" in page
 
 
 def test_html_escapes_everything(failed):
     nasty = replace(failed, feedback="<script>alert(1)</script>", observed="<b>", title="a & b",
                     details=(("<i>crit</i>", False, 0.0),))
-    page = _render.result_html(nasty)
+    page = render.result_html(nasty)
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;b&gt;" in page and "a &amp; b" in page and "&lt;i&gt;crit&lt;/i&gt;" in page
 
 
 def test_result_str_and_repr_html_go_through_render(failed):
-    assert str(failed) == _render.result_text(failed)
-    assert failed._repr_html_() == _render.result_html(failed)
+    assert str(failed) == render.result_text(failed)
+    assert failed._repr_html_() == render.result_html(failed)
 
 
 # ---------------------------------------------------------------- widget and bundle
@@ -147,10 +147,10 @@ def test_result_str_and_repr_html_go_through_render(failed):
 
 def test_widget_shows_hints_then_disables_the_button(failed):
     hints = iter([(2, 3, "first"), (3, 3, "<second>"), (3, 3, None)])  # hint 1 was shown before, by lab.hint
-    widget = _render.result_widget(failed, lambda: next(hints))
+    widget = render.result_widget(failed, lambda: next(hints))
     assert widget.hint_button.description == "Show next hint"
     assert widget.hint_area.value == ""
-    assert _render.result_html(failed) in [child.value for child in widget.children if hasattr(child, "value")]
+    assert render.result_html(failed) in [child.value for child in widget.children if hasattr(child, "value")]
 
     head = widget.children[0]
     assert "(2 left)" in head.value
@@ -169,7 +169,7 @@ def test_widget_shows_hints_then_disables_the_button(failed):
 
 
 def test_widget_of_passed_result_has_no_button(passed):
-    widget = _render.result_widget(passed, lambda: (1, 1, "never"))
+    widget = render.result_widget(passed, lambda: (1, 1, "never"))
     assert widget.hint_button is None and widget.hint_area is None
     assert len(widget.children) == 1
 
@@ -177,45 +177,45 @@ def test_widget_of_passed_result_has_no_button(passed):
 def test_bundle_outside_a_kernel_is_text_and_html(failed, monkeypatch):
     monkeypatch.setattr(IPython, "get_ipython", lambda: None)
     made = []
-    monkeypatch.setattr(_render, "result_widget", lambda *a: made.append(a))
-    bundle = _render.result_bundle(failed, lambda: None)
+    monkeypatch.setattr(render, "result_widget", lambda *a: made.append(a))
+    bundle = render.result_bundle(failed, lambda: None)
     assert set(bundle) == {"text/plain", "text/html"}
-    assert bundle["text/plain"] == _render.result_text(failed)
-    assert bundle["text/html"] == _render.result_html(failed)
+    assert bundle["text/plain"] == render.result_text(failed)
+    assert bundle["text/html"] == render.result_html(failed)
     assert made == []
 
 
 def test_bundle_without_kernel_attribute_has_no_widget(failed, monkeypatch):
     monkeypatch.setattr(IPython, "get_ipython", lambda: SimpleNamespace())  # a terminal IPython
-    assert set(_render.result_bundle(failed, lambda: None)) == {"text/plain", "text/html"}
+    assert set(render.result_bundle(failed, lambda: None)) == {"text/plain", "text/html"}
 
 
 def test_bundle_inside_a_kernel_adds_the_widget_view(failed, monkeypatch):
     monkeypatch.setattr(IPython, "get_ipython", lambda: SimpleNamespace(kernel=object()))
     made = []
-    real = _render.result_widget
+    real = render.result_widget
 
     def spy(*args):
         made.append(real(*args))
         return made[-1]
 
-    monkeypatch.setattr(_render, "result_widget", spy)
-    bundle = _render.result_bundle(failed, lambda: None)
+    monkeypatch.setattr(render, "result_widget", spy)
+    bundle = render.result_bundle(failed, lambda: None)
     assert set(bundle) == {"text/plain", "text/html", WIDGET}
     assert len(made) == 1
     assert bundle[WIDGET] == {"model_id": made[0].model_id, "version_major": 2, "version_minor": 0}
-    assert bundle["text/plain"] == _render.result_text(failed)
+    assert bundle["text/plain"] == render.result_text(failed)
 
 
 # ---------------------------------------------------------------- hints
 
 
 def test_hint_text_and_html():
-    assert _render.hint_text("layers.cache", 2, 3, "Order matters.") == "Hint 2 of 3 for layers.cache: Order matters."
-    assert _render.hint_text("layers.cache", 4, 3, None) == "No more hints for layers.cache (you have seen all 3)."
-    page = _render.hint_html("layers.cache", 2, 3, "Use <COPY> first")
+    assert render.hint_text("layers.cache", 2, 3, "Order matters.") == "Hint 2 of 3 for layers.cache: Order matters."
+    assert render.hint_text("layers.cache", 4, 3, None) == "No more hints for layers.cache (you have seen all 3)."
+    page = render.hint_html("layers.cache", 2, 3, "Use <COPY> first")
     assert "Hint 2 of 3 for layers.cache:" in page and "Use &lt;COPY&gt; first" in page and "<COPY>" not in page
-    assert "No more hints for layers.cache (you have seen all 3)." in _render.hint_html("layers.cache", 4, 3, None)
+    assert "No more hints for layers.cache (you have seen all 3)." in render.hint_html("layers.cache", 4, 3, None)
 
 
 # ---------------------------------------------------------------- progress
@@ -228,7 +228,7 @@ ROWS = [
 
 
 def test_progress_text():
-    lines = _render.progress_text(ROWS).splitlines()
+    lines = render.progress_text(ROWS).splitlines()
     assert len(lines) == 3
     assert lines[0].startswith("layers") and "Image layers" in lines[0]
     assert "[" + "#" * 20 + "]  5/5 exercises  12/12 points" in lines[0]
@@ -238,36 +238,36 @@ def test_progress_text():
 
 
 def test_progress_text_of_nothing():
-    assert "0/0 exercises" in _render.progress_text([])
+    assert "0/0 exercises" in render.progress_text([])
 
 
 def test_progress_html():
-    page = _render.progress_html(ROWS)
+    page = render.progress_html(ROWS)
     assert "width:100%" in page and "width:50%" in page
     assert "5/5 exercises" in page and "2/4 exercises" in page and "7/9 exercises" in page
     assert "Tags &amp; digests" in page and "Total" in page
 
 
 def test_progress_bundle():
-    bundle = _render.progress_bundle(ROWS)
-    assert bundle == {"text/plain": _render.progress_text(ROWS), "text/html": _render.progress_html(ROWS)}
+    bundle = render.progress_bundle(ROWS)
+    assert bundle == {"text/plain": render.progress_text(ROWS), "text/html": render.progress_html(ROWS)}
 
 
 # ---------------------------------------------------------------- no such exercise
 
 
 def test_no_such_exercise_names_the_close_matches():
-    assert _render.unknown_exercise_text("layers.cahce", ["layers.cache"]) == (
+    assert render.unknown_exercise_text("layers.cahce", ["layers.cache"]) == (
         "No such exercise `layers.cahce`: did you mean `layers.cache`?")
-    assert _render.unknown_exercise_text("layers.x", ["layers.build", "layers.cache", "layers.order"]) == (
+    assert render.unknown_exercise_text("layers.x", ["layers.build", "layers.cache", "layers.order"]) == (
         "No such exercise `layers.x`: did you mean `layers.build`, `layers.cache` or `layers.order`?")
-    alone = _render.unknown_exercise_text(42, [])
+    alone = render.unknown_exercise_text(42, [])
     assert alone.startswith("No such exercise `42`: ") and "check cell" in alone and "labkit progress" in alone
 
 
 def test_no_such_exercise_is_plain_text_and_html_not_a_lab_problem():
-    bundle = _render.unknown_exercise_bundle("<b>x", ["layers.cache"])
-    assert bundle["text/plain"] == _render.unknown_exercise_text("<b>x", ["layers.cache"])
+    bundle = render.unknown_exercise_bundle("<b>x", ["layers.cache"])
+    assert bundle["text/plain"] == render.unknown_exercise_text("<b>x", ["layers.cache"])
     assert "&lt;b&gt;x" in bundle["text/html"] and "<b>x" not in bundle["text/html"]
     assert "<code" in bundle["text/html"] and "layers.cache" in bundle["text/html"]
     assert "LAB PROBLEM" not in bundle["text/html"] and not bundle["text/plain"].startswith("labkit:")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from labkit import cli
-from labkit.infra import _cgroups, _sandbox
-from labkit.infra._current_engine import CurrentEngine
+from labkit.sandbox import _cgroups, _box
+from labkit.engines.fetched import FetchedEngine
 
 
 def v1_tree(root: Path) -> Path:
@@ -91,22 +91,22 @@ def test_a_machine_without_memory_and_pids_controllers_is_said_to_lack_them(tmp_
 def test_hidden_folders_are_covered_once_outermost_first(tmp_path):
     (tmp_path / "a/b/c").mkdir(parents=True)
     (tmp_path / "d").mkdir()
-    found = _sandbox._outermost([tmp_path / "a/b/c", tmp_path / "a", tmp_path / "d", tmp_path / "gone", Path("/")])
+    found = _box._outermost([tmp_path / "a/b/c", tmp_path / "a", tmp_path / "d", tmp_path / "gone", Path("/")])
     assert found == [tmp_path / "a", tmp_path / "d"]
 
 
 def test_a_sandboxs_view_of_the_machine_is_an_allow_list(tmp_path):
     """Its root is made fresh and holds only what it is given: never the checkout the course came
     from (its notebooks hold the solutions), never a home folder, never the machine's /run/lock."""
-    from labkit.infra._current_engine import CurrentEngine
+    from labkit.engines.fetched import FetchedEngine
 
     repo = Path(__file__).resolve().parents[2]
     (tmp_path / "out").mkdir()
-    spec = _sandbox.Spec(name="labkit-sb-1-0", limits=_sandbox.Limits(), engine=CurrentEngine("28.5.2"),
+    spec = _box.Spec(name="labkit-sb-1-0", limits=_box.Limits(), engine=FetchedEngine("28.5.2"),
                          mirror_data=tmp_path, expose=(repo / "labkit", Path("/usr/lib/python3")),
                          hide=(tmp_path / "out", Path("/etc")), kept=tmp_path / "kept")
-    sb = _sandbox.Sandbox(spec, _sandbox.BASE / spec.name, 1000, 1000, None)
-    script = _sandbox.view_script(sb)
+    sb = _box.Sandbox(spec, _box.BASE / spec.name, 1000, 1000, None)
+    script = _box.view_script(sb)
     view = f"{sb.root}/view"
     binds = [line.split()[-1] for line in script.splitlines() if line.startswith(("mount --bind", "mount --rbind"))]
     shown = {b.removeprefix(view) for b in binds}
@@ -129,8 +129,8 @@ def test_a_sandboxs_view_of_the_machine_is_an_allow_list(tmp_path):
 def test_what_a_machine_lacks_is_listed_with_how_to_get_it(monkeypatch, tmp_path):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     monkeypatch.setenv("PATH", str(tmp_path))  # none of the programs
-    monkeypatch.setattr(_sandbox, "_sbin_path", lambda: str(tmp_path))
-    lacks = dict(_sandbox.missing(CurrentEngine("28.5.2", tmp_path / "nothing")))
+    monkeypatch.setattr(_box, "_sbin_path", lambda: str(tmp_path))
+    lacks = dict(_box.missing(FetchedEngine("28.5.2", tmp_path / "nothing")))
     assert "root" in lacks and "sudo" in lacks["root"]
     programs = next(how for what, how in lacks.items() if what.startswith("programs"))
     assert programs.startswith("apt-get install") and all(p in programs for p in ("uidmap", "rootlesskit", "slirp4netns"))

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from labkit.errors import StateError
-from labkit.infra._paths import LabPaths
-from labkit.infra._state import EngineState, RegistryState, State, locked
+from labkit.home import LabPaths
+from labkit.home import EngineState, RegistryState, State, locked
 
 
 @pytest.fixture

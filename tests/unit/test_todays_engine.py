@@ -1,5 +1,5 @@
 """Today's engine for a managed lab: which one is used, when a cached one is whole, and what a
-failed fetch says. (Fetching and running it: tests/integration/test_current_engine.py.)"""
+failed fetch says. (Fetching and running it: tests/integration/test_fetched_engine.py.)"""
 
 from __future__ import annotations
 
@@ -10,33 +10,33 @@ from pathlib import Path
 import pytest
 
 from labkit.errors import EngineFetchFailed
-from labkit.infra import _current_engine
-from labkit.infra._report import Reporter
+from labkit.engines import fetched
+from labkit.machine import Reporter
 
 VERSION = "28.5.2+dfsg4"
 
 
 def _unpacked(cache: Path, version: str = VERSION) -> Path:
     """A stand-in unpacked engine: every program there, dockerd a script that says its version."""
-    root = _current_engine.folder(cache) / "root"
-    for name in _current_engine.BINARIES:
+    root = fetched.folder(cache) / "root"
+    for name in fetched.BINARIES:
         program = root / name
         program.parent.mkdir(parents=True, exist_ok=True)
         program.write_text(f"#!/bin/sh\necho 'Docker version {version}, build 0000000'\n")
         program.chmod(program.stat().st_mode | stat.S_IXUSR)
-    (_current_engine.folder(cache) / _current_engine.STAMP).write_text(json.dumps({"version": version}))
+    (fetched.folder(cache) / fetched.STAMP).write_text(json.dumps({"version": version}))
     return root
 
 
 def test_versions_are_read_by_their_major_number():
-    assert _current_engine.major("28.5.2+dfsg4") == 28 and _current_engine.major("20.10.24+dfsg1") == 20
-    assert _current_engine.major("") == 0 and _current_engine.major("dev") == 0
+    assert fetched.major("28.5.2+dfsg4") == 28 and fetched.major("20.10.24+dfsg1") == 20
+    assert fetched.major("") == 0 and fetched.major("dev") == 0
 
 
 def test_a_whole_cached_engine_is_used(tmp_path):
     root = _unpacked(tmp_path)
-    engine = _current_engine.cached(tmp_path)
-    assert engine == _current_engine.CurrentEngine(VERSION, root)
+    engine = fetched.cached(tmp_path)
+    assert engine == fetched.FetchedEngine(VERSION, root)
     assert engine.dockerd == str(root / "usr/sbin/dockerd")
     assert engine.path("/usr/bin:/bin").split(":")[:2] == [str(root / "usr/sbin"), str(root / "usr/bin")]
 
@@ -45,22 +45,22 @@ def test_a_whole_cached_engine_is_used(tmp_path):
 def test_a_damaged_or_half_made_cached_engine_is_not_used(tmp_path, damage):
     root = _unpacked(tmp_path, "20.10.24" if damage == "an old dockerd" else VERSION)
     if damage == "no stamp":
-        (_current_engine.folder(tmp_path) / _current_engine.STAMP).unlink()
+        (fetched.folder(tmp_path) / fetched.STAMP).unlink()
     elif damage == "a program missing":
         (root / "usr/bin/containerd").unlink()
     elif damage == "stamp of another version":
-        (_current_engine.folder(tmp_path) / _current_engine.STAMP).write_text(json.dumps({"version": "28.0.0"}))
-    assert _current_engine.cached(tmp_path) is None
+        (fetched.folder(tmp_path) / fetched.STAMP).write_text(json.dumps({"version": "28.0.0"}))
+    assert fetched.cached(tmp_path) is None
 
 
 def test_without_a_current_engine_the_lab_falls_back_and_says_why(tmp_path, monkeypatch):
-    monkeypatch.setattr(_current_engine, "installed", lambda: None)
+    monkeypatch.setattr(fetched, "installed", lambda: None)
 
     def unreachable(cache, reporter):
         raise EngineFetchFailed("http://127.0.0.1:9/debian (sid)", "`apt-get update` failed: could not connect")
 
-    monkeypatch.setattr(_current_engine, "fetch", unreachable)
-    engine, notes = _current_engine.choose(tmp_path, Reporter())
+    monkeypatch.setattr(fetched, "fetch", unreachable)
+    engine, notes = fetched.choose(tmp_path, Reporter())
     assert engine is None
     assert len(notes) == 1 and "http://127.0.0.1:9/debian (sid)" in notes[0]
     assert "uses this machine's installed Docker engine instead" in notes[0] and "LABKIT_DEBIAN_MIRROR" in notes[0]
@@ -74,8 +74,8 @@ def test_an_installed_current_dockerd_comes_first(tmp_path, monkeypatch):
     dockerd.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     _unpacked(tmp_path / "cache")
-    engine, notes = _current_engine.choose(tmp_path / "cache", Reporter())
-    assert engine == _current_engine.CurrentEngine("29.0.1") and notes == []
+    engine, notes = fetched.choose(tmp_path / "cache", Reporter())
+    assert engine == fetched.FetchedEngine("29.0.1") and notes == []
     assert engine.bin_dirs == [] and engine.path("/usr/bin") == "/usr/bin"
 
 
@@ -83,45 +83,45 @@ def test_an_installed_current_dockerd_comes_first(tmp_path, monkeypatch):
 
 
 def test_the_labs_cli_goes_first_on_path_once_and_names_its_buildx_plugin(tmp_path, monkeypatch):
-    from labkit.infra import _client
-    from labkit.infra._paths import LabPaths
-    from labkit.infra._state import EngineState
+    from labkit.engines import docker_cli
+    from labkit.home import LabPaths
+    from labkit.home import EngineState
 
     monkeypatch.delenv("DOCKER_CONFIG", raising=False)
     paths = LabPaths(home=tmp_path / "home", cache=tmp_path / "cache")
     engine = EngineState(programs=str(tmp_path / "engine/root"))
-    first = _client.variables(paths, engine, "/usr/bin:/bin")
-    again = _client.variables(paths, engine, first["PATH"])  # lab.ready() run twice in a kernel
+    first = docker_cli.variables(paths, engine, "/usr/bin:/bin")
+    again = docker_cli.variables(paths, engine, first["PATH"])  # lab.ready() run twice in a kernel
     assert again["PATH"] == first["PATH"] == f"{tmp_path}/engine/root/usr/sbin:{tmp_path}/engine/root/usr/bin:/usr/bin:/bin"
     assert first["DOCKER_CONFIG"] == str(paths.home / "docker-config")  # never ~/.docker
-    assert _client.variables(paths, EngineState(), "/usr/bin") == {}  # the installed engine: the machine's CLI
+    assert docker_cli.variables(paths, EngineState(), "/usr/bin") == {}  # the installed engine: the machine's CLI
 
     config = paths.home / "docker-config" / "config.json"
     config.parent.mkdir(parents=True)
     config.write_text(json.dumps({"auths": {"127.0.0.1:5000": {"auth": "bGVhcm5lcjpzZWNyZXQ="}}}))
-    _client.offer_plugins(config.parent, engine)
-    _client.offer_plugins(config.parent, engine)
+    docker_cli.offer_plugins(config.parent, engine)
+    docker_cli.offer_plugins(config.parent, engine)
     written = json.loads(config.read_text())
     assert written["auths"] == {"127.0.0.1:5000": {"auth": "bGVhcm5lcjpzZWNyZXQ="}}  # a login is kept
     assert written["cliPluginsExtraDirs"] == [f"{tmp_path}/engine/root/usr/libexec/docker/cli-plugins"]
 
 
 def test_the_builder_is_told_from_where_the_cli_finds_its_plugins(tmp_path, monkeypatch):
-    from labkit.infra import _client
-    from labkit.infra._paths import LabPaths
-    from labkit.infra._state import EngineState
+    from labkit.engines import docker_cli
+    from labkit.home import LabPaths
+    from labkit.home import EngineState
 
     monkeypatch.delenv("DOCKER_BUILDKIT", raising=False)
-    monkeypatch.setattr(_client, "SYSTEM_PLUGIN_DIRS", ())
+    monkeypatch.setattr(docker_cli, "SYSTEM_PLUGIN_DIRS", ())
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "config"))
     paths = LabPaths(home=tmp_path / "home", cache=tmp_path / "cache")
     engine = EngineState(programs=str(tmp_path / "engine/root"))
-    assert _client.builder(paths, engine) == "legacy builder"
+    assert docker_cli.builder(paths, engine) == "legacy builder"
     plugin = tmp_path / "engine/root/usr/libexec/docker/cli-plugins/docker-buildx"
     plugin.parent.mkdir(parents=True)
     plugin.write_text("#!/bin/sh\n")
     plugin.chmod(0o755)
-    _client.offer_plugins(tmp_path / "config", engine)
-    assert _client.builder(paths, engine) == "BuildKit"
+    docker_cli.offer_plugins(tmp_path / "config", engine)
+    assert docker_cli.builder(paths, engine) == "BuildKit"
     monkeypatch.setenv("DOCKER_BUILDKIT", "0")
-    assert _client.builder(paths, engine) == "legacy builder"
+    assert docker_cli.builder(paths, engine) == "legacy builder"

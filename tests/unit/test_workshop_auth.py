@@ -11,7 +11,7 @@ import pytest
 import json
 
 from labkit.classroom._auth import INSTRUCTOR, WorkshopAuthenticator
-from labkit.classroom._names import (ADDRESS_LIMIT, CLAIMED, FREE_TRIES, LOCK_AFTER, LOCKED, RIGHT, WAIT, WRONG, Names)
+from labkit.classroom._names import ADDRESS_LIMIT, CLAIMED, FREE_TRIES, LOCK_AFTER, LOCKED, RIGHT, WAIT, WRONG, Names
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from labkit.ui import _jupyter
-from labkit.course._release import WorkspaceNotebook, fresh, notebook_name, stock
+from labkit.lab import jupyter
+from labkit.course.release import WorkspaceNotebook, fresh, notebook_name, stock
 from labkit.errors import ReleaseError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -117,14 +117,14 @@ def test_fresh_of_an_unknown_lesson_changes_nothing(src, tmp_path):
 
 
 def test_every_course_notebook_can_be_named_by_its_lesson():
-    from labkit.course._catalog import LESSONS
+    from labkit.course.catalog import LESSONS
 
     for slug, notebook, _title in LESSONS:
         assert notebook_name(REPO / "notebooks", slug) == f"{notebook}.ipynb"
 
 
 def test_the_url_opens_the_start_notebook_by_default(tmp_path):
-    argv = _jupyter.command("jupyter", tmp_path, port=9999, ip="127.0.0.1", no_browser=True)
+    argv = jupyter.command("jupyter", tmp_path, port=9999, ip="127.0.0.1", no_browser=True)
     assert argv[:2] == ["jupyter", "lab"]
     assert f"--ServerApp.root_dir={tmp_path}" in argv
     assert "--LabApp.default_url=/lab/tree/00-start-here.ipynb" in argv
@@ -134,27 +134,27 @@ def test_the_url_opens_the_start_notebook_by_default(tmp_path):
 
 
 def test_jupyterlab_keeps_its_own_defaults_when_not_told(tmp_path):
-    argv = _jupyter.command("jupyter", tmp_path, open_notebook="04-layers.ipynb", as_root=True)
+    argv = jupyter.command("jupyter", tmp_path, open_notebook="04-layers.ipynb", as_root=True)
     assert "--LabApp.default_url=/lab/tree/04-layers.ipynb" in argv and "--allow-root" in argv
     assert not any(arg.startswith(("--port", "--ip", "--no-browser")) for arg in argv)
-    assert _jupyter.start_path("my lesson.ipynb") == "/lab/tree/my%20lesson.ipynb"
+    assert jupyter.start_path("my lesson.ipynb") == "/lab/tree/my%20lesson.ipynb"
 
 
 def test_jupyterlab_gets_the_courses_setting_defaults_from_the_lab_home(tmp_path):
     """No "get Jupyter news?" pop-up and no update check: defaults a learner can still change."""
-    folder = _jupyter.settings_dir(tmp_path / "home")
+    folder = jupyter.settings_dir(tmp_path / "home")
     overrides = json.loads((folder / "overrides.json").read_text())
     assert overrides["@jupyterlab/apputils-extension:notification"] == {"fetchNews": "false", "checkForUpdates": False}
-    argv = _jupyter.command("jupyter", tmp_path, settings=folder)
+    argv = jupyter.command("jupyter", tmp_path, settings=folder)
     assert f"--LabApp.app_settings_dir={folder}" in argv
 
 
 def test_kernels_and_terminals_inherit_the_lab_variables(tmp_path):
-    env = _jupyter.environment({"DOCKER_HOST": "unix:///lab.sock", "LABKIT_REGISTRY": "127.0.0.1:5001"}, tmp_path,
+    env = jupyter.environment({"DOCKER_HOST": "unix:///lab.sock", "LABKIT_REGISTRY": "127.0.0.1:5001"}, tmp_path,
                                base={"PATH": "/bin", "DOCKER_HOST": "unix:///mine.sock"}, bin_dir="/venv/bin")
     assert env == {"PATH": "/venv/bin:/bin", "DOCKER_HOST": "unix:///lab.sock", "LABKIT_REGISTRY": "127.0.0.1:5001",
                    "LABKIT_WORKSPACE": str(tmp_path)}
-    again = _jupyter.environment({}, tmp_path, base={"PATH": "/venv/bin:/bin"}, bin_dir="/venv/bin")
+    again = jupyter.environment({}, tmp_path, base={"PATH": "/venv/bin:/bin"}, bin_dir="/venv/bin")
     assert again["PATH"] == "/venv/bin:/bin"  # `labkit` in a terminal: this environment's, once
 
 
@@ -171,7 +171,7 @@ class FakeLab:
         return SimpleNamespace(ok=self.is_up)
 
     def up(self, paths, reporter=None):
-        from labkit.infra._lifecycle import UpResult
+        from labkit.lab.lifecycle import UpResult
 
         self.ups += 1
         self.is_up = True
@@ -192,9 +192,9 @@ def fake_lab(monkeypatch):
     def install(up: bool) -> FakeLab:
         fake = FakeLab(up)
         for name in ("status", "up", "env"):
-            monkeypatch.setattr(cli._lifecycle, name, getattr(fake, name))
-        monkeypatch.setattr(cli._jupyter, "run", fake.run)
-        monkeypatch.setattr(cli._jupyter, "find_jupyter", lambda: "/venv/bin/jupyter")
+            monkeypatch.setattr(cli.lifecycle, name, getattr(fake, name))
+        monkeypatch.setattr(cli.jupyter, "run", fake.run)
+        monkeypatch.setattr(cli.jupyter, "find_jupyter", lambda: "/venv/bin/jupyter")
         return fake
 
     return install
@@ -247,10 +247,10 @@ def test_labkit_lab_with_an_unknown_lesson_starts_nothing(fake_lab, src, tmp_pat
 
 def test_check_hint_and_reset_read_the_workspace_labkit_lab_opened_wherever_they_run(tmp_path, monkeypatch):
     """Before: `labkit check image.rootfs` from another folder looked for the learner's tar there."""
-    from labkit.course._context import LabContext
-    from labkit.infra._lifecycle import remember_workspace
-    from labkit.infra._paths import LabPaths
-    from labkit.infra._state import EngineState, RegistryState, State
+    from labkit.course import LabContext
+    from labkit.lab.lifecycle import remember_workspace
+    from labkit.home import LabPaths
+    from labkit.home import EngineState, RegistryState, State
 
     home, workspace, elsewhere = tmp_path / "home", tmp_path / "workspace", tmp_path / "elsewhere"
     workspace.mkdir()

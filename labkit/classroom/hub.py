@@ -1,0 +1,215 @@
+"""`labkit hub`: JupyterHub for a class on one machine, run as root.
+
+    start(paths, options) → the running hub's process      stop(options) → what was taken down
+
+The class lab (labkit's own engine, the course registry, the mirror) is brought up first: its mirror
+serves every learner's lab. JupyterHub's own parts do the rest: its configurable-http-proxy (from
+npm, installed into the lab's cache on first use), `WorkshopAuthenticator` (`_auth`) and
+`SandboxSpawner` (`_spawner`). The hub's folder (`LABKIT_HUB_HOME`, default
+/var/lib/labkit/hub) holds its database, the names taken, and each learner's kept work; it is
+hidden from every learner's lab, as are the class lab, the course's sources and solutions.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import LabkitError, SandboxUnavailable
+from ..course import catalog
+from ..lab import fresh
+from ..lab import lifecycle
+from ..machine import processes
+from ..registries import programs
+from .. import sandbox
+from ..home import LabPaths
+from ..machine import Reporter
+from ..home import State
+
+REPO = Path(__file__).resolve().parents[2]
+PROXY_PACKAGE = "configurable-http-proxy@4"
+
+
+def hub_home() -> Path:
+    return Path(os.environ.get("LABKIT_HUB_HOME") or "/var/lib/labkit/hub")
+
+
+@dataclass
+class HubOptions:
+    port: int = 8000
+    ip: str = ""  # "" : every address of the machine (the class reaches it)
+    code: str = ""
+    admin_code: str = ""
+    limits: sandbox.Limits = field(default_factory=lambda: sandbox.Limits(memory=1536 * 2**20, pids=1000, disk=4 * 2**30))
+    home: Path = field(default_factory=hub_home)
+    keep_free: int = 512 * 2**20  # memory the machine keeps: no lab starts when less is available
+
+
+def proxy_program(cache: Path, reporter: Reporter) -> str:
+    """configurable-http-proxy: the machine's, else installed with npm into the cache once."""
+    found = shutil.which("configurable-http-proxy")
+    if found:
+        return found
+    prefix = cache / "hub-proxy"
+    program = prefix / "node_modules" / ".bin" / "configurable-http-proxy"
+    if program.exists():
+        return str(program)
+    npm = shutil.which("npm")
+    if not npm or not shutil.which("node"):
+        raise LabkitError("JupyterHub's proxy (configurable-http-proxy) runs on Node.js, which is not installed.",
+                          "install it (Debian: `apt-get install nodejs npm`), then run `labkit hub` again.")
+    with reporter.step(f"Installing {PROXY_PACKAGE} from npm into {prefix}"):
+        result = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(prefix), PROXY_PACKAGE],
+                                capture_output=True, text=True, timeout=600)
+    if result.returncode != 0 or not program.exists():
+        raise LabkitError(f"npm could not install {PROXY_PACKAGE}: {result.stderr.strip()[-400:]}",
+                          "check that this machine reaches the npm registry (or install configurable-http-proxy), then try again.")
+    return str(program)
+
+
+def _config(paths: LabPaths, options: HubOptions, proxy: str, seeded: Path) -> str:
+    """jupyterhub_config.py: every value set here, from the class lab's state."""
+    home = options.home
+    hide = [str(home), str(paths.home), str(REPO / "notebooks"), str(REPO / "authoring"), str(REPO / "tests")]
+    values = {
+        "c.JupyterHub.bind_url": f"http://{options.ip or '0.0.0.0'}:{options.port}",
+        "c.JupyterHub.hub_ip": "127.0.0.1",
+        "c.JupyterHub.hub_port": processes.free_port(),
+        "c.JupyterHub.db_url": f"sqlite:///{home / 'jupyterhub.sqlite'}",
+        "c.JupyterHub.cookie_secret_file": str(home / "cookie_secret"),
+        "c.JupyterHub.pid_file": str(home / "jupyterhub.pid"),
+        "c.JupyterHub.cleanup_servers": True,
+        "c.JupyterHub.authenticator_class": "labkit.classroom._auth.WorkshopAuthenticator",
+        "c.WorkshopAuthenticator.code": options.code,
+        "c.WorkshopAuthenticator.admin_code": options.admin_code,
+        "c.WorkshopAuthenticator.claims_file": str(home / "names.json"),
+        "c.JupyterHub.spawner_class": "labkit.classroom._spawner.SandboxSpawner",
+        "c.SandboxSpawner.hub_home": str(home),
+        "c.SandboxSpawner.cache": str(paths.cache),
+        "c.SandboxSpawner.mirror_data": str(programs.data_dir(paths, programs.MIRROR)),
+        "c.SandboxSpawner.seeded": str(seeded),
+        "c.SandboxSpawner.notebooks": str(REPO / "notebooks"),
+        "c.SandboxSpawner.hide": os.pathsep.join(hide),
+        "c.SandboxSpawner.memory": options.limits.memory,
+        "c.SandboxSpawner.pids": options.limits.pids,
+        "c.SandboxSpawner.disk": options.limits.disk,
+        "c.SandboxSpawner.min_free": options.keep_free,
+        "c.Spawner.start_timeout": 120,
+        "c.Spawner.http_timeout": 60,
+        "c.ConfigurableHTTPProxy.command": [proxy],
+        "c.ConfigurableHTTPProxy.api_url": f"http://127.0.0.1:{processes.free_port()}",  # not 8001: two hubs may run
+        "c.ConfigurableHTTPProxy.pid_file": str(home / "proxy.pid"),
+        "c.JupyterHub.services": [{  # the instructor's class view (only the admin holds access:services)
+            "name": "class", "url": f"http://127.0.0.1:{processes.free_port()}", "display": True, "oauth_no_confirm": True,
+            "command": [sys.executable, "-m", "labkit.classroom._service"],
+            "environment": {"LABKIT_HUB_HOME": str(home), "LABKIT_HOME": str(paths.home), "LABKIT_CACHE": str(paths.cache)},
+        }],
+    }
+    return "\n".join(f"{name} = {value!r}" for name, value in values.items()) + "\n" + DEFAULT_URL
+
+
+#: The instructor lands on the class view after signing in; a learner on their own lab (JupyterHub's default).
+DEFAULT_URL = """
+def _landing(handler):
+    user = handler.current_user
+    return "/services/class/" if user is not None and user.admin else ""
+
+
+c.JupyterHub.default_url = _landing
+"""
+
+
+def start(paths: LabPaths, options: HubOptions, reporter: Reporter) -> subprocess.Popen:
+    """Bring the class lab up and start JupyterHub (in the background); returns its process once it answers."""
+    if os.geteuid() != 0:
+        raise LabkitError("`labkit hub` needs root: it makes a user, a cgroup and a sandbox for each learner's lab.",
+                          "run it with sudo (the learners' labs never run as root).")
+    if importlib.util.find_spec("jupyterhub") is None:
+        raise LabkitError("`labkit hub` runs JupyterHub, which is not installed in this environment.",
+                          "run `make classroom` (JupyterHub, and Node.js for its proxy), then `labkit hub` again.")
+    if not options.code or not options.admin_code:
+        raise LabkitError("A hub needs a workshop code for the learners and an admin code for you.",
+                          "give both: `labkit hub --code CODE --admin-code CODE`.")
+    engine = fresh.sandbox_engine(paths.cache)
+    if lacks := sandbox.missing(engine):
+        raise SandboxUnavailable(lacks)
+    home = options.home
+    if running_pid(home):
+        raise LabkitError(f"A hub already runs from {home} (pid {running_pid(home)}).", "stop it first: `labkit hub --stop`.")
+    home.mkdir(parents=True, exist_ok=True)
+    os.chmod(home, 0o711)
+    (home / "learners").mkdir(exist_ok=True)
+    os.chmod(home / "learners", 0o711)
+    lifecycle.mirror_takes_pushes(paths, True)  # a hub stopped without `--stop` left it closed
+    lifecycle.up(paths, managed=True, reporter=reporter)
+    with reporter.step("Closing the mirror to pushes while the class runs"):
+        lifecycle.mirror_takes_pushes(paths, False)
+    state = State.load(paths)
+    proxy = proxy_program(paths.cache, reporter)
+    with reporter.step("Preparing the base layers every learner's registry starts with"):
+        seed_home = home / "seed"
+        shutil.rmtree(seed_home, ignore_errors=True)
+        seeded = fresh.seeded_registry(seed_home, state.mirror, paths.cache, catalog.registry_repositories)
+    config = home / "jupyterhub_config.py"
+    config.write_text(_config(paths, options, proxy, seeded))
+    os.chmod(config, 0o600)
+    log = open(home / "jupyterhub.log", "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", str(config)], cwd=home, stdout=log, stderr=log,
+                            stdin=subprocess.DEVNULL, env={**os.environ, "LABKIT_HOME": str(paths.home)})
+    log.close()
+    base = f"http://127.0.0.1:{options.port}"
+    with reporter.step(f"Starting JupyterHub on port {options.port}"):
+        failure = processes.wait_ready(lambda: healthy(base), proc, 60)
+        if failure:
+            proc.terminate()
+            raise LabkitError(f"JupyterHub did not start: {failure}.\n{processes.log_tail(home / 'jupyterhub.log')}",
+                              f"read {home / 'jupyterhub.log'}; `labkit hub --stop` clears a half-started hub.")
+    return proc
+
+
+def healthy(base: str) -> bool:
+    """The hub at `base` (http://HOST:PORT) answers its health check."""
+    import requests
+
+    try:
+        return requests.get(f"{base}/hub/health", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def running_pid(home: Path) -> int | None:
+    try:
+        pid = int((home / "jupyterhub.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if processes.is_running(pid, Path(sys.executable).name, "jupyterhub") else None
+
+
+def stop(options: HubOptions, paths: LabPaths) -> list[str]:
+    """Every learner's lab taken down (their work kept), then the hub and its proxy; the class lab's
+    mirror takes pushes again."""
+    home, said = options.home, []
+    pid = running_pid(home)
+    if pid:
+        os.kill(pid, signal.SIGTERM)  # JupyterHub stops every server (cleanup_servers), then itself
+        deadline = time.monotonic() + 60
+        while running_pid(home) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        said.append(f"JupyterHub (pid {pid}) and every learner's lab")
+        said += [f"left over: {what}" for what in sandbox.clean_leftovers(pid)]
+    try:
+        proxy = int((home / "proxy.pid").read_text().strip())
+        if processes.is_running(proxy, "node", "configurable-http-proxy"):
+            os.kill(proxy, signal.SIGTERM)
+            said.append(f"the proxy (pid {proxy})")
+    except (OSError, ValueError):
+        pass
+    lifecycle.mirror_takes_pushes(paths, True)
+    return said

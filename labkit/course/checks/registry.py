@@ -1,0 +1,96 @@
+"""The course registry: the learner's login, and whether a local image is what the registry holds."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+
+from ...errors import ImageMissing, LabkitError
+from ...registries import RegistryClient
+from .._context import LabContext
+from .._results import CheckResult
+
+
+def stored_credentials(ctx: LabContext, registry: str) -> tuple[str, str] | None:
+    """The login the learner's docker client keeps for `registry` (config.json or a credential helper)."""
+    config = ctx.docker_config_auths()
+    entry = (config.get("auths") or {}).get(registry) or (config.get("auths") or {}).get(f"http://{registry}") or {}
+    if entry.get("auth"):
+        user, _, secret = base64.b64decode(entry["auth"]).decode(errors="replace").partition(":")
+        return user, secret
+    helper = (config.get("credHelpers") or {}).get(registry) or config.get("credsStore")
+    program = shutil.which(f"docker-credential-{helper}") if helper else None
+    if program:
+        answer = subprocess.run([program, "get"], input=registry, capture_output=True, text=True, timeout=20)
+        if answer.returncode == 0:
+            found = json.loads(answer.stdout or "{}")
+            return found.get("Username", ""), found.get("Secret", "")
+    return None
+
+
+def logged_in(ctx: LabContext) -> CheckResult:
+    registry, user = ctx.registry_address, ctx.user
+    expected = f"a working login for {registry} in your docker client"
+    creds = stored_credentials(ctx, registry)
+    if creds is None:
+        return CheckResult.fail(
+            f"Your docker client has no login for {registry} (in {ctx.docker_config / 'config.json'}): "
+            f"run `docker login {registry} -u {user}` and give the lab password.",
+            "no stored login", expected,
+        )
+    if creds == (ctx.user, ctx.password):
+        accepted = True  # the registry's account file is written from this very password file
+    else:
+        probe = RegistryClient(registry, auth=creds)
+        accepted = probe.ping() == 200
+        probe.close()
+    if not accepted:
+        return CheckResult.fail(f"Your docker client keeps a login for {registry} as {creds[0]!r}, but the registry refuses it: log in again as {user} with the lab password.", f"login as {creds[0]} refused", expected)
+    return CheckResult.ok(f"You are logged in to {registry} as {creds[0]}.", f"login as {creds[0]} accepted", expected)
+
+
+def split(ref: str, registry: str) -> tuple[str, str]:
+    """'127.0.0.1:5000/learner/myapp:v1' → ('learner/myapp', 'v1')."""
+    path = ref.removeprefix(registry + "/")
+    repo, _, tag = path.rpartition(":") if ":" in path.rsplit("/", 1)[-1] else (path, "", "latest")
+    return repo, tag
+
+
+def pushed(ctx: LabContext, ref: str) -> CheckResult:
+    """The registry holds `ref`, and its manifest digest is one of the local image's repo digests.
+
+    When it is not, "an older push" needs the registry to hold one of the local image's repo
+    digests as a past push of that repository: on the containerd image store every repository
+    that names an image gets a repo digest (the image id), pushed or not, so a repo digest alone
+    does not prove a push. On the classic store repo digests come only from a push or a pull."""
+    registry = ctx.registry_address
+    repo, tag = split(ref, registry)
+    expected = f"the registry's {repo}:{tag} is your local {ref}"
+    try:
+        attrs = ctx.engine.image_attrs(ref)
+    except ImageMissing:
+        return CheckResult.fail(f"There is no local image {ref}: give your image that name with `docker tag`, then push it.", f"no local {ref}", expected)
+    local = [d.split("@", 1)[1] for d in attrs.get("RepoDigests") or [] if d.startswith(f"{registry}/{repo}@")]
+    try:
+        client = ctx.registry()
+        remote = client.manifest_digest(repo, tag)
+        past = []
+        if remote is not None and remote not in local:  # which of the local image's digests did the registry get pushed?
+            past = [digest for digest in local if client.manifest_digest(repo, digest)]
+    except LabkitError as e:
+        return CheckResult.error(str(e))
+    return _compare(ref, repo, tag, remote, local, past, expected)
+
+
+def _compare(ref: str, repo: str, tag: str, remote: str | None, local: list[str], past: list[str], expected: str) -> CheckResult:
+    """The verdict: `remote` is the registry's digest for repo:tag, `local` the local image's repo digests
+    for repo, `past` those of them the registry holds as manifests of repo."""
+    if remote is None:
+        return CheckResult.fail(f"The registry has no {repo}:{tag}: push it with `docker push {ref}` (log in first).", "not in the registry", expected)
+    if remote in local:
+        return CheckResult.ok(f"The registry holds {repo}:{tag}, digest {remote[:19]}…, the same as your local image.", f"digest {remote}", expected)
+    if past:
+        return CheckResult.fail(f"The registry's {repo}:{tag} ({remote[:19]}…) is an older push, not your local {ref}: push again.", f"registry {remote[:19]}…, local {past[0][:19]}…", expected)
+    return CheckResult.fail(f"The registry has a {repo}:{tag}, but your local {ref} is not what was pushed: push it again with `docker push {ref}`.", f"registry: {remote[:19]}…, local: never pushed", expected)

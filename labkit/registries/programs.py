@@ -1,0 +1,210 @@
+"""The lab's two Docker Distribution instances, as processes on 127.0.0.1.
+
+- the course registry: htpasswd (bcrypt) auth, one learner account whose generated
+  password lives in a 0600 file; the course's stand-in for Docker Hub.
+- the mirror: anonymous, holding the base images under ``library/…``; the managed
+  engine's ``--registry-mirror``.
+
+Each keeps its port in the lab's state file; a port that something else took since is
+replaced by a free one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import bcrypt
+
+from ..errors import MissingProgram, RegistryStartFailed
+from ..home import LabPaths
+from ._http import RegistryClient
+from ..home import RegistryState, ensure_dir
+from ..machine import processes
+
+PROGRAM = "docker-registry"
+USER = "learner"
+#: The password is 144 random bits, so no cost factor makes it easier or harder to guess;
+#: the cost is paid by the registry on every authenticated request (a push makes dozens),
+#: so it is kept low (what each cost takes: docs/benchmarks.md).
+BCRYPT_ROUNDS = 5
+START_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True)
+class RegistryKind:
+    name: str
+    title: str
+    auth: bool
+
+
+REGISTRY = RegistryKind("registry", "course registry", auth=True)
+MIRROR = RegistryKind("mirror", "base-image mirror", auth=False)
+
+
+def config_path(paths: LabPaths, kind: RegistryKind) -> Path:
+    return paths.registry_dir(kind.name) / "config.yml"
+
+
+def log_path(paths: LabPaths, kind: RegistryKind) -> Path:
+    return paths.registry_dir(kind.name) / f"{kind.name}.log"
+
+
+def data_dir(paths: LabPaths, kind: RegistryKind) -> Path:
+    """Where the registry keeps its blobs and repositories."""
+    return paths.registry_dir(kind.name) / "data"
+
+
+def password(paths: LabPaths) -> str:
+    """The learner's registry password, made once and kept in a 0600 file."""
+    path = paths.password_file
+    if path.exists():
+        return path.read_text().strip()
+    ensure_dir(path.parent)
+    secret = secrets.token_urlsafe(18)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
+    return secret
+
+
+def client(paths: LabPaths, kind: RegistryKind, part: RegistryState) -> RegistryClient:
+    auth = (USER, password(paths)) if kind.auth else None
+    return RegistryClient(part.address, auth=auth)
+
+
+def is_running(paths: LabPaths, kind: RegistryKind, part: RegistryState) -> bool:
+    return processes.is_running(part.pid, PROGRAM, str(config_path(paths, kind)))
+
+
+def is_up(paths: LabPaths, kind: RegistryKind, part: RegistryState) -> bool:
+    """Ours, running and answering (a registry in a container on the learner's engine: answering)."""
+    if part.container:
+        return bool(part.port) and RegistryClient(part.address).is_up()
+    return bool(part.port) and is_running(paths, kind, part) and RegistryClient(part.address).is_up()
+
+
+def ensure(paths: LabPaths, kind: RegistryKind, part: RegistryState) -> tuple[RegistryState, list[str]]:
+    """Start this registry unless it already runs; returns its state and notes for the user."""
+    if is_up(paths, kind, part):
+        return part, []
+    program = shutil.which(PROGRAM)
+    if not program:
+        raise MissingProgram(PROGRAM, "docker-registry", f"to run the {kind.title}")
+    if is_running(paths, kind, part):  # ours, but not answering: start it afresh
+        processes.stop(part.pid, PROGRAM, str(config_path(paths, kind)))
+    notes: list[str] = []
+    port = part.port
+    for _attempt in range(3):
+        if not port or not processes.port_is_free(port):
+            new_port = processes.free_port()
+            if port:
+                notes.append(f"port {port} of the {kind.title} is taken by another program: it moves to {new_port}")
+            port = new_port
+        config = _write_config(paths, kind, port, part.readonly)
+        proc = processes.spawn([program, "serve", str(config)], log_path(paths, kind))
+        address = f"127.0.0.1:{port}"
+        failure = processes.wait_ready(RegistryClient(address, timeout=1.0).is_up, proc, START_TIMEOUT)
+        if failure is None:
+            return RegistryState(port=port, pid=proc.pid, user=USER if kind.auth else "", readonly=part.readonly), notes
+        proc.kill()
+        proc.wait()
+        if processes.port_is_free(port):  # the port was not the problem
+            break
+    log = log_path(paths, kind)
+    raise RegistryStartFailed(kind.title, failure, log, processes.log_tail(log))
+
+
+def start_at(paths: LabPaths, kind: RegistryKind, port: int, wrap: Callable[[list[str]], list[str]] | None = None,
+             readonly: bool = False) -> RegistryState:
+    """Start this registry on `port`, its command line passed through `wrap` (a grading sandbox runs
+    it in its network namespace); `readonly` refuses every push (a view of the class's mirror)."""
+    program = shutil.which(PROGRAM)
+    if not program:
+        raise MissingProgram(PROGRAM, "docker-registry", f"to run the {kind.title}")
+    config = _write_config(paths, kind, port, readonly)
+    argv = [program, "serve", str(config)]
+    proc = processes.spawn(wrap(argv) if wrap else argv, log_path(paths, kind))
+    failure = processes.wait_ready(RegistryClient(f"127.0.0.1:{port}", timeout=1.0).is_up, proc, START_TIMEOUT)
+    if failure is not None:
+        proc.kill()
+        proc.wait()
+        log = log_path(paths, kind)
+        raise RegistryStartFailed(kind.title, failure, log, processes.log_tail(log))
+    return RegistryState(port=port, pid=proc.pid, user=USER if kind.auth else "")
+
+
+def reopen(paths: LabPaths, kind: RegistryKind, part: RegistryState, readonly: bool) -> RegistryState:
+    """This registry (a program of labkit's) started again on its port, taking pushes or not."""
+    stop(paths, kind, part)
+    return replace(start_at(paths, kind, part.port, readonly=readonly), readonly=readonly)
+
+
+def stop(paths: LabPaths, kind: RegistryKind, part: RegistryState) -> bool:
+    if not part.pid:
+        return False
+    return processes.stop(part.pid, PROGRAM, str(config_path(paths, kind)))
+
+
+def _write_config(paths: LabPaths, kind: RegistryKind, port: int, readonly: bool = False) -> Path:
+    folder = ensure_dir(paths.registry_dir(kind.name))
+    data = ensure_dir(data_dir(paths, kind))
+    htpasswd = _write_htpasswd(paths, folder) if kind.auth else None
+    config = config_path(paths, kind)
+    config.write_text(config_text(paths, kind, f"127.0.0.1:{port}", str(data), str(htpasswd or ""), readonly))
+    return config
+
+
+def config_text(paths: LabPaths, kind: RegistryKind, addr: str, data: str, htpasswd: str, readonly: bool = False) -> str:
+    """Distribution's configuration: where it listens and keeps its data, the login for the course registry."""
+    folder = ensure_dir(paths.registry_dir(kind.name))
+    secret_file = folder / "http-secret"
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_hex(16))
+        os.chmod(secret_file, 0o600)
+    lines = [
+        "version: 0.1",
+        "log:",
+        "  level: info",
+        "  accesslog:",
+        "    disabled: true",
+        "storage:",
+        "  filesystem:",
+        f"    rootdirectory: {json.dumps(data)}",
+        "  delete:",
+        "    enabled: true",
+        *(["  maintenance:", "    readonly:", "      enabled: true"] if readonly else []),
+        "http:",
+        f"  addr: {addr}",
+        f"  secret: {secret_file.read_text().strip()}",
+    ]
+    if kind.auth:
+        lines += ["auth:", "  htpasswd:", "    realm: labkit", f"    path: {json.dumps(htpasswd)}"]
+    return "\n".join(lines) + "\n"
+
+
+def htpasswd_text(paths: LabPaths) -> str:
+    """The registry's account file's content (made when missing)."""
+    return _write_htpasswd(paths, ensure_dir(paths.registry_dir(REGISTRY.name))).read_text()
+
+
+def _write_htpasswd(paths: LabPaths, folder: Path) -> Path:
+    """The registry's account file: the learner, with a bcrypt hash of the password file's password."""
+    htpasswd = folder / "htpasswd"
+    secret = password(paths).encode()
+    if htpasswd.exists():
+        user, _, hashed = htpasswd.read_text().strip().partition(":")
+        current_cost = hashed.split("$")[2] if hashed.count("$") >= 3 else ""
+        if user == USER and current_cost == f"{BCRYPT_ROUNDS:02d}" and bcrypt.checkpw(secret, hashed.encode()):
+            return htpasswd
+    hashed = bcrypt.hashpw(secret, bcrypt.gensalt(rounds=BCRYPT_ROUNDS)).decode()
+    tmp = htpasswd.with_suffix(".tmp")
+    tmp.write_text(f"{USER}:{hashed}\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, htpasswd)
+    return htpasswd
