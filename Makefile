@@ -2,7 +2,7 @@
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: lab test bench notebooks classroom deps deps-test venv venv-test clean
+.PHONY: lab test lint bench notebooks classroom deps deps-test venv venv-test clean
 
 ## Start the lab: system packages, Python venv, engine + registries, then JupyterLab.
 ## BUNDLE=FILE (`labkit mirror save FILE --wheels` on a machine with internet): everything from it, offline.
@@ -13,10 +13,15 @@ lab: deps venv
 ## Run the whole test suite against a real engine and real registries, and JupyterLab in a
 ## real browser (Debian's chromium, driven headless by Playwright): on today's engine (the lab's
 ## own, containerd image store, BuildKit), then the course's tests again on the installed
-## Engine 20.10 (classic store, legacy builder).
-test: deps-test venv-test
+## Engine 20.10 (classic store, legacy builder). The tree is format-checked and linted first.
+test: deps-test venv-test lint
 	$(BIN)/python -m pytest
 	LABKIT_DOCKERD=$$(command -v dockerd) $(BIN)/python -m pytest -m course
+
+## The whole tree formatted and linted (ruff, pyproject.toml's settings): `ruff format .` mends the first.
+lint: venv-test
+	$(BIN)/ruff format --check --quiet .
+	$(BIN)/ruff check --quiet .
 
 ## Benchmarks (see docs/benchmarks.md); not part of the tests.
 bench: deps venv-test

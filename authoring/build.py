@@ -20,11 +20,10 @@ import nbformat
 from nbclient import NotebookClient
 from nbformat.v4 import new_notebook
 
-from labkit.course.catalog import LESSONS
-from labkit.course import LabContext
-from labkit.course.reset import reset
-
 from authoring.lessons import NOTEBOOKS
+from labkit.course import LabContext
+from labkit.course.catalog import LESSONS
+from labkit.course.reset import reset
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "notebooks"
@@ -41,7 +40,9 @@ def notebook(cells: list, lesson: str) -> nbformat.NotebookNode:
 
 
 def execute(nb: nbformat.NotebookNode, workspace: Path, timeout: int = 900) -> nbformat.NotebookNode:
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(workspace)}}).execute()
+    NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(workspace)}}
+    ).execute()
     return nb
 
 
@@ -56,7 +57,9 @@ def check_outputs(nb: nbformat.NotebookNode) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--execute", action="store_true", help="run each notebook against the lab and store its outputs")
+    parser.add_argument(
+        "--execute", action="store_true", help="run each notebook against the lab and store its outputs"
+    )
     parser.add_argument("only", nargs="*", help="notebook names (default: all)")
     args = parser.parse_args(argv)
     FOLDER.mkdir(exist_ok=True)

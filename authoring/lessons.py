@@ -34,8 +34,11 @@ Let's see which images your engine has right now:
 Probably none yet. Images come from a **registry** (Docker Hub is the best known one);
 `docker pull NAME` downloads one into your engine.
 """),
-    *exercise("start.pull", "!docker pull busybox",
-              before="Write the command in the cell below, run it, then run the check cell after it."),
+    *exercise(
+        "start.pull",
+        "!docker pull busybox",
+        before="Write the command in the cell below, run it, then run the check cell after it.",
+    ),
     md("""
 The check cell shows **PASSED** or **NOT YET** with what it saw. When you are stuck, the
 **Show next hint** button (or `lab.hint("start.pull")`) gives one hint at a time.
@@ -76,9 +79,11 @@ Those folders come from the image. To hold the filesystem in your hands, write i
 plain tar file: `docker create` makes a container without starting it, and `docker export`
 writes that container's filesystem out.
 """),
-    *exercise("image.rootfs",
-              "%%bash\ndocker rm -f rootfs-box >/dev/null 2>&1\ndocker create --name rootfs-box busybox\n"
-              "docker export -o busybox.tar rootfs-box\ndocker rm rootfs-box"),
+    *exercise(
+        "image.rootfs",
+        "%%bash\ndocker rm -f rootfs-box >/dev/null 2>&1\ndocker create --name rootfs-box busybox\n"
+        "docker export -o busybox.tar rootfs-box\ndocker rm rootfs-box",
+    ),
     code("%%bash\ntar -tf busybox.tar | head -n 15\nls -lh busybox.tar"),
     md("""
 A whole operating-system userland in about 2 MB: `bin/busybox` and a link to it for every
@@ -88,19 +93,25 @@ command. That is all an image is: files, plus a little configuration (which comm
 
 Now change the filesystem inside a container, and see whether the image notices.
 """),
-    *exercise("image.immutable",
-              "%%bash\ndocker rm -f scratchpad fresh >/dev/null 2>&1\n"
-              "docker run --name scratchpad busybox rm /bin/vi\n"
-              "docker run --name fresh busybox ls -l /bin/vi"),
+    *exercise(
+        "image.immutable",
+        "%%bash\ndocker rm -f scratchpad fresh >/dev/null 2>&1\n"
+        "docker run --name scratchpad busybox rm /bin/vi\n"
+        "docker run --name fresh busybox ls -l /bin/vi",
+    ),
     code("!docker diff scratchpad"),
     md("""
 `docker diff` lists what changed in a container: `D` deleted, `A` added, `C` changed.
 `scratchpad` lost `/bin/vi`, yet `fresh`, made from the same image afterwards, still has it.
 The change lives in the container, never in the image.
 """),
-    recap([("Make a container without starting it", "docker create --name NAME IMAGE"),
-           ("Write a container's filesystem to a tar", "docker export -o FILE CONTAINER"),
-           ("See what changed in a container", "docker diff CONTAINER")]),
+    recap(
+        [
+            ("Make a container without starting it", "docker create --name NAME IMAGE"),
+            ("Write a container's filesystem to a tar", "docker export -o FILE CONTAINER"),
+            ("See what changed in a container", "docker diff CONTAINER"),
+        ]
+    ),
 ]
 
 CONTAINER = [
@@ -119,13 +130,16 @@ top of the image's read-only layers.
 """),
     ready(),
     code("!docker pull -q nginx"),
-    *exercise("container.two-from-one",
-              "%%bash\ndocker rm -f web1 web2 >/dev/null 2>&1\ndocker run -d --name web1 nginx\ndocker run -d --name web2 nginx"),
+    *exercise(
+        "container.two-from-one",
+        "%%bash\ndocker rm -f web1 web2 >/dev/null 2>&1\ndocker run -d --name web1 nginx\ndocker run -d --name web2 nginx",
+    ),
     code("!docker ps"),
-    md("Both containers run from the very same image. Here is your `web1`, drawn from your engine: the image's read-only layers, and the container's own layer on top."),
+    md(
+        "Both containers run from the very same image. Here is your `web1`, drawn from your engine: the image's read-only layers, and the container's own layer on top."
+    ),
     code('lab.show_layers("nginx", container="web1")'),
-    *exercise("container.rw-layer",
-              "!docker exec web1 sh -c 'echo hello from web1 > /hello.txt'"),
+    *exercise("container.rw-layer", "!docker exec web1 sh -c 'echo hello from web1 > /hello.txt'"),
     code("%%bash\necho web1:; docker diff web1\necho web2:; docker diff web2"),
     md("""
 `/hello.txt` is in `web1`'s diff only. (Both containers also show the few files nginx
@@ -137,10 +151,14 @@ Remove a container and its read-write layer goes with it; the image stays.
 """),
     *exercise("container.ephemeral", "!docker rm -f web1 web2"),
     code("%%bash\ndocker ps -a\ndocker images nginx"),
-    recap([("Run a container in the background", "docker run -d --name NAME IMAGE"),
-           ("Run a command in a running container", "docker exec CONTAINER COMMAND"),
-           ("List running containers (all with -a)", "docker ps -a"),
-           ("Remove containers", "docker rm -f NAME...")]),
+    recap(
+        [
+            ("Run a container in the background", "docker run -d --name NAME IMAGE"),
+            ("Run a command in a running container", "docker exec CONTAINER COMMAND"),
+            ("List running containers (all with -a)", "docker ps -a"),
+            ("Remove containers", "docker rm -f NAME..."),
+        ]
+    ),
 ]
 
 INSPECT = [
@@ -162,8 +180,9 @@ expects (`ExposedPorts`), environment variables, labels…
 """),
     code("!docker inspect nginx | head -n 60"),
     code("%%bash\ndocker inspect --format '{{json .Config.Cmd}}  {{json .Config.ExposedPorts}}' nginx"),
-    *exercise("inspect.read", answer="answer",
-              before='Put them into `answer`, like `answer = {"cmd": [...], "port": ...}`.'),
+    *exercise(
+        "inspect.read", answer="answer", before='Put them into `answer`, like `answer = {"cmd": [...], "port": ...}`.'
+    ),
     md("""
 ## Names are just labels
 
@@ -173,16 +192,21 @@ point to one image id.
     *exercise("inspect.tag", "!docker tag nginx myrepo/nginx:v1"),
     code("!docker images | grep -E 'nginx|REPOSITORY'"),
     md("The next cell gives nginx one more name, `myrepo/nginx:old`, for you to remove."),
-    *exercise("inspect.rmi", "!docker rmi myrepo/nginx:old",
-              setup="!docker tag nginx myrepo/nginx:old"),
+    *exercise("inspect.rmi", "!docker rmi myrepo/nginx:old", setup="!docker tag nginx myrepo/nginx:old"),
     md("""
 `docker rmi` printed **Untagged**: it removed a *name*. An image is deleted only when its
 last name goes (and no container uses it). Try `docker rmi nginx` in your head: nginx would
 stay, because `myrepo/nginx:v1` still names it.
 """),
-    recap([("List images", "docker images"), ("Pull an image", "docker pull nginx"),
-           ("Inspect an image", "docker inspect nginx"), ("Tag an image", "docker tag nginx myrepo/nginx:v1"),
-           ("Remove an image (name)", "docker rmi myrepo/nginx:old")]),
+    recap(
+        [
+            ("List images", "docker images"),
+            ("Pull an image", "docker pull nginx"),
+            ("Inspect an image", "docker inspect nginx"),
+            ("Tag an image", "docker tag nginx myrepo/nginx:v1"),
+            ("Remove an image (name)", "docker rmi myrepo/nginx:old"),
+        ]
+    ),
 ]
 
 LAYERS = [
@@ -197,12 +221,16 @@ input did not change is not run again.
     ready(),
     code("!docker pull -q debian:bookworm-slim"),
     md("The app to package: one script, `layered-app/app/start.sh`."),
-    code("%%bash\nmkdir -p layered-app/app\nprintf '#!/bin/sh\\necho \"Hello from layered-app v1\"\\n' > layered-app/app/start.sh\n"
-         "chmod +x layered-app/app/start.sh\ncat layered-app/app/start.sh"),
-    *exercise("layers.build",
-              '%%writefile layered-app/Dockerfile\nFROM debian:bookworm-slim\nRUN apt-get update\nRUN apt-get install -y curl\nCOPY ./app /app\nCMD ["/app/start.sh"]',
-              "!docker build -t layered-app:v1 layered-app",
-              before="(The course text writes `FROM ubuntu:22.04`; here it is `debian:bookworm-slim`.)"),
+    code(
+        "%%bash\nmkdir -p layered-app/app\nprintf '#!/bin/sh\\necho \"Hello from layered-app v1\"\\n' > layered-app/app/start.sh\n"
+        "chmod +x layered-app/app/start.sh\ncat layered-app/app/start.sh"
+    ),
+    *exercise(
+        "layers.build",
+        '%%writefile layered-app/Dockerfile\nFROM debian:bookworm-slim\nRUN apt-get update\nRUN apt-get install -y curl\nCOPY ./app /app\nCMD ["/app/start.sh"]',
+        "!docker build -t layered-app:v1 layered-app",
+        before="(The course text writes `FROM ubuntu:22.04`; here it is `debian:bookworm-slim`.)",
+    ),
     code("!docker history layered-app:v1"),
     md("""
 Read `docker history` bottom-up: the base image, then one line per instruction. `RUN` and
@@ -215,9 +243,11 @@ the steps' intermediate results are not kept as images of their own, only their 
 Change only the app, and build again. Watch for `CACHED` on the steps that did not change.
 (Older engines' legacy builder printed `Step 2/5 : …` and `---> Using cache` instead.)
 """),
-    *exercise("layers.cache",
-              "%%bash\nprintf '#!/bin/sh\\necho \"Hello from layered-app v2\"\\n' > layered-app/app/start.sh\n"
-              "docker build -t layered-app:v2 layered-app"),
+    *exercise(
+        "layers.cache",
+        "%%bash\nprintf '#!/bin/sh\\necho \"Hello from layered-app v2\"\\n' > layered-app/app/start.sh\n"
+        "docker build -t layered-app:v2 layered-app",
+    ),
     code('lab.show_layers("layered-app:v1", "layered-app:v2")'),
     md("""
 `v2` reuses the base and both `RUN` layers of `v1`: only the `COPY` layer (and what comes
@@ -228,19 +258,27 @@ after it) is new. That is why a rebuild after a code change takes a second, not 
 If the app is copied *before* the packages are installed, every code change invalidates
 the install step too. `ordered-app/Dockerfile` is written that way:
 """),
-    code("%%bash\nmkdir -p ordered-app/app\nprintf '#!/bin/sh\\necho \"Hello from ordered-app v1\"\\n' > ordered-app/app/start.sh\n"
-         "chmod +x ordered-app/app/start.sh\n"
-         "[ -f ordered-app/Dockerfile ] || printf 'FROM debian:bookworm-slim\\nCOPY ./app /app\\n"
-         "RUN apt-get update && apt-get install -y curl\\nCMD [\"/app/start.sh\"]\\n' > ordered-app/Dockerfile\n"
-         "cat ordered-app/Dockerfile"),
-    *exercise("layers.order",
-              '%%writefile ordered-app/Dockerfile\nFROM debian:bookworm-slim\nRUN apt-get update && apt-get install -y curl\nCOPY ./app /app\nCMD ["/app/start.sh"]',
-              "%%bash\nprintf '#!/bin/sh\\necho \"Hello from ordered-app v1\"\\n' > ordered-app/app/start.sh\n"
-              "docker build -q -t ordered-app:v1 ordered-app\n"
-              "printf '#!/bin/sh\\necho \"Hello from ordered-app v2\"\\n' > ordered-app/app/start.sh\n"
-              "docker build -t ordered-app:v2 ordered-app"),
-    recap([("Build an image from a folder's Dockerfile", "docker build -t NAME:TAG FOLDER"),
-           ("See an image's layers and the steps that made them", "docker history IMAGE")]),
+    code(
+        "%%bash\nmkdir -p ordered-app/app\nprintf '#!/bin/sh\\necho \"Hello from ordered-app v1\"\\n' > ordered-app/app/start.sh\n"
+        "chmod +x ordered-app/app/start.sh\n"
+        "[ -f ordered-app/Dockerfile ] || printf 'FROM debian:bookworm-slim\\nCOPY ./app /app\\n"
+        'RUN apt-get update && apt-get install -y curl\\nCMD ["/app/start.sh"]\\n\' > ordered-app/Dockerfile\n'
+        "cat ordered-app/Dockerfile"
+    ),
+    *exercise(
+        "layers.order",
+        '%%writefile ordered-app/Dockerfile\nFROM debian:bookworm-slim\nRUN apt-get update && apt-get install -y curl\nCOPY ./app /app\nCMD ["/app/start.sh"]',
+        "%%bash\nprintf '#!/bin/sh\\necho \"Hello from ordered-app v1\"\\n' > ordered-app/app/start.sh\n"
+        "docker build -q -t ordered-app:v1 ordered-app\n"
+        "printf '#!/bin/sh\\necho \"Hello from ordered-app v2\"\\n' > ordered-app/app/start.sh\n"
+        "docker build -t ordered-app:v2 ordered-app",
+    ),
+    recap(
+        [
+            ("Build an image from a folder's Dockerfile", "docker build -t NAME:TAG FOLDER"),
+            ("See an image's layers and the steps that made them", "docker history IMAGE"),
+        ]
+    ),
 ]
 
 COMMIT = [
@@ -252,22 +290,27 @@ an experiment, and **not** best practice: nobody can see how the image was made.
 """),
     ready(),
     code("!docker pull -q debian:bookworm-slim"),
-    *exercise("commit.custom",
-              "%%bash\ndocker rm -f custom-box >/dev/null 2>&1\n"
-              "docker run --name custom-box debian:bookworm-slim sh -c 'echo \"Welcome to my custom image\" > /etc/motd'\n"
-              "docker commit custom-box my-custom-image"),
+    *exercise(
+        "commit.custom",
+        "%%bash\ndocker rm -f custom-box >/dev/null 2>&1\n"
+        "docker run --name custom-box debian:bookworm-slim sh -c 'echo \"Welcome to my custom image\" > /etc/motd'\n"
+        "docker commit custom-box my-custom-image",
+    ),
     code("!docker run --rm my-custom-image cat /etc/motd"),
     md("Your committed image, next to the image it came from: one new layer on top."),
     code('lab.show_layers("debian:bookworm-slim", "my-custom-image")'),
     code("!docker history my-custom-image"),
-    *exercise("commit.why-not", answer="answer",
-              before='Answer with one letter, like `answer = "a"`.'),
+    *exercise("commit.why-not", answer="answer", before='Answer with one letter, like `answer = "a"`.'),
     md("""
 A Dockerfile is a recipe anyone can read, review, and rebuild; a committed image is a
 photograph of a moment. Use `docker commit` to save an experiment, then write the Dockerfile.
 """),
-    recap([("Commit a container to an image", "docker commit CONTAINER NAME"),
-           ("See how an image was made", "docker history IMAGE")]),
+    recap(
+        [
+            ("Commit a container to an image", "docker commit CONTAINER NAME"),
+            ("See how an image was made", "docker history IMAGE"),
+        ]
+    ),
 ]
 
 TRYIT = [
@@ -291,19 +334,28 @@ commands up front. (The course text uses `alpine` and `apk add curl`; on Debian 
 """),
     ready(),
     code("!docker pull -q debian:bookworm-slim"),
-    *exercise("tryit.install",
-              "%%bash\ndocker rm -f tryit-box >/dev/null 2>&1\n"
-              "docker run --name tryit-box debian:bookworm-slim sh -c 'apt-get update -q && apt-get install -y -q curl' | tail -n 3\n"
-              "docker ps -a"),
-    *exercise("tryit.commit", "!docker commit tryit-box debian-with-curl",
-              before="(The container's name works as well as its ID.)"),
+    *exercise(
+        "tryit.install",
+        "%%bash\ndocker rm -f tryit-box >/dev/null 2>&1\n"
+        "docker run --name tryit-box debian:bookworm-slim sh -c 'apt-get update -q && apt-get install -y -q curl' | tail -n 3\n"
+        "docker ps -a",
+    ),
+    *exercise(
+        "tryit.commit",
+        "!docker commit tryit-box debian-with-curl",
+        before="(The container's name works as well as its ID.)",
+    ),
     *exercise("tryit.run", "!docker run --rm debian-with-curl curl --version"),
     md("Interactively, in a terminal: `docker run -it debian-with-curl bash`, then `curl --version`."),
-    recap([("Pull an image", "docker pull debian:bookworm-slim"),
-           ("Run it interactively (terminal)", "docker run -it debian:bookworm-slim bash"),
-           ("Find stopped containers", "docker ps -a"),
-           ("Commit a container", "docker commit CONTAINER debian-with-curl"),
-           ("Run your new image", "docker run --rm debian-with-curl curl --version")]),
+    recap(
+        [
+            ("Pull an image", "docker pull debian:bookworm-slim"),
+            ("Run it interactively (terminal)", "docker run -it debian:bookworm-slim bash"),
+            ("Find stopped containers", "docker ps -a"),
+            ("Commit a container", "docker commit CONTAINER debian-with-curl"),
+            ("Run your new image", "docker run --rm debian-with-curl curl --version"),
+        ]
+    ),
 ]
 
 PUSH = [
@@ -317,30 +369,42 @@ an account for you.
 """),
     ready(),
     code('print("registry:", lab.registry, " user:", lab.user, " password file:", lab.password_file)'),
-    *exercise("push.login",
-              "%%bash\ndocker login \"$LABKIT_REGISTRY\" -u \"$LABKIT_USER\" --password-stdin < \"$LABKIT_PASSWORD_FILE\""),
+    *exercise(
+        "push.login",
+        '%%bash\ndocker login "$LABKIT_REGISTRY" -u "$LABKIT_USER" --password-stdin < "$LABKIT_PASSWORD_FILE"',
+    ),
     md("""
 ## An image to push
 
 The next cell builds a small image called `myapp`.
 """),
-    code("%%bash\nmkdir -p myapp\necho 'Hello from myapp' > myapp/hello.txt\n"
-         "printf 'FROM busybox\\nCOPY hello.txt /hello.txt\\nCMD [\"cat\", \"/hello.txt\"]\\n' > myapp/Dockerfile\n"
-         "docker pull -q busybox >/dev/null\ndocker build -q -t myapp myapp"),
+    code(
+        "%%bash\nmkdir -p myapp\necho 'Hello from myapp' > myapp/hello.txt\n"
+        'printf \'FROM busybox\\nCOPY hello.txt /hello.txt\\nCMD ["cat", "/hello.txt"]\\n\' > myapp/Dockerfile\n'
+        "docker pull -q busybox >/dev/null\ndocker build -q -t myapp myapp"
+    ),
     md("""
 An image's name says where it lives: `REGISTRY/USER/NAME:TAG`. Without a registry part,
 Docker assumes Docker Hub. So to push to the lab's registry, give `myapp` a name that starts
 with it:
 """),
-    *exercise("push.tag-push",
-              '%%bash\ndocker tag myapp "$LABKIT_REGISTRY/$LABKIT_USER/myapp:v1"\ndocker push "$LABKIT_REGISTRY/$LABKIT_USER/myapp:v1"'),
-    *exercise("push.pull-back",
-              '%%bash\ndocker rmi "$LABKIT_REGISTRY/$LABKIT_USER/myapp:v1"\ndocker pull "$LABKIT_REGISTRY/$LABKIT_USER/myapp:v1"'),
+    *exercise(
+        "push.tag-push",
+        '%%bash\ndocker tag myapp "$LABKIT_REGISTRY/$LABKIT_USER/myapp:v1"\ndocker push "$LABKIT_REGISTRY/$LABKIT_USER/myapp:v1"',
+    ),
+    *exercise(
+        "push.pull-back",
+        '%%bash\ndocker rmi "$LABKIT_REGISTRY/$LABKIT_USER/myapp:v1"\ndocker pull "$LABKIT_REGISTRY/$LABKIT_USER/myapp:v1"',
+    ),
     md("The digest `docker pull` printed is the one `docker push` printed: the same image, byte for byte."),
-    recap([("Log in", "docker login REGISTRY -u USER"),
-           ("Tag your image for a registry", "docker tag myapp REGISTRY/USER/myapp:v1"),
-           ("Push", "docker push REGISTRY/USER/myapp:v1"),
-           ("Pull it back", "docker pull REGISTRY/USER/myapp:v1")]),
+    recap(
+        [
+            ("Log in", "docker login REGISTRY -u USER"),
+            ("Tag your image for a registry", "docker tag myapp REGISTRY/USER/myapp:v1"),
+            ("Push", "docker push REGISTRY/USER/myapp:v1"),
+            ("Pull it back", "docker pull REGISTRY/USER/myapp:v1"),
+        ]
+    ),
 ]
 
 CAPSTONE = [
@@ -353,22 +417,32 @@ The check runs your image, asks it for `/`, and compares the answer with your
 `mysite/index.html`. It is worth 10 points, with partial credit for each part.
 """),
     ready(),
-    code("%%bash\nmkdir -p mysite\n[ -f mysite/index.html ] || printf '<!DOCTYPE html>\\n<html><body><h1>My site</h1>"
-         "<p>Built in the Docker Images Lab.</p></body></html>\\n' > mysite/index.html\n"
-         "docker pull -q nginx >/dev/null\ncat mysite/index.html"),
+    code(
+        "%%bash\nmkdir -p mysite\n[ -f mysite/index.html ] || printf '<!DOCTYPE html>\\n<html><body><h1>My site</h1>"
+        "<p>Built in the Docker Images Lab.</p></body></html>\\n' > mysite/index.html\n"
+        "docker pull -q nginx >/dev/null\ncat mysite/index.html"
+    ),
     md("Edit `mysite/index.html` in JupyterLab's file browser to make it yours, then do the task:"),
-    *exercise("capstone.site",
-              '%%writefile mysite/Dockerfile\nFROM nginx\nLABEL org.opencontainers.image.authors="learner"\nCOPY index.html /usr/share/nginx/html/index.html',
-              "!docker build -t mysite:v1 -t mysite:latest mysite",
-              "%%bash\ndocker tag mysite:v1 \"$LABKIT_REGISTRY/$LABKIT_USER/mysite:v1\"\n"
-              "docker login \"$LABKIT_REGISTRY\" -u \"$LABKIT_USER\" --password-stdin < \"$LABKIT_PASSWORD_FILE\"\n"
-              "docker push \"$LABKIT_REGISTRY/$LABKIT_USER/mysite:v1\""),
-    md("To see it yourself: `docker run -d -p 8080:80 mysite:v1`, then open http://localhost:8080 (or `curl localhost:8080`)."),
+    *exercise(
+        "capstone.site",
+        '%%writefile mysite/Dockerfile\nFROM nginx\nLABEL org.opencontainers.image.authors="learner"\nCOPY index.html /usr/share/nginx/html/index.html',
+        "!docker build -t mysite:v1 -t mysite:latest mysite",
+        '%%bash\ndocker tag mysite:v1 "$LABKIT_REGISTRY/$LABKIT_USER/mysite:v1"\n'
+        'docker login "$LABKIT_REGISTRY" -u "$LABKIT_USER" --password-stdin < "$LABKIT_PASSWORD_FILE"\n'
+        'docker push "$LABKIT_REGISTRY/$LABKIT_USER/mysite:v1"',
+    ),
+    md(
+        "To see it yourself: `docker run -d -p 8080:80 mysite:v1`, then open http://localhost:8080 (or `curl localhost:8080`)."
+    ),
     code("lab.progress()"),
-    recap([("Build with two tags", "docker build -t mysite:v1 -t mysite:latest mysite"),
-           ("Tag for the registry", "docker tag mysite:v1 REGISTRY/USER/mysite:v1"),
-           ("Push", "docker push REGISTRY/USER/mysite:v1"),
-           ("Serve it", "docker run -d -p 8080:80 mysite:v1")]),
+    recap(
+        [
+            ("Build with two tags", "docker build -t mysite:v1 -t mysite:latest mysite"),
+            ("Tag for the registry", "docker tag mysite:v1 REGISTRY/USER/mysite:v1"),
+            ("Push", "docker push REGISTRY/USER/mysite:v1"),
+            ("Serve it", "docker run -d -p 8080:80 mysite:v1"),
+        ]
+    ),
 ]
 
 NOTEBOOKS = {

@@ -30,8 +30,8 @@ def _start_sh(app: str, version: str) -> str:
 
 
 # Dockerfiles as printf writes them (\n for a new line, \" for a quote inside the single-quoted text).
-LAYERED_DOCKERFILE = "FROM debian:bookworm-slim\\nRUN apt-get update\\nRUN apt-get install -y curl\\nCOPY ./app /app\\nCMD [\\\"/app/start.sh\\\"]\\n"
-ORDERED_DOCKERFILE = "FROM debian:bookworm-slim\\nRUN apt-get update && apt-get install -y curl\\nCOPY ./app /app\\nCMD [\\\"/app/start.sh\\\"]\\n"
+LAYERED_DOCKERFILE = 'FROM debian:bookworm-slim\\nRUN apt-get update\\nRUN apt-get install -y curl\\nCOPY ./app /app\\nCMD [\\"/app/start.sh\\"]\\n'
+ORDERED_DOCKERFILE = 'FROM debian:bookworm-slim\\nRUN apt-get update && apt-get install -y curl\\nCOPY ./app /app\\nCMD [\\"/app/start.sh\\"]\\n'
 SITE_DOCKERFILE = 'FROM nginx\\nLABEL org.opencontainers.image.authors=\\"learner\\"\\nCOPY index.html /usr/share/nginx/html/index.html\\n'
 LOGIN = "docker login {registry} -u {user} --password-stdin < {password_file}"
 
@@ -39,23 +39,29 @@ SOLUTIONS: dict[str, Solution] = {
     # 00-start-here
     "start.pull": Solution(("docker pull busybox",)),
     # 01-what-is-an-image
-    "image.rootfs": Solution((
-        "docker rm -f rootfs-box >/dev/null 2>&1 || true",
-        "docker create --name rootfs-box busybox",
-        "docker export -o {workspace}/busybox.tar rootfs-box",
-        "docker rm rootfs-box",
-    )),
-    "image.immutable": Solution((
-        "docker rm -f scratchpad fresh >/dev/null 2>&1 || true",
-        "docker run --name scratchpad busybox rm /bin/vi",
-        "docker run --name fresh busybox ls -l /bin/vi",
-    )),
+    "image.rootfs": Solution(
+        (
+            "docker rm -f rootfs-box >/dev/null 2>&1 || true",
+            "docker create --name rootfs-box busybox",
+            "docker export -o {workspace}/busybox.tar rootfs-box",
+            "docker rm rootfs-box",
+        )
+    ),
+    "image.immutable": Solution(
+        (
+            "docker rm -f scratchpad fresh >/dev/null 2>&1 || true",
+            "docker run --name scratchpad busybox rm /bin/vi",
+            "docker run --name fresh busybox ls -l /bin/vi",
+        )
+    ),
     # 02-image-vs-container
-    "container.two-from-one": Solution((
-        "docker rm -f web1 web2 >/dev/null 2>&1 || true",
-        "docker run -d --name web1 nginx",
-        "docker run -d --name web2 nginx",
-    )),
+    "container.two-from-one": Solution(
+        (
+            "docker rm -f web1 web2 >/dev/null 2>&1 || true",
+            "docker run -d --name web1 nginx",
+            "docker run -d --name web2 nginx",
+        )
+    ),
     "container.rw-layer": Solution(("docker exec web1 sh -c 'echo hello from web1 > /hello.txt'",)),
     "container.ephemeral": Solution(("docker rm -f web1 web2",)),
     # 03-inspecting-images
@@ -67,46 +73,60 @@ SOLUTIONS: dict[str, Solution] = {
     "inspect.tag": Solution(("docker tag nginx myrepo/nginx:v1",)),
     "inspect.rmi": Solution(("docker rmi myrepo/nginx:old",)),
     # 04-layers
-    "layers.build": Solution((
-        f"printf '{LAYERED_DOCKERFILE}' > {{workspace}}/layered-app/Dockerfile",
-        "docker build -t layered-app:v1 {workspace}/layered-app",
-    )),
-    "layers.cache": Solution((
-        _start_sh("layered-app", "v2"),
-        "docker build -t layered-app:v2 {workspace}/layered-app",
-    )),
-    "layers.order": Solution((
-        f"printf '{ORDERED_DOCKERFILE}' > {{workspace}}/ordered-app/Dockerfile",
-        _start_sh("ordered-app", "v1"),
-        "docker build -t ordered-app:v1 {workspace}/ordered-app",
-        _start_sh("ordered-app", "v2"),
-        "docker build -t ordered-app:v2 {workspace}/ordered-app",
-    )),
+    "layers.build": Solution(
+        (
+            f"printf '{LAYERED_DOCKERFILE}' > {{workspace}}/layered-app/Dockerfile",
+            "docker build -t layered-app:v1 {workspace}/layered-app",
+        )
+    ),
+    "layers.cache": Solution(
+        (
+            _start_sh("layered-app", "v2"),
+            "docker build -t layered-app:v2 {workspace}/layered-app",
+        )
+    ),
+    "layers.order": Solution(
+        (
+            f"printf '{ORDERED_DOCKERFILE}' > {{workspace}}/ordered-app/Dockerfile",
+            _start_sh("ordered-app", "v1"),
+            "docker build -t ordered-app:v1 {workspace}/ordered-app",
+            _start_sh("ordered-app", "v2"),
+            "docker build -t ordered-app:v2 {workspace}/ordered-app",
+        )
+    ),
     # 05-commit
-    "commit.custom": Solution((
-        "docker rm -f custom-box >/dev/null 2>&1 || true",
-        "docker run --name custom-box debian:bookworm-slim sh -c 'echo \"Welcome to my custom image\" > /etc/motd'",
-        "docker commit custom-box my-custom-image",
-    )),
+    "commit.custom": Solution(
+        (
+            "docker rm -f custom-box >/dev/null 2>&1 || true",
+            "docker run --name custom-box debian:bookworm-slim sh -c 'echo \"Welcome to my custom image\" > /etc/motd'",
+            "docker commit custom-box my-custom-image",
+        )
+    ),
     "commit.why-not": Solution(("docker history my-custom-image",), answer="b"),
     # 06-try-it
-    "tryit.install": Solution((
-        "docker rm -f tryit-box >/dev/null 2>&1 || true",
-        "docker run --name tryit-box debian:bookworm-slim sh -c 'apt-get update && apt-get install -y curl'",
-        "docker ps -a",
-    )),
+    "tryit.install": Solution(
+        (
+            "docker rm -f tryit-box >/dev/null 2>&1 || true",
+            "docker run --name tryit-box debian:bookworm-slim sh -c 'apt-get update && apt-get install -y curl'",
+            "docker ps -a",
+        )
+    ),
     "tryit.commit": Solution(("docker commit tryit-box debian-with-curl",)),
     "tryit.run": Solution(("docker run --rm debian-with-curl curl --version",)),
     # 07-push
     "push.login": Solution((LOGIN,)),
-    "push.tag-push": Solution(("docker tag myapp {registry}/{user}/myapp:v1", "docker push {registry}/{user}/myapp:v1")),
+    "push.tag-push": Solution(
+        ("docker tag myapp {registry}/{user}/myapp:v1", "docker push {registry}/{user}/myapp:v1")
+    ),
     "push.pull-back": Solution(("docker rmi {registry}/{user}/myapp:v1", "docker pull {registry}/{user}/myapp:v1")),
     # 08-capstone
-    "capstone.site": Solution((
-        f"printf '{SITE_DOCKERFILE}' > {{workspace}}/mysite/Dockerfile",
-        "docker build -t mysite:v1 -t mysite:latest {workspace}/mysite",
-        "docker tag mysite:v1 {registry}/{user}/mysite:v1",
-        LOGIN,
-        "docker push {registry}/{user}/mysite:v1",
-    )),
+    "capstone.site": Solution(
+        (
+            f"printf '{SITE_DOCKERFILE}' > {{workspace}}/mysite/Dockerfile",
+            "docker build -t mysite:v1 -t mysite:latest {workspace}/mysite",
+            "docker tag mysite:v1 {registry}/{user}/mysite:v1",
+            LOGIN,
+            "docker push {registry}/{user}/mysite:v1",
+        )
+    ),
 }

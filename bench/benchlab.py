@@ -21,8 +21,13 @@ def bench_lab(prefix: str) -> Iterator[tuple[Path, dict[str, str]]]:
     """(its folder, the environment that points labkit and docker's config at it)."""
     work = Path(tempfile.mkdtemp(prefix=prefix))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "LABKIT_"))}
-    env.update(LABKIT_HOME=str(work / "home"), LABKIT_OFFLINE="1", DOCKER_CONFIG=str(work / "docker-config"),
-               LABKIT_CACHE=os.environ.get("LABKIT_CACHE", str(REPO / ".cache" / "labkit")), PYTHONPATH=str(REPO))
+    env.update(
+        LABKIT_HOME=str(work / "home"),
+        LABKIT_OFFLINE="1",
+        DOCKER_CONFIG=str(work / "docker-config"),
+        LABKIT_CACHE=os.environ.get("LABKIT_CACHE", str(REPO / ".cache" / "labkit")),
+        PYTHONPATH=str(REPO),
+    )
     try:
         subprocess.run([*LABKIT, "up", "--managed"], env=env, check=True, capture_output=True)
         yield work, env

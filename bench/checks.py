@@ -33,8 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import docker  # noqa: E402
-from benchlab import bench_lab  # noqa: E402
 import requests  # noqa: E402
+from benchlab import bench_lab  # noqa: E402
 
 TARGET_SHELL, TARGET_OVERHEAD = 0.3, 0.20
 
@@ -52,6 +52,7 @@ def shell(commands: list[str], env: dict) -> callable:
     def run() -> None:
         for command in commands:
             subprocess.run(command, shell=True, env=env, capture_output=True, check=False)
+
     return run
 
 
@@ -61,46 +62,116 @@ def cases(reg: str, user: str, password: str, ws: Path) -> list[tuple]:
     head = f"curl -s -o /dev/null -I -u {auth} -H 'Accept: application/vnd.docker.distribution.manifest.v2+json'"
     inspect = "docker image inspect -f '{{.Id}} {{json .RootFS.Layers}}'"
     return [
-        ("images.present", "start.pull", None, [f"{inspect} busybox"],
-         lambda c, s: c.api.inspect_image("busybox")),
-        ("images.same_image", "inspect.tag", None, [f"{inspect} myrepo/nginx:v1", f"{inspect} nginx"],
-         lambda c, s: [c.api.inspect_image(r) for r in ("myrepo/nginx:v1", "nginx")]),
-        ("images.config_field", "inspect.read", {"cmd": ["nginx", "-g", "daemon off;"], "port": 80},
-         ["docker image inspect -f '{{json .Config.Cmd}} {{json .Config.ExposedPorts}}' nginx"],
-         lambda c, s: c.api.inspect_image("nginx")),
-        ("images.built_on + diverge_at", "layers.cache", None,
-         [f"{inspect} {r}" for r in ("layered-app:v2", "debian:bookworm-slim", "layered-app:v1")],
-         lambda c, s: [c.api.inspect_image(r) for r in ("layered-app:v2", "debian:bookworm-slim", "layered-app:v1")]),
-        ("images.history_in_order", "layers.order", None,
-         ["docker history --no-trunc --format '{{.CreatedBy}}' ordered-app:v2"] + [f"{inspect} {r}" for r in ("ordered-app:v2", "debian:bookworm-slim", "ordered-app:v1")],
-         lambda c, s: [c.api.history("ordered-app:v2")] + [c.api.inspect_image(r) for r in ("ordered-app:v2", "debian:bookworm-slim", "ordered-app:v1")]),
-        ("images.committed_from", "commit.custom", None,
-         ["docker container inspect custom-box", f"{inspect} my-custom-image", f"{inspect} debian:bookworm-slim", "docker diff custom-box",
-          "id=$(docker create my-custom-image true); docker cp custom-box:/etc/motd - >/dev/null; docker cp $id:/etc/motd - >/dev/null; docker rm $id"],
-         lambda c, s: _raw_commit(c)),
-        ("containers.running + from_image", "container.two-from-one", None,
-         [f"{inspect} nginx", "docker container inspect web1", "docker container inspect web2"],
-         lambda c, s: [c.api.inspect_image("nginx"), c.api.inspect_container("web1"), c.api.inspect_container("web2")]),
-        ("containers.diff_has / diff_lacks", "container.rw-layer", None,
-         ["docker diff web1", "docker container inspect web2", "docker diff web2"],
-         lambda c, s: [c.api.diff("web1"), c.api.inspect_container("web2"), c.api.diff("web2")]),
-        ("registry.logged_in", "push.login", None,
-         [f"cat $DOCKER_CONFIG/config.json >/dev/null; curl -s -o /dev/null -u {auth} http://{reg}/v2/"],
-         lambda c, s: s.get(f"http://{reg}/v2/", auth=(user, password))),
-        ("registry.pushed", "push.tag-push", None,
-         [f"{inspect} {reg}/{user}/myapp:v1", f"{inspect} myapp", f"docker image inspect -f '{{{{json .RepoDigests}}}}' {reg}/{user}/myapp:v1",
-          f"{head} http://{reg}/v2/{user}/myapp/manifests/v1"],
-         lambda c, s: [c.api.inspect_image(f"{reg}/{user}/myapp:v1"), c.api.inspect_image("myapp"),
-                       s.head(f"http://{reg}/v2/{user}/myapp/manifests/v1", auth=(user, password),
-                              headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})]),
-        ("files.tar_holds", "image.rootfs", None, [f"tar -tf {ws}/busybox.tar | grep -qx bin/busybox"],
-         lambda c, s: "bin/busybox" in tarfile.open(ws / "busybox.tar").getnames()),
-        ("http.serves (capstone criteria)", "capstone.site", None,
-         [f"{inspect} {r}" for r in ("mysite:v1", "nginx", "mysite:latest", f"{reg}/{user}/mysite:v1")] +
-         [f"{head} http://{reg}/v2/{user}/mysite/manifests/v1",
-          "id=$(docker run -d -p 127.0.0.1::80 mysite:v1); p=$(docker port $id 80 | head -1 | cut -d: -f2); "
-          "until curl -sf localhost:$p >/dev/null; do sleep 0.05; done; docker rm -f $id"],
-         None),
+        ("images.present", "start.pull", None, [f"{inspect} busybox"], lambda c, s: c.api.inspect_image("busybox")),
+        (
+            "images.same_image",
+            "inspect.tag",
+            None,
+            [f"{inspect} myrepo/nginx:v1", f"{inspect} nginx"],
+            lambda c, s: [c.api.inspect_image(r) for r in ("myrepo/nginx:v1", "nginx")],
+        ),
+        (
+            "images.config_field",
+            "inspect.read",
+            {"cmd": ["nginx", "-g", "daemon off;"], "port": 80},
+            ["docker image inspect -f '{{json .Config.Cmd}} {{json .Config.ExposedPorts}}' nginx"],
+            lambda c, s: c.api.inspect_image("nginx"),
+        ),
+        (
+            "images.built_on + diverge_at",
+            "layers.cache",
+            None,
+            [f"{inspect} {r}" for r in ("layered-app:v2", "debian:bookworm-slim", "layered-app:v1")],
+            lambda c, s: [c.api.inspect_image(r) for r in ("layered-app:v2", "debian:bookworm-slim", "layered-app:v1")],
+        ),
+        (
+            "images.history_in_order",
+            "layers.order",
+            None,
+            ["docker history --no-trunc --format '{{.CreatedBy}}' ordered-app:v2"]
+            + [f"{inspect} {r}" for r in ("ordered-app:v2", "debian:bookworm-slim", "ordered-app:v1")],
+            lambda c, s: (
+                [c.api.history("ordered-app:v2")]
+                + [c.api.inspect_image(r) for r in ("ordered-app:v2", "debian:bookworm-slim", "ordered-app:v1")]
+            ),
+        ),
+        (
+            "images.committed_from",
+            "commit.custom",
+            None,
+            [
+                "docker container inspect custom-box",
+                f"{inspect} my-custom-image",
+                f"{inspect} debian:bookworm-slim",
+                "docker diff custom-box",
+                "id=$(docker create my-custom-image true); docker cp custom-box:/etc/motd - >/dev/null; docker cp $id:/etc/motd - >/dev/null; docker rm $id",
+            ],
+            lambda c, s: _raw_commit(c),
+        ),
+        (
+            "containers.running + from_image",
+            "container.two-from-one",
+            None,
+            [f"{inspect} nginx", "docker container inspect web1", "docker container inspect web2"],
+            lambda c, s: [
+                c.api.inspect_image("nginx"),
+                c.api.inspect_container("web1"),
+                c.api.inspect_container("web2"),
+            ],
+        ),
+        (
+            "containers.diff_has / diff_lacks",
+            "container.rw-layer",
+            None,
+            ["docker diff web1", "docker container inspect web2", "docker diff web2"],
+            lambda c, s: [c.api.diff("web1"), c.api.inspect_container("web2"), c.api.diff("web2")],
+        ),
+        (
+            "registry.logged_in",
+            "push.login",
+            None,
+            [f"cat $DOCKER_CONFIG/config.json >/dev/null; curl -s -o /dev/null -u {auth} http://{reg}/v2/"],
+            lambda c, s: s.get(f"http://{reg}/v2/", auth=(user, password)),
+        ),
+        (
+            "registry.pushed",
+            "push.tag-push",
+            None,
+            [
+                f"{inspect} {reg}/{user}/myapp:v1",
+                f"{inspect} myapp",
+                f"docker image inspect -f '{{{{json .RepoDigests}}}}' {reg}/{user}/myapp:v1",
+                f"{head} http://{reg}/v2/{user}/myapp/manifests/v1",
+            ],
+            lambda c, s: [
+                c.api.inspect_image(f"{reg}/{user}/myapp:v1"),
+                c.api.inspect_image("myapp"),
+                s.head(
+                    f"http://{reg}/v2/{user}/myapp/manifests/v1",
+                    auth=(user, password),
+                    headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+                ),
+            ],
+        ),
+        (
+            "files.tar_holds",
+            "image.rootfs",
+            None,
+            [f"tar -tf {ws}/busybox.tar | grep -qx bin/busybox"],
+            lambda c, s: "bin/busybox" in tarfile.open(ws / "busybox.tar").getnames(),
+        ),
+        (
+            "http.serves (capstone criteria)",
+            "capstone.site",
+            None,
+            [f"{inspect} {r}" for r in ("mysite:v1", "nginx", "mysite:latest", f"{reg}/{user}/mysite:v1")]
+            + [
+                f"{head} http://{reg}/v2/{user}/mysite/manifests/v1",
+                "id=$(docker run -d -p 127.0.0.1::80 mysite:v1); p=$(docker port $id 80 | head -1 | cut -d: -f2); "
+                "until curl -sf localhost:$p >/dev/null; do sleep 0.05; done; docker rm -f $id",
+            ],
+            None,
+        ),
     ]
 
 
@@ -138,7 +209,9 @@ def main() -> int:
         session = requests.Session()
         session.trust_env = False
         rows, ok = [], True
-        for primitive, exercise, answer, commands, raw in cases(ctx.registry_address, ctx.user, ctx.password, ctx.workspace):
+        for primitive, exercise, answer, commands, raw in cases(
+            ctx.registry_address, ctx.user, ctx.password, ctx.workspace
+        ):
             result = lab.check(exercise, answer)
             assert result.passed, f"{exercise} should pass in the bench's lab:\n{result}"
             runs = 5 if exercise == "capstone.site" else 15
@@ -157,14 +230,20 @@ def main() -> int:
             over_ok = over is None or over <= TARGET_OVERHEAD
             ok &= shell_ok and over_ok
             rows.append((primitive, exercise, t_lab, t_shell, t_check, t_raw, shell_ok, over, over_ok))
-    print(f"{'primitive':34} {'exercise':24} {'lab.check':>10} {'shell':>9} {'ratio':>6}  {'check':>9} {'raw sdk':>9} {'overhead':>9}")
+    print(
+        f"{'primitive':34} {'exercise':24} {'lab.check':>10} {'shell':>9} {'ratio':>6}  {'check':>9} {'raw sdk':>9} {'overhead':>9}"
+    )
     for primitive, exercise, t_lab, t_shell, t_check, t_raw, shell_ok, over, over_ok in rows:
         raw_text = f"{t_raw * 1000:7.1f}ms" if t_raw else "        -"
         over_text = f"{over * 100:+7.0f}%" if over is not None else "        -"
         floor = f"  (raw alone is {t_raw / t_shell:.2f}x shell)" if t_raw and not shell_ok else ""
-        print(f"{primitive:34} {exercise:24} {t_lab * 1000:8.1f}ms {t_shell * 1000:7.1f}ms {t_lab / t_shell:5.2f}x{'' if shell_ok else '!'} "
-              f"{t_check * 1000:7.1f}ms {raw_text} {over_text}{'' if over_ok else '!'}{floor}")
-    print(f"targets: lab.check <= {TARGET_SHELL}x shell; check over raw SDK <= {TARGET_OVERHEAD:.0%} ('!' marks a miss)")
+        print(
+            f"{primitive:34} {exercise:24} {t_lab * 1000:8.1f}ms {t_shell * 1000:7.1f}ms {t_lab / t_shell:5.2f}x{'' if shell_ok else '!'} "
+            f"{t_check * 1000:7.1f}ms {raw_text} {over_text}{'' if over_ok else '!'}{floor}"
+        )
+    print(
+        f"targets: lab.check <= {TARGET_SHELL}x shell; check over raw SDK <= {TARGET_OVERHEAD:.0%} ('!' marks a miss)"
+    )
     return 0 if ok else 1
 
 

@@ -57,7 +57,9 @@ def cell_seconds(nb, slow: list | None = None) -> tuple[float, float]:
         timing = cell.metadata.get("execution", {}) if cell.cell_type == "code" else {}
         start, end = timing.get("iopub.status.busy"), timing.get("iopub.status.idle")
         if start and end:
-            took = (datetime.datetime.fromisoformat(end.rstrip("Z")) - datetime.datetime.fromisoformat(start.rstrip("Z"))).total_seconds()
+            took = (
+                datetime.datetime.fromisoformat(end.rstrip("Z")) - datetime.datetime.fromisoformat(start.rstrip("Z"))
+            ).total_seconds()
             if "lab." in cell.source and not cell.source.startswith(("%%", "!")):
                 labkit += took
                 if slow is not None:
@@ -72,17 +74,18 @@ def main() -> int:
     with bench_lab("labkit-bench-course-") as (work, env):
         os.environ.update(env)
         from labkit.course import LabContext
-        from labkit.lab.lifecycle import env as lab_env
-        from labkit.home import LabPaths
         from labkit.course.reset import reset
+        from labkit.home import LabPaths
+        from labkit.lab.lifecycle import env as lab_env
 
         paths = LabPaths.from_env()
         env.update(lab_env(paths), LABKIT_PASSWORD_FILE=str(paths.password_file))
         os.environ.update(env)
         # The first kernel of a process pays one-time costs (a learner's JupyterLab pays them
         # once per session, not per notebook): start one before timing.
-        NotebookClient(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from labkit import lab")]),
-                       kernel_name="python3").execute()
+        NotebookClient(
+            nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from labkit import lab")]), kernel_name="python3"
+        ).execute()
         for path in sorted((REPO / "notebooks").glob("*.ipynb")):
             times = {"notebook": [], "shell": []}
             # Each side twice, alternating, best kept: the registry keeps pushed layers across a
@@ -95,9 +98,13 @@ def main() -> int:
                 ctx.close()
                 start = time.perf_counter()
                 if kind == "notebook":
-                    NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(space)}}).execute()
+                    NotebookClient(
+                        nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(space)}}
+                    ).execute()
                 else:
-                    subprocess.run(["bash", "-c", shell_script(nb)], cwd=space, env=env, check=True, capture_output=True)
+                    subprocess.run(
+                        ["bash", "-c", shell_script(nb)], cwd=space, env=env, check=True, capture_output=True
+                    )
                 took = time.perf_counter() - start
                 if kind == "notebook" and (not times["notebook"] or took < min(times["notebook"])):
                     best = nb
@@ -106,15 +113,25 @@ def main() -> int:
             labkit_s, other_s = cell_seconds(best, slow)
             kernel_s = times[0] - labkit_s - other_s
             rows.append((path.stem, *times, labkit_s, kernel_s))
-            print(f"{path.stem:24} notebook {times[0]:6.1f} s   shell {times[1]:6.1f} s   {times[0] / times[1]:4.2f}x"
-                  f"   (labkit cells {labkit_s:4.1f} s, kernel and messaging {kernel_s:4.1f} s, other cells {other_s:4.1f} s)", flush=True)
+            print(
+                f"{path.stem:24} notebook {times[0]:6.1f} s   shell {times[1]:6.1f} s   {times[0] / times[1]:4.2f}x"
+                f"   (labkit cells {labkit_s:4.1f} s, kernel and messaging {kernel_s:4.1f} s, other cells {other_s:4.1f} s)",
+                flush=True,
+            )
     notebooks, floor = sum(r[1] for r in rows), sum(r[2] for r in rows)
     ratio = notebooks / floor
     labkit_s, kernel_s = sum(r[3] for r in rows), sum(r[4] for r in rows)
-    print(f"{'all notebooks':24} notebook {notebooks:6.1f} s   shell {floor:6.1f} s   {ratio:4.2f}x  (target <= {TARGET}x){'' if ratio <= TARGET else '  MISSED'}")
-    print(f"{'':24} of the notebook time: labkit cells {labkit_s:.1f} s, kernels and messaging {kernel_s:.1f} s, "
-          f"the rest in the notebooks' own shell cells (each `!` line a process of its own, through pipes once lab.ready() ran)")
-    print(f"{'':24} the slowest labkit cells: " + ", ".join(f"{line} {took:.2f} s" for took, line in sorted(slow, reverse=True)[:6]))
+    print(
+        f"{'all notebooks':24} notebook {notebooks:6.1f} s   shell {floor:6.1f} s   {ratio:4.2f}x  (target <= {TARGET}x){'' if ratio <= TARGET else '  MISSED'}"
+    )
+    print(
+        f"{'':24} of the notebook time: labkit cells {labkit_s:.1f} s, kernels and messaging {kernel_s:.1f} s, "
+        f"the rest in the notebooks' own shell cells (each `!` line a process of its own, through pipes once lab.ready() ran)"
+    )
+    print(
+        f"{'':24} the slowest labkit cells: "
+        + ", ".join(f"{line} {took:.2f} s" for took, line in sorted(slow, reverse=True)[:6])
+    )
     return 0 if ratio <= TARGET else 1
 
 

@@ -46,10 +46,10 @@ def main() -> int:
     with bench_lab("labkit-bench-grading-") as (work, env):
         os.environ.update(env)
         from labkit.course import LabContext
-        from labkit.lab.lifecycle import env as lab_env
-        from labkit.home import LabPaths
         from labkit.course.release import release
         from labkit.course.reset import reset
+        from labkit.home import LabPaths
+        from labkit.lab.lifecycle import env as lab_env
 
         release(REPO / "notebooks", work / "released")
         subs = work / "subs"
@@ -70,8 +70,9 @@ def main() -> int:
             reset(ctx)
             ctx.close()
             nb = nbformat.read(path, as_version=4)
-            NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
-                           resources={"metadata": {"path": str(space)}}).execute()
+            NotebookClient(
+                nb, timeout=600, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(space)}}
+            ).execute()
         plain = time.perf_counter() - start
         for name in [k for k in os.environ if k.startswith("DOCKER_")]:
             del os.environ[name]
@@ -84,44 +85,79 @@ def main() -> int:
             out = work / f"grades-{round_}"
             start = time.perf_counter()
             with OwnMemory() as own:
-                subprocess.run([*labkit, "grade", str(subs), "--out", str(out), "--jobs", str(jobs),
-                                *([] if sandboxed else ["--no-sandbox"])], env=env, capture_output=True, check=False)
+                subprocess.run(
+                    [
+                        *labkit,
+                        "grade",
+                        str(subs),
+                        "--out",
+                        str(out),
+                        "--jobs",
+                        str(jobs),
+                        *([] if sandboxed else ["--no-sandbox"]),
+                    ],
+                    env=env,
+                    capture_output=True,
+                    check=False,
+                )
             took = time.perf_counter() - start
             own_peaks += own.peaks()
             timings[(jobs, sandboxed)] += took / 2
             runs.append(f"{jobs}{'S' if sandboxed else 'U'} {took:.1f} s")
             rows = json.loads((out / "report.json").read_text())["submissions"]
             inside[(jobs, sandboxed)] += sum(r["seconds"] for r in rows) / 2
-            wrong += [f"{runs[-1].split()[0]} {r['name']}: {r['status']} {r['points']:g} (expected {expected[r['name']]}) "
-                      f"{r['problem'] or '; '.join(r['events'])[:200]}"
-                      for r in rows if r["status"] != "graded" or r["points"] != expected[r["name"]]]
+            wrong += [
+                f"{runs[-1].split()[0]} {r['name']}: {r['status']} {r['points']:g} (expected {expected[r['name']]}) "
+                f"{r['problem'] or '; '.join(r['events'])[:200]}"
+                for r in rows
+                if r["status"] != "graded" or r["points"] != expected[r["name"]]
+            ]
             peaks += [r["peak_memory_mb"] for r in rows if r.get("peak_memory_mb")]
     per = {kind: t / count for kind, t in timings.items()}
     sandbox_cost = {jobs: per[(jobs, True)] / per[(jobs, False)] for jobs in (1, 2)}
     speedup = timings[(1, True)] / timings[(2, True)]
     overhead = timings[(1, False)] / plain
-    ok = (not wrong and all(c <= TARGET_SANDBOX for c in sandbox_cost.values()) and speedup >= TARGET_SPEEDUP
-          and overhead <= TARGET_OVERHEAD and (not own_peaks or max(own_peaks) <= TARGET_PEAK_MB))
+    ok = (
+        not wrong
+        and all(c <= TARGET_SANDBOX for c in sandbox_cost.values())
+        and speedup >= TARGET_SPEEDUP
+        and overhead <= TARGET_OVERHEAD
+        and (not own_peaks or max(own_peaks) <= TARGET_PEAK_MB)
+    )
     print(f"{count} capstones (half correct); each kind of run twice, in the order {', '.join(runs)}")
     print(f"plain nbclient, one lab, reset between: {plain:7.1f} s  ({plain / count:5.2f} s per notebook)")
     for jobs in (1, 2):
-        print(f"--jobs {jobs}: sandboxed {per[(jobs, True)]:5.2f} s per submission, unsandboxed {per[(jobs, False)]:5.2f} s: "
-              f"{sandbox_cost[jobs]:.2f}x (target <= {TARGET_SANDBOX}x){'' if sandbox_cost[jobs] <= TARGET_SANDBOX else '  MISSED'}"
-              f"   (in submissions {inside[(jobs, True)] / jobs:.1f} s and {inside[(jobs, False)] / jobs:.1f} s a worker)")
-    print(f"--jobs 2 over --jobs 1, sandboxed: {speedup:.2f}x faster (target >= {TARGET_SPEEDUP}x){'' if speedup >= TARGET_SPEEDUP else '  MISSED'}")
-    print(f"unsandboxed --jobs 1 over plain nbclient: {overhead:.2f}x (target <= {TARGET_OVERHEAD}x){'' if overhead <= TARGET_OVERHEAD else '  MISSED'}")
+        print(
+            f"--jobs {jobs}: sandboxed {per[(jobs, True)]:5.2f} s per submission, unsandboxed {per[(jobs, False)]:5.2f} s: "
+            f"{sandbox_cost[jobs]:.2f}x (target <= {TARGET_SANDBOX}x){'' if sandbox_cost[jobs] <= TARGET_SANDBOX else '  MISSED'}"
+            f"   (in submissions {inside[(jobs, True)] / jobs:.1f} s and {inside[(jobs, False)] / jobs:.1f} s a worker)"
+        )
+    print(
+        f"--jobs 2 over --jobs 1, sandboxed: {speedup:.2f}x faster (target >= {TARGET_SPEEDUP}x){'' if speedup >= TARGET_SPEEDUP else '  MISSED'}"
+    )
+    print(
+        f"unsandboxed --jobs 1 over plain nbclient: {overhead:.2f}x (target <= {TARGET_OVERHEAD}x){'' if overhead <= TARGET_OVERHEAD else '  MISSED'}"
+    )
     if own_peaks:
-        print(f"a sandbox's peak memory (kernel, engine, registries: their own): median {statistics.median(own_peaks):.0f} MB, "
-              f"most {max(own_peaks):.0f} MB (target <= {TARGET_PEAK_MB} MB){'' if max(own_peaks) <= TARGET_PEAK_MB else '  MISSED'}")
+        print(
+            f"a sandbox's peak memory (kernel, engine, registries: their own): median {statistics.median(own_peaks):.0f} MB, "
+            f"most {max(own_peaks):.0f} MB (target <= {TARGET_PEAK_MB} MB){'' if max(own_peaks) <= TARGET_PEAK_MB else '  MISSED'}"
+        )
     if peaks:
-        print(f"   with the page cache of their files (the cgroup's peak): median {statistics.median(peaks):.0f} MB, most {max(peaks)} MB")
+        print(
+            f"   with the page cache of their files (the cgroup's peak): median {statistics.median(peaks):.0f} MB, most {max(peaks)} MB"
+        )
     print(f"one sandbox: made in {make_s:.2f} s, taken down in {down_s:.2f} s (median of 5)")
     if wrong:  # a grading lab that is broken must not hide behind a partial score that looks right
-        print(f"{len(wrong)} submission(s) did not score as expected (the worked solution 10, the untouched notebook 0):")
+        print(
+            f"{len(wrong)} submission(s) did not score as expected (the worked solution 10, the untouched notebook 0):"
+        )
         for line in wrong:
             print(f"   WRONG {line}")
     else:
-        print(f"every submission scored as expected in all {len(ORDER)} runs (the worked solution 10, the untouched notebook 0)")
+        print(
+            f"every submission scored as expected in all {len(ORDER)} runs (the worked solution 10, the untouched notebook 0)"
+        )
     return 0 if ok else 1
 
 
@@ -157,10 +193,10 @@ class OwnMemory:
 
 def sandbox_lifetimes(paths) -> tuple[float, float]:
     """Median seconds to make one sandbox (as the grader does, base layers copied in) and to take it down."""
+    from labkit.home import State
     from labkit.lab import fresh
     from labkit.registries import programs
     from labkit.sandbox import _box
-    from labkit.home import State
 
     state = State.load(paths)
     sandboxing = fresh.Sandboxing(_box.Limits(), programs.data_dir(paths, programs.MIRROR), (paths.home,), os.getpid())

@@ -81,7 +81,7 @@ def learner_round(base: str, names: list[str], teacher: HubLearner) -> dict:
 def peaks() -> list[tuple[float, float]]:
     """Each running lab's memory (MB), from its sandbox's cgroup: (its programs' own memory now, anonymous
     and resident; the group's peak, which also counts the page cache of its disk and image unpacking)."""
-    from labkit.sandbox import _cgroups, _box
+    from labkit.sandbox import _box, _cgroups
 
     found = []
     for line in Path("/etc/passwd").read_text().splitlines():
@@ -94,16 +94,21 @@ def peaks() -> list[tuple[float, float]]:
 
 def reference(work: Path) -> float:
     """Making and taking down one bare sandbox (what a lab's start costs besides JupyterLab)."""
+    from labkit.home import LabPaths
     from labkit.lab import fresh
     from labkit.registries import programs
     from labkit.sandbox import _box
-    from labkit.home import LabPaths
 
     paths = LabPaths.from_env()
     engine = fresh.sandbox_engine(paths.cache)
-    spec = _box.Spec(name=f"{_box.PREFIX}-{os.getpid()}-ref", limits=_box.Limits(), engine=engine,
-                         mirror_data=programs.data_dir(paths, programs.MIRROR), expose=fresh.exposed(engine),
-                         store="containerd" if engine.current else "classic")
+    spec = _box.Spec(
+        name=f"{_box.PREFIX}-{os.getpid()}-ref",
+        limits=_box.Limits(),
+        engine=engine,
+        mirror_data=programs.data_dir(paths, programs.MIRROR),
+        expose=fresh.exposed(engine),
+        store="containerd" if engine.current else "classic",
+    )
     start = time.monotonic()
     _box.take_down(_box.make(spec))
     return time.monotonic() - start
@@ -120,8 +125,25 @@ def main(rounds: list[int]) -> int:
 
         port = processes.free_port()
         base = f"http://127.0.0.1:{port}"
-        hub = subprocess.Popen([sys.executable, "-m", "labkit", "hub", "--ip", "127.0.0.1", "--port", str(port),
-                                "--code", CODE, "--admin-code", ADMIN], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        hub = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "labkit",
+                "hub",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--code",
+                CODE,
+                "--admin-code",
+                ADMIN,
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             failure = processes.wait_ready(lambda: healthy(base), hub, 300)
             if failure:
@@ -137,13 +159,18 @@ def main(rounds: list[int]) -> int:
                 taken += n
                 got = learner_round(base, names, teacher)
                 ready, delays = got["ready"], got["delays"]
-                own, peak = [m[0] for m in got["memory"]] or [float("nan")], [m[1] for m in got["memory"]] or [float("nan")]
+                own, peak = (
+                    [m[0] for m in got["memory"]] or [float("nan")],
+                    [m[1] for m in got["memory"]] or [float("nan")],
+                )
                 worst_memory = max(own)
-                line = (f"N={n}: sign-in to a ready lab median {statistics.median(ready):.1f} s, worst {max(ready):.1f} s "
-                        f"({statistics.median(ready) / ref:.1f}x a bare sandbox); memory per lab (its programs') median "
-                        f"{statistics.median(own):.0f} MB, worst {worst_memory:.0f} MB (cgroup peak with page cache: median "
-                        f"{statistics.median(peak):.0f} MB, worst {max(peak):.0f} MB); "
-                        f"class view delay median {statistics.median(delays):.2f} s, worst {max(delays):.2f} s (+ the page's 1 s poll)")
+                line = (
+                    f"N={n}: sign-in to a ready lab median {statistics.median(ready):.1f} s, worst {max(ready):.1f} s "
+                    f"({statistics.median(ready) / ref:.1f}x a bare sandbox); memory per lab (its programs') median "
+                    f"{statistics.median(own):.0f} MB, worst {worst_memory:.0f} MB (cgroup peak with page cache: median "
+                    f"{statistics.median(peak):.0f} MB, worst {max(peak):.0f} MB); "
+                    f"class view delay median {statistics.median(delays):.2f} s, worst {max(delays):.2f} s (+ the page's 1 s poll)"
+                )
                 if n == 1 and max(ready) > READY_TARGET:
                     line += f"  MISSED ready <= {READY_TARGET} s"
                     missed = True

@@ -39,8 +39,13 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="labkit-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "LABKIT_"))}
-    env.update(LABKIT_HOME=str(work / "home"), LABKIT_CACHE=str(work / "cache"), LABKIT_OFFLINE="1",
-               DOCKER_CONFIG=str(work / "docker-config"), PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    env.update(
+        LABKIT_HOME=str(work / "home"),
+        LABKIT_CACHE=str(work / "cache"),
+        LABKIT_OFFLINE="1",
+        DOCKER_CONFIG=str(work / "docker-config"),
+        PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+    )
     try:
         mirror = os.environ.get("LABKIT_DEBIAN_MIRROR", "http://deb.debian.org/debian")
         floor_cold = timed(["debootstrap", "--variant=minbase", "bookworm", str(work / "floor-rootfs"), mirror], env)
@@ -48,24 +53,40 @@ def main() -> int:
         cold = timed([*LABKIT, "up", "--managed"], env)
         warm = min(timed([*LABKIT, "up"], env) for _ in range(3))
         env["DOCKER_HOST"] = f"unix://{work / 'home' / 'engine' / 'docker.sock'}"
-        engine = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}} {{.Driver}}"], env=env,
-                                capture_output=True, text=True).stdout.split()
+        engine = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}} {{.Driver}}"], env=env, capture_output=True, text=True
+        ).stdout.split()
         floor_warm = min(timed(["docker", "version"], env) for _ in range(3))
         sizes = {}
         for ref in ("busybox:latest", "debian:bookworm-slim", "nginx:latest"):
             timed(["docker", "pull", "-q", ref], env)
-            out = subprocess.run(["docker", "image", "inspect", "-f", "{{.Size}}", ref], env=env,
-                                 capture_output=True, text=True, check=True).stdout
+            out = subprocess.run(
+                ["docker", "image", "inspect", "-f", "{{.Size}}", ref],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             sizes[ref] = int(out) / 1e6
     finally:
         subprocess.run([*LABKIT, "down"], env=env, capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
 
     rows = [
-        ("labkit up, cold", f"{cold:6.1f} s", f"{cold / floor_cold:5.2f}x plain debootstrap ({floor_cold:.1f} s)",
-         cold <= TARGETS["cold_s"], f"<= {TARGETS['cold_s']:.0f} s"),
-        ("labkit up, warm", f"{warm:6.2f} s", f"{warm / floor_warm:5.2f}x one `docker version` ({floor_warm:.2f} s)",
-         warm <= TARGETS["warm_s"], f"<= {TARGETS['warm_s']:.0f} s"),
+        (
+            "labkit up, cold",
+            f"{cold:6.1f} s",
+            f"{cold / floor_cold:5.2f}x plain debootstrap ({floor_cold:.1f} s)",
+            cold <= TARGETS["cold_s"],
+            f"<= {TARGETS['cold_s']:.0f} s",
+        ),
+        (
+            "labkit up, warm",
+            f"{warm:6.2f} s",
+            f"{warm / floor_warm:5.2f}x one `docker version` ({floor_warm:.2f} s)",
+            warm <= TARGETS["warm_s"],
+            f"<= {TARGETS['warm_s']:.0f} s",
+        ),
     ]
     for ref, mb in sizes.items():
         ok = mb <= TARGETS["debian_mb"] if ref.startswith("debian") else True

@@ -7,6 +7,9 @@ and turns a `LabkitError` into its message and exit status 1 (never a traceback)
 
 from __future__ import annotations
 
+from . import _startup  # noqa: F401  (first: see there)
+
+# isort: split
 import argparse
 import contextlib
 import json
@@ -22,19 +25,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import _startup  # noqa: F401  (first of labkit's modules: see there)
-from .course import catalog, exercises, release, reset
-from .course import LabContext
-from .course import ProgressStore
-from .errors import LabkitError, UnknownExercise
-from .registries import bundles, seeding, programs
-from .lab import lifecycle
+from .course import LabContext, ProgressStore, catalog, exercises, release, reset
 from .engines import Engine
-from .home import LabPaths
-from .registries import MIRROR
+from .errors import LabkitError, UnknownExercise
+from .home import LabPaths, State
+from .lab import jupyter, lifecycle
 from .machine import Reporter, Update
-from .home import State
-from .lab import jupyter
+from .registries import MIRROR, bundles, programs, seeding
 from .ui import render
 
 out = Console(highlight=False, soft_wrap=True)
@@ -115,7 +112,9 @@ def _print_status(status: lifecycle.LabStatus) -> int:
     if status.registry.up:
         out.print(f"registry password file: {escape(status.registry.details['password_file'])}")
     if status.engine.details.get("mirror_setting"):
-        out.print(f"to pull the course's images offline, through the lab's mirror: {escape(status.engine.details['mirror_setting'])}")
+        out.print(
+            f"to pull the course's images offline, through the lab's mirror: {escape(status.engine.details['mirror_setting'])}"
+        )
     return 0 if status.ok else 1
 
 
@@ -137,10 +136,18 @@ def cmd_mirror(args: argparse.Namespace, paths: LabPaths) -> int:
     if not state.engine.host or not programs.is_up(paths, MIRROR, state.mirror):
         raise LabkitError("The lab is not up.", "run `labkit up` first.")
     with Engine(state.engine.host) as engine:
-        refs = seeding.save(engine, programs.client(paths, MIRROR, state.mirror), path, ConsoleReporter(err),
-                            packages=paths.packages_dir, wheels=args.wheels)
+        refs = seeding.save(
+            engine,
+            programs.client(paths, MIRROR, state.mirror),
+            path,
+            ConsoleReporter(err),
+            packages=paths.packages_dir,
+            wheels=args.wheels,
+        )
     said = bundles.contents(path)
-    extra = f", {said.get('packages', 0)} files of Debian packages" + (f", {len(said['wheels'])} Python packages" if said.get("wheels") else "")
+    extra = f", {said.get('packages', 0)} files of Debian packages" + (
+        f", {len(said['wheels'])} Python packages" if said.get("wheels") else ""
+    )
     out.print(f"Wrote {', '.join(refs)}{extra} to {path} ({path.stat().st_size / 1e6:.0f} MB).")
     return 0
 
@@ -166,10 +173,22 @@ def cmd_lab(args: argparse.Namespace, paths: LabPaths) -> int:
         err.print(f"Copied {len(copied)} learner notebook(s) into {escape(str(workspace))}: {', '.join(copied)}")
     kept = [item.name for item in stocked if not item.copied and item.name != (renewed.name if renewed else None)]
     if kept:
-        err.print(f"Kept your own {len(kept)} notebook(s) in {escape(str(workspace))} (`labkit lab --fresh NAME` starts one over).")
-    argv = jupyter.command(program, workspace, args.port, args.ip, args.no_browser, start, as_root=os.geteuid() == 0,
-                            settings=jupyter.settings_dir(paths.home))
-    err.print(f"Starting JupyterLab in {escape(str(workspace))}; open the URL it prints (with its token) to reach {start}.")
+        err.print(
+            f"Kept your own {len(kept)} notebook(s) in {escape(str(workspace))} (`labkit lab --fresh NAME` starts one over)."
+        )
+    argv = jupyter.command(
+        program,
+        workspace,
+        args.port,
+        args.ip,
+        args.no_browser,
+        start,
+        as_root=os.geteuid() == 0,
+        settings=jupyter.settings_dir(paths.home),
+    )
+    err.print(
+        f"Starting JupyterLab in {escape(str(workspace))}; open the URL it prints (with its token) to reach {start}."
+    )
     err.print("Ctrl-C stops JupyterLab; the engine and registries keep running until `labkit down`.")
     code = jupyter.run(argv, jupyter.environment(lifecycle.env(paths), workspace), workspace)
     err.print("JupyterLab stopped. The lab is still up: `labkit down` stops it.")
@@ -193,7 +212,9 @@ def cmd_check(args: argparse.Namespace, paths: LabPaths) -> int:
         except ValueError:
             answer = args.answer  # a plain word, e.g. --answer b
     try:
-        result = exercises.run_check(_context(args), args.exercise, answer, ProgressStore.for_paths(paths), source="cli")
+        result = exercises.run_check(
+            _context(args), args.exercise, answer, ProgressStore.for_paths(paths), source="cli"
+        )
     except UnknownExercise as e:
         print(f"labkit: {render.unknown_exercise_text(e.exercise, e.matches)}", file=sys.stderr)
         return NO_SUCH_EXERCISE
@@ -236,7 +257,11 @@ def cmd_reset(args: argparse.Namespace, paths: LabPaths) -> int:
     for line in done:
         out.print(escape(line))
     what = ", ".join(lessons) if lessons else "every lesson"
-    out.print(f"Reset {what}: {len(done)} thing(s) removed or kept." if done else f"Reset {what}: nothing of the course was there.")
+    out.print(
+        f"Reset {what}: {len(done)} thing(s) removed or kept."
+        if done
+        else f"Reset {what}: nothing of the course was there."
+    )
     return 0
 
 
@@ -268,19 +293,30 @@ def cmd_hub(args: argparse.Namespace, paths: LabPaths) -> int:
     from .classroom import hub  # JupyterHub is imported only by this command
     from .sandbox import Limits
 
-    options = hub.HubOptions(port=args.port, ip=args.ip, code=args.code or "", admin_code=args.admin_code or "",
-                              limits=Limits(memory=args.memory, pids=args.pids, disk=args.disk), keep_free=args.keep_free)
+    options = hub.HubOptions(
+        port=args.port,
+        ip=args.ip,
+        code=args.code or "",
+        admin_code=args.admin_code or "",
+        limits=Limits(memory=args.memory, pids=args.pids, disk=args.disk),
+        keep_free=args.keep_free,
+    )
     if args.stop:
         said = hub.stop(options, paths)
         for what in said:
             out.print(f"stopped: {escape(what)}")
-        out.print(f"Nothing of the hub was running in {options.home}." if not said
-                  else f"The learners' work is kept in {options.home / 'learners'}.")
+        out.print(
+            f"Nothing of the hub was running in {options.home}."
+            if not said
+            else f"The learners' work is kept in {options.home / 'learners'}."
+        )
         return 0
     running = hub.start(paths, options, ConsoleReporter(err))
     where = options.ip or "THIS-MACHINE"
-    out.print(f"The class hub is up: http://{where}:{options.port}/ (workshop code {escape(options.code)}; "
-              f"you sign in as `instructor` with your admin code).")
+    out.print(
+        f"The class hub is up: http://{where}:{options.port}/ (workshop code {escape(options.code)}; "
+        f"you sign in as `instructor` with your admin code)."
+    )
     out.print("Ctrl-C (or `labkit hub --stop` elsewhere) takes every learner's lab down; their work is kept.")
     try:
         running.wait()
@@ -309,12 +345,19 @@ def cmd_grade(args: argparse.Namespace, paths: LabPaths) -> int:
             raise LabkitError(f"{item} does not exist.", "name notebook files, folders of them, or an LMS's zip file.")
     entries = grading.find(items, exclude=Path(args.out))
     if not entries:
-        raise LabkitError("No notebooks were found in what was given.", "name .ipynb files, folders that hold them, or a zip file of them.")
+        raise LabkitError(
+            "No notebooks were found in what was given.",
+            "name .ipynb files, folders that hold them, or a zip file of them.",
+        )
     from .sandbox import Limits
 
     options = grading.Options(
-        out=Path(args.out).resolve(), jobs=args.jobs, cell_timeout=args.timeout_cell,
-        notebook_timeout=args.timeout_notebook, formats=tuple(args.format or ()), sandbox=not args.no_sandbox,
+        out=Path(args.out).resolve(),
+        jobs=args.jobs,
+        cell_timeout=args.timeout_cell,
+        notebook_timeout=args.timeout_notebook,
+        formats=tuple(args.format or ()),
+        sandbox=not args.no_sandbox,
         limits=Limits(memory=args.memory, pids=args.pids, disk=args.disk),
     )
     if args.only_failed:
@@ -336,12 +379,21 @@ def cmd_grade(args: argparse.Namespace, paths: LabPaths) -> int:
         table.add_column(column)
     for row in run.submissions:
         state = "[green]graded[/]" if row["status"] == "graded" else f"[red]{row['status']}[/]"
-        table.add_row(escape(row["name"]), escape(row.get("learner", "")), state, f"{row['points']:g}/{row['possible']:g}",
-                      escape(row["problem"]))
+        table.add_row(
+            escape(row["name"]),
+            escape(row.get("learner", "")),
+            state,
+            f"{row['points']:g}/{row['possible']:g}",
+            escape(row["problem"]),
+        )
     out.print(table)
-    out.print(f"Reports: {options.out / 'report.html'}, report.csv, report.json; graded notebooks in {options.out / 'graded'}")
+    out.print(
+        f"Reports: {options.out / 'report.html'}, report.csv, report.json; graded notebooks in {options.out / 'graded'}"
+    )
     if run.ungraded:
-        out.print(f"{len(run.ungraded)} submission(s) could not be graded; after fixing the lab, `labkit grade … --only-failed` grades just those.")
+        out.print(
+            f"{len(run.ungraded)} submission(s) could not be graded; after fixing the lab, `labkit grade … --only-failed` grades just those."
+        )
     return 1 if run.ungraded else 0
 
 
@@ -370,14 +422,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("up", help="start the engine, the course registry and the mirror (idempotent)")
     p.add_argument("--engine", metavar="HOST", help="use this Docker engine (unix:///… or tcp://…)")
     p.add_argument("--managed", action="store_true", help="start labkit's own engine even if one is reachable")
-    p.add_argument("--store", choices=["containerd", "classic"],
-                   help="labkit's own engine's image store (default: containerd, as Engine 29 and Docker Desktop)")
-    p.add_argument("--bundle", metavar="FILE", help="take the base images and Debian packages from a bundle (`labkit mirror save`): no internet needed")
+    p.add_argument(
+        "--store",
+        choices=["containerd", "classic"],
+        help="labkit's own engine's image store (default: containerd, as Engine 29 and Docker Desktop)",
+    )
+    p.add_argument(
+        "--bundle",
+        metavar="FILE",
+        help="take the base images and Debian packages from a bundle (`labkit mirror save`): no internet needed",
+    )
     p.set_defaults(func=cmd_up)
 
     p = commands.add_parser("down", help="stop what `labkit up` started, and nothing else")
-    p.add_argument("--purge", action="store_true",
-                   help="on your own engine, also remove the registries' containers and their storage (pushed images go)")
+    p.add_argument(
+        "--purge",
+        action="store_true",
+        help="on your own engine, also remove the registries' containers and their storage (pushed images go)",
+    )
     p.set_defaults(func=cmd_down)
 
     p = commands.add_parser("status", help="show the engine, registry and mirror; exit 1 if any is down")
@@ -387,15 +449,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("env", help='print shell exports: eval "$(labkit env)"')
     p.set_defaults(func=cmd_env)
 
-    p = commands.add_parser("mirror", help="save or load the base images, the registry image and the course's Debian packages "
-                                           "as one bundle, for a lab offline")
+    p = commands.add_parser(
+        "mirror",
+        help="save or load the base images, the registry image and the course's Debian packages "
+        "as one bundle, for a lab offline",
+    )
     p.add_argument("action", choices=["save", "load"])
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--wheels", action="store_true",
-                   help="save: add labkit's Python packages from PyPI (for `make lab BUNDLE=FILE` on machines with no PyPI)")
+    p.add_argument(
+        "--wheels",
+        action="store_true",
+        help="save: add labkit's Python packages from PyPI (for `make lab BUNDLE=FILE` on machines with no PyPI)",
+    )
     p.set_defaults(func=cmd_mirror)
 
-    p = commands.add_parser("check", help="check one exercise (exit 0 passed, 1 not yet, 2 lab problem, 3 no such exercise)")
+    p = commands.add_parser(
+        "check", help="check one exercise (exit 0 passed, 1 not yet, 2 lab problem, 3 no such exercise)"
+    )
     p.add_argument("exercise", metavar="ID", help="an exercise id, like layers.cache")
     p.add_argument("--answer", help="for exercises answered in words: JSON, or a plain word")
     p.add_argument("--workspace", help="the folder the exercises write files to (default: the one `labkit lab` opened)")
@@ -421,21 +491,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_release)
 
     p = commands.add_parser("grade", help="grade submitted notebooks, each in a fresh lab of its own")
-    p.add_argument("submissions", nargs="+", metavar="SUBMISSION",
-                   help="notebook files, folders of them, or an LMS's zip file of them (each named by its path under the folder)")
+    p.add_argument(
+        "submissions",
+        nargs="+",
+        metavar="SUBMISSION",
+        help="notebook files, folders of them, or an LMS's zip file of them (each named by its path under the folder)",
+    )
     p.add_argument("--out", default="grades", help="where the reports go (default: ./grades)")
     p.add_argument("--jobs", type=int, default=1, help="grade N submissions at once")
     p.add_argument("--timeout-cell", type=int, default=120, metavar="S", help="seconds one cell may run (default 120)")
-    p.add_argument("--timeout-notebook", type=int, default=1200, metavar="S", help="seconds one notebook may run (default 1200)")
+    p.add_argument(
+        "--timeout-notebook", type=int, default=1200, metavar="S", help="seconds one notebook may run (default 1200)"
+    )
     p.add_argument("--only-failed", action="store_true", help="grade only what the last run in --out could not grade")
-    p.add_argument("--format", action="append", choices=["gradescope", "canvas", "moodle"],
-                   help="also write what an LMS imports: Gradescope's results.json files, canvas.csv, moodle/ (repeatable)")
-    p.add_argument("--memory", type=_size, default="2g", metavar="SIZE",
-                   help="memory of one submission's sandbox: kernel, engine, containers, registries (default 2g)")
-    p.add_argument("--pids", type=int, default=1000, metavar="N", help="processes and threads of one sandbox (default 1000)")
+    p.add_argument(
+        "--format",
+        action="append",
+        choices=["gradescope", "canvas", "moodle"],
+        help="also write what an LMS imports: Gradescope's results.json files, canvas.csv, moodle/ (repeatable)",
+    )
+    p.add_argument(
+        "--memory",
+        type=_size,
+        default="2g",
+        metavar="SIZE",
+        help="memory of one submission's sandbox: kernel, engine, containers, registries (default 2g)",
+    )
+    p.add_argument(
+        "--pids", type=int, default=1000, metavar="N", help="processes and threads of one sandbox (default 1000)"
+    )
     p.add_argument("--disk", type=_size, default="4g", metavar="SIZE", help="disk of one sandbox (default 4g)")
-    p.add_argument("--no-sandbox", action="store_true",
-                   help="grade without sandboxes: each submission runs as root on this machine (the report says so)")
+    p.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="grade without sandboxes: each submission runs as root on this machine (the report says so)",
+    )
     p.set_defaults(func=cmd_grade)
 
     p = commands.add_parser("hub", help="a class on this machine: JupyterHub, a sandboxed lab per learner (root)")
@@ -443,24 +533,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ip", default="", help="the address to listen on (default: all of the machine's)")
     p.add_argument("--code", help="the workshop code learners sign in with")
     p.add_argument("--admin-code", help="the code you sign in with, as `instructor`")
-    p.add_argument("--memory", type=_size, default="1536m", metavar="SIZE", help="memory of one learner's lab (default 1536m)")
-    p.add_argument("--pids", type=int, default=1000, metavar="N", help="processes and threads of one learner's lab (default 1000)")
+    p.add_argument(
+        "--memory", type=_size, default="1536m", metavar="SIZE", help="memory of one learner's lab (default 1536m)"
+    )
+    p.add_argument(
+        "--pids", type=int, default=1000, metavar="N", help="processes and threads of one learner's lab (default 1000)"
+    )
     p.add_argument("--disk", type=_size, default="4g", metavar="SIZE", help="disk of one learner's lab (default 4g)")
-    p.add_argument("--keep-free", type=_size, default="512m", metavar="SIZE",
-                   help="memory the machine keeps: a lab asked for with less available is refused at once (default 512m)")
-    p.add_argument("--stop", action="store_true", help="take every learner's lab down and stop the hub (their work is kept)")
+    p.add_argument(
+        "--keep-free",
+        type=_size,
+        default="512m",
+        metavar="SIZE",
+        help="memory the machine keeps: a lab asked for with less available is refused at once (default 512m)",
+    )
+    p.add_argument(
+        "--stop", action="store_true", help="take every learner's lab down and stop the hub (their work is kept)"
+    )
     p.set_defaults(func=cmd_hub)
 
-    p = commands.add_parser("singleuser", help="the single-user image's start (Kubernetes): your rootless engine and lab, then COMMAND")
-    p.add_argument("command", nargs=argparse.REMAINDER, help="what to run once the lab is up (default jupyterhub-singleuser)")
+    p = commands.add_parser(
+        "singleuser", help="the single-user image's start (Kubernetes): your rootless engine and lab, then COMMAND"
+    )
+    p.add_argument(
+        "command", nargs=argparse.REMAINDER, help="what to run once the lab is up (default jupyterhub-singleuser)"
+    )
     p.set_defaults(func=cmd_singleuser)
 
     p = commands.add_parser("lab", help="start JupyterLab on your workspace (learner notebooks), pointed at the lab")
-    p.add_argument("--workspace", default=os.environ.get("LABKIT_WORKSPACE") or "workspace",
-                   help="where your notebooks and files live (default: ./workspace, or $LABKIT_WORKSPACE)")
-    p.add_argument("--notebooks", default=str(Path(__file__).resolve().parent.parent / "notebooks"),
-                   help="the course's source notebooks (default: the course's notebooks/)")
-    p.add_argument("--fresh", metavar="LESSON", help="start LESSON's notebook over (e.g. 04-layers or layers); your copy is kept aside")
+    p.add_argument(
+        "--workspace",
+        default=os.environ.get("LABKIT_WORKSPACE") or "workspace",
+        help="where your notebooks and files live (default: ./workspace, or $LABKIT_WORKSPACE)",
+    )
+    p.add_argument(
+        "--notebooks",
+        default=str(Path(__file__).resolve().parent.parent / "notebooks"),
+        help="the course's source notebooks (default: the course's notebooks/)",
+    )
+    p.add_argument(
+        "--fresh",
+        metavar="LESSON",
+        help="start LESSON's notebook over (e.g. 04-layers or layers); your copy is kept aside",
+    )
     p.add_argument("--port", type=int, help="JupyterLab's port (default: JupyterLab's, 8888 or the next free one)")
     p.add_argument("--ip", default="127.0.0.1", help="the address JupyterLab listens on (default 127.0.0.1)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser; just print the URL")

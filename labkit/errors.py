@@ -82,14 +82,18 @@ class NoEngine(EngineError):
         listed = "\n".join(f"  - {host}: {reason}" for host, reason in tried)
         where = f"DOCKER_HOST is {docker_host}" if docker_host else "DOCKER_HOST is not set"
         if any("ermission denied" in reason for _host, reason in tried):
-            step = ("your user may not use that engine: join the `docker` group (`sudo usermod -aG docker $USER`, "
-                    "then log in again), or run Docker as yourself (rootless: `dockerd-rootless-setuptool.sh install`), "
-                    "then `labkit up` again.")
+            step = (
+                "your user may not use that engine: join the `docker` group (`sudo usermod -aG docker $USER`, "
+                "then log in again), or run Docker as yourself (rootless: `dockerd-rootless-setuptool.sh install`), "
+                "then `labkit up` again."
+            )
         else:
-            step = ("start Docker (Docker Desktop; Docker CE: `sudo systemctl start docker`; rootless: "
-                    "`systemctl --user start docker`) or point DOCKER_HOST at it, then `labkit up` again. "
-                    "labkit starts an engine of its own only as root (dockerd needs root for its networks and mounts): "
-                    "`sudo make lab`.")
+            step = (
+                "start Docker (Docker Desktop; Docker CE: `sudo systemctl start docker`; rootless: "
+                "`systemctl --user start docker`) or point DOCKER_HOST at it, then `labkit up` again. "
+                "labkit starts an engine of its own only as root (dockerd needs root for its networks and mounts): "
+                "`sudo make lab`."
+            )
         super().__init__(f"No Docker engine you may use is reachable ({where}). Tried:\n{listed}", step)
 
 
@@ -152,7 +156,8 @@ class BuildError(LabkitError):
         self.log_tail = log_tail
         super().__init__(
             f"Building the base image {image} failed: {reason}{_tail_text(log_tail)}",
-            next_step or "check that this machine and its containers reach a Debian package mirror, "
+            next_step
+            or "check that this machine and its containers reach a Debian package mirror, "
             "or load an image bundle with `labkit mirror load FILE`.",
         )
 
@@ -211,7 +216,9 @@ class StateError(LabkitError):
 
 class LabNotUp(StateError):
     def __init__(self) -> None:
-        super().__init__("The lab is not up.", "run `labkit up` in a terminal (or `make lab`), then run this cell again.")
+        super().__init__(
+            "The lab is not up.", "run `labkit up` in a terminal (or `make lab`), then run this cell again."
+        )
 
 
 class ImageMissing(EngineError):
@@ -318,12 +325,16 @@ class ReleaseError(LabkitError):
 
     @classmethod
     def unknown(cls, name: str, known: list[str]) -> "ReleaseError":
-        return cls(f"There is no course notebook {name!r}.", f"name one of: {', '.join(known)} (or a lesson, like layers).")
+        return cls(
+            f"There is no course notebook {name!r}.", f"name one of: {', '.join(known)} (or a lesson, like layers)."
+        )
 
     @classmethod
     def existing(cls, dst: Path, paths: list[Path]) -> "ReleaseError":
         names = ", ".join(p.name for p in paths)
-        return cls(f"Learner notebooks already exist in {dst}: {names}; nothing was written.", FORCE_ADVICE, tuple(paths))
+        return cls(
+            f"Learner notebooks already exist in {dst}: {names}; nothing was written.", FORCE_ADVICE, tuple(paths)
+        )
 
 
 #: What `labkit release` says when learner copies exist: it never overwrites one unless told.
@@ -363,12 +374,18 @@ def _docker_exception(error: Exception, where: Where) -> LabkitError:
 OUTSIDE: dict[str, list[tuple[str, Callable[[Exception, Where], LabkitError]]]] = {
     "engine": [
         ("docker.errors.ImageNotFound", lambda e, w: ImageMissing(w.get("ref") or str(e))),
-        ("docker.errors.APIError", lambda e, w: EngineError(
-            f"The Docker engine at {w['host']} refused: {getattr(e, 'explanation', None) or e}")),
+        (
+            "docker.errors.APIError",
+            lambda e, w: EngineError(
+                f"The Docker engine at {w['host']} refused: {getattr(e, 'explanation', None) or e}"
+            ),
+        ),
         ("requests.exceptions.ConnectionError", lambda e, w: EngineUnreachable(w["host"], _short(e))),
         ("requests.exceptions.Timeout", lambda e, w: EngineUnreachable(w["host"], _short(e))),
-        ("docker.errors.StreamParseError", lambda e, w: EngineError(
-            f"The Docker engine at {w['host']} sent an unreadable answer: {e}")),
+        (
+            "docker.errors.StreamParseError",
+            lambda e, w: EngineError(f"The Docker engine at {w['host']} sent an unreadable answer: {e}"),
+        ),
         ("docker.errors.DockerException", _docker_exception),
     ],
     "registry": [

@@ -29,10 +29,14 @@ class Lab:
     status: dict = field(default_factory=dict)
     start_output: str = ""  # what `labkit up` said when the lab was started
 
-    def labkit(self, *args: str, check: bool = True, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    def labkit(
+        self, *args: str, check: bool = True, env: dict | None = None, timeout: float = 600
+    ) -> subprocess.CompletedProcess:
         return run([*LABKIT, *args], env={**self.env, **(env or {})}, check=check, timeout=timeout)
 
-    def docker(self, *args: str, check: bool = True, input: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    def docker(
+        self, *args: str, check: bool = True, input: str | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess:
         return run(["docker", *args], env=self.env, check=check, input=input, timeout=timeout)
 
     @property
@@ -75,7 +79,9 @@ def lab_environment(home: Path, docker_config: Path) -> dict[str, str]:
         # Built base images are cached across test runs (the cache is rebuildable, never state).
         LABKIT_CACHE=os.environ.get("LABKIT_CACHE", str(REPO / ".cache" / "labkit")),
         LABKIT_OFFLINE="1",  # never probe Docker Hub from the tests
-        **({"LABKIT_DOCKERD": os.environ["LABKIT_DOCKERD"]} if os.environ.get("LABKIT_DOCKERD") else {}),  # `make test`'s second run
+        **(
+            {"LABKIT_DOCKERD": os.environ["LABKIT_DOCKERD"]} if os.environ.get("LABKIT_DOCKERD") else {}
+        ),  # `make test`'s second run
         DOCKER_CONFIG=str(docker_config),
         PYTHONPATH=str(REPO),
     )
@@ -130,8 +136,7 @@ def lab(tmp_path_factory) -> Lab:
 def ctx(lab, tmp_path):
     """A check context on the session's lab, with a fresh workspace and the lab's docker config."""
     from labkit.course import LabContext
-    from labkit.home import LabPaths
-    from labkit.home import State
+    from labkit.home import LabPaths, State
 
     paths = LabPaths(home=lab.home, cache=Path(lab.env["LABKIT_CACHE"]))
     context = LabContext(paths, State.load(paths), tmp_path / "workspace", Path(lab.env["DOCKER_CONFIG"]))

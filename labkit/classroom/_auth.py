@@ -60,7 +60,9 @@ class WorkshopLoginHandler(LoginHandler):
     """JupyterHub's login page, saying why a sign-in failed instead of "Invalid username or password"."""
 
     def _render(self, login_error=None, username=None, **kwargs):
-        return super()._render(login_error=getattr(self, "labkit_refusal", None) or login_error, username=username, **kwargs)
+        return super()._render(
+            login_error=getattr(self, "labkit_refusal", None) or login_error, username=username, **kwargs
+        )
 
 
 class WorkshopAuthenticator(Authenticator):
@@ -104,8 +106,14 @@ class WorkshopAuthenticator(Authenticator):
         """(the name, why it may not sign in: "" when it may, whether a secret was wrong)."""
         name, code, pin = normalize(data.get("username", "")), data.get("code") or "", data.get("pin") or ""
         if (wait := self.addresses.wait(address)) > 0:
-            return name, (f"Too many wrong codes or PINs from your address: wait {_minutes(wait)} and try again, "
-                          "or ask your instructor."), False
+            return (
+                name,
+                (
+                    f"Too many wrong codes or PINs from your address: wait {_minutes(wait)} and try again, "
+                    "or ask your instructor."
+                ),
+                False,
+            )
         names = Names(self.claims_file)
         if name == INSTRUCTOR:
             if held := names.waiting(name):
@@ -118,16 +126,30 @@ class WorkshopAuthenticator(Authenticator):
         if not (self.code and hmac.compare_digest(code.encode(), self.code.encode())):
             return name, "That workshop code is not right: ask your instructor for it.", True
         if name in RESERVED or not NAME.match(name):
-            return name, ("Pick another name: 2 to 20 characters, starting with a letter, using a-z, 0-9 and -"
-                          + (f" ({name} is kept for the hub)." if name in RESERVED else ".")), False
+            return (
+                name,
+                (
+                    "Pick another name: 2 to 20 characters, starting with a letter, using a-z, 0-9 and -"
+                    + (f" ({name} is kept for the hub)." if name in RESERVED else ".")
+                ),
+                False,
+            )
         if not (pin.isdigit() and len(pin) >= PIN_DIGITS):
             return name, f"Your PIN must be at least {PIN_DIGITS} digits.", False
         answer = names.sign_in(name, pin)
         if answer.verdict in (_names.CLAIMED, _names.RIGHT):
             return name, "", False
         if answer.verdict == _names.WRONG:
-            return name, _wrong(f"The name {name} is taken by someone else (or that is not the PIN you chose): "
-                                "pick another name, or type your own PIN.", name, answer), True
+            return (
+                name,
+                _wrong(
+                    f"The name {name} is taken by someone else (or that is not the PIN you chose): "
+                    "pick another name, or type your own PIN.",
+                    name,
+                    answer,
+                ),
+                True,
+            )
         return name, _held(name, answer), False
 
 
@@ -143,8 +165,10 @@ def _wrong(said: str, name: str, answer: _names.Answer) -> str:
 
 def _held(name: str, answer: _names.Answer) -> str:
     if answer.verdict == _names.LOCKED:
-        return (f"Signing in as {name} is locked after {answer.failures} wrong PINs: ask your instructor to unlock it "
-                "(or to give you a new PIN) on the class view.")
+        return (
+            f"Signing in as {name} is locked after {answer.failures} wrong PINs: ask your instructor to unlock it "
+            "(or to give you a new PIN) on the class view."
+        )
     return f"Too many wrong tries for {name}: wait {_minutes(answer.wait)} before the next one."
 
 

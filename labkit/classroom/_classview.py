@@ -59,16 +59,26 @@ class ClassView:
     def pass_rate(self) -> dict[str, float]:
         """The share of learners who passed each exercise (0 with no learners)."""
         count = len(self.learners)
-        return {ex: (sum(1 for row in self.learners if row.cells[ex].status == PASSED) / count if count else 0.0)
-                for ex, _title in self.exercises}
+        return {
+            ex: (sum(1 for row in self.learners if row.cells[ex].status == PASSED) / count if count else 0.0)
+            for ex, _title in self.exercises
+        }
 
     def to_dict(self) -> dict:
         return {
             "now": self.now,
             "exercises": [{"id": ex, "title": title, "pass_rate": self.pass_rate[ex]} for ex, title in self.exercises],
-            "learners": [{"name": row.name, "done": row.done, "last_activity": row.last_activity, "stuck": row.stuck,
-                          "problem": row.problem,
-                          "cells": {ex: asdict(cell) for ex, cell in row.cells.items()}} for row in self.learners],
+            "learners": [
+                {
+                    "name": row.name,
+                    "done": row.done,
+                    "last_activity": row.last_activity,
+                    "stuck": row.stuck,
+                    "problem": row.problem,
+                    "cells": {ex: asdict(cell) for ex, cell in row.cells.items()},
+                }
+                for row in self.learners
+            ],
         }
 
     def to_csv(self) -> str:
@@ -79,7 +89,9 @@ class ClassView:
         for row in self.learners:
             for ex, _title in self.exercises:
                 cell = row.cells[ex]
-                writer.writerow([row.name, ex, cell.status, cell.attempts, cell.hints, "yes" if cell.stuck else "", cell.feedback])
+                writer.writerow(
+                    [row.name, ex, cell.status, cell.attempts, cell.hints, "yes" if cell.stuck else "", cell.feedback]
+                )
         return out.getvalue()
 
 

@@ -89,8 +89,14 @@ class Names:
     def taken(self) -> dict[str, dict]:
         """{name: {"failures", "locked", "wait"}} for every name taken."""
         now = self.clock()
-        return {name: {"failures": e.get("failures", 0), "locked": bool(e.get("locked")), "wait": max(0.0, e.get("until", 0) - now)}
-                for name, e in self._read().items()}
+        return {
+            name: {
+                "failures": e.get("failures", 0),
+                "locked": bool(e.get("locked")),
+                "wait": max(0.0, e.get("until", 0) - now),
+            }
+            for name, e in self._read().items()
+        }
 
     def sign_in(self, name: str, pin: str, lockable: bool = True) -> Answer:
         """Claim `name` with `pin` (the first time), or check `pin` against it."""

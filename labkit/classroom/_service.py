@@ -31,8 +31,7 @@ from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
 from tornado import ioloop, web
 
-from ..course import catalog
-from ..course import FILE_NAME, ProgressStore
+from ..course import FILE_NAME, ProgressStore, catalog
 from ..errors import LabkitError
 from ._classview import ClassView, class_view
 from ._names import Names
@@ -46,7 +45,9 @@ def read_class(learners: Path, now: float | None = None) -> ClassView:
     with tempfile.TemporaryDirectory(prefix="labkit-class-") as tmp:
         stores = {}
         unreadable = {}
-        for folder in sorted(p for p in learners.iterdir() if p.is_dir() and not p.is_symlink()) if learners.is_dir() else []:
+        for folder in (
+            sorted(p for p in learners.iterdir() if p.is_dir() and not p.is_symlink()) if learners.is_dir() else []
+        ):
             source = folder / "progress" / FILE_NAME
             copy = Path(tmp) / folder.name / FILE_NAME
             copy.parent.mkdir()
@@ -100,8 +101,21 @@ def grade_command(folder: Path, environ: dict[str, str] | None = None) -> tuple[
     out = folder.with_name(f"{folder.name}-grades")
     variables = [f"{name}={environ[name]}" for name in ("LABKIT_HOME", "LABKIT_CACHE") if environ.get(name)]
     root = [] if os.geteuid() != 0 or not shutil.which("sudo") else ["sudo"]
-    argv = [*root, *(["env", *variables] if variables else []), *program, "grade", str(folder), "--out", str(out), "--jobs", "2",
-            "--format", "canvas", "--format", "moodle"]
+    argv = [
+        *root,
+        *(["env", *variables] if variables else []),
+        *program,
+        "grade",
+        str(folder),
+        "--out",
+        str(out),
+        "--jobs",
+        "2",
+        "--format",
+        "canvas",
+        "--format",
+        "moodle",
+    ]
     return shlex.join(argv), out
 
 
@@ -165,11 +179,19 @@ class NameHandler(_Handler):
 
 def app(prefix: str, home: Path) -> web.Application:
     route = lambda path: url_path_join(prefix, path)  # noqa: E731
-    return web.Application([
-        (route(""), PageHandler), (route("api/view"), ViewHandler), (route("class.csv"), CsvHandler),
-        (route("api/collect"), CollectHandler), (route(r"api/(unlock|pin)"), NameHandler),
-        (route("oauth_callback"), HubOAuthCallbackHandler),
-    ], cookie_secret=os.urandom(32), hub_home=home, xsrf_cookies=False)
+    return web.Application(
+        [
+            (route(""), PageHandler),
+            (route("api/view"), ViewHandler),
+            (route("class.csv"), CsvHandler),
+            (route("api/collect"), CollectHandler),
+            (route(r"api/(unlock|pin)"), NameHandler),
+            (route("oauth_callback"), HubOAuthCallbackHandler),
+        ],
+        cookie_secret=os.urandom(32),
+        hub_home=home,
+        xsrf_cookies=False,
+    )
 
 
 def main() -> None:

@@ -24,13 +24,12 @@ from jupyterhub.spawner import Spawner
 from tornado import web
 from traitlets import Integer, Unicode, default
 
+from .. import sandbox
 from ..course import release
 from ..errors import SandboxFailed
-from ..lab import fresh
-from ..machine import processes
-from .. import sandbox
 from ..home import packages_store
-from ..lab import jupyter
+from ..lab import fresh, jupyter
+from ..machine import processes
 
 #: In a learner's kept folder when their last lab did not start: {"time", "problem"}.
 PROBLEM_FILE = "lab-problem.json"
@@ -43,10 +42,14 @@ class SandboxSpawner(Spawner):
     hub_home = Unicode(help="The hub's folder: learners/<name> for each learner's kept work.").tag(config=True)
     cache = Unicode(help="The class lab's cache (its engine, the registry seed).").tag(config=True)
     mirror_data = Unicode(help="The class mirror's storage folder.").tag(config=True)
-    seeded = Unicode(help="A course registry's storage holding the base layers, each lab's registry starts from.").tag(config=True)
+    seeded = Unicode(help="A course registry's storage holding the base layers, each lab's registry starts from.").tag(
+        config=True
+    )
     notebooks = Unicode(help="The course's source notebooks (learner copies are made from them).").tag(config=True)
     hide = Unicode(help="Folders of the machine no learner may see, separated by os.pathsep.").tag(config=True)
-    min_free = Integer(512 * 2**20, help="Memory the machine must have free to start another lab (bytes).").tag(config=True)
+    min_free = Integer(512 * 2**20, help="Memory the machine must have free to start another lab (bytes).").tag(
+        config=True
+    )
     memory = Integer(sandbox.Limits.memory).tag(config=True)
     pids = Integer(sandbox.Limits.pids).tag(config=True)
     disk = Integer(sandbox.Limits.disk).tag(config=True)
@@ -100,11 +103,16 @@ class SandboxSpawner(Spawner):
         release.stock(Path(self.notebooks), workspace)  # never overwrites a notebook that is there
         engine = fresh.sandbox_engine(Path(self.cache))
         spec = sandbox.Spec(
-            name=f"{sandbox.PREFIX}-{os.getpid()}-u{self.user.id}", engine=engine,  # a user name fits 32 characters
+            name=f"{sandbox.PREFIX}-{os.getpid()}-u{self.user.id}",
+            engine=engine,  # a user name fits 32 characters
             limits=sandbox.Limits(memory=self.memory, pids=self.pids, disk=self.disk),
-            mirror_data=Path(self.mirror_data), hide=tuple(Path(p) for p in self.hide.split(os.pathsep) if p),
-            expose=fresh.exposed(engine), store="containerd" if engine.current else "classic", kept=self.kept,
-            seeded=Path(self.seeded) if self.seeded else None, packages=packages_store(Path(self.cache)),
+            mirror_data=Path(self.mirror_data),
+            hide=tuple(Path(p) for p in self.hide.split(os.pathsep) if p),
+            expose=fresh.exposed(engine),
+            store="containerd" if engine.current else "classic",
+            kept=self.kept,
+            seeded=Path(self.seeded) if self.seeded else None,
+            packages=packages_store(Path(self.cache)),
         )
         sb = sandbox.make(spec)
         try:
@@ -120,16 +128,33 @@ class SandboxSpawner(Spawner):
         """JupyterLab as the learner, in the sandbox, on 127.0.0.1:`port`."""
         sb = self.sandbox
         workspace = sb.kept / "workspace"
-        variables = {**sb.lab_variables(), "LABKIT_PROGRESS": str(sb.kept / "progress"), "LABKIT_WORKSPACE": str(workspace)}
+        variables = {
+            **sb.lab_variables(),
+            "LABKIT_PROGRESS": str(sb.kept / "progress"),
+            "LABKIT_WORKSPACE": str(workspace),
+        }
         env = {**jupyter.environment(variables, workspace, {**sb.base_env(), "SHELL": "/bin/bash"}), **self.get_env()}
         settings = jupyter.settings_dir(sb.home)  # no pop-up asking to fetch Jupyter's news: a classroom may be offline
         subprocess.run(["chown", "-R", f"{sb.uid}:{sb.gid}", str(settings)], check=True)
-        argv = [sys.executable, "-P", "-m", "jupyterhub.singleuser", "--ip=127.0.0.1", f"--port={port}",
-                f"--ServerApp.root_dir={workspace}", f"--LabApp.app_settings_dir={settings}"]
+        argv = [
+            sys.executable,
+            "-P",
+            "-m",
+            "jupyterhub.singleuser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--ServerApp.root_dir={workspace}",
+            f"--LabApp.app_settings_dir={settings}",
+        ]
         log = open(sb.root / "lab" / "jupyterlab.log", "ab")
         try:
-            return subprocess.Popen(sb.command(argv, env, network=False, cwd=workspace), stdout=log, stderr=log,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            return subprocess.Popen(
+                sb.command(argv, env, network=False, cwd=workspace),
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         finally:
             log.close()
 
@@ -152,8 +177,10 @@ def no_room(meminfo: str, need: int) -> str:
     available = int(fields.get("MemAvailable", "0 kB").split()[0]) * 1024
     if available >= need:
         return ""
-    return (f"The class server has no memory left for another lab ({available // 2**20} MB free, a lab needs "
-            f"{need // 2**20} MB): tell your instructor, or try again when someone has finished.")
+    return (
+        f"The class server has no memory left for another lab ({available // 2**20} MB free, a lab needs "
+        f"{need // 2**20} MB): tell your instructor, or try again when someone has finished."
+    )
 
 
 def in_learners_words(e: Exception) -> str:

@@ -22,16 +22,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import LabkitError, SandboxUnavailable
-from ..course import catalog
-from ..lab import fresh
-from ..lab import lifecycle
-from ..machine import processes
-from ..registries import programs
 from .. import sandbox
-from ..home import LabPaths
-from ..machine import Reporter
-from ..home import State
+from ..course import catalog
+from ..errors import LabkitError, SandboxUnavailable
+from ..home import LabPaths, State
+from ..lab import fresh, lifecycle
+from ..machine import Reporter, processes
+from ..registries import programs
 
 REPO = Path(__file__).resolve().parents[2]
 PROXY_PACKAGE = "configurable-http-proxy@4"
@@ -47,7 +44,9 @@ class HubOptions:
     ip: str = ""  # "" : every address of the machine (the class reaches it)
     code: str = ""
     admin_code: str = ""
-    limits: sandbox.Limits = field(default_factory=lambda: sandbox.Limits(memory=1536 * 2**20, pids=1000, disk=4 * 2**30))
+    limits: sandbox.Limits = field(
+        default_factory=lambda: sandbox.Limits(memory=1536 * 2**20, pids=1000, disk=4 * 2**30)
+    )
     home: Path = field(default_factory=hub_home)
     keep_free: int = 512 * 2**20  # memory the machine keeps: no lab starts when less is available
 
@@ -63,14 +62,22 @@ def proxy_program(cache: Path, reporter: Reporter) -> str:
         return str(program)
     npm = shutil.which("npm")
     if not npm or not shutil.which("node"):
-        raise LabkitError("JupyterHub's proxy (configurable-http-proxy) runs on Node.js, which is not installed.",
-                          "install it (Debian: `apt-get install nodejs npm`), then run `labkit hub` again.")
+        raise LabkitError(
+            "JupyterHub's proxy (configurable-http-proxy) runs on Node.js, which is not installed.",
+            "install it (Debian: `apt-get install nodejs npm`), then run `labkit hub` again.",
+        )
     with reporter.step(f"Installing {PROXY_PACKAGE} from npm into {prefix}"):
-        result = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(prefix), PROXY_PACKAGE],
-                                capture_output=True, text=True, timeout=600)
+        result = subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", "--prefix", str(prefix), PROXY_PACKAGE],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     if result.returncode != 0 or not program.exists():
-        raise LabkitError(f"npm could not install {PROXY_PACKAGE}: {result.stderr.strip()[-400:]}",
-                          "check that this machine reaches the npm registry (or install configurable-http-proxy), then try again.")
+        raise LabkitError(
+            f"npm could not install {PROXY_PACKAGE}: {result.stderr.strip()[-400:]}",
+            "check that this machine reaches the npm registry (or install configurable-http-proxy), then try again.",
+        )
     return str(program)
 
 
@@ -106,11 +113,20 @@ def _config(paths: LabPaths, options: HubOptions, proxy: str, seeded: Path) -> s
         "c.ConfigurableHTTPProxy.command": [proxy],
         "c.ConfigurableHTTPProxy.api_url": f"http://127.0.0.1:{processes.free_port()}",  # not 8001: two hubs may run
         "c.ConfigurableHTTPProxy.pid_file": str(home / "proxy.pid"),
-        "c.JupyterHub.services": [{  # the instructor's class view (only the admin holds access:services)
-            "name": "class", "url": f"http://127.0.0.1:{processes.free_port()}", "display": True, "oauth_no_confirm": True,
-            "command": [sys.executable, "-m", "labkit.classroom._service"],
-            "environment": {"LABKIT_HUB_HOME": str(home), "LABKIT_HOME": str(paths.home), "LABKIT_CACHE": str(paths.cache)},
-        }],
+        "c.JupyterHub.services": [
+            {  # the instructor's class view (only the admin holds access:services)
+                "name": "class",
+                "url": f"http://127.0.0.1:{processes.free_port()}",
+                "display": True,
+                "oauth_no_confirm": True,
+                "command": [sys.executable, "-m", "labkit.classroom._service"],
+                "environment": {
+                    "LABKIT_HUB_HOME": str(home),
+                    "LABKIT_HOME": str(paths.home),
+                    "LABKIT_CACHE": str(paths.cache),
+                },
+            }
+        ],
     }
     return "\n".join(f"{name} = {value!r}" for name, value in values.items()) + "\n" + DEFAULT_URL
 
@@ -129,20 +145,28 @@ c.JupyterHub.default_url = _landing
 def start(paths: LabPaths, options: HubOptions, reporter: Reporter) -> subprocess.Popen:
     """Bring the class lab up and start JupyterHub (in the background); returns its process once it answers."""
     if os.geteuid() != 0:
-        raise LabkitError("`labkit hub` needs root: it makes a user, a cgroup and a sandbox for each learner's lab.",
-                          "run it with sudo (the learners' labs never run as root).")
+        raise LabkitError(
+            "`labkit hub` needs root: it makes a user, a cgroup and a sandbox for each learner's lab.",
+            "run it with sudo (the learners' labs never run as root).",
+        )
     if importlib.util.find_spec("jupyterhub") is None:
-        raise LabkitError("`labkit hub` runs JupyterHub, which is not installed in this environment.",
-                          "run `make classroom` (JupyterHub, and Node.js for its proxy), then `labkit hub` again.")
+        raise LabkitError(
+            "`labkit hub` runs JupyterHub, which is not installed in this environment.",
+            "run `make classroom` (JupyterHub, and Node.js for its proxy), then `labkit hub` again.",
+        )
     if not options.code or not options.admin_code:
-        raise LabkitError("A hub needs a workshop code for the learners and an admin code for you.",
-                          "give both: `labkit hub --code CODE --admin-code CODE`.")
+        raise LabkitError(
+            "A hub needs a workshop code for the learners and an admin code for you.",
+            "give both: `labkit hub --code CODE --admin-code CODE`.",
+        )
     engine = fresh.sandbox_engine(paths.cache)
     if lacks := sandbox.missing(engine):
         raise SandboxUnavailable(lacks)
     home = options.home
     if running_pid(home):
-        raise LabkitError(f"A hub already runs from {home} (pid {running_pid(home)}).", "stop it first: `labkit hub --stop`.")
+        raise LabkitError(
+            f"A hub already runs from {home} (pid {running_pid(home)}).", "stop it first: `labkit hub --stop`."
+        )
     home.mkdir(parents=True, exist_ok=True)
     os.chmod(home, 0o711)
     (home / "learners").mkdir(exist_ok=True)
@@ -161,16 +185,24 @@ def start(paths: LabPaths, options: HubOptions, reporter: Reporter) -> subproces
     config.write_text(_config(paths, options, proxy, seeded))
     os.chmod(config, 0o600)
     log = open(home / "jupyterhub.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", str(config)], cwd=home, stdout=log, stderr=log,
-                            stdin=subprocess.DEVNULL, env={**os.environ, "LABKIT_HOME": str(paths.home)})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterhub", "-f", str(config)],
+        cwd=home,
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "LABKIT_HOME": str(paths.home)},
+    )
     log.close()
     base = f"http://127.0.0.1:{options.port}"
     with reporter.step(f"Starting JupyterHub on port {options.port}"):
         failure = processes.wait_ready(lambda: healthy(base), proc, 60)
         if failure:
             proc.terminate()
-            raise LabkitError(f"JupyterHub did not start: {failure}.\n{processes.log_tail(home / 'jupyterhub.log')}",
-                              f"read {home / 'jupyterhub.log'}; `labkit hub --stop` clears a half-started hub.")
+            raise LabkitError(
+                f"JupyterHub did not start: {failure}.\n{processes.log_tail(home / 'jupyterhub.log')}",
+                f"read {home / 'jupyterhub.log'}; `labkit hub --stop` clears a half-started hub.",
+            )
     return proc
 
 

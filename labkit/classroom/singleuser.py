@@ -19,17 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..course import release
+from ..engines import Engine, fetched
 from ..errors import LabkitError
+from ..home import LabPaths, State
+from ..lab import jupyter, lifecycle
+from ..machine import Reporter, processes
 from ..registries import bundles
-from ..engines import fetched
-from ..lab import lifecycle
-from ..machine import processes
-from ..engines import Engine
-from ..home import LabPaths
-from ..machine import Reporter
-from ..home import State
 from ..sandbox import rootless_script
-from ..lab import jupyter
 
 ENGINE_START = 60  # seconds the rootless engine gets to answer
 
@@ -47,8 +43,10 @@ def prepare(paths: LabPaths, command: list[str], reporter: Reporter, environ: di
     """The learner's engine and lab up, the workspace stocked; what to run then. Raises LabkitError."""
     environ = dict(os.environ if environ is None else environ)
     if os.geteuid() == 0:
-        raise LabkitError("`labkit singleuser` runs a learner's lab, and never as root.",
-                          "run the container as its learner (uid 1000: the Helm value singleuser.uid), see docs/classroom.md.")
+        raise LabkitError(
+            "`labkit singleuser` runs a learner's lab, and never as root.",
+            "run the container as its learner (uid 1000: the Helm value singleuser.uid), see docs/classroom.md.",
+        )
     runtime = Path(environ.get("XDG_RUNTIME_DIR") or f"/tmp/labkit-run-{os.getuid()}")
     runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
     environ["XDG_RUNTIME_DIR"] = str(runtime)
@@ -68,11 +66,16 @@ def prepare(paths: LabPaths, command: list[str], reporter: Reporter, environ: di
     release.stock(notebooks, workspace)  # never overwrites the learner's own
     env = jupyter.environment(lifecycle.env(paths), workspace, environ)
     argv = list(command) or ["jupyterhub-singleuser"]
-    if Path(argv[0]).name in ("jupyterhub-singleuser", "jupyter-lab"):  # no pop-up fetching Jupyter's news: offline class
+    if Path(argv[0]).name in (
+        "jupyterhub-singleuser",
+        "jupyter-lab",
+    ):  # no pop-up fetching Jupyter's news: offline class
         argv.append(f"--LabApp.app_settings_dir={jupyter.settings_dir(paths.home)}")
     if not shutil.which(argv[0], path=env.get("PATH")):
-        raise LabkitError(f"There is no program {argv[0]!r} to run once the lab is up.",
-                          "give the single-user server's command (JupyterHub gives jupyterhub-singleuser).")
+        raise LabkitError(
+            f"There is no program {argv[0]!r} to run once the lab is up.",
+            "give the single-user server's command (JupyterHub gives jupyterhub-singleuser).",
+        )
     return Start(argv, env, workspace)
 
 
@@ -83,20 +86,31 @@ def start_engine(paths: LabPaths, host: str, environ: dict[str, str]) -> None:
     engine = fetched.installed()
     script = rootless_script(engine) if engine else None
     if engine is None or script is None:
-        raise LabkitError("This image has no current Docker engine with its rootless script (dockerd-rootless.sh).",
-                          "build the image from deploy/singleuser/Dockerfile, which installs both.")
+        raise LabkitError(
+            "This image has no current Docker engine with its rootless script (dockerd-rootless.sh).",
+            "build the image from deploy/singleuser/Dockerfile, which installs both.",
+        )
     args = [str(script), f"--host={host}", "--feature=containerd-snapshotter=true"]
     mirror = environ.get("LABKIT_MIRROR", "").rstrip("/") or f"http://127.0.0.1:{_own_mirror_port(paths)}"
     args += [f"--registry-mirror={mirror}", f"--insecure-registry={mirror.split('://', 1)[-1]}"]
     paths.home.mkdir(parents=True, exist_ok=True)
     log = paths.home / "engine.log"
-    proc = processes.spawn(args, log, env={**environ, "DOCKERD_ROOTLESS_ROOTLESSKIT_NET": "slirp4netns",
-                                       "DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER": "builtin"})
+    proc = processes.spawn(
+        args,
+        log,
+        env={
+            **environ,
+            "DOCKERD_ROOTLESS_ROOTLESSKIT_NET": "slirp4netns",
+            "DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER": "builtin",
+        },
+    )
     failure = processes.wait_ready(lambda: _answers(host), proc, ENGINE_START)
     if failure:
-        raise LabkitError(f"Your Docker engine did not start: {failure}.\n{processes.log_tail(log)}",
-                          "rootless Docker needs user namespaces and /dev/net/tun in the pod "
-                          "(docs/classroom.md: the pod's security settings); tell your instructor.")
+        raise LabkitError(
+            f"Your Docker engine did not start: {failure}.\n{processes.log_tail(log)}",
+            "rootless Docker needs user namespaces and /dev/net/tun in the pod "
+            "(docs/classroom.md: the pod's security settings); tell your instructor.",
+        )
 
 
 #: What a rootless engine keeps in its runtime folder; left by an engine that is gone (a container

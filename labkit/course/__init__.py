@@ -6,11 +6,35 @@ notebooks (`release`). Stands on the lab's rooms; knows nothing of how a result 
 
 from .._faces import face
 
-__all__ = ["ERROR", "FAILED", "FILE_NAME", "PASSED", "CheckResult", "LabContext", "LessonProgress", "ProgressStore",
-           "catalog", "checks", "exercises", "release", "reset", "run_check", "show_with"]
-__getattr__, __dir__ = face(__name__, {
-    "CheckResult": "_results", "ERROR": "_results", "FAILED": "_results", "PASSED": "_results", "show_with": "_results",
-    "LabContext": "_context",
-    "ProgressStore": "_progress", "LessonProgress": "_progress", "FILE_NAME": "_progress",
-    "run_check": "exercises",
-})
+__all__ = [
+    "ERROR",
+    "FAILED",
+    "FILE_NAME",
+    "PASSED",
+    "CheckResult",
+    "LabContext",
+    "LessonProgress",
+    "ProgressStore",
+    "catalog",
+    "checks",
+    "exercises",
+    "release",
+    "reset",
+    "run_check",
+    "show_with",
+]
+__getattr__, __dir__ = face(
+    __name__,
+    {
+        "CheckResult": "_results",
+        "ERROR": "_results",
+        "FAILED": "_results",
+        "PASSED": "_results",
+        "show_with": "_results",
+        "LabContext": "_context",
+        "ProgressStore": "_progress",
+        "LessonProgress": "_progress",
+        "FILE_NAME": "_progress",
+        "run_check": "exercises",
+    },
+)

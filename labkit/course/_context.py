@@ -11,17 +11,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..engines import Engine, choice, docker_cli, docker_config_dir
 from ..errors import LabNotUp
-from ..engines import docker_cli, choice
-from ..registries import programs
-from ..registries import BASE_IMAGES
-from ..registries import repo_tag
-from ..engines import docker_config_dir
-from ..engines import Engine
-from ..home import LabPaths
-from ..registries import MIRROR, REGISTRY
-from ..registries import RegistryClient
-from ..home import State
+from ..home import LabPaths, State
+from ..registries import BASE_IMAGES, MIRROR, REGISTRY, RegistryClient, programs, repo_tag
 
 
 def _opened(state: State) -> str:
@@ -93,8 +86,10 @@ class LabContext:
         if choice.uses_mirror(info, self._mirror_url):
             return ""
         setting = choice.mirror_setting(info, self._mirror_url)
-        return (f" If `docker pull` cannot reach Docker Hub (offline), your engine needs the lab's mirror: {setting}; "
-                "or load the course's bundle with `labkit mirror load FILE`.")
+        return (
+            f" If `docker pull` cannot reach Docker Hub (offline), your engine needs the lab's mirror: {setting}; "
+            "or load the course's bundle with `labkit mirror load FILE`."
+        )
 
     def docker_config_auths(self) -> dict:
         try:

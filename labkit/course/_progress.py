@@ -108,8 +108,15 @@ class ProgressStore:
 
     def record_check(self, result: CheckResult, source: str = "notebook") -> None:
         row = (
-            lesson_of(result.exercise), result.exercise, result.status, int(result.passed),
-            float(result.points), float(result.possible), source, time.time(), result.feedback[:FEEDBACK_CHARS],
+            lesson_of(result.exercise),
+            result.exercise,
+            result.status,
+            int(result.passed),
+            float(result.points),
+            float(result.possible),
+            source,
+            time.time(),
+            result.feedback[:FEEDBACK_CHARS],
         )
         self._write(
             "INSERT INTO events (kind, lesson, exercise, status, passed, points, possible, source, time, feedback)"
@@ -130,13 +137,17 @@ class ProgressStore:
         """Unnamed containers a check saw made during the lesson: `labkit reset` may remove them."""
         now = time.time()
         for container in containers:
-            self._write("INSERT OR REPLACE INTO made (lesson, container, time) VALUES (?, ?, ?)", (lesson, container, now))
+            self._write(
+                "INSERT OR REPLACE INTO made (lesson, container, time) VALUES (?, ?, ?)", (lesson, container, now)
+            )
 
     # -- reads -------------------------------------------------------------------------
 
     def made_since_reset(self, lesson: str) -> set[str]:
         """The containers recorded as made during the lesson since its last reset."""
-        rows = self._read("SELECT container FROM made WHERE lesson = ? AND time >= ?", (lesson, self.last_reset(lesson)))
+        rows = self._read(
+            "SELECT container FROM made WHERE lesson = ? AND time >= ?", (lesson, self.last_reset(lesson))
+        )
         return {row[0] for row in rows}
 
     def hints_shown(self, exercise: str) -> int:
@@ -149,7 +160,9 @@ class ProgressStore:
 
     def last_reset(self, lesson: str) -> float:
         """Epoch seconds of the latest reset of the lesson, or 0.0 if it was never reset."""
-        rows = self._read("SELECT time FROM events WHERE kind = 'reset' AND lesson = ? ORDER BY id DESC LIMIT 1", (lesson,))
+        rows = self._read(
+            "SELECT time FROM events WHERE kind = 'reset' AND lesson = ? ORDER BY id DESC LIMIT 1", (lesson,)
+        )
         return float(rows[0][0]) if rows else 0.0
 
     def lesson_began(self, lesson: str) -> float:
@@ -196,12 +209,16 @@ class ProgressStore:
             f" WHERE e.kind = 'hint' AND e.id > {_LAST_RESET_ID} GROUP BY e.exercise"
         )
         keys = ("exercise", "passed", "feedback", "time")
-        return ([{**dict(zip(keys, row)), "passed": bool(row[1]), "feedback": row[2] or ""} for row in checks],
-                {exercise: int(count) for exercise, count in hints})
+        return (
+            [{**dict(zip(keys, row)), "passed": bool(row[1]), "feedback": row[2] or ""} for row in checks],
+            {exercise: int(count) for exercise, count in hints},
+        )
 
     def history(self, exercise: str | None = None) -> list[dict]:
         """Every recorded check (of one exercise, or all), oldest first."""
-        sql = "SELECT exercise, status, passed, points, possible, source, time, feedback FROM events WHERE kind = 'check'"
+        sql = (
+            "SELECT exercise, status, passed, points, possible, source, time, feedback FROM events WHERE kind = 'check'"
+        )
         params: tuple = ()
         if exercise is not None:
             sql += " AND exercise = ?"

@@ -53,9 +53,15 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "exercise": self.exercise, "title": self.title, "status": self.status, "passed": self.passed,
-            "points": self.points, "possible": self.possible, "feedback": self.feedback,
-            "observed": self.observed, "expected": self.expected,
+            "exercise": self.exercise,
+            "title": self.title,
+            "status": self.status,
+            "passed": self.passed,
+            "points": self.points,
+            "possible": self.possible,
+            "feedback": self.feedback,
+            "observed": self.observed,
+            "expected": self.expected,
             "details": [{"criterion": c, "met": m, "points": p} for c, m, p in self.details],
         }
 
@@ -113,5 +119,7 @@ def criteria(items: list[tuple[str, float, Callable[[], CheckResult]]]) -> Check
         return replace(CheckResult.ok("Every criterion is met."), details=tuple(details), points=earned, possible=total)
     return replace(
         CheckResult.fail("\n".join(feedback), observed=f"{earned:g} of {total:g} points"),
-        details=tuple(details), points=earned, possible=total,
+        details=tuple(details),
+        points=earned,
+        possible=total,
     )

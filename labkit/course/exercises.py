@@ -13,11 +13,11 @@ from typing import Any
 
 from ..errors import LabkitError
 from ..lab import space
-from .catalog import Exercise
+from . import catalog
 from ._context import LabContext
 from ._progress import ProgressStore
 from ._results import ERROR, FAILED, CheckResult
-from . import catalog
+from .catalog import Exercise
 
 
 def fill(text: str, ctx: LabContext) -> str:
@@ -89,7 +89,8 @@ def made_in_lesson(ctx: LabContext, exercise: Exercise, since: float) -> list[st
     `since`: what `labkit reset` of the lesson may remove besides the containers the course names."""
     found = exercise.resources.finder(ctx) if exercise.resources.finder else []
     return [
-        box["Id"] for box in found
+        box["Id"]
+        for box in found
         if GENERATED_NAME.fullmatch(box.get("Name", "").lstrip("/")) and _created(box) >= since
     ]
 

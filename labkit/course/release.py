@@ -46,7 +46,9 @@ def release(src: Path, dst: Path, force: bool = False) -> list[ReleasedNotebook]
     """Write a learner copy of every notebook in `src` (not its subfolders) into `dst`."""
     src, dst = Path(src), Path(dst)
     if not src.is_dir():
-        raise ReleaseError(f"The source folder {src} does not exist.", "name the folder that holds the source notebooks.")
+        raise ReleaseError(
+            f"The source folder {src} does not exist.", "name the folder that holds the source notebooks."
+        )
     if dst.resolve() == src.resolve():
         raise ReleaseError(
             f"The learner copies would replace the source notebooks in {src}.",
@@ -122,7 +124,8 @@ def fresh(src: Path, workspace: Path, name: str, now: float | None = None) -> Wo
         except OSError as e:
             raise ReleaseError(
                 f"Your copy of {filename} could not be moved aside to {saved.name}: {e}",
-                f"check that you may write to {workspace}; nothing was replaced.", (target,),
+                f"check that you may write to {workspace}; nothing was replaced.",
+                (target,),
             ) from e
     _write(notebook, target)
     return WorkspaceNotebook(filename, target, copied=True, saved=saved)
@@ -186,7 +189,7 @@ def _tags(cell) -> list[str]:
 
 
 def _retagged(tags: list[str]) -> list[str]:
-    """"solution" becomes "exercise", in its place; no tag twice."""
+    """ "solution" becomes "exercise", in its place; no tag twice."""
     result: list[str] = []
     for tag in (EXERCISE_TAG if tag == SOLUTION_TAG else tag for tag in tags):
         if tag not in result:
@@ -208,7 +211,9 @@ def _validate(path: Path, notebook: nbformat.NotebookNode) -> None:
     try:
         nbformat.validate(notebook)
     except nbformat.ValidationError as e:
-        raise ReleaseError.invalid(path, f"it does not follow the notebook format: {_where(e)}{_short(e.message)}") from e
+        raise ReleaseError.invalid(
+            path, f"it does not follow the notebook format: {_where(e)}{_short(e.message)}"
+        ) from e
 
 
 def _where(error: nbformat.ValidationError) -> str:
@@ -232,5 +237,7 @@ def _write(notebook: nbformat.NotebookNode, target: Path) -> None:
         os.replace(temporary, target)
     except OSError as e:
         raise ReleaseError(
-            f"The learner notebook {target} cannot be written: {e}", f"check that you may write to {target.parent}.", (target,)
+            f"The learner notebook {target} cannot be written: {e}",
+            f"check that you may write to {target.parent}.",
+            (target,),
         ) from e

@@ -20,11 +20,11 @@ import subprocess
 from ..engines import LABEL
 from ..errors import EngineError
 from ..registries import BASE_IMAGES
-from .catalog import Exercise
-from ._context import LabContext
-from .exercises import fill
-from ._progress import ProgressStore
 from . import catalog
+from ._context import LabContext
+from ._progress import ProgressStore
+from .catalog import Exercise
+from .exercises import fill
 
 
 def reset(ctx: LabContext, lessons: list[str] | None = None) -> list[str]:
@@ -66,8 +66,10 @@ def _images(ctx: LabContext, exercise: Exercise) -> list[str]:
         if ctx.engine.image_id(ref) is None:
             continue
         if ref in BASE_IMAGES and not ctx.pulls_through_mirror():
-            done.append(f"kept image {ref}: your engine pulls it from Docker Hub, not from the lab's mirror, "
-                        "so it may be yours from before and may not come back offline")
+            done.append(
+                f"kept image {ref}: your engine pulls it from Docker Hub, not from the lab's mirror, "
+                "so it may be yours from before and may not come back offline"
+            )
             continue
         try:
             ctx.engine.untag(ref)
@@ -127,4 +129,8 @@ def _erase_from_helper(ctx: LabContext, config: dict) -> list[str]:
     if not program:
         return []
     erased = subprocess.run([program, "erase"], input=ctx.registry_address, capture_output=True, text=True, timeout=20)
-    return [f"erased the login for {ctx.registry_address} from docker-credential-{helper}"] if erased.returncode == 0 else []
+    return (
+        [f"erased the login for {ctx.registry_address} from docker-credential-{helper}"]
+        if erased.returncode == 0
+        else []
+    )

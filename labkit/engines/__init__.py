@@ -5,11 +5,26 @@ become labkit's."""
 
 from .._faces import face
 
-__all__ = ["Engine", "EngineInfo", "FetchedEngine", "LABEL", "THROWAWAY_GOGC", "choice",
-           "docker_cli", "docker_config_dir", "fetched", "dockerd"]
-__getattr__, __dir__ = face(__name__, {
-    "Engine": "_sdk", "EngineInfo": "_sdk", "LABEL": "_sdk",
-    "FetchedEngine": "fetched",
-    "THROWAWAY_GOGC": "dockerd",
-    "docker_config_dir": "docker_cli",
-})
+__all__ = [
+    "Engine",
+    "EngineInfo",
+    "FetchedEngine",
+    "LABEL",
+    "THROWAWAY_GOGC",
+    "choice",
+    "docker_cli",
+    "docker_config_dir",
+    "fetched",
+    "dockerd",
+]
+__getattr__, __dir__ = face(
+    __name__,
+    {
+        "Engine": "_sdk",
+        "EngineInfo": "_sdk",
+        "LABEL": "_sdk",
+        "FetchedEngine": "fetched",
+        "THROWAWAY_GOGC": "dockerd",
+        "docker_config_dir": "docker_cli",
+    },
+)

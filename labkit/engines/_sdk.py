@@ -75,7 +75,11 @@ class Engine:
         mirrors = tuple((info.get("RegistryConfig") or {}).get("Mirrors") or ())
         snapshotter = any("io.containerd.snapshotter" in str(value) for _key, value in info.get("DriverStatus") or [])
         return EngineInfo(
-            self.host, version.get("Version", "?"), version.get("ApiVersion", "?"), mirrors, info.get("DockerRootDir") or "",
+            self.host,
+            version.get("Version", "?"),
+            version.get("ApiVersion", "?"),
+            mirrors,
+            info.get("DockerRootDir") or "",
             "containerd" if snapshotter else "classic",
             any("rootless" in str(option) for option in info.get("SecurityOptions") or ()),
             "Docker Desktop" in str(info.get("OperatingSystem") or ""),
@@ -159,6 +163,7 @@ class Engine:
 
     def images(self, name: str | None = None) -> list[dict]:
         """Image summaries (Id, RepoTags, RepoDigests, Labels), optionally for one repository name."""
+
         def fetch() -> list[dict]:
             with self._translated():
                 return self._client.api.images(name=name)
@@ -167,6 +172,7 @@ class Engine:
 
     def history(self, ref: str) -> list[dict]:
         """The image's history, oldest step first (CreatedBy, Size, Id)."""
+
         def fetch() -> list[dict]:
             with self._translated(ref):
                 return list(reversed(self._client.api.history(ref)))
@@ -180,6 +186,7 @@ class Engine:
     # --- containers --------------------------------------------------------------------
     def container(self, name: str) -> dict | None:
         """A container's inspect data, or None when there is no such container."""
+
         def fetch() -> dict | None:
             try:
                 with self._translated(name):
@@ -193,6 +200,7 @@ class Engine:
 
     def containers(self, filters: dict | None = None) -> list[dict]:
         """Summaries of all containers, running or not (Id, Names, ImageID, State, Labels)."""
+
         def fetch() -> list[dict]:
             with self._translated():
                 return self._client.api.containers(all=True, filters=filters or {})
@@ -201,6 +209,7 @@ class Engine:
 
     def diff(self, container: str) -> list[dict]:
         """The container's filesystem changes: [{Path, Kind}], Kind 0 changed, 1 added, 2 deleted."""
+
         def fetch() -> list[dict]:
             with self._translated(container):
                 return self._client.api.diff(container) or []
@@ -240,9 +249,7 @@ class Engine:
     def scratch_container(self, ref: str, command: list[str] | None = None, **options) -> Iterator[str]:
         """A labelled container made from `ref` (not started), removed afterwards whatever happens."""
         with self._translated(ref):
-            created = self._client.api.create_container(
-                ref, command=command, labels={LABEL: "check"}, **options
-            )
+            created = self._client.api.create_container(ref, command=command, labels={LABEL: "check"}, **options)
         try:
             yield created["Id"]
         finally:
@@ -282,8 +289,9 @@ class Engine:
             self._memo[key] = created["Id"]
         yield self._memo[key]
 
-    def run(self, ref: str, command: list[str] | None = None, timeout: float = 60,
-            env: dict[str, str] | None = None) -> tuple[int | None, str]:
+    def run(
+        self, ref: str, command: list[str] | None = None, timeout: float = 60, env: dict[str, str] | None = None
+    ) -> tuple[int | None, str]:
         """Run `command` (or the image's own) in a throwaway container, with `env`; (exit code, output).
 
         The exit code is None when it did not finish within `timeout` (it is then killed)."""
@@ -309,18 +317,35 @@ class Engine:
             binding = self._client.api.port(created["Id"], port)
         return created["Id"], int(binding[0]["HostPort"])
 
-    def create_service(self, name: str, ref: str, command: list[str], port: int, inside: str,
-                       volume: str, at: str, labels: dict[str, str], files: dict[str, bytes]) -> None:
+    def create_service(
+        self,
+        name: str,
+        ref: str,
+        command: list[str],
+        port: int,
+        inside: str,
+        volume: str,
+        at: str,
+        labels: dict[str, str],
+        files: dict[str, bytes],
+    ) -> None:
         """A long-running container of the lab's own (a registry): `inside` published on 127.0.0.1:`port`,
         the named `volume` at `at`, restarted with the engine until stopped, `files` ({path: content},
         mode 0600) put in before it first starts. Created, not started."""
         with self._translated(ref):
             host_config = self._client.api.create_host_config(
-                port_bindings={inside: ("127.0.0.1", port)}, binds={volume: {"bind": at, "mode": "rw"}},
+                port_bindings={inside: ("127.0.0.1", port)},
+                binds={volume: {"bind": at, "mode": "rw"}},
                 restart_policy={"Name": "unless-stopped"},
             )
             created = self._client.api.create_container(
-                ref, command=command[1:], entrypoint=command[:1], name=name, labels=labels, ports=[inside], host_config=host_config,
+                ref,
+                command=command[1:],
+                entrypoint=command[:1],
+                name=name,
+                labels=labels,
+                ports=[inside],
+                host_config=host_config,
                 volumes=[at],
             )
             archive = io.BytesIO()
@@ -356,6 +381,7 @@ class Engine:
         """The engine's events from `since` (epoch seconds) until now.
 
         `until` is now, not later: the engine holds the answer open until that moment."""
+
         def fetch() -> list[dict]:
             with self._translated():
                 stream = self._client.api.events(  # the engine takes fractional seconds as text
@@ -380,9 +406,7 @@ class Engine:
         log: list[str] = []
         image_id = ""
         with self._translated():
-            stream = self._client.api.build(
-                path=str(context), tag=tag, rm=True, forcerm=True, pull=False, decode=True
-            )
+            stream = self._client.api.build(path=str(context), tag=tag, rm=True, forcerm=True, pull=False, decode=True)
             for event in stream:
                 _raise_if_failed(event, "".join(log[-30:]))
                 if "stream" in event:
@@ -435,7 +459,7 @@ class Engine:
     def load(self, path: Path | IO[bytes]) -> list[str]:
         """Load an image archive (a file, or a stream of one); returns the names it loaded."""
         loaded: list[str] = []
-        with self._translated(), (open(path, "rb") if isinstance(path, Path) else contextlib.nullcontext(path)) as data:
+        with self._translated(), open(path, "rb") if isinstance(path, Path) else contextlib.nullcontext(path) as data:
             for event in self._client.api.load_image(data):
                 _raise_if_failed(event)
                 text = event.get("stream", "")

@@ -15,16 +15,17 @@ import os
 from pathlib import Path
 
 from ..errors import EngineError, EngineUnreachable, NoEngine
-from ._sdk import Engine, EngineInfo
-from ..home import LabPaths
+from ..home import EngineState, LabPaths
 from ..machine import Reporter
-from ..home import EngineState
-from . import fetched, dockerd
+from . import dockerd, fetched
+from ._sdk import Engine, EngineInfo
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
 
-def users_engine(paths: LabPaths, explicit: str | None, force_managed: bool, previous: EngineState) -> EngineInfo | None:
+def users_engine(
+    paths: LabPaths, explicit: str | None, force_managed: bool, previous: EngineState
+) -> EngineInfo | None:
     """The user's own engine when the lab is to run on one: the one named, else the first that
     answers of DOCKER_HOST, the current docker context, the default socket and rootless Docker's.
     None where labkit is to start its own. Not root and nothing answers: `NoEngine`, with why."""
@@ -33,8 +34,11 @@ def users_engine(paths: LabPaths, explicit: str | None, force_managed: bool, pre
         return check_explicit(explicit)
     if force_managed or (previous.managed and dockerd.running_pid(paths)):
         if force_managed and os.geteuid() != 0:
-            raise EngineError("`labkit up --managed` starts an engine of labkit's own, which needs root (dockerd "
-                              "sets up networks and mounts).", "run it with sudo, or leave out --managed to use your own engine.")
+            raise EngineError(
+                "`labkit up --managed` starts an engine of labkit's own, which needs root (dockerd "
+                "sets up networks and mounts).",
+                "run it with sudo, or leave out --managed to use your own engine.",
+            )
         return None
     managed_host = dockerd.layout(paths).host
     tried = []
@@ -104,15 +108,19 @@ def resolve(
             "run `labkit up --store classic`, or let labkit reach Debian's archive to fetch a current engine.",
         )
     driver, said = dockerd.prepare_data_root(paths, chosen)
-    with reporter.step(f"Starting the lab's Docker engine (dockerd {engine.version if engine else 'installed'}, {chosen} image store)"):
+    with reporter.step(
+        f"Starting the lab's Docker engine (dockerd {engine.version if engine else 'installed'}, {chosen} image store)"
+    ):
         return dockerd.start(paths, mirror_url, previous, engine=engine, store=chosen, driver=driver), notes + said
 
 
 def not_ours(store: str | None, info: EngineInfo) -> list[str]:
     if not store:
         return []
-    return [f"--store {store} applies to labkit's own engine only: your engine at {info.host} keeps its images "
-            f"in its {info.store} store (`labkit up --managed --store {store}` starts labkit's own)."]
+    return [
+        f"--store {store} applies to labkit's own engine only: your engine at {info.host} keeps its images "
+        f"in its {info.store} store (`labkit up --managed --store {store}` starts labkit's own)."
+    ]
 
 
 def explicit_host(given: str | None) -> str | None:
@@ -151,8 +159,10 @@ def mirror_notes(host: str, mirror_url: str, info: EngineInfo, hub: bool) -> lis
     if uses_mirror(info, mirror_url):
         return []
     if hub:
-        return [f"The engine at {host} pulls the course's images (busybox, debian, nginx) from Docker Hub, not from the "
-                f"lab's mirror {mirror_url}: fine while you are online. For offline work, {mirror_setting(info, mirror_url)}."]
+        return [
+            f"The engine at {host} pulls the course's images (busybox, debian, nginx) from Docker Hub, not from the "
+            f"lab's mirror {mirror_url}: fine while you are online. For offline work, {mirror_setting(info, mirror_url)}."
+        ]
     return [
         f"The engine at {host} pulls from Docker Hub, which is not reachable, and not from the lab's mirror "
         f"({mirror_url}): `docker pull nginx` will fail. {mirror_setting(info, mirror_url)[0].upper()}"

@@ -13,8 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from ..home import LabPaths
-from ..home import EngineState
+from ..home import EngineState, LabPaths
 
 PLUGIN_DIRS = "cliPluginsExtraDirs"
 
@@ -49,7 +48,11 @@ def offer_plugins(folder: Path | None, engine: EngineState) -> None:
     plugins = str(Path(engine.programs) / "usr/libexec/docker/cli-plugins")
 
     def change(config: dict) -> None:
-        extra = [d for d in config.get(PLUGIN_DIRS) or [] if isinstance(d, str) and not d.endswith("/usr/libexec/docker/cli-plugins")]
+        extra = [
+            d
+            for d in config.get(PLUGIN_DIRS) or []
+            if isinstance(d, str) and not d.endswith("/usr/libexec/docker/cli-plugins")
+        ]
         config[PLUGIN_DIRS] = [plugins, *extra]
 
     _edit(folder, change)
@@ -102,8 +105,12 @@ def _edit(folder: Path, change) -> None:
 
 #: Where the docker CLI looks for its plugins besides its configuration's folders (docker/cli's
 #: cli-plugins/manager, Linux).
-SYSTEM_PLUGIN_DIRS = ("/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
-                      "/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins")
+SYSTEM_PLUGIN_DIRS = (
+    "/usr/local/lib/docker/cli-plugins",
+    "/usr/local/libexec/docker/cli-plugins",
+    "/usr/lib/docker/cli-plugins",
+    "/usr/libexec/docker/cli-plugins",
+)
 
 
 def builder(paths: LabPaths, engine: EngineState) -> str:
@@ -118,6 +125,10 @@ def builder(paths: LabPaths, engine: EngineState) -> str:
     except (OSError, ValueError):
         config = {}
     named = config.get(PLUGIN_DIRS) if isinstance(config, dict) else None
-    dirs = [folder / "cli-plugins", *map(Path, named if isinstance(named, list) else []), *map(Path, SYSTEM_PLUGIN_DIRS)]
+    dirs = [
+        folder / "cli-plugins",
+        *map(Path, named if isinstance(named, list) else []),
+        *map(Path, SYSTEM_PLUGIN_DIRS),
+    ]
     found = any(os.access(d / "docker-buildx", os.X_OK) for d in dirs)
     return "BuildKit" if found else "legacy builder"

@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from ..errors import EngineStartFailed, EngineUnreachable, MissingProgram
-from .fetched import FetchedEngine
-from ._sdk import Engine
-from ..home import LabPaths
-from ..home import EngineState, ensure_dir
+from ..home import EngineState, LabPaths, ensure_dir
 from ..machine import processes
+from ._sdk import Engine
+from .fetched import FetchedEngine
 
 PROGRAM = "dockerd"
 START_LOCK = "/run/labkit-dockerd-start.lock"
@@ -95,8 +94,9 @@ def mirror_flag(pid: int) -> str:
     return ""
 
 
-def current(paths: LabPaths, mirror_url: str, previous: EngineState, program: str | None = None,
-            store: str | None = None) -> EngineState | None:
+def current(
+    paths: LabPaths, mirror_url: str, previous: EngineState, program: str | None = None, store: str | None = None
+) -> EngineState | None:
     """This lab's dockerd, when it runs, answers, and uses `mirror_url` as its mirror (and, where
     said, is `program` with its images in `store`); else None."""
     lay, pid = layout(paths), running_pid(paths)
@@ -104,8 +104,16 @@ def current(paths: LabPaths, mirror_url: str, previous: EngineState, program: st
         return None
     if (program and processes.cmdline(pid)[:1] != [program]) or (store and store != previous.store):
         return None
-    return EngineState(host=lay.host, managed=True, pid=pid, bridge=lay.bridge, subnet=previous.subnet,
-                       store=previous.store, version=previous.version, programs=previous.programs)
+    return EngineState(
+        host=lay.host,
+        managed=True,
+        pid=pid,
+        bridge=lay.bridge,
+        subnet=previous.subnet,
+        store=previous.store,
+        version=previous.version,
+        programs=previous.programs,
+    )
 
 
 #: The image stores a managed engine can keep its images in: containerd's (Engine 29's and Docker
@@ -113,8 +121,15 @@ def current(paths: LabPaths, mirror_url: str, previous: EngineState, program: st
 STORES = ("containerd", "classic")
 
 
-def start(paths: LabPaths, mirror_url: str, previous: EngineState, throwaway: bool = False,
-          engine: FetchedEngine | None = None, store: str = "classic", driver: str = "") -> EngineState:
+def start(
+    paths: LabPaths,
+    mirror_url: str,
+    previous: EngineState,
+    throwaway: bool = False,
+    engine: FetchedEngine | None = None,
+    store: str = "classic",
+    driver: str = "",
+) -> EngineState:
     """Start this lab's dockerd (`engine`'s, else the installed one) with its images in `store`; one of
     ours still running (an old mirror port, not answering) is stopped first. A `throwaway` engine (a
     grading lab's, used for one submission) trades memory for CPU: `THROWAWAY_GOGC`."""
@@ -148,8 +163,16 @@ def _machine_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _start(paths: LabPaths, lay: Layout, mirror_url: str, subnet: str, throwaway: bool,
-           engine: FetchedEngine | None, store: str, driver: str = "") -> EngineState:
+def _start(
+    paths: LabPaths,
+    lay: Layout,
+    mirror_url: str,
+    subnet: str,
+    throwaway: bool,
+    engine: FetchedEngine | None,
+    store: str,
+    driver: str = "",
+) -> EngineState:
     ensure_dir(lay.folder)
     features = {"containerd-snapshotter": store == "containerd"} if engine and engine.current else {}
     lay.config.write_text(json.dumps({"features": features} if features else {}) + "\n")
@@ -178,9 +201,16 @@ def _start(paths: LabPaths, lay: Layout, mirror_url: str, subnet: str, throwaway
         raise EngineStartFailed(failure, lay.log, processes.log_tail(lay.log))
     os.chmod(lay.socket, 0o660)
     version = engine.version if engine else ""
-    return EngineState(host=lay.host, managed=True, pid=proc.pid, bridge=lay.bridge, subnet=subnet,
-                       store=store if engine and engine.current else "classic", version=version,
-                       programs=str(engine.root) if engine and engine.root else "")
+    return EngineState(
+        host=lay.host,
+        managed=True,
+        pid=proc.pid,
+        bridge=lay.bridge,
+        subnet=subnet,
+        store=store if engine and engine.current else "classic",
+        version=version,
+        programs=str(engine.root) if engine and engine.root else "",
+    )
 
 
 #: Go's collector setting (GOGC) for a throwaway engine, inherited by its containerd and by the
@@ -357,9 +387,18 @@ def mounts(text: str | None = None) -> list[Mount]:
     for line in text.splitlines():
         parts = line.split()
         if len(parts) >= 5 and parts[0].isdigit() and parts[1].isdigit():
-            after = parts[parts.index("-") + 1:] if "-" in parts[5:] else []
-            found.append(Mount(int(parts[0]), int(parts[1]), parts[2], _unescape(parts[3]), _unescape(parts[4]),
-                               after[0] if after else "", _unescape(after[1]) if len(after) > 1 else ""))
+            after = parts[parts.index("-") + 1 :] if "-" in parts[5:] else []
+            found.append(
+                Mount(
+                    int(parts[0]),
+                    int(parts[1]),
+                    parts[2],
+                    _unescape(parts[3]),
+                    _unescape(parts[4]),
+                    after[0] if after else "",
+                    _unescape(after[1]) if len(after) > 1 else "",
+                )
+            )
     return found
 
 
@@ -419,13 +458,19 @@ def prepare_data_root(paths: LabPaths, store: str) -> tuple[str, list[str]]:
         if made:
             image.unlink(missing_ok=True)
         driver = "native" if store == "containerd" else "vfs"
-        return driver, _once(said, f"{lay.folder} is on overlayfs (a container's file system), where the engine's image "
-                                   f"layers cannot be overlaid, and no loop device could be had for a file system of its own "
-                                   f"({_why(e)}): its images are kept without overlay ({driver}), which is slower and takes "
-                                   "more disk. Give the container a volume for the lab's home, or the loop devices.")
-    return "", _once(said, f"{lay.folder} is on overlayfs (a container's file system), where the engine's image layers "
-                           f"cannot be overlaid: the engine keeps them in an ext4 file system of its own, {image} (sparse, "
-                           "mounted while the lab runs).")
+        return driver, _once(
+            said,
+            f"{lay.folder} is on overlayfs (a container's file system), where the engine's image "
+            f"layers cannot be overlaid, and no loop device could be had for a file system of its own "
+            f"({_why(e)}): its images are kept without overlay ({driver}), which is slower and takes "
+            "more disk. Give the container a volume for the lab's home, or the loop devices.",
+        )
+    return "", _once(
+        said,
+        f"{lay.folder} is on overlayfs (a container's file system), where the engine's image layers "
+        f"cannot be overlaid: the engine keeps them in an ext4 file system of its own, {image} (sparse, "
+        "mounted while the lab runs).",
+    )
 
 
 def _system(*argv: str) -> None:
@@ -507,10 +552,16 @@ def _ensure_bridge(name: str, subnet: str) -> str:
     subnet = subnet or _free_subnet(start=int(name.rsplit("-", 1)[-1], 16) % 250)
     network = ipaddress.ip_network(subnet)
     gateway = f"{next(network.hosts())}/{network.prefixlen}"
-    for args in (("link", "add", "name", name, "type", "bridge"), ("addr", "add", gateway, "dev", name), ("link", "set", name, "up")):
+    for args in (
+        ("link", "add", "name", name, "type", "bridge"),
+        ("addr", "add", gateway, "dev", name),
+        ("link", "set", name, "up"),
+    ):
         result = _ip(*args)
         if result.returncode != 0 and "File exists" not in result.stderr:
-            raise EngineStartFailed(f"could not set up its bridge {name}: `ip {' '.join(args)}` said {result.stderr.strip()}", None)
+            raise EngineStartFailed(
+                f"could not set up its bridge {name}: `ip {' '.join(args)}` said {result.stderr.strip()}", None
+            )
     return subnet
 
 
@@ -529,7 +580,9 @@ def _has_iptables() -> bool:
 
 def _saved_rules() -> dict[str, str]:
     """`iptables-save` output of the tables labs' rules are in, per table."""
-    return {t: subprocess.run(["iptables-save", "-t", t], capture_output=True, text=True).stdout for t in ("filter", "nat")}
+    return {
+        t: subprocess.run(["iptables-save", "-t", t], capture_output=True, text=True).stdout for t in ("filter", "nat")
+    }
 
 
 def _allow_traffic(bridge: str, subnet: str) -> None:
@@ -541,7 +594,10 @@ def _allow_traffic(bridge: str, subnet: str) -> None:
     script = lab_rules(bridge, subnet, _address_pool(subnet), saved)
     result = subprocess.run(["iptables-restore", "--noflush", "--wait"], input=script, capture_output=True, text=True)
     if result.returncode != 0:
-        raise EngineStartFailed(f"could not add the firewall rules of its bridge {bridge}: iptables-restore said {result.stderr.strip()}", None)
+        raise EngineStartFailed(
+            f"could not add the firewall rules of its bridge {bridge}: iptables-restore said {result.stderr.strip()}",
+            None,
+        )
 
 
 def lab_rules(bridge: str, subnet: str, pool: str, saved: dict[str, str]) -> str:
@@ -554,12 +610,22 @@ def lab_rules(bridge: str, subnet: str, pool: str, saved: dict[str, str]) -> str
     iptables itself empties the DOCKER chains, and so the published ports, of every other
     engine on the machine as it starts."""
     tag = f'-m comment --comment "labkit {bridge}"'
-    ours = {table: ["-D " + line[3:] for line in saved.get(table, "").splitlines() if line.startswith("-A ") and f'"labkit {bridge}"' in line] for table in ("filter", "nat")}
+    ours = {
+        table: [
+            "-D " + line[3:]
+            for line in saved.get(table, "").splitlines()
+            if line.startswith("-A ") and f'"labkit {bridge}"' in line
+        ]
+        for table in ("filter", "nat")
+    }
     nat = [f"-A POSTROUTING -s {net} ! -d {net} {tag} -j MASQUERADE" for net in (subnet, pool)]
     forward = [
         rule
         for net in (subnet, pool)
-        for rule in (f"-I FORWARD -s {net} {tag} -j ACCEPT", f"-I FORWARD -d {net} -m conntrack --ctstate RELATED,ESTABLISHED {tag} -j ACCEPT")
+        for rule in (
+            f"-I FORWARD -s {net} {tag} -j ACCEPT",
+            f"-I FORWARD -d {net} -m conntrack --ctstate RELATED,ESTABLISHED {tag} -j ACCEPT",
+        )
     ]
     return "\n".join(["*filter", *ours["filter"], *forward, "COMMIT", "*nat", *ours["nat"], *nat, "COMMIT"]) + "\n"
 
@@ -630,7 +696,11 @@ def _links() -> set[str]:
     try:
         return {entry.name for entry in Path("/sys/class/net").iterdir()}
     except OSError:
-        return {line.split(":")[1].strip().split("@")[0] for line in _ip("-o", "link", "show").stdout.splitlines() if ":" in line}
+        return {
+            line.split(":")[1].strip().split("@")[0]
+            for line in _ip("-o", "link", "show").stdout.splitlines()
+            if ":" in line
+        }
 
 
 def _used_networks() -> list[ipaddress.IPv4Network]:

@@ -36,8 +36,15 @@ MINIMUM = 28
 KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 #: Written last, into a complete unpacked engine: what was fetched, and the files that must be there.
 STAMP = "labkit-engine.json"
-BINARIES = ("usr/sbin/dockerd", "usr/bin/docker", "usr/bin/containerd", "usr/bin/containerd-shim-runc-v2",
-            "usr/sbin/docker-proxy", "usr/bin/docker-init", "usr/libexec/docker/cli-plugins/docker-buildx")
+BINARIES = (
+    "usr/sbin/dockerd",
+    "usr/bin/docker",
+    "usr/bin/containerd",
+    "usr/bin/containerd-shim-runc-v2",
+    "usr/sbin/docker-proxy",
+    "usr/bin/docker-init",
+    "usr/libexec/docker/cli-plugins/docker-buildx",
+)
 FETCH_TIMEOUT = 600
 
 
@@ -135,7 +142,11 @@ def fetch(cache: Path, reporter: Reporter) -> FetchedEngine:
     version = dockerd_version(str(root / "usr/sbin/dockerd"))
     missing = [name for name in BINARIES if not (root / name).is_file()]
     if missing or major(version) < MINIMUM:
-        why = f"the packages lack {', '.join(missing)}" if missing else f"their dockerd is {version or 'not runnable here'}"
+        why = (
+            f"the packages lack {', '.join(missing)}"
+            if missing
+            else f"their dockerd is {version or 'not runnable here'}"
+        )
         raise EngineFetchFailed(_archive(), why)
     shutil.rmtree(base / "root", ignore_errors=True)
     (base / STAMP).unlink(missing_ok=True)
@@ -171,20 +182,32 @@ def _archive() -> str:
 
 def _private_apt(where: Path) -> Path:
     """An apt configuration of labkit's own: its sources, lists, caches and (empty) package status."""
-    for sub in ("etc/sources.list.d", "etc/preferences.d", "etc/apt.conf.d", "state/lists/partial", "cache/archives/partial"):
+    for sub in (
+        "etc/sources.list.d",
+        "etc/preferences.d",
+        "etc/apt.conf.d",
+        "state/lists/partial",
+        "cache/archives/partial",
+    ):
         (where / sub).mkdir(parents=True, exist_ok=True)
     (where / "state/status").touch()
     (where / "etc/sources.list").write_text(f"deb [signed-by={KEYRING}] {debian_mirror()} {SUITE} main\n")
     settings = {
-        "Dir::State": where / "state", "Dir::State::status": where / "state/status", "Dir::Cache": where / "cache",
-        "Dir::Etc::sourcelist": where / "etc/sources.list", "Dir::Etc::sourceparts": where / "etc/sources.list.d",
-        "Dir::Etc::preferences": where / "etc/preferences", "Dir::Etc::preferencesparts": where / "etc/preferences.d",
+        "Dir::State": where / "state",
+        "Dir::State::status": where / "state/status",
+        "Dir::Cache": where / "cache",
+        "Dir::Etc::sourcelist": where / "etc/sources.list",
+        "Dir::Etc::sourceparts": where / "etc/sources.list.d",
+        "Dir::Etc::preferences": where / "etc/preferences",
+        "Dir::Etc::preferencesparts": where / "etc/preferences.d",
         "Dir::Etc::parts": where / "etc/apt.conf.d",
     }
     lines = [f'{key} "{value}";' for key, value in settings.items()]
     arch = _architecture()
     lines += [
-        f'APT::Architecture "{arch}";', f'APT::Architectures {{ "{arch}"; }};', 'Acquire::Languages "none";',
+        f'APT::Architecture "{arch}";',
+        f'APT::Architectures {{ "{arch}"; }};',
+        'Acquire::Languages "none";',
         # A suite's Release file says until when it is fresh; a mirror's snapshot may be older than
         # that. Its signature is checked all the same.
         'Acquire::Check-Valid-Until "false";',
@@ -199,7 +222,9 @@ def _private_apt(where: Path) -> Path:
 def _architecture() -> str:
     """Debian's name of this machine's architecture (amd64, arm64): the engine's packages are for it."""
     try:
-        return subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["dpkg", "--print-architecture"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from .. import _startup  # noqa: F401  (first: a grading worker imports this module before anything else)
 
+# isort: split
 import json
 import logging
 import os
@@ -39,17 +40,16 @@ from typing import Callable
 
 import nbformat
 
-from ..errors import LabNotUp, LabkitError, SandboxUnavailable
-from ..lab import fresh, lifecycle
-from ..registries import programs
 from .. import sandbox
-from ..sandbox import Limits
-from ..home import LabPaths
+from ..errors import LabkitError, LabNotUp, SandboxUnavailable
+from ..home import LabPaths, RegistryState, State
+from ..lab import fresh, lifecycle
 from ..machine import Reporter
-from ..home import RegistryState, State
+from ..registries import programs
+from ..sandbox import Limits
+from . import report, steps
 from .submissions import Entry, find, origins
 from .supply import LabSupply
-from . import report, steps
 
 log = logging.getLogger(__name__)
 
@@ -88,17 +88,23 @@ def class_lab(paths: LabPaths, reporter: Reporter) -> tuple[bool, list[str]]:
     nothing_up = not any(part.up for part in lifecycle.status(paths).parts)
     notes = []
     if own := _sudo_users_lab(paths):
-        notes.append(f"Your own lab ({own}) runs its registries on your Docker engine, where a grading sandbox cannot "
-                     f"read them: this run uses a lab of root's own in {paths.home}.")
+        notes.append(
+            f"Your own lab ({own}) runs its registries on your Docker engine, where a grading sandbox cannot "
+            f"read them: this run uses a lab of root's own in {paths.home}."
+        )
     result = lifecycle.up(paths, reporter=reporter)  # also keeps the course's Debian packages, once
     notes += result.notes
     if result.state.mirror.container or not programs.data_dir(paths, programs.MIRROR).is_dir():
-        raise LabkitError("The lab's mirror runs as a container, whose storage a grading sandbox cannot read.",
-                          f"install Docker Distribution (`apt-get install {programs.PROGRAM}`), then run `labkit grade` again.")
+        raise LabkitError(
+            "The lab's mirror runs as a container, whose storage a grading sandbox cannot read.",
+            f"install Docker Distribution (`apt-get install {programs.PROGRAM}`), then run `labkit grade` again.",
+        )
     if not fresh.course_packages_held(paths.cache):
-        notes.append("The lab holds no Debian packages for the course's containers, so the sandboxes keep their way to "
-                     "Debian's archive (lessons 04 and 06 install curl): load a bundle (`labkit mirror load FILE`) to "
-                     "grade with no internet.")
+        notes.append(
+            "The lab holds no Debian packages for the course's containers, so the sandboxes keep their way to "
+            "Debian's archive (lessons 04 and 06 install curl): load a bundle (`labkit mirror load FILE`) to "
+            "grade with no internet."
+        )
     if nothing_up:
         notes.append(f"No lab was up in {paths.home}: this run started one, and stops it when it is done.")
     return nothing_up, notes
@@ -124,8 +130,13 @@ def failed_only(entries: list[Entry], out: Path) -> list[Entry]:
     return [e for e in entries if previous.get(e.name, {}).get("status") != "graded"]
 
 
-def grade(entries: list[Entry], options: Options, progress: Callable[[dict], None] | None = None,
-          keep_previous: bool = False, hide: tuple[Path, ...] = ()) -> GradeRun:
+def grade(
+    entries: list[Entry],
+    options: Options,
+    progress: Callable[[dict], None] | None = None,
+    keep_previous: bool = False,
+    hide: tuple[Path, ...] = (),
+) -> GradeRun:
     """Grade `entries` (see `find`); with `keep_previous`, the reports also keep the last run's rows of
     other submissions. `hide`: the folders the submissions came from, which no sandbox may see."""
     paths = LabPaths.from_env()
@@ -139,20 +150,30 @@ def grade(entries: list[Entry], options: Options, progress: Callable[[dict], Non
             raise SandboxUnavailable(lacks)
     _make_out(options.out)
     with ExitStack() as later:  # what is entered last is undone first: the labs, then their folder
-        work = Path(tempfile.mkdtemp(prefix="labkit-"))  # short: labs live here while they grade (a notebook sees its path)
+        work = Path(
+            tempfile.mkdtemp(prefix="labkit-")
+        )  # short: labs live here while they grade (a notebook sees its path)
         later.callback(shutil.rmtree, work, ignore_errors=True)
         if options.sandbox:  # after the labs' own take-down: whatever an interruption left of this run's
             later.callback(sandbox.clean_leftovers, os.getpid())
         copies, refused = _copy_in(entries, work / "submissions")
-        rows = [row_of(steps.Submission(path=Path(e.source), name=e.name, problem=e.problem, **_who(e)), options.out)
-                for e in refused]
+        rows = [
+            row_of(steps.Submission(path=Path(e.source), name=e.name, problem=e.problem, **_who(e)), options.out)
+            for e in refused
+        ]
         for row in rows:
             progress and progress(row)
         sandboxing = None
         if options.sandbox:
-            sandboxing = steps.Sandboxing(options.limits, programs.data_dir(paths, programs.MIRROR),
-                                          (*hide, options.out, paths.home, work), os.getpid())
-        rows += _grade_all(copies, options, work, RegistryState(port=state.mirror.port), paths.cache, later, progress, sandboxing)
+            sandboxing = steps.Sandboxing(
+                options.limits,
+                programs.data_dir(paths, programs.MIRROR),
+                (*hide, options.out, paths.home, work),
+                os.getpid(),
+            )
+        rows += _grade_all(
+            copies, options, work, RegistryState(port=state.mirror.port), paths.cache, later, progress, sandboxing
+        )
         # The last labs are still being taken down (by `later`) while the reports are written.
         merged = {**previous, **{row["name"]: row for row in rows}}
         run = GradeRun(sorted(merged.values(), key=lambda r: r["name"]))
@@ -189,8 +210,16 @@ def _copy_in(entries: list[Entry], folder: Path) -> tuple[dict[Path, Entry], lis
     return copies, refused
 
 
-def _grade_all(copies: dict[Path, Entry], options: Options, work: Path, mirror: RegistryState, cache: Path,
-               later: ExitStack, progress: Callable[[dict], None] | None, sandboxing: steps.Sandboxing | None = None) -> list[dict]:
+def _grade_all(
+    copies: dict[Path, Entry],
+    options: Options,
+    work: Path,
+    mirror: RegistryState,
+    cache: Path,
+    later: ExitStack,
+    progress: Callable[[dict], None] | None,
+    sandboxing: steps.Sandboxing | None = None,
+) -> list[dict]:
     """A row per file, in the order they finish. Taking the labs down is left to `later`."""
     limits = (str(options.out), options.cell_timeout, options.notebook_timeout)
     files = list(copies)
@@ -207,18 +236,24 @@ def _grade_all(copies: dict[Path, Entry], options: Options, work: Path, mirror: 
             progress and progress(rows[-1])
         return rows
     workers = max(1, min(options.jobs, len(files)))
-    pool = later.enter_context(ProcessPoolExecutor(
-        max_workers=workers, mp_context=get_context("spawn"), initializer=_start_worker,
-        initargs=(str(work), mirror.port, str(cache), limits, sandboxing),
-    ))
+    pool = later.enter_context(
+        ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(str(work), mirror.port, str(cache), limits, sandboxing),
+        )
+    )
     for _ in range(workers):  # the workers start (each a Python importing the grader, then its first
         pool.submit(_started)  # lab's engine) while ...
     seeded = _seeded_registry(work, mirror, cache)  # ... the base layers are seeded here
     # Those that look longest first, so that no long one is left to run alone at the end; a
     # worker makes its next lab ahead when more submissions are left than workers.
     ordered = sorted(files, key=_expected_work, reverse=True)
-    futures = [pool.submit(_grade_task, str(path), i + workers < len(ordered), seeded and str(seeded), _named(copies[path]))
-               for i, path in enumerate(ordered)]
+    futures = [
+        pool.submit(_grade_task, str(path), i + workers < len(ordered), seeded and str(seeded), _named(copies[path]))
+        for i, path in enumerate(ordered)
+    ]
     try:
         for future in as_completed(futures):
             rows.append(future.result())
@@ -241,7 +276,9 @@ def _expected_work(path: Path) -> int:
     """How much a submission will likely run, to start the longest first: the length of its code."""
     try:
         cells = json.loads(path.read_text()).get("cells", [])
-        return sum(len("".join(c.get("source", ""))) for c in cells if isinstance(c, dict) and c.get("cell_type") == "code")
+        return sum(
+            len("".join(c.get("source", ""))) for c in cells if isinstance(c, dict) and c.get("cell_type") == "code"
+        )
     except (OSError, UnicodeDecodeError, ValueError, AttributeError, TypeError):
         return 0  # unreadable: validation says why, in no time
 
@@ -252,8 +289,11 @@ def _seeded_registry(work: Path, mirror: RegistryState, cache: Path) -> Path | N
     try:
         return steps.seeded_registry(work / "seeded", mirror, cache)
     except (LabkitError, OSError) as e:
-        log.warning("labkit grade: the base layers could not be seeded once for the run, so each lab seeds "
-                    "its own (slower): %s", e)
+        log.warning(
+            "labkit grade: the base layers could not be seeded once for the run, so each lab seeds "
+            "its own (slower): %s",
+            e,
+        )
         return None
 
 
@@ -270,11 +310,13 @@ def _seed(promise: Future[Path | None], work: Path, mirror: RegistryState, cache
 _worker: dict = {}
 
 
-def _start_worker(work: str, mirror_port: int, cache: str, limits: tuple[str, int, int],
-                  sandboxing: steps.Sandboxing | None = None) -> None:
+def _start_worker(
+    work: str, mirror_port: int, cache: str, limits: tuple[str, int, int], sandboxing: steps.Sandboxing | None = None
+) -> None:
     _die_with_parent()
-    _worker.update(work=Path(work), mirror=RegistryState(port=mirror_port), cache=Path(cache), limits=limits,
-                   sandboxing=sandboxing)
+    _worker.update(
+        work=Path(work), mirror=RegistryState(port=mirror_port), cache=Path(cache), limits=limits, sandboxing=sandboxing
+    )
 
 
 def _die_with_parent() -> None:
@@ -313,8 +355,15 @@ def _grade_task(path: str, more: bool, seeded: str | None, who: dict) -> dict:
     return grade_one(path, supply, more, *_worker["limits"], who=who)
 
 
-def grade_one(path: str, supply: LabSupply, more: bool, out: str, cell_timeout: int, notebook_timeout: int,
-              who: dict | None = None) -> dict:
+def grade_one(
+    path: str,
+    supply: LabSupply,
+    more: bool,
+    out: str,
+    cell_timeout: int,
+    notebook_timeout: int,
+    who: dict | None = None,
+) -> dict:
     """Grade one submission (the file at `path`: the grader's copy of the one `who` names: its source,
     name, learner, key) end to end in a lab from `supply`; never raises (a fault becomes the
     submission's problem). `more`: another submission follows, so the next lab may start now."""
@@ -357,14 +406,23 @@ def row_of(sub: steps.Submission, out: Path) -> dict:
         sub.events.append(UNSANDBOXED)
     lesson = steps.lesson_of(sub.notebook, sub.name) if sub.notebook is not None else ""
     return {
-        "path": str(sub.path), "name": sub.name, "learner": sub.learner, "learner_id": sub.learner_id, "lms": sub.lms,
+        "path": str(sub.path),
+        "name": sub.name,
+        "learner": sub.learner,
+        "learner_id": sub.learner_id,
+        "lms": sub.lms,
         "notebook": steps.notebook_of(lesson, sub.name),
-        "key": sub.key or steps.slug(sub.name), "status": status, "problem": sub.problem,
+        "key": sub.key or steps.slug(sub.name),
+        "status": status,
+        "problem": sub.problem,
         "points": sum(r["points"] for r in results.values()) if sub.graded else 0,
         "possible": sum(r["possible"] for r in results.values()),
-        "exercises": results, "events": sub.events, "seconds": round(sub.seconds, 2),
+        "exercises": results,
+        "events": sub.events,
+        "seconds": round(sub.seconds, 2),
         "graded_notebook": str(graded) if graded else "",
-        "sandboxed": sub.sandboxed, "limits_hit": sub.limits_hit,
+        "sandboxed": sub.sandboxed,
+        "limits_hit": sub.limits_hit,
         "peak_memory_mb": round(sub.peak_memory / 2**20) if sub.peak_memory else None,
     }
 

@@ -18,12 +18,11 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_code_cell
 
-from ..errors import LabkitError
 from ..course import LabContext
+from ..errors import LabkitError
 from ..lab import FreshLab
 from .validate import Submission, checks_in, is_exercise
 from .verify import verify_into
-
 
 OUTPUT_CAP = 200_000  # characters of output kept per cell
 STUCK_PROBE_SECONDS = 10
@@ -48,13 +47,18 @@ class PromptKernelClient(AsyncKernelClient):
             except Empty:
                 reply = None
             if reply is not None and reply["msg_type"] == "kernel_info_reply":
-                while True:  # IOPub: the status messages of our requests (none within 0.2 s: not connected yet, ask again)
+                while (
+                    True
+                ):  # IOPub: the status messages of our requests (none within 0.2 s: not connected yet, ask again)
                     try:
                         msg = await self.iopub_channel.get_msg(timeout=0.2)
                     except Empty:
                         break
-                    if (msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle"
-                            and msg["parent_header"].get("msg_id") in asked):
+                    if (
+                        msg["msg_type"] == "status"
+                        and msg["content"].get("execution_state") == "idle"
+                        and msg["parent_header"].get("msg_id") in asked
+                    ):
                         self._handle_kernel_info_reply(reply)
                         return
             if not await self._async_is_alive():
@@ -110,9 +114,18 @@ def execute(sub: Submission, lab: FreshLab, env: dict[str, str], cell_timeout: i
     nb = sub.notebook
     ctx = LabContext(lab.paths, lab.state, lab.workspace, lab.docker_config)
     client = CappedClient(
-        nb, timeout=cell_timeout, kernel_name="python3", allow_errors=True, interrupt_on_timeout=True,
-        error_on_timeout={"ename": "Timeout", "evalue": f"the cell ran past {cell_timeout} s and was interrupted", "traceback": []},
-        resources={"metadata": {"path": str(lab.workspace)}}, record_timing=True,
+        nb,
+        timeout=cell_timeout,
+        kernel_name="python3",
+        allow_errors=True,
+        interrupt_on_timeout=True,
+        error_on_timeout={
+            "ename": "Timeout",
+            "evalue": f"the cell ran past {cell_timeout} s and was interrupted",
+            "traceback": [],
+        },
+        resources={"metadata": {"path": str(lab.workspace)}},
+        record_timing=True,
         shutdown_kernel="immediate",  # killed with its process group: the lab goes after it, nothing to save
         configure_kernel=lambda km: lab.configure_kernel(km, env),
     )
@@ -135,7 +148,9 @@ def execute(sub: Submission, lab: FreshLab, env: dict[str, str], cell_timeout: i
                 if timed_out and not _responds(client):
                     run_sync(client.km.restart_kernel)(now=True)  # nbclient's kernel manager is async
                     run_sync(client.kc.wait_for_ready)(timeout=60)
-                    sub.events.append(f"cell {index} ignored the interrupt: its kernel was restarted (its variables are gone)")
+                    sub.events.append(
+                        f"cell {index} ignored the interrupt: its kernel was restarted (its variables are gone)"
+                    )
                 cell_seconds = time.monotonic() - started
                 for exercise, answer in checks_in(cell):
                     if is_exercise(exercise):
@@ -198,9 +213,11 @@ def healthy(client: NotebookClient) -> None:
     if errors or (not said.strip()):
         problem = problem or f"its health check failed ({'; '.join(errors) or 'it printed nothing'})"
     if problem:
-        raise LabkitError(f"The grading lab is not fit to grade in: {problem}.",
-                          "fix the grading machine (run `labkit grade` from the environment labkit is installed in), "
-                          "then grade again with --only-failed.")
+        raise LabkitError(
+            f"The grading lab is not fit to grade in: {problem}.",
+            "fix the grading machine (run `labkit grade` from the environment labkit is installed in), "
+            "then grade again with --only-failed.",
+        )
 
 
 def run_aside(client: NotebookClient, source: str):
@@ -233,10 +250,16 @@ def _responds(client: NotebookClient) -> bool:
 def _note_cell(sub: Submission, cell, index: int, reply: dict, timed_out: bool, timeout: int) -> None:
     interactive = re.search(r"docker\s+(container\s+)?(run|exec|attach)\b[^\n]*\s-(it|ti|i)\b", cell.source)
     if timed_out:
-        why = ": it opens an interactive container (`docker … -it`), which waits for a keyboard no graded notebook has" if interactive else ""
+        why = (
+            ": it opens an interactive container (`docker … -it`), which waits for a keyboard no graded notebook has"
+            if interactive
+            else ""
+        )
         sub.events.append(f"cell {index} ran past {timeout} s and was interrupted{why}")
     elif interactive:  # through `!` without a terminal, docker refuses at once ("the input device is not a TTY")
-        sub.events.append(f"cell {index} opens an interactive container (`docker … -it`), which needs a keyboard no graded notebook has")
+        sub.events.append(
+            f"cell {index} opens an interactive container (`docker … -it`), which needs a keyboard no graded notebook has"
+        )
     if reply.get("status") == "error" and not (timed_out and reply.get("ename") in ("Timeout", "KeyboardInterrupt")):
         _note_error(sub, cell, index, reply)
     if re.search(r"\bprune\b|rmi\s+-f\s+\$\(docker images", cell.source):
@@ -252,8 +275,11 @@ def _note_error(sub: Submission, cell, index: int, reply: dict) -> None:
     said = f"cell {index} raised {name}: {str(reply.get('evalue', ''))[:120]}"
     sub.events.append(said)
     if not any(output.get("output_type") == "error" for output in cell.outputs):
-        cell.outputs.append(nbformat.v4.new_output(
-            "stream", name="stderr", text=f"── labkit grade: {said} (its traceback was not shown) ──\n"))
+        cell.outputs.append(
+            nbformat.v4.new_output(
+                "stream", name="stderr", text=f"── labkit grade: {said} (its traceback was not shown) ──\n"
+            )
+        )
 
 
 def _answer(client: NotebookClient, expression: str | None):

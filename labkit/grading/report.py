@@ -44,8 +44,17 @@ def write_csv(rows: list[dict], path: Path) -> None:
         writer.writerow(["submission", "learner", "status", *columns, "total", "possible", "problem"])
         for row in rows:
             points = [row["exercises"].get(c, {}).get("points", "") for c in columns]
-            writer.writerow([row["name"], row.get("learner", ""), row["status"], *[_num(p) for p in points],
-                             _num(row["points"]), _num(row["possible"]), row["problem"]])
+            writer.writerow(
+                [
+                    row["name"],
+                    row.get("learner", ""),
+                    row["status"],
+                    *[_num(p) for p in points],
+                    _num(row["points"]),
+                    _num(row["possible"]),
+                    row["problem"],
+                ]
+            )
 
 
 def write_gradescope(rows: list[dict], folder: Path) -> None:
@@ -53,8 +62,13 @@ def write_gradescope(rows: list[dict], folder: Path) -> None:
     in gradescope/ann/08-capstone/)."""
     for row in rows:
         tests = [
-            {"name": f"{e['exercise']}: {e['title']}", "score": e["points"], "max_score": e["possible"],
-             "status": "passed" if e["passed"] else "failed", "output": e["feedback"]}
+            {
+                "name": f"{e['exercise']}: {e['title']}",
+                "score": e["points"],
+                "max_score": e["possible"],
+                "status": "passed" if e["passed"] else "failed",
+                "output": e["feedback"],
+            }
             for e in row["exercises"].values()
         ]
         result = {"score": row["points"], "tests": tests}
@@ -71,10 +85,15 @@ def gradebook(rows: list[dict]) -> tuple[list[str], dict[tuple[str, str], dict[s
     notebook counts (a notebook handed in twice); a notebook only ungraded ones are there for is a
     row that is not graded, which the gradebook leaves blank."""
     order = {notebook: i for i, (_lesson, notebook, _title) in enumerate(catalog.LESSONS)}
-    notebooks = sorted({row.get("notebook") or row["name"] for row in rows}, key=lambda n: (order.get(n, len(order)), n))
+    notebooks = sorted(
+        {row.get("notebook") or row["name"] for row in rows}, key=lambda n: (order.get(n, len(order)), n)
+    )
     learners: dict[tuple[str, str], dict[str, dict]] = {}
     for row in rows:
-        who = (row.get("learner") or row["name"], f"{row.get('lms', '')}:{row.get('learner_id', '')}" if row.get("learner_id") else "")
+        who = (
+            row.get("learner") or row["name"],
+            f"{row.get('lms', '')}:{row.get('learner_id', '')}" if row.get("learner_id") else "",
+        )
         notebook = row.get("notebook") or row["name"]
         mine = learners.setdefault(who, {})
         held = mine.get(notebook)
@@ -129,15 +148,22 @@ def write_moodle(rows: list[dict], folder: Path, now: float | None = None) -> No
             writer.writerow([learner, "", _participant(learner_id), *[_cell(mine.get(n)) for n in notebooks]])
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
     for notebook in notebooks:
-        graded = [(who, mine[notebook]) for who, mine in learners.items()  # an ungraded row is left out: Moodle keeps its grade
-                  if notebook in mine and mine[notebook]["status"] == "graded" and _participant(who[1])]
+        graded = [
+            (who, mine[notebook])
+            for who, mine in learners.items()  # an ungraded row is left out: Moodle keeps its grade
+            if notebook in mine and mine[notebook]["status"] == "graded" and _participant(who[1])
+        ]
         if not graded:
             continue
         with open(folder / f"{notebook}-grading-worksheet.csv", "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["Identifier", "Full name", "Grade", "Maximum Grade", "Last modified (grade)", "Feedback comments"])
+            writer.writerow(
+                ["Identifier", "Full name", "Grade", "Maximum Grade", "Last modified (grade)", "Feedback comments"]
+            )
             for (learner, learner_id), row in graded:
-                writer.writerow([_participant(learner_id), learner, _cell(row), _num(row["possible"]), stamp, _feedback(row)])
+                writer.writerow(
+                    [_participant(learner_id), learner, _cell(row), _num(row["possible"]), stamp, _feedback(row)]
+                )
 
 
 def _id_in(lms_id: str, lms: str) -> str:
@@ -153,8 +179,10 @@ def _participant(lms_id: str) -> str:
 
 
 def _feedback(row: dict) -> str:
-    return "\n".join(f"{e['exercise']}: {_num(e['points'])}/{_num(e['possible'])}" + ("" if e["passed"] else f" - {e['feedback']}")
-                     for e in row["exercises"].values())
+    return "\n".join(
+        f"{e['exercise']}: {_num(e['points'])}/{_num(e['possible'])}" + ("" if e["passed"] else f" - {e['feedback']}")
+        for e in row["exercises"].values()
+    )
 
 
 def _key(row: dict) -> str:
@@ -191,11 +219,15 @@ def _histogram(rows: list[dict]) -> str:
     bars = []
     for b in range(10):
         height = 120 * bins.get(b, 0) / top
-        bars.append(f"<rect x='{30 + b * 36}' y='{140 - height:.1f}' width='30' height='{height:.1f}' fill='#3b6fb6'/>"
-                    f"<text x='{45 + b * 36}' y='156' font-size='10' text-anchor='middle'>{b * 10}%</text>"
-                    f"<text x='{45 + b * 36}' y='{136 - height:.1f}' font-size='10' text-anchor='middle'>{bins.get(b, 0) or ''}</text>")
-    return ("<h2>Score distribution</h2><svg xmlns='http://www.w3.org/2000/svg' width='400' height='170' role='img' "
-            "aria-label='score distribution'>" + "".join(bars) + "</svg>")
+        bars.append(
+            f"<rect x='{30 + b * 36}' y='{140 - height:.1f}' width='30' height='{height:.1f}' fill='#3b6fb6'/>"
+            f"<text x='{45 + b * 36}' y='156' font-size='10' text-anchor='middle'>{b * 10}%</text>"
+            f"<text x='{45 + b * 36}' y='{136 - height:.1f}' font-size='10' text-anchor='middle'>{bins.get(b, 0) or ''}</text>"
+        )
+    return (
+        "<h2>Score distribution</h2><svg xmlns='http://www.w3.org/2000/svg' width='400' height='170' role='img' "
+        "aria-label='score distribution'>" + "".join(bars) + "</svg>"
+    )
 
 
 def _pass_rates(rows: list[dict], columns: list[str]) -> str:
@@ -204,30 +236,40 @@ def _pass_rates(rows: list[dict], columns: list[str]) -> str:
         tried = [r["exercises"][column] for r in rows if column in r["exercises"]]
         passed = sum(1 for e in tried if e["passed"])
         rate = passed / len(tried) if tried else 0
-        lines.append(f"<tr><td>{html.escape(column)}</td><td>{passed}/{len(tried)}</td>"
-                     f"<td><div style='background:#eee;width:10em'><div style='background:#1a7f37;width:{rate * 100:.0f}%'>&nbsp;</div></div></td></tr>")
+        lines.append(
+            f"<tr><td>{html.escape(column)}</td><td>{passed}/{len(tried)}</td>"
+            f"<td><div style='background:#eee;width:10em'><div style='background:#1a7f37;width:{rate * 100:.0f}%'>&nbsp;</div></div></td></tr>"
+        )
     return "".join(lines) + "</table>"
 
 
 def _summary_table(rows: list[dict]) -> str:
-    lines = ["<h2>Submissions</h2><table><tr><th>submission</th><th>learner</th><th>status</th><th>score</th><th>problem</th></tr>"]
+    lines = [
+        "<h2>Submissions</h2><table><tr><th>submission</th><th>learner</th><th>status</th><th>score</th><th>problem</th></tr>"
+    ]
     for row in rows:
         css = "ok" if row["status"] == "graded" else "no"
-        lines.append(f"<tr><td><a href='#{html.escape(_key(row))}'>{html.escape(row['name'])}</a></td>"
-                     f"<td>{html.escape(row.get('learner', ''))}</td>"
-                     f"<td class='{css}'>{row['status']}</td><td>{_num(row['points'])}/{_num(row['possible'])}</td>"
-                     f"<td>{html.escape(row['problem'])}</td></tr>")
+        lines.append(
+            f"<tr><td><a href='#{html.escape(_key(row))}'>{html.escape(row['name'])}</a></td>"
+            f"<td>{html.escape(row.get('learner', ''))}</td>"
+            f"<td class='{css}'>{row['status']}</td><td>{_num(row['points'])}/{_num(row['possible'])}</td>"
+            f"<td>{html.escape(row['problem'])}</td></tr>"
+        )
     return "".join(lines) + "</table>"
 
 
 def _submission(row: dict) -> str:
-    lines = [f"<h3 id='{html.escape(_key(row))}'>{html.escape(row['name'])}: {_num(row['points'])}/{_num(row['possible'])}</h3>"]
+    lines = [
+        f"<h3 id='{html.escape(_key(row))}'>{html.escape(row['name'])}: {_num(row['points'])}/{_num(row['possible'])}</h3>"
+    ]
     if row["problem"]:
         lines.append(f"<p class='no'>Not graded: {html.escape(row['problem'])}</p>")
     for result in row["exercises"].values():
         css = "ok" if result["passed"] else "no"
-        lines.append(f"<p class='{css}'><b>{html.escape(result['exercise'])}</b> {_num(result['points'])}/{_num(result['possible'])}</p>"
-                     f"<pre>{html.escape(result['feedback'])}</pre>")
+        lines.append(
+            f"<p class='{css}'><b>{html.escape(result['exercise'])}</b> {_num(result['points'])}/{_num(result['possible'])}</p>"
+            f"<pre>{html.escape(result['feedback'])}</pre>"
+        )
     if row["events"]:
         lines.append("<ul>" + "".join(f"<li>{html.escape(e)}</li>" for e in row["events"]) + "</ul>")
     return "\n".join(lines)

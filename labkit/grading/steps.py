@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable
-
 from pathlib import Path
+from typing import Callable
 
 from ..course import catalog
 from ..home import RegistryState
@@ -27,7 +26,9 @@ from .validate import Submission, checks_in, exercises_of, lesson_of, notebook_o
 from .verify import GRADER_SAYS, finish, slug, verify
 
 
-def prepare(home: Path, mirror: RegistryState, cache: Path, seeded=None, sandboxing: Sandboxing | None = None) -> FreshLab:
+def prepare(
+    home: Path, mirror: RegistryState, cache: Path, seeded=None, sandboxing: Sandboxing | None = None
+) -> FreshLab:
     """A fresh lab for one submission (`labkit.lab.fresh.prepare`), its registry seeded for the course."""
     return fresh.prepare(home, mirror, cache, catalog.registry_repositories, seeded, sandboxing)
 
@@ -70,8 +71,12 @@ class Stage:
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("execute", lambda sub, lab, limits: execute(
-        sub, lab, lab.kernel_env(dict(os.environ)), limits.cell_timeout, limits.notebook_timeout)),
+    Stage(
+        "execute",
+        lambda sub, lab, limits: execute(
+            sub, lab, lab.kernel_env(dict(os.environ)), limits.cell_timeout, limits.notebook_timeout
+        ),
+    ),
     Stage("stop leftovers", lambda sub, lab, _limits: stop_leftovers(sub, lab)),
     Stage("note the sandbox's limits", lambda sub, lab, _limits: note_limits(sub, lab)),
     Stage("verify the rest", lambda sub, lab, _limits: finish(sub, lab)),
@@ -85,7 +90,26 @@ def run(sub: Submission, lab: FreshLab, limits: Limits) -> None:
 
 
 __all__ = [
-    "GRADER_SAYS", "STAGES", "FreshLab", "Limits", "Sandboxing", "Stage", "Submission", "checks_in", "dismantle",
-    "execute", "exercises_of", "finish", "lesson_of", "notebook_of", "note_limits", "prepare", "run", "seeded_registry",
-    "slug", "stop_leftovers", "validate", "verify",
+    "GRADER_SAYS",
+    "STAGES",
+    "FreshLab",
+    "Limits",
+    "Sandboxing",
+    "Stage",
+    "Submission",
+    "checks_in",
+    "dismantle",
+    "execute",
+    "exercises_of",
+    "finish",
+    "lesson_of",
+    "notebook_of",
+    "note_limits",
+    "prepare",
+    "run",
+    "seeded_registry",
+    "slug",
+    "stop_leftovers",
+    "validate",
+    "verify",
 ]

@@ -65,7 +65,10 @@ LMS_NAMES: tuple[LmsName, ...] = (
     LmsName("blackboard", re.compile(r"^.+?_(?P<learner>[^_]+)_attempt_\d{4}(?:-\d\d){5}(?:_.+)?$")),
     # Brightspace (D2L), as exports are seen (no documentation of it was found): a folder or a prefix
     # "123456-789012 - Ann Smith - Dec 4, 2026 1000 AM".
-    LmsName("brightspace", re.compile(r"^(?P<id>\d+-\d+) - (?P<learner>.+?) - [A-Z][a-z]{2} \d{1,2}, \d{4} \d{3,4} [AP]M(?: - .+)?$")),
+    LmsName(
+        "brightspace",
+        re.compile(r"^(?P<id>\d+-\d+) - (?P<learner>.+?) - [A-Z][a-z]{2} \d{1,2}, \d{4} \d{3,4} [AP]M(?: - .+)?$"),
+    ),
 )
 
 
@@ -164,8 +167,15 @@ def _file_entry(base: Path, parts: tuple[str, ...], st: os.stat_result | None) -
     """An entry for the file at base/parts, from its lstat (None: it does not exist)."""
     name = "/".join((*parts[:-1], _stem(parts[-1])))
     learner, learner_id, lms = learner_of(parts)
-    entry = Entry(name=name, learner=learner, learner_id=learner_id, lms=lms, source=str(base.joinpath(*parts)),
-                  _base=base, _parts=parts)
+    entry = Entry(
+        name=name,
+        learner=learner,
+        learner_id=learner_id,
+        lms=lms,
+        source=str(base.joinpath(*parts)),
+        _base=base,
+        _parts=parts,
+    )
     entry.problem = _not_a_notebook(st)
     return entry
 
@@ -180,8 +190,15 @@ def _not_a_notebook(st: os.stat_result | None) -> str:
     if stat.S_ISDIR(mode):
         return "is a folder, not a notebook"
     if not stat.S_ISREG(mode):
-        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else \
-            "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+        kind = (
+            "a FIFO"
+            if stat.S_ISFIFO(mode)
+            else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "not a regular file"
+        )
         return f"is {kind}, not a notebook: it was not opened"
     if st.st_size > MAX_BYTES:
         return _too_big(st.st_size)
@@ -204,8 +221,12 @@ def _walk(folder: Path):
             with os.scandir(base.joinpath(*parts)) as listing:
                 children = sorted(listing, key=lambda e: e.name, reverse=True)
         except OSError as e:
-            yield Entry(name="/".join(parts) or base.name, learner="", source=str(base.joinpath(*parts)),
-                        problem=f"is a folder that cannot be read ({e.strerror})")
+            yield Entry(
+                name="/".join(parts) or base.name,
+                learner="",
+                source=str(base.joinpath(*parts)),
+                problem=f"is a folder that cannot be read ({e.strerror})",
+            )
             continue
         for child in children:
             path = (*parts, child.name)
@@ -229,8 +250,10 @@ def _zip_entries(path: Path):
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
-        raise LabkitError(f"{path} cannot be read as a zip file ({type(e).__name__}: {e}).",
-                          "download the export again, or unpack it and give `labkit grade` the folder.") from e
+        raise LabkitError(
+            f"{path} cannot be read as a zip file ({type(e).__name__}: {e}).",
+            "download the export again, or unpack it and give `labkit grade` the folder.",
+        ) from e
     for info in members:
         raw = info.filename.replace("\\", "/")
         parts = tuple(p for p in raw.split("/") if p not in ("", "."))
@@ -240,8 +263,15 @@ def _zip_entries(path: Path):
         if not _named_notebook(parts[-1]) and not stat.S_ISLNK(mode):
             continue
         learner, learner_id, lms = learner_of(parts)
-        entry = Entry(name="/".join((*parts[:-1], _stem(parts[-1]))), learner=learner, learner_id=learner_id, lms=lms,
-                      source=f"{path}:{info.filename}", _zip=path, _member=info.filename)
+        entry = Entry(
+            name="/".join((*parts[:-1], _stem(parts[-1]))),
+            learner=learner,
+            learner_id=learner_id,
+            lms=lms,
+            source=f"{path}:{info.filename}",
+            _zip=path,
+            _member=info.filename,
+        )
         if raw.startswith("/") or ".." in parts or re.match(r"^[A-Za-z]:", raw):
             entry.problem = "has a path that climbs out of the zip file: it was not unpacked"
         elif stat.S_ISLNK(mode):

@@ -29,8 +29,14 @@ GIVE_UP_AFTER = 3
 
 
 class LabSupply:
-    def __init__(self, root: Path, mirror: RegistryState, cache: Path, seeded: Path | Future[Path | None] | None = None,
-                 sandboxing: steps.Sandboxing | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        mirror: RegistryState,
+        cache: Path,
+        seeded: Path | Future[Path | None] | None = None,
+        sandboxing: steps.Sandboxing | None = None,
+    ) -> None:
         self._root, self._mirror, self._cache, self._seeded = root, mirror, cache, seeded
         self._sandboxing = sandboxing
         self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="labkit-grading-lab")
@@ -51,8 +57,10 @@ class LabSupply:
         GIVE_UP_AFTER failures in a row no lab is tried any more: each later submission gets the last
         failure at once, rather than a wait for a lab that will not start either."""
         if self._failures >= GIVE_UP_AFTER:
-            raise LabkitError(f"{self._failed.message} (the last {self._failures} labs failed to start, so no "
-                              "more were tried)", self._failed.next_step)
+            raise LabkitError(
+                f"{self._failed.message} (the last {self._failures} labs failed to start, so no more were tried)",
+                self._failed.next_step,
+            )
         made, self._ahead = self._ahead, None
         try:
             lab = made.result() if made is not None else self._make()

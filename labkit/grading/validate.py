@@ -13,8 +13,7 @@ from pathlib import Path
 
 import nbformat
 
-from ..course import catalog
-from ..course import CheckResult
+from ..course import CheckResult, catalog
 from ..errors import LabkitError
 
 
@@ -32,7 +31,9 @@ class Submission:
     events: list[str] = field(default_factory=list)  # what happened while it ran, in words
     results: dict[str, CheckResult] = field(default_factory=dict)
     answers: dict[str, object] = field(default_factory=dict)  # per exercise: the answer= it was checked with
-    timings: dict[str, dict] = field(default_factory=dict)  # per exercise: its checkpoint cell, how long it and the check took
+    timings: dict[str, dict] = field(
+        default_factory=dict
+    )  # per exercise: its checkpoint cell, how long it and the check took
     seconds: float = 0.0
     sandboxed: bool = False  # ran in a sandbox of its own (see sandbox._box)
     limits_hit: list[str] = field(default_factory=list)  # the limits it ran into (its sandbox's, its time), in words
@@ -58,7 +59,9 @@ def validate(path: Path) -> Submission:
         sub.problem = "is not a notebook: it has no nbformat version"
         return sub
     if raw["nbformat"] > nbformat.current_nbformat:
-        sub.problem = f"uses notebook format {raw['nbformat']}, newer than this grader reads ({nbformat.current_nbformat})"
+        sub.problem = (
+            f"uses notebook format {raw['nbformat']}, newer than this grader reads ({nbformat.current_nbformat})"
+        )
         return sub
     try:
         sub.notebook = _read(raw)

@@ -11,11 +11,9 @@ from dataclasses import replace
 
 import nbformat
 
-from ..course import LabContext
-from ..course import run_check
-from ..course import ERROR, FAILED, PASSED, CheckResult
-from ..ui import result_text
+from ..course import ERROR, FAILED, PASSED, CheckResult, LabContext, run_check
 from ..lab import FreshLab
+from ..ui import result_text
 from .validate import Submission, exercises_of
 
 
@@ -23,17 +21,21 @@ def verify(ctx: LabContext, exercise: str, answer) -> CheckResult:
     return run_check(ctx, exercise, answer, store=None, source="grader")
 
 
-def verify_into(sub: Submission, ctx: LabContext, exercise: str, answer, cell: int | None, cell_seconds: float | None) -> None:
+def verify_into(
+    sub: Submission, ctx: LabContext, exercise: str, answer, cell: int | None, cell_seconds: float | None
+) -> None:
     started = time.monotonic()
     sub.answers[exercise] = answer
     sub.results[exercise] = result = verify(ctx, exercise, answer)
     sub.timings[exercise] = {
-        "cell": cell, "cell_seconds": None if cell_seconds is None else round(cell_seconds, 3),
+        "cell": cell,
+        "cell_seconds": None if cell_seconds is None else round(cell_seconds, 3),
         "check_seconds": round(time.monotonic() - started, 3),
     }
     if cell is not None:  # the graded copy shows, under the kernel's own output, what counts
         sub.notebook.cells[cell].outputs.append(
-            nbformat.v4.new_output("stream", name="stdout", text=f"{GRADER_SAYS}\n{result_text(result)}\n"))
+            nbformat.v4.new_output("stream", name="stdout", text=f"{GRADER_SAYS}\n{result_text(result)}\n")
+        )
 
 
 #: Above the grader's own result in a graded notebook: the kernel's output above it may say otherwise.
@@ -45,7 +47,8 @@ def _show_end_checks(sub: Submission, exercises: list[str]) -> None:
     text = "\n\n".join(result_text(sub.results[e]) for e in exercises)
     cell = nbformat.v4.new_markdown_cell(
         "**Checked by `labkit grade` at the end** (the notebook never checked these: its check cell "
-        f"was deleted, edited or never reached):\n\n```text\n{text}\n```")
+        f"was deleted, edited or never reached):\n\n```text\n{text}\n```"
+    )
     if sub.notebook.get("nbformat_minor", 0) < 5:
         del cell["id"]  # cell ids came with format 4.5: an older notebook must stay valid
     sub.notebook.cells.append(cell)
@@ -88,10 +91,18 @@ def blame_limits(result: CheckResult, limits_hit: list[str]) -> CheckResult:
         return result
     said = " and ".join(limits_hit)
     if result.status == ERROR:
-        return replace(result, status=FAILED, points=0.0, feedback=(
-            f"Not checked: this submission {said}, and its lab could not answer the check after that "
-            f"({result.feedback.splitlines()[0]}). Work that cannot be checked counts as not done."))
-    return replace(result, feedback=f"{result.feedback}\n\nThis submission {said}: its work after that point was not done.")
+        return replace(
+            result,
+            status=FAILED,
+            points=0.0,
+            feedback=(
+                f"Not checked: this submission {said}, and its lab could not answer the check after that "
+                f"({result.feedback.splitlines()[0]}). Work that cannot be checked counts as not done."
+            ),
+        )
+    return replace(
+        result, feedback=f"{result.feedback}\n\nThis submission {said}: its work after that point was not done."
+    )
 
 
 def slug(name: str) -> str:

@@ -4,10 +4,26 @@ lab's lock. Every room above reads a lab through these."""
 
 from .._faces import face
 
-__all__ = ["EngineState", "LabPaths", "PackagesState", "RegistryState", "State", "ensure_dir", "locked",
-           "packages_store"]
-__getattr__, __dir__ = face(__name__, {
-    "LabPaths": "_paths", "packages_store": "_paths",
-    "EngineState": "_state", "PackagesState": "_state", "RegistryState": "_state", "State": "_state",
-    "ensure_dir": "_state", "locked": "_state",
-})
+__all__ = [
+    "EngineState",
+    "LabPaths",
+    "PackagesState",
+    "RegistryState",
+    "State",
+    "ensure_dir",
+    "locked",
+    "packages_store",
+]
+__getattr__, __dir__ = face(
+    __name__,
+    {
+        "LabPaths": "_paths",
+        "packages_store": "_paths",
+        "EngineState": "_state",
+        "PackagesState": "_state",
+        "RegistryState": "_state",
+        "State": "_state",
+        "ensure_dir": "_state",
+        "locked": "_state",
+    },
+)

@@ -23,17 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-
-from ..errors import EngineUnreachable, LabkitError
-from ..engines import docker_cli, fetched, dockerd
-from ..registries import seeding, package_source, programs
-from ..machine import processes
 from .. import sandbox
-from ..engines import Engine
-from ..home import LabPaths, packages_store
-from ..registries import REGISTRY
-from ..registries import RegistryClient
-from ..home import EngineState, RegistryState, State
+from ..engines import Engine, docker_cli, dockerd, fetched
+from ..errors import EngineUnreachable, LabkitError
+from ..home import EngineState, LabPaths, RegistryState, State, packages_store
+from ..machine import processes
+from ..registries import REGISTRY, RegistryClient, package_source, programs, seeding
 from . import jupyter
 
 log = logging.getLogger(__name__)
@@ -81,8 +76,9 @@ class FreshLab:
         km.write_connection_file()
         os.chown(km.connection_file, sb.uid, sb.gid)
         # -P: the working folder is never on Python's path (a notebook's own `labkit` folder imports nothing)
-        km.kernel_spec.argv = sb.command([sys.executable, "-P", "-m", "ipykernel_launcher", "-f", "{connection_file}"], env,
-                                         cwd=self.workspace)
+        km.kernel_spec.argv = sb.command(
+            [sys.executable, "-P", "-m", "ipykernel_launcher", "-f", "{connection_file}"], env, cwd=self.workspace
+        )
 
     def kernel_env(self, base: dict[str, str]) -> dict[str, str]:
         if self.sandbox is not None:
@@ -93,8 +89,10 @@ class FreshLab:
         a learner's kernel has them when they are set where `labkit lab` runs (see README)."""
         base = {k: v for k, v in base.items() if not k.startswith(("DOCKER_", "LABKIT_"))}
         variables = {
-            "DOCKER_HOST": self.state.engine.host, "LABKIT_REGISTRY": self.state.registry.address,
-            "LABKIT_USER": self.state.registry.user or programs.USER, "LABKIT_HOME": str(self.paths.home),
+            "DOCKER_HOST": self.state.engine.host,
+            "LABKIT_REGISTRY": self.state.registry.address,
+            "LABKIT_USER": self.state.registry.user or programs.USER,
+            "LABKIT_HOME": str(self.paths.home),
             "DOCKER_CONFIG": str(self.docker_config),
         }
         if self.state.engine.programs:  # the engine's own docker CLI first, as a learner's kernel has it
@@ -108,8 +106,14 @@ class FreshLab:
         return jupyter.environment(variables, self.workspace, sb.base_env())
 
 
-def prepare(home: Path, mirror: RegistryState, cache: Path, repositories: Repositories,
-            seeded: Path | Future[Path | None] | None = None, sandboxing: Sandboxing | None = None) -> FreshLab:
+def prepare(
+    home: Path,
+    mirror: RegistryState,
+    cache: Path,
+    repositories: Repositories,
+    seeded: Path | Future[Path | None] | None = None,
+    sandboxing: Sandboxing | None = None,
+) -> FreshLab:
     """A fresh lab in `home`: its own engine (empty, its mirror the class's) and registry, in memory
     where it can be (see `_in_memory`). Its registry starts from a copy of `seeded` (see
     `seeded_registry`) when given, else the base layers are pushed into it (`seed_registry`).
@@ -130,8 +134,9 @@ def prepare(home: Path, mirror: RegistryState, cache: Path, repositories: Reposi
     try:
         engine = fetched.at_hand(cache)  # the class lab's: today's (fetched by `labkit up`), or LABKIT_DOCKERD's
         store = "containerd" if engine and engine.current else "classic"
-        state.engine = dockerd.start(paths, f"http://{mirror.address}", EngineState(), throwaway=True,
-                                             engine=engine, store=store)
+        state.engine = dockerd.start(
+            paths, f"http://{mirror.address}", EngineState(), throwaway=True, engine=engine, store=store
+        )
         state.save(paths)
         docker_cli.offer_plugins(config, state.engine)
         if isinstance(seeded, Future):
@@ -148,19 +153,26 @@ def prepare(home: Path, mirror: RegistryState, cache: Path, repositories: Reposi
     return lab
 
 
-def _prepare_sandbox(suffix: str, mirror: RegistryState, cache: Path, repositories: Repositories, seeded,
-                     sandboxing: Sandboxing) -> FreshLab:
+def _prepare_sandbox(
+    suffix: str, mirror: RegistryState, cache: Path, repositories: Repositories, seeded, sandboxing: Sandboxing
+) -> FreshLab:
     engine = sandbox_engine(cache)
     if isinstance(seeded, Future):
         seeded = seeded.result()
     spec = sandbox.Spec(
-        name=f"{sandbox.PREFIX}-{sandboxing.run}-{suffix}", limits=sandboxing.limits, engine=engine,
-        mirror_data=sandboxing.mirror_data, hide=sandboxing.hide, expose=exposed(engine),
-        store="containerd" if engine.current else "classic", seeded=seeded,
+        name=f"{sandbox.PREFIX}-{sandboxing.run}-{suffix}",
+        limits=sandboxing.limits,
+        engine=engine,
+        mirror_data=sandboxing.mirror_data,
+        hide=sandboxing.hide,
+        expose=exposed(engine),
+        store="containerd" if engine.current else "classic",
+        seeded=seeded,
         # A submission reaches the lab's own sources only, the course's Debian packages among them;
         # where the class's store has none (a lab offline without a bundle), the sandbox keeps its way
         # to Debian's archive, as lessons 04 and 06 need it (`class_lab` says so).
-        packages=packages_store(cache), offline=course_packages_held(cache),
+        packages=packages_store(cache),
+        offline=course_packages_held(cache),
     )
     sb = sandbox.make(spec)
     lab = FreshLab(sb.paths, sb.workspace, sb.docker_config, sb.state, sandbox=sb)
@@ -210,8 +222,13 @@ def seeded_registry(home: Path, mirror: RegistryState, cache: Path, repositories
     return programs.data_dir(paths, REGISTRY)
 
 
-def _seed_through_api(paths: LabPaths, registry: RegistryState, mirror: RegistryState, repositories: Repositories) -> None:
-    with closing(programs.client(paths, REGISTRY, registry)) as ours, closing(RegistryClient(mirror.address, timeout=60)) as theirs:
+def _seed_through_api(
+    paths: LabPaths, registry: RegistryState, mirror: RegistryState, repositories: Repositories
+) -> None:
+    with (
+        closing(programs.client(paths, REGISTRY, registry)) as ours,
+        closing(RegistryClient(mirror.address, timeout=60)) as theirs,
+    ):
         seed_registry(ours, theirs, repositories(registry.user))
 
 
@@ -285,6 +302,8 @@ def _remove_running_containers(lab: FreshLab) -> None:
                 except EngineUnreachable:
                     raise
                 except LabkitError as e:  # a live engine that refuses: its stop ends the container anyway
-                    log.warning("labkit grade: the lab's engine did not remove container %s: %s", container["Id"][:12], e)
+                    log.warning(
+                        "labkit grade: the lab's engine did not remove container %s: %s", container["Id"][:12], e
+                    )
     except EngineUnreachable:
         pass  # an engine that is gone has nothing running; stopping it comes next either way

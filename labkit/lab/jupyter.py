@@ -53,13 +53,21 @@ def settings_dir(home: Path) -> Path:
     return folder
 
 
-def command(jupyter: str, workspace: Path, port: int | None = None, ip: str | None = None,
-            no_browser: bool = False, open_notebook: str = START_NOTEBOOK, as_root: bool = False,
-            settings: Path | None = None) -> list[str]:
+def command(
+    jupyter: str,
+    workspace: Path,
+    port: int | None = None,
+    ip: str | None = None,
+    no_browser: bool = False,
+    open_notebook: str = START_NOTEBOOK,
+    as_root: bool = False,
+    settings: Path | None = None,
+) -> list[str]:
     """The `jupyter lab` command line; `port`/`ip` None leave JupyterLab's own defaults;
     `settings`: a folder from `settings_dir`."""
     argv = [
-        jupyter, "lab",
+        jupyter,
+        "lab",
         f"--ServerApp.root_dir={workspace}",
         f"--LabApp.default_url={start_path(open_notebook)}",
         "--ServerApp.answer_yes=True",  # a Ctrl-C sent to JupyterLab itself stops it at once, no "(y/[n])?"
@@ -81,8 +89,9 @@ def command(jupyter: str, workspace: Path, port: int | None = None, ip: str | No
     return argv
 
 
-def environment(lab_variables: dict[str, str], workspace: Path, base: dict[str, str] | None = None,
-                bin_dir: str | None = None) -> dict[str, str]:
+def environment(
+    lab_variables: dict[str, str], workspace: Path, base: dict[str, str] | None = None, bin_dir: str | None = None
+) -> dict[str, str]:
     """The server's environment (and so every kernel's and terminal's): the lab's variables, the
     workspace, and this environment's programs (`labkit`, `jupyter`) first on PATH for terminals."""
     env = dict(os.environ if base is None else base)

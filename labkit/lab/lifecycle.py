@@ -8,16 +8,11 @@ from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from ..engines import Engine, EngineInfo, choice, docker_cli, dockerd
 from ..errors import EngineUnreachable, LabkitError, StateError
-from ..engines import Engine, EngineInfo
-from ..home import LabPaths
-from ..registries import MIRROR, REGISTRY
-from ..registries import RegistryClient
-from ..machine import Reporter
-from ..home import EngineState, PackagesState, RegistryState, State, locked
-from ..registries import bundles, seeding, package_source, programs, containers
-from ..engines import docker_cli, choice, dockerd
-from ..machine import processes
+from ..home import EngineState, LabPaths, PackagesState, RegistryState, State, locked
+from ..machine import Reporter, processes
+from ..registries import MIRROR, REGISTRY, RegistryClient, bundles, containers, package_source, programs, seeding
 from . import space
 
 
@@ -30,7 +25,10 @@ class UpResult:
 
 
 def up(
-    paths: LabPaths, engine: str | None = None, managed: bool = False, reporter: Reporter | None = None,
+    paths: LabPaths,
+    engine: str | None = None,
+    managed: bool = False,
+    reporter: Reporter | None = None,
     store: str | None = None,
 ) -> UpResult:
     """Start whatever part of the lab is not running; a no-op when everything is."""
@@ -44,7 +42,9 @@ def up(
         if users is not None:
             return _up_on(users, paths, state, reporter, store)
         result = UpResult(state)
-        moved_from = _start_registries(paths, state, result, reporter, lambda kind, part: programs.ensure(paths, kind, part))
+        moved_from = _start_registries(
+            paths, state, result, reporter, lambda kind, part: programs.ensure(paths, kind, part)
+        )
         mirror_url = f"http://{state.mirror.address}"
         before = (state.engine.host, state.engine.pid)
         state.engine, notes = choice.resolve(paths, mirror_url, state.engine, reporter, store)
@@ -70,7 +70,9 @@ def _serve_packages(paths: LabPaths, state: State, docker: Engine, reporter: Rep
     if not gateway:
         return []
     part = state.packages
-    if not (part.address == gateway and package_source.is_running(part.pid) and package_source.answers(gateway, part.port)):
+    if not (
+        part.address == gateway and package_source.is_running(part.pid) and package_source.answers(gateway, part.port)
+    ):
         package_source.stop(part.pid)
         port = part.port if part.port and processes.port_is_free(part.port) else processes.free_port()
         with reporter.step("Starting the lab's Debian package source"):
@@ -82,15 +84,19 @@ def _serve_packages(paths: LabPaths, state: State, docker: Engine, reporter: Rep
     if package_source.holds(paths.packages_dir, package_source.COURSE_PACKAGES[0]):
         return []
     base = "debian:bookworm-slim"
-    with reporter.step(f"Keeping the Debian packages the course installs ({', '.join(package_source.COURSE_PACKAGES)}), once"):
+    with reporter.step(
+        f"Keeping the Debian packages the course installs ({', '.join(package_source.COURSE_PACKAGES)}), once"
+    ):
         with seeding.no_images_left(docker), seeding.borrowed_names(docker, [base]):
             docker.pull(base)
             filled, said = package_source.fill(docker, state.packages.url, base)
     if filled:
         return []
-    return [f"The lab holds no Debian packages for the course's containers (lessons 04 and 06 install "
-            f"{', '.join(package_source.COURSE_PACKAGES)}), and Debian's archive did not give them ({said}): with internet, "
-            "`labkit up` keeps them; offline, load a bundle made where it did (`labkit mirror load FILE`)."]
+    return [
+        f"The lab holds no Debian packages for the course's containers (lessons 04 and 06 install "
+        f"{', '.join(package_source.COURSE_PACKAGES)}), and Debian's archive did not give them ({said}): with internet, "
+        "`labkit up` keeps them; offline, load a bundle made where it did (`labkit mirror load FILE`)."
+    ]
 
 
 def mirror_takes_pushes(paths: LabPaths, takes: bool) -> None:
@@ -105,7 +111,9 @@ def mirror_takes_pushes(paths: LabPaths, takes: bool) -> None:
         if part.container or part.readonly == (not takes):
             return
         running = part.port and programs.is_running(paths, MIRROR, part)
-        state.mirror = programs.reopen(paths, MIRROR, part, readonly=not takes) if running else replace(part, readonly=not takes)
+        state.mirror = (
+            programs.reopen(paths, MIRROR, part, readonly=not takes) if running else replace(part, readonly=not takes)
+        )
         state.save(paths)
 
 
@@ -132,10 +140,16 @@ def _up_on(info: EngineInfo, paths: LabPaths, state: State, reporter: Reporter, 
     state.save(paths)
     with Engine(info.host) as docker:
         if registries_as_programs():
-            moved_from = _start_registries(paths, state, result, reporter, lambda kind, part: programs.ensure(paths, kind, part))
+            moved_from = _start_registries(
+                paths, state, result, reporter, lambda kind, part: programs.ensure(paths, kind, part)
+            )
         else:
             moved_from = _start_registries(
-                paths, state, result, reporter, lambda kind, part: containers.ensure(docker, paths, kind, part, reporter),
+                paths,
+                state,
+                result,
+                reporter,
+                lambda kind, part: containers.ensure(docker, paths, kind, part, reporter),
                 where=" (a container on your engine)",
             )
         mirror_url = f"http://{state.mirror.address}"
@@ -149,7 +163,9 @@ def _up_on(info: EngineInfo, paths: LabPaths, state: State, reporter: Reporter, 
     return result
 
 
-def _start_registries(paths: LabPaths, state: State, result: UpResult, reporter: Reporter, start, where: str = "") -> str:
+def _start_registries(
+    paths: LabPaths, state: State, result: UpResult, reporter: Reporter, start, where: str = ""
+) -> str:
     """Start the mirror and the course registry where they are down (`start(kind, part)`); returns the
     course registry's old address when it had to move (its port is another program's now), else ""."""
     moved_from = ""
@@ -176,13 +192,13 @@ def _carry_tags(docker: Engine, old: str, new: str) -> list[str]:
     for image in docker.images():
         for ref in image.get("RepoTags") or []:
             if ref.startswith(f"{old}/"):
-                docker.tag(ref, new + ref[len(old):])
+                docker.tag(ref, new + ref[len(old) :])
                 carried.append(ref)
     said = [f"The course registry is now {new}, no longer {old}: log in again with `docker login {new}`."]
     if carried:
         said.append(
             f"Your {len(carried)} image name(s) of {old}/… now have the same name at {new}/… "
-            f"(e.g. {new + carried[0][len(old):]}); the old names still point at the dead address."
+            f"(e.g. {new + carried[0][len(old) :]}); the old names still point at the dead address."
         )
     return said
 
@@ -226,7 +242,9 @@ def _down_containers(paths: LabPaths, host: str, kinds: list, purge: bool) -> li
                     said += [f"{kind.title}'s {what} (removed)" for what in containers.remove(docker, paths, kind)]
             return said
     except EngineUnreachable as e:
-        return [f"nothing on {host}: the engine is not reachable ({e.reason}), so the registries' containers are not running"]
+        return [
+            f"nothing on {host}: the engine is not reachable ({e.reason}), so the registries' containers are not running"
+        ]
 
 
 def adopt_bundle(paths: LabPaths, path: Path) -> list[str]:
@@ -251,17 +269,21 @@ def load_bundle(paths: LabPaths, path, reporter: Reporter) -> tuple[list[str], s
     state = State.load(paths)
     mirror_up = bool(state.engine.host) and programs.is_up(paths, MIRROR, state.mirror)
     if mirror_up and state.mirror.readonly:
-        raise LabkitError("The mirror takes no images while `labkit hub` serves a class from this machine (a learner's "
-                          "notebook could otherwise put its own image under a base image's name).",
-                          "stop the hub (`labkit hub --stop`), load the bundle, then start the hub again.")
+        raise LabkitError(
+            "The mirror takes no images while `labkit hub` serves a class from this machine (a learner's "
+            "notebook could otherwise put its own image under a base image's name).",
+            "stop the hub (`labkit hub --stop`), load the bundle, then start the hub again.",
+        )
     bundles.unpack(path, bundles.PACKAGES, paths.packages_dir)  # what the course's containers install
     if state.engine.host and (mirror_up or not state.engine.managed):
         host, own = state.engine.host, not state.engine.managed
     else:
         info = choice.users_engine(paths, None, False, state.engine)
         if info is None:
-            raise LabkitError("The lab is not up, and no Docker engine of yours is reachable to load the bundle into.",
-                              "run `labkit up` first, then load the bundle.")
+            raise LabkitError(
+                "The lab is not up, and no Docker engine of yours is reachable to load the bundle into.",
+                "run `labkit up` first, then load the bundle.",
+            )
         host, own = info.host, True
     with Engine(host) as docker:
         mirror = programs.client(paths, MIRROR, state.mirror) if mirror_up else None
@@ -303,7 +325,13 @@ def status(paths: LabPaths) -> LabStatus:
 
 
 def _engine_status(paths: LabPaths, state: State) -> PartStatus:
-    details = {"host": state.engine.host, "managed": state.engine.managed, "version": None, "mirrors": [], "low_space": []}
+    details = {
+        "host": state.engine.host,
+        "managed": state.engine.managed,
+        "version": None,
+        "mirrors": [],
+        "low_space": [],
+    }
     if not state.engine.host:
         return PartStatus("engine", False, "not started: run `labkit up`", details)
     try:
@@ -311,8 +339,13 @@ def _engine_status(paths: LabPaths, state: State) -> PartStatus:
             info = engine.info()
     except EngineUnreachable as e:
         return PartStatus("engine", False, f"down ({e.reason}): run `labkit up`", details)
-    details.update(version=info.version, api_version=info.api_version, mirrors=list(info.mirrors), store=info.store,
-                   builder=docker_cli.builder(paths, state.engine))
+    details.update(
+        version=info.version,
+        api_version=info.api_version,
+        mirrors=list(info.mirrors),
+        store=info.store,
+        builder=docker_cli.builder(paths, state.engine),
+    )
     kind = "managed by labkit" if state.engine.managed else "your own engine" + (" (rootless)" if info.rootless else "")
     kind += f", {details['builder']}, {info.store} image store"
     if state.mirror.port:
@@ -331,8 +364,10 @@ def _engine_status(paths: LabPaths, state: State) -> PartStatus:
 def _registry_status(paths: LabPaths, state: State) -> PartStatus:
     part = state.registry
     details = {
-        "url": part.address, "user": part.user or programs.USER,
-        "password_file": str(paths.password_file), "pid": part.pid,
+        "url": part.address,
+        "user": part.user or programs.USER,
+        "password_file": str(paths.password_file),
+        "pid": part.pid,
     }
     if not (_answers(part) if part.borrowed else programs.is_up(paths, REGISTRY, part)):
         return PartStatus("registry", False, "down: run `labkit up`", details)

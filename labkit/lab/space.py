@@ -12,10 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..engines import EngineInfo
-from ..home import LabPaths
-from ..home import EngineState
-from ..engines import dockerd
+from ..engines import EngineInfo, dockerd
+from ..home import EngineState, LabPaths
 
 #: Less than this free counts as nearly full: a pull of nginx or one build of the course needs
 #: a few hundred MB.

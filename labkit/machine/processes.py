@@ -109,8 +109,9 @@ def wait_ready(
         interval = min(interval * 1.5, 0.5)
 
 
-def stop(pid: int, program: str, marker: str = "", timeout: float = 30.0,
-         finished: Callable[[], bool] | None = None) -> bool:
+def stop(
+    pid: int, program: str, marker: str = "", timeout: float = 30.0, finished: Callable[[], bool] | None = None
+) -> bool:
     """SIGTERM the process if it is ours, SIGKILL after `timeout`, or as soon as `finished` says all
     it had to do on its way out is done (what is left is waiting). True if it was running."""
     if not is_running(pid, program, marker):

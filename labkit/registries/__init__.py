@@ -5,9 +5,27 @@ the lab's Debian package source (`package_source`) and image names as registries
 
 from .._faces import face
 
-__all__ = ["BASE_IMAGES", "MIRROR", "REGISTRY", "RegistryClient", "base_images", "bundles", "containers", "seeding",
-           "names", "package_source", "programs", "repo_tag"]
-__getattr__, __dir__ = face(__name__, {
-    "RegistryClient": "_http", "BASE_IMAGES": "seeding", "MIRROR": "programs", "REGISTRY": "programs",
-    "repo_tag": "names",
-})
+__all__ = [
+    "BASE_IMAGES",
+    "MIRROR",
+    "REGISTRY",
+    "RegistryClient",
+    "base_images",
+    "bundles",
+    "containers",
+    "seeding",
+    "names",
+    "package_source",
+    "programs",
+    "repo_tag",
+]
+__getattr__, __dir__ = face(
+    __name__,
+    {
+        "RegistryClient": "_http",
+        "BASE_IMAGES": "seeding",
+        "MIRROR": "programs",
+        "REGISTRY": "programs",
+        "repo_tag": "names",
+    },
+)

@@ -45,7 +45,9 @@ class RegistryClient:
             return self._session.request(method, self.url + path, timeout=self.timeout, **kwargs)
 
     def _ok(self, response: requests.Response) -> requests.Response:
-        error = registry_status(self.url, response.status_code, f"{response.request.method} {response.request.path_url}")
+        error = registry_status(
+            self.url, response.status_code, f"{response.request.method} {response.request.path_url}"
+        )
         if error is not None:
             raise error
         return response
@@ -101,19 +103,27 @@ class RegistryClient:
     def push_blob(self, repo: str, digest: str, data: bytes) -> None:
         """Upload one blob into repo (a monolithic upload: POST, then PUT with its digest)."""
         started = self._ok(self._request("POST", f"/v2/{repo}/blobs/uploads/"))
-        self._ok(self._request("PUT", _path(started.headers["Location"]), params={"digest": digest}, data=data,
-                               headers={"Content-Type": "application/octet-stream"}))
+        self._ok(
+            self._request(
+                "PUT",
+                _path(started.headers["Location"]),
+                params={"digest": digest},
+                data=data,
+                headers={"Content-Type": "application/octet-stream"},
+            )
+        )
 
     def mount_blob(self, repo: str, digest: str, source: str) -> bool:
         """Link a blob the registry holds in `source` into `repo` too, without uploading it (a
         cross-repository mount). False when the registry started an upload instead (it is cancelled)."""
-        response = self._ok(self._request("POST", f"/v2/{repo}/blobs/uploads/", params={"mount": digest, "from": source}))
+        response = self._ok(
+            self._request("POST", f"/v2/{repo}/blobs/uploads/", params={"mount": digest, "from": source})
+        )
         if response.status_code == 201:
             return True
         if "Location" in response.headers:
             self._request("DELETE", _path(response.headers["Location"]))
         return False
-
 
     def platform_manifest(self, repo: str, reference: str) -> dict | None:
         """The image manifest of repo:reference for this machine's platform (an index, as Docker Hub's

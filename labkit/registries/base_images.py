@@ -19,10 +19,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ..errors import BuildError, DebootstrapFailed, MissingProgram, StreamFailed
 from ..engines import Engine
-from ..machine import Update, debian_mirror
-from ..machine import processes
+from ..errors import BuildError, DebootstrapFailed, MissingProgram, StreamFailed
+from ..machine import Update, debian_mirror, processes
 
 SUITE = "bookworm"
 #: Bump when the trimming changes, so a cached root filesystem is rebuilt.
@@ -63,10 +62,10 @@ def is_static_elf(path: Path) -> bool:
             return False
         order = "<" if head[5] == 1 else ">"
         if head[4] == 2:  # 64-bit
-            phoff, = struct.unpack_from(order + "Q", head, 0x20)
+            (phoff,) = struct.unpack_from(order + "Q", head, 0x20)
             phentsize, phnum = struct.unpack_from(order + "HH", head, 0x36)
         else:
-            phoff, = struct.unpack_from(order + "I", head, 0x1C)
+            (phoff,) = struct.unpack_from(order + "I", head, 0x1C)
             phentsize, phnum = struct.unpack_from(order + "HH", head, 0x2A)
         f.seek(phoff)
         table = f.read(phentsize * phnum)
@@ -156,14 +155,27 @@ def trim(root: Path, mirror: str) -> None:
     (root / "etc/dpkg/dpkg.cfg.d/docker").write_text(DPKG_EXCLUDES)
     for name, text in APT_CONF.items():
         (root / "etc/apt/apt.conf.d" / name).write_text(text)
-    for pattern in ("usr/share/info/*", "usr/share/linda/*", "usr/share/lintian/overrides/*",
-                    "usr/share/locale/*", "usr/share/man/*", "var/lib/apt/lists/*", "var/cache/apt/*.bin",
-                    "var/cache/apt/archives/*.deb", "var/cache/debconf/*-old", "var/lib/dpkg/*-old",
-                    "dev/*", "proc/*", "sys/*", "run/*", "tmp/*"):
+    for pattern in (
+        "usr/share/info/*",
+        "usr/share/linda/*",
+        "usr/share/lintian/overrides/*",
+        "usr/share/locale/*",
+        "usr/share/man/*",
+        "var/lib/apt/lists/*",
+        "var/cache/apt/*.bin",
+        "var/cache/apt/archives/*.deb",
+        "var/cache/debconf/*-old",
+        "var/lib/dpkg/*-old",
+        "dev/*",
+        "proc/*",
+        "sys/*",
+        "run/*",
+        "tmp/*",
+    ):
         for path in root.glob(pattern):
             _remove(path)
     for doc in (root / "usr/share/doc").glob("*"):
-        for path in (doc.iterdir() if doc.is_dir() and not doc.is_symlink() else []):
+        for path in doc.iterdir() if doc.is_dir() and not doc.is_symlink() else []:
             if path.name != "copyright":
                 _remove(path)
     (root / "var/lib/apt/lists/partial").mkdir(parents=True, exist_ok=True)
@@ -242,20 +254,23 @@ def build_nginx(engine: Engine, tag: str, base: str, progress: Update) -> str:
         (ctx / "default.conf").write_text(NGINX_CONF)
         (ctx / "index.html").write_text(NGINX_INDEX)
         (ctx / "50x.html").write_text(NGINX_50X)
-        _dockerfile(ctx, [
-            f"FROM {base}",
-            "RUN set -eux; apt-get update; "
-            "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx; "
-            "rm -rf /var/lib/apt/lists/*; rm -f /etc/nginx/sites-enabled/default; "
-            "mkdir -p /usr/share/nginx/html; "
-            "ln -sf /dev/stdout /var/log/nginx/access.log; ln -sf /dev/stderr /var/log/nginx/error.log",
-            "COPY default.conf /etc/nginx/conf.d/default.conf",
-            "COPY index.html 50x.html /usr/share/nginx/html/",
-            f'LABEL {LABEL}="nginx"',
-            "EXPOSE 80",
-            "STOPSIGNAL SIGQUIT",
-            'CMD ["nginx", "-g", "daemon off;"]',
-        ])
+        _dockerfile(
+            ctx,
+            [
+                f"FROM {base}",
+                "RUN set -eux; apt-get update; "
+                "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx; "
+                "rm -rf /var/lib/apt/lists/*; rm -f /etc/nginx/sites-enabled/default; "
+                "mkdir -p /usr/share/nginx/html; "
+                "ln -sf /dev/stdout /var/log/nginx/access.log; ln -sf /dev/stderr /var/log/nginx/error.log",
+                "COPY default.conf /etc/nginx/conf.d/default.conf",
+                "COPY index.html 50x.html /usr/share/nginx/html/",
+                f'LABEL {LABEL}="nginx"',
+                "EXPOSE 80",
+                "STOPSIGNAL SIGQUIT",
+                'CMD ["nginx", "-g", "daemon off;"]',
+            ],
+        )
         return _build(engine, ctx, tag, progress)
 
 
@@ -269,15 +284,18 @@ def build_registry(engine: Engine, tag: str, base: str, progress: Update) -> str
     with tempfile.TemporaryDirectory(prefix="labkit-registry-") as tmp:
         ctx = Path(tmp)
         shutil.copy(program, ctx / "registry")
-        _dockerfile(ctx, [
-            f"FROM {base}",
-            "COPY registry /bin/registry",
-            f'LABEL {LABEL}="registry"',
-            'VOLUME ["/var/lib/registry"]',
-            "EXPOSE 5000",
-            'ENTRYPOINT ["registry"]',
-            'CMD ["serve", "/etc/docker/registry/config.yml"]',
-        ])
+        _dockerfile(
+            ctx,
+            [
+                f"FROM {base}",
+                "COPY registry /bin/registry",
+                f'LABEL {LABEL}="registry"',
+                'VOLUME ["/var/lib/registry"]',
+                "EXPOSE 5000",
+                'ENTRYPOINT ["registry"]',
+                'CMD ["serve", "/etc/docker/registry/config.yml"]',
+            ],
+        )
         return _build(engine, ctx, tag, progress)
 
 

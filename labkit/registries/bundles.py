@@ -175,11 +175,16 @@ def download_wheels(into: Path) -> list[str]:
 
     wanted = [r for r in requires("labkit") or [] if "extra ==" not in r] + ["setuptools>=77", "wheel", "pip"]
     into.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(into), *wanted],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(into), *wanted],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
-        raise LabkitError(f"pip could not download labkit's Python packages: {done.stderr.strip()[-400:]}",
-                          "check that this machine reaches PyPI, or save the bundle without --wheels.")
+        raise LabkitError(
+            f"pip could not download labkit's Python packages: {done.stderr.strip()[-400:]}",
+            "check that this machine reaches PyPI, or save the bundle without --wheels.",
+        )
     return sorted(p.name for p in into.iterdir())
 
 

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import time
 
-from ..errors import EngineError, RegistryStartFailed
 from ..engines import Engine
-from ..home import LabPaths
-from .programs import REGISTRY, START_TIMEOUT, USER, RegistryKind, config_text, htpasswd_text
-from ._http import RegistryClient
-from ..machine import Reporter
-from ..home import RegistryState
+from ..errors import EngineError, RegistryStartFailed
+from ..home import LabPaths, RegistryState
+from ..machine import Reporter, processes
 from . import seeding
-from ..machine import processes
+from ._http import RegistryClient
+from .programs import REGISTRY, START_TIMEOUT, USER, RegistryKind, config_text, htpasswd_text
 
 IMAGE = "registry:2"
 INSIDE = "5000/tcp"
@@ -47,8 +45,9 @@ def _bound_port(box: dict | None) -> int | None:
     return None
 
 
-def ensure(engine: Engine, paths: LabPaths, kind: RegistryKind, part: RegistryState,
-           reporter: Reporter | None = None) -> tuple[RegistryState, list[str]]:
+def ensure(
+    engine: Engine, paths: LabPaths, kind: RegistryKind, part: RegistryState, reporter: Reporter | None = None
+) -> tuple[RegistryState, list[str]]:
     """This registry's container running and answering, on the port it had; a port another program
     took since is replaced by a free one (and said)."""
     box_name, notes = name(paths, kind), []
@@ -68,8 +67,17 @@ def ensure(engine: Engine, paths: LabPaths, kind: RegistryKind, part: RegistrySt
         files = {CONFIG: config_text(paths, kind, "0.0.0.0:5000", DATA, HTPASSWD).encode()}
         if kind.auth:
             files[HTPASSWD] = htpasswd_text(paths).encode()
-        engine.create_service(box_name, IMAGE, ["registry", "serve", CONFIG], port, INSIDE, volume(paths, kind), DATA,
-                              {PART_LABEL: kind.name, "labkit.lab": paths.key}, files)
+        engine.create_service(
+            box_name,
+            IMAGE,
+            ["registry", "serve", CONFIG],
+            port,
+            INSIDE,
+            volume(paths, kind),
+            DATA,
+            {PART_LABEL: kind.name, "labkit.lab": paths.key},
+            files,
+        )
     if not running:
         engine.start_container(box_name)
     address = f"127.0.0.1:{port}"

@@ -45,7 +45,11 @@ CHUNK = 1 << 16
 def store_path(store: Path, host: str, path: str) -> Path | None:
     """Where the store keeps http://`host``path`; None for a name that could climb out of it."""
     parts = [p for p in unquote(path).split("/") if p]
-    if not re.fullmatch(r"[A-Za-z0-9.-]+(?::\d+)?", host) or any(p in (".", "..") or "\0" in p for p in parts) or not parts:
+    if (
+        not re.fullmatch(r"[A-Za-z0-9.-]+(?::\d+)?", host)
+        or any(p in (".", "..") or "\0" in p for p in parts)
+        or not parts
+    ):
         return None
     return store.joinpath(host.lower(), *parts)
 
@@ -75,15 +79,27 @@ START_TIMEOUT = 20.0
 
 
 def command(store: Path, address: str, port: int, offline: bool = False, shared: Path | None = None) -> list[str]:
-    return [sys.executable, "-m", "labkit.registries.package_source", "--store", str(store), "--listen", f"{address}:{port}",
-            *(["--shared", str(shared)] if shared else []), *(["--offline"] if offline else [])]
+    return [
+        sys.executable,
+        "-m",
+        "labkit.registries.package_source",
+        "--store",
+        str(store),
+        "--listen",
+        f"{address}:{port}",
+        *(["--shared", str(shared)] if shared else []),
+        *(["--offline"] if offline else []),
+    ]
 
 
 def answers(address: str, port: int) -> bool:
     import requests
 
     try:
-        return requests.get(f"http://{address}:{port}{HEALTH}", timeout=1, proxies={"http": "", "https": ""}).status_code == 200
+        return (
+            requests.get(f"http://{address}:{port}{HEALTH}", timeout=1, proxies={"http": "", "https": ""}).status_code
+            == 200
+        )
     except requests.RequestException:
         return False
 
@@ -94,13 +110,21 @@ def is_running(pid: int | None) -> bool:
     return processes.is_running(pid, os.path.basename(sys.executable), "labkit.registries.package_source")
 
 
-def start(store: Path, address: str, port: int, log: Path, offline: bool = False, wrap=None, shared: Path | None = None,
-          namespace_of: int = 0):
+def start(
+    store: Path,
+    address: str,
+    port: int,
+    log: Path,
+    offline: bool = False,
+    wrap=None,
+    shared: Path | None = None,
+    namespace_of: int = 0,
+):
     """Start the package source on address:port; its process once it answers. A sandbox runs it in its
     network namespace (its command line through `wrap`, the namespace the one of process
     `namespace_of`), reading the class's store `shared`: it is ready once it listens there."""
-    from ..machine import processes
     from ..errors import LabkitError
+    from ..machine import processes
 
     argv = command(store, address, port, offline, shared)
     proc = processes.spawn(wrap(argv) if wrap else argv, log)
@@ -109,8 +133,10 @@ def start(store: Path, address: str, port: int, log: Path, offline: bool = False
     if failure is not None:
         proc.kill()
         proc.wait()
-        raise LabkitError(f"The lab's Debian package source did not start on {address}:{port}: {failure}.\n{processes.log_tail(log)}",
-                          f"read {log}; `labkit up` tries again.")
+        raise LabkitError(
+            f"The lab's Debian package source did not start on {address}:{port}: {failure}.\n{processes.log_tail(log)}",
+            f"read {log}; `labkit up` tries again.",
+        )
     return proc
 
 
@@ -127,10 +153,16 @@ def listens(pid: int, port: int) -> bool:
 def stop(pid: int | None) -> bool:
     from ..machine import processes
 
-    return bool(pid) and is_running(pid) and processes.stop(pid, os.path.basename(sys.executable), "labkit.registries.package_source")
+    return (
+        bool(pid)
+        and is_running(pid)
+        and processes.stop(pid, os.path.basename(sys.executable), "labkit.registries.package_source")
+    )
 
 
-def fill(engine, url: str, image: str = "debian:bookworm-slim", packages: tuple[str, ...] = COURSE_PACKAGES) -> tuple[bool, str]:
+def fill(
+    engine, url: str, image: str = "debian:bookworm-slim", packages: tuple[str, ...] = COURSE_PACKAGES
+) -> tuple[bool, str]:
     """Install the course's packages once in a throwaway container of `image` through the package source
     at `url` (online), which keeps every file apt fetched; (whether it worked, apt's last words)."""
     script = f"apt-get update -q && apt-get install -y -q --download-only {' '.join(packages)}"
@@ -162,8 +194,11 @@ class Handler(BaseHTTPRequestHandler):
         elif ARCHIVE.match(path):
             self._archive(host, path, body)
         elif self.offline:
-            self._say(502, f"This lab has no internet: its package source serves Debian's packages the course "
-                           f"installs, not http://{host}{path}.")
+            self._say(
+                502,
+                f"This lab has no internet: its package source serves Debian's packages the course "
+                f"installs, not http://{host}{path}.",
+            )
         else:
             self._relay(f"http://{host}{path}{'?' + url.query if url.query else ''}", body, None)
 
@@ -187,8 +222,11 @@ class Handler(BaseHTTPRequestHandler):
         if held is not None:  # the archive cannot be reached: the index stored last serves
             self._send_file(held, body)
             return
-        self._say(404, f"The lab's package source does not hold http://{host}{path}"
-                       + (" (and has no internet to fetch it)." if self.offline else ", and Debian's archive did not give it."))
+        self._say(
+            404,
+            f"The lab's package source does not hold http://{host}{path}"
+            + (" (and has no internet to fetch it)." if self.offline else ", and Debian's archive did not give it."),
+        )
 
     def _relay(self, url: str, body: bool, keep: Path | None) -> bool:
         """Pass `url` on from the internet; with `keep`, stored there whole first and served from the
@@ -196,8 +234,13 @@ class Handler(BaseHTTPRequestHandler):
         import requests
 
         try:
-            upstream = requests.request("GET" if body or keep else "HEAD", url, stream=True, timeout=UPSTREAM_TIMEOUT,
-                                        headers={"User-Agent": self.headers.get("User-Agent", "labkit"), "Accept-Encoding": "identity"})
+            upstream = requests.request(
+                "GET" if body or keep else "HEAD",
+                url,
+                stream=True,
+                timeout=UPSTREAM_TIMEOUT,
+                headers={"User-Agent": self.headers.get("User-Agent", "labkit"), "Accept-Encoding": "identity"},
+            )
         except requests.RequestException:
             if keep is None:
                 self._say(502, f"{url} cannot be reached from this lab.")
@@ -262,7 +305,9 @@ def server(store: Path, address: str, port: int, offline: bool, shared: tuple[Pa
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m labkit.registries.package_source", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m labkit.registries.package_source", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--store", required=True, type=Path)
     parser.add_argument("--listen", required=True, metavar="ADDRESS:PORT")
     parser.add_argument("--shared", type=Path, action="append", default=[], help="a store it only reads (repeatable)")

@@ -22,10 +22,9 @@ from typing import Callable
 import bcrypt
 
 from ..errors import MissingProgram, RegistryStartFailed
-from ..home import LabPaths
-from ._http import RegistryClient
-from ..home import RegistryState, ensure_dir
+from ..home import LabPaths, RegistryState, ensure_dir
 from ..machine import processes
+from ._http import RegistryClient
 
 PROGRAM = "docker-registry"
 USER = "learner"
@@ -120,8 +119,13 @@ def ensure(paths: LabPaths, kind: RegistryKind, part: RegistryState) -> tuple[Re
     raise RegistryStartFailed(kind.title, failure, log, processes.log_tail(log))
 
 
-def start_at(paths: LabPaths, kind: RegistryKind, port: int, wrap: Callable[[list[str]], list[str]] | None = None,
-             readonly: bool = False) -> RegistryState:
+def start_at(
+    paths: LabPaths,
+    kind: RegistryKind,
+    port: int,
+    wrap: Callable[[list[str]], list[str]] | None = None,
+    readonly: bool = False,
+) -> RegistryState:
     """Start this registry on `port`, its command line passed through `wrap` (a grading sandbox runs
     it in its network namespace); `readonly` refuses every push (a view of the class's mirror)."""
     program = shutil.which(PROGRAM)
@@ -160,7 +164,9 @@ def _write_config(paths: LabPaths, kind: RegistryKind, port: int, readonly: bool
     return config
 
 
-def config_text(paths: LabPaths, kind: RegistryKind, addr: str, data: str, htpasswd: str, readonly: bool = False) -> str:
+def config_text(
+    paths: LabPaths, kind: RegistryKind, addr: str, data: str, htpasswd: str, readonly: bool = False
+) -> str:
     """Distribution's configuration: where it listens and keeps its data, the login for the course registry."""
     folder = ensure_dir(paths.registry_dir(kind.name))
     secret_file = folder / "http-secret"

@@ -19,13 +19,13 @@ from typing import Iterator
 
 import requests
 
-from ..errors import BundleError, ImageMissing, LabImagesMissing, LabkitError
 from ..engines import Engine
+from ..errors import BundleError, ImageMissing, LabImagesMissing, LabkitError
 from ..home import LabPaths
-from .names import repo_tag
-from ._http import RegistryClient
 from ..machine import Reporter
 from . import base_images, bundles
+from ._http import RegistryClient
+from .names import repo_tag
 
 #: The course's base images, by the names learners type.
 BASE_IMAGES = ("busybox:latest", "debian:bookworm-slim", "nginx:latest")
@@ -33,8 +33,6 @@ BASE_IMAGES = ("busybox:latest", "debian:bookworm-slim", "nginx:latest")
 #: The mirror holds it too, so a bundle carries it (on labkit's own engine it is built from Debian's docker-registry).
 LAB_IMAGES = ("registry:2",)
 HUB_PROBE_URL = "https://registry-1.docker.io/v2/"
-
-
 
 
 def mirror_ref(address: str, ref: str) -> str:
@@ -63,13 +61,13 @@ def base_layers(mirror: RegistryClient) -> dict[str, str]:
     return layers
 
 
-
-
 def bundle_path(paths: LabPaths) -> Path:
     return paths.cache / "base-images.tar"
 
 
-def seed(engine: Engine, mirror: RegistryClient, paths: LabPaths, reporter: Reporter, own_engine: bool = False) -> dict[str, str]:
+def seed(
+    engine: Engine, mirror: RegistryClient, paths: LabPaths, reporter: Reporter, own_engine: bool = False
+) -> dict[str, str]:
     """Put every missing base image (and the lab's registry image) into the mirror; returns {ref: where it came from}.
     On the learner's own engine (`own_engine`) images it already holds by those names come first, and nothing is
     built unless labkit runs as root (debootstrap needs it): what no source has is `LabImagesMissing`."""
@@ -206,7 +204,7 @@ def borrowed_names(engine: Engine, refs: tuple[str, ...] | list[str]) -> Iterato
 def _canonical(name: str) -> str:
     for prefix in ("docker.io/library/", "docker.io/", "library/"):
         if name.startswith(prefix):
-            return name[len(prefix):]
+            return name[len(prefix) :]
     return name
 
 
@@ -230,7 +228,9 @@ def _load_bundle(engine: Engine, path: Path, held: list[str]) -> None:
             engine.tag(name, _canonical(name))
 
 
-def load(engine: Engine, mirror: RegistryClient | None, path: Path, reporter: Reporter, keep: bool = False) -> list[str]:
+def load(
+    engine: Engine, mirror: RegistryClient | None, path: Path, reporter: Reporter, keep: bool = False
+) -> list[str]:
     """`labkit mirror load FILE`: the base images (and the lab's registry image) of a bundle into the
     mirror, when it is up. `keep`: they stay in the engine under their names too (the learner's own
     engine, which may not pull from the mirror: its pull exercises find them there)."""
@@ -249,8 +249,14 @@ def load(engine: Engine, mirror: RegistryClient | None, path: Path, reporter: Re
     return held
 
 
-def save(engine: Engine, mirror: RegistryClient, path: Path, reporter: Reporter, packages: Path | None = None,
-         wheels: bool = False) -> list[str]:
+def save(
+    engine: Engine,
+    mirror: RegistryClient,
+    path: Path,
+    reporter: Reporter,
+    packages: Path | None = None,
+    wheels: bool = False,
+) -> list[str]:
     """`labkit mirror save FILE`: the mirror's base images (and the lab's registry image), the lab's Debian
     package store and, with `wheels`, labkit's Python packages, as one bundle (`registries.bundles`)."""
     held = list(present(mirror, BASE_IMAGES + LAB_IMAGES))

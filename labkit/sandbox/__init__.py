@@ -5,6 +5,20 @@ each run in one. Root only: making users, cgroups and mounts needs it."""
 
 from .._faces import face
 
-__all__ = ["BASE", "Limits", "PREFIX", "Sandbox", "Spec", "clean_leftovers", "engine_tree", "hideable", "make",
-           "missing", "names_of_runs", "rootless_script", "take_down", "view_script"]
+__all__ = [
+    "BASE",
+    "Limits",
+    "PREFIX",
+    "Sandbox",
+    "Spec",
+    "clean_leftovers",
+    "engine_tree",
+    "hideable",
+    "make",
+    "missing",
+    "names_of_runs",
+    "rootless_script",
+    "take_down",
+    "view_script",
+]
 __getattr__, __dir__ = face(__name__, {name: "_box" for name in __all__})

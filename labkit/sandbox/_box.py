@@ -42,17 +42,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..engines import THROWAWAY_GOGC, Engine, FetchedEngine, docker_cli
 from ..errors import SandboxFailed, SandboxUnavailable
-from . import _cgroups
-from ..engines import docker_cli
-from ..registries import package_source, programs
+from ..home import EngineState, LabPaths, PackagesState, RegistryState, State
 from ..machine import processes
-from ..engines import FetchedEngine
-from ..engines import Engine
-from ..engines import THROWAWAY_GOGC
-from ..home import LabPaths
-from ..registries import MIRROR, REGISTRY
-from ..home import EngineState, PackagesState, RegistryState, State
+from ..registries import MIRROR, REGISTRY, package_source, programs
+from . import _cgroups
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +80,9 @@ class Spec:
     store: str = "containerd"
     seeded: Path | None = None  # a course registry's storage to start from (the base layers)
     kept: Path | None = None  # a folder that outlives the sandbox (a hub learner's work), bound at home/kept
-    packages: Path | None = None  # the class's Debian package store (`registries.package_source`), which its package source reads
+    packages: Path | None = (
+        None  # the class's Debian package store (`registries.package_source`), which its package source reads
+    )
     offline: bool = False  # nothing of it reaches the internet: only the lab's own sources (a graded submission)
 
 
@@ -141,8 +138,15 @@ class Sandbox:
     def host(self) -> str:
         return f"unix://{self.run_dir / 'docker.sock'}"
 
-    def command(self, argv: list[str], env: dict[str, str], *, network: bool = True, privileges: bool = False,
-                cwd: Path | None = None) -> list[str]:
+    def command(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        *,
+        network: bool = True,
+        privileges: bool = False,
+        cwd: Path | None = None,
+    ) -> list[str]:
         """`argv` as the sandbox's user inside the sandbox, in `cwd` (its home): its cgroup, its mount
         namespace, the engine's network namespace (`network`), with `env` and nothing of this
         process's environment, and no way to gain privileges (`privileges`: only the engine, whose
@@ -153,8 +157,18 @@ class Sandbox:
         drop = ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups", "--inh-caps=-all"]
         if not privileges:
             drop.append("--no-new-privs")
-        return [*self._joined(), *enter, "--", *drop, "--", "env", "-i", f"--chdir={cwd or self.home}",
-                *[f"{k}={v}" for k, v in env.items()], *argv]
+        return [
+            *self._joined(),
+            *enter,
+            "--",
+            *drop,
+            "--",
+            "env",
+            "-i",
+            f"--chdir={cwd or self.home}",
+            *[f"{k}={v}" for k, v in env.items()],
+            *argv,
+        ]
 
     def _joined(self) -> list[str]:
         """A shell that puts itself into the sandbox's cgroup, then runs the rest of the command."""
@@ -166,9 +180,13 @@ class Sandbox:
 
     def lab_variables(self) -> dict[str, str]:
         """What points a kernel of the sandbox's user at its lab, as `labkit env` points a learner's shell."""
-        return {"DOCKER_HOST": self.host, "LABKIT_REGISTRY": self.state.registry.address,
-                "LABKIT_USER": self.state.registry.user, "LABKIT_HOME": str(self.kernel_home),
-                "DOCKER_CONFIG": str(self.docker_config)}
+        return {
+            "DOCKER_HOST": self.host,
+            "LABKIT_REGISTRY": self.state.registry.address,
+            "LABKIT_USER": self.state.registry.user,
+            "LABKIT_HOME": str(self.kernel_home),
+            "DOCKER_CONFIG": str(self.docker_config),
+        }
 
     def offer_plugins(self) -> None:
         """The user's Docker client configuration names the engine's buildx plugin (files the user owns)."""
@@ -178,8 +196,14 @@ class Sandbox:
 
     def base_env(self) -> dict[str, str]:
         """What every process of the user starts with."""
-        return {"HOME": str(self.home), "USER": self.name, "LOGNAME": self.name, "LANG": "C.UTF-8",
-                "XDG_RUNTIME_DIR": str(self.run_dir), "PATH": _engine_path(self.spec.engine)}
+        return {
+            "HOME": str(self.home),
+            "USER": self.name,
+            "LOGNAME": self.name,
+            "LANG": "C.UTF-8",
+            "XDG_RUNTIME_DIR": str(self.run_dir),
+            "PATH": _engine_path(self.spec.engine),
+        }
 
     def limits_hit(self) -> list[str]:
         """Each limit the sandbox ran into, in words (the disk: full at the end)."""
@@ -212,9 +236,18 @@ def _engine_path(engine: FetchedEngine) -> str:
 
 # --- can one be made here? -----------------------------------------------------------------
 PROGRAMS = {  # program: the Debian package that has it
-    "useradd": "passwd", "userdel": "passwd", "newuidmap": "uidmap", "rootlesskit": "rootlesskit",
-    "rootlessctl": "rootlesskit", "slirp4netns": "slirp4netns", "nsenter": "util-linux", "unshare": "util-linux",
-    "setpriv": "util-linux", "mkfs.ext4": "e2fsprogs", programs.PROGRAM: "docker-registry", "iptables": "iptables",
+    "useradd": "passwd",
+    "userdel": "passwd",
+    "newuidmap": "uidmap",
+    "rootlesskit": "rootlesskit",
+    "rootlessctl": "rootlesskit",
+    "slirp4netns": "slirp4netns",
+    "nsenter": "util-linux",
+    "unshare": "util-linux",
+    "setpriv": "util-linux",
+    "mkfs.ext4": "e2fsprogs",
+    programs.PROGRAM: "docker-registry",
+    "iptables": "iptables",
 }
 
 
@@ -222,27 +255,46 @@ def missing(engine: FetchedEngine | None) -> list[tuple[str, str]]:
     """What this machine lacks to make a sandbox: (what, how to get it); empty when nothing."""
     lacks: list[tuple[str, str]] = []
     if os.geteuid() != 0:
-        lacks.append(("root", "run `labkit grade` as root (sudo): making a user, a cgroup, mounts and a "
-                              "namespace per submission needs it; the submissions themselves never run as root"))
+        lacks.append(
+            (
+                "root",
+                "run `labkit grade` as root (sudo): making a user, a cgroup, mounts and a "
+                "namespace per submission needs it; the submissions themselves never run as root",
+            )
+        )
     packages = sorted({pkg for prog, pkg in PROGRAMS.items() if not shutil.which(prog, path=_sbin_path())})
     if packages:
         lacks.append((f"programs from {', '.join(packages)}", f"apt-get install {' '.join(packages)}"))
     if _number("/proc/sys/user/max_user_namespaces") == 0 or _number("/proc/sys/kernel/unprivileged_userns_clone") == 0:
         lacks.append(("user namespaces", "sysctl -w user.max_user_namespaces=15000 kernel.unprivileged_userns_clone=1"))
     if _number("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == 1:
-        lacks.append(("user namespaces for unprivileged users (AppArmor restricts them)",
-                      "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile for rootlesskit"))
+        lacks.append(
+            (
+                "user namespaces for unprivileged users (AppArmor restricts them)",
+                "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile for rootlesskit",
+            )
+        )
     try:
         if not stat.S_ISCHR(os.stat("/dev/net/tun").st_mode):
             raise FileNotFoundError
     except FileNotFoundError:
-        lacks.append(("/dev/net/tun", "load the tun module (`modprobe tun`); in a container, pass --device /dev/net/tun"))
+        lacks.append(
+            ("/dev/net/tun", "load the tun module (`modprobe tun`); in a container, pass --device /dev/net/tun")
+        )
     if _cgroups.missing_controllers():
-        lacks.append((f"the cgroup controllers {', '.join(_cgroups.missing_controllers())}",
-                      "enable them for root's cgroup (cgroup v2: +memory +pids in cgroup.subtree_control)"))
+        lacks.append(
+            (
+                f"the cgroup controllers {', '.join(_cgroups.missing_controllers())}",
+                "enable them for root's cgroup (cgroup v2: +memory +pids in cgroup.subtree_control)",
+            )
+        )
     if engine is None or not rootless_script(engine):
-        lacks.append(("Docker's rootless mode (dockerd-rootless.sh)",
-                      "run `labkit up` once, which fetches today's engine with it, or install docker.io"))
+        lacks.append(
+            (
+                "Docker's rootless mode (dockerd-rootless.sh)",
+                "run `labkit up` once, which fetches today's engine with it, or install docker.io",
+            )
+        )
     return lacks
 
 
@@ -322,12 +374,28 @@ def _add_user(name: str) -> tuple[int, int]:
     for table in (Path("/etc/subuid"), Path("/etc/subgid")):
         if not table.exists():  # useradd fills them only where they exist
             table.touch(mode=0o644)
-    _run(["useradd", "--no-create-home", "--home-dir", str(BASE / name / "home"), "--shell", "/usr/sbin/nologin",
-          "--user-group", "--comment", "labkit sandbox", name], f"making the user {name}", attempts=100)
+    _run(
+        [
+            "useradd",
+            "--no-create-home",
+            "--home-dir",
+            str(BASE / name / "home"),
+            "--shell",
+            "/usr/sbin/nologin",
+            "--user-group",
+            "--comment",
+            "labkit sandbox",
+            name,
+        ],
+        f"making the user {name}",
+        attempts=100,
+    )
     entry = pwd.getpwnam(name)
     if not any(line.split(":")[0] == name for line in Path("/etc/subuid").read_text().splitlines()):
-        raise SandboxFailed(f"making the user {name}", "useradd gave it no subordinate ids in /etc/subuid "
-                            "(SUB_UID_COUNT in /etc/login.defs must not be 0)")
+        raise SandboxFailed(
+            f"making the user {name}",
+            "useradd gave it no subordinate ids in /etc/subuid (SUB_UID_COUNT in /etc/login.defs must not be 0)",
+        )
     return entry.pw_uid, entry.pw_gid
 
 
@@ -353,14 +421,29 @@ def _make_disk(sb: Sandbox) -> None:
             f.truncate(sb.spec.limits.disk)
         # Thrown away after one submission, so no journal and no cache flushes: fsync (containerd's,
         # the registry's) then costs the loop device nothing (what each costs: docs/benchmarks.md).
-        _run(["mkfs.ext4", "-q", "-F", "-m", "0", "-O", "^has_journal", "-E", "nodiscard,lazy_itable_init=1", str(image)],
-             "making the sandbox's file system")
+        _run(
+            [
+                "mkfs.ext4",
+                "-q",
+                "-F",
+                "-m",
+                "0",
+                "-O",
+                "^has_journal",
+                "-E",
+                "nodiscard,lazy_itable_init=1",
+                str(image),
+            ],
+            "making the sandbox's file system",
+        )
         _run(["mount", "-o", "loop,nosuid,nobarrier", str(image), str(sb.root)], "mounting the sandbox's file system")
         sb.loop = True
     except SandboxFailed:
         image.unlink(missing_ok=True)  # no loop device here (a container): memory, of the same size
-        _run(["mount", "-t", "tmpfs", "-o", f"size={sb.spec.limits.disk},mode=0711,nosuid", PREFIX, str(sb.root)],
-             "mounting the sandbox's file system")
+        _run(
+            ["mount", "-t", "tmpfs", "-o", f"size={sb.spec.limits.disk},mode=0711,nosuid", PREFIX, str(sb.root)],
+            "mounting the sandbox's file system",
+        )
     finally:
         image.unlink(missing_ok=True)  # the loop device holds it open; gone with the mount
     os.chmod(sb.root, 0o711)
@@ -368,11 +451,20 @@ def _make_disk(sb: Sandbox) -> None:
 
 
 def _lay_out(sb: Sandbox) -> None:
-    for folder, mode, ours in (("home", 0o700, True), ("home/workspace", 0o755, True), ("home/docker-config", 0o700, True),
-                               ("home/labkit", 0o700, True), ("home/labkit/registry", 0o700, True), ("run", 0o700, True),
-                               # The sandbox's /tmp and /dev/shm: only its user's processes use them, and
-                               # another sandbox must not reach them by name.
-                               ("tmp", 0o700, True), ("shm", 0o700, True), ("lab", 0o700, False), ("view", 0o700, False)):
+    for folder, mode, ours in (
+        ("home", 0o700, True),
+        ("home/workspace", 0o755, True),
+        ("home/docker-config", 0o700, True),
+        ("home/labkit", 0o700, True),
+        ("home/labkit/registry", 0o700, True),
+        ("run", 0o700, True),
+        # The sandbox's /tmp and /dev/shm: only its user's processes use them, and
+        # another sandbox must not reach them by name.
+        ("tmp", 0o700, True),
+        ("shm", 0o700, True),
+        ("lab", 0o700, False),
+        ("view", 0o700, False),
+    ):
         path = sb.root / folder
         path.mkdir(mode=mode)
         os.chmod(path, mode)
@@ -388,8 +480,14 @@ def _hold_namespace(sb: Sandbox) -> None:
     argv = [*sb._joined(), "unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", view_script(sb)]
     log_path = sb.root / "lab" / "namespace.log"
     with open(log_path, "wb") as log:
-        sb.holder = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
-                                     start_new_session=True, env={**os.environ, "PATH": _sbin_path()})
+        sb.holder = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            start_new_session=True,
+            env={**os.environ, "PATH": _sbin_path()},
+        )
     if sb.holder.stdout.readline().strip() != b"ready":
         sb.holder.wait()
         raise SandboxFailed("making its view of the machine", processes.log_tail(log_path))
@@ -419,7 +517,9 @@ def view_script(sb: Sandbox) -> str:
         return view / str(path).lstrip("/")
 
     def bind(source: Path, target: Path, readonly: bool = False, recursive: bool = False) -> None:
-        lines.append(f"mkdir -p {q(target)}" if source.is_dir() else f"mkdir -p {q(target.parent)} && touch {q(target)}")
+        lines.append(
+            f"mkdir -p {q(target)}" if source.is_dir() else f"mkdir -p {q(target.parent)} && touch {q(target)}"
+        )
         lines.append(f"mount {'--rbind' if recursive else '--bind'} {q(source)} {q(target)}")
         if readonly:
             lines.append(f"mount -o remount,bind,ro {q(target)}")
@@ -432,21 +532,33 @@ def view_script(sb: Sandbox) -> str:
     own, dev = sb.root, view / "dev"
     lines += [
         # Its own processes only: not the grader's, whose command lines name the class's files.
-        f"mkdir {q(view / 'proc')}", f"mount -t proc -o hidepid=invisible,nosuid,nodev,noexec proc {q(view / 'proc')}",
-        f"mkdir {q(view / 'sys')}", f"mount --rbind /sys {q(view / 'sys')}",
-        f"mkdir {q(dev)}", f"mount -t tmpfs -o size=64k,mode=0755,nosuid,noexec {PREFIX}-dev {q(dev)}",
+        f"mkdir {q(view / 'proc')}",
+        f"mount -t proc -o hidepid=invisible,nosuid,nodev,noexec proc {q(view / 'proc')}",
+        f"mkdir {q(view / 'sys')}",
+        f"mount --rbind /sys {q(view / 'sys')}",
+        f"mkdir {q(dev)}",
+        f"mount -t tmpfs -o size=64k,mode=0755,nosuid,noexec {PREFIX}-dev {q(dev)}",
         *[f"touch {q(dev / d)} && mount --bind /dev/{d} {q(dev / d)}" for d in DEVICES],
-        f"mkdir {q(dev / 'pts')}", f"mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts {q(dev / 'pts')}",
-        f"ln -s pts/ptmx {q(dev / 'ptmx')}", f"ln -s /proc/self/fd {q(dev / 'fd')}",
+        f"mkdir {q(dev / 'pts')}",
+        f"mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts {q(dev / 'pts')}",
+        f"ln -s pts/ptmx {q(dev / 'ptmx')}",
+        f"ln -s /proc/self/fd {q(dev / 'fd')}",
         *[f"ln -s /proc/self/fd/{n} {q(dev / name)}" for n, name in enumerate(("stdin", "stdout", "stderr"))],
-        f"mkdir {q(dev / 'shm')}", f"mount --bind {q(own / 'shm')} {q(dev / 'shm')}",
-        f"mkdir {q(dev / 'net')}", f"touch {q(dev / 'net/tun')}", f"mount --bind {q(own / 'tun')} {q(dev / 'net/tun')}",
+        f"mkdir {q(dev / 'shm')}",
+        f"mount --bind {q(own / 'shm')} {q(dev / 'shm')}",
+        f"mkdir {q(dev / 'net')}",
+        f"touch {q(dev / 'net/tun')}",
+        f"mount --bind {q(own / 'tun')} {q(dev / 'net/tun')}",
         # Its own /tmp and /var/tmp (its user's alone), /run and /run/lock: a lab writes only in itself
         # (the machine's /run/lock is world-writable).
-        f"mkdir {q(view / 'tmp')}", f"mount --bind {q(own / 'tmp')} {q(view / 'tmp')}",
-        f"mkdir -p {q(view / 'var/tmp')}", f"mount --bind {q(own / 'tmp')} {q(view / 'var/tmp')}",
-        f"ln -s /run {q(view / 'var/run')}", f"ln -s /run/lock {q(view / 'var/lock')}",
-        f"mkdir {q(view / 'run')}", f"mount -t tmpfs -o size=1m,mode=0755,nosuid,nodev {PREFIX}-run {q(view / 'run')}",
+        f"mkdir {q(view / 'tmp')}",
+        f"mount --bind {q(own / 'tmp')} {q(view / 'tmp')}",
+        f"mkdir -p {q(view / 'var/tmp')}",
+        f"mount --bind {q(own / 'tmp')} {q(view / 'var/tmp')}",
+        f"ln -s /run {q(view / 'var/run')}",
+        f"ln -s /run/lock {q(view / 'var/lock')}",
+        f"mkdir {q(view / 'run')}",
+        f"mount -t tmpfs -o size=1m,mode=0755,nosuid,nodev {PREFIX}-run {q(view / 'run')}",
         f"mkdir -m 1777 {q(view / 'run/lock')}",
     ]
     # What it runs, and its own folder: last, so that what lies under /tmp (a checkout there) is not
@@ -462,15 +574,36 @@ def view_script(sb: Sandbox) -> str:
         bind(resolver, inside(resolver), readonly=True)
     lines += [f"cd {q(view)}", "mkdir .old", "pivot_root . .old", "cd /", "umount -l /.old", "rmdir /.old"]
     for cover in _outermost(h for h in sb.spec.hide if hideable(h)):  # a hidden folder inside what is shown
-        lines.append(f"if [ -d {q(cover)} ]; then mount -t tmpfs -o size=1m,mode=0755,nosuid,nodev,ro {PREFIX}-hidden {q(cover)}; "
-                     f"elif [ -e {q(cover)} ]; then mount --bind /dev/null {q(cover)}; fi")
+        lines.append(
+            f"if [ -d {q(cover)} ]; then mount -t tmpfs -o size=1m,mode=0755,nosuid,nodev,ro {PREFIX}-hidden {q(cover)}; "
+            f"elif [ -e {q(cover)} ]; then mount --bind /dev/null {q(cover)}; fi"
+        )
     lines += ["echo ready", "exec sleep infinity"]
     return "\n".join(lines)
 
 
 #: What no folder to hide may be, nor lie in, nor hold: the system a sandbox runs on.
-SYSTEM = tuple(map(Path, ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/proc", "/sys", "/dev",
-                          "/boot", "/run", "/var/lib/labkit/sandboxes")))
+SYSTEM = tuple(
+    map(
+        Path,
+        (
+            "/usr",
+            "/bin",
+            "/sbin",
+            "/lib",
+            "/lib32",
+            "/lib64",
+            "/libx32",
+            "/etc",
+            "/proc",
+            "/sys",
+            "/dev",
+            "/boot",
+            "/run",
+            "/var/lib/labkit/sandboxes",
+        ),
+    )
+)
 
 
 def hideable(path: Path) -> bool:
@@ -500,15 +633,24 @@ def _start_engine(sb: Sandbox) -> None:
     script = rootless_script(sb.spec.engine)
     mirror_port = processes.free_port()
     sb.state.mirror = RegistryState(port=mirror_port)
-    args = [str(script), f"--host={sb.host}", f"--registry-mirror=http://127.0.0.1:{mirror_port}",
-            f"--pidfile={sb.run_dir / 'docker.pid'}"]
+    args = [
+        str(script),
+        f"--host={sb.host}",
+        f"--registry-mirror=http://127.0.0.1:{mirror_port}",
+        f"--pidfile={sb.run_dir / 'docker.pid'}",
+    ]
     if sb.spec.engine.current:
         args.append(f"--feature=containerd-snapshotter={'true' if sb.spec.store == 'containerd' else 'false'}")
         # No IPv6 rules: today's engine runs ip6tables beside iptables at every start, CPU paid for
         # every sandbox (docs/benchmarks.md), for networks no submission gets.
         args.append("--ip6tables=false")
-    env = {**sb.base_env(), "DOCKERD_ROOTLESS_ROOTLESSKIT_NET": "slirp4netns", "DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER": "builtin",
-           "DOCKERD_ROOTLESS_ROOTLESSKIT_DISABLE_HOST_LOOPBACK": "true", "GOGC": THROWAWAY_GOGC}  # it lives for one submission
+    env = {
+        **sb.base_env(),
+        "DOCKERD_ROOTLESS_ROOTLESSKIT_NET": "slirp4netns",
+        "DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER": "builtin",
+        "DOCKERD_ROOTLESS_ROOTLESSKIT_DISABLE_HOST_LOOPBACK": "true",
+        "GOGC": THROWAWAY_GOGC,
+    }  # it lives for one submission
     if "ROOTLESSKIT_STATE_DIR" not in script.read_text():  # 20.10's script: rootlesskit's state in a temporary folder
         env["DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS"] = f"--state-dir={sb.run_dir / 'dockerd-rootless'}"
     log = sb.root / "lab" / "engine.log"
@@ -529,8 +671,13 @@ def _start_engine(sb: Sandbox) -> None:
     if failure:
         raise SandboxFailed("starting its rootless Docker engine", f"{failure}\n{processes.log_tail(log)}")
     sb.engine_child = int(child.read_text().strip())
-    sb.state.engine = EngineState(host=sb.host, managed=False, store=sb.spec.store, version=sb.spec.engine.version,
-                                  programs=_programs(sb.spec.engine))
+    sb.state.engine = EngineState(
+        host=sb.host,
+        managed=False,
+        store=sb.spec.store,
+        version=sb.spec.engine.version,
+        programs=_programs(sb.spec.engine),
+    )
 
 
 def _start_registries(sb: Sandbox) -> None:
@@ -544,8 +691,15 @@ def _start_registries(sb: Sandbox) -> None:
     if sb.spec.seeded is not None:
         shutil.copytree(sb.spec.seeded, programs.data_dir(paths, REGISTRY))
     for kind, port in ((REGISTRY, registry_port), (MIRROR, sb.state.mirror.port)):
-        _run(["rootlessctl", f"--socket={sb.run_dir / 'dockerd-rootless' / 'api.sock'}", "add-ports",
-              f"127.0.0.1:{port}:{port}/tcp"], f"publishing its {kind.title}")
+        _run(
+            [
+                "rootlessctl",
+                f"--socket={sb.run_dir / 'dockerd-rootless' / 'api.sock'}",
+                "add-ports",
+                f"127.0.0.1:{port}:{port}/tcp",
+            ],
+            f"publishing its {kind.title}",
+        )
         part = programs.start_at(paths, kind, port, wrap=sb.in_network, readonly=kind is MIRROR)
         if kind is REGISTRY:
             sb.state.registry = part
@@ -565,8 +719,16 @@ def _serve_packages(sb: Sandbox) -> None:
         return
     port = processes.free_port()
     store = sb.root / "lab" / "packages"
-    package_source.start(store, "0.0.0.0", port, sb.root / "lab" / "packages.log", offline=sb.spec.offline,
-                    wrap=sb.in_network, shared=sb.spec.packages, namespace_of=sb.engine_child)
+    package_source.start(
+        store,
+        "0.0.0.0",
+        port,
+        sb.root / "lab" / "packages.log",
+        offline=sb.spec.offline,
+        wrap=sb.in_network,
+        shared=sb.spec.packages,
+        namespace_of=sb.engine_child,
+    )
     sb.state.packages = PackagesState(address=gateway, port=port)
     docker_cli.offer_packages(sb.docker_config, sb.state.packages.url)
     os.chown(sb.docker_config / "config.json", sb.uid, sb.gid)
@@ -581,8 +743,29 @@ def _cut_internet(sb: Sandbox) -> None:
     for tool in ("iptables", "ip6tables"):
         program = shutil.which(tool, path=_sbin_path())
         if program:
-            _run([program, "-w", "-I", "OUTPUT", "1", "-m", "owner", "--uid-owner", str(sb.uid), "!", "-o", "lo",
-                  "-m", "comment", "--comment", sb.name, "-j", "REJECT"], "cutting it from the internet")
+            _run(
+                [
+                    program,
+                    "-w",
+                    "-I",
+                    "OUTPUT",
+                    "1",
+                    "-m",
+                    "owner",
+                    "--uid-owner",
+                    str(sb.uid),
+                    "!",
+                    "-o",
+                    "lo",
+                    "-m",
+                    "comment",
+                    "--comment",
+                    sb.name,
+                    "-j",
+                    "REJECT",
+                ],
+                "cutting it from the internet",
+            )
 
 
 def _forget_cut(name: str) -> None:
@@ -602,9 +785,11 @@ def _write_state(sb: Sandbox) -> None:
     """The grader's state of this lab, and the kernel's copy: the registries run by another (up when
     they answer), and the password in a file the user may read."""
     sb.state.save(sb.paths)
-    copy = State(engine=sb.state.engine,
-                 registry=RegistryState(port=sb.state.registry.port, user=sb.state.registry.user, borrowed=True),
-                 mirror=RegistryState(port=sb.state.mirror.port, borrowed=True))
+    copy = State(
+        engine=sb.state.engine,
+        registry=RegistryState(port=sb.state.registry.port, user=sb.state.registry.user, borrowed=True),
+        mirror=RegistryState(port=sb.state.mirror.port, borrowed=True),
+    )
     kernel_paths = LabPaths(home=sb.kernel_home, cache=sb.kernel_home / "cache")
     copy.save(kernel_paths)
     password = kernel_paths.password_file

@@ -120,7 +120,11 @@ class Group:
         return not self.pids()
 
     def _freeze(self, on: bool) -> None:
-        state = (self.folders()[0] / "cgroup.freeze") if self.v2 else (self.root / "freezer" / PARENT / self.name / "freezer.state")
+        state = (
+            (self.folders()[0] / "cgroup.freeze")
+            if self.v2
+            else (self.root / "freezer" / PARENT / self.name / "freezer.state")
+        )
         try:
             state.write_text(("1" if on else "0") if self.v2 else ("FROZEN" if on else "THAWED"))
         except OSError:

@@ -19,14 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..course import catalog, exercises
-from ..course import LabContext
-from ..course import ProgressStore
-from ..course import CheckResult
+from ..course import CheckResult, LabContext, ProgressStore, catalog, exercises
 from ..errors import LabkitError, UnknownExercise
-from ..lab import lifecycle
 from ..home import LabPaths
-from . import render, _shell
+from ..lab import lifecycle
+from . import _shell, render
 
 
 @dataclass(frozen=True)
@@ -148,8 +145,8 @@ class Lab:
     def show_layers(self, *refs: str, container: str = "") -> Shown:
         """A picture of your images' layers, read from the engine now.
 
-            lab.show_layers("nginx", container="web1")              # read-only layers, the container's on top
-            lab.show_layers("layered-app:v1", "layered-app:v2")     # side by side, shared layers marked
+        lab.show_layers("nginx", container="web1")              # read-only layers, the container's on top
+        lab.show_layers("layered-app:v1", "layered-app:v2")     # side by side, shared layers marked
         """
         from . import _pictures
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 from ..course.checks import images
@@ -62,7 +61,8 @@ def stack(ctx: LabContext, ref: str, container: str = "") -> Stack:
         raise PictureError(
             f"There is no container {container} in the lab's engine.",
             f"start one with `docker run -d --name {container} {ref}`, or name one that `docker ps -a` lists.",
-            ref, container,
+            ref,
+            container,
         )
     if box.get("Image") != attrs["Id"]:
         raise PictureError(
@@ -70,7 +70,8 @@ def stack(ctx: LabContext, ref: str, container: str = "") -> Stack:
             f"not from {ref} ({images.short(attrs['Id'])}).",
             f"name a container of {ref} (`docker ps -a --filter ancestor={ref}` lists them), "
             f"or show {container} on its own image.",
-            ref, container,
+            ref,
+            container,
         )
     name = (box.get("Name") or container).lstrip("/")
     return Stack(ref, attrs["Id"], layers, name, len(ctx.engine.diff(box.get("Id") or container)))

@@ -58,8 +58,13 @@ def run(cmd: str, out: TextIO | None = None) -> int:
     """Run `cmd` in the shell with no input, writing its output and errors, interleaved as they
     come, to `out` (sys.stdout). The exit status, or minus the signal that ended it."""
     out = out or sys.stdout
-    process = subprocess.Popen([_shell_program(), "-c", cmd], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [_shell_program(), "-c", cmd],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     deadline = None
     with process, selectors.DefaultSelector() as selector:

@@ -12,8 +12,7 @@ import html
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
-from ..course import LessonProgress
-from ..course import ERROR, PASSED, CheckResult, show_with
+from ..course import ERROR, PASSED, CheckResult, LessonProgress, show_with
 
 if TYPE_CHECKING:
     import ipywidgets
@@ -47,7 +46,7 @@ def _num(value: float) -> str:
 
 
 def _points(r: CheckResult) -> str:
-    """"3/3 points", or "" when the result is a lab problem or carries no points."""
+    """ "3/3 points", or "" when the result is a lab problem or carries no points."""
     if r.status == ERROR or (not r.possible and not r.points):
         return ""
     return f"{_num(r.points)}/{_num(r.possible)} points"
@@ -109,8 +108,10 @@ def _esc(text: str) -> str:
 
 
 def _badge(look: _Look) -> str:
-    style = (f"background:{look.colour};color:#fff;font-weight:600;font-size:0.85em;"
-             "padding:1px 8px;border-radius:10px;letter-spacing:0.03em")
+    style = (
+        f"background:{look.colour};color:#fff;font-weight:600;font-size:0.85em;"
+        "padding:1px 8px;border-radius:10px;letter-spacing:0.03em"
+    )
     return f'<span style="{style}">{look.symbol} {look.label}</span>'
 
 
@@ -127,7 +128,8 @@ def _html_seen_expected(r: CheckResult) -> str:
     rows = [
         f'<tr><td style="{_MUTED};padding:0 0.8em 0 0;vertical-align:top;text-align:left">{label}</td>'
         f'<td style="text-align:left"><code style="{_CODE}">{_esc(value)}</code></td></tr>'
-        for label, value in (("seen", r.observed), ("expected", r.expected)) if value
+        for label, value in (("seen", r.observed), ("expected", r.expected))
+        if value
     ]
     return f'<table style="margin:0.4em 0 0 0;border:none">{"".join(rows)}</table>' if rows else ""
 
@@ -160,7 +162,9 @@ show_with(result_text, result_html)  # every CheckResult's str() and HTML repr
 # ---------------------------------------------------------------- results as a widget
 
 
-def _hint_button(r: CheckResult, head: "ipywidgets.HTML", area: "ipywidgets.HTML", next_hint: NextHint) -> "ipywidgets.Button":
+def _hint_button(
+    r: CheckResult, head: "ipywidgets.HTML", area: "ipywidgets.HTML", next_hint: NextHint
+) -> "ipywidgets.Button":
     import ipywidgets
 
     button = ipywidgets.Button(description="Show next hint", icon="lightbulb-o")
@@ -260,7 +264,10 @@ def unknown_exercise_html(exercise: object, matches: Sequence[str]) -> str:
 
 
 def unknown_exercise_bundle(exercise: object, matches: Sequence[str]) -> dict:
-    return {"text/plain": unknown_exercise_text(exercise, matches), "text/html": unknown_exercise_html(exercise, matches)}
+    return {
+        "text/plain": unknown_exercise_text(exercise, matches),
+        "text/html": unknown_exercise_html(exercise, matches),
+    }
 
 
 # ---------------------------------------------------------------- progress
@@ -276,8 +283,14 @@ class ProgressRow(Protocol):
 
 
 def _total(rows: Sequence[ProgressRow]) -> ProgressRow:
-    return LessonProgress("Total", "", sum(r.done for r in rows), sum(r.total for r in rows),
-                  sum(r.points for r in rows), sum(r.possible for r in rows))
+    return LessonProgress(
+        "Total",
+        "",
+        sum(r.done for r in rows),
+        sum(r.total for r in rows),
+        sum(r.points for r in rows),
+        sum(r.possible for r in rows),
+    )
 
 
 def _counts(row: ProgressRow) -> str:
@@ -316,8 +329,10 @@ def _html_progress_row(row: ProgressRow, bold: bool = False) -> str:
     name = html.escape(" ".join(p for p in (row.lesson, row.title) if p))
     name = f"<strong>{name}</strong>" if bold else name
     cell = "padding:0.15em 0.8em 0.15em 0;text-align:left;vertical-align:middle;border:none"
-    return (f'<tr><td style="{cell}">{name}</td><td style="{cell}">{_html_bar(row, colour)}</td>'
-            f'<td style="{cell}">{html.escape(_counts(row))}</td></tr>')
+    return (
+        f'<tr><td style="{cell}">{name}</td><td style="{cell}">{_html_bar(row, colour)}</td>'
+        f'<td style="{cell}">{html.escape(_counts(row))}</td></tr>'
+    )
 
 
 def progress_html(rows: Sequence[ProgressRow]) -> str:
@@ -350,8 +365,13 @@ _PAD, _BOX_W, _GAP, _BOX_H, _ROW_H, _HEAD_H, _FOOT_H = 12, 300, 20, 38, 44, 40, 
 _INK, _INK_SOFT = "#1f2328", "#57606a"  # dark text: every text sits on a light fill
 _CANVAS = ("#f6f8fa", "#d0d7de")
 _SHARED = ("#e5e7eb", "#8c959f")  # (fill, stroke): muted, the same in every column
-_OWN = (("#dbeafe", "#0969da"), ("#ffedd5", "#bc4c00"), ("#dcfce7", "#1a7f37"),
-        ("#ede9fe", "#8250df"), ("#fce7f3", "#bf3989"))
+_OWN = (
+    ("#dbeafe", "#0969da"),
+    ("#ffedd5", "#bc4c00"),
+    ("#dcfce7", "#1a7f37"),
+    ("#ede9fe", "#8250df"),
+    ("#fce7f3", "#bf3989"),
+)
 _WRITABLE = ("#fff8c5", "#9a6700")
 _MONO = "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace"
 _SANS = "system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif"
@@ -389,8 +409,10 @@ def layers_caption(stacks: Sequence[Stack]) -> str:
     if len(stacks) == 1:
         line = f"{first.ref}: {_plural(len(first.layers), 'read-only layer')}, base at the bottom"
         if first.container:
-            line += (f"; container {first.container} adds its own read-write layer on top "
-                     f"({_plural(first.changes, 'changed path')})")
+            line += (
+                f"; container {first.container} adds its own read-write layer on top "
+                f"({_plural(first.changes, 'changed path')})"
+            )
         return line
     parts = []
     for s in stacks[1:]:
@@ -408,8 +430,10 @@ def layers_caption(stacks: Sequence[Stack]) -> str:
 
 def _text_column(s: Stack, shared: int, width: int) -> list[str]:
     """One column, top row first: the container's line, the layers, the ground; all one width."""
-    cells = [f"{'=' if j < shared else ' '} {_cut(layer.step, width):<{width}}  {_hex12(layer.diff_id):<12}"
-             for j, layer in enumerate(s.layers)]
+    cells = [
+        f"{'=' if j < shared else ' '} {_cut(layer.step, width):<{width}}  {_hex12(layer.diff_id):<12}"
+        for j, layer in enumerate(s.layers)
+    ]
     if not cells:
         cells = [" (no layers)"]
     inner = max(len(cell) for cell in cells) + 1
@@ -454,13 +478,23 @@ def _svg_text(text: str) -> str:
 
 def _lock(x: int, y: int, colour: str) -> str:
     """A small padlock whose body's top-left corner is at (x, y)."""
-    return (f'<rect x="{x}" y="{y}" width="8" height="6" rx="1" fill="{colour}"/>'
-            f'<path d="M {x + 1.5} {y} V {y - 2} A 2.5 2.5 0 0 1 {x + 6.5} {y - 2} V {y}" '
-            f'fill="none" stroke="{colour}" stroke-width="1.3"/>')
+    return (
+        f'<rect x="{x}" y="{y}" width="8" height="6" rx="1" fill="{colour}"/>'
+        f'<path d="M {x + 1.5} {y} V {y - 2} A 2.5 2.5 0 0 1 {x + 6.5} {y - 2} V {y}" '
+        f'fill="none" stroke="{colour}" stroke-width="1.3"/>'
+    )
 
 
-def _svg_box(x: int, y: int, colours: tuple[str, str], lines: tuple[str, str], note: str,
-             tooltip: str, dashed: bool = False, lock: bool = True) -> str:
+def _svg_box(
+    x: int,
+    y: int,
+    colours: tuple[str, str],
+    lines: tuple[str, str],
+    note: str,
+    tooltip: str,
+    dashed: bool = False,
+    lock: bool = True,
+) -> str:
     fill, stroke = colours
     dash = ' stroke-dasharray="6 4"' if dashed else ""
     parts = [
@@ -494,13 +528,31 @@ def _svg_column(s: Stack, index: int, shared: int, rows: int) -> str:
         is_shared = j < shared
         note = "shared · read-only" if is_shared else "read-only"
         tooltip = f"{layer.step}\n{layer.diff_id}" + ("\nshared: one layer, stored once" if is_shared else "")
-        parts.append(_svg_box(x, bottom - j * _ROW_H, _SHARED if is_shared else own,
-                              (_cut(layer.step, _SVG_STEP_WIDTH), _hex12(layer.diff_id)), note, tooltip))
+        parts.append(
+            _svg_box(
+                x,
+                bottom - j * _ROW_H,
+                _SHARED if is_shared else own,
+                (_cut(layer.step, _SVG_STEP_WIDTH), _hex12(layer.diff_id)),
+                note,
+                tooltip,
+            )
+        )
     if s.container:
         line = f"container {s.container}: read-write layer"
         count = _plural(s.changes, "changed path")
-        parts.append(_svg_box(x, bottom - len(s.layers) * _ROW_H, _WRITABLE, (_cut(line, _SVG_STEP_WIDTH), count),
-                              "read-write", f"{_writable_line(s)}", dashed=True, lock=False))
+        parts.append(
+            _svg_box(
+                x,
+                bottom - len(s.layers) * _ROW_H,
+                _WRITABLE,
+                (_cut(line, _SVG_STEP_WIDTH), count),
+                "read-write",
+                f"{_writable_line(s)}",
+                dashed=True,
+                lock=False,
+            )
+        )
     if not s.layers and not s.container:
         parts.append(_svg_box(x, bottom, _CANVAS, ("(no layers)", ""), "", "no layers", dashed=True, lock=False))
     return "".join(parts)
@@ -516,7 +568,9 @@ def layers_svg(stacks: Sequence[Stack]) -> str:
     caption = layers_caption(stacks)
     shared_rows = _shared_rows(stacks)
     body = [_svg_column(s, i, shared, rows) for i, (s, shared) in enumerate(zip(stacks, shared_rows))]
-    foot = "base at the bottom; image layers are read-only" + ("; grey = shared, stored once" if any(shared_rows) else "")
+    foot = "base at the bottom; image layers are read-only" + (
+        "; grey = shared, stored once" if any(shared_rows) else ""
+    )
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="{_svg_text(caption)}">'
@@ -546,9 +600,12 @@ def ready_bundle(parts: list[tuple[str, bool, str]]) -> dict:
         lines.append("  Next: run `labkit up` in a terminal (or `make lab`), then run this cell again.")
     colour = "#1a7f37" if not down else "#b42318"
     rows = "".join(
-        f"<tr><td>{'✓' if up else '✗'}</td><td><b>{_esc(name)}</b></td><td>{_esc(summary)}</td></tr>" for name, up, summary in parts
+        f"<tr><td>{'✓' if up else '✗'}</td><td><b>{_esc(name)}</b></td><td>{_esc(summary)}</td></tr>"
+        for name, up, summary in parts
     )
-    html_text = f"<div style='border-left:4px solid {colour};padding:0.3em 0.8em'><b>{_esc(head)}</b><table>{rows}</table>"
+    html_text = (
+        f"<div style='border-left:4px solid {colour};padding:0.3em 0.8em'><b>{_esc(head)}</b><table>{rows}</table>"
+    )
     if down:
         html_text += "<p>Next: run <code>labkit up</code> in a terminal (or <code>make lab</code>), then run this cell again.</p>"
     return {"text/plain": "\n".join(lines), "text/html": html_text + "</div>"}

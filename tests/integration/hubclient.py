@@ -34,14 +34,22 @@ class HubLearner:
     def post(self, url: str, **params) -> requests.Response:
         """A POST as the hub's own pages send one: JupyterHub wants its _xsrf cookie's value back."""
         path = urlsplit(url).path
-        mine = sorted((c for c in self.http.cookies if c.name == "_xsrf" and path.startswith(c.path)), key=lambda c: -len(c.path))
+        mine = sorted(
+            (c for c in self.http.cookies if c.name == "_xsrf" and path.startswith(c.path)), key=lambda c: -len(c.path)
+        )
         return self.http.post(url, params=params, headers={"X-XSRFToken": mine[0].value if mine else ""}, timeout=60)
 
     def save(self, path: str, notebook: dict) -> int:
         """Save a notebook into this learner's workspace, as JupyterLab's File → Save does; its status."""
-        xsrf = next((c.value for c in self.http.cookies if c.name == "_xsrf" and c.path.startswith(f"/user/{self.name}")), "")
-        done = self.http.put(f"{self.base}/user/{self.name}/api/contents/{path}", headers={"X-XSRFToken": xsrf},
-                             json={"type": "notebook", "format": "json", "content": notebook}, timeout=60)
+        xsrf = next(
+            (c.value for c in self.http.cookies if c.name == "_xsrf" and c.path.startswith(f"/user/{self.name}")), ""
+        )
+        done = self.http.put(
+            f"{self.base}/user/{self.name}/api/contents/{path}",
+            headers={"X-XSRFToken": xsrf},
+            json={"type": "notebook", "format": "json", "content": notebook},
+            timeout=60,
+        )
         return done.status_code
 
     def open_lab(self, timeout: float = 300) -> int:
@@ -58,22 +66,45 @@ class HubLearner:
         return asyncio.run(self._run(code, timeout))
 
     async def _run(self, code: str, timeout: float) -> str:
-        xsrf = next((c.value for c in self.http.cookies if c.name == "_xsrf" and c.path.startswith(f"/user/{self.name}")), "")
+        xsrf = next(
+            (c.value for c in self.http.cookies if c.name == "_xsrf" and c.path.startswith(f"/user/{self.name}")), ""
+        )
         if not self.kernel:
-            made = self.http.post(f"{self.base}/user/{self.name}/api/kernels", headers={"X-XSRFToken": xsrf},
-                                  json={"name": "python3"}, timeout=60)
+            made = self.http.post(
+                f"{self.base}/user/{self.name}/api/kernels",
+                headers={"X-XSRFToken": xsrf},
+                json={"name": "python3"},
+                timeout=60,
+            )
             made.raise_for_status()
             self.kernel = made.json()["id"]
         cookie = "; ".join(f"{c.name}={c.value}" for c in self.http.cookies)
         url = self.base.replace("http", "ws", 1) + f"/user/{self.name}/api/kernels/{self.kernel}/channels"
         socket = await websocket_connect(HTTPRequest(url, headers={"Cookie": cookie, "X-XSRFToken": xsrf}))
         msg_id = uuid.uuid4().hex
-        await socket.write_message(json.dumps({
-            "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": self.name,
-                       "session": uuid.uuid4().hex, "version": "5.3"},
-            "parent_header": {}, "metadata": {}, "channel": "shell",
-            "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False},
-        }))
+        await socket.write_message(
+            json.dumps(
+                {
+                    "header": {
+                        "msg_id": msg_id,
+                        "msg_type": "execute_request",
+                        "username": self.name,
+                        "session": uuid.uuid4().hex,
+                        "version": "5.3",
+                    },
+                    "parent_header": {},
+                    "metadata": {},
+                    "channel": "shell",
+                    "content": {
+                        "code": code,
+                        "silent": False,
+                        "store_history": False,
+                        "user_expressions": {},
+                        "allow_stdin": False,
+                    },
+                }
+            )
+        )
         said = []
         try:
             while True:

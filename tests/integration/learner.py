@@ -31,11 +31,16 @@ def _blocker(path: Path) -> Path | None:
 
 
 def add_user(name: str, home: Path, group: str) -> int:
-    for table in (Path("/etc/subuid"), Path("/etc/subgid")):  # useradd gives subordinate ids (rootless Docker) only where they exist
+    for table in (
+        Path("/etc/subuid"),
+        Path("/etc/subgid"),
+    ):  # useradd gives subordinate ids (rootless Docker) only where they exist
         if not table.exists():
             table.touch(mode=0o644)
     subprocess.run(["groupadd", "-f", group], check=True)
-    subprocess.run(["useradd", "-M", "-d", str(home), "-s", "/bin/sh", "-U", "-G", group, name], check=True, capture_output=True)
+    subprocess.run(
+        ["useradd", "-M", "-d", str(home), "-s", "/bin/sh", "-U", "-G", group, name], check=True, capture_output=True
+    )
     home.mkdir(parents=True, exist_ok=True)
     uid = pwd.getpwnam(name).pw_uid
     os.chown(home, uid, pwd.getpwnam(name).pw_gid)
@@ -57,8 +62,9 @@ def bin_folder(where: Path, docker_cli: str) -> Path:
     return where
 
 
-def command(user: str, argv: list[str], env: dict[str, str], stage: Path, groups: bool = True,
-            tun: Path | None = None) -> list[str]:
+def command(
+    user: str, argv: list[str], env: dict[str, str], stage: Path, groups: bool = True, tun: Path | None = None
+) -> list[str]:
     """`argv` as `user`, in a mount namespace where this Python and the repository are reachable even
     where they sit under a folder only root may enter (pyenv in /root): bound back over a fresh one."""
     needed = sorted({Path(os.path.realpath(sys.base_prefix)), Path(os.path.realpath(sys.prefix)), REPO})
@@ -77,6 +83,8 @@ def command(user: str, argv: list[str], env: dict[str, str], stage: Path, groups
             lines.append(f"mount --bind /dev/null {shutil.which(program, path='/usr/local/bin:/usr/bin:/bin')}")
     entry = pwd.getpwnam(user)
     variables = [f"{k}={v}" for k, v in {"HOME": entry.pw_dir, "USER": user, **env}.items()]
-    lines.append(f"exec setpriv --reuid={entry.pw_uid} --regid={entry.pw_gid} {'--init-groups' if groups else '--clear-groups'} "
-                 f"env -i {shlex.join(variables)} {shlex.join(argv)}")
+    lines.append(
+        f"exec setpriv --reuid={entry.pw_uid} --regid={entry.pw_gid} {'--init-groups' if groups else '--clear-groups'} "
+        f"env -i {shlex.join(variables)} {shlex.join(argv)}"
+    )
     return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", "\n".join(lines)]

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from conftest import LABKIT
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -99,7 +98,18 @@ def start_labkit_lab(lab, folder: Path, *args: str, page_config: dict | None = N
         "JUPYTER_CONFIG_DIR": str(folder / "jupyter-config"),
     }
     workspace = folder / "workspace"
-    argv = [*LABKIT, "lab", "--no-browser", "--port", str(free_port()), "--ip", "127.0.0.1", "--workspace", str(workspace), *args]
+    argv = [
+        *LABKIT,
+        "lab",
+        "--no-browser",
+        "--port",
+        str(free_port()),
+        "--ip",
+        "127.0.0.1",
+        "--workspace",
+        str(workspace),
+        *args,
+    ]
     with open(log, "w") as out:
         process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 120
@@ -252,7 +262,10 @@ def test_a_released_lesson_fails_with_feedback_and_gives_hints(server, page, lab
 
     lab.labkit("reset", "--lesson", "commit", "--workspace", str(server.workspace))
     open_notebook(page, server, "05-commit.ipynb")
-    tags = [cell.get("metadata", {}).get("tags", []) for cell in json.loads((server.workspace / "05-commit.ipynb").read_text())["cells"]]
+    tags = [
+        cell.get("metadata", {}).get("tags", [])
+        for cell in json.loads((server.workspace / "05-commit.ipynb").read_text())["cells"]
+    ]
     assert ["solution"] not in tags and ["exercise"] in tags  # the learner copy, solutions removed
     run_cell(page, code_cell(page, "from labkit import lab"))
     check = code_cell(page, 'lab.check("commit.custom")')
@@ -328,7 +341,9 @@ def test_a_jupyterlab_terminal_reaches_the_labs_engine(server, page, lab):
     text = terminal.locator(".xterm-accessibility-tree")
     expect(text).to_contain_text(re.compile(r"\S"))  # the shell's prompt: it is ready for input
     terminal.locator(".xterm").click()
-    page.keyboard.type('echo "engine=$DOCKER_HOST"; pwd; labkit status >/dev/null; echo "labkit-status=$?"; docker images\n')
+    page.keyboard.type(
+        'echo "engine=$DOCKER_HOST"; pwd; labkit status >/dev/null; echo "labkit-status=$?"; docker images\n'
+    )
     expect(text).to_contain_text(f"engine={lab.host}")
     expect(text).to_contain_text(str(server.workspace))  # terminals start in the workspace
     expect(text).to_contain_text("labkit-status=0")  # `labkit` is on the terminal's PATH, and sees the lab up
@@ -353,7 +368,9 @@ def test_ctrl_c_stops_jupyterlab_and_its_kernels_and_the_lab_stays_up(lab, tmp_p
 
         import requests
 
-        started = requests.post(f"{server.base}/api/kernels", headers={"Authorization": f"token {server.token}"}, timeout=30)
+        started = requests.post(
+            f"{server.base}/api/kernels", headers={"Authorization": f"token {server.token}"}, timeout=30
+        )
         assert started.status_code == 201, started.text
         deadline = time.monotonic() + 60
         while not server.kernels() and time.monotonic() < deadline:

@@ -131,7 +131,11 @@ def passed(result, *words: str) -> None:
 # --- images.present / absent -----------------------------------------------------------
 def test_present_and_absent(ctx, made):
     passed(images.present(ctx, "busybox"), "busybox is there")
-    failed(images.present(ctx, "prim-present-none:v1"), "There is no image prim-present-none:v1", "docker pull prim-present-none:v1")
+    failed(
+        images.present(ctx, "prim-present-none:v1"),
+        "There is no image prim-present-none:v1",
+        "docker pull prim-present-none:v1",
+    )
     failed(images.present(ctx, "prim-present-none:v1", how="build it"), "build it")
     passed(images.absent(ctx, "prim-present-none:v1"), "is gone")
     made.tag("busybox", "prim-absent:v1")
@@ -150,9 +154,17 @@ def test_same_image_names_the_image_that_was_tagged_instead(ctx, made):
 
 
 def test_same_image_fails_when_a_name_is_missing(ctx, made):
-    failed(images.same_image(ctx, "prim-same-none:v1", "nginx"), "There is no image prim-same-none:v1", "docker tag nginx prim-same-none:v1")
+    failed(
+        images.same_image(ctx, "prim-same-none:v1", "nginx"),
+        "There is no image prim-same-none:v1",
+        "docker tag nginx prim-same-none:v1",
+    )
     made.tag("busybox", "prim-same-orphan:v1")
-    failed(images.same_image(ctx, "prim-same-orphan:v1", "prim-same-target:v9"), "prim-same-target:v9 is not in your engine", "pull")
+    failed(
+        images.same_image(ctx, "prim-same-orphan:v1", "prim-same-target:v9"),
+        "prim-same-target:v9 is not in your engine",
+        "pull",
+    )
 
 
 # --- images.built_on -------------------------------------------------------------------
@@ -164,7 +176,9 @@ def test_built_on_passes_for_a_build_with_one_run(ctx, made):
 
 def test_built_on_sees_a_tag_that_was_not_built(ctx, made):
     made.tag("busybox", "prim-tagged")
-    failed(images.built_on(ctx, "prim-tagged", "busybox", new_layers=1), "tagged, not built", "docker build -t prim-tagged")
+    failed(
+        images.built_on(ctx, "prim-tagged", "busybox", new_layers=1), "tagged, not built", "docker build -t prim-tagged"
+    )
 
 
 def test_built_on_sees_the_wrong_base(ctx, made):
@@ -194,21 +208,38 @@ def test_diverge_at_sees_the_very_same_image(ctx, made):
     made.build("prim-div-same:v1", DIVERGE.format(pkg="pkg"), {"app/main.txt": "one\n"})
     made.build("prim-div-same:v2", DIVERGE.format(pkg="pkg"), {"app/main.txt": "one\n"})
     shared = layer_count(made.lab, "busybox") + 1
-    failed(images.diverge_at(ctx, "prim-div-same:v1", "prim-div-same:v2", shared), "very same image", "change a file in app/")
+    failed(
+        images.diverge_at(ctx, "prim-div-same:v1", "prim-div-same:v2", shared),
+        "very same image",
+        "change a file in app/",
+    )
 
 
 def test_diverge_at_sees_the_tag_moved(ctx, made):
     made.build("prim-div-moved:v1", DIVERGE.format(pkg="pkg"), {"app/main.txt": "one\n"})
     made.build("prim-div-moved:v2", DIVERGE.format(pkg="pkg2"), {"app/main.txt": "two\n"}, "--no-cache")
     shared = layer_count(made.lab, "busybox") + 1
-    failed(images.diverge_at(ctx, "prim-div-moved:v1", "prim-div-moved:v2", shared, what="RUN"), "The tag moved", "without --no-cache", f"of {shared}")
-    failed(images.diverge_at(ctx, "prim-div-moved:v1", "prim-div-none:v1", shared), "There is no image prim-div-none:v1", "docker build -t prim-div-none:v1")
+    failed(
+        images.diverge_at(ctx, "prim-div-moved:v1", "prim-div-moved:v2", shared, what="RUN"),
+        "The tag moved",
+        "without --no-cache",
+        f"of {shared}",
+    )
+    failed(
+        images.diverge_at(ctx, "prim-div-moved:v1", "prim-div-none:v1", shared),
+        "There is no image prim-div-none:v1",
+        "docker build -t prim-div-none:v1",
+    )
 
 
 # --- images.history_in_order -----------------------------------------------------------
 @pytest.fixture
 def storied(made):
-    return made.build("prim-hist:v1", 'FROM busybox\nRUN echo first > /a\nCOPY app /app\nRUN echo second > /b\nCMD ["sh"]\n', {"app/x.txt": "x\n"})
+    return made.build(
+        "prim-hist:v1",
+        'FROM busybox\nRUN echo first > /a\nCOPY app /app\nRUN echo second > /b\nCMD ["sh"]\n',
+        {"app/x.txt": "x\n"},
+    )
 
 
 def test_history_in_order_passes(ctx, storied):
@@ -217,13 +248,23 @@ def test_history_in_order_passes(ctx, storied):
 
 
 def test_history_in_order_sees_a_missing_step(ctx, storied):
-    failed(images.history_in_order(ctx, storied, [("RUN", "echo first"), ("RUN", "echo third")]), "`RUN echo third` is missing", "not in the image's history")
-    failed(images.history_in_order(ctx, "prim-hist-none:v1", [("RUN", "echo first")]), "There is no image prim-hist-none:v1")
+    failed(
+        images.history_in_order(ctx, storied, [("RUN", "echo first"), ("RUN", "echo third")]),
+        "`RUN echo third` is missing",
+        "not in the image's history",
+    )
+    failed(
+        images.history_in_order(ctx, "prim-hist-none:v1", [("RUN", "echo first")]),
+        "There is no image prim-hist-none:v1",
+    )
 
 
 def test_history_in_order_sees_the_wrong_order(ctx, storied):
     result = images.history_in_order(ctx, storied, [("RUN", "echo second"), ("RUN", "echo first")])
-    failed(result, "In prim-hist:v1's build `RUN … echo first` comes before `RUN … echo second`: move the RUN line below the `RUN … echo second` line")
+    failed(
+        result,
+        "In prim-hist:v1's build `RUN … echo first` comes before `RUN … echo second`: move the RUN line below the `RUN … echo second` line",
+    )
     assert "missing" not in result.feedback
 
 
@@ -294,28 +335,47 @@ def test_committed_from_passes_after_a_commit(ctx, made, written):
 def test_committed_from_sees_a_tag_instead_of_a_commit(ctx, made, written):
     image = made.lab.docker("container", "inspect", written, "--format", "{{.Image}}").stdout.strip()
     made.tag(image, "prim-commit-tagged:v1")
-    failed(images.committed_from(ctx, "prim-commit-tagged:v1", written), "tagged, not committed", f"docker commit {written}")
-    failed(images.committed_from(ctx, "prim-commit-none:v1", written), "There is no image prim-commit-none:v1", f"docker commit {written} prim-commit-none:v1")
+    failed(
+        images.committed_from(ctx, "prim-commit-tagged:v1", written),
+        "tagged, not committed",
+        f"docker commit {written}",
+    )
+    failed(
+        images.committed_from(ctx, "prim-commit-none:v1", written),
+        "There is no image prim-commit-none:v1",
+        f"docker commit {written} prim-commit-none:v1",
+    )
 
 
 def test_committed_from_sees_a_change_after_the_commit(ctx, made, written, tmp_path):
     made.lab.docker("commit", written, made.image("prim-commit-old:v1"))
     (tmp_path / "f").write_text("two\n")
     made.lab.docker("cp", str(tmp_path / "f"), f"{written}:/f")
-    failed(images.committed_from(ctx, "prim-commit-old:v1", written), "/f in prim-commit-old:v1 differs", "commit again")
+    failed(
+        images.committed_from(ctx, "prim-commit-old:v1", written), "/f in prim-commit-old:v1 differs", "commit again"
+    )
 
 
 def test_committed_from_an_unchanged_container_is_not_called_a_tag(ctx, made):
     made.run("prim-commit-same", "busybox", "true")
-    made.lab.docker("commit", "prim-commit-same", made.image("prim-commit-same:v1"))  # an empty layer on some engines, none on others
+    made.lab.docker(
+        "commit", "prim-commit-same", made.image("prim-commit-same:v1")
+    )  # an empty layer on some engines, none on others
     result = images.committed_from(ctx, "prim-commit-same:v1", "prim-commit-same")
-    failed(result, "prim-commit-same has no changes, so a commit of it adds nothing", "docker commit prim-commit-same prim-commit-same:v1")
+    failed(
+        result,
+        "prim-commit-same has no changes, so a commit of it adds nothing",
+        "docker commit prim-commit-same prim-commit-same:v1",
+    )
     assert "tagged" not in result.feedback
 
 
 def test_committed_from_needs_the_container(ctx, made):
     made.tag("busybox", "prim-commit-lone:v1")
-    failed(images.committed_from(ctx, "prim-commit-lone:v1", "prim-commit-nobox"), "There is no container prim-commit-nobox")
+    failed(
+        images.committed_from(ctx, "prim-commit-lone:v1", "prim-commit-nobox"),
+        "There is no container prim-commit-nobox",
+    )
 
 
 # --- containers ------------------------------------------------------------------------
@@ -324,7 +384,12 @@ def test_a_running_container(ctx, made):
     passed(containers.exists(ctx, "prim-box-web"), "exists")
     passed(containers.running(ctx, "prim-box-web"), "is running")
     passed(containers.from_image(ctx, "prim-box-web", "nginx"), "runs nginx")
-    failed(containers.from_image(ctx, "prim-box-web", "busybox"), "made from nginx", "not from busybox", "docker rm -f prim-box-web")
+    failed(
+        containers.from_image(ctx, "prim-box-web", "busybox"),
+        "made from nginx",
+        "not from busybox",
+        "docker rm -f prim-box-web",
+    )
     failed(containers.exited(ctx, "prim-box-web"), "still running")
     failed(containers.gone(ctx, "prim-box-web"), "still exists (running)", "docker rm -f")
 
@@ -334,8 +399,17 @@ def test_made_from_compares_the_containers_layers_and_names_its_image(ctx, made)
     made.tag("busybox", "prim-busybox-too:v1")
     passed(containers.made_from(ctx, "prim-box-made", "busybox"), "was made from busybox")
     passed(containers.made_from(ctx, "prim-box-made", "prim-busybox-too:v1"))  # another name, the same layers
-    failed(containers.made_from(ctx, "prim-box-made", "nginx"), "prim-box-made was made from", "not nginx", "docker rm -f prim-box-made")
-    failed(containers.made_from(ctx, "prim-box-nobody", "nginx"), "There is no container named prim-box-nobody", "docker run --name prim-box-nobody nginx")
+    failed(
+        containers.made_from(ctx, "prim-box-made", "nginx"),
+        "prim-box-made was made from",
+        "not nginx",
+        "docker rm -f prim-box-made",
+    )
+    failed(
+        containers.made_from(ctx, "prim-box-nobody", "nginx"),
+        "There is no container named prim-box-nobody",
+        "docker run --name prim-box-nobody nginx",
+    )
 
 
 def test_a_stopped_container(ctx, made):
@@ -353,8 +427,16 @@ def test_a_container_that_failed(ctx, made):
 
 
 def test_a_missing_container(ctx, made):
-    failed(containers.exists(ctx, "prim-box-none"), "There is no container named prim-box-none", "docker run --name prim-box-none")
-    failed(containers.running(ctx, "prim-box-none"), "There is no container named prim-box-none", "docker run -d --name prim-box-none")
+    failed(
+        containers.exists(ctx, "prim-box-none"),
+        "There is no container named prim-box-none",
+        "docker run --name prim-box-none",
+    )
+    failed(
+        containers.running(ctx, "prim-box-none"),
+        "There is no container named prim-box-none",
+        "docker run -d --name prim-box-none",
+    )
     failed(containers.from_image(ctx, "prim-box-none", "nginx"), "docker run --name prim-box-none nginx")
     failed(containers.exited(ctx, "prim-box-none"), "There is no container named prim-box-none")
     failed(containers.diff_has(ctx, "prim-box-none", "/x"), "There is no container named prim-box-none")
@@ -371,15 +453,25 @@ def test_diff_has_and_lacks(ctx, made):
     made.run("prim-diff-b", "-d", "busybox", "sleep", "300")
     made.lab.docker("exec", "prim-diff-a", "sh", "-c", "echo x > /tmp/note")
     passed(containers.diff_has(ctx, "prim-diff-a", "/tmp/note"), "/tmp/note is added")
-    failed(containers.diff_has(ctx, "prim-diff-b", "/tmp/note"), "/tmp/note is not among prim-diff-b's changes", "docker exec prim-diff-b")
+    failed(
+        containers.diff_has(ctx, "prim-diff-b", "/tmp/note"),
+        "/tmp/note is not among prim-diff-b's changes",
+        "docker exec prim-diff-b",
+    )
     passed(containers.diff_lacks(ctx, "prim-diff-b", "/tmp/note"), "does not have /tmp/note")
-    failed(containers.diff_lacks(ctx, "prim-diff-a", "/tmp/note"), "prim-diff-a has /tmp/note too", "own read-write layer")
+    failed(
+        containers.diff_lacks(ctx, "prim-diff-a", "/tmp/note"), "prim-diff-a has /tmp/note too", "own read-write layer"
+    )
 
 
 def test_removed_since(ctx, made):
     since = time.time() - 1
     made.create("prim-gone-box", "busybox")
-    failed(containers.removed_since(ctx, "prim-gone-box", since), "has not seen prim-gone-box removed", "docker rm -f prim-gone-box")
+    failed(
+        containers.removed_since(ctx, "prim-gone-box", since),
+        "has not seen prim-gone-box removed",
+        "docker rm -f prim-gone-box",
+    )
     made.lab.docker("rm", "prim-gone-box")
     passed(containers.removed_since(ctx, "prim-gone-box", since), "prim-gone-box was removed")
     failed(containers.removed_since(ctx, "prim-gone-box", time.time() + 1), "has not seen")
@@ -438,7 +530,9 @@ def test_pushed_passes_after_a_push(ctx, lab, made, pushing):
 def test_pushed_sees_a_tag_never_pushed(ctx, lab, made, pushing):
     ref = made.tag(pushing[0], f"{lab.registry}/learner/prim-push-never:v1")
     failed(registry.pushed(ctx, ref), "no learner/prim-push-never:v1", f"push it with `docker push {ref}`")
-    failed(registry.pushed(ctx, f"{lab.registry}/learner/prim-push-nolocal:v1"), "There is no local image", "docker tag")
+    failed(
+        registry.pushed(ctx, f"{lab.registry}/learner/prim-push-nolocal:v1"), "There is no local image", "docker tag"
+    )
 
 
 def test_pushed_sees_a_name_moved_to_an_image_never_pushed(ctx, lab, made, pushing):
@@ -472,7 +566,9 @@ def test_pushed_a_push_the_registry_deleted_is_not_an_older_push(ctx, lab, made,
 # --- http ------------------------------------------------------------------------------
 @pytest.fixture
 def web(made):
-    return made.build("prim-web:v1", "FROM nginx\nCOPY index.html /usr/share/nginx/html/index.html\n", {"index.html": PAGE})
+    return made.build(
+        "prim-web:v1", "FROM nginx\nCOPY index.html /usr/share/nginx/html/index.html\n", {"index.html": PAGE}
+    )
 
 
 def test_serves_the_page(ctx, made, web):
@@ -485,9 +581,13 @@ def test_serves_the_page(ctx, made, web):
 def test_container_answers(ctx, made, web):
     made.run("prim-web-closed", "-d", web)
     made.run("prim-web-open", "-d", "-p", "127.0.0.1::80", web)
-    failed(http.container_answers(ctx, "prim-web-closed", PAGE), "prim-web-closed does not publish 80/tcp", "-p 8080:80")
+    failed(
+        http.container_answers(ctx, "prim-web-closed", PAGE), "prim-web-closed does not publish 80/tcp", "-p 8080:80"
+    )
     passed(http.container_answers(ctx, "prim-web-open", PAGE), "prim-web-open serves your page")
-    failed(http.container_answers(ctx, "prim-web-open", "<h1>Another page</h1>"), "prim-web-open serves a different page")
+    failed(
+        http.container_answers(ctx, "prim-web-open", "<h1>Another page</h1>"), "prim-web-open serves a different page"
+    )
 
 
 def test_container_answers_says_a_stopped_container_is_not_running(ctx, made, web):
@@ -517,14 +617,27 @@ def test_tar_holds_program_of_an_export_and_a_save(ctx, made):
     made.lab.docker("export", "prim-tar-prog", "-o", str(ctx.workspace / "busybox.tar"))
     passed(files.tar_holds_program_of(ctx, "busybox.tar", "bin/busybox", "busybox"), "busybox.tar holds bin/busybox")
     made.lab.docker("save", "busybox", "-o", str(ctx.workspace / "saved.tar"))
-    passed(files.tar_holds_program_of(ctx, "saved.tar", "bin/busybox", "busybox"), "image archive whose layers hold bin/busybox")
+    passed(
+        files.tar_holds_program_of(ctx, "saved.tar", "bin/busybox", "busybox"),
+        "image archive whose layers hold bin/busybox",
+    )
     assert labkit_containers(made.lab) == []
 
 
-@pytest.mark.parametrize("program, words", [
-    (b"", ["bin/busybox in busybox.tar is empty: export the container with `docker export`"]),
-    (b"#!/bin/sh\necho busybox\n", ["bin/busybox in busybox.tar is not busybox's program from the busybox image: it is 23 bytes", "`docker export`"]),
-], ids=["empty", "script"])
+@pytest.mark.parametrize(
+    "program, words",
+    [
+        (b"", ["bin/busybox in busybox.tar is empty: export the container with `docker export`"]),
+        (
+            b"#!/bin/sh\necho busybox\n",
+            [
+                "bin/busybox in busybox.tar is not busybox's program from the busybox image: it is 23 bytes",
+                "`docker export`",
+            ],
+        ),
+    ],
+    ids=["empty", "script"],
+)
 def test_tar_holds_program_of_sees_an_empty_or_fake_program(ctx, made, tmp_path, program, words):
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "busybox").write_bytes(program)
@@ -537,7 +650,11 @@ def test_tar_holds_program_of_sees_an_empty_or_fake_program(ctx, made, tmp_path,
 def test_tar_holds_fails_for_a_missing_file_or_a_text_file(ctx):
     failed(files.tar_holds(ctx, "busybox.tar", "bin/busybox"), "There is no busybox.tar", "docker export")
     (ctx.workspace / "busybox.tar").write_text("this is not an archive\n" * 40)
-    failed(files.tar_holds(ctx, "busybox.tar", "bin/busybox"), "busybox.tar is not a tar archive", "docker export -o busybox.tar")
+    failed(
+        files.tar_holds(ctx, "busybox.tar", "bin/busybox"),
+        "busybox.tar is not a tar archive",
+        "docker export -o busybox.tar",
+    )
 
 
 def test_tar_holds_fails_for_a_tar_of_something_else(ctx, tmp_path):
@@ -546,4 +663,3 @@ def test_tar_holds_fails_for_a_tar_of_something_else(ctx, tmp_path):
     with tarfile.open(ctx.workspace / "busybox.tar", "w") as archive:
         archive.add(tmp_path / "notes", arcname="notes")
     failed(files.tar_holds(ctx, "busybox.tar", "bin/busybox"), "busybox.tar is a tar, but it holds no bin/busybox")
-

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from conftest import start_lab, stop_lab
+
 from labkit.course.exercises import run_check
 from labkit.ui._notebook import Lab
-
-from conftest import start_lab, stop_lab
 
 
 def test_unknown_exercise_lists_close_matches(lab, monkeypatch):

@@ -10,12 +10,11 @@ import re
 import tarfile
 
 import pytest
-
 from conftest import run
+
 from authoring.solutions import SOLUTIONS
-from labkit.course import catalog
+from labkit.course import ProgressStore, catalog
 from labkit.course.exercises import fill, run_check
-from labkit.course import ProgressStore
 from labkit.course.reset import reset
 
 pytestmark = pytest.mark.course  # run on both engines by `make test`
@@ -82,11 +81,15 @@ def test_rootfs_with_an_empty_or_fake_busybox_is_not_done(lab, ctx, lesson_reset
     _busybox_tar(ctx, tmp_path, b"")
     empty = run_check(ctx, "image.rootfs")
     assert empty.status == "failed" and empty.points == 0, empty
-    assert empty.feedback.startswith("bin/busybox in busybox.tar is empty: export the container with `docker export`"), empty
+    assert empty.feedback.startswith(
+        "bin/busybox in busybox.tar is empty: export the container with `docker export`"
+    ), empty
     _busybox_tar(ctx, tmp_path, b"#!/bin/sh\necho busybox\n")
     script = run_check(ctx, "image.rootfs")
     assert script.status == "failed" and script.points == 0, script
-    assert script.feedback.startswith("bin/busybox in busybox.tar is not busybox's program from the busybox image:"), script
+    assert script.feedback.startswith("bin/busybox in busybox.tar is not busybox's program from the busybox image:"), (
+        script
+    )
     lab.docker("save", "-o", str(ctx.workspace / "busybox.tar"), "busybox")
     assert run_check(ctx, "image.rootfs").passed  # an image archive holds the same program in a layer
 
@@ -115,11 +118,16 @@ def test_commit_custom_of_an_unchanged_container_is_not_called_a_tag(lab, ctx, l
 def test_tryit_commit_names_the_container_not_its_full_id(lab, ctx, lesson_reset):
     lesson_reset("tryit")
     lab.docker("pull", "-q", "debian:bookworm-slim")
-    lab.docker("run", "--name", "tryit-box", "debian:bookworm-slim", "cp", "/bin/true", "/usr/bin/curl")  # "curl", offline
+    lab.docker(
+        "run", "--name", "tryit-box", "debian:bookworm-slim", "cp", "/bin/true", "/usr/bin/curl"
+    )  # "curl", offline
     lab.docker("tag", "debian:bookworm-slim", "debian-with-curl")
     result = run_check(ctx, "tryit.commit")
     assert result.status == "failed", result
-    assert "tryit-box's image: it was tagged, not committed. Run `docker commit tryit-box debian-with-curl`." in result.feedback, result
+    assert (
+        "tryit-box's image: it was tagged, not committed. Run `docker commit tryit-box debian-with-curl`."
+        in result.feedback
+    ), result
     assert not re.search(r"\b[0-9a-f]{64}\b", result.feedback), result
 
 
@@ -130,7 +138,9 @@ def test_layers_order_left_in_the_bad_order_says_to_move_copy_down(lab, ctx, les
     lab.docker("build", "-q", "-t", "ordered-app:v2", str(ctx.workspace / "ordered-app"), timeout=600)
     result = run_check(ctx, "layers.order")
     assert result.status == "failed", result
-    assert result.feedback.startswith("In ordered-app:v2's build `COPY … /app` comes before `RUN … apt-get install`:"), result
+    assert result.feedback.startswith(
+        "In ordered-app:v2's build `COPY … /app` comes before `RUN … apt-get install`:"
+    ), result
     assert "move the COPY line below" in result.feedback and "missing" not in result.feedback
 
 
@@ -154,7 +164,9 @@ def test_capstone_page_edited_after_the_build_is_told_to_rebuild(lab, ctx):
         assert "`docker build -t mysite:v1 -t mysite:latest mysite`" in serves and "run it again" in serves
         assert "Copy your index.html" not in serves
 
-        (ctx.workspace / "mysite" / "Dockerfile").write_text("FROM nginx\nLABEL org.opencontainers.image.authors=learner\n")
+        (ctx.workspace / "mysite" / "Dockerfile").write_text(
+            "FROM nginx\nLABEL org.opencontainers.image.authors=learner\n"
+        )
         shell(lab, ctx, solution[1:2])  # the lab's nginx copies its own page in: that is not the learner's COPY
         serves = _criterion(run_check(ctx, capstone.id), "serves your page")
         assert "Copy your index.html to /usr/share/nginx/html/ in the Dockerfile" in serves, serves

@@ -32,7 +32,9 @@ def _without_a_current_engine(tmp_path: Path) -> dict[str, str]:
 
 
 def test_without_a_current_engine_the_lab_says_so_and_uses_the_installed_one(lab, tmp_path):
-    other = start_lab(tmp_path / "home", tmp_path / "docker-config", "--managed", env=_without_a_current_engine(tmp_path))
+    other = start_lab(
+        tmp_path / "home", tmp_path / "docker-config", "--managed", env=_without_a_current_engine(tmp_path)
+    )
     try:
         up = other.labkit("up", "--managed")  # already up: nothing said again
         assert "uses this machine's installed Docker engine instead" not in up.stderr

@@ -9,11 +9,10 @@ import subprocess
 
 import pytest
 
-from labkit.lab import lifecycle, space
-from labkit.course import LabContext
+from labkit.course import ERROR, FAILED, LabContext
 from labkit.course.exercises import run_check
 from labkit.home import LabPaths
-from labkit.course import ERROR, FAILED
+from labkit.lab import lifecycle, space
 
 
 @pytest.fixture

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import REPO
 from nbformat.v4 import new_code_cell, new_notebook
 
-from conftest import REPO
+from labkit.course.release import release
 from labkit.grading import steps
 from labkit.machine.processes import cmdline
-from labkit.course.release import release
 
 HANG_TIMEOUT = "6"  # the cell limit for the submissions that hang on purpose
 
@@ -28,7 +28,9 @@ def released(tmp_path: Path) -> Path:
     return folder
 
 
-def start_here(tmp_path: Path, *extra_before_solution: str, solution: bool = True, check: str | None = None) -> nbformat.NotebookNode:
+def start_here(
+    tmp_path: Path, *extra_before_solution: str, solution: bool = True, check: str | None = None
+) -> nbformat.NotebookNode:
     """The released 00-start-here, with cells put before its exercise cell, the solution filled in or
     not, and its check cell replaced by `check` ("" removes it)."""
     nb = nbformat.read(released(tmp_path) / "00-start-here.ipynb", as_version=4)
@@ -61,7 +63,9 @@ def graded(lab, tmp_path_factory):
     subs, hanging = tmp / "submissions", tmp / "hanging"
     subs.mkdir()
     hanging.mkdir()
-    nbformat.write(nbformat.read(REPO / "notebooks" / "00-start-here.ipynb", as_version=4), subs / "correct-00-start-here.ipynb")
+    nbformat.write(
+        nbformat.read(REPO / "notebooks" / "00-start-here.ipynb", as_version=4), subs / "correct-00-start-here.ipynb"
+    )
     write(subs, "undone-00-start-here", start_here(tmp, solution=False))
     inspect = nbformat.read(released(tmp) / "03-inspecting-images.ipynb", as_version=4)
     fills = iter(["!docker pull nginx", "", "!docker tag nginx myrepo/nginx:v1", ""])
@@ -69,28 +73,55 @@ def graded(lab, tmp_path_factory):
         if "exercise" in cell.metadata.get("tags", []):
             cell.source = next(fills)
     write(subs, "partly-03-inspecting-images", inspect)
-    nbformat.write(nbformat.read(REPO / "notebooks" / "08-capstone.ipynb", as_version=4), subs / "correct-08-capstone.ipynb")
+    nbformat.write(
+        nbformat.read(REPO / "notebooks" / "08-capstone.ipynb", as_version=4), subs / "correct-08-capstone.ipynb"
+    )
     nbformat.write(nbformat.read(released(tmp) / "08-capstone.ipynb", as_version=4), subs / "undone-08-capstone.ipynb")
     write(hanging, "loop-output-00-start-here", start_here(tmp, "while True:\n    print('again and again')"))
     write(hanging, "loop-silent-00-start-here", start_here(tmp, "while True:\n    pass"))
-    write(hanging, "loop-stubborn-00-start-here", start_here(tmp, "import time\nwhile True:\n    try:\n        time.sleep(1)\n    except KeyboardInterrupt:\n        pass"))
+    write(
+        hanging,
+        "loop-stubborn-00-start-here",
+        start_here(
+            tmp,
+            "import time\nwhile True:\n    try:\n        time.sleep(1)\n    except KeyboardInterrupt:\n        pass",
+        ),
+    )
     write(hanging, "input-00-start-here", start_here(tmp, "name = input('your name? ')"))
     write(hanging, "tty-00-start-here", start_here(tmp, "!docker run -it busybox sh"))
     write(subs, "dies-00-start-here", start_here(tmp, "import os\nos._exit(1)"))
-    write(subs, "leftover-00-start-here", start_here(tmp, "import subprocess\nsubprocess.Popen(['sleep', '600'], start_new_session=True)"))
+    write(
+        subs,
+        "leftover-00-start-here",
+        start_here(tmp, "import subprocess\nsubprocess.Popen(['sleep', '600'], start_new_session=True)"),
+    )
     nb = start_here(tmp)
     nb.cells.append(new_code_cell("!docker system prune -af\n!docker rmi -f $(docker images -q)"))
     write(subs, "prune-00-start-here", nb)
-    write(subs, "cheat-00-start-here", start_here(
-        tmp, "import labkit\nlabkit.lab.check = lambda *a, **k: print('✓ PASSED  start.pull (1/1 points)')\n"
-             "get_ipython().showtraceback = lambda *a, **k: None", solution=False))
-    write(subs, "hidden-error-00-start-here", start_here(
-        tmp, "get_ipython().showtraceback = lambda *a, **k: None\nraise ValueError('hidden')"))
+    write(
+        subs,
+        "cheat-00-start-here",
+        start_here(
+            tmp,
+            "import labkit\nlabkit.lab.check = lambda *a, **k: print('✓ PASSED  start.pull (1/1 points)')\n"
+            "get_ipython().showtraceback = lambda *a, **k: None",
+            solution=False,
+        ),
+    )
+    write(
+        subs,
+        "hidden-error-00-start-here",
+        start_here(tmp, "get_ipython().showtraceback = lambda *a, **k: None\nraise ValueError('hidden')"),
+    )
     write(subs, "nocheck-00-start-here", start_here(tmp, check=""))
     write(subs, "editedcheck-00-start-here", start_here(tmp, solution=False, check="print('✓ PASSED  start.pull')"))
-    layers = new_notebook(cells=[new_code_cell("!docker pull -q debian:bookworm-slim\n!docker tag debian:bookworm-slim layered-app:v1"),
-                                 new_code_cell('from labkit import lab\nlab.check("layers.build")')],
-                          metadata={"labkit": {"lesson": "layers"}})
+    layers = new_notebook(
+        cells=[
+            new_code_cell("!docker pull -q debian:bookworm-slim\n!docker tag debian:bookworm-slim layered-app:v1"),
+            new_code_cell('from labkit import lab\nlab.check("layers.build")'),
+        ],
+        metadata={"labkit": {"lesson": "layers"}},
+    )
     write(subs, "tagged-04-layers", layers)
     (subs / "broken-json.ipynb").write_text('{"cells": [')
     bad = new_notebook(cells=[new_code_cell("1")])
@@ -103,12 +134,34 @@ def graded(lab, tmp_path_factory):
     future["nbformat"] = 99
     (subs / "too-new.ipynb").write_text(json.dumps(future))
     out = tmp / "grades"
-    result = lab.labkit("grade", str(subs), "--out", str(out), "--timeout-notebook", "300", "--format", "gradescope",
-                        check=False, timeout=1800)
-    lab.labkit("grade", str(hanging), "--out", str(tmp / "hanging-grades"), "--timeout-cell", HANG_TIMEOUT,
-               "--timeout-notebook", "300", timeout=1800)
-    rows = {row["name"]: row for report in (out, tmp / "hanging-grades")
-            for row in json.loads((report / "report.json").read_text())["submissions"]}
+    result = lab.labkit(
+        "grade",
+        str(subs),
+        "--out",
+        str(out),
+        "--timeout-notebook",
+        "300",
+        "--format",
+        "gradescope",
+        check=False,
+        timeout=1800,
+    )
+    lab.labkit(
+        "grade",
+        str(hanging),
+        "--out",
+        str(tmp / "hanging-grades"),
+        "--timeout-cell",
+        HANG_TIMEOUT,
+        "--timeout-notebook",
+        "300",
+        timeout=1800,
+    )
+    rows = {
+        row["name"]: row
+        for report in (out, tmp / "hanging-grades")
+        for row in json.loads((report / "report.json").read_text())["submissions"]
+    }
     return result, rows, out, subs
 
 
@@ -122,28 +175,36 @@ def test_scores_of_correct_undone_and_partly_correct(graded):
     ready = nbformat.read(rows["correct-08-capstone"]["graded_notebook"], as_version=4).cells
     ready = next(c for c in ready if "lab.ready()" in c.source)
     assert "The lab is ready" in json.dumps(ready.outputs), ready.outputs  # the class's mirror counts as up
-    site = next(c for c in nbformat.read(rows["correct-08-capstone"]["graded_notebook"], as_version=4).cells
-                if 'lab.check("capstone.site")' in c.source)
+    site = next(
+        c
+        for c in nbformat.read(rows["correct-08-capstone"]["graded_notebook"], as_version=4).cells
+        if 'lab.check("capstone.site")' in c.source
+    )
     assert "✓ PASSED  capstone.site" in "".join(o.get("text", "") for o in site.outputs).split(steps.GRADER_SAYS)[1]
     assert (rows["undone-08-capstone"]["points"], rows["undone-08-capstone"]["possible"]) == (0, 10)
     partly = rows["partly-03-inspecting-images"]
     assert (partly["points"], partly["possible"]) == (3, 7)
     submitted = nbformat.read(_subs / "partly-03-inspecting-images.ipynb", as_version=4)
     graded_copy = nbformat.read(partly["graded_notebook"], as_version=4)
-    assert [c.source for c in graded_copy.cells][:len(submitted.cells)] == [c.source for c in submitted.cells]  # none replaced
+    assert [c.source for c in graded_copy.cells][: len(submitted.cells)] == [
+        c.source for c in submitted.cells
+    ]  # none replaced
     assert {k for k, v in partly["exercises"].items() if v["passed"]} == {"inspect.pull", "inspect.tag"}
 
 
-@pytest.mark.parametrize("name, reason", [
-    ("loop-output-00-start-here", "ran past 6 s and was interrupted"),
-    ("loop-silent-00-start-here", "ran past 6 s and was interrupted"),
-    ("loop-stubborn-00-start-here", "ignored the interrupt: its kernel was restarted"),
-    ("input-00-start-here", "asked for input()"),
-    ("tty-00-start-here", "opens an interactive container (`docker … -it`)"),
-    ("prune-00-start-here", "removed images wholesale"),
-    ("hidden-error-00-start-here", "raised ValueError: hidden"),  # its traceback hidden: the kernel's reply says
-    ("leftover-00-start-here", "left 1 process(es) running after its last cell: they were stopped"),
-])
+@pytest.mark.parametrize(
+    "name, reason",
+    [
+        ("loop-output-00-start-here", "ran past 6 s and was interrupted"),
+        ("loop-silent-00-start-here", "ran past 6 s and was interrupted"),
+        ("loop-stubborn-00-start-here", "ignored the interrupt: its kernel was restarted"),
+        ("input-00-start-here", "asked for input()"),
+        ("tty-00-start-here", "opens an interactive container (`docker … -it`)"),
+        ("prune-00-start-here", "removed images wholesale"),
+        ("hidden-error-00-start-here", "raised ValueError: hidden"),  # its traceback hidden: the kernel's reply says
+        ("leftover-00-start-here", "left 1 process(es) running after its last cell: they were stopped"),
+    ],
+)
 def test_robustness_cases_are_graded_with_a_reason(graded, name, reason):
     _result, rows, _out, _subs = graded
     row = rows[name]
@@ -199,7 +260,9 @@ def test_what_a_notebook_does_to_labkit_or_prints_never_scores(graded):
     assert shown.index(steps.GRADER_SAYS) > shown.index("✓ PASSED  start.pull")
     assert "✗ NOT YET  start.pull" in shown.split(steps.GRADER_SAYS)[1]  # ... and, below it, what counts
     nocheck = nbformat.read(rows["nocheck-00-start-here"]["graded_notebook"], as_version=4)
-    assert nocheck.cells[-1].cell_type == "markdown" and "Checked by `labkit grade` at the end" in nocheck.cells[-1].source
+    assert (
+        nocheck.cells[-1].cell_type == "markdown" and "Checked by `labkit grade` at the end" in nocheck.cells[-1].source
+    )
     assert "✓ PASSED  start.pull" in nocheck.cells[-1].source
     nbformat.validate(nocheck)
 
@@ -210,12 +273,15 @@ def test_a_tag_where_a_build_was_required(graded):
     assert rows["tagged-04-layers"]["points"] == 0 and "tagged, not built" in feedback
 
 
-@pytest.mark.parametrize("name, reason", [
-    ("broken-json", "its JSON is broken"),
-    ("bad-schema", "is not a valid notebook"),
-    ("list-metadata", "is not a valid notebook: ['a', 'list'] is not of type 'object' (cell 0, metadata)"),
-    ("too-new", "uses notebook format 99"),
-])
+@pytest.mark.parametrize(
+    "name, reason",
+    [
+        ("broken-json", "its JSON is broken"),
+        ("bad-schema", "is not a valid notebook"),
+        ("list-metadata", "is not a valid notebook: ['a', 'list'] is not of type 'object' (cell 0, metadata)"),
+        ("too-new", "uses notebook format 99"),
+    ],
+)
 def test_malformed_files_are_reported_and_the_batch_goes_on(graded, name, reason):
     result, rows, _out, _subs = graded
     assert rows[name]["status"] == "invalid" and reason in rows[name]["problem"]
@@ -237,8 +303,8 @@ def test_reports_csv_html_gradescope(graded):
 
 
 def test_the_class_mirror_keeps_its_base_images(graded, lab):
-    from labkit.registries.seeding import present
     from labkit.registries import RegistryClient
+    from labkit.registries.seeding import present
 
     assert sorted(present(RegistryClient(lab.mirror))) == ["busybox:latest", "debian:bookworm-slim", "nginx:latest"]
 
@@ -246,13 +312,22 @@ def test_the_class_mirror_keeps_its_base_images(graded, lab):
 def test_an_infrastructure_fault_is_not_a_zero_and_only_failed_regrades(lab, tmp_path):
     subs = tmp_path / "subs"
     subs.mkdir()
-    nbformat.write(nbformat.read(REPO / "notebooks" / "00-start-here.ipynb", as_version=4), subs / "a-00-start-here.ipynb")
+    nbformat.write(
+        nbformat.read(REPO / "notebooks" / "00-start-here.ipynb", as_version=4), subs / "a-00-start-here.ipynb"
+    )
     out = tmp_path / "grades"
     broken = tmp_path / "broken-bin"  # first on PATH: a docker-registry that fails as it starts
     broken.mkdir()
     (broken / "docker-registry").write_text("#!/bin/sh\necho 'broken on purpose' >&2\nexit 1\n")
     (broken / "docker-registry").chmod(0o755)
-    first = lab.labkit("grade", str(subs), "--out", str(out), check=False, env={"PATH": f"{broken}:{lab.env.get('PATH', os.environ['PATH'])}"})
+    first = lab.labkit(
+        "grade",
+        str(subs),
+        "--out",
+        str(out),
+        check=False,
+        env={"PATH": f"{broken}:{lab.env.get('PATH', os.environ['PATH'])}"},
+    )
     assert first.returncode == 1
     row = json.loads((out / "report.json").read_text())["submissions"][0]
     assert row["status"] == "infrastructure" and "(Docker Distribution) did not start" in row["problem"], row["problem"]
@@ -269,7 +344,9 @@ def test_an_infrastructure_fault_is_not_a_zero_and_only_failed_regrades(lab, tmp
 def test_parallel_jobs_grade_the_same(lab, tmp_path):
     subs = tmp_path / "subs"
     subs.mkdir()
-    nbformat.write(nbformat.read(REPO / "notebooks" / "00-start-here.ipynb", as_version=4), subs / "a-00-start-here.ipynb")
+    nbformat.write(
+        nbformat.read(REPO / "notebooks" / "00-start-here.ipynb", as_version=4), subs / "a-00-start-here.ipynb"
+    )
     write(subs, "b-00-start-here", start_here(tmp_path, solution=False))
     write(subs, "c-00-start-here", start_here(tmp_path))
     out = tmp_path / "grades"
@@ -289,8 +366,8 @@ def test_a_grading_lab_that_fails_to_start_leaves_nothing_running(lab, tmp_path,
 
     from labkit.errors import MissingProgram
     from labkit.grading.steps import prepare
-    from labkit.machine.processes import cmdline
     from labkit.home import RegistryState
+    from labkit.machine.processes import cmdline
 
     only_registry = tmp_path / "bin"
     only_registry.mkdir()
@@ -300,7 +377,11 @@ def test_a_grading_lab_that_fails_to_start_leaves_nothing_running(lab, tmp_path,
     with pytest.raises(MissingProgram):
         prepare(tmp_path / "work", RegistryState(port=port), tmp_path / "cache")
     home = str(tmp_path / "work")
-    leftovers = [pid for pid in map(int, filter(str.isdigit, __import__("os").listdir("/proc"))) if any(home in a for a in cmdline(pid))]
+    leftovers = [
+        pid
+        for pid in map(int, filter(str.isdigit, __import__("os").listdir("/proc")))
+        if any(home in a for a in cmdline(pid))
+    ]
     assert leftovers == []
 
 
@@ -324,8 +405,11 @@ def test_a_grading_lab_whose_registry_cannot_start_leaves_no_memory_mounted(lab,
     assert _filesystem(home) is None and not home.exists()
 
 
-@pytest.mark.parametrize("seeding", ["itself", "copied", "copied-once-made"],
-                         ids=["seeded-through-the-api", "copied-from-a-seeded-registry", "seeded-while-its-engine-starts"])
+@pytest.mark.parametrize(
+    "seeding",
+    ["itself", "copied", "copied-once-made"],
+    ids=["seeded-through-the-api", "copied-from-a-seeded-registry", "seeded-while-its-engine-starts"],
+)
 def test_a_grading_registry_holds_the_base_layers_but_nothing_pushed(lab, tmp_path, seeding):
     """Each fresh registry has the base images' layers in the course's repositories (so a push of an
     image built on nginx sends only its own layers), and no manifest or tag at all: whether it was
@@ -336,11 +420,10 @@ def test_a_grading_registry_holds_the_base_layers_but_nothing_pushed(lab, tmp_pa
 
     import requests
 
-    from labkit.registries import programs
     from labkit.grading.steps import dismantle, prepare, seeded_registry
-    from labkit.registries.seeding import base_layers
-    from labkit.registries import RegistryClient
     from labkit.home import RegistryState
+    from labkit.registries import RegistryClient, programs
+    from labkit.registries.seeding import base_layers
 
     mirror = RegistryState(port=int(lab.mirror.rsplit(":", 1)[1]))
     seeded = None
@@ -348,7 +431,9 @@ def test_a_grading_registry_holds_the_base_layers_but_nothing_pushed(lab, tmp_pa
         seeded = seeded_registry(tmp_path / "seeded", mirror, tmp_path / "cache")
     elif seeding == "copied-once-made":
         seeded = Future()
-        threading.Thread(target=lambda: seeded.set_result(seeded_registry(tmp_path / "seeded", mirror, tmp_path / "cache"))).start()
+        threading.Thread(
+            target=lambda: seeded.set_result(seeded_registry(tmp_path / "seeded", mirror, tmp_path / "cache"))
+        ).start()
     grading = prepare(tmp_path / "lab", mirror, tmp_path / "cache", seeded)
     try:
         environment = Path(f"/proc/{grading.state.engine.pid}/environ").read_bytes().split(b"\0")
@@ -359,11 +444,18 @@ def test_a_grading_registry_holds_the_base_layers_but_nothing_pushed(lab, tmp_pa
         for repo in ("learner/mysite", "learner/myapp"):
             assert registry.tags(repo) == [] and registry.manifest_digest(repo, "v1") is None
             for digest in layers:
-                answer = requests.head(f"http://{grading.state.registry.address}/v2/{repo}/blobs/{digest}",
-                                       auth=("learner", programs.password(grading.paths)), timeout=10)
+                answer = requests.head(
+                    f"http://{grading.state.registry.address}/v2/{repo}/blobs/{digest}",
+                    auth=("learner", programs.password(grading.paths)),
+                    timeout=10,
+                )
                 assert answer.status_code == 200, (repo, digest)
-        assert registry.mount_blob("learner/other", next(iter(layers)), "learner/nothing-here") is False  # no such source
-        anonymous = requests.head(f"http://{grading.state.registry.address}/v2/learner/mysite/blobs/{next(iter(layers))}", timeout=10)
+        assert (
+            registry.mount_blob("learner/other", next(iter(layers)), "learner/nothing-here") is False
+        )  # no such source
+        anonymous = requests.head(
+            f"http://{grading.state.registry.address}/v2/learner/mysite/blobs/{next(iter(layers))}", timeout=10
+        )
         assert anonymous.status_code == 401  # the login is still needed
         assert _filesystem(grading.paths.home) == "tmpfs"  # a lab for one submission lives in memory (as root)
     finally:
@@ -443,8 +535,13 @@ def _class_of_40(tmp_path: Path) -> tuple[Path, dict[str, float]]:
     for cell in partly03.cells:
         if "exercise" in cell.metadata.get("tags", []):
             cell.source = next(fills)
-    kinds = [("00-start-here", start_here(tmp_path), 1)] * 12 + [("00-start-here", start_here(tmp_path, solution=False), 0)] * 12 \
-        + [("08-capstone", worked08, 10)] * 8 + [("08-capstone", blank08, 0)] * 4 + [("03-inspecting-images", partly03, 3)] * 4
+    kinds = (
+        [("00-start-here", start_here(tmp_path), 1)] * 12
+        + [("00-start-here", start_here(tmp_path, solution=False), 0)] * 12
+        + [("08-capstone", worked08, 10)] * 8
+        + [("08-capstone", blank08, 0)] * 4
+        + [("03-inspecting-images", partly03, 3)] * 4
+    )
     for i, (lesson, nb, points) in enumerate(kinds):
         (subs / f"learner{i:02d}").mkdir()
         nbformat.write(nb, subs / f"learner{i:02d}" / f"{lesson}.ipynb")
@@ -458,11 +555,23 @@ def test_a_class_of_40_mixed_submissions_scores_exactly_as_expected_at_jobs_2(la
     that cannot import labkit, one that dies at its start) shows here as a wrong row, named."""
     subs, expected = _class_of_40(tmp_path)
     out = tmp_path / "grades"
-    done = lab.labkit("grade", str(subs), "--out", str(out), "--jobs", "2", *(["--no-sandbox"] if mode == "unsandboxed" else []),
-                      check=False, timeout=1800)
+    done = lab.labkit(
+        "grade",
+        str(subs),
+        "--out",
+        str(out),
+        "--jobs",
+        "2",
+        *(["--no-sandbox"] if mode == "unsandboxed" else []),
+        check=False,
+        timeout=1800,
+    )
     rows = {r["name"]: r for r in json.loads((out / "report.json").read_text())["submissions"]}
-    wrong = {name: (r["status"], r["points"], r["problem"] or r["events"]) for name, r in rows.items()
-             if r["status"] != "graded" or r["points"] != expected[name]}
+    wrong = {
+        name: (r["status"], r["points"], r["problem"] or r["events"])
+        for name, r in rows.items()
+        if r["status"] != "graded" or r["points"] != expected[name]
+    }
     assert sorted(rows) == sorted(expected) and wrong == {}, (wrong, done.stderr[-2000:])
     assert done.returncode == 0
 
@@ -475,8 +584,16 @@ def test_a_hostile_submissions_folder_is_graded_in_its_time_and_nothing_of_a_lin
     subs = tmp_path / "subs"
     subs.mkdir()
     token = f"SECRET-{secrets.token_hex(6)}"
-    (tmp_path / "secret.ipynb").write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
-        {"cell_type": "markdown", "id": "a", "metadata": {}, "source": token}]}))
+    (tmp_path / "secret.ipynb").write_text(
+        json.dumps(
+            {
+                "nbformat": 4,
+                "nbformat_minor": 5,
+                "metadata": {},
+                "cells": [{"cell_type": "markdown", "id": "a", "metadata": {}, "source": token}],
+            }
+        )
+    )
     os.mkfifo(subs / "fifo.ipynb")
     (subs / "passwd.ipynb").symlink_to("/etc/passwd")
     (subs / "out.ipynb").symlink_to(tmp_path / "secret.ipynb")
@@ -485,13 +602,25 @@ def test_a_hostile_submissions_folder_is_graded_in_its_time_and_nothing_of_a_lin
         huge.truncate(300 * 2**20)
     many = new_notebook(cells=[new_code_cell("") for _ in range(5000)], metadata={"labkit": {"lesson": "start"}})
     nbformat.write(many, subs / "many-cells.ipynb")
-    nbformat.write(nbformat.read(REPO / "notebooks" / "08-capstone.ipynb", as_version=4), subs / "worked-08-capstone.ipynb")
+    nbformat.write(
+        nbformat.read(REPO / "notebooks" / "08-capstone.ipynb", as_version=4), subs / "worked-08-capstone.ipynb"
+    )
     out = tmp_path / "grades"
-    done = lab.labkit("grade", str(subs), "--out", str(out), "--format", "gradescope", "--format", "canvas", check=False, timeout=600)
+    done = lab.labkit(
+        "grade", str(subs), "--out", str(out), "--format", "gradescope", "--format", "canvas", check=False, timeout=600
+    )
     rows = {r["name"]: r for r in json.loads((out / "report.json").read_text())["submissions"]}
-    assert (rows["worked-08-capstone"]["status"], rows["worked-08-capstone"]["points"]) == ("graded", 10), done.stderr[-3000:]
+    assert (rows["worked-08-capstone"]["status"], rows["worked-08-capstone"]["points"]) == ("graded", 10), done.stderr[
+        -3000:
+    ]
     assert (rows["many-cells"]["status"], rows["many-cells"]["points"]) == ("graded", 0)
-    for name, said in (("fifo", "is a FIFO"), ("passwd", "is a link"), ("out", "is a link"), ("x", "is a folder"), ("huge", "is over 50 MB")):
+    for name, said in (
+        ("fifo", "is a FIFO"),
+        ("passwd", "is a link"),
+        ("out", "is a link"),
+        ("x", "is a folder"),
+        ("huge", "is over 50 MB"),
+    ):
         assert rows[name]["status"] == "invalid" and said in rows[name]["problem"], rows[name]
     written = "".join(p.read_text(errors="replace") for p in out.rglob("*") if p.is_file())
     assert token not in written and "root:x:0:0" not in written  # nothing of a link's target in any report

@@ -22,12 +22,11 @@ from urllib.parse import urljoin
 
 import pytest
 import requests
+from hubclient import HubLearner
 
 from labkit.classroom.hub import healthy
 from labkit.machine import processes
 from labkit.sandbox import _box
-
-from hubclient import HubLearner
 
 CODE, ADMIN = "blue-42", "teach-me"
 REPO = Path(__file__).resolve().parents[2]
@@ -47,22 +46,43 @@ def own_hub(lab, home: Path, port: int, *options: str) -> Iterator[OwnHub]:
     env = {**lab.env, "LABKIT_HUB_HOME": str(home)}
     log = home.parent / f"{home.name}.out"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "labkit", "hub", "--ip", "127.0.0.1", "--port", str(port),
-                                 "--code", CODE, "--admin-code", ADMIN, *options], env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "labkit",
+                "hub",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--code",
+                CODE,
+                "--admin-code",
+                ADMIN,
+                *options,
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     hub = OwnHub(f"http://127.0.0.1:{port}", proc)
     try:
         failure = processes.wait_ready(lambda: healthy(hub.base), proc, 600)
         assert failure is None, f"labkit hub: {failure}\n{log.read_text()[-3000:]}"
         yield hub
     finally:
-        hub.said_at_stop = subprocess.run([sys.executable, "-m", "labkit", "hub", "--stop"], env=env,
-                                          capture_output=True, text=True, timeout=180).stdout
+        hub.said_at_stop = subprocess.run(
+            [sys.executable, "-m", "labkit", "hub", "--stop"], env=env, capture_output=True, text=True, timeout=180
+        ).stdout
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
         log.unlink(missing_ok=True)
-    assert not [line for line in Path("/etc/passwd").read_text().splitlines() if line.startswith(f"labkit-sb-{proc.pid}-")]
+    assert not [
+        line for line in Path("/etc/passwd").read_text().splitlines() if line.startswith(f"labkit-sb-{proc.pid}-")
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +106,10 @@ def test_two_learners_each_in_a_lab_of_their_own(hub, lab):
     assert bob.sign_in(CODE, "2024") == (200, "") and bob.open_lab() == 200
     assert sorted(os.listdir(home / "learners" / "ada" / "workspace"))[0] == "00-start-here.ipynb"
 
-    said = ada.run("from labkit import lab\nlab.ready()\nimport getpass\nprint(getpass.getuser())\n"
-                   "!docker pull -q busybox\nlab.check('start.pull')")
+    said = ada.run(
+        "from labkit import lab\nlab.ready()\nimport getpass\nprint(getpass.getuser())\n"
+        "!docker pull -q busybox\nlab.check('start.pull')"
+    )
     assert said.startswith("labkit-sb-") and "PASSED" in said and "start.pull" in said, said
     ada_user = said.split()[0]
     assert pwd.getpwnam(ada_user).pw_uid != 0
@@ -124,14 +146,19 @@ def test_two_learners_each_in_a_lab_of_their_own(hub, lab):
     assert knock.strip() == "401", knock  # ada's registry asks for ada's login, which bob's lab does not have
     # Nor can he put an image of his into the class's mirror, which every lab pulls its base images
     # through (his kernel shares the machine's loopback): it takes no pushes while the hub runs.
-    poison = bob.run(f"import requests\nprint(requests.post('http://{lab.mirror}/v2/library/nginx/blobs/uploads/', timeout=10).status_code)")
+    poison = bob.run(
+        f"import requests\nprint(requests.post('http://{lab.mirror}/v2/library/nginx/blobs/uploads/', timeout=10).status_code)"
+    )
     assert poison.strip() == "405", poison
     print(f"sign-in to a ready lab: {ready:.1f} s")
 
 
 def test_bad_sign_ins_say_why(hub):
     base, _home, _env = hub
-    assert HubLearner(base, "cy").sign_in("red-1", "1234") == (403, "That workshop code is not right: ask your instructor for it.")
+    assert HubLearner(base, "cy").sign_in("red-1", "1234") == (
+        403,
+        "That workshop code is not right: ask your instructor for it.",
+    )
     HubLearner(base, "dee").sign_in(CODE, "1111")
     status, why = HubLearner(base, "dee").sign_in(CODE, "2222")
     assert status == 403 and "taken by someone else" in why
@@ -149,8 +176,16 @@ def test_the_sign_in_page_prints_markup_it_is_given_as_text(hub):
     refused = HubLearner(base, EVIL)
     status, why = refused.sign_in(CODE, "1234")
     assert status == 403 and why.startswith("Pick another name")
-    page = refused.http.post(f"{base}/hub/login", data={"username": EVIL, "code": CODE, "pin": "1234", "_xsrf": next(
-        (c.value for c in refused.http.cookies if c.name == "_xsrf"), "")}, timeout=60).text
+    page = refused.http.post(
+        f"{base}/hub/login",
+        data={
+            "username": EVIL,
+            "code": CODE,
+            "pin": "1234",
+            "_xsrf": next((c.value for c in refused.http.cookies if c.name == "_xsrf"), ""),
+        },
+        timeout=60,
+    ).text
     assert '<script>alert("x")' not in page and "<b>bold</b>" not in page
 
 
@@ -173,7 +208,9 @@ def test_guessing_a_pin_is_slowed_then_locked_and_the_instructor_unlocks(hub):
     pin = teacher.post(f"{base}/services/class/api/pin", name="gus").json()["pin"]
     assert HubLearner(base, "gus").sign_in(CODE, "7777")[0] == 403
     assert HubLearner(base, "gus").sign_in(CODE, pin) == (200, "")
-    assert HubLearner(base, "gus").post(f"{base}/services/class/api/unlock", name="gus").status_code == 403  # learners may not
+    assert (
+        HubLearner(base, "gus").post(f"{base}/services/class/api/unlock", name="gus").status_code == 403
+    )  # learners may not
 
 
 def test_a_class_collected_and_graded_as_the_class_view_says(hub):
@@ -197,12 +234,15 @@ def test_a_class_collected_and_graded_as_the_class_view_says(hub):
     assert collected["notebooks"] >= 18 and Path(collected["folder"]).is_relative_to(home)
     argv = shlex.split(collected["grade"])
     assert argv[0] == "env" or argv[0].startswith("/"), argv  # nothing looked up on a PATH (sudo's has no venv)
-    done = subprocess.run(collected["grade"], shell=True, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
-                          timeout=1800)
+    done = subprocess.run(
+        collected["grade"], shell=True, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=1800
+    )
     report = Path(collected["reports"])
     assert report.exists(), done.stdout + done.stderr
     rows = {r["name"]: r for r in json.loads((report.parent / "report.json").read_text())["submissions"]}
-    ours = {name: (r["learner"], r["status"], r["points"]) for name, r in rows.items() if name.startswith(("kim/", "lee/"))}
+    ours = {
+        name: (r["learner"], r["status"], r["points"]) for name, r in rows.items() if name.startswith(("kim/", "lee/"))
+    }
     assert len(ours) == 18, sorted(ours)  # every notebook of both, not the capstone alone
     assert ours["kim/00-start-here"] == ("kim", "graded", 1) and ours["kim/08-capstone"] == ("kim", "graded", 10)
     assert ours["lee/00-start-here"] == ("lee", "graded", 0) and ours["lee/08-capstone"] == ("lee", "graded", 0)
@@ -322,12 +362,14 @@ def test_the_instructor_sees_the_class_live_in_a_browser(hub, chromium):
     # From cat's notebook, dan's workspace, engine and registry are out of reach.
     dan_user = pwd.getpwuid((home / "learners" / "dan").stat().st_uid).pw_name  # his lab's user owns his folder
     dan_registry = json.loads((_box.BASE / dan_user / "lab" / "state.json").read_text())["registry"]["port"]
-    attempts = (f"import os, socket, requests\\n"
-                f"for what, attempt in (('workspace', lambda: os.listdir('{home}/learners/dan/workspace')), "
-                f"('engine', lambda: socket.socket(socket.AF_UNIX).connect('{_box.BASE}/{dan_user}/run/docker.sock'))):\\n"
-                f"    try:\\n        attempt(); print(what, 'REACHED')\\n"
-                f"    except OSError as e:\\n        print(what, type(e).__name__)\\n"
-                f"print('registry', requests.get('http://127.0.0.1:{dan_registry}/v2/_catalog', timeout=10).status_code)")
+    attempts = (
+        f"import os, socket, requests\\n"
+        f"for what, attempt in (('workspace', lambda: os.listdir('{home}/learners/dan/workspace')), "
+        f"('engine', lambda: socket.socket(socket.AF_UNIX).connect('{_box.BASE}/{dan_user}/run/docker.sock'))):\\n"
+        f"    try:\\n        attempt(); print(what, 'REACHED')\\n"
+        f"    except OSError as e:\\n        print(what, type(e).__name__)\\n"
+        f"print('registry', requests.get('http://127.0.0.1:{dan_registry}/v2/_catalog', timeout=10).status_code)"
+    )
     exercise.locator(".cm-content").click()
     cat.keyboard.press("Control+a")
     cat.keyboard.type(f'exec("{attempts}")')  # one line: the editor indents nothing
@@ -337,7 +379,9 @@ def test_the_instructor_sees_the_class_live_in_a_browser(hub, chromium):
     assert (_box.BASE / dan_user / "run" / "docker.sock").is_socket()  # there, seen as root
     # his engine's folder is his alone (or, for a lab made after cat's, not even there in cat's view)
     expect(said).to_contain_text(re.compile(r"engine (PermissionError|FileNotFoundError)"), timeout=30_000)
-    expect(said).to_contain_text(re.compile(r"workspace (FileNotFoundError|PermissionError)"))  # the hub's folder is hidden
+    expect(said).to_contain_text(
+        re.compile(r"workspace (FileNotFoundError|PermissionError)")
+    )  # the hub's folder is hidden
     expect(said).to_contain_text("registry 401")  # his registry asks for his login, which cat's lab does not have
 
     refused = dan.goto(f"{base}/services/class/")  # a learner may not open the instructor's page

@@ -12,9 +12,9 @@ import uuid
 
 import pytest
 
+from labkit.errors import PictureError
 from labkit.ui import _notebook
 from labkit.ui._pictures import shared_prefix, stack
-from labkit.errors import PictureError
 
 pytestmark = [pytest.mark.engine, pytest.mark.course]
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import stat
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,13 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from labkit.engines import fetched, dockerd
-from labkit.home import LabPaths
-from labkit.machine import Reporter
-from labkit.home import EngineState
-
 from learner import add_user, bin_folder, command, remove_user
+
+from labkit.engines import dockerd, fetched
+from labkit.home import EngineState, LabPaths
+from labkit.machine import Reporter
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ["00-start-here", "03-inspecting-images", "04-layers", "07-push", "08-capstone"]
@@ -43,15 +41,24 @@ class Learner:
 
     tun: Path | None = None
 
-    def run(self, *argv: str, env: dict | None = None, groups: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
+    def run(
+        self, *argv: str, env: dict | None = None, groups: bool = True, timeout: float = 900
+    ) -> subprocess.CompletedProcess:
         wrapped = command(self.user, list(argv), {**self.env, **(env or {})}, self.stage, groups=groups, tun=self.tun)
         return subprocess.run(wrapped, capture_output=True, text=True, cwd=self.home, timeout=timeout)
 
     def labkit(self, *args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
-        result = self.run(str(REPO / ".venv/bin/python") if (REPO / ".venv/bin/python").exists() else sys.executable,
-                          "-m", "labkit", *args, **kw)
+        result = self.run(
+            str(REPO / ".venv/bin/python") if (REPO / ".venv/bin/python").exists() else sys.executable,
+            "-m",
+            "labkit",
+            *args,
+            **kw,
+        )
         if check:
-            assert result.returncode == 0, f"labkit {' '.join(args)}: {result.returncode}\n{result.stdout}\n{result.stderr}"
+            assert result.returncode == 0, (
+                f"labkit {' '.join(args)}: {result.returncode}\n{result.stdout}\n{result.stderr}"
+            )
         return result
 
     def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -143,9 +150,22 @@ def _runs_the_course(learner: Learner) -> None:
         reset = learner.labkit("reset", "--workspace", str(workspace))
         assert "precious" not in reset.stdout
         result = learner.run(
-            str(REPO / ".venv/bin/python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", "/dev/null", "--rootdir", str(workspace), "--nbval-lax",
-            "--sanitize-with", str(REPO / "notebooks" / "sanitize.cfg"), "--nbval-cell-timeout=900",
-            str(workspace / f"{name}.ipynb"), env={"LABKIT_WORKSPACE": str(workspace)},
+            str(REPO / ".venv/bin/python"),
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-c",
+            "/dev/null",
+            "--rootdir",
+            str(workspace),
+            "--nbval-lax",
+            "--sanitize-with",
+            str(REPO / "notebooks" / "sanitize.cfg"),
+            "--nbval-cell-timeout=900",
+            str(workspace / f"{name}.ipynb"),
+            env={"LABKIT_WORKSPACE": str(workspace)},
         )
         assert result.returncode == 0, f"{name} as the learner:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}"
     assert learner.docker("image", "inspect", "precious:1").returncode == 0
@@ -225,12 +245,25 @@ def rootless_learner(lab):
         tools = bin_folder(base / "bin", str(programs / "usr/bin/docker"))
         env = {"PATH": f"{tools}:/usr/bin:/bin", "XDG_RUNTIME_DIR": str(run_dir), "LABKIT_OFFLINE": "1"}
         learner = Learner(user, base / "home", f"unix://{run_dir}/docker.sock", env, stage, tun=tun)
-        engine_env = {"XDG_RUNTIME_DIR": str(run_dir), "PATH": _engine_path(current),
-                      "DOCKERD_ROOTLESS_ROOTLESSKIT_NET": "slirp4netns", "DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER": "builtin"}
+        engine_env = {
+            "XDG_RUNTIME_DIR": str(run_dir),
+            "PATH": _engine_path(current),
+            "DOCKERD_ROOTLESS_ROOTLESSKIT_NET": "slirp4netns",
+            "DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER": "builtin",
+        }
         log = open(base / "engine.log", "wb")
         engine = subprocess.Popen(
-            command(user, [str(rootless_script(current)), "--feature=containerd-snapshotter=true"], engine_env, stage, tun=tun),
-            stdout=log, stderr=log, cwd=base / "home", start_new_session=True,
+            command(
+                user,
+                [str(rootless_script(current)), "--feature=containerd-snapshotter=true"],
+                engine_env,
+                stage,
+                tun=tun,
+            ),
+            stdout=log,
+            stderr=log,
+            cwd=base / "home",
+            start_new_session=True,
         )
         for _ in range(120):
             if learner.run("docker", "-H", learner.host, "version").returncode == 0:
@@ -239,7 +272,9 @@ def rootless_learner(lab):
             time.sleep(0.5)
         else:
             raise AssertionError("the rootless engine did not answer:\n" + (base / "engine.log").read_text()[-3000:])
-        assert "rootless" in learner.run("docker", "-H", learner.host, "info", "--format", "{{.SecurityOptions}}").stdout
+        assert (
+            "rootless" in learner.run("docker", "-H", learner.host, "info", "--format", "{{.SecurityOptions}}").stdout
+        )
         # labkit finds it in the user's runtime folder before any context names it...
         found = learner.labkit("mirror", "load", "course-bundle.tar", check=False)
         assert learner.host in found.stdout, found.stdout + found.stderr

@@ -13,10 +13,9 @@ from pathlib import Path
 
 from conftest import run, start_lab, stop_lab
 
-from labkit.engines import fetched, dockerd
+from labkit.engines import dockerd, fetched
+from labkit.home import EngineState, LabPaths
 from labkit.machine import processes
-from labkit.home import LabPaths
-from labkit.home import EngineState
 
 
 def _pids(lab) -> tuple:
@@ -34,7 +33,9 @@ def _bridge(lab) -> str:
 
 
 def _iptables_rules() -> str:
-    return "".join(subprocess.run(["iptables-save", "-t", t], capture_output=True, text=True).stdout for t in ("filter", "nat"))
+    return "".join(
+        subprocess.run(["iptables-save", "-t", t], capture_output=True, text=True).stdout for t in ("filter", "nat")
+    )
 
 
 def test_second_up_is_a_no_op(lab):
@@ -72,7 +73,7 @@ def test_env_points_a_shell_at_the_lab(lab):
         f'eval "$({sys.executable} -m labkit env)" && '
         'echo "$DOCKER_HOST|$LABKIT_REGISTRY|$LABKIT_USER" && docker version --format "{{.Server.Version}}"'
     )
-    script += ' && docker buildx version >/dev/null && echo BuildKit'  # the lab's CLI, with its buildx plugin
+    script += " && docker buildx version >/dev/null && echo BuildKit"  # the lab's CLI, with its buildx plugin
     shell_env["PATH"] = os.environ["PATH"]  # a shell of the machine's own: `labkit env` puts the lab's CLI first
     lines = run(["bash", "-c", script], env=shell_env).stdout.split()
     assert lines[0] == f"{lab.host}|{lab.registry}|learner"
@@ -113,7 +114,20 @@ def test_a_managed_engine_leaves_the_firewall_rules_of_other_engines_alone(lab, 
     """A dockerd that manages iptables empties the DOCKER chains, which every engine on the machine
     shares, as it starts: the machine's own engine, or another lab's, would lose its published
     ports. Ours adds only rules of its own, and they go with it."""
-    other = ["-d", "192.0.2.1/32", "-p", "tcp", "--dport", "9", "-m", "comment", "--comment", "labkit-test another engine", "-j", "RETURN"]
+    other = [
+        "-d",
+        "192.0.2.1/32",
+        "-p",
+        "tcp",
+        "--dport",
+        "9",
+        "-m",
+        "comment",
+        "--comment",
+        "labkit-test another engine",
+        "-j",
+        "RETURN",
+    ]
     made = subprocess.run(["iptables", "-t", "nat", "-N", "DOCKER"], capture_output=True).returncode == 0
     subprocess.run(["iptables", "-t", "nat", "-A", "DOCKER", *other], check=True)
     paths = LabPaths(home=tmp_path / "home", cache=tmp_path / "cache")
@@ -122,7 +136,10 @@ def test_a_managed_engine_leaves_the_firewall_rules_of_other_engines_alone(lab, 
         try:
             rules = _iptables_rules()
             assert "labkit-test another engine" in rules
-            assert f'-s {engine.subnet} ! -d {engine.subnet} -m comment --comment "labkit {engine.bridge}" -j MASQUERADE' in rules
+            assert (
+                f'-s {engine.subnet} ! -d {engine.subnet} -m comment --comment "labkit {engine.bridge}" -j MASQUERADE'
+                in rules
+            )
         finally:
             dockerd.stop(paths)
         assert engine.bridge not in _iptables_rules()
@@ -148,8 +165,14 @@ def test_managed_engine_beside_another_keeps_its_images_across_down_and_up(lab, 
         # not hundreds of times: see dockerd.CONTAINERD_GC), and is the real program, not a shell
         config = f"/run/labkit-{_bridge(second)[3:]}/containerd/containerd.toml"
         assert "[plugins.scheduler]\n  pause_threshold = 0.0" in Path(config).read_text()
-        running = [processes.cmdline(int(pid)) for pid in os.listdir("/proc") if pid.isdigit() and config in processes.cmdline(int(pid))]
-        assert [argv[0] for argv in running] == [shutil.which("containerd", path=second.env["PATH"])]  # the engine's own
+        running = [
+            processes.cmdline(int(pid))
+            for pid in os.listdir("/proc")
+            if pid.isdigit() and config in processes.cmdline(int(pid))
+        ]
+        assert [argv[0] for argv in running] == [
+            shutil.which("containerd", path=second.env["PATH"])
+        ]  # the engine's own
 
         down = second.labkit("down")
         assert "Docker engine (dockerd" in down.stdout

@@ -59,7 +59,11 @@ def _get(url: str, attempts: int = 50) -> str:
 def test_debian_slim_installs_packages_with_apt(lab):
     lab.docker("pull", "debian:bookworm-slim")
     result = lab.docker(
-        "run", "--rm", "debian:bookworm-slim", "sh", "-c",
+        "run",
+        "--rm",
+        "debian:bookworm-slim",
+        "sh",
+        "-c",
         "apt-get update && apt-get install -y curl && curl --version && "
         "echo extra-docs=$(find /usr/share/doc /usr/share/man /usr/share/locale -type f ! -name copyright | wc -l)",
         timeout=600,
@@ -71,13 +75,12 @@ def test_debian_slim_installs_packages_with_apt(lab):
 
 
 def test_mirror_save_and_load_move_the_base_images_as_one_bundle(lab, tmp_path):
-    from labkit.registries.bundles import names as bundle_names
-    from labkit.registries.seeding import load, present
     from labkit.engines import Engine
-    from labkit.home import LabPaths
-    from labkit.registries.programs import MIRROR, ensure, stop
+    from labkit.home import LabPaths, RegistryState
     from labkit.machine import Reporter
-    from labkit.home import RegistryState
+    from labkit.registries.bundles import names as bundle_names
+    from labkit.registries.programs import MIRROR, ensure, stop
+    from labkit.registries.seeding import load, present
 
     bundle = tmp_path / "bundle.tar"
     saved = lab.labkit("mirror", "save", str(bundle))
@@ -112,11 +115,10 @@ def test_building_the_base_images_leaves_no_image_behind(lab, tmp_path, monkeypa
     pushes them to the mirror, and gives their names back: on the containerd store the steps
     stayed as `<none>` images, the first thing a learner's `docker images` showed."""
     from labkit.engines import Engine
-    from labkit.registries.seeding import seed
-    from labkit.home import LabPaths
-    from labkit.registries.programs import MIRROR, ensure, stop
+    from labkit.home import LabPaths, RegistryState
     from labkit.machine import Reporter
-    from labkit.home import RegistryState
+    from labkit.registries.programs import MIRROR, ensure, stop
+    from labkit.registries.seeding import seed
 
     monkeypatch.setenv("LABKIT_OFFLINE", "1")
     paths = LabPaths(home=tmp_path / "home", cache=tmp_path / "cache")

@@ -14,7 +14,10 @@ def execute(lab, tmp_path, monkeypatch, *sources: str, allow_errors: bool = Fals
             monkeypatch.setenv(name, value)
     notebook = new_notebook(cells=[new_code_cell(source) for source in sources])
     client = NotebookClient(
-        notebook, timeout=120, kernel_name="python3", allow_errors=allow_errors,
+        notebook,
+        timeout=120,
+        kernel_name="python3",
+        allow_errors=allow_errors,
         resources={"metadata": {"path": str(tmp_path)}},
     )
     client.execute()
@@ -28,7 +31,9 @@ def outputs(cell, key: str) -> str:
 def test_check_hint_and_progress_in_a_kernel(lab, tmp_path, monkeypatch):
     lab.docker("rmi", "busybox", check=False)
     cells = execute(
-        lab, tmp_path, monkeypatch,
+        lab,
+        tmp_path,
+        monkeypatch,
         "from labkit import lab\nlab.check('start.pull')",
         "lab.hint('start.pull')",
         "!docker pull -q busybox",
@@ -48,7 +53,9 @@ def test_check_hint_and_progress_in_a_kernel(lab, tmp_path, monkeypatch):
 
 def test_a_labkit_error_in_a_cell_is_one_line_not_a_traceback(lab, tmp_path, monkeypatch):
     cells = execute(
-        lab, tmp_path, monkeypatch,
+        lab,
+        tmp_path,
+        monkeypatch,
         "import os\nos.environ['LABKIT_HOME'] = '/nonexistent/labkit-home'\nfrom labkit import lab\nlab.registry",
         "lab.check('nope.nothing')",
         allow_errors=True,

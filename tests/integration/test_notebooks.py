@@ -19,9 +19,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import REPO, run
 from nbclient import NotebookClient
 
-from conftest import REPO, run
 from labkit.course import catalog
 from labkit.course.release import release
 from labkit.course.reset import reset
@@ -48,10 +48,22 @@ def test_every_exercise_is_checked_in_exactly_one_notebook():
 
 def nbval(lab, workspace: Path, notebook: Path):
     return run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-         "--sanitize-with", str(REPO / "notebooks" / "sanitize.cfg"), "--nbval-cell-timeout=900",
-         str(workspace / notebook.name)],
-        env={**lab.env, "LABKIT_WORKSPACE": str(workspace)}, check=False, timeout=1800,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--nbval-lax",
+            "--sanitize-with",
+            str(REPO / "notebooks" / "sanitize.cfg"),
+            "--nbval-cell-timeout=900",
+            str(workspace / notebook.name),
+        ],
+        env={**lab.env, "LABKIT_WORKSPACE": str(workspace)},
+        check=False,
+        timeout=1800,
     )
 
 
@@ -79,8 +91,13 @@ def test_released_notebooks_fail_every_check_with_feedback(lab, ctx, tmp_path, m
         assert not any("solution" in c.metadata.get("tags", []) for c in nb.cells)
         # Teaching cells may fail when the exercise before them was not done (allow_errors);
         # the check cells themselves must not.
-        NotebookClient(nb, timeout=900, kernel_name="python3", allow_errors=True,
-                       resources={"metadata": {"path": str(ctx.workspace)}}).execute()
+        NotebookClient(
+            nb,
+            timeout=900,
+            kernel_name="python3",
+            allow_errors=True,
+            resources={"metadata": {"path": str(ctx.workspace)}},
+        ).execute()
         for cell in nb.cells:
             ids = CHECK.findall(cell.source) if cell.cell_type == "code" else []
             if not ids:
@@ -89,5 +106,6 @@ def test_released_notebooks_fail_every_check_with_feedback(lab, ctx, tmp_path, m
             assert "NOT YET" in text, f"{item.name}: {ids[0]} did not fail on the released notebook:\n{text}"
             feedback = text.split("\n", 1)[1] if "\n" in text else ""
             assert len(feedback.strip()) > 20, f"{item.name}: {ids[0]} gave no feedback"
-            assert not any(o.get("output_type") == "error" for o in cell.outputs), f"{item.name}: the check cell of {ids[0]} raised"
-
+            assert not any(o.get("output_type") == "error" for o in cell.outputs), (
+                f"{item.name}: the check cell of {ids[0]} raised"
+            )

@@ -15,14 +15,17 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
-from labkit.course.reset import reset
 from test_notebooks import nbval
 
+from labkit.course.reset import reset
 
-NOWHERE = {"http_proxy": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "no_proxy": "127.0.0.1,localhost",
-           "NO_PROXY": "127.0.0.1,localhost"}
+NOWHERE = {
+    "http_proxy": "http://127.0.0.1:9",
+    "HTTP_PROXY": "http://127.0.0.1:9",
+    "no_proxy": "127.0.0.1,localhost",
+    "NO_PROXY": "127.0.0.1,localhost",
+}
 
 
 def _state(lab) -> dict:
@@ -57,20 +60,42 @@ def closed(lab):
 
 @pytest.mark.course  # on both engines: BuildKit and the legacy builder both pass the proxy on
 def test_lessons_04_and_06_install_curl_from_the_lab_with_debian_out_of_reach(lab, ctx, closed):
-    direct = lab.docker("run", "--rm", "busybox", "wget", "-q", "-T", "5", "-O", "/dev/null", "http://deb.debian.org/debian/",
-                        check=False)
+    direct = lab.docker(
+        "run",
+        "--rm",
+        "busybox",
+        "wget",
+        "-q",
+        "-T",
+        "5",
+        "-O",
+        "/dev/null",
+        "http://deb.debian.org/debian/",
+        check=False,
+    )
     assert direct.returncode != 0  # the containers cannot reach Debian's archive themselves
     url = f"http://{closed['address']}:{closed['port']}"
     lab.docker("pull", "-q", "debian:bookworm-slim")
-    fresh = lab.docker("run", "--rm", "-e", f"http_proxy={url}", "debian:bookworm-slim", "sh", "-c",
-                       "apt-get update -q >/dev/null 2>&1; apt-get download -q hello 2>&1 || true", check=False)
+    fresh = lab.docker(
+        "run",
+        "--rm",
+        "-e",
+        f"http_proxy={url}",
+        "debian:bookworm-slim",
+        "sh",
+        "-c",
+        "apt-get update -q >/dev/null 2>&1; apt-get download -q hello 2>&1 || true",
+        check=False,
+    )
     assert "404" in fresh.stdout + fresh.stderr  # nor can the package source: what it does not hold is not there
     for name in ("04-layers", "06-try-it"):
         notebook = REPO / "notebooks" / f"{name}.ipynb"
         shutil.copy(notebook, ctx.workspace / notebook.name)
         reset(ctx)
         result = nbval(lab, ctx.workspace, notebook)
-        assert result.returncode == 0, f"{name} without Debian's archive:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}"
+        assert result.returncode == 0, (
+            f"{name} without Debian's archive:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}"
+        )
 
 
 def test_a_machine_with_no_network_gets_everything_from_a_bundle(lab, tmp_path):
@@ -85,7 +110,9 @@ def test_a_machine_with_no_network_gets_everything_from_a_bundle(lab, tmp_path):
     said = contents(bundle)
     assert said["packages"] > 10 and any(w.startswith("jupyterlab-") for w in said["wheels"]), saved.stdout
     checkout = tmp_path / "checkout"  # a learner's clone: the project's files, no .venv, no cache
-    subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", "-o", str(tmp_path / "src.tar"), "HEAD"], check=True)
+    subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", "-o", str(tmp_path / "src.tar"), "HEAD"], check=True
+    )
     checkout.mkdir()
     subprocess.run(["tar", "-xf", str(tmp_path / "src.tar"), "-C", str(checkout)], check=True)
     for path in ("labkit", "scripts", "Makefile", "pyproject.toml"):  # what is being tested, committed or not
@@ -97,16 +124,35 @@ def test_a_machine_with_no_network_gets_everything_from_a_bundle(lab, tmp_path):
     (cache / "engine").symlink_to(Path(lab.env["LABKIT_CACHE"]) / "engine")  # the engine (a machine's own: installed)
     home = tmp_path / "home"
     python = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LABKIT_HOME": str(home), "LABKIT_CACHE": str(cache), "PYTHON": str(python),
-           "LABKIT_OFFLINE": "1", "PIP_CONFIG_FILE": "/dev/null", "PIP_NO_CACHE_DIR": "1", "PIP_FIND_LINKS": ""}
-    offline = ["unshare", "--net", "--", "sh", "-c",
-               f"ip link set lo up && make -C {checkout} venv BUNDLE={bundle} && {checkout}/.venv/bin/labkit up --bundle {bundle}"
-               f" && {checkout}/.venv/bin/labkit status --json > {tmp_path}/status.json; status=$?;"
-               f" {checkout}/.venv/bin/labkit down; exit $status"]
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "LABKIT_HOME": str(home),
+        "LABKIT_CACHE": str(cache),
+        "PYTHON": str(python),
+        "LABKIT_OFFLINE": "1",
+        "PIP_CONFIG_FILE": "/dev/null",
+        "PIP_NO_CACHE_DIR": "1",
+        "PIP_FIND_LINKS": "",
+    }
+    offline = [
+        "unshare",
+        "--net",
+        "--",
+        "sh",
+        "-c",
+        f"ip link set lo up && make -C {checkout} venv BUNDLE={bundle} && {checkout}/.venv/bin/labkit up --bundle {bundle}"
+        f" && {checkout}/.venv/bin/labkit status --json > {tmp_path}/status.json; status=$?;"
+        f" {checkout}/.venv/bin/labkit down; exit $status",
+    ]
     done = subprocess.run(offline, env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert f"installing Python packages from {bundle} (no PyPI)" in done.stdout + done.stderr
     status = json.loads((tmp_path / "status.json").read_text())
-    assert status["ok"] and sorted(status["mirror"]["details"]["images"])[:3] == ["busybox:latest", "debian:bookworm-slim", "nginx:latest"]
+    assert status["ok"] and sorted(status["mirror"]["details"]["images"])[:3] == [
+        "busybox:latest",
+        "debian:bookworm-slim",
+        "nginx:latest",
+    ]
     assert (cache / "packages").is_dir() and any((cache / "packages").rglob("curl_*.deb"))
     assert "built from Debian packages" not in done.stdout and "Docker Hub" not in done.stdout

@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import start_lab, stop_lab
 
 
@@ -27,7 +26,9 @@ def overlay_home(tmp_path):
 
 
 def _fstype(path: Path) -> str:
-    return subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "--target", str(path)], capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["findmnt", "-n", "-o", "FSTYPE", "--target", str(path)], capture_output=True, text=True
+    ).stdout.strip()
 
 
 def test_a_lab_on_overlayfs_gets_a_data_root_it_can_use(lab, overlay_home):
@@ -44,8 +45,15 @@ def test_a_lab_on_overlayfs_gets_a_data_root_it_can_use(lab, overlay_home):
             assert ours.docker("info", "--format", "{{.Driver}}").stdout.strip() in ("native", "vfs")
         ran = ours.docker("run", "--rm", "busybox", "echo", "ran on overlayfs", check=False)
         assert "ran on overlayfs" in ran.stdout, ran.stderr
-        built = ours.docker("build", "-q", "-t", "on-overlay", "-", input="FROM debian:bookworm-slim\nRUN echo layered > /x\n",
-                            check=False)
+        built = ours.docker(
+            "build",
+            "-q",
+            "-t",
+            "on-overlay",
+            "-",
+            input="FROM debian:bookworm-slim\nRUN echo layered > /x\n",
+            check=False,
+        )
         assert built.returncode == 0, built.stderr
         ours.labkit("down")
         assert _fstype(data) == "overlay"  # unmounted with the engine (or never mounted)

@@ -89,6 +89,7 @@ json.dump(data, open(path, "w"))
 
 def test_a_login_kept_by_a_credential_helper_is_read_and_reset(lab, ctx, tmp_path, monkeypatch):
     from conftest import run
+
     from labkit.course.checks.registry import logged_in
     from labkit.course.reset import reset
 
@@ -100,7 +101,12 @@ def test_a_login_kept_by_a_credential_helper_is_read_and_reset(lab, ctx, tmp_pat
     config = tmp_path / "docker-config"
     config.mkdir()
     (config / "config.json").write_text(json.dumps({"credsStore": "labkittest"}))
-    env = {**lab.env, "DOCKER_CONFIG": str(config), "LABKIT_TEST_CREDS": str(store), "PATH": f"{helpers}:{lab.env['PATH']}"}
+    env = {
+        **lab.env,
+        "DOCKER_CONFIG": str(config),
+        "LABKIT_TEST_CREDS": str(store),
+        "PATH": f"{helpers}:{lab.env['PATH']}",
+    }
     monkeypatch.setenv("PATH", env["PATH"])
     monkeypatch.setenv("LABKIT_TEST_CREDS", str(store))
     ctx.docker_config = config

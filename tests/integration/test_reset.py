@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conftest import run
+
 from authoring.solutions import SOLUTIONS
 from labkit.course import catalog
 from labkit.course.checks.registry import stored_credentials

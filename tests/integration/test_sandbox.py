@@ -16,18 +16,23 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell
-
 from conftest import REPO
+from nbformat.v4 import new_code_cell
 from test_grading import start_here
 
 import labkit
-from labkit.sandbox import _cgroups, _box
+from labkit.sandbox import _box, _cgroups
 
 TOKEN = secrets.token_hex(4)
 PWNED = f"labkit-pwned-{TOKEN}"
-OUTSIDE = [Path("/tmp") / PWNED, Path("/var/tmp") / PWNED, Path("/dev/shm") / PWNED, Path("/etc") / PWNED, Path("/root") / PWNED,
-           Path("/run/lock") / PWNED]
+OUTSIDE = [
+    Path("/tmp") / PWNED,
+    Path("/var/tmp") / PWNED,
+    Path("/dev/shm") / PWNED,
+    Path("/etc") / PWNED,
+    Path("/root") / PWNED,
+    Path("/run/lock") / PWNED,
+]
 #: Another checkout of the course on the machine, solutions and all (as a teacher's second clone).
 OTHER_CHECKOUT = Path("/opt") / f"labkit-checkout-{TOKEN}"
 LABKIT_INIT = Path(labkit.__file__).resolve()
@@ -64,36 +69,36 @@ def attacks(subs: Path, out: Path, class_socket: str) -> dict[str, str]:
     return {
         "write-outside": f"!touch /tmp/{PWNED} /var/tmp/{PWNED} /dev/shm/{PWNED} /etc/{PWNED} /root/{PWNED} /run/lock/{PWNED}; ls /tmp",
         "solutions": ""
-                     f"for p in [{str(REPO / 'notebooks' / '08-capstone.ipynb')!r}, {str(REPO / '.git' / 'HEAD')!r},\n"
-                     f"          {str(OTHER_CHECKOUT / 'notebooks' / '08-capstone.ipynb')!r}, {str(REPO / 'authoring' / 'solutions.py')!r}]:\n"
-                     "    try:\n        print('READ', p, len(open(p).read()))\n    except OSError as e:\n        print('refused', p, type(e).__name__)\n"
-                     "import os\nfound = []\nfor top, dirs, files in os.walk('/'):\n"
-                     "    dirs[:] = [d for d in dirs if os.path.join(top, d) not in ('/proc', '/sys', '/usr', '/dev')]\n"
-                     "    found += [os.path.join(top, f) for f in files if f.endswith('.ipynb') and 'capstone' in f]\n"
-                     "print('FOUND', found)",
+        f"for p in [{str(REPO / 'notebooks' / '08-capstone.ipynb')!r}, {str(REPO / '.git' / 'HEAD')!r},\n"
+        f"          {str(OTHER_CHECKOUT / 'notebooks' / '08-capstone.ipynb')!r}, {str(REPO / 'authoring' / 'solutions.py')!r}]:\n"
+        "    try:\n        print('READ', p, len(open(p).read()))\n    except OSError as e:\n        print('refused', p, type(e).__name__)\n"
+        "import os\nfound = []\nfor top, dirs, files in os.walk('/'):\n"
+        "    dirs[:] = [d for d in dirs if os.path.join(top, d) not in ('/proc', '/sys', '/usr', '/dev')]\n"
+        "    found += [os.path.join(top, f) for f in files if f.endswith('.ipynb') and 'capstone' in f]\n"
+        "print('FOUND', found)",
         "internet": "import os, subprocess, urllib.request\n"
-                    "child = open(os.environ['XDG_RUNTIME_DIR'] + '/dockerd-rootless/child_pid').read().strip()\n"
-                    "flushed = subprocess.run(['nsenter', '-U', '--preserve-credentials', '-n', '-t', child, 'iptables', '-F'],"
-                    " capture_output=True, text=True)\n"
-                    "print('flushed its own namespace', flushed.returncode)\n"
-                    "try:\n    urllib.request.urlopen('http://deb.debian.org/debian/', timeout=5)\n    print('KERNEL REACHED')\n"
-                    "except Exception as e:\n    print('kernel cut', type(e).__name__)\n"
-                    "!docker run --rm busybox wget -q -T 5 -O /dev/null http://deb.debian.org/debian/ && echo CONTAINER REACHED || echo container cut",
+        "child = open(os.environ['XDG_RUNTIME_DIR'] + '/dockerd-rootless/child_pid').read().strip()\n"
+        "flushed = subprocess.run(['nsenter', '-U', '--preserve-credentials', '-n', '-t', child, 'iptables', '-F'],"
+        " capture_output=True, text=True)\n"
+        "print('flushed its own namespace', flushed.returncode)\n"
+        "try:\n    urllib.request.urlopen('http://deb.debian.org/debian/', timeout=5)\n    print('KERNEL REACHED')\n"
+        "except Exception as e:\n    print('kernel cut', type(e).__name__)\n"
+        "!docker run --rm busybox wget -q -T 5 -O /dev/null http://deb.debian.org/debian/ && echo CONTAINER REACHED || echo container cut",
         "read-secrets": "!cat /etc/shadow; echo shadow=$?\n"
-                        "!cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c '^LABKIT_HOME=' ; ps -eo user,args",
+        "!cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c '^LABKIT_HOME=' ; ps -eo user,args",
         "tamper": "import glob, os\n"
-                  f"print('sees', os.listdir({str(subs)!r}) if os.path.exists({str(subs)!r}) else 'nothing')\n"
-                  f"for p in glob.glob({str(subs)!r} + '/*.ipynb') + glob.glob({str(out)!r} + '/**/*', recursive=True):\n"
-                  "    try:\n        open(p, 'w').write('{}')\n        print('WROTE', p)\n    except OSError as e:\n        print('refused', p, e)",
+        f"print('sees', os.listdir({str(subs)!r}) if os.path.exists({str(subs)!r}) else 'nothing')\n"
+        f"for p in glob.glob({str(subs)!r} + '/*.ipynb') + glob.glob({str(out)!r} + '/**/*', recursive=True):\n"
+        "    try:\n        open(p, 'w').write('{}')\n        print('WROTE', p)\n    except OSError as e:\n        print('refused', p, e)",
         "host-mount": f"!docker run --rm -v /:/host busybox sh -c 'touch /host/etc/{PWNED} /host/tmp/{PWNED}; cat /host/etc/shadow; ls /host{subs}'\n"
-                      f"!docker run --rm --privileged -v /:/host busybox sh -c 'touch /host/root/{PWNED}; echo x >> /host{LABKIT_INIT}'",
+        f"!docker run --rm --privileged -v /:/host busybox sh -c 'touch /host/root/{PWNED}; echo x >> /host{LABKIT_INIT}'",
         "sockets": f"!docker -H {class_socket} run -d --name {PWNED} busybox sleep 300; "
-                   "docker -H unix:///var/run/docker.sock ps; ls /var/lib/labkit/sandboxes/",
+        "docker -H unix:///var/run/docker.sock ps; ls /var/lib/labkit/sandboxes/",
         "change-labkit": f"!echo '# pwned' >> {LABKIT_INIT} && echo CHANGED",
         "neighbours": NEIGHBOURS,
         "signal": "!kill -9 -1; echo still-here",
         "processes": "import subprocess\nkids = []\ntry:\n    for _ in range(3000):\n"
-                     "        kids.append(subprocess.Popen(['sleep', '60']))\nexcept OSError as e:\n    print('stopped at', len(kids), e)",
+        "        kids.append(subprocess.Popen(['sleep', '60']))\nexcept OSError as e:\n    print('stopped at', len(kids), e)",
         "memory": "hog = b'x' * (6 * 2**30)",
         "disk": "!dd if=/dev/zero of=big bs=1M count=2000 status=none; echo dd=$?",
     }
@@ -102,9 +107,11 @@ def attacks(subs: Path, out: Path, class_socket: str) -> dict[str, str]:
 #: Limits hit before the work: the exercise is not done, the submission is graded all the same (0),
 #: and its feedback names the limit (before: a held pids limit made it "infrastructure").
 FIRST = {
-    "processes-first": ("import subprocess\nkids = []\ntry:\n    for _ in range(3000):\n"
-                        "        kids.append(subprocess.Popen(['sleep', '600']))\nexcept OSError as e:\n    print('stopped at', len(kids), e)",
-                        "more than 1,000 processes"),
+    "processes-first": (
+        "import subprocess\nkids = []\ntry:\n    for _ in range(3000):\n"
+        "        kids.append(subprocess.Popen(['sleep', '600']))\nexcept OSError as e:\n    print('stopped at', len(kids), e)",
+        "more than 1,000 processes",
+    ),
     "memory-first": ("hog = b'x' * (6 * 2**30)", "more than 2 GiB of memory"),
     "disk-first": ("!dd if=/dev/zero of=big bs=1M count=2000 status=none; echo dd=$?", "filled its 1 GiB of disk"),
 }
@@ -115,7 +122,9 @@ def digest(path: Path) -> str:
 
 
 def grade(lab, folder: Path, out: Path, *extra: str) -> dict[str, dict]:
-    done = lab.labkit("grade", str(folder), "--out", str(out), "--jobs", "2", "--disk", "1g", *extra, check=False, timeout=1800)
+    done = lab.labkit(
+        "grade", str(folder), "--out", str(out), "--jobs", "2", "--disk", "1g", *extra, check=False, timeout=1800
+    )
     assert (out / "report.json").exists(), f"labkit grade wrote no report:\n{done.stdout}\n{done.stderr}"
     return {row["name"]: row for row in json.loads((out / "report.json").read_text())["submissions"]}
 
@@ -135,7 +144,9 @@ def batch(lab, tmp_path_factory):
     normal.mkdir()
     mixed.mkdir()
     for folder in (normal, mixed):
-        nbformat.write(nbformat.read(REPO / "notebooks" / "08-capstone.ipynb", as_version=4), folder / "worked-08-capstone.ipynb")
+        nbformat.write(
+            nbformat.read(REPO / "notebooks" / "08-capstone.ipynb", as_version=4), folder / "worked-08-capstone.ipynb"
+        )
         nbformat.write(start_here(tmp, solution=False), folder / "blank-00-start-here.ipynb")
     out = tmp / "mixed-grades"
     socket = lab.host
@@ -168,7 +179,9 @@ def test_every_submission_is_graded_in_a_sandbox(batch):
 def test_the_normal_submissions_score_as_in_a_batch_without_the_hostile_ones(batch):
     rows, alone, *_ = batch
     for name in alone:
-        assert {e: r["points"] for e, r in rows[name]["exercises"].items()} == {e: r["points"] for e, r in alone[name]["exercises"].items()}
+        assert {e: r["points"] for e, r in rows[name]["exercises"].items()} == {
+            e: r["points"] for e, r in alone[name]["exercises"].items()
+        }
     assert rows["worked-08-capstone"]["points"] == 10 and rows["blank-00-start-here"]["points"] == 0
 
 
@@ -223,18 +236,23 @@ def test_a_submission_that_kills_everything_it_can_kills_only_itself(batch):
     assert any("kernel died" in e for e in rows["signal"]["events"]), rows["signal"]["events"]
 
 
-@pytest.mark.parametrize("name, words", [
-    ("processes", "more than 1,000 processes"),
-    ("memory", "more than 2 GiB of memory"),
-    ("disk", "filled its 1 GiB of disk"),
-])
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        ("processes", "more than 1,000 processes"),
+        ("memory", "more than 2 GiB of memory"),
+        ("disk", "filled its 1 GiB of disk"),
+    ],
+)
 def test_a_limit_hit_is_reported_on_its_submission_in_words(batch, name, words):
     rows, *_ = batch
     row = rows[name]
     assert row["status"] == "graded"
     assert any(words in hit for hit in row["limits_hit"]), row
     assert any(words in event for event in row["events"])
-    others = [n for n, r in rows.items() if n not in (name, f"{name}-first") and any(words in hit for hit in r["limits_hit"])]
+    others = [
+        n for n, r in rows.items() if n not in (name, f"{name}-first") and any(words in hit for hit in r["limits_hit"])
+    ]
     assert others == []
 
 
@@ -269,7 +287,9 @@ def test_where_no_sandbox_can_be_made_grading_says_what_is_missing(lab, tmp_path
     subs.mkdir()
     nbformat.write(start_here(tmp_path), subs / "one.ipynb")
     # No rootlesskit, slirp4netns nor newuidmap on this PATH (they live in /usr/bin).
-    result = lab.labkit("grade", str(subs), "--out", str(tmp_path / "out"), env={"PATH": "/usr/sbin:/sbin"}, check=False)
+    result = lab.labkit(
+        "grade", str(subs), "--out", str(tmp_path / "out"), env={"PATH": "/usr/sbin:/sbin"}, check=False
+    )
     assert result.returncode != 0
     said = result.stdout + result.stderr
     assert "cannot be graded in sandboxes" in said and "rootlesskit" in said and "--no-sandbox" in said
@@ -281,8 +301,13 @@ def sandboxes_of(run: int) -> list[str]:
 
 
 def start_grading(lab, subs: Path, out: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "labkit", "grade", str(subs), "--out", str(out), "--jobs", "2"],
-                            env=lab.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "labkit", "grade", str(subs), "--out", str(out), "--jobs", "2"],
+        env=lab.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def children(pid: int) -> list[int]:
@@ -332,7 +357,9 @@ def test_what_a_killed_run_left_the_next_run_takes_down(lab, tmp_path):
         assert workers
         grading.kill()  # SIGKILL: no clean-up of its own
         grading.wait()
-        wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), timeout=20)  # its workers die with it
+        wait_for(
+            lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), timeout=20
+        )  # its workers die with it
     finally:
         grading.kill()
     left = sandboxes_of(grading.pid)

@@ -45,8 +45,18 @@ def pod(lab, image, tmp_path):
     bundle = tmp_path / "bundle.tar"
     lab.labkit("mirror", "save", str(bundle), timeout=300)
     name = f"labkit-singleuser-test-{os.getpid()}"
-    options = ["--name", name, "-v", f"{tun}:/dev/net/tun", "-v", f"{bundle}:/srv/bundle.tar:ro",
-               "-e", "LABKIT_BUNDLE=/srv/bundle.tar", "-v", f"{name}-home:/home/jovyan"]
+    options = [
+        "--name",
+        name,
+        "-v",
+        f"{tun}:/dev/net/tun",
+        "-v",
+        f"{bundle}:/srv/bundle.tar:ro",
+        "-e",
+        "LABKIT_BUNDLE=/srv/bundle.tar",
+        "-v",
+        f"{name}-home:/home/jovyan",
+    ]
     try:
         yield name, options
     finally:
@@ -60,14 +70,18 @@ def _in_lab(lab, name: str, script: str) -> subprocess.CompletedProcess:
 
 
 def _lab_serves(lab, name: str, deadline: float) -> None:
-    probe = f"import requests; print(requests.get('http://127.0.0.1:8888/api/status?token={TOKEN}', timeout=5).status_code)"
+    probe = (
+        f"import requests; print(requests.get('http://127.0.0.1:8888/api/status?token={TOKEN}', timeout=5).status_code)"
+    )
     while time.monotonic() < deadline:
         if lab.docker("exec", name, "python", "-c", probe, check=False).stdout.strip() == "200":
             return
         if lab.docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() != "true":
             break
         time.sleep(1)
-    raise AssertionError("JupyterLab did not answer in the pod:\n" + lab.docker("logs", name, check=False).stderr[-4000:])
+    raise AssertionError(
+        "JupyterLab did not answer in the pod:\n" + lab.docker("logs", name, check=False).stderr[-4000:]
+    )
 
 
 def test_the_single_user_image_runs_a_learners_lab_and_a_check(lab, image, pod):
@@ -88,21 +102,34 @@ def test_the_single_user_image_runs_a_learners_lab_and_a_check(lab, image, pod):
     assert done.returncode == 0 and "PASSED" in done.stdout, done.stdout + done.stderr
 
     # The learner's pod goes and comes back (the same home): their notebook and registry address stay.
-    before = _in_lab(lab, name, "printf '\\n# mine\\n' >> ~/workspace/00-start-here.ipynb; labkit env | grep LABKIT_REGISTRY").stdout
+    before = _in_lab(
+        lab, name, "printf '\\n# mine\\n' >> ~/workspace/00-start-here.ipynb; labkit env | grep LABKIT_REGISTRY"
+    ).stdout
     lab.docker("restart", name)
     _lab_serves(lab, name, time.monotonic() + 180)
-    after = _in_lab(lab, name, "tail -n 1 ~/workspace/00-start-here.ipynb; labkit env | grep LABKIT_REGISTRY; labkit check start.pull")
-    assert after.stdout.startswith("# mine\n") and before in after.stdout and "PASSED" in after.stdout, after.stdout + after.stderr
+    after = _in_lab(
+        lab,
+        name,
+        "tail -n 1 ~/workspace/00-start-here.ipynb; labkit env | grep LABKIT_REGISTRY; labkit check start.pull",
+    )
+    assert after.stdout.startswith("# mine\n") and before in after.stdout and "PASSED" in after.stdout, (
+        after.stdout + after.stderr
+    )
 
 
 def test_the_image_holds_no_solution(lab, image):
     """The source notebooks hold the solutions; the image only learner copies (in no layer either:
     they are released in a build stage of their own)."""
-    probe = ("import json, pathlib\n"
-             "for path in sorted(pathlib.Path('/opt/labkit/notebooks').glob('*.ipynb')):\n"
-             "    for cell in json.loads(path.read_text())['cells']:\n"
-             "        print(json.dumps([path.name, cell.get('metadata', {}).get('tags', []), ''.join(cell['source'])]))\n")
-    cells = [json.loads(line) for line in lab.docker("run", "--rm", "--entrypoint", "python", image, "-c", probe).stdout.splitlines()]
+    probe = (
+        "import json, pathlib\n"
+        "for path in sorted(pathlib.Path('/opt/labkit/notebooks').glob('*.ipynb')):\n"
+        "    for cell in json.loads(path.read_text())['cells']:\n"
+        "        print(json.dumps([path.name, cell.get('metadata', {}).get('tags', []), ''.join(cell['source'])]))\n"
+    )
+    cells = [
+        json.loads(line)
+        for line in lab.docker("run", "--rm", "--entrypoint", "python", image, "-c", probe).stdout.splitlines()
+    ]
     assert {name for name, _tags, _source in cells} == {path.name for path in (REPO / "notebooks").glob("*.ipynb")}
     assert not [name for name, tags, _source in cells if release.SOLUTION_TAG in tags]
     answers = set()  # (notebook, a solution's text that no other cell of its source has)
@@ -129,9 +156,21 @@ def test_the_narrower_pod_settings_suffice(lab, image, pod):
     """docs/classroom.md's narrower settings than --privileged: one capability, no seccomp or AppArmor
     profile, an unmasked /proc, the tun device allowed. The command runs once the lab is up, in it."""
     name, options = pod
-    narrow = ["--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
-              "--security-opt", "systempaths=unconfined", "--device-cgroup-rule", "c 10:200 rwm"]
-    script = ("labkit reset >/dev/null; labkit check start.pull >/dev/null; echo undone=$?; "
-              "docker pull -q busybox >/dev/null && docker run --rm busybox echo ran; labkit check start.pull >/dev/null; echo done=$?")
+    narrow = [
+        "--cap-add",
+        "SYS_ADMIN",
+        "--security-opt",
+        "seccomp=unconfined",
+        "--security-opt",
+        "apparmor=unconfined",
+        "--security-opt",
+        "systempaths=unconfined",
+        "--device-cgroup-rule",
+        "c 10:200 rwm",
+    ]
+    script = (
+        "labkit reset >/dev/null; labkit check start.pull >/dev/null; echo undone=$?; "
+        "docker pull -q busybox >/dev/null && docker run --rm busybox echo ran; labkit check start.pull >/dev/null; echo done=$?"
+    )
     said = lab.docker("run", "--rm", *narrow, *options, image, "bash", "-c", script, check=False, timeout=300)
     assert said.stdout.split() == ["undone=1", "ran", "done=0"], said.stdout + said.stderr[-3000:]

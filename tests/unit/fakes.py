@@ -28,8 +28,7 @@ from typing import Iterator
 from labkit.course import LabContext
 from labkit.engines import LABEL, EngineInfo
 from labkit.errors import EngineError, ImageMissing, LabkitError
-from labkit.home import LabPaths
-from labkit.home import EngineState, RegistryState, State
+from labkit.home import EngineState, LabPaths, RegistryState, State
 
 
 def sid(name: str) -> str:
@@ -47,8 +46,14 @@ def image(name: str, layers: list[str], repo_digests: tuple[str, ...] = (), **co
     }
 
 
-def box(name: str, image_id: str, status: str = "exited", exit_code: int = 0, created: str = "2024-05-01T10:00:00Z",
-        labels: dict | None = None) -> dict:
+def box(
+    name: str,
+    image_id: str,
+    status: str = "exited",
+    exit_code: int = 0,
+    created: str = "2024-05-01T10:00:00Z",
+    labels: dict | None = None,
+) -> dict:
     """Container inspect data; `status` is "running", "exited" or "created"."""
     return {
         "Id": hashlib.sha256(f"container {name}".encode()).hexdigest(),
@@ -63,9 +68,13 @@ def box(name: str, image_id: str, status: str = "exited", exit_code: int = 0, cr
 def event(kind: str, action: str, at: float, id: str = "", **attributes) -> dict:
     """One entry of the engine's event log, `at` epoch seconds."""
     return {
-        "Type": kind, "Action": action, "status": action, "id": id,
+        "Type": kind,
+        "Action": action,
+        "status": action,
+        "id": id,
         "Actor": {"ID": id, "Attributes": dict(attributes)},
-        "time": int(at), "timeNano": int(at * 1e9),
+        "time": int(at),
+        "timeNano": int(at * 1e9),
     }
 
 
@@ -81,16 +90,25 @@ class FakeEngine:
 
     host = "fake://"
 
-    def __init__(self, images: dict | None = None, containers: dict | None = None, diffs: dict | None = None,
-                 files: dict | None = None, history: dict | None = None, events: list | None = None,
-                 runs: dict | None = None) -> None:
+    def __init__(
+        self,
+        images: dict | None = None,
+        containers: dict | None = None,
+        diffs: dict | None = None,
+        files: dict | None = None,
+        history: dict | None = None,
+        events: list | None = None,
+        runs: dict | None = None,
+    ) -> None:
         self._images = {_full(ref): attrs for ref, attrs in (images or {}).items()}
         self._boxes = {name: {"Name": f"/{name}", **attrs} for name, attrs in (containers or {}).items()}
         self._diffs = dict(diffs or {})
         self._files = dict(files or {})
         self._history = {_full(ref): steps for ref, steps in (history or {}).items()}
         self._events = list(events or [])
-        self._runs = {(_full(k[0]), tuple(k[1])) if isinstance(k, tuple) else _full(k): v for k, v in (runs or {}).items()}
+        self._runs = {
+            (_full(k[0]), tuple(k[1])) if isinstance(k, tuple) else _full(k): v for k, v in (runs or {}).items()
+        }
         self._scratch: dict[str, str] = {}  # live throwaway container id -> image id
         self._ids = itertools.count(1)
         self.broken: LabkitError | None = None
@@ -155,10 +173,15 @@ class FakeEngine:
         for ref, attrs in self._images.items():
             if name is not None and ref.rpartition(":")[0] != name:
                 continue
-            entry = summaries.setdefault(attrs["Id"], {
-                "Id": attrs["Id"], "RepoTags": [], "RepoDigests": list(attrs.get("RepoDigests") or []),
-                "Labels": (attrs.get("Config") or {}).get("Labels"),
-            })
+            entry = summaries.setdefault(
+                attrs["Id"],
+                {
+                    "Id": attrs["Id"],
+                    "RepoTags": [],
+                    "RepoDigests": list(attrs.get("RepoDigests") or []),
+                    "Labels": (attrs.get("Config") or {}).get("Labels"),
+                },
+            )
             entry["RepoTags"].append(ref)
         return list(summaries.values())
 
@@ -198,10 +221,16 @@ class FakeEngine:
             if any(label.partition("=")[0] not in own for label in ([labels] if isinstance(labels, str) else labels)):
                 continue
             state = attrs.get("State") or {}
-            out.append({
-                "Id": attrs["Id"], "Names": [attrs["Name"]], "ImageID": attrs["Image"], "Labels": dict(own),
-                "State": state.get("Status", "exited"), "Created": attrs.get("Created", ""),
-            })
+            out.append(
+                {
+                    "Id": attrs["Id"],
+                    "Names": [attrs["Name"]],
+                    "ImageID": attrs["Image"],
+                    "Labels": dict(own),
+                    "State": state.get("Status", "exited"),
+                    "Created": attrs.get("Created", ""),
+                }
+            )
         return out
 
     def diff(self, container: str) -> list[dict]:
@@ -253,7 +282,8 @@ class FakeEngine:
             image_id = self._scratch[probe]
             return any(
                 (file_path == path or file_path.startswith(path.rstrip("/") + "/"))
-                and (found := self._image(where)) is not None and found["Id"] == image_id
+                and (found := self._image(where)) is not None
+                and found["Id"] == image_id
                 for where, file_path in self._files
             )
 
@@ -294,9 +324,11 @@ class FakeEngine:
             return allowed is None or value in ([allowed] if isinstance(allowed, str) else allowed)
 
         return [
-            e for e in self._events
+            e
+            for e in self._events
             if e.get("timeNano", e.get("time", 0) * 1e9) / 1e9 >= since
-            and matches(e.get("Type"), kinds) and matches(e.get("Action"), actions)
+            and matches(e.get("Type"), kinds)
+            and matches(e.get("Action"), actions)
         ]
 
     # --- the engine itself -----------------------------------------------------------

@@ -20,7 +20,19 @@ def _elf(path: Path, segment_types: list[int], elf_class: int = 2) -> Path:
     header = struct.pack(
         "<16sHHIQQQIHHHHHH",
         b"\x7fELF" + bytes([elf_class, 1, 1]) + bytes(9),
-        2, 62, 1, 0x401000, 64, 0, 0, 64, phentsize, len(segment_types), 0, 0, 0,
+        2,
+        62,
+        1,
+        0x401000,
+        64,
+        0,
+        0,
+        64,
+        phentsize,
+        len(segment_types),
+        0,
+        0,
+        0,
     )
     table = b"".join(struct.pack("<II", kind, 0) + bytes(phentsize - 8) for kind in segment_types)
     path.write_bytes(header + table)

@@ -7,15 +7,13 @@ import re
 from collections import Counter
 
 import pytest
+from fakes import FakeEngine, fake_context
 
 from authoring.solutions import SOLUTIONS
-from fakes import FakeEngine, fake_context
-from labkit.course import catalog
+from labkit.course import FAILED, PASSED, catalog
 from labkit.course.catalog import EXERCISES, LESSONS, TITLES
-from labkit.errors import UnknownExercise, UnknownLesson
-from labkit.errors import LabkitError
 from labkit.course.exercises import fill
-from labkit.course import FAILED, PASSED
+from labkit.errors import LabkitError, UnknownExercise, UnknownLesson
 
 LESSON_NAMES = [name for name, _notebook, _title in LESSONS]
 IDS = [e.id for e in EXERCISES]
@@ -128,11 +126,24 @@ def test_exercises_that_read_answer_declare_it(tmp_path):
             assert exercise.answer, exercise.id
 
 
-@pytest.mark.parametrize("exercise_id, state", [
-    ("commit.why-not", {}),
-    ("inspect.read", {"images": {"nginx:latest": {"Id": "sha256:" + "a" * 64, "RootFS": {"Layers": ["l1"]},
-                                                  "Config": {"Cmd": ["nginx", "-g", "daemon off;"], "ExposedPorts": {"80/tcp": {}}}}}}),
-])
+@pytest.mark.parametrize(
+    "exercise_id, state",
+    [
+        ("commit.why-not", {}),
+        (
+            "inspect.read",
+            {
+                "images": {
+                    "nginx:latest": {
+                        "Id": "sha256:" + "a" * 64,
+                        "RootFS": {"Layers": ["l1"]},
+                        "Config": {"Cmd": ["nginx", "-g", "daemon off;"], "ExposedPorts": {"80/tcp": {}}},
+                    }
+                }
+            },
+        ),
+    ],
+)
 def test_the_solution_answer_passes(exercise_id, state, tmp_path):
     exercise = by_id(exercise_id)
     result = exercise.check(fake_context(FakeEngine(**state), tmp_path), SOLUTIONS[exercise_id].answer)
@@ -145,7 +156,9 @@ PLACEHOLDER = re.compile(r"(?<!\{)\{[A-Za-z_.]+\}(?!\})")  # {name}, not Go's {{
 def test_hints_and_solutions_have_only_the_labs_placeholders(tmp_path):
     ctx = fake_context(FakeEngine(), tmp_path)
     left = {
-        (e.id, m) for e in EXERCISES for text in (*e.hints, *SOLUTIONS[e.id].commands, *e.setup)
+        (e.id, m)
+        for e in EXERCISES
+        for text in (*e.hints, *SOLUTIONS[e.id].commands, *e.setup)
         for m in PLACEHOLDER.findall(fill(text, ctx))
     }
     assert left == set()

@@ -10,10 +10,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from labkit.classroom._classview import FAILED, IDLE_SECONDS, NOT_TRIED, PASSED, class_view
-from labkit.course import ProgressStore
-from labkit.course import CheckResult
+from labkit.course import CheckResult, ProgressStore
 
-EXERCISES = [SimpleNamespace(id="start.pull", title="Pull busybox"), SimpleNamespace(id="inspect.pull", title="Pull nginx")]
+EXERCISES = [
+    SimpleNamespace(id="start.pull", title="Pull busybox"),
+    SimpleNamespace(id="inspect.pull", title="Pull nginx"),
+]
 
 
 def _check(store: ProgressStore, exercise: str, passed: bool, feedback: str = "") -> None:
@@ -38,7 +40,12 @@ def test_each_learner_shows_what_they_saw_and_the_class_its_pass_rate(tmp_path):
     assert not ada_row.stuck and not bob_row.stuck
     table = list(csv.DictReader(io.StringIO(view.to_csv())))
     assert len(table) == 4 and table[2] == {
-        "learner": "bob", "exercise": "start.pull", "status": "failed", "attempts": "1", "hints": "1", "stuck": "",
+        "learner": "bob",
+        "exercise": "start.pull",
+        "status": "failed",
+        "attempts": "1",
+        "hints": "1",
+        "stuck": "",
         "last feedback": "There is no image busybox:latest in your engine yet: run `docker pull busybox`.",
     }
     assert view.to_dict()["learners"][1]["cells"]["start.pull"]["status"] == "failed"
@@ -62,7 +69,9 @@ def test_no_exercise_passed_for_ten_minutes_is_stuck_until_all_are_done(tmp_path
     assert class_view({"di": store}, EXERCISES, later).learners[0].stuck == ["no exercise passed for 11 minutes"]
     _check(store, "inspect.pull", True)
     assert class_view({"di": store}, EXERCISES, later + 3600).learners[0].stuck == []  # finished: not stuck
-    assert class_view({"new": ProgressStore(tmp_path / "n.sqlite")}, EXERCISES, later).learners[0].stuck == []  # not begun
+    assert (
+        class_view({"new": ProgressStore(tmp_path / "n.sqlite")}, EXERCISES, later).learners[0].stuck == []
+    )  # not begun
 
 
 def test_a_reset_lesson_starts_over_in_the_view(tmp_path):
@@ -75,10 +84,14 @@ def test_a_reset_lesson_starts_over_in_the_view(tmp_path):
 def test_a_store_from_before_feedback_was_kept_gains_the_column(tmp_path):
     path = tmp_path / "old.sqlite"
     with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, lesson TEXT NOT NULL,"
-                     " exercise TEXT, status TEXT, passed INTEGER, points REAL, possible REAL, source TEXT, number INTEGER,"
-                     " time REAL NOT NULL)")
-        conn.execute("INSERT INTO events (kind, lesson, exercise, status, passed, time) VALUES ('check', 'start', 'start.pull', 'failed', 0, 1)")
+        conn.execute(
+            "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, lesson TEXT NOT NULL,"
+            " exercise TEXT, status TEXT, passed INTEGER, points REAL, possible REAL, source TEXT, number INTEGER,"
+            " time REAL NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO events (kind, lesson, exercise, status, passed, time) VALUES ('check', 'start', 'start.pull', 'failed', 0, 1)"
+        )
     store = ProgressStore(path)
     _check(store, "start.pull", False, "still not")
     cell = class_view({"fay": store}, EXERCISES, time.time()).learners[0].cells["start.pull"]
@@ -96,13 +109,17 @@ def test_a_lab_that_did_not_start_shows_on_the_instructors_view(tmp_path):
     _check(ProgressStore(tmp_path / "gus" / "progress" / "progress.sqlite"), "start.pull", True)
     gc.collect()  # the learner's store closed (its connection is freed with it): no -wal or -shm left beside it
     (tmp_path / "hal").mkdir()
-    (tmp_path / "hal" / PROBLEM_FILE).write_text(json.dumps({"time": 1, "problem": "The class server has no memory left"}))
+    (tmp_path / "hal" / PROBLEM_FILE).write_text(
+        json.dumps({"time": 1, "problem": "The class server has no memory left"})
+    )
     before = sorted(p.name for p in (tmp_path / "gus" / "progress").iterdir())
     rows = {row.name: row for row in read_class(tmp_path).learners}
     assert rows["gus"].problem == "" and rows["gus"].cells["start.pull"].status == PASSED
     assert rows["hal"].problem == "The class server has no memory left"
     assert before == ["progress.sqlite"]
-    assert sorted(p.name for p in (tmp_path / "gus" / "progress").iterdir()) == before  # read from a copy: nothing added beside it
+    assert (
+        sorted(p.name for p in (tmp_path / "gus" / "progress").iterdir()) == before
+    )  # read from a copy: nothing added beside it
 
 
 def test_a_machine_short_of_memory_refuses_another_lab_at_once():
@@ -118,12 +135,20 @@ def test_a_lab_that_could_not_be_made_is_said_to_the_learner_without_the_machine
     from labkit.classroom._spawner import in_learners_words
     from labkit.errors import SandboxFailed
 
-    failed = SandboxFailed("starting its rootless Docker engine", "it exited with status 1\n/var/lib/labkit/sandboxes/x/lab/engine.log: …")
+    failed = SandboxFailed(
+        "starting its rootless Docker engine", "it exited with status 1\n/var/lib/labkit/sandboxes/x/lab/engine.log: …"
+    )
     said = in_learners_words(failed)
-    assert said == ("The class server could not make it (starting its rootless Docker engine): tell your instructor, "
-                    "whose class view says why.")
-    assert "labkit grade" not in said and "/var/lib" not in said  # the grader's next step and the machine's paths stay out
-    assert in_learners_words(OSError("No space left on device: '/var/lib/labkit/hub'")).startswith("The class server could not make it:")
+    assert said == (
+        "The class server could not make it (starting its rootless Docker engine): tell your instructor, "
+        "whose class view says why."
+    )
+    assert (
+        "labkit grade" not in said and "/var/lib" not in said
+    )  # the grader's next step and the machine's paths stay out
+    assert in_learners_words(OSError("No space left on device: '/var/lib/labkit/hub'")).startswith(
+        "The class server could not make it:"
+    )
 
 
 def test_root_follows_no_link_a_learner_put_in_their_folder(tmp_path):
@@ -173,7 +198,11 @@ def test_the_grade_command_works_pasted_and_grades_every_collected_notebook(tmp_
     assert argv[argv.index("grade") + 1] == str(folder) and argv[argv.index("--out") + 1] == str(out)
     assert not out.is_relative_to(folder)  # the reports are not graded again next time
     assert sorted(e.name for e in find([Path(argv[argv.index("grade") + 1])])) == [
-        "ann/00-start-here", "ann/08-capstone", "ben/00-start-here", "ben/08-capstone"]
+        "ann/00-start-here",
+        "ann/08-capstone",
+        "ben/00-start-here",
+        "ben/08-capstone",
+    ]
     assert Path(sys.executable).with_name("labkit").exists()
 
 

@@ -8,10 +8,9 @@ import types
 import pytest
 
 from labkit.errors import LabkitError
-from labkit.registries import bundles, programs
+from labkit.home import EngineState, LabPaths, RegistryState, State
 from labkit.lab import lifecycle
-from labkit.home import LabPaths
-from labkit.home import EngineState, RegistryState, State
+from labkit.registries import bundles, programs
 
 
 @pytest.fixture
@@ -47,8 +46,13 @@ def test_a_running_mirror_is_started_again_on_its_port(paths, monkeypatch):
     saved(paths, RegistryState(port=5999, pid=4242))
     monkeypatch.setattr(programs, "is_running", lambda paths, kind, part: True)
     started = []
-    monkeypatch.setattr(programs, "reopen", lambda paths, kind, part, readonly: started.append((kind, part.port, readonly))
-                        or RegistryState(port=part.port, pid=4343, readonly=readonly))
+    monkeypatch.setattr(
+        programs,
+        "reopen",
+        lambda paths, kind, part, readonly: (
+            started.append((kind, part.port, readonly)) or RegistryState(port=part.port, pid=4343, readonly=readonly)
+        ),
+    )
     lifecycle.mirror_takes_pushes(paths, False)
     lifecycle.mirror_takes_pushes(paths, False)  # already closed: not started again
     assert started == [(programs.MIRROR, 5999, True)]

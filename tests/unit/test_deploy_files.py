@@ -33,7 +33,9 @@ def test_the_mirror_the_values_name_is_the_one_deployed():
     source = Path(singleuser.__file__).read_text()
     for name in VALUES["singleuser"]["extraEnv"]:
         assert f'"{name}"' in source  # a variable labkit singleuser reads
-    service = [d for d in yaml.safe_load_all((DEPLOY / "kubernetes/mirror.yaml").read_text()) if d["kind"] == "Service"][0]
+    service = [
+        d for d in yaml.safe_load_all((DEPLOY / "kubernetes/mirror.yaml").read_text()) if d["kind"] == "Service"
+    ][0]
     port = service["spec"]["ports"][0]["port"]
     assert VALUES["singleuser"]["extraEnv"]["LABKIT_MIRROR"] == f"http://{service['metadata']['name']}:{port}"
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from labkit.engines import dockerd
-from labkit.machine import processes
-from labkit.home import LabPaths
 from labkit.errors import EngineStartFailed
+from labkit.home import LabPaths
+from labkit.machine import processes
 
 
 def _using(monkeypatch, *networks: str) -> None:
@@ -74,7 +74,9 @@ COMMIT
 
 
 def test_stale_rules_deletes_only_the_rules_of_lab_bridges_that_are_gone():
-    script = dockerd.stale_rules({"filter": SAVED_FILTER, "nat": SAVED_NAT}, links={"lo", "eth0", "docker0", "lk-99999999"})
+    script = dockerd.stale_rules(
+        {"filter": SAVED_FILTER, "nat": SAVED_NAT}, links={"lo", "eth0", "docker0", "lk-99999999"}
+    )
     assert script.splitlines() == [
         "*filter",
         "-D FORWARD -o lk-0123abcd -j DOCKER",
@@ -116,7 +118,10 @@ def test_lab_rules_give_the_labs_networks_a_way_out_and_replace_only_its_own_old
     tag = '-m comment --comment "labkit lk-0123abcd"'
     saved = {
         "filter": SAVED_FILTER.replace("COMMIT", f"-A FORWARD -s 10.123.5.0/24 {tag} -j ACCEPT\nCOMMIT"),
-        "nat": SAVED_NAT.replace("COMMIT", f'-A POSTROUTING -s 10.123.6.0/24 ! -d 10.123.6.0/24 -m comment --comment "labkit lk-99999999" -j MASQUERADE\nCOMMIT'),
+        "nat": SAVED_NAT.replace(
+            "COMMIT",
+            '-A POSTROUTING -s 10.123.6.0/24 ! -d 10.123.6.0/24 -m comment --comment "labkit lk-99999999" -j MASQUERADE\nCOMMIT',
+        ),
     }
     script = dockerd.lab_rules("lk-0123abcd", "10.123.5.0/24", "10.124.5.0/24", saved)
     assert script.splitlines() == [
@@ -132,8 +137,14 @@ def test_lab_rules_give_the_labs_networks_a_way_out_and_replace_only_its_own_old
         f"-A POSTROUTING -s 10.124.5.0/24 ! -d 10.124.5.0/24 {tag} -j MASQUERADE",
         "COMMIT",
     ]  # dockerd's old rules for the same bridge, and another lab's, are not its to touch
-    added = {table: "\n".join("-A " + line[3:] for line in script.split(f"*{table}\n")[1].split("COMMIT")[0].splitlines() if line[:3] in ("-I ", "-A "))
-             for table in ("filter", "nat")}
+    added = {
+        table: "\n".join(
+            "-A " + line[3:]
+            for line in script.split(f"*{table}\n")[1].split("COMMIT")[0].splitlines()
+            if line[:3] in ("-I ", "-A ")
+        )
+        for table in ("filter", "nat")
+    }
     assert dockerd.stale_rules(added, links={"lo", "lk-0123abcd"}) == ""  # kept while the bridge is there
     assert dockerd.stale_rules(added, links={"lo"}).count("-D ") == 6  # and go with it
 
@@ -146,10 +157,17 @@ def test_run_entries_of_stopped_engines_are_removed_and_those_in_use_kept(tmp_pa
         folder.mkdir(parents=True)
     for path in (used_socket, old_socket, other):
         path.write_text("")
-    monkeypatch.setattr(dockerd.processes, "all_arguments",
-                        lambda: ["dockerd", f"--exec-root={used_root}", f"--host=unix://{used_socket}"])
+    monkeypatch.setattr(
+        dockerd.processes,
+        "all_arguments",
+        lambda: ["dockerd", f"--exec-root={used_root}", f"--host=unix://{used_socket}"],
+    )
     assert sorted(dockerd._forget_run_entries(tmp_path)) == [old_root, old_socket]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["labkit-0123abcd", "labkit-0123abcd.sock", "labkit-dockerd-start.lock"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "labkit-0123abcd",
+        "labkit-0123abcd.sock",
+        "labkit-dockerd-start.lock",
+    ]
 
 
 def test_a_stopping_dockerd_is_finished_once_shut_down_and_its_containerd_gone(tmp_path):
@@ -161,7 +179,7 @@ def test_a_stopping_dockerd_is_finished_once_shut_down_and_its_containerd_gone(t
     finished = dockerd._shut_down(lay)
     assert finished() is False
     with open(lay.log, "a") as log:
-        log.write('level=info msg="Processing signal \'terminated\'"\n')
+        log.write("level=info msg=\"Processing signal 'terminated'\"\n")
     assert finished() is False
     # its containerd still runs (here: a process named after the exec root's containerd folder)
     containerd = subprocess.Popen(["sh", "-c", "sleep 30", f"{lay.exec_root}/containerd/containerd.toml"])
@@ -193,7 +211,9 @@ def test_dockerd_finds_a_containerd_that_quiets_the_garbage_collector(tmp_path, 
     config = tmp_path / "containerd.toml"
     config.write_text('version = 0\ndisabled_plugins = ["cri"]\n\n[plugins]\n  [plugins.linux]\n    runtime = "runc"\n')
     for _ in range(2):
-        ran = subprocess.run(["containerd", "--config", str(config), "--log-level", "info"], env=env, capture_output=True, text=True)
+        ran = subprocess.run(
+            ["containerd", "--config", str(config), "--log-level", "info"], env=env, capture_output=True, text=True
+        )
         assert ran.stdout == f"real containerd: --config {config} --log-level info\n"
     text = config.read_text()
     assert text.count("[plugins.scheduler]") == 1 and "pause_threshold = 0.0" in text
@@ -245,11 +265,15 @@ def test_a_data_root_on_overlayfs_without_a_loop_device_keeps_images_without_ove
     from labkit.home import LabPaths
 
     paths = LabPaths(home=tmp_path / "home", cache=tmp_path / "cache")
-    monkeypatch.setattr(dockerd, "filesystem_of", lambda path: dockerd.Mount(1, 0, "0:1", "/", "/", "overlay", "overlay"))
+    monkeypatch.setattr(
+        dockerd, "filesystem_of", lambda path: dockerd.Mount(1, 0, "0:1", "/", "/", "overlay", "overlay")
+    )
 
     def no_loop(*argv):
         if argv[0] == "mount":
-            raise subprocess.CalledProcessError(32, argv, stderr="mount: failed to setup loop device: No such file or directory\n")
+            raise subprocess.CalledProcessError(
+                32, argv, stderr="mount: failed to setup loop device: No such file or directory\n"
+            )
 
     monkeypatch.setattr(dockerd, "_system", no_loop)
     driver, said = dockerd.prepare_data_root(paths, "containerd")
@@ -263,9 +287,11 @@ def test_the_file_system_a_path_lies_on_is_read_from_mountinfo():
 
     from labkit.engines.dockerd import filesystem_of, mounts
 
-    table = mounts("22 1 0:21 / / rw - ext4 /dev/vda rw\n"
-                   "30 22 0:40 / /var/lib/docker rw - overlay overlay rw,lowerdir=/a\n"
-                   "31 30 7:0 / /var/lib/docker/x/data rw - ext4 /dev/loop0 rw\n")
+    table = mounts(
+        "22 1 0:21 / / rw - ext4 /dev/vda rw\n"
+        "30 22 0:40 / /var/lib/docker rw - overlay overlay rw,lowerdir=/a\n"
+        "31 30 7:0 / /var/lib/docker/x/data rw - ext4 /dev/loop0 rw\n"
+    )
     assert filesystem_of(Path("/var/lib/docker/x"), table).fstype == "overlay"
     assert filesystem_of(Path("/var/lib/docker/x/data/y"), table).fstype == "ext4"
     assert filesystem_of(Path("/home"), table).fstype == "ext4"

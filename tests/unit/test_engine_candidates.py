@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 
-from labkit.errors import NoEngine
 from labkit.engines import EngineInfo
 from labkit.engines.choice import DEFAULT_HOST, candidates, mirror_notes, mirror_setting, uses_mirror
+from labkit.errors import NoEngine
 
 
 def _context(config, name: str, host: str) -> None:
@@ -51,14 +51,19 @@ def test_the_mirror_setting_names_where_each_kind_of_engine_keeps_it():
     assert "~/.config/docker/daemon.json" in mirror_setting(_info(rootless=True), url)
     assert "/etc/docker/daemon.json" in mirror_setting(_info(), url)
     assert f'"registry-mirrors": ["{url}"]' in mirror_setting(_info(), url)
-    assert uses_mirror(_info(mirrors=(url + "/",)), url) and mirror_notes("h", url, _info(mirrors=(url,)), hub=False) == []
+    assert (
+        uses_mirror(_info(mirrors=(url + "/",)), url) and mirror_notes("h", url, _info(mirrors=(url,)), hub=False) == []
+    )
     assert "will fail" in mirror_notes("h", url, _info(), hub=False)[0]
     assert "fine while you are online" in mirror_notes("h", url, _info(), hub=True)[0]
 
 
 def test_no_engine_says_what_was_tried_and_what_to_do():
     denied = NoEngine([("unix:///var/run/docker.sock", "Permission denied")])
-    assert "DOCKER_HOST is not set" in denied.message and "unix:///var/run/docker.sock: Permission denied" in denied.message
+    assert (
+        "DOCKER_HOST is not set" in denied.message
+        and "unix:///var/run/docker.sock: Permission denied" in denied.message
+    )
     assert "docker` group" in denied.next_step and "rootless" in denied.next_step
     absent = NoEngine([("unix:///var/run/docker.sock", "No such file or directory")], "unix:///y.sock")
     assert "DOCKER_HOST is unix:///y.sock" in absent.message and "sudo make lab" in absent.next_step

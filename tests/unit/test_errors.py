@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from labkit import errors
-from labkit.lab import lifecycle
 from labkit.cli import main
+from labkit.lab import lifecycle
 
-TAIL = "level=info msg=starting\nlevel=fatal msg=\"failed to start daemon\""
+TAIL = 'level=info msg=starting\nlevel=fatal msg="failed to start daemon"'
 
 
 def _lines(error: Exception) -> list[str]:
@@ -142,6 +142,7 @@ def test_cli_status_on_corrupt_state_names_the_file(home, capsys):
 
 def test_cli_check_of_an_unknown_exercise_exits_3_with_the_close_matches(home, tmp_path, monkeypatch, capsys):
     from fakes import FakeEngine, fake_context
+
     from labkit import cli
 
     monkeypatch.setattr(cli, "_context", lambda args: fake_context(FakeEngine(), tmp_path))
@@ -169,8 +170,9 @@ def test_cli_check_help_and_readme_give_every_exit_status():
 def test_notebook_check_of_an_unknown_exercise_says_no_such_exercise(tmp_path, monkeypatch):
     """The learner's typo, shown plainly with the close matches: not a lab problem, nothing recorded."""
     from fakes import FakeEngine, fake_context
-    from labkit.ui import _notebook
+
     from labkit.course import ProgressStore
+    from labkit.ui import _notebook
 
     lab = _notebook.Lab()
     ctx = fake_context(FakeEngine(), tmp_path)
@@ -220,7 +222,10 @@ def test_only_not_reaching_the_engine_is_called_unreachable():
     host = "unix:///run/lab.sock"
     no_version = docker.errors.DockerException("Error while fetching server API version: Connection refused")
     assert type(_through_boundary("engine", no_version, host=host)) is EngineUnreachable
-    assert type(_through_boundary("engine", requests.exceptions.ConnectionError("refused"), host=host)) is EngineUnreachable
+    assert (
+        type(_through_boundary("engine", requests.exceptions.ConnectionError("refused"), host=host))
+        is EngineUnreachable
+    )
     for answer in (docker.errors.InvalidArgument("bad mount"), docker.errors.BuildError("RUN false failed", [])):
         mapped = _through_boundary("engine", answer, host=host)
         assert type(mapped) is EngineError and mapped.__cause__ is answer, mapped
@@ -238,7 +243,10 @@ def test_the_boundary_raises_what_its_table_does_not_name():
     assert _through_boundary("registry", ours, url="u") is ours
     import requests.exceptions
 
-    assert type(_through_boundary("registry", requests.exceptions.ReadTimeout("slow"), url="http://r")) is RegistryUnreachable
+    assert (
+        type(_through_boundary("registry", requests.exceptions.ReadTimeout("slow"), url="http://r"))
+        is RegistryUnreachable
+    )
 
 
 def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
@@ -252,8 +260,14 @@ def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # buffered, as on most machines
     env["LABKIT_HOME"] = str(tmp_path / "home")
     try:
-        done = subprocess.run([sys.executable, "-m", "labkit", "status", "--json"], stdout=write,
-                              stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "labkit", "status", "--json"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=120,
+        )
     finally:
         os.close(write)
     assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr

@@ -20,7 +20,8 @@ def test_exported_names_are_exactly_the_intended_ones():
 
 def _exception_classes(module) -> list[type]:
     return [
-        obj for obj in vars(module).values()
+        obj
+        for obj in vars(module).values()
         if inspect.isclass(obj) and issubclass(obj, BaseException) and obj.__module__ == module.__name__
     ]
 
@@ -40,4 +41,6 @@ def test_every_error_defined_anywhere_in_labkit_subclasses_labkit_error():
     assert {"BundleError", "CredentialsRefused", "ImageMissing", "StreamFailed"} <= {c.__name__ for c in found}
     for cls in found:
         assert issubclass(cls, labkit.LabkitError), f"{cls.__module__}.{cls.__name__}"
-    assert [f"{c.__module__}.{c.__name__}" for c in found if c.__module__ != "labkit.errors"] == [], "errors live in labkit.errors"
+    assert [f"{c.__module__}.{c.__name__}" for c in found if c.__module__ != "labkit.errors"] == [], (
+        "errors live in labkit.errors"
+    )

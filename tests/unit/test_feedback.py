@@ -11,14 +11,13 @@ import json
 import tarfile
 
 import pytest
-
 from fakes import FakeEngine, FakeRegistry, box, event, fake_context, image, sid
-from labkit.course import catalog
-from labkit.course.checks import containers, images
-from labkit.errors import EngineUnreachable, RegistryUnreachable
-from labkit.course.exercises import run_check
-from labkit.course import ProgressStore
+
+from labkit.course import ProgressStore, catalog
 from labkit.course._results import ERROR, FAILED, PASSED, CheckResult, criteria
+from labkit.course.checks import containers, images
+from labkit.course.exercises import run_check
+from labkit.errors import EngineUnreachable, RegistryUnreachable
 
 DEBIAN = image("debian", ["d1"])
 NGINX_CMD = ["nginx", "-g", "daemon off;"]
@@ -40,13 +39,21 @@ def check(tmp_path, exercise: str, answer=None, **state) -> tuple[CheckResult, F
 def test_same_image_missing_name_says_how_to_make_it(tmp_path):
     result, _ = check(tmp_path, "inspect.tag", images={"nginx:latest": NGINX})
     assert result.status == FAILED
-    assert result.feedback == "There is no image myrepo/nginx:v1 yet: make it with `docker tag nginx:latest myrepo/nginx:v1`."
+    assert (
+        result.feedback
+        == "There is no image myrepo/nginx:v1 yet: make it with `docker tag nginx:latest myrepo/nginx:v1`."
+    )
 
 
 def test_same_image_wrong_image_names_the_other_images_tags(tmp_path):
-    result, _ = check(tmp_path, "inspect.tag", images={"nginx:latest": NGINX, "busybox:latest": BUSYBOX, "myrepo/nginx:v1": BUSYBOX})
+    result, _ = check(
+        tmp_path, "inspect.tag", images={"nginx:latest": NGINX, "busybox:latest": BUSYBOX, "myrepo/nginx:v1": BUSYBOX}
+    )
     assert result.status == FAILED
-    assert f"points to busybox:latest ({short(BUSYBOX['Id'])}), not to nginx:latest's image ({short(NGINX['Id'])})" in result.feedback
+    assert (
+        f"points to busybox:latest ({short(BUSYBOX['Id'])}), not to nginx:latest's image ({short(NGINX['Id'])})"
+        in result.feedback
+    )
     assert "did you tag the wrong image?" in result.feedback
     assert "myrepo/nginx:v1 (" not in result.feedback  # the name itself is not listed as "another name"
 
@@ -54,31 +61,42 @@ def test_same_image_wrong_image_names_the_other_images_tags(tmp_path):
 def test_same_image_wrong_image_without_other_names_says_tag_the_target(tmp_path):
     """The image has one name, the ref itself: it is not "unnamed", it is another image than the target."""
     result, _ = check(tmp_path, "inspect.tag", images={"nginx:latest": NGINX, "myrepo/nginx:v1": BUSYBOX})
-    assert result.feedback == ("myrepo/nginx:v1 points to another image than nginx:latest: "
-                               "tag nginx:latest as myrepo/nginx:v1 (`docker tag nginx:latest myrepo/nginx:v1`).")
+    assert result.feedback == (
+        "myrepo/nginx:v1 points to another image than nginx:latest: "
+        "tag nginx:latest as myrepo/nginx:v1 (`docker tag nginx:latest myrepo/nginx:v1`)."
+    )
     assert result.observed == f"myrepo/nginx:v1 is {short(BUSYBOX['Id'])}, nginx:latest is {short(NGINX['Id'])}"
 
 
 def test_capstone_latest_on_another_image_says_tag_v1_as_latest(tmp_path):
     labels = {"org.opencontainers.image.authors": "me"}
-    site, older = image("site", ["d1", "n1", "n2", "a"], Labels=labels), image("older-site", ["d1", "n1", "n2", "b"], Labels=labels)
-    result, _ = check(tmp_path, "capstone.site", images={"nginx:latest": NGINX, "mysite:v1": site, "mysite:latest": older})
-    assert ("tagged v1 and latest, one image: mysite:latest points to another image than mysite:v1: "
-            "tag v1 as latest (`docker tag mysite:v1 mysite:latest`).") in result.feedback.splitlines()
+    site, older = (
+        image("site", ["d1", "n1", "n2", "a"], Labels=labels),
+        image("older-site", ["d1", "n1", "n2", "b"], Labels=labels),
+    )
+    result, _ = check(
+        tmp_path, "capstone.site", images={"nginx:latest": NGINX, "mysite:v1": site, "mysite:latest": older}
+    )
+    assert (
+        "tagged v1 and latest, one image: mysite:latest points to another image than mysite:v1: "
+        "tag v1 as latest (`docker tag mysite:v1 mysite:latest`)."
+    ) in result.feedback.splitlines()
     assert "unnamed" not in result.feedback
 
 
 def test_same_image_target_missing_says_pull_it(tmp_path):
     result, _ = check(tmp_path, "inspect.tag", images={"myrepo/nginx:v1": BUSYBOX})
     assert result.status == FAILED
-    assert result.feedback == "nginx:latest is not in your engine, so myrepo/nginx:v1 cannot be its name: pull nginx:latest first."
+    assert (
+        result.feedback
+        == "nginx:latest is not in your engine, so myrepo/nginx:v1 cannot be its name: pull nginx:latest first."
+    )
 
 
 def test_same_image_passes_on_one_id(tmp_path):
     result, _ = check(tmp_path, "inspect.tag", images={"nginx:latest": NGINX, "myrepo/nginx:v1": NGINX})
     assert result.status == PASSED
     assert f"same image id {short(NGINX['Id'])}" in result.feedback
-
 
 
 # --- image.rootfs: busybox.tar must hold busybox's own program -----------------------------
@@ -116,17 +134,23 @@ def _rootfs(tmp_path, archive: bytes, program: bytes | None = PROGRAM) -> CheckR
     return result
 
 
-@pytest.mark.parametrize("archive", [
-    _tar({"bin/": b"", "bin/[": PROGRAM, "bin/busybox": ("link", "bin/[")}),  # hard links, as Docker Hub's busybox
-    _tar({"./bin/busybox": PROGRAM}),
-    _saved([{"bin/busybox": b"old"}, {"bin/busybox": PROGRAM}]),  # the top layer's copy is the image's
-], ids=["export-hard-link", "export", "save"])
+@pytest.mark.parametrize(
+    "archive",
+    [
+        _tar({"bin/": b"", "bin/[": PROGRAM, "bin/busybox": ("link", "bin/[")}),  # hard links, as Docker Hub's busybox
+        _tar({"./bin/busybox": PROGRAM}),
+        _saved([{"bin/busybox": b"old"}, {"bin/busybox": PROGRAM}]),  # the top layer's copy is the image's
+    ],
+    ids=["export-hard-link", "export", "save"],
+)
 def test_rootfs_with_busyboxs_program_passes(tmp_path, archive):
     result = _rootfs(tmp_path, archive)
     assert result.status == PASSED, result.feedback
 
 
-@pytest.mark.parametrize("archive", [_tar({"bin/busybox": b""}), _saved([{"bin/busybox": b""}])], ids=["export", "save"])
+@pytest.mark.parametrize(
+    "archive", [_tar({"bin/busybox": b""}), _saved([{"bin/busybox": b""}])], ids=["export", "save"]
+)
 def test_rootfs_empty_busybox_says_it_is_empty(tmp_path, archive):
     result = _rootfs(tmp_path, archive)
     assert result.status == FAILED
@@ -134,8 +158,11 @@ def test_rootfs_empty_busybox_says_it_is_empty(tmp_path, archive):
     assert result.observed == "bin/busybox: 0 bytes"
 
 
-@pytest.mark.parametrize("archive", [_tar({"bin/busybox": b"#!/bin/sh\necho busybox\n"}),
-                                     _saved([{"bin/busybox": b"#!/bin/sh\necho busybox\n"}])], ids=["export", "save"])
+@pytest.mark.parametrize(
+    "archive",
+    [_tar({"bin/busybox": b"#!/bin/sh\necho busybox\n"}), _saved([{"bin/busybox": b"#!/bin/sh\necho busybox\n"}])],
+    ids=["export", "save"],
+)
 def test_rootfs_a_script_named_busybox_is_not_busybox(tmp_path, archive):
     result = _rootfs(tmp_path, archive)
     assert result.status == FAILED
@@ -204,7 +231,10 @@ def test_built_on_other_first_layers_is_not_built_on_base(tmp_path):
 
 def test_built_on_wrong_number_of_layers_counts_them(tmp_path):
     result, _ = check(tmp_path, "layers.build", **_layered(["d1", "r1", "c1"]))
-    assert result.feedback == "layered-app:v1 adds 2 layer(s) to debian:bookworm-slim; expected 3, one per RUN/COPY/ADD instruction."
+    assert (
+        result.feedback
+        == "layered-app:v1 adds 2 layer(s) to debian:bookworm-slim; expected 3, one per RUN/COPY/ADD instruction."
+    )
     assert result.observed == "3 layers, 2 beyond debian:bookworm-slim's"
 
 
@@ -214,8 +244,13 @@ def test_built_on_missing_base_asks_for_the_base(tmp_path):
 
 
 def test_built_on_at_most(tmp_path):
-    engine = FakeEngine(images={"nginx:latest": NGINX, "three": image("three", ["d1", "n1", "n2", "a", "b", "c"]),
-                                "two": image("two", ["d1", "n1", "n2", "a", "b"])})
+    engine = FakeEngine(
+        images={
+            "nginx:latest": NGINX,
+            "three": image("three", ["d1", "n1", "n2", "a", "b", "c"]),
+            "two": image("two", ["d1", "n1", "n2", "a", "b"]),
+        }
+    )
     ctx = fake_context(engine, tmp_path)
     too_many = images.built_on(ctx, "three", "nginx:latest", at_most=2)
     assert too_many.feedback == "three adds 3 layers to nginx:latest; at most 2 are allowed: combine instructions."
@@ -223,10 +258,18 @@ def test_built_on_at_most(tmp_path):
 
 
 def test_capstone_names_the_at_most_criterion_and_gives_partial_credit(tmp_path):
-    site = image("site", ["d1", "n1", "n2", "a", "b", "c"], Labels={"maintainer": "NGINX", "org.opencontainers.image.authors": "me"})
-    result, _ = check(tmp_path, "capstone.site", images={"nginx:latest": NGINX, "mysite:v1": site, "mysite:latest": site})
+    site = image(
+        "site",
+        ["d1", "n1", "n2", "a", "b", "c"],
+        Labels={"maintainer": "NGINX", "org.opencontainers.image.authors": "me"},
+    )
+    result, _ = check(
+        tmp_path, "capstone.site", images={"nginx:latest": NGINX, "mysite:v1": site, "mysite:latest": site}
+    )
     assert result.status == FAILED
-    assert "at most 2 layers over nginx: mysite:v1 adds 3 layers to nginx:latest; at most 2 are allowed" in result.feedback
+    assert (
+        "at most 2 layers over nginx: mysite:v1 adds 3 layers to nginx:latest; at most 2 are allowed" in result.feedback
+    )
     met = {name: (ok, points) for name, ok, points in result.details}
     assert met["built from a Dockerfile on nginx"] == (True, 2)
     assert met["at most 2 layers over nginx"] == (False, 0)
@@ -243,21 +286,30 @@ def test_capstone_label_must_be_its_own_not_nginxs(tmp_path):
 
 # --- diverge_at: layers.cache (v2 shares debian + the 2 RUN layers with v1) --------------------
 def _cache_state(v2_layers: list[str], v1_layers: list[str] = ("d1", "r1", "r2", "c1")) -> dict:
-    return dict(images={
-        "debian:bookworm-slim": DEBIAN,
-        "layered-app:v1": image("layered-v1", list(v1_layers)),
-        "layered-app:v2": image("layered-v2", v2_layers) if list(v2_layers) != list(v1_layers) else image("layered-v1", v2_layers),
-    })
+    return dict(
+        images={
+            "debian:bookworm-slim": DEBIAN,
+            "layered-app:v1": image("layered-v1", list(v1_layers)),
+            "layered-app:v2": image("layered-v2", v2_layers)
+            if list(v2_layers) != list(v1_layers)
+            else image("layered-v1", v2_layers),
+        }
+    )
 
 
 def test_diverge_at_identical_images_is_the_very_same_image(tmp_path):
     result, _ = check(tmp_path, "layers.cache", **_cache_state(["d1", "r1", "r2", "c1"]))
-    assert result.feedback == "layered-app:v2 is the very same image as layered-app:v1: change a file in app/ before building layered-app:v2."
+    assert (
+        result.feedback
+        == "layered-app:v2 is the very same image as layered-app:v1: change a file in app/ before building layered-app:v2."
+    )
 
 
 def test_diverge_at_too_few_shared_says_the_tag_moved(tmp_path):
     result, _ = check(tmp_path, "layers.cache", **_cache_state(["d1", "r1x", "r2x", "c2"]))
-    assert result.feedback.startswith("The tag moved: layered-app:v2 no longer shares the package layer(s) with layered-app:v1 (only 1 of 3 are shared).")
+    assert result.feedback.startswith(
+        "The tag moved: layered-app:v2 no longer shares the package layer(s) with layered-app:v1 (only 1 of 3 are shared)."
+    )
     assert "without --no-cache" in result.feedback
     assert result.observed == "1 layers shared (4 in layered-app:v1, 4 in layered-app:v2)"
 
@@ -287,17 +339,33 @@ def test_history_in_order_passes_for_either_builder(tmp_path, history):
 def test_history_in_order_missing_step_is_not_in_history(tmp_path, history):
     without_install = [line for line in history if "apt-get install" not in line]
     result, _ = check(tmp_path, "layers.build", **_layered(["d1", "r1", "r2", "c1"], without_install))
-    assert result.feedback == "`RUN apt-get install -y curl` is missing from layered-app:v1's build: it is not in the image's history."
+    assert (
+        result.feedback
+        == "`RUN apt-get install -y curl` is missing from layered-app:v1's build: it is not in the image's history."
+    )
     assert "too early" not in result.feedback
 
 
-@pytest.mark.parametrize("history", [
-    ["COPY ./app /app # buildkit", "RUN /bin/sh -c apt-get update && apt-get install -y curl # buildkit", 'CMD ["/app/start.sh"]'],
-    ["/bin/sh -c #(nop) COPY dir:abc in /app ", "/bin/sh -c apt-get update && apt-get install -y curl", '/bin/sh -c #(nop)  CMD ["/app/start.sh"]'],
-], ids=["buildkit", "classic"])
+@pytest.mark.parametrize(
+    "history",
+    [
+        [
+            "COPY ./app /app # buildkit",
+            "RUN /bin/sh -c apt-get update && apt-get install -y curl # buildkit",
+            'CMD ["/app/start.sh"]',
+        ],
+        [
+            "/bin/sh -c #(nop) COPY dir:abc in /app ",
+            "/bin/sh -c apt-get update && apt-get install -y curl",
+            '/bin/sh -c #(nop)  CMD ["/app/start.sh"]',
+        ],
+    ],
+    ids=["buildkit", "classic"],
+)
 def test_history_in_order_step_before_its_place_is_too_early(tmp_path, history):
     result, _ = check(
-        tmp_path, "layers.order",
+        tmp_path,
+        "layers.order",
         images={"debian:bookworm-slim": DEBIAN, "ordered-app:v2": image("ordered-v2", ["d1", "c", "r"])},
         history={"ordered-app:v2": [{"CreatedBy": line} for line in history]},
     )
@@ -310,43 +378,65 @@ def test_history_in_order_step_before_its_place_is_too_early(tmp_path, history):
 
 
 def test_layers_build_that_does_not_run_asks_about_start_sh(tmp_path):
-    result, engine = check(tmp_path, "layers.build", **_layered(["d1", "r1", "r2", "c1"], run=(126, "exec /app/start.sh: permission denied")))
-    assert result.feedback.startswith("A container of layered-app:v1 exited with 126: is /app/start.sh executable (chmod +x)")
+    result, engine = check(
+        tmp_path,
+        "layers.build",
+        **_layered(["d1", "r1", "r2", "c1"], run=(126, "exec /app/start.sh: permission denied")),
+    )
+    assert result.feedback.startswith(
+        "A container of layered-app:v1 exited with 126: is /app/start.sh executable (chmod +x)"
+    )
     assert engine.live_scratch == []
 
 
-@pytest.mark.parametrize("created_by, expected", [
-    ("/bin/sh -c #(nop) COPY dir:abc in /app ", ("COPY", "dir:abc in /app")),
-    ('/bin/sh -c #(nop)  CMD ["/app/start.sh"]', ("CMD", '["/app/start.sh"]')),
-    ("/bin/sh -c apt-get update", ("RUN", "apt-get update")),
-    ("|1 VERSION=2 /bin/sh -c make install", ("RUN", "make install")),
-    ("RUN /bin/sh -c apt-get update # buildkit", ("RUN", "apt-get update")),
-    ("COPY ./app /app # buildkit", ("COPY", "./app /app")),
-    ('CMD ["/app/start.sh"]', ("CMD", '["/app/start.sh"]')),
-    ("WORKDIR /app", ("WORKDIR", "/app")),
-    ("sh -c echo hi > /etc/motd", ("", "sh -c echo hi > /etc/motd")),  # a committed layer: the container's command
-    ("", ("", "")),
-])
+@pytest.mark.parametrize(
+    "created_by, expected",
+    [
+        ("/bin/sh -c #(nop) COPY dir:abc in /app ", ("COPY", "dir:abc in /app")),
+        ('/bin/sh -c #(nop)  CMD ["/app/start.sh"]', ("CMD", '["/app/start.sh"]')),
+        ("/bin/sh -c apt-get update", ("RUN", "apt-get update")),
+        ("|1 VERSION=2 /bin/sh -c make install", ("RUN", "make install")),
+        ("RUN /bin/sh -c apt-get update # buildkit", ("RUN", "apt-get update")),
+        ("COPY ./app /app # buildkit", ("COPY", "./app /app")),
+        ('CMD ["/app/start.sh"]', ("CMD", '["/app/start.sh"]')),
+        ("WORKDIR /app", ("WORKDIR", "/app")),
+        ("sh -c echo hi > /etc/motd", ("", "sh -c echo hi > /etc/motd")),  # a committed layer: the container's command
+        ("", ("", "")),
+    ],
+)
 def test_instruction_reads_both_builders(created_by, expected):
     assert images.instruction(created_by) == expected
 
 
 # --- containers: gone, exited ---------------------------------------------------------------
 def test_gone_running_and_stopped_containers_get_different_advice(tmp_path):
-    running, _ = check(tmp_path, "container.ephemeral", images={"nginx:latest": NGINX},
-                       containers={"web1": box("web1", NGINX["Id"], "running")})
-    stopped, _ = check(tmp_path, "container.ephemeral", images={"nginx:latest": NGINX},
-                       containers={"web1": box("web1", NGINX["Id"], "exited", 0)})
+    running, _ = check(
+        tmp_path,
+        "container.ephemeral",
+        images={"nginx:latest": NGINX},
+        containers={"web1": box("web1", NGINX["Id"], "running")},
+    )
+    stopped, _ = check(
+        tmp_path,
+        "container.ephemeral",
+        images={"nginx:latest": NGINX},
+        containers={"web1": box("web1", NGINX["Id"], "exited", 0)},
+    )
     assert running.feedback.startswith("web1 still exists (running): stop and remove it with `docker rm -f web1`")
-    assert stopped.feedback.startswith("web1 still exists (exited (exit code 0)): a stopped container stays until `docker rm web1`")
+    assert stopped.feedback.startswith(
+        "web1 still exists (exited (exit code 0)): a stopped container stays until `docker rm web1`"
+    )
     assert "stop and remove" not in stopped.feedback
 
 
-@pytest.mark.parametrize("state, exit_code, words", [
-    ("exited", 2, "box exited with code 2, not 0: its command failed; read `docker logs box`."),
-    ("running", 0, "box is still running: let its command finish (or `exit` its shell) first."),
-    ("created", 0, "box has not run yet (created (exit code 0)): start it with `docker start -a box`."),
-])
+@pytest.mark.parametrize(
+    "state, exit_code, words",
+    [
+        ("exited", 2, "box exited with code 2, not 0: its command failed; read `docker logs box`."),
+        ("running", 0, "box is still running: let its command finish (or `exit` its shell) first."),
+        ("created", 0, "box has not run yet (created (exit code 0)): start it with `docker start -a box`."),
+    ],
+)
 def test_exited_says_why_not(tmp_path, state, exit_code, words):
     ctx = fake_context(FakeEngine(containers={"box": box("box", BUSYBOX["Id"], state, exit_code)}), tmp_path)
     result = containers.exited(ctx, "box")
@@ -367,8 +457,10 @@ def _ephemeral(tmp_path, removals: dict[str, float]) -> tuple[CheckResult, FakeE
     store = ProgressStore.for_paths(ctx.paths)
     store.record_reset("container")
     reset_at = store.last_reset("container")
-    engine._events = [event("container", "destroy", reset_at + delta, id=sid(name), name=name, image="nginx")
-                      for name, delta in removals.items()]
+    engine._events = [
+        event("container", "destroy", reset_at + delta, id=sid(name), name=name, image="nginx")
+        for name, delta in removals.items()
+    ]
     return run_check(ctx, "container.ephemeral"), engine, reset_at
 
 
@@ -390,16 +482,27 @@ def test_ephemeral_passes_with_both_removed_after_the_reset(tmp_path):
 
 
 def test_ephemeral_with_the_image_gone_says_you_removed_the_image(tmp_path):
-    engine = FakeEngine(events=[event("container", "destroy", 10, name="web1"), event("container", "destroy", 11, name="web2")])
+    engine = FakeEngine(
+        events=[event("container", "destroy", 10, name="web1"), event("container", "destroy", 11, name="web2")]
+    )
     result = run_check(fake_context(engine, tmp_path), "container.ephemeral")
     assert "you removed the image, not only the containers" in result.feedback
 
 
 # --- committed_from: commit.custom ----------------------------------------------------------
-def _commit_state(committed_layers: list[str] | None = ("d1", "m1"), diff=None, committed_motd: bytes | None = b"Welcome\n",
-                  box_image: str = DEBIAN["Id"]) -> dict:
-    committed = {} if committed_layers is None else (
-        {"my-custom-image": DEBIAN if list(committed_layers) == ["d1"] else image("custom", list(committed_layers))})
+def _commit_state(
+    committed_layers: list[str] | None = ("d1", "m1"),
+    diff=None,
+    committed_motd: bytes | None = b"Welcome\n",
+    box_image: str = DEBIAN["Id"],
+) -> dict:
+    committed = (
+        {}
+        if committed_layers is None
+        else (
+            {"my-custom-image": DEBIAN if list(committed_layers) == ["d1"] else image("custom", list(committed_layers))}
+        )
+    )
     files = {("custom-box", "/etc/motd"): b"Welcome\n", ("debian:bookworm-slim", "/etc/motd"): b""}
     if committed_motd is not None:
         files[("my-custom-image", "/etc/motd")] = committed_motd
@@ -437,7 +540,10 @@ def test_committed_from_a_container_without_changes(tmp_path):
 
 def test_committed_from_an_older_commit_says_commit_again(tmp_path):
     result, engine = check(tmp_path, "commit.custom", **_commit_state(committed_motd=b""))
-    assert result.feedback == "/etc/motd in my-custom-image differs from the one in custom-box: the commit is older than that change, commit again."
+    assert (
+        result.feedback
+        == "/etc/motd in my-custom-image differs from the one in custom-box: the commit is older than that change, commit again."
+    )
     assert engine.scratch_made and engine.scratch_removed == engine.scratch_made
 
 
@@ -450,9 +556,14 @@ def test_committed_from_a_deletion_the_image_still_has(tmp_path):
 def test_committed_from_missing_container_or_image(tmp_path):
     no_box, _ = check(tmp_path, "commit.custom", images={"debian:bookworm-slim": DEBIAN})
     no_image, _ = check(tmp_path, "commit.custom", **_commit_state(None))
-    assert no_box.feedback == "There is no container named custom-box: run it with `docker run --name custom-box debian:bookworm-slim …`."
-    assert no_image.feedback == "There is no image my-custom-image in your engine yet: commit it with `docker commit custom-box my-custom-image`."
-
+    assert (
+        no_box.feedback
+        == "There is no container named custom-box: run it with `docker run --name custom-box debian:bookworm-slim …`."
+    )
+    assert (
+        no_image.feedback
+        == "There is no image my-custom-image in your engine yet: commit it with `docker commit custom-box my-custom-image`."
+    )
 
 
 def test_commit_custom_from_another_image_names_that_image(tmp_path):
@@ -465,8 +576,13 @@ def test_commit_custom_from_another_image_names_that_image(tmp_path):
 
 
 def test_commit_custom_from_busybox_without_debian_pulled_still_names_busybox(tmp_path):
-    result, _ = check(tmp_path, "commit.custom", images={"busybox:latest": BUSYBOX, "my-custom-image": image("custom", ["b1", "m1"])},
-                      containers={"custom-box": box("custom-box", BUSYBOX["Id"])}, diffs={"custom-box": [{"Path": "/etc/motd", "Kind": 0}]})
+    result, _ = check(
+        tmp_path,
+        "commit.custom",
+        images={"busybox:latest": BUSYBOX, "my-custom-image": image("custom", ["b1", "m1"])},
+        containers={"custom-box": box("custom-box", BUSYBOX["Id"])},
+        diffs={"custom-box": [{"Path": "/etc/motd", "Kind": 0}]},
+    )
     assert result.feedback.startswith("custom-box was made from busybox, not debian:bookworm-slim:")
 
 
@@ -479,7 +595,9 @@ def test_commit_custom_from_another_name_of_debian_passes(tmp_path):
 
 def test_commit_custom_from_an_unnamed_image(tmp_path):
     result, _ = check(tmp_path, "commit.custom", **_commit_state(box_image=sid("gone")))
-    assert result.feedback.startswith(f"custom-box was made from an image that is no longer in your engine ({short(sid('gone'))}), not debian:bookworm-slim")
+    assert result.feedback.startswith(
+        f"custom-box was made from an image that is no longer in your engine ({short(sid('gone'))}), not debian:bookworm-slim"
+    )
 
 
 @pytest.mark.parametrize("committed_layers", [["d1"], ["d1", "empty"]], ids=["no-new-layer", "empty-layer"])
@@ -509,10 +627,13 @@ def test_read_wrong_port(tmp_path):
     assert result.feedback.startswith("That is not the port nginx exposes: look at Config.ExposedPorts")
 
 
-@pytest.mark.parametrize("answer", [
-    {"cmd": NGINX_CMD, "port": 80},
-    {"cmd": 'nginx -g "daemon off;"', "port": "80/tcp"},
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"cmd": NGINX_CMD, "port": 80},
+        {"cmd": 'nginx -g "daemon off;"', "port": "80/tcp"},
+    ],
+)
 def test_read_right_answer(tmp_path, answer):
     result, _ = check(tmp_path, "inspect.read", answer, images={"nginx:latest": NGINX})
     assert result.status == PASSED
@@ -525,9 +646,15 @@ def test_read_without_nginx_asks_to_pull_it(tmp_path):
 
 
 # --- commit.why-not -------------------------------------------------------------------------
-@pytest.mark.parametrize("letter, shown", [
-    ("a", "the size of the layer"), ("c", "when the layer was made"), ("(d)", "the id of the image"), (" A ", "the size of the layer"),
-])
+@pytest.mark.parametrize(
+    "letter, shown",
+    [
+        ("a", "the size of the layer"),
+        ("c", "when the layer was made"),
+        ("(d)", "the id of the image"),
+        (" A ", "the size of the layer"),
+    ],
+)
 def test_why_not_wrong_letter_names_what_history_does_show(tmp_path, letter, shown):
     result, _ = check(tmp_path, "commit.why-not", letter)
     assert result.status == FAILED
@@ -549,8 +676,13 @@ def test_why_not_no_letter_asks_for_one(tmp_path, answer):
 
 # --- tryit.install ---------------------------------------------------------------------------
 def _install(tmp_path, boxes: dict, diffs: dict | None = None) -> CheckResult:
-    result, _ = check(tmp_path, "tryit.install", images={"debian:bookworm-slim": DEBIAN, "busybox:latest": BUSYBOX},
-                      containers=boxes, diffs=diffs or {})
+    result, _ = check(
+        tmp_path,
+        "tryit.install",
+        images={"debian:bookworm-slim": DEBIAN, "busybox:latest": BUSYBOX},
+        containers=boxes,
+        diffs=diffs or {},
+    )
     return result
 
 
@@ -563,10 +695,14 @@ def test_install_without_a_container(tmp_path):
 
 
 def test_install_ignores_labkits_own_and_other_images_containers(tmp_path):
-    result = _install(tmp_path, {
-        "probe": box("probe", DEBIAN["Id"], labels={"labkit": "check"}),
-        "bb": box("bb", BUSYBOX["Id"]),
-    }, {"probe": CURL_ADDED, "bb": CURL_ADDED})
+    result = _install(
+        tmp_path,
+        {
+            "probe": box("probe", DEBIAN["Id"], labels={"labkit": "check"}),
+            "bb": box("bb", BUSYBOX["Id"]),
+        },
+        {"probe": CURL_ADDED, "bb": CURL_ADDED},
+    )
     assert result.feedback.startswith("You have no container of debian:bookworm-slim yet")
 
 
@@ -576,9 +712,15 @@ def test_install_running_with_curl_says_exit(tmp_path):
 
 
 def test_install_exited_non_zero_without_curl_says_apt_get_update(tmp_path):
-    result = _install(tmp_path, {"tryit-box": box("tryit-box", DEBIAN["Id"], "exited", 100)},
-                      {"tryit-box": [{"Path": "/var/lib/apt", "Kind": 0}]})
-    assert result.feedback == "tryit-box exited with code 100 and has no curl: run `apt-get update` before `apt-get install -y curl`."
+    result = _install(
+        tmp_path,
+        {"tryit-box": box("tryit-box", DEBIAN["Id"], "exited", 100)},
+        {"tryit-box": [{"Path": "/var/lib/apt", "Kind": 0}]},
+    )
+    assert (
+        result.feedback
+        == "tryit-box exited with code 100 and has no curl: run `apt-get update` before `apt-get install -y curl`."
+    )
 
 
 def test_install_exited_cleanly_without_curl(tmp_path):
@@ -600,11 +742,15 @@ def test_install_with_curl_but_a_failed_exit_does_not_deny_the_curl(tmp_path):
     assert "exited with code 1" in result.feedback
 
 
-
 def test_tryit_commit_names_the_container_by_its_name_not_its_id(tmp_path):
     boxed = box("tryit-box", DEBIAN["Id"], "exited", 0)
-    result, _ = check(tmp_path, "tryit.commit", images={"debian:bookworm-slim": DEBIAN, "debian-with-curl": DEBIAN},
-                      containers={"tryit-box": boxed}, diffs={"tryit-box": CURL_ADDED})
+    result, _ = check(
+        tmp_path,
+        "tryit.commit",
+        images={"debian:bookworm-slim": DEBIAN, "debian-with-curl": DEBIAN},
+        containers={"tryit-box": boxed},
+        diffs={"tryit-box": CURL_ADDED},
+    )
     assert result.feedback == (
         "debian-with-curl has the same layers as tryit-box's image: it was tagged, not committed. "
         "Run `docker commit tryit-box debian-with-curl`."
@@ -612,7 +758,10 @@ def test_tryit_commit_names_the_container_by_its_name_not_its_id(tmp_path):
     assert boxed["Id"] not in result.feedback
 
 
-@pytest.mark.parametrize("exercise, ref", [("layers.cache", "layered-app:v2"), ("layers.order", "ordered-app:v2"), ("capstone.site", "mysite:v1")])
+@pytest.mark.parametrize(
+    "exercise, ref",
+    [("layers.cache", "layered-app:v2"), ("layers.order", "ordered-app:v2"), ("capstone.site", "mysite:v1")],
+)
 def test_a_missing_image_the_learner_builds_is_never_pulled(tmp_path, exercise, ref):
     result, _ = check(tmp_path, exercise, images={"debian:bookworm-slim": DEBIAN, "nginx:latest": NGINX})
     assert f"There is no image {ref}" in result.feedback
@@ -677,8 +826,10 @@ def test_pushed_sees_a_name_moved_to_an_image_never_pushed(tmp_path, store):
     one = _manifest("one")
     result = _pushed(tmp_path, _local("two", store, pushed=False), one, (one,))
     assert result.status == FAILED
-    assert result.feedback == (f"The registry has a learner/myapp:v1, but your local {MYAPP} is not what was pushed: "
-                               f"push it again with `docker push {MYAPP}`.")
+    assert result.feedback == (
+        f"The registry has a learner/myapp:v1, but your local {MYAPP} is not what was pushed: "
+        f"push it again with `docker push {MYAPP}`."
+    )
     assert "older push" not in result.feedback
 
 
@@ -688,7 +839,10 @@ def test_pushed_sees_an_older_push(tmp_path, store):
     one, two = _manifest("one"), _manifest("two")
     result = _pushed(tmp_path, _local("one", store, pushed=True), two, (one, two))
     assert result.status == FAILED
-    assert result.feedback == f"The registry's learner/myapp:v1 ({two[:19]}…) is an older push, not your local {MYAPP}: push again."
+    assert (
+        result.feedback
+        == f"The registry's learner/myapp:v1 ({two[:19]}…) is an older push, not your local {MYAPP}: push again."
+    )
 
 
 @pytest.mark.parametrize("store", STORES)
@@ -706,11 +860,13 @@ def test_criteria_step_error_is_the_result_and_stops_there():
     def step(name: str, result: CheckResult):
         return lambda: ran.append(name) or result
 
-    result = criteria([
-        ("first", 1, step("first", CheckResult.ok("yes"))),
-        ("second", 2, step("second", CheckResult.error("The registry is down.\n  Next: run `labkit up`."))),
-        ("third", 3, step("third", CheckResult.fail("no"))),
-    ])
+    result = criteria(
+        [
+            ("first", 1, step("first", CheckResult.ok("yes"))),
+            ("second", 2, step("second", CheckResult.error("The registry is down.\n  Next: run `labkit up`."))),
+            ("third", 3, step("third", CheckResult.fail("no"))),
+        ]
+    )
     assert result.status == ERROR
     assert result.feedback == "The registry is down.\n  Next: run `labkit up`."
     assert ran == ["first", "second"]
@@ -719,8 +875,14 @@ def test_criteria_step_error_is_the_result_and_stops_there():
 
 def test_capstone_with_the_registry_down_is_an_error_not_a_score(tmp_path):
     site = image("site", ["d1", "n1", "n2", "a"], Labels={"org.opencontainers.image.authors": "me"})
-    engine = FakeEngine(images={"nginx:latest": NGINX, "mysite:v1": site, "mysite:latest": site,
-                                "127.0.0.1:5000/learner/mysite:v1": site})
+    engine = FakeEngine(
+        images={
+            "nginx:latest": NGINX,
+            "mysite:v1": site,
+            "mysite:latest": site,
+            "127.0.0.1:5000/learner/mysite:v1": site,
+        }
+    )
     down = RegistryUnreachable("http://127.0.0.1:5000", "connection refused")
     ctx = fake_context(engine, tmp_path, registry=FakeRegistry(error=down))
     store = ProgressStore.for_paths(ctx.paths)
@@ -774,7 +936,9 @@ def test_run_check_scores_a_failure_as_zero_and_records_it(tmp_path):
 
 def test_run_check_keeps_partial_credit_of_criteria(tmp_path):
     site = image("site", ["d1", "n1", "n2", "a"], Labels={"org.opencontainers.image.authors": "me"})
-    result, _ = check(tmp_path, "capstone.site", images={"nginx:latest": NGINX, "mysite:v1": site, "mysite:latest": site})
+    result, _ = check(
+        tmp_path, "capstone.site", images={"nginx:latest": NGINX, "mysite:v1": site, "mysite:latest": site}
+    )
     assert result.status == FAILED
     assert (result.points, result.possible) == (5, 10)
     assert "pushed to the course registry: There is no image 127.0.0.1:5000/learner/mysite:v1 yet" in result.feedback
@@ -788,7 +952,10 @@ def test_committed_from_a_container_that_only_made_folders_compares_that_they_ar
     state = _commit_state(diff=folders_only)
     result, engine = check(tmp_path, "commit.custom", **state)
     assert result.status == FAILED
-    assert result.feedback == "/data in custom-box is not in my-custom-image: the commit is older than that change, commit again."
+    assert (
+        result.feedback
+        == "/data in custom-box is not in my-custom-image: the commit is older than that change, commit again."
+    )
     state["files"][("my-custom-image", "/data/.keep")] = b""
     result, _ = check(tmp_path, "commit.custom", **state)
     assert result.status == PASSED, result.feedback

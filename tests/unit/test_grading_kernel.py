@@ -11,12 +11,10 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from labkit import grading
-from labkit.lab import jupyter
-from labkit.lab import lifecycle
 from labkit.grading import steps
 from labkit.grading.supply import LabSupply
-from labkit.home import LabPaths
-from labkit.home import EngineState, RegistryState, State
+from labkit.home import EngineState, LabPaths, RegistryState, State
+from labkit.lab import jupyter, lifecycle
 
 
 class _Stop(Exception):
@@ -43,19 +41,28 @@ def test_a_submissions_kernel_has_the_variables_of_a_learners_kernel(tmp_path, m
     `labkit lab` runs: see README), and no value says "grade"."""
     base = {"PATH": "/usr/bin:/bin", "HOME": "/home/ann", "LANG": "C.UTF-8"}
     mine = LabPaths(home=tmp_path / "home", cache=tmp_path / "cache")
-    State(engine=EngineState(host="unix:///run/labkit/docker.sock"), registry=RegistryState(port=5001),
-          mirror=RegistryState(port=5000)).save(mine)
+    State(
+        engine=EngineState(host="unix:///run/labkit/docker.sock"),
+        registry=RegistryState(port=5001),
+        mirror=RegistryState(port=5000),
+    ).save(mine)
     monkeypatch.setenv("LABKIT_HOME", str(mine.home))
-    learner = jupyter.environment(lifecycle.env(mine), tmp_path / "workspace", base={**base, "DOCKER_CONFIG": "/home/ann/.docker"})
+    learner = jupyter.environment(
+        lifecycle.env(mine), tmp_path / "workspace", base={**base, "DOCKER_CONFIG": "/home/ann/.docker"}
+    )
 
     work = Path(tempfile.gettempdir()) / f"{_work_prefix(tmp_path, monkeypatch)}x1y2z3w4"
     monkeypatch.setattr(steps, "prepare", lambda home, *_, **__: home)  # the lab's home, as the grader names it
     supply = LabSupply(work, RegistryState(port=5000), mine.cache)
     home = supply.take(more=False)
     supply.close()
-    state = State(engine=EngineState(host=f"unix://{home}/engine/docker.sock"), registry=RegistryState(port=5002, user="learner"))
+    state = State(
+        engine=EngineState(host=f"unix://{home}/engine/docker.sock"), registry=RegistryState(port=5002, user="learner")
+    )
     lab = steps.FreshLab(LabPaths(home, mine.cache), home / "workspace", home / "docker-config", state)
-    graded = lab.kernel_env({**base, "LABKIT_HOME": "/teacher", "LABKIT_OFFLINE": "1", "DOCKER_HOST": "unix:///teacher.sock"})
+    graded = lab.kernel_env(
+        {**base, "LABKIT_HOME": "/teacher", "LABKIT_OFFLINE": "1", "DOCKER_HOST": "unix:///teacher.sock"}
+    )
 
     assert sorted(graded) == sorted(learner)
     assert [f"{k}={v}" for k, v in graded.items() if "grade" in v.lower()] == []
@@ -71,8 +78,13 @@ def test_a_failed_cell_is_recorded_from_the_kernels_reply_even_with_its_tracebac
     home = tmp_path / "lab"
     (home / "workspace").mkdir(parents=True)
     lab = steps.FreshLab(LabPaths(home, tmp_path / "cache"), home / "workspace", home / "docker-config", State())
-    nb = new_notebook(cells=[new_code_cell("get_ipython().showtraceback = lambda *a, **k: None"),
-                             new_code_cell("raise ValueError('hidden')"), new_code_cell("print('after')")])
+    nb = new_notebook(
+        cells=[
+            new_code_cell("get_ipython().showtraceback = lambda *a, **k: None"),
+            new_code_cell("raise ValueError('hidden')"),
+            new_code_cell("print('after')"),
+        ]
+    )
     sub = steps.Submission(path=tmp_path / "hidden.ipynb", name="hidden", notebook=nb)
     steps.execute(sub, lab, dict(os.environ), cell_timeout=60, notebook_timeout=120)
     assert sub.events == ["cell 1 raised ValueError: hidden"]
@@ -107,9 +119,17 @@ def test_the_health_check_finds_a_kernel_without_its_lab(tmp_path):
     import socket
     import sys
 
-    assert "lacks the lab's variables DOCKER_HOST, LABKIT_REGISTRY" in _health(sys.executable, {"LABKIT_HOME": str(tmp_path)})
-    lab = {"LABKIT_HOME": str(tmp_path), "LABKIT_REGISTRY": "127.0.0.1:9", "DOCKER_HOST": f"unix://{tmp_path}/none.sock"}
-    assert "its Docker engine at unix://" in _health(sys.executable, lab) and "cannot be reached" in _health(sys.executable, lab)
+    assert "lacks the lab's variables DOCKER_HOST, LABKIT_REGISTRY" in _health(
+        sys.executable, {"LABKIT_HOME": str(tmp_path)}
+    )
+    lab = {
+        "LABKIT_HOME": str(tmp_path),
+        "LABKIT_REGISTRY": "127.0.0.1:9",
+        "DOCKER_HOST": f"unix://{tmp_path}/none.sock",
+    }
+    assert "its Docker engine at unix://" in _health(sys.executable, lab) and "cannot be reached" in _health(
+        sys.executable, lab
+    )
     with socket.socket(socket.AF_UNIX) as fake:  # an engine that answers /_ping, and no registry
         fake.bind(str(tmp_path / "engine.sock"))
         fake.listen()

@@ -19,9 +19,21 @@ def test_validate_reports_each_kind_of_broken_file(tmp_path):
     cases = {
         "broken.ipynb": ('{"cells": [', "its JSON is broken"),
         "list.ipynb": ("[1, 2]", "has no nbformat version"),
-        "future.ipynb": (json.dumps({"nbformat": 99, "nbformat_minor": 0, "cells": [], "metadata": {}}), "uses notebook format 99"),
-        "schema.ipynb": (json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {},
-                                     "cells": [{"cell_type": "spreadsheet", "source": "", "metadata": {}}]}), "is not a valid notebook"),
+        "future.ipynb": (
+            json.dumps({"nbformat": 99, "nbformat_minor": 0, "cells": [], "metadata": {}}),
+            "uses notebook format 99",
+        ),
+        "schema.ipynb": (
+            json.dumps(
+                {
+                    "nbformat": 4,
+                    "nbformat_minor": 5,
+                    "metadata": {},
+                    "cells": [{"cell_type": "spreadsheet", "source": "", "metadata": {}}],
+                }
+            ),
+            "is not a valid notebook",
+        ),
     }
     for name, (text, reason) in cases.items():
         (tmp_path / name).write_text(text)
@@ -35,7 +47,7 @@ def test_checks_in_finds_ids_and_answer_expressions():
     assert checks_in(cell) == [("inspect.read", "my_answer"), ("inspect.tag", None)]
     assert checks_in(new_code_cell('lab.check("commit.why-not", "b")')) == [("commit.why-not", "'b'")]
     assert checks_in(new_code_cell('!docker pull busybox\nlab.check("start.pull")')) == [("start.pull", None)]
-    assert checks_in(new_code_cell("%%bash\necho lab.check(\"start.pull\")")) == []
+    assert checks_in(new_code_cell('%%bash\necho lab.check("start.pull")')) == []
     assert checks_in(new_markdown_cell('lab.check("start.pull")')) == []
     assert checks_in(new_code_cell('lab.check("start.pull"')) == [("start.pull", None)]  # broken Python: still found
 
@@ -50,25 +62,57 @@ def test_exercises_of_a_submission_come_from_its_lesson():
     assert exercises_of(by_name, "ann/smithann_1_2_07-push-1") == ["push.login", "push.tag-push", "push.pull-back"]
     # metadata a submission wrote to break the grader: its file name decides (before, "infrastructure")
     for odd in ({"labkit": ["a", "list"]}, {"labkit": {"lesson": "no-such-lesson"}}, {"labkit": {"lesson": ["push"]}}):
-        assert exercises_of(new_notebook(cells=[], metadata=odd), "ann/07-push") == ["push.login", "push.tag-push", "push.pull-back"]
+        assert exercises_of(new_notebook(cells=[], metadata=odd), "ann/07-push") == [
+            "push.login",
+            "push.tag-push",
+            "push.pull-back",
+        ]
 
 
 def _row(name, status, points, exercises):
-    return {"path": f"/s/{name}.ipynb", "name": name, "status": status, "problem": "" if status == "graded" else "broken",
-            "points": points, "possible": sum(e["possible"] for e in exercises.values()), "exercises": exercises,
-            "events": [], "seconds": 1.0, "graded_notebook": ""}
+    return {
+        "path": f"/s/{name}.ipynb",
+        "name": name,
+        "status": status,
+        "problem": "" if status == "graded" else "broken",
+        "points": points,
+        "possible": sum(e["possible"] for e in exercises.values()),
+        "exercises": exercises,
+        "events": [],
+        "seconds": 1.0,
+        "graded_notebook": "",
+    }
 
 
 def _ex(exercise, passed, possible):
-    return {"exercise": exercise, "title": exercise, "status": "passed" if passed else "failed", "passed": passed,
-            "points": possible if passed else 0, "possible": possible, "feedback": "ok" if passed else "<missing>",
-            "observed": "", "expected": "", "details": []}
+    return {
+        "exercise": exercise,
+        "title": exercise,
+        "status": "passed" if passed else "failed",
+        "passed": passed,
+        "points": possible if passed else 0,
+        "possible": possible,
+        "feedback": "ok" if passed else "<missing>",
+        "observed": "",
+        "expected": "",
+        "details": [],
+    }
 
 
 def test_reports_from_rows(tmp_path):
     rows = [
-        _row("ann", "graded", 3, {"push.login": _ex("push.login", True, 1), "push.tag-push": _ex("push.tag-push", True, 2)}),
-        _row("ben", "graded", 1, {"push.login": _ex("push.login", True, 1), "push.tag-push": _ex("push.tag-push", False, 2)}),
+        _row(
+            "ann",
+            "graded",
+            3,
+            {"push.login": _ex("push.login", True, 1), "push.tag-push": _ex("push.tag-push", True, 2)},
+        ),
+        _row(
+            "ben",
+            "graded",
+            1,
+            {"push.login": _ex("push.login", True, 1), "push.tag-push": _ex("push.tag-push", False, 2)},
+        ),
         _row("cat", "invalid", 0, {}),
     ]
     report.write_all(rows, tmp_path, ("gradescope",))
@@ -99,8 +143,12 @@ def test_canvas_and_moodle_gradebooks_have_a_column_per_notebook_and_never_a_zer
         _lms_row("ben/08-capstone-copy", "ben", "08-capstone", "graded", 4, 10),  # handed in twice: the better counts
         _lms_row("cy/08-capstone", "cy", "08-capstone", "graded", 0, 10),  # done nothing: a real 0
         _lms_row("smithdan_77_9_08-capstone", "smithdan", "08-capstone", "graded", 7, 10, "canvas", "77"),
-        _lms_row("Eve Ray_12_assignsubmission_file_/08-capstone", "Eve Ray", "08-capstone", "invalid", 0, 10, "moodle", "12"),
-        _lms_row("Fay Oh_13_assignsubmission_file_/08-capstone", "Fay Oh", "08-capstone", "graded", 9, 10, "moodle", "13"),
+        _lms_row(
+            "Eve Ray_12_assignsubmission_file_/08-capstone", "Eve Ray", "08-capstone", "invalid", 0, 10, "moodle", "12"
+        ),
+        _lms_row(
+            "Fay Oh_13_assignsubmission_file_/08-capstone", "Fay Oh", "08-capstone", "graded", 9, 10, "moodle", "13"
+        ),
     ]
     report.write_all(rows, tmp_path, ("canvas", "moodle"))
     with open(tmp_path / "canvas.csv", newline="") as handle:
@@ -119,7 +167,9 @@ def test_canvas_and_moodle_gradebooks_have_a_column_per_notebook_and_never_a_zer
     assert moodle["Eve Ray"]["08-capstone"] == "" and moodle["ann"]["Identifier"] == ""
     with open(tmp_path / "moodle" / "08-capstone-grading-worksheet.csv", newline="") as handle:
         sheet = {line["Identifier"]: line for line in csv.DictReader(handle)}
-    assert sorted(sheet) == ["Participant 13"]  # Moodle's participants alone, and not one not graded (Moodle keeps its grade)
+    assert sorted(sheet) == [
+        "Participant 13"
+    ]  # Moodle's participants alone, and not one not graded (Moodle keeps its grade)
     assert sheet["Participant 13"]["Grade"] == "9" and sheet["Participant 13"]["Maximum Grade"] == "10"
     assert sheet["Participant 13"]["Feedback comments"].startswith("x.y: 0/10")
     assert sheet["Participant 13"]["Last modified (grade)"]  # Moodle's upload wants it
@@ -149,9 +199,9 @@ def test_the_last_cell_of_end_checks_keeps_an_older_notebook_valid():
     (before cell ids) stays valid with it, a 4.5 one gets a cell id."""
     from pathlib import Path
 
+    from labkit.course import CheckResult
     from labkit.grading.steps import Submission
     from labkit.grading.verify import _show_end_checks
-    from labkit.course import CheckResult
 
     for minor, has_id in ((4, False), (5, True)):
         nb = new_notebook(cells=[])
@@ -161,7 +211,10 @@ def test_the_last_cell_of_end_checks_keeps_an_older_notebook_valid():
         _show_end_checks(sub, ["start.pull"])
         nbformat.validate(nb)
         assert ("id" in nb.cells[-1]) is has_id
-        assert "Checked by `labkit grade` at the end" in nb.cells[-1].source and "There is no image busybox" in nb.cells[-1].source
+        assert (
+            "Checked by `labkit grade` at the end" in nb.cells[-1].source
+            and "There is no image busybox" in nb.cells[-1].source
+        )
 
 
 def test_a_schema_error_is_reported_in_nbformats_words_with_its_cell(tmp_path):
@@ -208,23 +261,32 @@ def test_a_seeded_registry_that_cannot_be_made_says_why(tmp_path, monkeypatch, c
 
 def test_a_live_engine_that_refuses_to_remove_a_container_is_said(tmp_path, monkeypatch, caplog):
     from labkit.errors import EngineError
-    from labkit.lab import fresh
     from labkit.grading import steps
-    from labkit.home import LabPaths
-    from labkit.home import EngineState, State
+    from labkit.home import EngineState, LabPaths, State
+    from labkit.lab import fresh
 
     class Refusing:
         def __init__(self, *_args, **_kwargs): ...
-        def __enter__(self): return self
-        def __exit__(self, *_exc): return False
-        def containers(self, _filters): return [{"Id": "c0ffee" * 10}, {"Id": "beef" * 16}]
-        def remove_container(self, cid): raise EngineError(f"The Docker engine refused: cannot remove {cid[:4]}")
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *_exc):
+            return False
+
+        def containers(self, _filters):
+            return [{"Id": "c0ffee" * 10}, {"Id": "beef" * 16}]
+
+        def remove_container(self, cid):
+            raise EngineError(f"The Docker engine refused: cannot remove {cid[:4]}")
 
     monkeypatch.setattr(fresh, "Engine", Refusing)
     lab = steps.FreshLab(LabPaths(tmp_path, tmp_path), tmp_path, tmp_path, State(engine=EngineState(host="unix:///x")))
     with caplog.at_level("WARNING", logger="labkit.lab.fresh"):
         fresh._remove_running_containers(lab)
-    assert "did not remove container c0ffeec0ffee" in caplog.text and "did not remove container beefbeefbeef" in caplog.text
+    assert (
+        "did not remove container c0ffeec0ffee" in caplog.text
+        and "did not remove container beefbeefbeef" in caplog.text
+    )
 
 
 def test_a_submission_that_ran_into_its_limits_is_graded_and_told_which():
@@ -234,12 +296,17 @@ def test_a_submission_that_ran_into_its_limits_is_graded_and_told_which():
     from labkit.grading.verify import blame_limits
 
     hit = ["tried to run more than 1,000 processes at once"]
-    error = CheckResult.error("The Docker engine is not reachable at unix:///x: run `labkit up`.").scored("start.pull", "Pull", 1)
+    error = CheckResult.error("The Docker engine is not reachable at unix:///x: run `labkit up`.").scored(
+        "start.pull", "Pull", 1
+    )
     failed = CheckResult.fail("There is no image busybox:latest.").scored("start.pull", "Pull", 1)
     passed = CheckResult.ok("busybox is there.").scored("start.pull", "Pull", 1)
     blamed = blame_limits(error, hit)
     assert blamed.status == "failed" and blamed.points == 0 and blamed.possible == 1
-    assert "tried to run more than 1,000 processes at once" in blamed.feedback and "The Docker engine is not reachable" in blamed.feedback
+    assert (
+        "tried to run more than 1,000 processes at once" in blamed.feedback
+        and "The Docker engine is not reachable" in blamed.feedback
+    )
     assert "more than 1,000 processes" in blame_limits(failed, hit).feedback
     assert blame_limits(failed, hit).feedback.startswith("There is no image busybox:latest.")
     assert blame_limits(passed, hit) == passed

@@ -122,7 +122,11 @@ def test_a_first_lab_waiting_for_the_seeded_registry_gives_up_when_none_comes(mo
 
 def test_the_first_lab_gets_the_seeded_registry_once_it_is_made(monkeypatch, tmp_path):
     got = []
-    monkeypatch.setattr(steps, "prepare", lambda home, mirror, cache, seeded=None, sandboxing=None: got.append(seeded.result(timeout=30)) or "lab-0")
+    monkeypatch.setattr(
+        steps,
+        "prepare",
+        lambda home, mirror, cache, seeded=None, sandboxing=None: got.append(seeded.result(timeout=30)) or "lab-0",
+    )
     monkeypatch.setattr(steps, "dismantle", lambda lab: None)
     seeded: Future = Future()
     labs = LabSupply(tmp_path, RegistryState(port=5000), tmp_path / "cache", seeded)

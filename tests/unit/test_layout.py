@@ -24,8 +24,21 @@ import labkit
 
 PACKAGE = Path(labkit.__file__).parent
 RANK = {
-    "errors": 0, "_startup": 0, "_faces": 0, "machine": 1, "home": 2, "engines": 3, "registries": 4, "sandbox": 5,
-    "lab": 6, "course": 7, "ui": 8, "grading": 9, "classroom": 9, "cli": 10, "__main__": 11,
+    "errors": 0,
+    "_startup": 0,
+    "_faces": 0,
+    "machine": 1,
+    "home": 2,
+    "engines": 3,
+    "registries": 4,
+    "sandbox": 5,
+    "lab": 6,
+    "course": 7,
+    "ui": 8,
+    "grading": 9,
+    "classroom": 9,
+    "cli": 10,
+    "__main__": 11,
 }
 GROUND = {"errors", "_startup", "_faces"}  # modules, not rooms: anything may import their names
 
@@ -106,8 +119,11 @@ def _is_module(name: str) -> bool:
 def test_every_face_names_only_what_it_has():
     for room in [r for r in RANK if (PACKAGE / r / "__init__.py").exists()]:
         face = importlib.import_module(f"labkit.{room}")
-        missing = [name for name in getattr(face, "__all__", ()) if not hasattr(face, name)
-                   and importlib.util.find_spec(f"labkit.{room}.{name}") is None]
+        missing = [
+            name
+            for name in getattr(face, "__all__", ())
+            if not hasattr(face, name) and importlib.util.find_spec(f"labkit.{room}.{name}") is None
+        ]
         assert missing == [], f"labkit.{room}.__all__ names what it does not have"
 
 
@@ -125,7 +141,10 @@ def _loads(code: str) -> list[str]:
 
 def test_a_check_result_and_its_rendering_need_no_docker_sdk():
     assert _loads("import labkit.course") == []
-    assert _loads("from labkit import CheckResult; print(str(CheckResult.ok('fine')), CheckResult.ok('x')._repr_html_())") == []
+    assert (
+        _loads("from labkit import CheckResult; print(str(CheckResult.ok('fine')), CheckResult.ok('x')._repr_html_())")
+        == []
+    )
 
 
 def test_the_notebook_api_is_still_one_import_away():

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from labkit.registries import seeding
 from labkit.errors import BundleError, LabkitError
+from labkit.registries import seeding
 from labkit.registries.bundles import names as bundle_names
 from labkit.registries.seeding import hub_reachable, mirror_ref, repo_tag
 
@@ -30,10 +30,13 @@ def _bundle(path: Path, manifest: object) -> Path:
 
 
 def test_bundle_names_adds_latest_where_missing(tmp_path):
-    bundle = _bundle(tmp_path / "b.tar", [
-        {"Config": "c1.json", "RepoTags": ["busybox:latest", "nginx"], "Layers": []},
-        {"Config": "c2.json", "RepoTags": ["docker.io/library/debian:bookworm-slim"], "Layers": []},
-    ])
+    bundle = _bundle(
+        tmp_path / "b.tar",
+        [
+            {"Config": "c1.json", "RepoTags": ["busybox:latest", "nginx"], "Layers": []},
+            {"Config": "c2.json", "RepoTags": ["docker.io/library/debian:bookworm-slim"], "Layers": []},
+        ],
+    )
     assert bundle_names(bundle) == ["busybox:latest", "nginx:latest", "docker.io/library/debian:bookworm-slim"]
 
 

@@ -5,7 +5,9 @@ from pathlib import Path
 
 import labkit
 
-PRUNE = re.compile(r"\bprune_(images|containers|volumes|networks|builds)\s*\(|\b(system|image|container|volume|network|builder) prune\b")
+PRUNE = re.compile(
+    r"\bprune_(images|containers|volumes|networks|builds)\s*\(|\b(system|image|container|volume|network|builder) prune\b"
+)
 
 
 def test_no_prune_call_in_labkit():

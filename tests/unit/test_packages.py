@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 import requests
@@ -102,8 +101,15 @@ def test_a_shared_store_is_read_and_never_written(tmp_path, archive):
     assert store_path(own, archive, "/debian/pool/main/o/other/other_1_amd64.deb").read_bytes() == b"fetched"
 
 
-@pytest.mark.parametrize("host, path", [("deb.debian.org", "/debian/../../etc/passwd"), ("a/b", "/debian/pool/x.deb"),
-                                        ("deb.debian.org", "/debian/pool/%2e%2e/x"), ("deb.debian.org", "/")])
+@pytest.mark.parametrize(
+    "host, path",
+    [
+        ("deb.debian.org", "/debian/../../etc/passwd"),
+        ("a/b", "/debian/pool/x.deb"),
+        ("deb.debian.org", "/debian/pool/%2e%2e/x"),
+        ("deb.debian.org", "/"),
+    ],
+)
 def test_no_url_names_a_file_outside_the_store(tmp_path, host, path):
     assert store_path(tmp_path, host, path) is None
 

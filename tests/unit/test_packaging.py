@@ -121,7 +121,7 @@ def _recipe(makefile: str, target: str) -> list[str]:
     lines = makefile.splitlines()
     start = next(i for i, line in enumerate(lines) if re.match(rf"^{re.escape(target)}\s*:(?!=)", line))
     recipe = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.startswith("\t"):
             break
         recipe.append(line.strip())
@@ -135,17 +135,31 @@ def test_make_test_runs_pytest():
 
 
 #: Tools or flags a stock Mac (BSD userland, bash 3.2) lacks.
-GNU_ONLY = [r"\btimeout\s", r"readlink\s+-f", r"sed\s+-i\b", r"stat\s+-c", r"date\s+-d", r"grep\s+-\w*P", r"\bnproc\b",
-            r"declare\s+-A", r"mapfile", r"readarray", r"\$\{\w+,,\}", r"\$\{\w+\^\^\}"]
+GNU_ONLY = [
+    r"\btimeout\s",
+    r"readlink\s+-f",
+    r"sed\s+-i\b",
+    r"stat\s+-c",
+    r"date\s+-d",
+    r"grep\s+-\w*P",
+    r"\bnproc\b",
+    r"declare\s+-A",
+    r"mapfile",
+    r"readarray",
+    r"\$\{\w+,,\}",
+    r"\$\{\w+\^\^\}",
+]
 
 
 def test_make_lab_runs_on_a_mac():
     """`make lab`'s recipes and the scripts they run use no GNU-only tool nor bash 4 (a stock Mac has neither)."""
     makefile = (ROOT / "Makefile").read_text()
-    texts = {"Makefile (lab, venv)": "\n".join(_recipe(makefile, "lab") + _recipe(makefile, "$(VENV)/.installed")),
-             "scripts/install-deps.sh": (ROOT / "scripts/install-deps.sh").read_text(),
-             "scripts/install-python.sh": (ROOT / "scripts/install-python.sh").read_text(),
-             "scripts/python.sh": (ROOT / "scripts/python.sh").read_text()}
+    texts = {
+        "Makefile (lab, venv)": "\n".join(_recipe(makefile, "lab") + _recipe(makefile, "$(VENV)/.installed")),
+        "scripts/install-deps.sh": (ROOT / "scripts/install-deps.sh").read_text(),
+        "scripts/install-python.sh": (ROOT / "scripts/install-python.sh").read_text(),
+        "scripts/python.sh": (ROOT / "scripts/python.sh").read_text(),
+    }
     for name, text in texts.items():
         code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
         found = [pattern for pattern in GNU_ONLY if re.search(pattern, code)]
@@ -172,8 +186,12 @@ def wheel(tmp_path_factory) -> dict[str, str]:
     shutil.copytree(ROOT / "labkit", src / "labkit", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp / "dist"), str(src)],
-                           capture_output=True, text=True, timeout=600)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp / "dist"), str(src)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert built.returncode == 0, f"pip wheel failed:\n{built.stdout}\n{built.stderr}"
     (path,) = (tmp / "dist").glob("labkit-*.whl")
     with zipfile.ZipFile(path) as archive:
@@ -184,23 +202,52 @@ def test_the_wheel_carries_every_module_of_labkit_and_nothing_else(wheel):
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "labkit").rglob("*.py") if "__pycache__" not in p.parts}
     assert modules - set(wheel) == set()
     packages = {name.rsplit("/", 1)[0] for name in wheel if name.endswith("/__init__.py")}
-    rooms = ("machine", "home", "engines", "registries", "sandbox", "lab", "course", "course/catalog", "course/checks",
-             "ui", "grading", "classroom")
+    rooms = (
+        "machine",
+        "home",
+        "engines",
+        "registries",
+        "sandbox",
+        "lab",
+        "course",
+        "course/catalog",
+        "course/checks",
+        "ui",
+        "grading",
+        "classroom",
+    )
     assert {"labkit", *(f"labkit/{room}" for room in rooms)} <= packages
-    assert {name.split("/", 1)[0] for name in wheel if ".dist-info/" not in name} == {"labkit"}  # not authoring/, tests/, …
+    assert {name.split("/", 1)[0] for name in wheel if ".dist-info/" not in name} == {
+        "labkit"
+    }  # not authoring/, tests/, …
 
 
 def _strings(source: str) -> list[str]:
     """A module's string constants as the program sees them (escapes undone; the literal parts of
     f-strings), docstrings included."""
-    return [node.value for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+    return [
+        node.value
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    ]
 
 
 #: What labkit carries on purpose: each exercise's task, setup and hints (the last hint may be the
 #: command itself), and the names of what it makes. A solution command found there is no secret;
 #: every other one is.
-PUBLIC = [text for e in EXERCISES for text in (e.task, *e.setup, *e.hints, *e.resources.images, *e.resources.containers,
-                                              *e.resources.files, *e.resources.repositories)]
+PUBLIC = [
+    text
+    for e in EXERCISES
+    for text in (
+        e.task,
+        *e.setup,
+        *e.hints,
+        *e.resources.images,
+        *e.resources.containers,
+        *e.resources.files,
+        *e.resources.repositories,
+    )
+]
 SECRET = sorted({c for s in SOLUTIONS.values() for c in s.commands if not any(c in text for text in PUBLIC)})
 
 
@@ -209,11 +256,17 @@ def test_the_wheel_gives_no_solution_away(wheel):
     assert any("org.opencontainers.image.authors" in c for c in SECRET)  # the capstone's Dockerfile
     found = set()
     for name, text in wheel.items():
-        found |= {(name, c) for c in SECRET if c in text}  # a command as written, in any file (METADATA holds the README)
+        found |= {
+            (name, c) for c in SECRET if c in text
+        }  # a command as written, in any file (METADATA holds the README)
         if not name.endswith(".py"):
             continue
         strings = _strings(text)
         found |= {(name, c) for c in SECRET if any(c in s for s in strings)}  # a command, as the program sees it
         # a part of one, long enough to be no accident: a Dockerfile kept as a constant, spliced into a command
-        found |= {(name, s) for s in strings if len(s) >= 24 and any(s in c for c in SECRET) and not any(s in t for t in PUBLIC)}
+        found |= {
+            (name, s)
+            for s in strings
+            if len(s) >= 24 and any(s in c for c in SECRET) and not any(s in t for t in PUBLIC)
+        }
     assert sorted(found) == []

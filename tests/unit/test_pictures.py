@@ -8,10 +8,10 @@ import hashlib
 import xml.etree.ElementTree as ET
 
 import pytest
-
 from fakes import FakeEngine, box, fake_context, image, sid
-from labkit.ui import _notebook, render
+
 from labkit.errors import ImageMissing, PictureError
+from labkit.ui import _notebook, render
 from labkit.ui._pictures import Layer, Stack, shared_prefix, stack
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -25,9 +25,11 @@ def hex12(word: str) -> str:
     return digest(word).removeprefix("sha256:")[:12]
 
 
-BASE = (Layer(digest("base"), "base filesystem: COPY dir:0d1c5a7f in /"),
-        Layer(digest("curl"), "RUN apt-get install -y curl"),
-        Layer(digest("reqs"), "COPY requirements.txt /app/"))
+BASE = (
+    Layer(digest("base"), "base filesystem: COPY dir:0d1c5a7f in /"),
+    Layer(digest("curl"), "RUN apt-get install -y curl"),
+    Layer(digest("reqs"), "COPY requirements.txt /app/"),
+)
 V1 = Stack("layered-app:v1", sid("v1"), BASE + (Layer(digest("app1"), "COPY ./app /app"),))
 V2 = Stack("layered-app:v2", sid("v2"), BASE + (Layer(digest("app2"), "COPY ./app /app"),))
 WEB = Stack("nginx", sid("nginx"), BASE, container="web1", changes=2)
@@ -64,8 +66,10 @@ def test_text_of_one_stack_has_the_container_on_top_and_layers_top_down():
     assert lines[5].startswith("+-") and lines[5].endswith("-+")
     assert len({len(line) for line in lines[1:6]}) == 1  # one column, one width
     assert "read-only" in lines[6]
-    assert lines[-1] == ("nginx: 3 read-only layers, base at the bottom; container web1 adds its own "
-                         "read-write layer on top (2 changed paths)")
+    assert lines[-1] == (
+        "nginx: 3 read-only layers, base at the bottom; container web1 adds its own "
+        "read-write layer on top (2 changed paths)"
+    )
     assert "=" not in "".join(lines[1:6])  # nothing is shared with anything
 
 
@@ -88,7 +92,7 @@ def test_svg_sets_every_colour_inline_and_dark_text_on_light_fills():
         assert text.get("fill") in ("#1f2328", "#57606a")
     for rect in root.iter(f"{SVG}rect"):
         fill = rect.get("fill")
-        assert fill and (fill == "#57606a" or int(fill[1:3], 16) > 0xd0)  # light boxes (the padlock is dark)
+        assert fill and (fill == "#57606a" or int(fill[1:3], 16) > 0xD0)  # light boxes (the padlock is dark)
     assert int(root.get("width")) <= 2 * 340  # two columns of ~320px
 
 
@@ -135,9 +139,11 @@ def test_three_stacks_and_zero_shared():
     third = Stack("layered-app:v3", sid("v3"), BASE[:2] + (Layer(digest("other"), "RUN make"),))
     text = render.layers_text([V1, V2, OTHER, third])
     caption = text.splitlines()[-1]
-    assert caption == ("layered-app:v2 reuses 3 of its 4 layers from layered-app:v1 and adds 1 of its own; "
-                       "busybox shares no layers with layered-app:v1; "
-                       "layered-app:v3 reuses 2 of its 3 layers from layered-app:v1 and adds 1 of its own")
+    assert caption == (
+        "layered-app:v2 reuses 3 of its 4 layers from layered-app:v1 and adds 1 of its own; "
+        "busybox shares no layers with layered-app:v1; "
+        "layered-app:v3 reuses 2 of its 3 layers from layered-app:v1 and adds 1 of its own"
+    )
     first_column_base = [line for line in text.splitlines() if "dir:0d1c5a7f" in line][0]
     assert first_column_base.startswith("|= base filesystem")  # shared with v2 and v3
     root = svg_root([V1, V2, OTHER, third])
@@ -212,11 +218,15 @@ def engine_with(**extra) -> FakeEngine:
 
 def test_a_classic_builder_history_pairs_each_layer_with_its_step(tmp_path):
     got = stack(fake_context(engine_with(), tmp_path), "app:v1")
-    assert got == Stack("app:v1", APP["Id"], (
-        Layer("b1", "base filesystem: COPY dir:aaaaaaaa in /"),
-        Layer("hi", "RUN echo hi > /hi.txt"),
-        Layer("app", "COPY file:bbbbbbbb in /app/"),
-    ))
+    assert got == Stack(
+        "app:v1",
+        APP["Id"],
+        (
+            Layer("b1", "base filesystem: COPY dir:aaaaaaaa in /"),
+            Layer("hi", "RUN echo hi > /hi.txt"),
+            Layer("app", "COPY file:bbbbbbbb in /app/"),
+        ),
+    )
 
 
 def test_a_buildkit_history_pairs_too_and_long_steps_are_cut(tmp_path):
@@ -224,20 +234,26 @@ def test_a_buildkit_history_pairs_too_and_long_steps_are_cut(tmp_path):
         {"CreatedBy": "ADD rootfs.tar.xz / # buildkit"},
         {"CreatedBy": 'CMD ["bash"]'},
         {"CreatedBy": "ENV PATH=/usr/local/bin:/usr/bin"},
-        {"CreatedBy": "RUN /bin/sh -c apt-get update && apt-get install -y --no-install-recommends curl ca-certificates # buildkit"},
+        {
+            "CreatedBy": "RUN /bin/sh -c apt-get update && apt-get install -y --no-install-recommends curl ca-certificates # buildkit"
+        },
         {"CreatedBy": "COPY ./app /app # buildkit"},
     ]
     engine = FakeEngine(images={"bk:1": image("bk", ["r", "c", "a"])}, history={"bk:1": history})
     steps = [layer.step for layer in stack(fake_context(engine, tmp_path), "bk:1").layers]
     assert steps[0] == "base filesystem: ADD rootfs.tar.xz /"
-    assert steps[1].startswith("RUN apt-get update && apt-get install") and len(steps[1]) == 60 and steps[1].endswith("…")
+    assert (
+        steps[1].startswith("RUN apt-get update && apt-get install") and len(steps[1]) == 60 and steps[1].endswith("…")
+    )
     assert steps[2] == "COPY ./app /app"
 
 
 def test_a_committed_image_has_a_commit_on_top_of_its_base(tmp_path):
     committed = image("mine", ["b1", "changes"])
-    engine = engine_with(images={"my-custom-image:latest": committed},
-                         history={"my-custom-image:latest": BUSYBOX_HISTORY + [{"CreatedBy": "sh", "Comment": ""}]})
+    engine = engine_with(
+        images={"my-custom-image:latest": committed},
+        history={"my-custom-image:latest": BUSYBOX_HISTORY + [{"CreatedBy": "sh", "Comment": ""}]},
+    )
     ctx = fake_context(engine, tmp_path)
     mine, base = stack(ctx, "my-custom-image"), stack(ctx, "busybox")
     assert [layer.step for layer in mine.layers] == ["base filesystem: COPY dir:aaaaaaaa in /", "docker commit (sh)"]
@@ -264,8 +280,10 @@ def test_a_count_mismatch_falls_back_to_positions(tmp_path, history):
 
 
 def test_a_container_of_the_image_adds_its_read_write_layer(tmp_path):
-    engine = engine_with(containers={"web1": box("web1", APP["Id"], status="running")},
-                         diffs={"web1": [{"Path": "/tmp", "Kind": 0}, {"Path": "/tmp/x", "Kind": 1}]})
+    engine = engine_with(
+        containers={"web1": box("web1", APP["Id"], status="running")},
+        diffs={"web1": [{"Path": "/tmp", "Kind": 0}, {"Path": "/tmp/x", "Kind": 1}]},
+    )
     got = stack(fake_context(engine, tmp_path), "app:v1", container="web1")
     assert (got.container, got.changes) == ("web1", 2)
     assert len(got.layers) == 3
@@ -308,13 +326,16 @@ def test_show_layers_reads_the_engine_once_and_shows_text_and_html(lab_on):
     assert shown._repr_mimebundle_() == {"text/plain": shown.text, "text/html": shown.html}
 
 
-@pytest.mark.parametrize("args, kwargs, words", [
-    (("busybox", "app:v1"), {"container": "web1"}, "container= goes with exactly one image, not 2"),
-    ((), {}, "Name the image(s) to draw"),
-    ((None,), {}, "Name the image(s) to draw"),
-    (("missing:v1",), {}, "There is no image missing:v1"),
-    (("app:v1",), {"container": "nope"}, "There is no container nope"),
-])
+@pytest.mark.parametrize(
+    "args, kwargs, words",
+    [
+        (("busybox", "app:v1"), {"container": "web1"}, "container= goes with exactly one image, not 2"),
+        ((), {}, "Name the image(s) to draw"),
+        ((None,), {}, "Name the image(s) to draw"),
+        (("missing:v1",), {}, "There is no image missing:v1"),
+        (("app:v1",), {"container": "nope"}, "There is no container nope"),
+    ],
+)
 def test_show_layers_problems_are_one_line_not_tracebacks(lab_on, args, kwargs, words):
     shown = lab_on(engine_with()).show_layers(*args, **kwargs)
     assert shown.text.startswith("labkit: ") and words in shown.text

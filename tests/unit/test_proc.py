@@ -162,8 +162,16 @@ def test_stop_kills_a_process_once_it_is_finished():
     asked = []
     try:
         # Not finished at first; then finished: it is killed then, long before its timeout.
-        assert processes.stop(proc.pid, os.path.basename(sys.executable), "SIG_IGN", timeout=60,
-                          finished=lambda: asked.append(1) or len(asked) > 2) is True
+        assert (
+            processes.stop(
+                proc.pid,
+                os.path.basename(sys.executable),
+                "SIG_IGN",
+                timeout=60,
+                finished=lambda: asked.append(1) or len(asked) > 2,
+            )
+            is True
+        )
         assert not os.path.exists(f"/proc/{proc.pid}")  # gone (and reaped), though it ignores SIGTERM: killed
         assert len(asked) == 3  # asked until it said yes, never after
     finally:
@@ -174,7 +182,10 @@ def test_stop_kills_a_process_once_it_is_finished():
 def test_stop_kills_a_process_never_finished_after_the_timeout():
     proc = _deaf_process()
     try:
-        assert processes.stop(proc.pid, os.path.basename(sys.executable), "SIG_IGN", timeout=0.3, finished=lambda: False) is True
+        assert (
+            processes.stop(proc.pid, os.path.basename(sys.executable), "SIG_IGN", timeout=0.3, finished=lambda: False)
+            is True
+        )
         assert not os.path.exists(f"/proc/{proc.pid}")
     finally:
         proc.kill()

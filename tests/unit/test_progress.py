@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from labkit.course import CheckResult, LessonProgress, ProgressStore
 from labkit.errors import LabkitError, ProgressError
 from labkit.home import LabPaths
-from labkit.course import LessonProgress, ProgressStore
-from labkit.course import CheckResult
 
 
 @dataclass(frozen=True)
@@ -216,8 +215,8 @@ def test_best_counts_only_checks_since_the_lessons_last_reset(store):
 
 def test_labkit_progress_table_follows_resets(tmp_path, monkeypatch, capsys):
     """`labkit progress`: an exercise passed before its lesson's reset is 'not yet' again, as its bar says."""
-    from labkit.course import catalog
     from labkit import cli
+    from labkit.course import catalog
 
     exercise = catalog.EXERCISES[0]
     monkeypatch.setenv("LABKIT_HOME", str(tmp_path / "home"))

@@ -57,7 +57,7 @@ class FakeRegistry(BaseHTTPRequestHandler):
         elif path.startswith("/v2/broken/"):
             self._answer(500, {"errors": [{"code": "UNKNOWN"}]})
         elif "/manifests/" in path:
-            repo, _, tag = path[len("/v2/"):].partition("/manifests/")
+            repo, _, tag = path[len("/v2/") :].partition("/manifests/")
             if (repo, tag) not in MANIFESTS:
                 self._answer(404, {"errors": [{"code": "MANIFEST_UNKNOWN"}]})
             elif V2_MANIFEST in self.headers.get("Accept", ""):
@@ -65,7 +65,7 @@ class FakeRegistry(BaseHTTPRequestHandler):
             else:  # a schema-1 answer: not the digest the engine records
                 self._answer(200, None)
         elif path.endswith("/tags/list"):
-            repo = path[len("/v2/"):-len("/tags/list")]
+            repo = path[len("/v2/") : -len("/tags/list")]
             if repo in TAGS:
                 self._answer(200, {"name": repo, "tags": TAGS[repo]})
             else:

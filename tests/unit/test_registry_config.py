@@ -8,8 +8,8 @@ import bcrypt
 import pytest
 import yaml
 
-from labkit.registries import programs
 from labkit.home import LabPaths
+from labkit.registries import programs
 from labkit.registries.programs import MIRROR, REGISTRY, USER, _write_config, password
 
 

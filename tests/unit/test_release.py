@@ -8,8 +8,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from labkit.errors import LabkitError, ReleaseError
 from labkit.course.release import ReleasedNotebook, release, solution_cells
+from labkit.errors import LabkitError, ReleaseError
 
 CHECK = 'lab.check("tags.tag")'
 
@@ -27,12 +27,17 @@ def source_notebook() -> nbformat.NotebookNode:
                 metadata={"tags": ["solution", "keep-me"], "editable": True, "collapsed": False},
             ),
             new_code_cell(
-                CHECK, execution_count=3, outputs=[new_output("execute_result", data={"text/plain": "passed"}, execution_count=3)],
+                CHECK,
+                execution_count=3,
+                outputs=[new_output("execute_result", data={"text/plain": "passed"}, execution_count=3)],
                 metadata={"tags": ["check"]},
             ),
             new_code_cell("!docker images", metadata={"tags": ["solution"]}),  # no markdown right above: nearest one
         ],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}, "labkit": {"lesson": "tags"}},
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "labkit": {"lesson": "tags"},
+        },
     )
 
 
@@ -45,7 +50,9 @@ def write(path, nb) -> None:
 def src(tmp_path):
     folder = tmp_path / "source"
     write(folder / "02-tags.ipynb", source_notebook())
-    write(folder / "01-layers.ipynb", new_notebook(cells=[new_markdown_cell("No exercise here"), new_code_cell("1 + 1")]))
+    write(
+        folder / "01-layers.ipynb", new_notebook(cells=[new_markdown_cell("No exercise here"), new_code_cell("1 + 1")])
+    )
     write(folder / ".hidden.ipynb", source_notebook())
     write(folder / "sub" / "nested.ipynb", source_notebook())
     return folder

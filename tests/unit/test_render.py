@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import IPython
 import pytest
 
-from labkit.ui import render
 from labkit.course._results import CheckResult, criteria
+from labkit.ui import render
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
@@ -25,8 +25,9 @@ def passed() -> CheckResult:
 
 @pytest.fixture
 def failed() -> CheckResult:
-    result = CheckResult.fail("The rebuild used no cache.\nCopy requirements first.", observed="0 cached steps",
-                              expected="3 cached steps")
+    result = CheckResult.fail(
+        "The rebuild used no cache.\nCopy requirements first.", observed="0 cached steps", expected="3 cached steps"
+    )
     return _scored(result, hints_left=2)
 
 
@@ -37,10 +38,12 @@ def error() -> CheckResult:
 
 @pytest.fixture
 def partial() -> CheckResult:
-    result = criteria([
-        ("tagged v1", 1.0, lambda: CheckResult.ok("yes")),
-        ("tagged v2", 2.0, lambda: CheckResult.fail("no tag v2")),
-    ])
+    result = criteria(
+        [
+            ("tagged v1", 1.0, lambda: CheckResult.ok("yes")),
+            ("tagged v2", 2.0, lambda: CheckResult.fail("no tag v2")),
+        ]
+    )
     return _scored(result)
 
 
@@ -130,8 +133,13 @@ def test_html_partial_credit(partial):
 
 
 def test_html_escapes_everything(failed):
-    nasty = replace(failed, feedback="<script>alert(1)</script>", observed="<b>", title="a & b",
-                    details=(("<i>crit</i>", False, 0.0),))
+    nasty = replace(
+        failed,
+        feedback="<script>alert(1)</script>",
+        observed="<b>",
+        title="a & b",
+        details=(("<i>crit</i>", False, 0.0),),
+    )
     page = render.result_html(nasty)
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;b&gt;" in page and "a &amp; b" in page and "&lt;i&gt;crit&lt;/i&gt;" in page
@@ -258,9 +266,11 @@ def test_progress_bundle():
 
 def test_no_such_exercise_names_the_close_matches():
     assert render.unknown_exercise_text("layers.cahce", ["layers.cache"]) == (
-        "No such exercise `layers.cahce`: did you mean `layers.cache`?")
+        "No such exercise `layers.cahce`: did you mean `layers.cache`?"
+    )
     assert render.unknown_exercise_text("layers.x", ["layers.build", "layers.cache", "layers.order"]) == (
-        "No such exercise `layers.x`: did you mean `layers.build`, `layers.cache` or `layers.order`?")
+        "No such exercise `layers.x`: did you mean `layers.build`, `layers.cache` or `layers.order`?"
+    )
     alone = render.unknown_exercise_text(42, [])
     assert alone.startswith("No such exercise `42`: ") and "check cell" in alone and "labkit progress" in alone
 

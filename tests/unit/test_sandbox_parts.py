@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
 
 from labkit import cli
-from labkit.sandbox import _cgroups, _box
 from labkit.engines.fetched import FetchedEngine
+from labkit.sandbox import _box, _cgroups
 
 
 def v1_tree(root: Path) -> Path:
@@ -35,7 +33,9 @@ def test_v1_limits_go_into_each_controllers_group(tmp_path):
     group.create(memory=2 * 2**30, pids=1000)
     assert (root / "memory/labkit-sandboxes/labkit-sb-1-1/memory.limit_in_bytes").read_text() == str(2 * 2**30)
     assert (root / "pids/labkit-sandboxes/labkit-sb-1-1/pids.max").read_text() == "1000"
-    assert group.join_commands() == [f"echo $$ > {root}/{c}/labkit-sandboxes/labkit-sb-1-1/cgroup.procs" for c in ("memory", "pids", "freezer")]
+    assert group.join_commands() == [
+        f"echo $$ > {root}/{c}/labkit-sandboxes/labkit-sb-1-1/cgroup.procs" for c in ("memory", "pids", "freezer")
+    ]
 
 
 def test_v2_limits_go_into_one_group_with_the_controllers_enabled(tmp_path):
@@ -50,14 +50,33 @@ def test_v2_limits_go_into_one_group_with_the_controllers_enabled(tmp_path):
     assert group.join_commands() == [f"echo $$ > {folder}/cgroup.procs"]
 
 
-@pytest.mark.parametrize("tree, files, expected", [
-    (v1_tree, {"memory/labkit-sandboxes/g/memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n"},
-     ["used more than 2 GiB of memory"]),
-    (v1_tree, {"pids/labkit-sandboxes/g/pids.events": "max 17\n"}, ["tried to run more than 1,000 processes"]),
-    (v2_tree, {"labkit-sandboxes/g/memory.events": "low 0\nhigh 0\nmax 40\noom 1\noom_kill 1\n",
-               "labkit-sandboxes/g/pids.events": "max 0\n"}, ["used more than 2 GiB of memory"]),
-    (v1_tree, {"memory/labkit-sandboxes/g/memory.oom_control": "oom_kill 0\n", "pids/labkit-sandboxes/g/pids.events": "max 0\n"}, []),
-])
+@pytest.mark.parametrize(
+    "tree, files, expected",
+    [
+        (
+            v1_tree,
+            {"memory/labkit-sandboxes/g/memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n"},
+            ["used more than 2 GiB of memory"],
+        ),
+        (v1_tree, {"pids/labkit-sandboxes/g/pids.events": "max 17\n"}, ["tried to run more than 1,000 processes"]),
+        (
+            v2_tree,
+            {
+                "labkit-sandboxes/g/memory.events": "low 0\nhigh 0\nmax 40\noom 1\noom_kill 1\n",
+                "labkit-sandboxes/g/pids.events": "max 0\n",
+            },
+            ["used more than 2 GiB of memory"],
+        ),
+        (
+            v1_tree,
+            {
+                "memory/labkit-sandboxes/g/memory.oom_control": "oom_kill 0\n",
+                "pids/labkit-sandboxes/g/pids.events": "max 0\n",
+            },
+            [],
+        ),
+    ],
+)
 def test_the_limits_a_group_hit_are_said_in_words(tmp_path, tree, files, expected):
     root = tree(tmp_path / "cg")
     for name, text in files.items():
@@ -67,12 +86,20 @@ def test_the_limits_a_group_hit_are_said_in_words(tmp_path, tree, files, expecte
     assert len(hit) == len(expected) and all(e in h for e, h in zip(expected, hit))
 
 
-@pytest.mark.parametrize("tree, name, stat, own", [
-    # v1: the hierarchy's total_rss (its programs, THP included), not cache (the files they wrote)
-    (v1_tree, "memory/labkit-sandboxes/g/memory.stat", "cache 195035136\nrss 1000\ntotal_cache 195035136\ntotal_rss 150994944\n", 150994944),
-    (v2_tree, "labkit-sandboxes/g/memory.stat", "anon 157286400\nfile 195035136\nkernel 8000000\n", 157286400),
-    (v1_tree, "memory/labkit-sandboxes/g/memory.stat", "cache 5\n", None),
-])
+@pytest.mark.parametrize(
+    "tree, name, stat, own",
+    [
+        # v1: the hierarchy's total_rss (its programs, THP included), not cache (the files they wrote)
+        (
+            v1_tree,
+            "memory/labkit-sandboxes/g/memory.stat",
+            "cache 195035136\nrss 1000\ntotal_cache 195035136\ntotal_rss 150994944\n",
+            150994944,
+        ),
+        (v2_tree, "labkit-sandboxes/g/memory.stat", "anon 157286400\nfile 195035136\nkernel 8000000\n", 157286400),
+        (v1_tree, "memory/labkit-sandboxes/g/memory.stat", "cache 5\n", None),
+    ],
+)
 def test_a_groups_own_memory_leaves_out_the_page_cache(tmp_path, tree, name, stat, own):
     root = tree(tmp_path / "cg")
     (root / name).parent.mkdir(parents=True, exist_ok=True)
@@ -102,9 +129,15 @@ def test_a_sandboxs_view_of_the_machine_is_an_allow_list(tmp_path):
 
     repo = Path(__file__).resolve().parents[2]
     (tmp_path / "out").mkdir()
-    spec = _box.Spec(name="labkit-sb-1-0", limits=_box.Limits(), engine=FetchedEngine("28.5.2"),
-                         mirror_data=tmp_path, expose=(repo / "labkit", Path("/usr/lib/python3")),
-                         hide=(tmp_path / "out", Path("/etc")), kept=tmp_path / "kept")
+    spec = _box.Spec(
+        name="labkit-sb-1-0",
+        limits=_box.Limits(),
+        engine=FetchedEngine("28.5.2"),
+        mirror_data=tmp_path,
+        expose=(repo / "labkit", Path("/usr/lib/python3")),
+        hide=(tmp_path / "out", Path("/etc")),
+        kept=tmp_path / "kept",
+    )
     sb = _box.Sandbox(spec, _box.BASE / spec.name, 1000, 1000, None)
     script = _box.view_script(sb)
     view = f"{sb.root}/view"
@@ -118,7 +151,9 @@ def test_a_sandboxs_view_of_the_machine_is_an_allow_list(tmp_path):
     assert f"mkdir -m 1777 {view}/run/lock" in script
     assert "pivot_root . .old" in script and script.index("pivot_root") > script.index("/run/lock")
     lines = script.splitlines()
-    checkout = next(i for i, line in enumerate(lines) if line.startswith("mount") and line.endswith(f"{view}{repo}/labkit"))
+    checkout = next(
+        i for i, line in enumerate(lines) if line.startswith("mount") and line.endswith(f"{view}{repo}/labkit")
+    )
     own_tmp = next(i for i, line in enumerate(lines) if line.endswith(f"{view}/tmp") and line.startswith("mount"))
     assert own_tmp < checkout  # a checkout under /tmp (a CI's clone) is not covered by the sandbox's own /tmp
     after = script.split("pivot_root")[1]
@@ -133,11 +168,15 @@ def test_what_a_machine_lacks_is_listed_with_how_to_get_it(monkeypatch, tmp_path
     lacks = dict(_box.missing(FetchedEngine("28.5.2", tmp_path / "nothing")))
     assert "root" in lacks and "sudo" in lacks["root"]
     programs = next(how for what, how in lacks.items() if what.startswith("programs"))
-    assert programs.startswith("apt-get install") and all(p in programs for p in ("uidmap", "rootlesskit", "slirp4netns"))
+    assert programs.startswith("apt-get install") and all(
+        p in programs for p in ("uidmap", "rootlesskit", "slirp4netns")
+    )
 
 
-@pytest.mark.parametrize("text, size", [("2g", 2 * 2**30), ("512m", 512 * 2**20), ("4GiB", 4 * 2**30), ("1.5G", 3 * 2**29),
-                                        (str(2**30), 2**30)])
+@pytest.mark.parametrize(
+    "text, size",
+    [("2g", 2 * 2**30), ("512m", 512 * 2**20), ("4GiB", 4 * 2**30), ("1.5G", 3 * 2**29), (str(2**30), 2**30)],
+)
 def test_limit_sizes_are_read_as_people_write_them(text, size):
     assert cli._size(text) == size
 

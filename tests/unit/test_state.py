@@ -8,8 +8,7 @@ import json
 import pytest
 
 from labkit.errors import StateError
-from labkit.home import LabPaths
-from labkit.home import EngineState, RegistryState, State, locked
+from labkit.home import EngineState, LabPaths, RegistryState, State, locked
 
 
 @pytest.fixture
@@ -19,7 +18,9 @@ def paths(tmp_path) -> LabPaths:
 
 def _sample() -> State:
     return State(
-        engine=EngineState(host="unix:///x/docker.sock", managed=True, pid=4242, bridge="lk-abc", subnet="10.123.7.0/24"),
+        engine=EngineState(
+            host="unix:///x/docker.sock", managed=True, pid=4242, bridge="lk-abc", subnet="10.123.7.0/24"
+        ),
         registry=RegistryState(port=5001, pid=11, user="learner"),
         mirror=RegistryState(port=5002, pid=12),
     )
@@ -40,12 +41,16 @@ def test_missing_state_file_is_an_empty_state(paths):
 
 def test_unknown_keys_are_ignored(paths):
     paths.home.mkdir(parents=True)
-    paths.state_file.write_text(json.dumps({
-        "engine": {"host": "unix:///s", "colour": "blue"},
-        "registry": {"port": 5003, "future": 1},
-        "mirror": "not a dict",
-        "extra": {"x": 1},
-    }))
+    paths.state_file.write_text(
+        json.dumps(
+            {
+                "engine": {"host": "unix:///s", "colour": "blue"},
+                "registry": {"port": 5003, "future": 1},
+                "mirror": "not a dict",
+                "extra": {"x": 1},
+            }
+        )
+    )
     state = State.load(paths)
     assert state.engine == EngineState(host="unix:///s")
     assert state.registry == RegistryState(port=5003)

@@ -34,12 +34,16 @@ def _copied(entry, tmp_path: Path) -> tuple[str, bytes]:
 
 def test_two_learners_notebooks_of_one_name_are_two_submissions(tmp_path):
     """The class view's collection: collected/<time>/<learner>/<notebook>.ipynb."""
-    folder = _tree(tmp_path / "collected", {"ann/08-capstone.ipynb": NOTEBOOK, "ben/08-capstone.ipynb": NOTEBOOK,
-                                            "ben/00-start-here.ipynb": NOTEBOOK})
+    folder = _tree(
+        tmp_path / "collected",
+        {"ann/08-capstone.ipynb": NOTEBOOK, "ben/08-capstone.ipynb": NOTEBOOK, "ben/00-start-here.ipynb": NOTEBOOK},
+    )
     entries = find([folder])
     assert [(e.name, e.learner, e.key) for e in entries] == [
-        ("ann/08-capstone", "ann", "ann/08-capstone"), ("ben/00-start-here", "ben", "ben/00-start-here"),
-        ("ben/08-capstone", "ben", "ben/08-capstone")]
+        ("ann/08-capstone", "ann", "ann/08-capstone"),
+        ("ben/00-start-here", "ben", "ben/00-start-here"),
+        ("ben/08-capstone", "ben", "ben/08-capstone"),
+    ]
     assert all(not e.problem for e in entries)
     assert _copied(entries[0], tmp_path) == ("", NOTEBOOK)
 
@@ -61,33 +65,48 @@ def test_two_folders_with_the_same_names_inside_are_told_apart(tmp_path):
 
 
 def test_keys_are_safe_and_unique(tmp_path):
-    folder = _tree(tmp_path / "s", {"Ann Smith/08 capstone.ipynb": NOTEBOOK, "Ann-Smith/08-capstone.ipynb": NOTEBOOK,
-                                    "..hidden/x.ipynb": NOTEBOOK})
+    folder = _tree(
+        tmp_path / "s",
+        {
+            "Ann Smith/08 capstone.ipynb": NOTEBOOK,
+            "Ann-Smith/08-capstone.ipynb": NOTEBOOK,
+            "..hidden/x.ipynb": NOTEBOOK,
+        },
+    )
     keys = [e.key for e in find([folder])]
     assert len(set(k.lower() for k in keys)) == 3
     for key in keys:
-        assert all(part and not part.startswith(".") and all(c.isalnum() or c in "_.-" for c in part) for part in key.split("/")), key
+        assert all(
+            part and not part.startswith(".") and all(c.isalnum() or c in "_.-" for c in part)
+            for part in key.split("/")
+        ), key
 
 
-@pytest.mark.parametrize("parts, learner", [
-    (("ann", "08-capstone.ipynb"), ("ann", "", "")),
-    (("08-capstone.ipynb",), ("08-capstone", "", "")),
-    # Canvas: sortable name, (late,) user id, submission id, the file's own name
-    (("smithann_12345_67890_08-capstone.ipynb",), ("smithann", "12345", "canvas")),
-    (("smithann_late_12345_67890_08-capstone-1.ipynb",), ("smithann", "12345", "canvas")),
-    (("smithann_LATE_12345_67890_08-capstone.ipynb",), ("smithann", "12345", "canvas")),
-    (("anon_Xy12Z_67890_08-capstone.ipynb",), ("anon_Xy12Z", "", "canvas")),
-    (("müllerjürgen_12345_67890_08-capstone.ipynb",), ("müllerjürgen", "12345", "canvas")),
-    # Moodle: a folder per participant (with a trailing _ before 4.1), or the same as a prefix of a flat file
-    (("Ann Smith_1234_assignsubmission_file", "08-capstone.ipynb"), ("Ann Smith", "1234", "moodle")),
-    (("Ann Smith_1234_assignsubmission_file_", "08-capstone.ipynb"), ("Ann Smith", "1234", "moodle")),
-    (("Ann Smith_1234_assignsubmission_file_08-capstone.ipynb",), ("Ann Smith", "1234", "moodle")),
-    # Blackboard
-    (("Lab 8_asmith_attempt_2026-12-04-10-00-00_08-capstone.ipynb",), ("asmith", "", "blackboard")),
-    # Brightspace
-    (("123-456 - Ann Smith - Dec 4, 2026 1000 AM - 08-capstone.ipynb",), ("Ann Smith", "123-456", "brightspace")),
-    (("397063-2557369 - Mary-Ann Smith - Sep 24, 2024 926 PM", "08-capstone.ipynb"), ("Mary-Ann Smith", "397063-2557369", "brightspace")),
-])
+@pytest.mark.parametrize(
+    "parts, learner",
+    [
+        (("ann", "08-capstone.ipynb"), ("ann", "", "")),
+        (("08-capstone.ipynb",), ("08-capstone", "", "")),
+        # Canvas: sortable name, (late,) user id, submission id, the file's own name
+        (("smithann_12345_67890_08-capstone.ipynb",), ("smithann", "12345", "canvas")),
+        (("smithann_late_12345_67890_08-capstone-1.ipynb",), ("smithann", "12345", "canvas")),
+        (("smithann_LATE_12345_67890_08-capstone.ipynb",), ("smithann", "12345", "canvas")),
+        (("anon_Xy12Z_67890_08-capstone.ipynb",), ("anon_Xy12Z", "", "canvas")),
+        (("müllerjürgen_12345_67890_08-capstone.ipynb",), ("müllerjürgen", "12345", "canvas")),
+        # Moodle: a folder per participant (with a trailing _ before 4.1), or the same as a prefix of a flat file
+        (("Ann Smith_1234_assignsubmission_file", "08-capstone.ipynb"), ("Ann Smith", "1234", "moodle")),
+        (("Ann Smith_1234_assignsubmission_file_", "08-capstone.ipynb"), ("Ann Smith", "1234", "moodle")),
+        (("Ann Smith_1234_assignsubmission_file_08-capstone.ipynb",), ("Ann Smith", "1234", "moodle")),
+        # Blackboard
+        (("Lab 8_asmith_attempt_2026-12-04-10-00-00_08-capstone.ipynb",), ("asmith", "", "blackboard")),
+        # Brightspace
+        (("123-456 - Ann Smith - Dec 4, 2026 1000 AM - 08-capstone.ipynb",), ("Ann Smith", "123-456", "brightspace")),
+        (
+            ("397063-2557369 - Mary-Ann Smith - Sep 24, 2024 926 PM", "08-capstone.ipynb"),
+            ("Mary-Ann Smith", "397063-2557369", "brightspace"),
+        ),
+    ],
+)
 def test_the_learner_of_a_submission(parts, learner):
     assert learner_of(parts) == learner
 
@@ -156,8 +175,17 @@ def test_a_file_too_big_is_reported_without_being_read(tmp_path, monkeypatch):
 
 
 def test_only_notebooks_are_taken_and_checkpoints_and_resource_forks_skipped(tmp_path):
-    folder = _tree(tmp_path / "subs", {"a.ipynb": NOTEBOOK, "notes.txt": b"x", ".ipynb_checkpoints/a-checkpoint.ipynb": NOTEBOOK,
-                                       "__MACOSX/._a.ipynb": b"\0", "._a.ipynb": b"\0", "B.IPYNB": NOTEBOOK})
+    folder = _tree(
+        tmp_path / "subs",
+        {
+            "a.ipynb": NOTEBOOK,
+            "notes.txt": b"x",
+            ".ipynb_checkpoints/a-checkpoint.ipynb": NOTEBOOK,
+            "__MACOSX/._a.ipynb": b"\0",
+            "._a.ipynb": b"\0",
+            "B.IPYNB": NOTEBOOK,
+        },
+    )
     assert sorted(e.name for e in find([folder])) == ["B", "a"]
 
 
@@ -184,11 +212,15 @@ def _zip(path: Path, members: dict[str, bytes], links: dict[str, str] | None = N
 
 
 def test_a_zip_is_a_submissions_folder(tmp_path):
-    archive = _zip(tmp_path / "class.zip", {
-        "Ann Smith_1_assignsubmission_file_/08-capstone.ipynb": NOTEBOOK,
-        "Ben Jones_2_assignsubmission_file_/08-capstone.ipynb": NOTEBOOK,
-        "readme.txt": b"not a notebook", "__MACOSX/Ann Smith_1_assignsubmission_file_/._08-capstone.ipynb": b"\0",
-    })
+    archive = _zip(
+        tmp_path / "class.zip",
+        {
+            "Ann Smith_1_assignsubmission_file_/08-capstone.ipynb": NOTEBOOK,
+            "Ben Jones_2_assignsubmission_file_/08-capstone.ipynb": NOTEBOOK,
+            "readme.txt": b"not a notebook",
+            "__MACOSX/Ann Smith_1_assignsubmission_file_/._08-capstone.ipynb": b"\0",
+        },
+    )
     entries = find([archive])
     assert [(e.learner, e.learner_id) for e in entries] == [("Ann Smith", "1"), ("Ben Jones", "2")]
     assert entries[0].name == "Ann Smith_1_assignsubmission_file_/08-capstone"
@@ -197,9 +229,11 @@ def test_a_zip_is_a_submissions_folder(tmp_path):
 
 
 def test_a_zip_never_unpacks_links_or_paths_that_climb_out(tmp_path):
-    archive = _zip(tmp_path / "class.zip", {"../../evil.ipynb": NOTEBOOK, "/abs.ipynb": NOTEBOOK, "ok.ipynb": NOTEBOOK,
-                                           "C:/win.ipynb": NOTEBOOK},
-                   links={"link.ipynb": "/etc/passwd"})
+    archive = _zip(
+        tmp_path / "class.zip",
+        {"../../evil.ipynb": NOTEBOOK, "/abs.ipynb": NOTEBOOK, "ok.ipynb": NOTEBOOK, "C:/win.ipynb": NOTEBOOK},
+        links={"link.ipynb": "/etc/passwd"},
+    )
     entries = {e.source.split(":", 1)[1]: e for e in find([archive])}
     assert "climbs out" in entries["../../evil.ipynb"].problem
     assert "climbs out" in entries["/abs.ipynb"].problem

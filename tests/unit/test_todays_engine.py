@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from labkit.errors import EngineFetchFailed
 from labkit.engines import fetched
+from labkit.errors import EngineFetchFailed
 from labkit.machine import Reporter
 
 VERSION = "28.5.2+dfsg4"
@@ -84,15 +84,18 @@ def test_an_installed_current_dockerd_comes_first(tmp_path, monkeypatch):
 
 def test_the_labs_cli_goes_first_on_path_once_and_names_its_buildx_plugin(tmp_path, monkeypatch):
     from labkit.engines import docker_cli
-    from labkit.home import LabPaths
-    from labkit.home import EngineState
+    from labkit.home import EngineState, LabPaths
 
     monkeypatch.delenv("DOCKER_CONFIG", raising=False)
     paths = LabPaths(home=tmp_path / "home", cache=tmp_path / "cache")
     engine = EngineState(programs=str(tmp_path / "engine/root"))
     first = docker_cli.variables(paths, engine, "/usr/bin:/bin")
     again = docker_cli.variables(paths, engine, first["PATH"])  # lab.ready() run twice in a kernel
-    assert again["PATH"] == first["PATH"] == f"{tmp_path}/engine/root/usr/sbin:{tmp_path}/engine/root/usr/bin:/usr/bin:/bin"
+    assert (
+        again["PATH"]
+        == first["PATH"]
+        == f"{tmp_path}/engine/root/usr/sbin:{tmp_path}/engine/root/usr/bin:/usr/bin:/bin"
+    )
     assert first["DOCKER_CONFIG"] == str(paths.home / "docker-config")  # never ~/.docker
     assert docker_cli.variables(paths, EngineState(), "/usr/bin") == {}  # the installed engine: the machine's CLI
 
@@ -108,8 +111,7 @@ def test_the_labs_cli_goes_first_on_path_once_and_names_its_buildx_plugin(tmp_pa
 
 def test_the_builder_is_told_from_where_the_cli_finds_its_plugins(tmp_path, monkeypatch):
     from labkit.engines import docker_cli
-    from labkit.home import LabPaths
-    from labkit.home import EngineState
+    from labkit.home import EngineState, LabPaths
 
     monkeypatch.delenv("DOCKER_BUILDKIT", raising=False)
     monkeypatch.setattr(docker_cli, "SYSTEM_PLUGIN_DIRS", ())

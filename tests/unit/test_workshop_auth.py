@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from types import SimpleNamespace
 
 import pytest
-
-import json
 
 from labkit.classroom._auth import INSTRUCTOR, WorkshopAuthenticator
 from labkit.classroom._names import ADDRESS_LIMIT, CLAIMED, FREE_TRIES, LOCK_AFTER, LOCKED, RIGHT, WAIT, WRONG, Names
@@ -16,8 +15,9 @@ from labkit.classroom._names import ADDRESS_LIMIT, CLAIMED, FREE_TRIES, LOCK_AFT
 
 @pytest.fixture
 def auth(tmp_path):
-    return WorkshopAuthenticator(code="blue-42", admin_code="teach-me", claims_file=str(tmp_path / "claims.json"),
-                                 refusal_delay=0)
+    return WorkshopAuthenticator(
+        code="blue-42", admin_code="teach-me", claims_file=str(tmp_path / "claims.json"), refusal_delay=0
+    )
 
 
 def _sign_in(auth, address="10.0.0.7", **data):
@@ -30,8 +30,13 @@ def test_a_new_name_is_claimed_and_its_owner_comes_back_with_the_pin(auth, tmp_p
     assert _sign_in(auth, username="  Ada Lovelace ", code="blue-42", pin="1815") == ("ada-lovelace", "")
     assert oct(os.stat(tmp_path / "claims.json").st_mode & 0o777) == "0o600"
     assert "1815" not in (tmp_path / "claims.json").read_text()  # only a hash of the PIN is kept
-    again = WorkshopAuthenticator(code="blue-42", admin_code="teach-me", claims_file=str(tmp_path / "claims.json"), refusal_delay=0)
-    assert _sign_in(again, username="ada-lovelace", code="blue-42", pin="1815") == ("ada-lovelace", "")  # after a hub restart
+    again = WorkshopAuthenticator(
+        code="blue-42", admin_code="teach-me", claims_file=str(tmp_path / "claims.json"), refusal_delay=0
+    )
+    assert _sign_in(again, username="ada-lovelace", code="blue-42", pin="1815") == (
+        "ada-lovelace",
+        "",
+    )  # after a hub restart
 
 
 def test_a_name_taken_by_someone_else_is_refused_with_a_reason(auth):
@@ -45,7 +50,9 @@ def test_a_wrong_workshop_code_says_so(auth):
     assert name is None and "workshop code is not right" in why
 
 
-@pytest.mark.parametrize("username", ["a", "instructor2-but-far-too-long-for-a-name", "9lives", "bob!", "root", "admin"])
+@pytest.mark.parametrize(
+    "username", ["a", "instructor2-but-far-too-long-for-a-name", "9lives", "bob!", "root", "admin"]
+)
 def test_names_that_cannot_be_a_learners_are_refused(auth, username):
     name, why = _sign_in(auth, username=username, code="blue-42", pin="1234")
     assert name is None and "Pick another name" in why
@@ -57,7 +64,10 @@ def test_a_short_pin_is_refused(auth):
 
 def test_the_instructor_signs_in_with_the_admin_code_only(auth):
     assert _sign_in(auth, username="instructor", code="teach-me") == (INSTRUCTOR, "")
-    assert _sign_in(auth, username="instructor", code="blue-42", pin="1234") == (None, "That is not the instructor's code.")
+    assert _sign_in(auth, username="instructor", code="blue-42", pin="1234") == (
+        None,
+        "That is not the instructor's code.",
+    )
     assert INSTRUCTOR in auth.admin_users and auth.allow_all
 
 
@@ -71,7 +81,9 @@ def test_a_hub_of_an_earlier_labkit_keeps_its_names(tmp_path):
     import bcrypt
 
     (tmp_path / "claims.json").write_text(json.dumps({"ada": bcrypt.hashpw(b"1815", bcrypt.gensalt(4)).decode()}))
-    auth = WorkshopAuthenticator(code="blue-42", admin_code="x", claims_file=str(tmp_path / "claims.json"), refusal_delay=0)
+    auth = WorkshopAuthenticator(
+        code="blue-42", admin_code="x", claims_file=str(tmp_path / "claims.json"), refusal_delay=0
+    )
     assert _sign_in(auth, username="ada", code="blue-42", pin="1815") == ("ada", "")
     assert _sign_in(auth, username="ada", code="blue-42", pin="0000")[0] is None
 
@@ -135,8 +147,10 @@ def test_a_new_pin_from_the_instructor(tmp_path):
 def test_150_guesses_for_one_name_do_not_get_in(auth):
     """The attack that worked: 150 wrong PINs in 3 s, then the right one accepted."""
     _sign_in(auth, username="ada", code="blue-42", pin="1815")
-    said = [_sign_in(auth, address=f"10.1.{i // 250}.{i % 250}", username="ada", code="blue-42", pin=f"{i:04d}")
-            for i in range(2000, 2150)]
+    said = [
+        _sign_in(auth, address=f"10.1.{i // 250}.{i % 250}", username="ada", code="blue-42", pin=f"{i:04d}")
+        for i in range(2000, 2150)
+    ]
     assert all(name is None for name, _why in said)
     assert "After 5 more wrong PINs, ada is locked" in said[FREE_TRIES - 1][1]
     assert "wait" in said[FREE_TRIES][1]
@@ -169,6 +183,7 @@ def test_the_sign_in_form_prints_nothing_it_is_given_as_markup():
     evil = '"><script>alert(1)</script><b>x</b>'
     auth = WorkshopAuthenticator(code="c", admin_code="a")
     page = Template(auth.get_custom_html("/hub/")).render(
-        username=evil, login_error=f"The name {evil} is taken", xsrf=evil, authenticator_login_url=evil)
+        username=evil, login_error=f"The name {evil} is taken", xsrf=evil, authenticator_login_url=evil
+    )
     assert "<script>" not in page and "<b>x</b>" not in page and "&lt;script&gt;" in page
     assert "{{" in FORM  # still a template: JupyterHub fills it

@@ -4,7 +4,6 @@ the JupyterLab command line and environment (no server started here)."""
 from __future__ import annotations
 
 import json
-
 import time
 from pathlib import Path
 
@@ -12,19 +11,21 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from labkit.lab import jupyter
 from labkit.course.release import WorkspaceNotebook, fresh, notebook_name, stock
 from labkit.errors import ReleaseError
+from labkit.lab import jupyter
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def lesson(solution: str) -> nbformat.NotebookNode:
-    return new_notebook(cells=[
-        new_markdown_cell("### Exercise: pull busybox"),
-        new_code_cell(solution, metadata={"tags": ["solution"]}),
-        new_code_cell('lab.check("start.pull")'),
-    ])
+    return new_notebook(
+        cells=[
+            new_markdown_cell("### Exercise: pull busybox"),
+            new_code_cell(solution, metadata={"tags": ["solution"]}),
+            new_code_cell('lab.check("start.pull")'),
+        ]
+    )
 
 
 @pytest.fixture
@@ -150,10 +151,18 @@ def test_jupyterlab_gets_the_courses_setting_defaults_from_the_lab_home(tmp_path
 
 
 def test_kernels_and_terminals_inherit_the_lab_variables(tmp_path):
-    env = jupyter.environment({"DOCKER_HOST": "unix:///lab.sock", "LABKIT_REGISTRY": "127.0.0.1:5001"}, tmp_path,
-                               base={"PATH": "/bin", "DOCKER_HOST": "unix:///mine.sock"}, bin_dir="/venv/bin")
-    assert env == {"PATH": "/venv/bin:/bin", "DOCKER_HOST": "unix:///lab.sock", "LABKIT_REGISTRY": "127.0.0.1:5001",
-                   "LABKIT_WORKSPACE": str(tmp_path)}
+    env = jupyter.environment(
+        {"DOCKER_HOST": "unix:///lab.sock", "LABKIT_REGISTRY": "127.0.0.1:5001"},
+        tmp_path,
+        base={"PATH": "/bin", "DOCKER_HOST": "unix:///mine.sock"},
+        bin_dir="/venv/bin",
+    )
+    assert env == {
+        "PATH": "/venv/bin:/bin",
+        "DOCKER_HOST": "unix:///lab.sock",
+        "LABKIT_REGISTRY": "127.0.0.1:5001",
+        "LABKIT_WORKSPACE": str(tmp_path),
+    }
     again = jupyter.environment({}, tmp_path, base={"PATH": "/venv/bin:/bin"}, bin_dir="/venv/bin")
     assert again["PATH"] == "/venv/bin:/bin"  # `labkit` in a terminal: this environment's, once
 
@@ -207,7 +216,7 @@ def test_labkit_lab_brings_the_lab_up_stocks_the_workspace_and_starts_jupyterlab
     workspace = tmp_path / "workspace"
     code = cli.main(["lab", "--workspace", str(workspace), "--notebooks", str(src), "--no-browser", "--port", "9999"])
     assert code == 0 and fake.ups == 1
-    (argv, env, where), = fake.runs
+    ((argv, env, where),) = fake.runs
     assert argv[:2] == ["/venv/bin/jupyter", "lab"] and "--no-browser" in argv and "--port=9999" in argv
     assert f"--ServerApp.root_dir={workspace}" in argv and "--LabApp.default_url=/lab/tree/00-start-here.ipynb" in argv
     assert any(arg.startswith("--LabApp.app_settings_dir=") for arg in argv)  # the course's JupyterLab defaults
@@ -227,7 +236,7 @@ def test_labkit_lab_fresh_says_where_the_old_copy_went_and_opens_that_lesson(fak
     (workspace / "04-layers.ipynb").write_text("mine")
     assert cli.main(["lab", "--workspace", str(workspace), "--notebooks", str(src), "--fresh", "layers"]) == 0
     assert fake.ups == 0
-    (argv, _env, _where), = fake.runs
+    ((argv, _env, _where),) = fake.runs
     assert "--LabApp.default_url=/lab/tree/04-layers.ipynb" in argv and "--no-browser" not in argv
     said = " ".join(capsys.readouterr().err.split())
     saved = [p for p in workspace.iterdir() if p.name.startswith("04-layers.2")]
@@ -248,9 +257,8 @@ def test_labkit_lab_with_an_unknown_lesson_starts_nothing(fake_lab, src, tmp_pat
 def test_check_hint_and_reset_read_the_workspace_labkit_lab_opened_wherever_they_run(tmp_path, monkeypatch):
     """Before: `labkit check image.rootfs` from another folder looked for the learner's tar there."""
     from labkit.course import LabContext
+    from labkit.home import EngineState, LabPaths, RegistryState, State
     from labkit.lab.lifecycle import remember_workspace
-    from labkit.home import LabPaths
-    from labkit.home import EngineState, RegistryState, State
 
     home, workspace, elsewhere = tmp_path / "home", tmp_path / "workspace", tmp_path / "elsewhere"
     workspace.mkdir()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import difflib
 
 from ...errors import UnknownExercise, UnknownLesson
-from ._base import Exercise, Resources
 from . import capstone, commit, container, image, inspection, layers, push, start, tryit
+from ._base import Exercise, Resources
 
 #: (lesson, notebook, title), in course order.
 LESSONS = (
@@ -36,14 +36,18 @@ def close_matches(text: str) -> list[str]:
     """The ids `text` is most likely a typo of: the close ones ("layers.cahce" → layers.cache alone),
     else the roughly similar ones ("cache", "layers" → up to three)."""
     ids = list(_BY_ID)
-    return difflib.get_close_matches(text, ids, n=3, cutoff=0.8) or difflib.get_close_matches(text, ids, n=3, cutoff=0.5)
+    return difflib.get_close_matches(text, ids, n=3, cutoff=0.8) or difflib.get_close_matches(
+        text, ids, n=3, cutoff=0.5
+    )
 
 
 def registry_repositories(user: str) -> list[str]:
     """The course registry's repositories the exercises push to, for `user` ("learner/myapp", …)."""
     names = []
     for exercise in EXERCISES:
-        pushed = [ref.split("/", 1)[1].rsplit(":", 1)[0] for ref in exercise.resources.images if ref.startswith("{registry}/")]
+        pushed = [
+            ref.split("/", 1)[1].rsplit(":", 1)[0] for ref in exercise.resources.images if ref.startswith("{registry}/")
+        ]
         for name in (*exercise.resources.repositories, *pushed):
             name = name.replace("{user}", user)
             if name not in names:
@@ -57,5 +61,4 @@ def lesson(name: str) -> list[Exercise]:
     return [e for e in EXERCISES if e.lesson == name]
 
 
-__all__ = ["EXERCISES", "LESSONS", "TITLES", "Exercise", "Resources", "get", "lesson",
-           "registry_repositories"]
+__all__ = ["EXERCISES", "LESSONS", "TITLES", "Exercise", "Resources", "get", "lesson", "registry_repositories"]

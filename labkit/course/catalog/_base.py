@@ -23,7 +23,9 @@ class Resources:
     files: tuple[str, ...] = ()  # relative to the workspace
     repositories: tuple[str, ...] = ()  # in the course registry, "{user}/…" filled in
     login: bool = False  # the learner's `docker login` to the course registry
-    finder: Callable[[LabContext], list[dict]] | None = None  # containers the exercise's checks judge; unnamed ones seen made in the lesson are reset's
+    finder: Callable[[LabContext], list[dict]] | None = (
+        None  # containers the exercise's checks judge; unnamed ones seen made in the lesson are reset's
+    )
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,9 @@ class Exercise:
     task: str
     check: Check
     hints: tuple[str, ...]
-    setup: tuple[str, ...] = ()  # shell commands the notebook runs before the exercise; {registry}, {user}, {workspace} are filled in
+    setup: tuple[
+        str, ...
+    ] = ()  # shell commands the notebook runs before the exercise; {registry}, {user}, {workspace} are filled in
     resources: Resources = field(default_factory=Resources)
     answer: str = ""  # what `answer=` takes, for exercises answered in words
 

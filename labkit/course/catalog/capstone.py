@@ -1,8 +1,8 @@
 """08-capstone: a static site on nginx, built, labelled, tagged, pushed and serving your page."""
 
-from ..checks import http, images, registry
 from .._context import LabContext
 from .._results import CheckResult, criteria
+from ..checks import http, images, registry
 from ._base import Exercise, Resources
 
 MAX_LAYERS = 2
@@ -22,7 +22,11 @@ def _labelled(ctx: LabContext, ref: str) -> CheckResult:
     base = images.config(ctx, "nginx").get("Labels") or {} if ctx.engine.image_id("nginx") else {}
     added = {k: v for k, v in own.items() if base.get(k) != v}
     if not added:
-        return CheckResult.fail("mysite:v1 has no label of its own: add one with LABEL in the Dockerfile.", "no labels beyond nginx's", "at least one LABEL")
+        return CheckResult.fail(
+            "mysite:v1 has no label of its own: add one with LABEL in the Dockerfile.",
+            "no labels beyond nginx's",
+            "at least one LABEL",
+        )
     return CheckResult.ok(f"Labelled: {', '.join(f'{k}={v}' for k, v in added.items())}.")
 
 
@@ -38,34 +42,46 @@ def _copies_the_page(ctx: LabContext, ref: str) -> bool:
     if ctx.engine.image_id("nginx:latest") is None:
         return False
     base, mine = images.steps(ctx, "nginx:latest"), images.steps(ctx, ref)
-    return mine[: len(base)] == base and any(kind in ("COPY", "ADD") and PAGE_FOLDER in text for kind, text in mine[len(base):])
+    return mine[: len(base)] == base and any(
+        kind in ("COPY", "ADD") and PAGE_FOLDER in text for kind, text in mine[len(base) :]
+    )
 
 
 def _serves(ctx: LabContext) -> CheckResult:
     page = _page(ctx)
     if page is None:
-        return CheckResult.fail(f"There is no mysite/index.html in {ctx.workspace}: write your page there.", "no page", "your index.html")
+        return CheckResult.fail(
+            f"There is no mysite/index.html in {ctx.workspace}: write your page there.", "no page", "your index.html"
+        )
     present = images.present(ctx, "mysite:v1", BUILD)
     if not present.passed:
         return present
     different = http.COPY_THE_PAGE
     if _copies_the_page(ctx, "mysite:v1"):  # the Dockerfile copies a page in, and it is not the page there is now
-        different = (f"Its Dockerfile copies your page in, so mysite:v1 serves an older copy of your index.html: "
-                     f"rebuild it (`{BUILD_COMMAND}`) and run it again.")
+        different = (
+            f"Its Dockerfile copies your page in, so mysite:v1 serves an older copy of your index.html: "
+            f"rebuild it (`{BUILD_COMMAND}`) and run it again."
+        )
     return http.serves(ctx, "mysite:v1", page, how=BUILD, different=different)
 
 
 def _capstone(ctx: LabContext, answer=None) -> CheckResult:
     ref = "mysite:v1"
     pushed = f"{ctx.registry_address}/{ctx.user}/mysite:v1"
-    return criteria([
-        ("built from a Dockerfile on nginx", 2, lambda: images.built_on(ctx, ref, "nginx:latest")),
-        (f"at most {MAX_LAYERS} layers over nginx", 1, lambda: images.built_on(ctx, ref, "nginx:latest", at_most=MAX_LAYERS)),
-        ("labelled", 1, lambda: _labelled(ctx, ref)),
-        ("tagged v1 and latest, one image", 1, lambda: images.same_image(ctx, "mysite:latest", ref)),
-        ("pushed to the course registry", 2, lambda: _pushed(ctx, ref, pushed)),
-        ("serves your page", 3, lambda: _serves(ctx)),
-    ])
+    return criteria(
+        [
+            ("built from a Dockerfile on nginx", 2, lambda: images.built_on(ctx, ref, "nginx:latest")),
+            (
+                f"at most {MAX_LAYERS} layers over nginx",
+                1,
+                lambda: images.built_on(ctx, ref, "nginx:latest", at_most=MAX_LAYERS),
+            ),
+            ("labelled", 1, lambda: _labelled(ctx, ref)),
+            ("tagged v1 and latest, one image", 1, lambda: images.same_image(ctx, "mysite:latest", ref)),
+            ("pushed to the course registry", 2, lambda: _pushed(ctx, ref, pushed)),
+            ("serves your page", 3, lambda: _serves(ctx)),
+        ]
+    )
 
 
 def _pushed(ctx: LabContext, ref: str, pushed: str) -> CheckResult:

@@ -1,8 +1,8 @@
 """05-commit: an image from a container, and why a Dockerfile is better."""
 
-from ..checks import containers, images
 from .._context import LabContext
 from .._results import CheckResult, first_failure
+from ..checks import containers, images
 from ._base import Exercise, Resources
 
 CHOICES = {
@@ -12,7 +12,7 @@ CHOICES = {
     "d": "the id of the image",
 }
 RIGHT = "b"
-ANSWER = "one letter, a to d: answer=\"b\""
+ANSWER = 'one letter, a to d: answer="b"'
 
 
 def _custom(ctx: LabContext, answer=None) -> CheckResult:
@@ -27,8 +27,16 @@ def _why_not(ctx: LabContext, answer=None) -> CheckResult:
         return CheckResult.fail(f"Give your choice as {ANSWER}.", f"answer={answer!r}"[:60], ANSWER)
     choice = answer.strip().lower().strip("()")
     if choice != RIGHT:
-        return CheckResult.fail(f"`docker history` does show {CHOICES[choice]}. Look at the committed line of `docker history my-custom-image`: what does its CREATED BY column say?", f"({choice}) {CHOICES[choice]}", "what history cannot tell")
-    return CheckResult.ok("Right: a committed layer shows only the container's command, not what you typed inside. A Dockerfile records every step, so anyone can rebuild the image.", f"({choice})", "what history cannot tell")
+        return CheckResult.fail(
+            f"`docker history` does show {CHOICES[choice]}. Look at the committed line of `docker history my-custom-image`: what does its CREATED BY column say?",
+            f"({choice}) {CHOICES[choice]}",
+            "what history cannot tell",
+        )
+    return CheckResult.ok(
+        "Right: a committed layer shows only the container's command, not what you typed inside. A Dockerfile records every step, so anyone can rebuild the image.",
+        f"({choice})",
+        "what history cannot tell",
+    )
 
 
 EXERCISES = [

@@ -1,8 +1,8 @@
 """02-image-vs-container: a read-only template, and read-write running instances of it."""
 
-from ..checks import containers, images
 from .._context import LabContext, last_reset
 from .._results import CheckResult, first_failure
+from ..checks import containers, images
 from ._base import Exercise, Resources
 
 
@@ -33,8 +33,14 @@ def _ephemeral(ctx: LabContext, answer=None) -> CheckResult:
         lambda: containers.gone(ctx, "web2"),
         lambda: containers.removed_since(ctx, "web1", since),
         lambda: containers.removed_since(ctx, "web2", since),
-        lambda: images.present(ctx, "nginx:latest", "you removed the image, not only the containers; pull it again with `docker pull nginx`"),
-        lambda: CheckResult.ok("The containers, and everything written in them, are gone; the nginx image is still there."),
+        lambda: images.present(
+            ctx,
+            "nginx:latest",
+            "you removed the image, not only the containers; pull it again with `docker pull nginx`",
+        ),
+        lambda: CheckResult.ok(
+            "The containers, and everything written in them, are gone; the nginx image is still there."
+        ),
     )
 
 

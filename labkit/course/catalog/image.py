@@ -1,9 +1,9 @@
 """01-what-is-an-image: a read-only filesystem snapshot that never changes."""
 
-from ..checks import containers
-from ..checks.files import tar_holds_program_of
 from .._context import LabContext
 from .._results import CheckResult, first_failure
+from ..checks import containers
+from ..checks.files import tar_holds_program_of
 from ._base import Exercise, Resources
 
 
@@ -19,18 +19,29 @@ def _immutable(ctx: LabContext, answer=None) -> CheckResult:
 def _has_changes(ctx: LabContext, name: str) -> CheckResult:
     changes = containers.changed_paths(ctx, name)
     if not changes:
-        return CheckResult.fail(f"{name} has no changes yet: add or delete a file inside it (e.g. `docker run --name {name} busybox rm /bin/vi`).", "no changes", "at least one change")
-    return CheckResult.ok(f"{name} changed {len(changes)} path(s).", ", ".join(sorted(changes)[:5]), "at least one change")
+        return CheckResult.fail(
+            f"{name} has no changes yet: add or delete a file inside it (e.g. `docker run --name {name} busybox rm /bin/vi`).",
+            "no changes",
+            "at least one change",
+        )
+    return CheckResult.ok(
+        f"{name} changed {len(changes)} path(s).", ", ".join(sorted(changes)[:5]), "at least one change"
+    )
 
 
 def _fresh_is_clean(ctx: LabContext) -> CheckResult:
     changed = containers.changed_paths(ctx, "scratchpad")
     leaked = sorted(set(changed) & set(containers.changed_paths(ctx, "fresh")))
     if leaked:
-        return CheckResult.fail(f"fresh shows the same changes as scratchpad ({', '.join(leaked[:3])}): start fresh without making changes in it.", ", ".join(leaked[:3]), "none of scratchpad's changes in fresh")
+        return CheckResult.fail(
+            f"fresh shows the same changes as scratchpad ({', '.join(leaked[:3])}): start fresh without making changes in it.",
+            ", ".join(leaked[:3]),
+            "none of scratchpad's changes in fresh",
+        )
     return CheckResult.ok(
         "scratchpad's changes stayed in scratchpad: fresh, made from the same image, starts from the untouched snapshot. The image never changed.",
-        f"scratchpad changed {len(changed)} path(s); fresh has none of them", "none of scratchpad's changes in fresh",
+        f"scratchpad changed {len(changed)} path(s); fresh has none of them",
+        "none of scratchpad's changes in fresh",
     )
 
 

@@ -2,9 +2,9 @@
 
 import json
 
-from ..checks import images
 from .._context import LabContext
 from .._results import CheckResult, first_failure
+from ..checks import images
 from ._base import Exercise, Resources
 
 ANSWER = 'a dict: answer={"cmd": <the default command, as a list or a string>, "port": <the exposed port, like 80>}'
@@ -24,7 +24,11 @@ def _cmd(config: dict, given) -> CheckResult:
     actual = config.get("Cmd") or []
     words = given if isinstance(given, list) else _words(str(given))
     if " ".join(map(str, words)) != " ".join(actual):
-        return CheckResult.fail("That is not nginx's default command: look at Config.Cmd in `docker inspect nginx`.", f"cmd={given!r}", "Config.Cmd")
+        return CheckResult.fail(
+            "That is not nginx's default command: look at Config.Cmd in `docker inspect nginx`.",
+            f"cmd={given!r}",
+            "Config.Cmd",
+        )
     return CheckResult.ok("The default command is right.")
 
 
@@ -43,15 +47,25 @@ def _port(config: dict, given) -> CheckResult:
     ports = sorted(config.get("ExposedPorts") or {})
     text = str(given).strip()
     if text not in ports and f"{text}/tcp" not in ports:
-        return CheckResult.fail("That is not the port nginx exposes: look at Config.ExposedPorts in `docker inspect nginx`.", f"port={given!r}", "Config.ExposedPorts")
+        return CheckResult.fail(
+            "That is not the port nginx exposes: look at Config.ExposedPorts in `docker inspect nginx`.",
+            f"port={given!r}",
+            "Config.ExposedPorts",
+        )
     return CheckResult.ok(f"Right: nginx runs `{' '.join(config.get('Cmd') or [])}` and exposes {', '.join(ports)}.")
 
 
 def _rmi(ctx: LabContext, answer=None) -> CheckResult:
     return first_failure(
         lambda: images.absent(ctx, "myrepo/nginx:old", "remove that name with `docker rmi myrepo/nginx:old`"),
-        lambda: images.present(ctx, "nginx:latest", "`docker rmi` removed its last name, so the image went too; pull it again with `docker pull nginx`"),
-        lambda: CheckResult.ok("myrepo/nginx:old is gone and nginx is still there: `docker rmi` of one name removes only that name (\"Untagged\")."),
+        lambda: images.present(
+            ctx,
+            "nginx:latest",
+            "`docker rmi` removed its last name, so the image went too; pull it again with `docker pull nginx`",
+        ),
+        lambda: CheckResult.ok(
+            'myrepo/nginx:old is gone and nginx is still there: `docker rmi` of one name removes only that name ("Untagged").'
+        ),
     )
 
 
@@ -72,7 +86,7 @@ EXERCISES = [
         task="With `docker inspect nginx`, find nginx's default command (Config.Cmd) and the port it exposes (Config.ExposedPorts), and give them to the check as answer=.",
         check=_read,
         hints=(
-            "`docker inspect nginx` prints JSON; look under \"Config\".",
+            '`docker inspect nginx` prints JSON; look under "Config".',
             "`docker inspect --format '{{json .Config.Cmd}} {{json .Config.ExposedPorts}}' nginx`",
             'The answer looks like answer={"cmd": ["nginx", "-g", "daemon off;"], "port": 80}.',
         ),

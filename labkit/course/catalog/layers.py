@@ -1,23 +1,36 @@
 """04-layers: one layer per instruction, the build cache, and why order matters."""
 
-from ..checks import images
 from .._context import LabContext
 from .._results import CheckResult, first_failure
+from ..checks import images
 from ._base import Exercise, Resources
 
 BASE = "debian:bookworm-slim"
-BUILD_STEPS = [("RUN", "apt-get update"), ("RUN", "apt-get install -y curl"), ("COPY", "/app"), ("CMD", "/app/start.sh")]
+BUILD_STEPS = [
+    ("RUN", "apt-get update"),
+    ("RUN", "apt-get install -y curl"),
+    ("COPY", "/app"),
+    ("CMD", "/app/start.sh"),
+]
 
 START_SH = "printf '#!/bin/sh\\necho \"Hello from {name} {version}\"\\n' > {workspace}/{name}/app/start.sh && chmod +x {workspace}/{name}/app/start.sh"
-BAD_ORDER = "FROM debian:bookworm-slim\\nCOPY ./app /app\\nRUN apt-get update && apt-get install -y curl\\nCMD [\\\"/app/start.sh\\\"]\\n"
+BAD_ORDER = 'FROM debian:bookworm-slim\\nCOPY ./app /app\\nRUN apt-get update && apt-get install -y curl\\nCMD [\\"/app/start.sh\\"]\\n'
 
 
 def _runs(ctx: LabContext, ref: str) -> CheckResult:
     status, output = ctx.engine.run(ref, timeout=60)
     if status is None:
-        return CheckResult.fail(f"A container of {ref} did not finish within 60 s: /app/start.sh should print and end, not wait.", output[-200:], "exit code 0")
+        return CheckResult.fail(
+            f"A container of {ref} did not finish within 60 s: /app/start.sh should print and end, not wait.",
+            output[-200:],
+            "exit code 0",
+        )
     if status != 0:
-        return CheckResult.fail(f"A container of {ref} exited with {status}: is /app/start.sh executable (chmod +x) and does it start with #!/bin/sh?", output[-200:], "exit code 0")
+        return CheckResult.fail(
+            f"A container of {ref} exited with {status}: is /app/start.sh executable (chmod +x) and does it start with #!/bin/sh?",
+            output[-200:],
+            "exit code 0",
+        )
     return CheckResult.ok(f"{ref} runs /app/start.sh: {output.strip()[:60]}", output.strip()[:80], "exit code 0")
 
 
@@ -55,14 +68,17 @@ EXERCISES = [
         id="layers.build",
         title="Build an image, layer by layer",
         points=3,
-        task="Write the course's Dockerfile in `layered-app/Dockerfile` (FROM debian:bookworm-slim, RUN apt-get update, RUN apt-get install -y curl, COPY ./app /app, CMD [\"/app/start.sh\"]) and build it as `layered-app:v1`.",
+        task='Write the course\'s Dockerfile in `layered-app/Dockerfile` (FROM debian:bookworm-slim, RUN apt-get update, RUN apt-get install -y curl, COPY ./app /app, CMD ["/app/start.sh"]) and build it as `layered-app:v1`.',
         check=_build,
         hints=(
             "Each instruction of a Dockerfile becomes a step; RUN, COPY and ADD each add a filesystem layer.",
             "`docker build -t layered-app:v1 layered-app` builds the folder's Dockerfile.",
             "`docker history layered-app:v1` shows one line per instruction, newest first.",
         ),
-        setup=("mkdir -p {workspace}/layered-app/app", START_SH.format(name="layered-app", version="v1", workspace="{workspace}")),
+        setup=(
+            "mkdir -p {workspace}/layered-app/app",
+            START_SH.format(name="layered-app", version="v1", workspace="{workspace}"),
+        ),
         resources=Resources(images=("layered-app:v1",), files=("layered-app",)),
     ),
     Exercise(

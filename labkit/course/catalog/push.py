@@ -1,11 +1,11 @@
 """07-push: log in, tag for a registry, push, pull back."""
 
-from ..checks import images, registry
 from .._context import LabContext, last_reset
 from .._results import CheckResult, first_failure
+from ..checks import images, registry
 from ._base import Exercise, Resources
 
-MYAPP_DOCKERFILE = "FROM busybox\\nCOPY hello.txt /hello.txt\\nCMD [\\\"cat\\\", \\\"/hello.txt\\\"]\\n"
+MYAPP_DOCKERFILE = 'FROM busybox\\nCOPY hello.txt /hello.txt\\nCMD [\\"cat\\", \\"/hello.txt\\"]\\n'
 
 
 def target(ctx: LabContext, name: str = "myapp", tag: str = "v1") -> str:
@@ -35,14 +35,26 @@ def _removed_then_pulled(ctx: LabContext, ref: str) -> CheckResult:
     # the ids `ref` ever named are those of its tag events, myapp's, and its own now.
     named = {e.get("id") for e in events if e.get("Action") == "tag" and _name(e) == ref}
     named |= {ctx.engine.image_id("myapp:latest"), image_id} - {None}
-    removed = [e["timeNano"] for e in events if e.get("Action") in ("untag", "delete") and (e.get("id") in named or _name(e) == ref)]
-    pulled = [e["timeNano"] for e in events if e.get("Action") == "pull" and e.get("id") in (ref, ref.rsplit(":", 1)[0])]
+    removed = [
+        e["timeNano"]
+        for e in events
+        if e.get("Action") in ("untag", "delete") and (e.get("id") in named or _name(e) == ref)
+    ]
+    pulled = [
+        e["timeNano"] for e in events if e.get("Action") == "pull" and e.get("id") in (ref, ref.rsplit(":", 1)[0])
+    ]
     want = f"{ref} removed locally, then pulled from the registry"
     if not removed:
-        return CheckResult.fail(f"Your local {ref} was never removed: `docker rmi {ref}` first, then pull it back.", "not removed", want)
+        return CheckResult.fail(
+            f"Your local {ref} was never removed: `docker rmi {ref}` first, then pull it back.", "not removed", want
+        )
     if not pulled or max(pulled) < max(removed):
-        return CheckResult.fail(f"You removed {ref}; now pull it back with `docker pull {ref}`.", "removed, not pulled back", want)
-    return CheckResult.ok(f"{ref} came back from the registry, the same image you pushed.", "removed, then pulled", want)
+        return CheckResult.fail(
+            f"You removed {ref}; now pull it back with `docker pull {ref}`.", "removed, not pulled back", want
+        )
+    return CheckResult.ok(
+        f"{ref} came back from the registry, the same image you pushed.", "removed, then pulled", want
+    )
 
 
 def _name(event: dict) -> str:
@@ -79,7 +91,9 @@ EXERCISES = [
             "echo 'Hello from myapp' > {workspace}/myapp/hello.txt",
             "docker build -q -t myapp {workspace}/myapp",
         ),
-        resources=Resources(images=("myapp:latest", "{registry}/{user}/myapp:v1"), files=("myapp",), repositories=("{user}/myapp",)),
+        resources=Resources(
+            images=("myapp:latest", "{registry}/{user}/myapp:v1"), files=("myapp",), repositories=("{user}/myapp",)
+        ),
     ),
     Exercise(
         id="push.pull-back",
@@ -87,6 +101,8 @@ EXERCISES = [
         points=2,
         task="Remove your local `<registry>/<user>/myapp:v1` with `docker rmi`, then pull it back from the registry.",
         check=_pull_back,
-        hints=("`docker rmi {lab.registry}/{lab.user}/myapp:v1`, then `docker pull {lab.registry}/{lab.user}/myapp:v1`.",),
+        hints=(
+            "`docker rmi {lab.registry}/{lab.user}/myapp:v1`, then `docker pull {lab.registry}/{lab.user}/myapp:v1`.",
+        ),
     ),
 ]

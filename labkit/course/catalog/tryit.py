@@ -1,8 +1,8 @@
 """06-try-it: pull, run, install inside, find the container, commit, run the new image."""
 
-from ..checks import containers, images
 from .._context import LabContext, last_reset
 from .._results import CheckResult, first_failure
+from ..checks import containers, images
 from ._base import Exercise, Resources
 
 BASE = "debian:bookworm-slim"
@@ -17,36 +17,63 @@ def curl_containers(ctx: LabContext) -> list[dict]:
 def _install(ctx: LabContext, answer=None) -> CheckResult:
     candidates = containers.find(ctx, BASE)
     if not candidates:
-        return CheckResult.fail(f"You have no container of {BASE} yet: run one and install curl in it.", "no containers", f"a stopped container of {BASE} with curl")
+        return CheckResult.fail(
+            f"You have no container of {BASE} yet: run one and install curl in it.",
+            "no containers",
+            f"a stopped container of {BASE} with curl",
+        )
     with_curl = curl_containers(ctx)
     for box in with_curl:
         name = box["Name"].lstrip("/")
         state = box.get("State") or {}
         if state.get("Running"):
-            return CheckResult.fail(f"{name} has curl but is still running: `exit` its shell (or let its command finish).", "running", "exited with code 0")
+            return CheckResult.fail(
+                f"{name} has curl but is still running: `exit` its shell (or let its command finish).",
+                "running",
+                "exited with code 0",
+            )
         if state.get("ExitCode") == 0:
-            return CheckResult.ok(f"{name} ({box['Id'][:12]}) installed curl and exited cleanly: `docker ps -a` shows it.", f"{name}: exited 0, {CURL} added", f"a stopped container of {BASE} with curl")
+            return CheckResult.ok(
+                f"{name} ({box['Id'][:12]}) installed curl and exited cleanly: `docker ps -a` shows it.",
+                f"{name}: exited 0, {CURL} added",
+                f"a stopped container of {BASE} with curl",
+            )
     if with_curl:
         box = with_curl[0]
         code = (box.get("State") or {}).get("ExitCode")
         return CheckResult.fail(
             f"{box['Name'].lstrip('/')} has curl, but exited with code {code}: the last command in it failed. "
             "Install curl in a new container and end it cleanly (`exit 0`).",
-            f"exit code {code}, {CURL} added", "exited with code 0",
+            f"exit code {code}, {CURL} added",
+            "exited with code 0",
         )
     failed = [b for b in candidates if (b.get("State") or {}).get("ExitCode") not in (0, None)]
     if failed and not with_curl:
         box = failed[0]
-        return CheckResult.fail(f"{box['Name'].lstrip('/')} exited with code {box['State']['ExitCode']} and has no curl: run `apt-get update` before `apt-get install -y curl`.", f"exit code {box['State']['ExitCode']}", f"{CURL} in its diff")
-    return CheckResult.fail(f"None of your {len(candidates)} container(s) of {BASE} has {CURL}: install it with `apt-get update && apt-get install -y curl` inside one.", f"{len(candidates)} container(s), no curl", f"{CURL} in a container's diff")
+        return CheckResult.fail(
+            f"{box['Name'].lstrip('/')} exited with code {box['State']['ExitCode']} and has no curl: run `apt-get update` before `apt-get install -y curl`.",
+            f"exit code {box['State']['ExitCode']}",
+            f"{CURL} in its diff",
+        )
+    return CheckResult.fail(
+        f"None of your {len(candidates)} container(s) of {BASE} has {CURL}: install it with `apt-get update && apt-get install -y curl` inside one.",
+        f"{len(candidates)} container(s), no curl",
+        f"{CURL} in a container's diff",
+    )
 
 
 def _commit(ctx: LabContext, answer=None) -> CheckResult:
     boxes = curl_containers(ctx)
     if not boxes:
-        return CheckResult.fail("First install curl in a container of debian:bookworm-slim (the exercise above).", "no container with curl", "a container to commit")
+        return CheckResult.fail(
+            "First install curl in a container of debian:bookworm-slim (the exercise above).",
+            "no container with curl",
+            "a container to commit",
+        )
     # By name (every container has one), so feedback never shows a 64-character id.
-    results = [images.committed_from(ctx, "debian-with-curl", box["Name"].lstrip("/") or box["Id"][:12]) for box in boxes]
+    results = [
+        images.committed_from(ctx, "debian-with-curl", box["Name"].lstrip("/") or box["Id"][:12]) for box in boxes
+    ]
     result = next((r for r in results if r.passed), results[0])
     return first_failure(lambda: result, lambda: images.file_in_image(ctx, "debian-with-curl", CURL))
 
@@ -64,12 +91,17 @@ def _ran(ctx: LabContext, ref: str) -> CheckResult:
     since = last_reset(ctx, "tryit")
     image_id = ctx.engine.image_id(ref)
     starts = [
-        e for e in ctx.engine.events(since, {"type": "container", "event": "start"})
+        e
+        for e in ctx.engine.events(since, {"type": "container", "event": "start"})
         if (e.get("Actor") or {}).get("Attributes", {}).get("image") in (ref, f"{ref}:latest", image_id)
         and "labkit" not in (e.get("Actor") or {}).get("Attributes", {})
     ]
     if not starts:
-        return CheckResult.fail(f"You have not run {ref} yet: `docker run --rm {ref} curl --version`.", f"no container of {ref} started", f"a container of {ref} run")
+        return CheckResult.fail(
+            f"You have not run {ref} yet: `docker run --rm {ref} curl --version`.",
+            f"no container of {ref} started",
+            f"a container of {ref} run",
+        )
     return CheckResult.ok(f"You ran {ref}.")
 
 
@@ -78,8 +110,12 @@ def _curl_works(ctx: LabContext, ref: str) -> CheckResult:
     if status is None:
         return CheckResult.fail(f"`curl --version` in {ref} did not finish within 60 s.", output[-120:], "curl runs")
     if status != 0 or "curl" not in output:
-        return CheckResult.fail(f"`curl --version` in {ref} exited with {status}: is curl really in the image?", output[-120:], "curl runs")
-    return CheckResult.ok(f"curl runs in {ref}: {output.splitlines()[0][:60]}", output.splitlines()[0][:80], "curl runs")
+        return CheckResult.fail(
+            f"`curl --version` in {ref} exited with {status}: is curl really in the image?", output[-120:], "curl runs"
+        )
+    return CheckResult.ok(
+        f"curl runs in {ref}: {output.splitlines()[0][:60]}", output.splitlines()[0][:80], "curl runs"
+    )
 
 
 EXERCISES = [

@@ -13,7 +13,9 @@ def exists(ctx: LabContext, name: str, how: str = "") -> CheckResult:
     box = ctx.engine.container(name)
     if box is None:
         hint = how or f"start one with `docker run --name {name} …`"
-        return CheckResult.fail(f"There is no container named {name}: {hint}.", "no such container", f"a container named {name}")
+        return CheckResult.fail(
+            f"There is no container named {name}: {hint}.", "no such container", f"a container named {name}"
+        )
     return CheckResult.ok(f"{name} exists.", _state(box), f"a container named {name}")
 
 
@@ -29,7 +31,11 @@ def running(ctx: LabContext, name: str) -> CheckResult:
     if box is None:
         return exists(ctx, name, f"start it with `docker run -d --name {name} …`")
     if not (box.get("State") or {}).get("Running"):
-        return CheckResult.fail(f"{name} exists but is not running ({_state(box)}): start it with `docker start {name}`, or run it detached with -d.", _state(box), "running")
+        return CheckResult.fail(
+            f"{name} exists but is not running ({_state(box)}): start it with `docker start {name}`, or run it detached with -d.",
+            _state(box),
+            "running",
+        )
     return CheckResult.ok(f"{name} is running.", "running", "running")
 
 
@@ -37,8 +43,14 @@ def gone(ctx: LabContext, name: str) -> CheckResult:
     box = ctx.engine.container(name)
     if box is not None:
         running = (box.get("State") or {}).get("Running")
-        hint = f"stop and remove it with `docker rm -f {name}`" if running else f"a stopped container stays until `docker rm {name}`"
-        return CheckResult.fail(f"{name} still exists ({_state(box)}): {hint}.", _state(box), f"no container named {name}")
+        hint = (
+            f"stop and remove it with `docker rm -f {name}`"
+            if running
+            else f"a stopped container stays until `docker rm {name}`"
+        )
+        return CheckResult.fail(
+            f"{name} still exists ({_state(box)}): {hint}.", _state(box), f"no container named {name}"
+        )
     return CheckResult.ok(f"{name} is gone.", "no such container", f"no container named {name}")
 
 
@@ -50,7 +62,8 @@ def from_image(ctx: LabContext, name: str, ref: str) -> CheckResult:
     if box["Image"] != image_id:
         return CheckResult.fail(
             f"{name} was made from {describe(ctx, box['Image'])}, not from {ref}: remove it (`docker rm -f {name}`) and start it again from {ref}.",
-            f"{name}'s image is {short(box['Image'])}", f"{ref} ({short(image_id)})",
+            f"{name}'s image is {short(box['Image'])}",
+            f"{ref} ({short(image_id)})",
         )
     return CheckResult.ok(f"{name} runs {ref}.", f"{name}'s image is {short(image_id)}", f"{ref}")
 
@@ -67,11 +80,16 @@ def made_from(ctx: LabContext, name: str, ref: str) -> CheckResult:
     if ctx.engine.image_id(box["Image"]) is None:
         return CheckResult.fail(
             f"{name} was made from an image that is no longer in your engine ({short(box['Image'])}), not {ref}: {again}.",
-            f"{name}'s image ({short(box['Image'])}) is gone", want,
+            f"{name}'s image ({short(box['Image'])}) is gone",
+            want,
         )
     ref_id = ctx.engine.image_id(ref)  # no `ref` at all: the container cannot have been made from it
     if ref_id is None or (box["Image"] != ref_id and layers(ctx, box["Image"]) != layers(ctx, ref)):
-        return CheckResult.fail(f"{name} was made from {_named(ctx, box['Image'])}, not {ref}: {again}.", f"{name}'s image is {describe(ctx, box['Image'])}", want)
+        return CheckResult.fail(
+            f"{name} was made from {_named(ctx, box['Image'])}, not {ref}: {again}.",
+            f"{name}'s image is {describe(ctx, box['Image'])}",
+            want,
+        )
     return CheckResult.ok(f"{name} was made from {ref}.", f"{name}'s image has {ref}'s layers", want)
 
 
@@ -87,11 +105,23 @@ def exited(ctx: LabContext, name: str, code: int = 0) -> CheckResult:
         return exists(ctx, name)
     state = box.get("State") or {}
     if state.get("Running"):
-        return CheckResult.fail(f"{name} is still running: let its command finish (or `exit` its shell) first.", "running", f"exited with code {code}")
+        return CheckResult.fail(
+            f"{name} is still running: let its command finish (or `exit` its shell) first.",
+            "running",
+            f"exited with code {code}",
+        )
     if state.get("Status") != "exited":
-        return CheckResult.fail(f"{name} has not run yet ({_state(box)}): start it with `docker start -a {name}`.", _state(box), f"exited with code {code}")
+        return CheckResult.fail(
+            f"{name} has not run yet ({_state(box)}): start it with `docker start -a {name}`.",
+            _state(box),
+            f"exited with code {code}",
+        )
     if state.get("ExitCode") != code:
-        return CheckResult.fail(f"{name} exited with code {state.get('ExitCode')}, not {code}: its command failed; read `docker logs {name}`.", _state(box), f"exited with code {code}")
+        return CheckResult.fail(
+            f"{name} exited with code {state.get('ExitCode')}, not {code}: its command failed; read `docker logs {name}`.",
+            _state(box),
+            f"exited with code {code}",
+        )
     return CheckResult.ok(f"{name} exited with code {code}.", _state(box), f"exited with code {code}")
 
 
@@ -107,8 +137,16 @@ def diff_has(ctx: LabContext, name: str, path: str) -> CheckResult:
     changes = changed_paths(ctx, name)
     if path not in changes:
         seen = ", ".join(f"{p} ({k})" for p, k in sorted(changes.items())[:8]) or "no changes"
-        return CheckResult.fail(f"{path} is not among {name}'s changes: write it inside {name} (for example with `docker exec {name} …`).", seen, f"{path} in {name}'s diff")
-    return CheckResult.ok(f"{path} is {changes[path]} in {name}'s read-write layer.", f"{path} ({changes[path]})", f"{path} in {name}'s diff")
+        return CheckResult.fail(
+            f"{path} is not among {name}'s changes: write it inside {name} (for example with `docker exec {name} …`).",
+            seen,
+            f"{path} in {name}'s diff",
+        )
+    return CheckResult.ok(
+        f"{path} is {changes[path]} in {name}'s read-write layer.",
+        f"{path} ({changes[path]})",
+        f"{path} in {name}'s diff",
+    )
 
 
 def diff_lacks(ctx: LabContext, name: str, path: str) -> CheckResult:
@@ -117,8 +155,14 @@ def diff_lacks(ctx: LabContext, name: str, path: str) -> CheckResult:
         return exists(ctx, name)
     changes = changed_paths(ctx, name)
     if path in changes:
-        return CheckResult.fail(f"{name} has {path} too ({changes[path]}): each container has its own read-write layer, write it into one container only.", f"{path} in {name}", f"no {path} in {name}")
-    return CheckResult.ok(f"{name} does not have {path}: its read-write layer is its own.", f"no {path} in {name}", f"no {path} in {name}")
+        return CheckResult.fail(
+            f"{name} has {path} too ({changes[path]}): each container has its own read-write layer, write it into one container only.",
+            f"{path} in {name}",
+            f"no {path} in {name}",
+        )
+    return CheckResult.ok(
+        f"{name} does not have {path}: its read-write layer is its own.", f"no {path} in {name}", f"no {path} in {name}"
+    )
 
 
 def find(ctx: LabContext, image_ref: str) -> list[dict]:
@@ -135,5 +179,9 @@ def removed_since(ctx: LabContext, name: str, since: float) -> CheckResult:
     """The engine saw container `name` removed after `since` (from its event log)."""
     events = ctx.engine.events(since, {"type": "container", "event": "destroy"})
     if not any((e.get("Actor") or {}).get("Attributes", {}).get("name") == name for e in events):
-        return CheckResult.fail(f"The engine has not seen {name} removed yet: remove it with `docker rm -f {name}`.", f"no removal of {name}", f"{name} removed")
+        return CheckResult.fail(
+            f"The engine has not seen {name} removed yet: remove it with `docker rm -f {name}`.",
+            f"no removal of {name}",
+            f"{name} removed",
+        )
     return CheckResult.ok(f"{name} was removed.", f"{name} removed", f"{name} removed")

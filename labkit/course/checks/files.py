@@ -91,16 +91,32 @@ def _held(ctx: LabContext, filename: str, member: str) -> tuple[CheckResult, Mem
     path = ctx.workspace / filename
     want = f"{filename} in {ctx.workspace}, holding {member}"
     if not path.exists():
-        return CheckResult.fail(f"There is no {filename} in {ctx.workspace}: write it there with `docker export` or `docker save`.", "no such file", want), None
+        return CheckResult.fail(
+            f"There is no {filename} in {ctx.workspace}: write it there with `docker export` or `docker save`.",
+            "no such file",
+            want,
+        ), None
     try:
         where, found, count = _look(path, member)
     except (tarfile.TarError, OSError, ValueError) as e:
-        return CheckResult.fail(f"{filename} is not a tar archive ({type(e).__name__}): write it with `docker export -o {filename} …`.", "not a tar", want), None
+        return CheckResult.fail(
+            f"{filename} is not a tar archive ({type(e).__name__}): write it with `docker export -o {filename} …`.",
+            "not a tar",
+            want,
+        ), None
     if where == "plain":
-        return CheckResult.ok(f"{filename} holds {member}: the image's filesystem is in a plain file.", f"{member} found", want), found
+        return CheckResult.ok(
+            f"{filename} holds {member}: the image's filesystem is in a plain file.", f"{member} found", want
+        ), found
     if where == "layer":
-        return CheckResult.ok(f"{filename} is an image archive whose layers hold {member}.", f"{member} found in a layer", want), found
-    return CheckResult.fail(f"{filename} is a tar, but it holds no {member}: did you export a different image's container?", f"{count} entries, no {member}", want), None
+        return CheckResult.ok(
+            f"{filename} is an image archive whose layers hold {member}.", f"{member} found in a layer", want
+        ), found
+    return CheckResult.fail(
+        f"{filename} is a tar, but it holds no {member}: did you export a different image's container?",
+        f"{count} entries, no {member}",
+        want,
+    ), None
 
 
 def tar_holds(ctx: LabContext, filename: str, member: str) -> CheckResult:
@@ -119,20 +135,30 @@ def tar_holds_program_of(ctx: LabContext, filename: str, member: str, ref: str) 
     if ctx.engine.image_id(ref) is None:
         return CheckResult.fail(
             f"{filename} holds {member}, but there is no image {ref} in your engine to compare it with: `docker pull {ref}`, then check again.",
-            f"{member}: {found.words()}", f"{member} as in {ref}",
+            f"{member}: {found.words()}",
+            f"{member} as in {ref}",
         )
     data = ctx.engine.read_image_file(ref, f"/{member}", limit=PROGRAM_LIMIT)
     if data is None:
-        return CheckResult.fail(f"{ref} has no file /{member} to compare {filename} with: pull it again with `docker pull {ref}`.", f"no /{member} in {ref}", f"{member} as in {ref}")
+        return CheckResult.fail(
+            f"{ref} has no file /{member} to compare {filename} with: pull it again with `docker pull {ref}`.",
+            f"no /{member} in {ref}",
+            f"{member} as in {ref}",
+        )
     original = Member(len(data), hashlib.sha256(data).hexdigest())
     seen, want = f"{member}: {found.words()}", f"{member}: {original.words()}, as in {ref}"
     by_hand = f"or save the image with `docker save {ref}`, rather than making the tar yourself"
     if not found.other and found.size == 0:
-        return CheckResult.fail(f"{member} in {filename} is empty: export the container with `docker export` (a container made from {ref}), {by_hand}.", seen, want)
+        return CheckResult.fail(
+            f"{member} in {filename} is empty: export the container with `docker export` (a container made from {ref}), {by_hand}.",
+            seen,
+            want,
+        )
     if found != original:
         return CheckResult.fail(
             f"{member} in {filename} is not {program}'s program from the {ref} image: it is {found.words()}, {ref}'s is "
             f"{original.words()}. Export a container made from {ref} with `docker export`, {by_hand}.",
-            seen, want,
+            seen,
+            want,
         )
     return held

@@ -36,17 +36,32 @@ COPY_THE_PAGE = "Copy your index.html to /usr/share/nginx/html/ in the Dockerfil
 def _compare(where: str, status: int | None, body: str, expected: str, different: str = COPY_THE_PAGE) -> CheckResult:
     want = f"HTTP 200 with {len(expected.strip())} characters of your page"
     if status is None:
-        return CheckResult.fail(f"{where} did not answer HTTP ({body}): is nginx running in it, on port 80?", "no answer", want)
+        return CheckResult.fail(
+            f"{where} did not answer HTTP ({body}): is nginx running in it, on port 80?", "no answer", want
+        )
     if status != 200:
-        return CheckResult.fail(f"{where} answered HTTP {status}: is your index.html in /usr/share/nginx/html?", f"HTTP {status}", want)
+        return CheckResult.fail(
+            f"{where} answered HTTP {status}: is your index.html in /usr/share/nginx/html?", f"HTTP {status}", want
+        )
     if body.strip() != expected.strip():
         first = body.strip().splitlines()[0][:80] if body.strip() else "(empty)"
-        return CheckResult.fail(f"{where} serves a different page: its first line is {first!r}. {different}", f"a {len(body.strip())}-character page", want)
+        return CheckResult.fail(
+            f"{where} serves a different page: its first line is {first!r}. {different}",
+            f"a {len(body.strip())}-character page",
+            want,
+        )
     return CheckResult.ok(f"{where} serves your page.", "HTTP 200, your page", want)
 
 
-def serves(ctx: LabContext, ref: str, expected: str, port: str = "80/tcp", path: str = "/", how: str = "",
-           different: str = COPY_THE_PAGE) -> CheckResult:
+def serves(
+    ctx: LabContext,
+    ref: str,
+    expected: str,
+    port: str = "80/tcp",
+    path: str = "/",
+    how: str = "",
+    different: str = COPY_THE_PAGE,
+) -> CheckResult:
     """Run `ref` (in a labelled container, removed afterwards), GET `path`, and compare the body;
     `different` is what to do when it serves another page."""
     missing = present(ctx, ref, how)
@@ -69,6 +84,8 @@ def container_answers(ctx: LabContext, name: str, expected: str, port: str = "80
     bindings = ((box or {}).get("NetworkSettings") or {}).get("Ports") or {}
     published = [b for b in bindings.get(port) or [] if b.get("HostPort")]
     if not published:
-        return CheckResult.fail(f"{name} does not publish {port}: run it with `-p 8080:80`.", "no published port", f"{port} published")
+        return CheckResult.fail(
+            f"{name} does not publish {port}: run it with `-p 8080:80`.", "no published port", f"{port} published"
+        )
     status, body = fetch(f"http://127.0.0.1:{published[0]['HostPort']}{path}")
     return _compare(name, status, body, expected)

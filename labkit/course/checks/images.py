@@ -40,7 +40,11 @@ def present(ctx: LabContext, ref: str, how: str = "") -> CheckResult:
     image_id = ctx.engine.image_id(ref)
     if image_id is None:
         hint = how or f"get it with `docker pull {ref}`"
-        return CheckResult.fail(f"There is no image {ref} in your engine yet: {hint}.{ctx.pull_advice(ref)}", "no such image", f"an image named {ref}")
+        return CheckResult.fail(
+            f"There is no image {ref} in your engine yet: {hint}.{ctx.pull_advice(ref)}",
+            "no such image",
+            f"an image named {ref}",
+        )
     return CheckResult.ok(f"{ref} is there.", f"{ref} is {short(image_id)}", f"an image named {ref}")
 
 
@@ -48,7 +52,9 @@ def absent(ctx: LabContext, ref: str, how: str = "") -> CheckResult:
     image_id = ctx.engine.image_id(ref)
     if image_id is not None:
         hint = how or f"remove it with `docker rmi {ref}`"
-        return CheckResult.fail(f"{ref} is still there: {hint}.", f"{ref} is {short(image_id)}", f"no image named {ref}")
+        return CheckResult.fail(
+            f"{ref} is still there: {hint}.", f"{ref} is {short(image_id)}", f"no image named {ref}"
+        )
     return CheckResult.ok(f"{ref} is gone.", "no such image", f"no image named {ref}")
 
 
@@ -60,19 +66,33 @@ def same_image(ctx: LabContext, ref: str, target: str, how: str = "") -> CheckRe
         hint = how or f"make it with `docker tag {target} {ref}`"
         return CheckResult.fail(f"There is no image {ref} yet: {hint}.", "no such image", expected)
     if target_id is None:
-        return CheckResult.fail(f"{target} is not in your engine, so {ref} cannot be its name: pull {target} first.", f"no image {target}", expected)
+        return CheckResult.fail(
+            f"{target} is not in your engine, so {ref} cannot be its name: pull {target} first.",
+            f"no image {target}",
+            expected,
+        )
     if ref_id != target_id:
         seen = f"{ref} is {short(ref_id)}, {target} is {short(target_id)}"
         if not names_of(ctx, ref_id, ref):  # `ref` is that image's only name: another image, not an unnamed one
-            (ref_repo, _, ref_tag), (target_repo, _, target_tag) = _full(ref).rpartition(":"), _full(target).rpartition(":")
+            (ref_repo, _, ref_tag), (target_repo, _, target_tag) = (
+                _full(ref).rpartition(":"),
+                _full(target).rpartition(":"),
+            )
             move = f"{target_tag} as {ref_tag}" if ref_repo == target_repo else f"{target} as {ref}"
-            return CheckResult.fail(f"{ref} points to another image than {target}: tag {move} (`docker tag {target} {ref}`).", seen, expected)
+            return CheckResult.fail(
+                f"{ref} points to another image than {target}: tag {move} (`docker tag {target} {ref}`).",
+                seen,
+                expected,
+            )
         return CheckResult.fail(
             f"{ref} exists but points to {describe(ctx, ref_id, ref)}, not to {target}'s image ({short(target_id)}): "
             "did you tag the wrong image?",
-            seen, expected,
+            seen,
+            expected,
         )
-    return CheckResult.ok(f"{ref} is another name for {target}: same image id {short(ref_id)}.", f"both are {short(ref_id)}", expected)
+    return CheckResult.ok(
+        f"{ref} is another name for {target}: same image id {short(ref_id)}.", f"both are {short(ref_id)}", expected
+    )
 
 
 def layers(ctx: LabContext, ref: str) -> list[str]:
@@ -90,7 +110,9 @@ def base_layers(ctx: LabContext, base: str) -> list[str] | None:
         return None
 
 
-def built_on(ctx: LabContext, ref: str, base: str, new_layers: int | None = None, at_most: int | None = None) -> CheckResult:
+def built_on(
+    ctx: LabContext, ref: str, base: str, new_layers: int | None = None, at_most: int | None = None
+) -> CheckResult:
     """`base`'s layers are the first layers of `ref`, plus exactly `new_layers` (or at most `at_most`) of its own."""
     missing = present(ctx, ref, f"build it with `docker build -t {ref} …`")
     if not missing.passed:
@@ -101,20 +123,35 @@ def built_on(ctx: LabContext, ref: str, base: str, new_layers: int | None = None
     mine = layers(ctx, ref)
     extra = len(mine) - len(theirs)
     want = f"{base}'s {len(theirs)} layers, then " + (
-        f"{new_layers} new layer(s)" if new_layers is not None else f"at most {at_most} new layer(s)" if at_most is not None else "its own"
+        f"{new_layers} new layer(s)"
+        if new_layers is not None
+        else f"at most {at_most} new layer(s)"
+        if at_most is not None
+        else "its own"
     )
     seen = f"{len(mine)} layers, {max(extra, 0)} beyond {base}'s"
     if mine[: len(theirs)] != theirs:
-        return CheckResult.fail(f"{ref} is not built on {base}: its first layers are not {base}'s. Start your Dockerfile with `FROM {base}`.", f"{ref} does not start with {base}'s layers", want)
+        return CheckResult.fail(
+            f"{ref} is not built on {base}: its first layers are not {base}'s. Start your Dockerfile with `FROM {base}`.",
+            f"{ref} does not start with {base}'s layers",
+            want,
+        )
     if extra == 0:
         return CheckResult.fail(
             f"{ref} has exactly {base}'s layers and nothing of its own: it was tagged, not built. Build it from your Dockerfile with `docker build -t {ref} …`.",
-            seen, want,
+            seen,
+            want,
         )
     if new_layers is not None and extra != new_layers:
-        return CheckResult.fail(f"{ref} adds {extra} layer(s) to {base}; expected {new_layers}, one per RUN/COPY/ADD instruction.", seen, want)
+        return CheckResult.fail(
+            f"{ref} adds {extra} layer(s) to {base}; expected {new_layers}, one per RUN/COPY/ADD instruction.",
+            seen,
+            want,
+        )
     if at_most is not None and extra > at_most:
-        return CheckResult.fail(f"{ref} adds {extra} layers to {base}; at most {at_most} are allowed: combine instructions.", seen, want)
+        return CheckResult.fail(
+            f"{ref} adds {extra} layers to {base}; at most {at_most} are allowed: combine instructions.", seen, want
+        )
     return CheckResult.ok(f"{ref} is built on {base} and adds {extra} layer(s) of its own.", seen, want)
 
 
@@ -129,19 +166,46 @@ def diverge_at(ctx: LabContext, first: str, second: str, shared: int, what: str 
     want = f"the first {shared} layers shared, then different"
     seen = f"{common} layers shared ({len(a)} in {first}, {len(b)} in {second})"
     if a == b:
-        return CheckResult.fail(f"{second} is the very same image as {first}: change a file in app/ before building {second}.", seen, want)
+        return CheckResult.fail(
+            f"{second} is the very same image as {first}: change a file in app/ before building {second}.", seen, want
+        )
     if common < shared:
         return CheckResult.fail(
             f"The tag moved: {second} no longer shares the {what or 'earlier'} layer(s) with {first} "
             f"(only {common} of {shared} are shared). Build again without --no-cache, and change only app/, not the lines above COPY.",
-            seen, want,
+            seen,
+            want,
         )
     if common > shared:
-        return CheckResult.fail(f"{second} shares {common} layers with {first}, more than the {shared} expected: the change did not reach the layer it should.", seen, want)
-    return CheckResult.ok(f"{second} reuses {first}'s first {shared} layers from the build cache and differs from there.", seen, want)
+        return CheckResult.fail(
+            f"{second} shares {common} layers with {first}, more than the {shared} expected: the change did not reach the layer it should.",
+            seen,
+            want,
+        )
+    return CheckResult.ok(
+        f"{second} reuses {first}'s first {shared} layers from the build cache and differs from there.", seen, want
+    )
 
 
-KNOWN = {"RUN", "COPY", "ADD", "CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "WORKDIR", "USER", "VOLUME", "ARG", "STOPSIGNAL", "HEALTHCHECK", "SHELL", "ONBUILD", "MAINTAINER"}
+KNOWN = {
+    "RUN",
+    "COPY",
+    "ADD",
+    "CMD",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "LABEL",
+    "WORKDIR",
+    "USER",
+    "VOLUME",
+    "ARG",
+    "STOPSIGNAL",
+    "HEALTHCHECK",
+    "SHELL",
+    "ONBUILD",
+    "MAINTAINER",
+}
 
 
 def instruction(created_by: str) -> tuple[str, str]:
@@ -151,7 +215,7 @@ def instruction(created_by: str) -> tuple[str, str]:
         kind, _, rest = text.removeprefix("/bin/sh -c #(nop)").strip().partition(" ")
         return kind.upper(), rest.strip()
     if text.startswith("|"):  # classic builder RUN with build args: "|1 A=b /bin/sh -c …"
-        text = text[text.find("/bin/sh -c"):] if "/bin/sh -c" in text else text
+        text = text[text.find("/bin/sh -c") :] if "/bin/sh -c" in text else text
     if text.startswith("/bin/sh -c "):
         return "RUN", text.removeprefix("/bin/sh -c ").strip()
     kind, _, rest = text.partition(" ")
@@ -180,10 +244,13 @@ def history_in_order(ctx: LabContext, ref: str, expected: list[tuple[str, str]])
             return CheckResult.fail(
                 f"In {ref}'s build `{step}` comes before `{before}`: move the {kind} line below the `{before}` line "
                 f"in your Dockerfile, then build {ref} again.",
-                observed, want,
+                observed,
+                want,
             )
         if found is None:
-            return CheckResult.fail(f"`{kind} {text}` is missing from {ref}'s build: it is not in the image's history.", observed, want)
+            return CheckResult.fail(
+                f"`{kind} {text}` is missing from {ref}'s build: it is not in the image's history.", observed, want
+            )
         position = found + 1
     return CheckResult.ok(f"{ref}'s history shows the expected instructions in order.", want, want)
 
@@ -207,7 +274,11 @@ def config_field(ctx: LabContext, ref: str, field: str, expected) -> CheckResult
         actual = sorted((actual or {}).keys())
         expected = sorted(expected)
     if actual != expected:
-        return CheckResult.fail(f"{ref}'s {field} is {json.dumps(actual)}, not {json.dumps(expected)}.", json.dumps(actual), json.dumps(expected))
+        return CheckResult.fail(
+            f"{ref}'s {field} is {json.dumps(actual)}, not {json.dumps(expected)}.",
+            json.dumps(actual),
+            json.dumps(expected),
+        )
     return CheckResult.ok(f"{ref}'s {field} is {json.dumps(actual)}.", json.dumps(actual), json.dumps(expected))
 
 
@@ -220,7 +291,11 @@ def file_in_image(ctx: LabContext, ref: str, path: str, contains: bytes | None =
     if data is None:
         return CheckResult.fail(f"{ref} has no file {path}.", f"no {path}", f"{path} in {ref}")
     if contains is not None and contains not in data:
-        return CheckResult.fail(f"{path} in {ref} does not hold {contains.decode(errors='replace')!r}.", data[:80].decode(errors="replace"), contains.decode(errors="replace"))
+        return CheckResult.fail(
+            f"{path} in {ref} does not hold {contains.decode(errors='replace')!r}.",
+            data[:80].decode(errors="replace"),
+            contains.decode(errors="replace"),
+        )
     return CheckResult.ok(f"{ref} holds {path}.", f"{path} is there", f"{path} in {ref}")
 
 
@@ -231,7 +306,9 @@ def committed_from(ctx: LabContext, ref: str, container: str) -> CheckResult:
     image store no longer report it."""
     box = ctx.engine.container(container)
     if box is None:
-        return CheckResult.fail(f"There is no container {container} to commit from.", "no such container", f"a container named {container}")
+        return CheckResult.fail(
+            f"There is no container {container} to commit from.", "no such container", f"a container named {container}"
+        )
     missing = present(ctx, ref, f"commit it with `docker commit {container} {ref}`")
     if not missing.passed:
         return missing
@@ -244,12 +321,21 @@ def committed_from(ctx: LabContext, ref: str, container: str) -> CheckResult:
         return CheckResult.fail(
             f"{container} has no changes, so a commit of it adds nothing: change something inside it first, "
             f"then commit again (`docker commit {container} {ref}`).",
-            "no changes in the container", want,
+            "no changes in the container",
+            want,
         )
     if mine == base_layers:
-        return CheckResult.fail(f"{ref} has the same layers as {container}'s image: it was tagged, not committed. Run `docker commit {container} {ref}`.", seen, want)
+        return CheckResult.fail(
+            f"{ref} has the same layers as {container}'s image: it was tagged, not committed. Run `docker commit {container} {ref}`.",
+            seen,
+            want,
+        )
     if mine[:-1] != base_layers:
-        return CheckResult.fail(f"{ref} is not one layer on top of {container}'s image: was it committed from another container, or built?", seen, want)
+        return CheckResult.fail(
+            f"{ref} is not one layer on top of {container}'s image: was it committed from another container, or built?",
+            seen,
+            want,
+        )
     return _holds_changes(ctx, ref, container, seen, want)
 
 
@@ -268,16 +354,20 @@ def _holds_changes(ctx: LabContext, ref: str, container: str, seen: str, want: s
             what = "was deleted in" if inside is None else "differs from the one in"
             return CheckResult.fail(
                 f"{path} in {ref} {what} {container}: the commit is older than that change, commit again.",
-                f"{path} does not match", want,
+                f"{path} does not match",
+                want,
             )
         checked += 1
         if checked >= sample:
             break
     if not checked:  # folders only (`mkdir`): their contents are other changes, so compare that they are there
-        missing = [c["Path"] for c in changes[:sample] if c["Kind"] != 2 and not ctx.engine.image_has_path(ref, c["Path"])]
+        missing = [
+            c["Path"] for c in changes[:sample] if c["Kind"] != 2 and not ctx.engine.image_has_path(ref, c["Path"])
+        ]
         if missing:
             return CheckResult.fail(
                 f"{missing[0]} in {container} is not in {ref}: the commit is older than that change, commit again.",
-                f"{missing[0]} missing", want,
+                f"{missing[0]} missing",
+                want,
             )
     return CheckResult.ok(f"{ref} is {container}'s image plus one layer that holds {container}'s changes.", seen, want)

@@ -38,7 +38,8 @@ def logged_in(ctx: LabContext) -> CheckResult:
         return CheckResult.fail(
             f"Your docker client has no login for {registry} (in {ctx.docker_config / 'config.json'}): "
             f"run `docker login {registry} -u {user}` and give the lab password.",
-            "no stored login", expected,
+            "no stored login",
+            expected,
         )
     if creds == (ctx.user, ctx.password):
         accepted = True  # the registry's account file is written from this very password file
@@ -47,7 +48,11 @@ def logged_in(ctx: LabContext) -> CheckResult:
         accepted = probe.ping() == 200
         probe.close()
     if not accepted:
-        return CheckResult.fail(f"Your docker client keeps a login for {registry} as {creds[0]!r}, but the registry refuses it: log in again as {user} with the lab password.", f"login as {creds[0]} refused", expected)
+        return CheckResult.fail(
+            f"Your docker client keeps a login for {registry} as {creds[0]!r}, but the registry refuses it: log in again as {user} with the lab password.",
+            f"login as {creds[0]} refused",
+            expected,
+        )
     return CheckResult.ok(f"You are logged in to {registry} as {creds[0]}.", f"login as {creds[0]} accepted", expected)
 
 
@@ -71,26 +76,50 @@ def pushed(ctx: LabContext, ref: str) -> CheckResult:
     try:
         attrs = ctx.engine.image_attrs(ref)
     except ImageMissing:
-        return CheckResult.fail(f"There is no local image {ref}: give your image that name with `docker tag`, then push it.", f"no local {ref}", expected)
+        return CheckResult.fail(
+            f"There is no local image {ref}: give your image that name with `docker tag`, then push it.",
+            f"no local {ref}",
+            expected,
+        )
     local = [d.split("@", 1)[1] for d in attrs.get("RepoDigests") or [] if d.startswith(f"{registry}/{repo}@")]
     try:
         client = ctx.registry()
         remote = client.manifest_digest(repo, tag)
         past = []
-        if remote is not None and remote not in local:  # which of the local image's digests did the registry get pushed?
+        if (
+            remote is not None and remote not in local
+        ):  # which of the local image's digests did the registry get pushed?
             past = [digest for digest in local if client.manifest_digest(repo, digest)]
     except LabkitError as e:
         return CheckResult.error(str(e))
     return _compare(ref, repo, tag, remote, local, past, expected)
 
 
-def _compare(ref: str, repo: str, tag: str, remote: str | None, local: list[str], past: list[str], expected: str) -> CheckResult:
+def _compare(
+    ref: str, repo: str, tag: str, remote: str | None, local: list[str], past: list[str], expected: str
+) -> CheckResult:
     """The verdict: `remote` is the registry's digest for repo:tag, `local` the local image's repo digests
     for repo, `past` those of them the registry holds as manifests of repo."""
     if remote is None:
-        return CheckResult.fail(f"The registry has no {repo}:{tag}: push it with `docker push {ref}` (log in first).", "not in the registry", expected)
+        return CheckResult.fail(
+            f"The registry has no {repo}:{tag}: push it with `docker push {ref}` (log in first).",
+            "not in the registry",
+            expected,
+        )
     if remote in local:
-        return CheckResult.ok(f"The registry holds {repo}:{tag}, digest {remote[:19]}…, the same as your local image.", f"digest {remote}", expected)
+        return CheckResult.ok(
+            f"The registry holds {repo}:{tag}, digest {remote[:19]}…, the same as your local image.",
+            f"digest {remote}",
+            expected,
+        )
     if past:
-        return CheckResult.fail(f"The registry's {repo}:{tag} ({remote[:19]}…) is an older push, not your local {ref}: push again.", f"registry {remote[:19]}…, local {past[0][:19]}…", expected)
-    return CheckResult.fail(f"The registry has a {repo}:{tag}, but your local {ref} is not what was pushed: push it again with `docker push {ref}`.", f"registry: {remote[:19]}…, local: never pushed", expected)
+        return CheckResult.fail(
+            f"The registry's {repo}:{tag} ({remote[:19]}…) is an older push, not your local {ref}: push again.",
+            f"registry {remote[:19]}…, local {past[0][:19]}…",
+            expected,
+        )
+    return CheckResult.fail(
+        f"The registry has a {repo}:{tag}, but your local {ref} is not what was pushed: push it again with `docker push {ref}`.",
+        f"registry: {remote[:19]}…, local: never pushed",
+        expected,
+    )
