@@ -132,11 +132,17 @@ top of the image's read-only layers.
     code("!docker pull -q nginx"),
     *exercise(
         "container.two-from-one",
-        "%%bash\ndocker rm -f web1 web2 >/dev/null 2>&1\ndocker run -d --name web1 nginx\ndocker run -d --name web2 nginx",
+        (
+            "%%bash\n"
+            "docker rm -f web1 web2 >/dev/null 2>&1\n"
+            "docker run -d --name web1 nginx\n"
+            "docker run -d --name web2 nginx"
+        ),
     ),
     code("!docker ps"),
     md(
-        "Both containers run from the very same image. Here is your `web1`, drawn from your engine: the image's read-only layers, and the container's own layer on top."
+        "Both containers run from the very same image. Here is your `web1`, drawn from your engine: the image's "
+        "read-only layers, and the container's own layer on top."
     ),
     code('lab.show_layers("nginx", container="web1")'),
     *exercise("container.rw-layer", "!docker exec web1 sh -c 'echo hello from web1 > /hello.txt'"),
@@ -222,12 +228,21 @@ input did not change is not run again.
     code("!docker pull -q debian:bookworm-slim"),
     md("The app to package: one script, `layered-app/app/start.sh`."),
     code(
-        "%%bash\nmkdir -p layered-app/app\nprintf '#!/bin/sh\\necho \"Hello from layered-app v1\"\\n' > layered-app/app/start.sh\n"
+        "%%bash\n"
+        "mkdir -p layered-app/app\n"
+        "printf '#!/bin/sh\\necho \"Hello from layered-app v1\"\\n' > layered-app/app/start.sh\n"
         "chmod +x layered-app/app/start.sh\ncat layered-app/app/start.sh"
     ),
     *exercise(
         "layers.build",
-        '%%writefile layered-app/Dockerfile\nFROM debian:bookworm-slim\nRUN apt-get update\nRUN apt-get install -y curl\nCOPY ./app /app\nCMD ["/app/start.sh"]',
+        (
+            "%%writefile layered-app/Dockerfile\n"
+            "FROM debian:bookworm-slim\n"
+            "RUN apt-get update\n"
+            "RUN apt-get install -y curl\n"
+            "COPY ./app /app\n"
+            'CMD ["/app/start.sh"]'
+        ),
         "!docker build -t layered-app:v1 layered-app",
         before="(The course text writes `FROM ubuntu:22.04`; here it is `debian:bookworm-slim`.)",
     ),
@@ -259,7 +274,9 @@ If the app is copied *before* the packages are installed, every code change inva
 the install step too. `ordered-app/Dockerfile` is written that way:
 """),
     code(
-        "%%bash\nmkdir -p ordered-app/app\nprintf '#!/bin/sh\\necho \"Hello from ordered-app v1\"\\n' > ordered-app/app/start.sh\n"
+        "%%bash\n"
+        "mkdir -p ordered-app/app\n"
+        "printf '#!/bin/sh\\necho \"Hello from ordered-app v1\"\\n' > ordered-app/app/start.sh\n"
         "chmod +x ordered-app/app/start.sh\n"
         "[ -f ordered-app/Dockerfile ] || printf 'FROM debian:bookworm-slim\\nCOPY ./app /app\\n"
         'RUN apt-get update && apt-get install -y curl\\nCMD ["/app/start.sh"]\\n\' > ordered-app/Dockerfile\n'
@@ -267,7 +284,13 @@ the install step too. `ordered-app/Dockerfile` is written that way:
     ),
     *exercise(
         "layers.order",
-        '%%writefile ordered-app/Dockerfile\nFROM debian:bookworm-slim\nRUN apt-get update && apt-get install -y curl\nCOPY ./app /app\nCMD ["/app/start.sh"]',
+        (
+            "%%writefile ordered-app/Dockerfile\n"
+            "FROM debian:bookworm-slim\n"
+            "RUN apt-get update && apt-get install -y curl\n"
+            "COPY ./app /app\n"
+            'CMD ["/app/start.sh"]'
+        ),
         "%%bash\nprintf '#!/bin/sh\\necho \"Hello from ordered-app v1\"\\n' > ordered-app/app/start.sh\n"
         "docker build -q -t ordered-app:v1 ordered-app\n"
         "printf '#!/bin/sh\\necho \"Hello from ordered-app v2\"\\n' > ordered-app/app/start.sh\n"
@@ -337,7 +360,8 @@ commands up front. (The course text uses `alpine` and `apk add curl`; on Debian 
     *exercise(
         "tryit.install",
         "%%bash\ndocker rm -f tryit-box >/dev/null 2>&1\n"
-        "docker run --name tryit-box debian:bookworm-slim sh -c 'apt-get update -q && apt-get install -y -q curl' | tail -n 3\n"
+        "docker run --name tryit-box debian:bookworm-slim sh -c 'apt-get update -q && apt-get install -y -q curl' "
+        "| tail -n 3\n"
         "docker ps -a",
     ),
     *exercise(
@@ -390,11 +414,19 @@ with it:
 """),
     *exercise(
         "push.tag-push",
-        '%%bash\ndocker tag myapp "$LABKIT_REGISTRY/$LABKIT_USER/myapp:v1"\ndocker push "$LABKIT_REGISTRY/$LABKIT_USER/myapp:v1"',
+        (
+            "%%bash\n"
+            'docker tag myapp "$LABKIT_REGISTRY/$LABKIT_USER/myapp:v1"\n'
+            'docker push "$LABKIT_REGISTRY/$LABKIT_USER/myapp:v1"'
+        ),
     ),
     *exercise(
         "push.pull-back",
-        '%%bash\ndocker rmi "$LABKIT_REGISTRY/$LABKIT_USER/myapp:v1"\ndocker pull "$LABKIT_REGISTRY/$LABKIT_USER/myapp:v1"',
+        (
+            "%%bash\n"
+            'docker rmi "$LABKIT_REGISTRY/$LABKIT_USER/myapp:v1"\n'
+            'docker pull "$LABKIT_REGISTRY/$LABKIT_USER/myapp:v1"'
+        ),
     ),
     md("The digest `docker pull` printed is the one `docker push` printed: the same image, byte for byte."),
     recap(
@@ -425,14 +457,20 @@ The check runs your image, asks it for `/`, and compares the answer with your
     md("Edit `mysite/index.html` in JupyterLab's file browser to make it yours, then do the task:"),
     *exercise(
         "capstone.site",
-        '%%writefile mysite/Dockerfile\nFROM nginx\nLABEL org.opencontainers.image.authors="learner"\nCOPY index.html /usr/share/nginx/html/index.html',
+        (
+            "%%writefile mysite/Dockerfile\n"
+            "FROM nginx\n"
+            'LABEL org.opencontainers.image.authors="learner"\n'
+            "COPY index.html /usr/share/nginx/html/index.html"
+        ),
         "!docker build -t mysite:v1 -t mysite:latest mysite",
         '%%bash\ndocker tag mysite:v1 "$LABKIT_REGISTRY/$LABKIT_USER/mysite:v1"\n'
         'docker login "$LABKIT_REGISTRY" -u "$LABKIT_USER" --password-stdin < "$LABKIT_PASSWORD_FILE"\n'
         'docker push "$LABKIT_REGISTRY/$LABKIT_USER/mysite:v1"',
     ),
     md(
-        "To see it yourself: `docker run -d -p 8080:80 mysite:v1`, then open http://localhost:8080 (or `curl localhost:8080`)."
+        "To see it yourself: `docker run -d -p 8080:80 mysite:v1`, then open http://localhost:8080 (or "
+        "`curl localhost:8080`)."
     ),
     code("lab.progress()"),
     recap(

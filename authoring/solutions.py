@@ -30,9 +30,18 @@ def _start_sh(app: str, version: str) -> str:
 
 
 # Dockerfiles as printf writes them (\n for a new line, \" for a quote inside the single-quoted text).
-LAYERED_DOCKERFILE = 'FROM debian:bookworm-slim\\nRUN apt-get update\\nRUN apt-get install -y curl\\nCOPY ./app /app\\nCMD [\\"/app/start.sh\\"]\\n'
-ORDERED_DOCKERFILE = 'FROM debian:bookworm-slim\\nRUN apt-get update && apt-get install -y curl\\nCOPY ./app /app\\nCMD [\\"/app/start.sh\\"]\\n'
-SITE_DOCKERFILE = 'FROM nginx\\nLABEL org.opencontainers.image.authors=\\"learner\\"\\nCOPY index.html /usr/share/nginx/html/index.html\\n'
+LAYERED_DOCKERFILE = (
+    "FROM debian:bookworm-slim\\nRUN apt-get update\\nRUN apt-get install -y curl\\n"
+    'COPY ./app /app\\nCMD [\\"/app/start.sh\\"]\\n'
+)
+ORDERED_DOCKERFILE = (
+    "FROM debian:bookworm-slim\\nRUN apt-get update && apt-get install -y curl\\n"
+    'COPY ./app /app\\nCMD [\\"/app/start.sh\\"]\\n'
+)
+SITE_DOCKERFILE = (
+    'FROM nginx\\nLABEL org.opencontainers.image.authors=\\"learner\\"\\n'
+    "COPY index.html /usr/share/nginx/html/index.html\\n"
+)
 LOGIN = "docker login {registry} -u {user} --password-stdin < {password_file}"
 
 SOLUTIONS: dict[str, Solution] = {

@@ -104,7 +104,10 @@ def cases(reg: str, user: str, password: str, ws: Path) -> list[tuple]:
                 f"{inspect} my-custom-image",
                 f"{inspect} debian:bookworm-slim",
                 "docker diff custom-box",
-                "id=$(docker create my-custom-image true); docker cp custom-box:/etc/motd - >/dev/null; docker cp $id:/etc/motd - >/dev/null; docker rm $id",
+                (
+                    "id=$(docker create my-custom-image true); docker cp custom-box:/etc/motd - >/dev/null; "
+                    "docker cp $id:/etc/motd - >/dev/null; docker rm $id"
+                ),
             ],
             lambda c, s: _raw_commit(c),
         ),
@@ -231,14 +234,16 @@ def main() -> int:
             ok &= shell_ok and over_ok
             rows.append((primitive, exercise, t_lab, t_shell, t_check, t_raw, shell_ok, over, over_ok))
     print(
-        f"{'primitive':34} {'exercise':24} {'lab.check':>10} {'shell':>9} {'ratio':>6}  {'check':>9} {'raw sdk':>9} {'overhead':>9}"
+        f"{'primitive':34} {'exercise':24} {'lab.check':>10} {'shell':>9} {'ratio':>6}  {'check':>9} "
+        f"{'raw sdk':>9} {'overhead':>9}"
     )
     for primitive, exercise, t_lab, t_shell, t_check, t_raw, shell_ok, over, over_ok in rows:
         raw_text = f"{t_raw * 1000:7.1f}ms" if t_raw else "        -"
         over_text = f"{over * 100:+7.0f}%" if over is not None else "        -"
         floor = f"  (raw alone is {t_raw / t_shell:.2f}x shell)" if t_raw and not shell_ok else ""
         print(
-            f"{primitive:34} {exercise:24} {t_lab * 1000:8.1f}ms {t_shell * 1000:7.1f}ms {t_lab / t_shell:5.2f}x{'' if shell_ok else '!'} "
+            f"{primitive:34} {exercise:24} {t_lab * 1000:8.1f}ms {t_shell * 1000:7.1f}ms "
+            f"{t_lab / t_shell:5.2f}x{'' if shell_ok else '!'} "
             f"{t_check * 1000:7.1f}ms {raw_text} {over_text}{'' if over_ok else '!'}{floor}"
         )
     print(

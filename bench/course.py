@@ -115,18 +115,21 @@ def main() -> int:
             rows.append((path.stem, *times, labkit_s, kernel_s))
             print(
                 f"{path.stem:24} notebook {times[0]:6.1f} s   shell {times[1]:6.1f} s   {times[0] / times[1]:4.2f}x"
-                f"   (labkit cells {labkit_s:4.1f} s, kernel and messaging {kernel_s:4.1f} s, other cells {other_s:4.1f} s)",
+                f"   (labkit cells {labkit_s:4.1f} s, kernel and messaging {kernel_s:4.1f} s, "
+                f"other cells {other_s:4.1f} s)",
                 flush=True,
             )
     notebooks, floor = sum(r[1] for r in rows), sum(r[2] for r in rows)
     ratio = notebooks / floor
     labkit_s, kernel_s = sum(r[3] for r in rows), sum(r[4] for r in rows)
     print(
-        f"{'all notebooks':24} notebook {notebooks:6.1f} s   shell {floor:6.1f} s   {ratio:4.2f}x  (target <= {TARGET}x){'' if ratio <= TARGET else '  MISSED'}"
+        f"{'all notebooks':24} notebook {notebooks:6.1f} s   shell {floor:6.1f} s   {ratio:4.2f}x  "
+        f"(target <= {TARGET}x){'' if ratio <= TARGET else '  MISSED'}"
     )
     print(
         f"{'':24} of the notebook time: labkit cells {labkit_s:.1f} s, kernels and messaging {kernel_s:.1f} s, "
-        f"the rest in the notebooks' own shell cells (each `!` line a process of its own, through pipes once lab.ready() ran)"
+        "the rest in the notebooks' own shell cells "
+        "(each `!` line a process of its own, through pipes once lab.ready() ran)"
     )
     print(
         f"{'':24} the slowest labkit cells: "

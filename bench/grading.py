@@ -128,24 +128,29 @@ def main() -> int:
     print(f"plain nbclient, one lab, reset between: {plain:7.1f} s  ({plain / count:5.2f} s per notebook)")
     for jobs in (1, 2):
         print(
-            f"--jobs {jobs}: sandboxed {per[(jobs, True)]:5.2f} s per submission, unsandboxed {per[(jobs, False)]:5.2f} s: "
-            f"{sandbox_cost[jobs]:.2f}x (target <= {TARGET_SANDBOX}x){'' if sandbox_cost[jobs] <= TARGET_SANDBOX else '  MISSED'}"
+            f"--jobs {jobs}: sandboxed {per[(jobs, True)]:5.2f} s per submission, "
+            f"unsandboxed {per[(jobs, False)]:5.2f} s: {sandbox_cost[jobs]:.2f}x "
+            f"(target <= {TARGET_SANDBOX}x){'' if sandbox_cost[jobs] <= TARGET_SANDBOX else '  MISSED'}"
             f"   (in submissions {inside[(jobs, True)] / jobs:.1f} s and {inside[(jobs, False)] / jobs:.1f} s a worker)"
         )
     print(
-        f"--jobs 2 over --jobs 1, sandboxed: {speedup:.2f}x faster (target >= {TARGET_SPEEDUP}x){'' if speedup >= TARGET_SPEEDUP else '  MISSED'}"
+        f"--jobs 2 over --jobs 1, sandboxed: {speedup:.2f}x faster "
+        f"(target >= {TARGET_SPEEDUP}x){'' if speedup >= TARGET_SPEEDUP else '  MISSED'}"
     )
     print(
-        f"unsandboxed --jobs 1 over plain nbclient: {overhead:.2f}x (target <= {TARGET_OVERHEAD}x){'' if overhead <= TARGET_OVERHEAD else '  MISSED'}"
+        f"unsandboxed --jobs 1 over plain nbclient: {overhead:.2f}x "
+        f"(target <= {TARGET_OVERHEAD}x){'' if overhead <= TARGET_OVERHEAD else '  MISSED'}"
     )
     if own_peaks:
         print(
-            f"a sandbox's peak memory (kernel, engine, registries: their own): median {statistics.median(own_peaks):.0f} MB, "
-            f"most {max(own_peaks):.0f} MB (target <= {TARGET_PEAK_MB} MB){'' if max(own_peaks) <= TARGET_PEAK_MB else '  MISSED'}"
+            "a sandbox's peak memory (kernel, engine, registries: their own): "
+            f"median {statistics.median(own_peaks):.0f} MB, most {max(own_peaks):.0f} MB "
+            f"(target <= {TARGET_PEAK_MB} MB){'' if max(own_peaks) <= TARGET_PEAK_MB else '  MISSED'}"
         )
     if peaks:
         print(
-            f"   with the page cache of their files (the cgroup's peak): median {statistics.median(peaks):.0f} MB, most {max(peaks)} MB"
+            f"   with the page cache of their files (the cgroup's peak): median {statistics.median(peaks):.0f} MB, "
+            f"most {max(peaks)} MB"
         )
     print(f"one sandbox: made in {make_s:.2f} s, taken down in {down_s:.2f} s (median of 5)")
     if wrong:  # a grading lab that is broken must not hide behind a partial score that looks right
@@ -156,7 +161,8 @@ def main() -> int:
             print(f"   WRONG {line}")
     else:
         print(
-            f"every submission scored as expected in all {len(ORDER)} runs (the worked solution 10, the untouched notebook 0)"
+            f"every submission scored as expected in all {len(ORDER)} runs "
+            "(the worked solution 10, the untouched notebook 0)"
         )
     return 0 if ok else 1
 
@@ -193,18 +199,25 @@ class OwnMemory:
 
 def sandbox_lifetimes(paths) -> tuple[float, float]:
     """Median seconds to make one sandbox (as the grader does, base layers copied in) and to take it down."""
+    from labkit import sandbox
+    from labkit.course import catalog
     from labkit.home import State
     from labkit.lab import fresh
     from labkit.registries import programs
-    from labkit.sandbox import _box
 
     state = State.load(paths)
-    sandboxing = fresh.Sandboxing(_box.Limits(), programs.data_dir(paths, programs.MIRROR), (paths.home,), os.getpid())
-    seeded = fresh.seeded_registry(Path(tempfile.mkdtemp()) / "seeded", state.mirror, paths.cache)
+    sandboxing = fresh.Sandboxing(
+        sandbox.Limits(), programs.data_dir(paths, programs.MIRROR), (paths.home,), os.getpid()
+    )
+    seeded = fresh.seeded_registry(
+        Path(tempfile.mkdtemp()) / "seeded", state.mirror, paths.cache, catalog.registry_repositories
+    )
     made, down = [], []
     for i in range(5):
         start = time.perf_counter()
-        lab = fresh.prepare(Path(f"bench-{i}"), state.mirror, paths.cache, seeded, sandboxing)
+        lab = fresh.prepare(
+            Path(f"bench-{i}"), state.mirror, paths.cache, catalog.registry_repositories, seeded, sandboxing
+        )
         made.append(time.perf_counter() - start)
         start = time.perf_counter()
         fresh.dismantle(lab)

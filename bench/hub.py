@@ -81,12 +81,13 @@ def learner_round(base: str, names: list[str], teacher: HubLearner) -> dict:
 def peaks() -> list[tuple[float, float]]:
     """Each running lab's memory (MB), from its sandbox's cgroup: (its programs' own memory now, anonymous
     and resident; the group's peak, which also counts the page cache of its disk and image unpacking)."""
-    from labkit.sandbox import _box, _cgroups
+    from labkit import sandbox
+    from labkit.sandbox import _cgroups
 
     found = []
     for line in Path("/etc/passwd").read_text().splitlines():
         user = line.split(":", 1)[0]
-        if user.startswith(f"{_box.PREFIX}-") and "-u" in user:
+        if user.startswith(f"{sandbox.PREFIX}-") and "-u" in user:
             group = _cgroups.Group(user)
             found.append(((group.own_memory() or 0) / 2**20, (group.peak_memory() or 0) / 2**20))
     return found
@@ -94,23 +95,23 @@ def peaks() -> list[tuple[float, float]]:
 
 def reference(work: Path) -> float:
     """Making and taking down one bare sandbox (what a lab's start costs besides JupyterLab)."""
+    from labkit import sandbox
     from labkit.home import LabPaths
     from labkit.lab import fresh
     from labkit.registries import programs
-    from labkit.sandbox import _box
 
     paths = LabPaths.from_env()
     engine = fresh.sandbox_engine(paths.cache)
-    spec = _box.Spec(
-        name=f"{_box.PREFIX}-{os.getpid()}-ref",
-        limits=_box.Limits(),
+    spec = sandbox.Spec(
+        name=f"{sandbox.PREFIX}-{os.getpid()}-ref",
+        limits=sandbox.Limits(),
         engine=engine,
         mirror_data=programs.data_dir(paths, programs.MIRROR),
         expose=fresh.exposed(engine),
         store="containerd" if engine.current else "classic",
     )
     start = time.monotonic()
-    _box.take_down(_box.make(spec))
+    sandbox.take_down(sandbox.make(spec))
     return time.monotonic() - start
 
 
@@ -167,9 +168,10 @@ def main(rounds: list[int]) -> int:
                 line = (
                     f"N={n}: sign-in to a ready lab median {statistics.median(ready):.1f} s, worst {max(ready):.1f} s "
                     f"({statistics.median(ready) / ref:.1f}x a bare sandbox); memory per lab (its programs') median "
-                    f"{statistics.median(own):.0f} MB, worst {worst_memory:.0f} MB (cgroup peak with page cache: median "
-                    f"{statistics.median(peak):.0f} MB, worst {max(peak):.0f} MB); "
-                    f"class view delay median {statistics.median(delays):.2f} s, worst {max(delays):.2f} s (+ the page's 1 s poll)"
+                    f"{statistics.median(own):.0f} MB, worst {worst_memory:.0f} MB (cgroup peak with page cache: "
+                    f"median {statistics.median(peak):.0f} MB, worst {max(peak):.0f} MB); "
+                    f"class view delay median {statistics.median(delays):.2f} s, worst {max(delays):.2f} s "
+                    "(+ the page's 1 s poll)"
                 )
                 if n == 1 and max(ready) > READY_TARGET:
                     line += f"  MISSED ready <= {READY_TARGET} s"

@@ -63,6 +63,23 @@ class ConsoleReporter(Reporter):
         self.console.print(f"[yellow]![/] {escape(text)}")
 
 
+def add_up(commands) -> None:
+    p = commands.add_parser("up", help="start the engine, the course registry and the mirror (idempotent)")
+    p.add_argument("--engine", metavar="HOST", help="use this Docker engine (unix:///… or tcp://…)")
+    p.add_argument("--managed", action="store_true", help="start labkit's own engine even if one is reachable")
+    p.add_argument(
+        "--store",
+        choices=["containerd", "classic"],
+        help="labkit's own engine's image store (default: containerd, as Engine 29 and Docker Desktop)",
+    )
+    p.add_argument(
+        "--bundle",
+        metavar="FILE",
+        help="take the base images and Debian packages from a bundle (`labkit mirror save`): no internet needed",
+    )
+    p.set_defaults(func=cmd_up)
+
+
 def cmd_up(args: argparse.Namespace, paths: LabPaths) -> int:
     reporter = ConsoleReporter(err)
     if args.bundle:
@@ -80,6 +97,16 @@ def cmd_up(args: argparse.Namespace, paths: LabPaths) -> int:
     return _print_status(lifecycle.status(paths))
 
 
+def add_down(commands) -> None:
+    p = commands.add_parser("down", help="stop what `labkit up` started, and nothing else")
+    p.add_argument(
+        "--purge",
+        action="store_true",
+        help="on your own engine, also remove the registries' containers and their storage (pushed images go)",
+    )
+    p.set_defaults(func=cmd_down)
+
+
 def cmd_down(args: argparse.Namespace, paths: LabPaths) -> int:
     stopped = lifecycle.down(paths, purge=args.purge)
     for what in stopped:
@@ -90,6 +117,12 @@ def cmd_down(args: argparse.Namespace, paths: LabPaths) -> int:
     if state.engine.host and not state.engine.managed:
         out.print(f"Your own Docker engine at {state.engine.host} was left running.")
     return 0
+
+
+def add_status(commands) -> None:
+    p = commands.add_parser("status", help="show the engine, registry and mirror; exit 1 if any is down")
+    p.add_argument("--json", action="store_true", help="print the status as JSON")
+    p.set_defaults(func=cmd_status)
 
 
 def cmd_status(args: argparse.Namespace, paths: LabPaths) -> int:
@@ -113,9 +146,15 @@ def _print_status(status: lifecycle.LabStatus) -> int:
         out.print(f"registry password file: {escape(status.registry.details['password_file'])}")
     if status.engine.details.get("mirror_setting"):
         out.print(
-            f"to pull the course's images offline, through the lab's mirror: {escape(status.engine.details['mirror_setting'])}"
+            "to pull the course's images offline, through the lab's mirror: "
+            f"{escape(status.engine.details['mirror_setting'])}"
         )
     return 0 if status.ok else 1
+
+
+def add_env(commands) -> None:
+    p = commands.add_parser("env", help='print shell exports: eval "$(labkit env)"')
+    p.set_defaults(func=cmd_env)
 
 
 def cmd_env(args: argparse.Namespace, paths: LabPaths) -> int:
@@ -124,6 +163,22 @@ def cmd_env(args: argparse.Namespace, paths: LabPaths) -> int:
     print("# Run this command to point your shell at the lab:")
     print('# eval "$(labkit env)"')
     return 0
+
+
+def add_mirror(commands) -> None:
+    p = commands.add_parser(
+        "mirror",
+        help="save or load the base images, the registry image and the course's Debian packages "
+        "as one bundle, for a lab offline",
+    )
+    p.add_argument("action", choices=["save", "load"])
+    p.add_argument("file", metavar="FILE")
+    p.add_argument(
+        "--wheels",
+        action="store_true",
+        help="save: add labkit's Python packages from PyPI (for `make lab BUNDLE=FILE` on machines with no PyPI)",
+    )
+    p.set_defaults(func=cmd_mirror)
 
 
 def cmd_mirror(args: argparse.Namespace, paths: LabPaths) -> int:
@@ -152,6 +207,29 @@ def cmd_mirror(args: argparse.Namespace, paths: LabPaths) -> int:
     return 0
 
 
+def add_lab(commands) -> None:
+    p = commands.add_parser("lab", help="start JupyterLab on your workspace (learner notebooks), pointed at the lab")
+    p.add_argument(
+        "--workspace",
+        default=os.environ.get("LABKIT_WORKSPACE") or "workspace",
+        help="where your notebooks and files live (default: ./workspace, or $LABKIT_WORKSPACE)",
+    )
+    p.add_argument(
+        "--notebooks",
+        default=str(Path(__file__).resolve().parent.parent / "notebooks"),
+        help="the course's source notebooks (default: the course's notebooks/)",
+    )
+    p.add_argument(
+        "--fresh",
+        metavar="LESSON",
+        help="start LESSON's notebook over (e.g. 04-layers or layers); your copy is kept aside",
+    )
+    p.add_argument("--port", type=int, help="JupyterLab's port (default: JupyterLab's, 8888 or the next free one)")
+    p.add_argument("--ip", default="127.0.0.1", help="the address JupyterLab listens on (default 127.0.0.1)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser; just print the URL")
+    p.set_defaults(func=cmd_lab)
+
+
 def cmd_lab(args: argparse.Namespace, paths: LabPaths) -> int:
     program = jupyter.find_jupyter()
     if not lifecycle.status(paths).ok:
@@ -174,7 +252,8 @@ def cmd_lab(args: argparse.Namespace, paths: LabPaths) -> int:
     kept = [item.name for item in stocked if not item.copied and item.name != (renewed.name if renewed else None)]
     if kept:
         err.print(
-            f"Kept your own {len(kept)} notebook(s) in {escape(str(workspace))} (`labkit lab --fresh NAME` starts one over)."
+            f"Kept your own {len(kept)} notebook(s) in {escape(str(workspace))} "
+            "(`labkit lab --fresh NAME` starts one over)."
         )
     argv = jupyter.command(
         program,
@@ -204,6 +283,16 @@ CHECK_EXIT = {"passed": 0, "failed": 1, "error": 2}
 NO_SUCH_EXERCISE = 3
 
 
+def add_check(commands) -> None:
+    p = commands.add_parser(
+        "check", help="check one exercise (exit 0 passed, 1 not yet, 2 lab problem, 3 no such exercise)"
+    )
+    p.add_argument("exercise", metavar="ID", help="an exercise id, like layers.cache")
+    p.add_argument("--answer", help="for exercises answered in words: JSON, or a plain word")
+    p.add_argument("--workspace", help="the folder the exercises write files to (default: the one `labkit lab` opened)")
+    p.set_defaults(func=cmd_check)
+
+
 def cmd_check(args: argparse.Namespace, paths: LabPaths) -> int:
     answer = None
     if args.answer is not None:
@@ -225,12 +314,24 @@ def cmd_check(args: argparse.Namespace, paths: LabPaths) -> int:
     return CHECK_EXIT.get(result.status, CHECK_EXIT["error"])
 
 
+def add_hint(commands) -> None:
+    p = commands.add_parser("hint", help="show the next hint of an exercise")
+    p.add_argument("exercise", metavar="ID")
+    p.add_argument("--workspace")
+    p.set_defaults(func=cmd_hint)
+
+
 def cmd_hint(args: argparse.Namespace, paths: LabPaths) -> int:
     ctx = _context(args)
     exercise = catalog.get(args.exercise)
     number, text = exercises.next_hint(ctx, exercise, ProgressStore.for_paths(paths))
     print(render.hint_text(exercise.id, number, len(exercise.hints), text))
     return 0
+
+
+def add_progress(commands) -> None:
+    p = commands.add_parser("progress", help="show your progress by lesson and exercise")
+    p.set_defaults(func=cmd_progress)
 
 
 def cmd_progress(args: argparse.Namespace, paths: LabPaths) -> int:
@@ -249,6 +350,13 @@ def cmd_progress(args: argparse.Namespace, paths: LabPaths) -> int:
     return 0
 
 
+def add_reset(commands) -> None:
+    p = commands.add_parser("reset", help="remove what the course created (all lessons, or --lesson L)")
+    p.add_argument("--lesson", action="append", metavar="L", help=f"one of: {', '.join(catalog.TITLES)} (repeatable)")
+    p.add_argument("--workspace", help="the folder the exercises wrote files to (default: the one `labkit lab` opened)")
+    p.set_defaults(func=cmd_reset)
+
+
 def cmd_reset(args: argparse.Namespace, paths: LabPaths) -> int:
     lessons = args.lesson or None
     for name in lessons or []:
@@ -263,6 +371,14 @@ def cmd_reset(args: argparse.Namespace, paths: LabPaths) -> int:
         else f"Reset {what}: nothing of the course was there."
     )
     return 0
+
+
+def add_release(commands) -> None:
+    p = commands.add_parser("release", help="write learner copies of notebooks, solutions removed")
+    p.add_argument("src", metavar="SRC_DIR")
+    p.add_argument("dst", metavar="DST_DIR")
+    p.add_argument("--force", action="store_true", help="replace learner notebooks that already exist")
+    p.set_defaults(func=cmd_release)
 
 
 def cmd_release(args: argparse.Namespace, paths: LabPaths) -> int:
@@ -287,6 +403,32 @@ def _size(text: str) -> int:
     if value < 64 * 2**20:
         raise argparse.ArgumentTypeError(f"{text} is too little for a Docker engine: give at least 64m")
     return int(value)
+
+
+def add_hub(commands) -> None:
+    p = commands.add_parser("hub", help="a class on this machine: JupyterHub, a sandboxed lab per learner (root)")
+    p.add_argument("--port", type=int, default=8000, help="the port learners open (default 8000)")
+    p.add_argument("--ip", default="", help="the address to listen on (default: all of the machine's)")
+    p.add_argument("--code", help="the workshop code learners sign in with")
+    p.add_argument("--admin-code", help="the code you sign in with, as `instructor`")
+    p.add_argument(
+        "--memory", type=_size, default="1536m", metavar="SIZE", help="memory of one learner's lab (default 1536m)"
+    )
+    p.add_argument(
+        "--pids", type=int, default=1000, metavar="N", help="processes and threads of one learner's lab (default 1000)"
+    )
+    p.add_argument("--disk", type=_size, default="4g", metavar="SIZE", help="disk of one learner's lab (default 4g)")
+    p.add_argument(
+        "--keep-free",
+        type=_size,
+        default="512m",
+        metavar="SIZE",
+        help="memory the machine keeps: a lab asked for with less available is refused at once (default 512m)",
+    )
+    p.add_argument(
+        "--stop", action="store_true", help="take every learner's lab down and stop the hub (their work is kept)"
+    )
+    p.set_defaults(func=cmd_hub)
 
 
 def cmd_hub(args: argparse.Namespace, paths: LabPaths) -> int:
@@ -326,6 +468,16 @@ def cmd_hub(args: argparse.Namespace, paths: LabPaths) -> int:
     return 0
 
 
+def add_singleuser(commands) -> None:
+    p = commands.add_parser(
+        "singleuser", help="the single-user image's start (Kubernetes): your rootless engine and lab, then COMMAND"
+    )
+    p.add_argument(
+        "command", nargs=argparse.REMAINDER, help="what to run once the lab is up (default jupyterhub-singleuser)"
+    )
+    p.set_defaults(func=cmd_singleuser)
+
+
 def cmd_singleuser(args: argparse.Namespace, paths: LabPaths) -> int:
     from .classroom import singleuser
 
@@ -334,6 +486,46 @@ def cmd_singleuser(args: argparse.Namespace, paths: LabPaths) -> int:
     sys.stderr.flush()
     os.chdir(start.cwd)
     os.execvpe(start.argv[0], start.argv, start.env)  # the server replaces labkit: its signals, its exit
+
+
+def add_grade(commands) -> None:
+    p = commands.add_parser("grade", help="grade submitted notebooks, each in a fresh lab of its own")
+    p.add_argument(
+        "submissions",
+        nargs="+",
+        metavar="SUBMISSION",
+        help="notebook files, folders of them, or an LMS's zip file of them (each named by its path under the folder)",
+    )
+    p.add_argument("--out", default="grades", help="where the reports go (default: ./grades)")
+    p.add_argument("--jobs", type=int, default=1, help="grade N submissions at once")
+    p.add_argument("--timeout-cell", type=int, default=120, metavar="S", help="seconds one cell may run (default 120)")
+    p.add_argument(
+        "--timeout-notebook", type=int, default=1200, metavar="S", help="seconds one notebook may run (default 1200)"
+    )
+    p.add_argument("--only-failed", action="store_true", help="grade only what the last run in --out could not grade")
+    p.add_argument(
+        "--format",
+        action="append",
+        choices=["gradescope", "canvas", "moodle"],
+        help="also write what an LMS imports: Gradescope's results.json files, canvas.csv, moodle/ (repeatable)",
+    )
+    p.add_argument(
+        "--memory",
+        type=_size,
+        default="2g",
+        metavar="SIZE",
+        help="memory of one submission's sandbox: kernel, engine, containers, registries (default 2g)",
+    )
+    p.add_argument(
+        "--pids", type=int, default=1000, metavar="N", help="processes and threads of one sandbox (default 1000)"
+    )
+    p.add_argument("--disk", type=_size, default="4g", metavar="SIZE", help="disk of one sandbox (default 4g)")
+    p.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="grade without sandboxes: each submission runs as root on this machine (the report says so)",
+    )
+    p.set_defaults(func=cmd_grade)
 
 
 def cmd_grade(args: argparse.Namespace, paths: LabPaths) -> int:
@@ -392,7 +584,8 @@ def cmd_grade(args: argparse.Namespace, paths: LabPaths) -> int:
     )
     if run.ungraded:
         out.print(
-            f"{len(run.ungraded)} submission(s) could not be graded; after fixing the lab, `labkit grade … --only-failed` grades just those."
+            f"{len(run.ungraded)} submission(s) could not be graded; after fixing the lab, "
+            "`labkit grade … --only-failed` grades just those."
         )
     return 1 if run.ungraded else 0
 
@@ -415,171 +608,30 @@ def _grade_with_progress(grading, entries, options, keep_previous: bool, hide: t
             signal.signal(signal.SIGTERM, previous)
 
 
+#: The subcommands, in the order `labkit --help` lists them; each `add_X` sits above its `cmd_X`.
+SUBCOMMANDS = (
+    add_up,
+    add_down,
+    add_status,
+    add_env,
+    add_mirror,
+    add_check,
+    add_hint,
+    add_progress,
+    add_reset,
+    add_release,
+    add_grade,
+    add_hub,
+    add_singleuser,
+    add_lab,
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description="Docker Images Lab: set up and run the course.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = commands.add_parser("up", help="start the engine, the course registry and the mirror (idempotent)")
-    p.add_argument("--engine", metavar="HOST", help="use this Docker engine (unix:///… or tcp://…)")
-    p.add_argument("--managed", action="store_true", help="start labkit's own engine even if one is reachable")
-    p.add_argument(
-        "--store",
-        choices=["containerd", "classic"],
-        help="labkit's own engine's image store (default: containerd, as Engine 29 and Docker Desktop)",
-    )
-    p.add_argument(
-        "--bundle",
-        metavar="FILE",
-        help="take the base images and Debian packages from a bundle (`labkit mirror save`): no internet needed",
-    )
-    p.set_defaults(func=cmd_up)
-
-    p = commands.add_parser("down", help="stop what `labkit up` started, and nothing else")
-    p.add_argument(
-        "--purge",
-        action="store_true",
-        help="on your own engine, also remove the registries' containers and their storage (pushed images go)",
-    )
-    p.set_defaults(func=cmd_down)
-
-    p = commands.add_parser("status", help="show the engine, registry and mirror; exit 1 if any is down")
-    p.add_argument("--json", action="store_true", help="print the status as JSON")
-    p.set_defaults(func=cmd_status)
-
-    p = commands.add_parser("env", help='print shell exports: eval "$(labkit env)"')
-    p.set_defaults(func=cmd_env)
-
-    p = commands.add_parser(
-        "mirror",
-        help="save or load the base images, the registry image and the course's Debian packages "
-        "as one bundle, for a lab offline",
-    )
-    p.add_argument("action", choices=["save", "load"])
-    p.add_argument("file", metavar="FILE")
-    p.add_argument(
-        "--wheels",
-        action="store_true",
-        help="save: add labkit's Python packages from PyPI (for `make lab BUNDLE=FILE` on machines with no PyPI)",
-    )
-    p.set_defaults(func=cmd_mirror)
-
-    p = commands.add_parser(
-        "check", help="check one exercise (exit 0 passed, 1 not yet, 2 lab problem, 3 no such exercise)"
-    )
-    p.add_argument("exercise", metavar="ID", help="an exercise id, like layers.cache")
-    p.add_argument("--answer", help="for exercises answered in words: JSON, or a plain word")
-    p.add_argument("--workspace", help="the folder the exercises write files to (default: the one `labkit lab` opened)")
-    p.set_defaults(func=cmd_check)
-
-    p = commands.add_parser("hint", help="show the next hint of an exercise")
-    p.add_argument("exercise", metavar="ID")
-    p.add_argument("--workspace")
-    p.set_defaults(func=cmd_hint)
-
-    p = commands.add_parser("progress", help="show your progress by lesson and exercise")
-    p.set_defaults(func=cmd_progress)
-
-    p = commands.add_parser("reset", help="remove what the course created (all lessons, or --lesson L)")
-    p.add_argument("--lesson", action="append", metavar="L", help=f"one of: {', '.join(catalog.TITLES)} (repeatable)")
-    p.add_argument("--workspace", help="the folder the exercises wrote files to (default: the one `labkit lab` opened)")
-    p.set_defaults(func=cmd_reset)
-
-    p = commands.add_parser("release", help="write learner copies of notebooks, solutions removed")
-    p.add_argument("src", metavar="SRC_DIR")
-    p.add_argument("dst", metavar="DST_DIR")
-    p.add_argument("--force", action="store_true", help="replace learner notebooks that already exist")
-    p.set_defaults(func=cmd_release)
-
-    p = commands.add_parser("grade", help="grade submitted notebooks, each in a fresh lab of its own")
-    p.add_argument(
-        "submissions",
-        nargs="+",
-        metavar="SUBMISSION",
-        help="notebook files, folders of them, or an LMS's zip file of them (each named by its path under the folder)",
-    )
-    p.add_argument("--out", default="grades", help="where the reports go (default: ./grades)")
-    p.add_argument("--jobs", type=int, default=1, help="grade N submissions at once")
-    p.add_argument("--timeout-cell", type=int, default=120, metavar="S", help="seconds one cell may run (default 120)")
-    p.add_argument(
-        "--timeout-notebook", type=int, default=1200, metavar="S", help="seconds one notebook may run (default 1200)"
-    )
-    p.add_argument("--only-failed", action="store_true", help="grade only what the last run in --out could not grade")
-    p.add_argument(
-        "--format",
-        action="append",
-        choices=["gradescope", "canvas", "moodle"],
-        help="also write what an LMS imports: Gradescope's results.json files, canvas.csv, moodle/ (repeatable)",
-    )
-    p.add_argument(
-        "--memory",
-        type=_size,
-        default="2g",
-        metavar="SIZE",
-        help="memory of one submission's sandbox: kernel, engine, containers, registries (default 2g)",
-    )
-    p.add_argument(
-        "--pids", type=int, default=1000, metavar="N", help="processes and threads of one sandbox (default 1000)"
-    )
-    p.add_argument("--disk", type=_size, default="4g", metavar="SIZE", help="disk of one sandbox (default 4g)")
-    p.add_argument(
-        "--no-sandbox",
-        action="store_true",
-        help="grade without sandboxes: each submission runs as root on this machine (the report says so)",
-    )
-    p.set_defaults(func=cmd_grade)
-
-    p = commands.add_parser("hub", help="a class on this machine: JupyterHub, a sandboxed lab per learner (root)")
-    p.add_argument("--port", type=int, default=8000, help="the port learners open (default 8000)")
-    p.add_argument("--ip", default="", help="the address to listen on (default: all of the machine's)")
-    p.add_argument("--code", help="the workshop code learners sign in with")
-    p.add_argument("--admin-code", help="the code you sign in with, as `instructor`")
-    p.add_argument(
-        "--memory", type=_size, default="1536m", metavar="SIZE", help="memory of one learner's lab (default 1536m)"
-    )
-    p.add_argument(
-        "--pids", type=int, default=1000, metavar="N", help="processes and threads of one learner's lab (default 1000)"
-    )
-    p.add_argument("--disk", type=_size, default="4g", metavar="SIZE", help="disk of one learner's lab (default 4g)")
-    p.add_argument(
-        "--keep-free",
-        type=_size,
-        default="512m",
-        metavar="SIZE",
-        help="memory the machine keeps: a lab asked for with less available is refused at once (default 512m)",
-    )
-    p.add_argument(
-        "--stop", action="store_true", help="take every learner's lab down and stop the hub (their work is kept)"
-    )
-    p.set_defaults(func=cmd_hub)
-
-    p = commands.add_parser(
-        "singleuser", help="the single-user image's start (Kubernetes): your rootless engine and lab, then COMMAND"
-    )
-    p.add_argument(
-        "command", nargs=argparse.REMAINDER, help="what to run once the lab is up (default jupyterhub-singleuser)"
-    )
-    p.set_defaults(func=cmd_singleuser)
-
-    p = commands.add_parser("lab", help="start JupyterLab on your workspace (learner notebooks), pointed at the lab")
-    p.add_argument(
-        "--workspace",
-        default=os.environ.get("LABKIT_WORKSPACE") or "workspace",
-        help="where your notebooks and files live (default: ./workspace, or $LABKIT_WORKSPACE)",
-    )
-    p.add_argument(
-        "--notebooks",
-        default=str(Path(__file__).resolve().parent.parent / "notebooks"),
-        help="the course's source notebooks (default: the course's notebooks/)",
-    )
-    p.add_argument(
-        "--fresh",
-        metavar="LESSON",
-        help="start LESSON's notebook over (e.g. 04-layers or layers); your copy is kept aside",
-    )
-    p.add_argument("--port", type=int, help="JupyterLab's port (default: JupyterLab's, 8888 or the next free one)")
-    p.add_argument("--ip", default="127.0.0.1", help="the address JupyterLab listens on (default 127.0.0.1)")
-    p.add_argument("--no-browser", action="store_true", help="do not open a browser; just print the URL")
-    p.set_defaults(func=cmd_lab)
+    for add in SUBCOMMANDS:
+        add(commands)
     return parser
 
 

@@ -261,8 +261,8 @@ class LabImagesMissing(LabkitError):
     def __init__(self, refs: list[str], purpose: str) -> None:
         self.refs = refs
         super().__init__(
-            f"The lab needs {', '.join(refs)} {purpose}, your engine does not have {'it' if len(refs) == 1 else 'them'}, "
-            "and Docker Hub cannot be reached.",
+            f"The lab needs {', '.join(refs)} {purpose}, your engine does not have "
+            f"{'it' if len(refs) == 1 else 'them'}, and Docker Hub cannot be reached.",
             "load the course's bundle with `labkit mirror load FILE` (an instructor makes one with "
             "`labkit mirror save FILE` on a lab that is up), then `labkit up` again; or connect to the internet.",
         )

@@ -42,10 +42,12 @@ FORM = """
     <label for="username_input">Your name (a-z, 0-9, -)</label>
     <input id="username_input" name="username" type="text" class="form-control" autocapitalize="off"
            autocorrect="off" value="{{ (username or '') | e }}" required/>
-    <label for="pin">A PIN of at least 4 digits (the first time you choose it; it keeps your name yours; the instructor leaves it empty)</label>
+    <label for="pin">A PIN of at least 4 digits (the first time you choose it; it keeps your name yours; \
+the instructor leaves it empty)</label>
     <input id="pin" name="pin" type="password" class="form-control" inputmode="numeric" autocomplete="off"/>
     <input type="submit" id="login_submit" class="btn btn-jupyter form-control" value="Sign in"/>
-    <p class="small text-muted">A name is locked after {{ lock_after | e }} wrong PINs; your instructor can unlock it.</p>
+    <p class="small text-muted">A name is locked after {{ lock_after | e }} wrong PINs; your instructor can \
+unlock it.</p>
   </div>
 </form>
 """
@@ -159,7 +161,10 @@ def _wrong(said: str, name: str, answer: _names.Answer) -> str:
         return _held(name, answer)
     left = _names.LOCK_AFTER - answer.failures
     if name != INSTRUCTOR and left <= _names.LOCK_AFTER - _names.FREE_TRIES:
-        said += f" After {left} more wrong PIN{'s' if left != 1 else ''}, {name} is locked until your instructor unlocks it."
+        said += (
+            f" After {left} more wrong PIN{'s' if left != 1 else ''}, {name} is locked until your instructor "
+            "unlocks it."
+        )
     return said
 
 

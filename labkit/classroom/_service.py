@@ -226,12 +226,14 @@ const esc = s => String(s).replace(/[&<>"]/g, c => ({"&":"&amp;","<":"&lt;",">":
 const xsrf = () => decodeURIComponent((document.cookie.match(/(?:^|; )_xsrf=([^;]*)/) || [])[1] || "");
 const pins = {};  // new PINs given on this page, shown until it is closed
 async function name(action, who) {
-  const r = await fetch(`api/${action}?name=${encodeURIComponent(who)}`, {method: "POST", headers: {"X-XSRFToken": xsrf()}});
+  const r = await fetch(`api/${action}?name=${encodeURIComponent(who)}`, {method: "POST", \
+headers: {"X-XSRFToken": xsrf()}});
   const j = await r.json();
   if (action === "pin" && j.pin) pins[who] = j.pin;
   draw();
 }
-const buttons = (who, n) => (n && n.locked ? `<div class="why">sign-in locked after ${n.failures} wrong PINs</div>` : "")
+const buttons = (who, n) => (n && n.locked ? \
+`<div class="why">sign-in locked after ${n.failures} wrong PINs</div>` : "")
   + (n && (n.locked || n.failures) ? `<button class="small unlock" data-name="${esc(who)}">Unlock</button> ` : "")
   + `<button class="small newpin" data-name="${esc(who)}">New PIN</button>`
   + (pins[who] ? ` <span class="pin" data-pin-for="${esc(who)}">new PIN: ${esc(pins[who])}</span>` : "");
@@ -243,9 +245,11 @@ async function draw() {
   const r = await fetch("api/view", {cache: "no-store", headers: {"X-XSRFToken": xsrf()}});
   if (!r.ok) { document.getElementById("updated").textContent = "cannot read the class: " + r.status; return; }
   const v = await r.json();
-  let h = "<tr><th>learner</th>" + v.exercises.map(e => `<th title="${esc(e.title)}">${esc(e.id)}</th>`).join("") + "</tr>";
+  let h = "<tr><th>learner</th>" + \
+v.exercises.map(e => `<th title="${esc(e.title)}">${esc(e.id)}</th>`).join("") + "</tr>";
   for (const l of v.learners) {
-    h += `<tr class="${l.stuck.length ? "stuck" : ""}" data-learner="${esc(l.name)}"><td class="name"><b>${esc(l.name)}</b>`;
+    h += `<tr class="${l.stuck.length ? "stuck" : ""}" \
+data-learner="${esc(l.name)}"><td class="name"><b>${esc(l.name)}</b>`;
     h += l.stuck.map(w => `<div class="why">stuck: ${esc(w)}</div>`).join("");
     h += l.problem ? `<div class="why">lab did not start: ${esc(l.problem)}</div>` : "";
     h += `<div>${buttons(l.name, v.names[l.name])}</div>`;
@@ -255,7 +259,8 @@ async function draw() {
       const mark = c.status === "passed" ? "✓ passed" : c.status === "failed" ? "✗ failed" : "";
       const hints = c.hints ? ` · ${c.hints} hint${c.hints > 1 ? "s" : ""}` : "";
       const fb = c.status === "failed" ? `<div class="feedback">${esc(c.feedback)}</div>` : "";
-      h += `<td class="${c.status === "not tried" ? "" : c.status}${c.stuck ? " stuck" : ""}" data-exercise="${esc(e.id)}">${mark}${hints}${fb}</td>`;
+      h += `<td class="${c.status === "not tried" ? "" : c.status}${c.stuck ? " stuck" : ""}" \
+data-exercise="${esc(e.id)}">${mark}${hints}${fb}</td>`;
     }
     h += "</tr>";
   }
@@ -263,14 +268,18 @@ async function draw() {
   document.getElementById("grid").innerHTML = h;
   const shown = new Set(v.learners.map(l => l.name));  // names locked before their first lab: not in the grid
   const more = Object.entries(v.names).filter(([who, n]) => !shown.has(who) && (n.locked || n.failures));
-  document.getElementById("locked").innerHTML = more.map(([who, n]) => `<b>${esc(who)}</b> ${buttons(who, n)}`).join(" · ");
-  document.getElementById("updated").textContent = `${v.learners.length} learner(s), updated ${new Date(v.now * 1000).toLocaleTimeString()}`;
+  document.getElementById("locked").innerHTML = \
+more.map(([who, n]) => `<b>${esc(who)}</b> ${buttons(who, n)}`).join(" · ");
+  document.getElementById("updated").textContent = \
+`${v.learners.length} learner(s), updated ${new Date(v.now * 1000).toLocaleTimeString()}`;
 }
 document.getElementById("collect").onclick = async () => {
   const r = await fetch("api/collect", {method: "POST", headers: {"X-XSRFToken": xsrf()}});
   const j = await r.json();
-  document.getElementById("collected").textContent = `${j.notebooks} notebooks in ${j.folder}; grade them all, in a shell on this machine: ${j.grade}`;
-  document.getElementById("reports").textContent = `The reports will be in ${j.reports} (with report.csv, report.json, and each graded notebook beside it).`;
+  document.getElementById("collected").textContent = \
+`${j.notebooks} notebooks in ${j.folder}; grade them all, in a shell on this machine: ${j.grade}`;
+  document.getElementById("reports").textContent = \
+`The reports will be in ${j.reports} (with report.csv, report.json, and each graded notebook beside it).`;
 };
 draw(); setInterval(draw, 1000);
 </script></body></html>

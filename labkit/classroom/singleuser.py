@@ -6,9 +6,10 @@ Run as the image's learner, never root, before JupyterHub's single-user server: 
 rootless Docker engine (the image's Engine 28+, containerd image store; its data in the home, so a
 learner who comes back finds their images), give it the base images (`LABKIT_BUNDLE`: a `labkit
 mirror save` file, loaded the first time; `LABKIT_MIRROR`: the class's registry mirror, which the
-engine pulls Docker Hub's names through, else the lab's own mirror on this engine), bring the course registry and mirror up on it (`labkit up` on the learner's own
-engine: containers), copy the learner notebooks into the workspace once, and then run COMMAND in the
-workspace with the lab's variables, as `labkit lab` does. docs/classroom.md tells the whole path.
+engine pulls Docker Hub's names through, else the lab's own mirror on this engine), bring the
+course registry and mirror up on it (`labkit up` on the learner's own engine: containers), copy the
+learner notebooks into the workspace once, and then run COMMAND in the workspace with the lab's
+variables, as `labkit lab` does. docs/classroom.md tells the whole path.
 """
 
 from __future__ import annotations
@@ -148,4 +149,4 @@ def _answers(host: str) -> bool:
 def _missing(host: str, refs: list[str]) -> list[str]:
     """The images of `refs` the engine at `host` does not have."""
     with Engine(host) as engine:
-        return [ref for ref in refs if engine.image_id(ref) is None]
+        return [ref for ref in refs if engine.images.id(ref) is None]

@@ -21,7 +21,6 @@ __all__ = [
     "release",
     "reset",
     "run_check",
-    "show_with",
 ]
 __getattr__, __dir__ = face(
     __name__,
@@ -30,7 +29,6 @@ __getattr__, __dir__ = face(
         "ERROR": "_results",
         "FAILED": "_results",
         "PASSED": "_results",
-        "show_with": "_results",
         "LabContext": "_context",
         "ProgressStore": "_progress",
         "LessonProgress": "_progress",

@@ -58,7 +58,17 @@ CREATE TABLE IF NOT EXISTS made (
 );
 """
 
+
 # The id of the latest reset of the lesson of the row `e` (0: never reset).
+@dataclass(frozen=True)
+class Standing:
+    """An exercise's standing in the store, as a check reads it: hints shown since its lesson's last
+    reset, and since when the lesson's work counts (epoch seconds; 0.0 in a store with no record)."""
+
+    hints_shown: int
+    lesson_began: float
+
+
 _LAST_RESET_ID = "(SELECT COALESCE(MAX(r.id), 0) FROM events r WHERE r.kind = 'reset' AND r.lesson = e.lesson)"
 
 _BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
@@ -106,7 +116,9 @@ class ProgressStore:
 
     # -- writes ------------------------------------------------------------------------
 
-    def record_check(self, result: CheckResult, source: str = "notebook") -> None:
+    def record_check(self, result: CheckResult, source: str = "notebook", made: Iterable[str] = ()) -> None:
+        """One check, and the unnamed containers it saw made during the lesson (`record_made`), in one
+        transaction."""
         row = (
             lesson_of(result.exercise),
             result.exercise,
@@ -118,11 +130,15 @@ class ProgressStore:
             time.time(),
             result.feedback[:FEEDBACK_CHARS],
         )
-        self._write(
-            "INSERT INTO events (kind, lesson, exercise, status, passed, points, possible, source, time, feedback)"
-            " VALUES ('check', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            row,
-        )
+        statements = [
+            (
+                "INSERT INTO events (kind, lesson, exercise, status, passed, points, possible, source, time, feedback)"
+                " VALUES ('check', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+        ]
+        statements += self._made_rows(lesson_of(result.exercise), made)
+        self._write_all(statements)
 
     def record_hint(self, exercise: str, number: int) -> None:
         self._write(
@@ -135,11 +151,13 @@ class ProgressStore:
 
     def record_made(self, lesson: str, containers: Iterable[str]) -> None:
         """Unnamed containers a check saw made during the lesson: `labkit reset` may remove them."""
+        self._write_all(self._made_rows(lesson, containers))
+
+    @staticmethod
+    def _made_rows(lesson: str, containers: Iterable[str]) -> list[tuple[str, tuple]]:
         now = time.time()
-        for container in containers:
-            self._write(
-                "INSERT OR REPLACE INTO made (lesson, container, time) VALUES (?, ?, ?)", (lesson, container, now)
-            )
+        sql = "INSERT OR REPLACE INTO made (lesson, container, time) VALUES (?, ?, ?)"
+        return [(sql, (lesson, container, now)) for container in containers]
 
     # -- reads -------------------------------------------------------------------------
 
@@ -149,6 +167,18 @@ class ProgressStore:
             "SELECT container FROM made WHERE lesson = ? AND time >= ?", (lesson, self.last_reset(lesson))
         )
         return {row[0] for row in rows}
+
+    def standing(self, exercise: str) -> Standing:
+        """What a check needs to know of the exercise, in one read: the hints shown since its lesson's
+        last reset, and since when the lesson's work counts (`lesson_began`)."""
+        sql = (
+            "SELECT (SELECT COUNT(DISTINCT e.number) FROM events e"
+            f"         WHERE e.kind = 'hint' AND e.exercise = ? AND e.id > {_LAST_RESET_ID}),"
+            " (SELECT time FROM events WHERE kind = 'reset' AND lesson = ? ORDER BY id DESC LIMIT 1),"
+            " (SELECT MIN(time) FROM events)"
+        )
+        shown, reset, first = self._read(sql, (exercise, lesson_of(exercise)))[0]
+        return Standing(int(shown), float(reset or first or 0.0))
 
     def hints_shown(self, exercise: str) -> int:
         """How many distinct hints of the exercise were shown since its lesson's last reset."""
@@ -253,9 +283,17 @@ class ProgressStore:
         conn.execute("COMMIT")
 
     def _write(self, sql: str, params: tuple) -> None:
+        self._write_all([(sql, params)])
+
+    def _write_all(self, statements: list[tuple[str, tuple]]) -> None:
+        """The statements in one transaction: all of them, or (on an error) none."""
+        if not statements:
+            return
+
         def work(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
-            conn.execute(sql, params)
+            for sql, params in statements:
+                conn.execute(sql, params)
             conn.execute("COMMIT")
 
         self._run(work)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -65,27 +64,10 @@ class CheckResult:
             "details": [{"criterion": c, "met": m, "points": p} for c, m, p in self.details],
         }
 
-    # Jupyter and the terminal show a result through `labkit.ui.render`, the one place output is
-    # made; it hands its functions to `show_with` as it is imported (the course never imports the ui).
     def __str__(self) -> str:
-        return _SHOW["text"](self)
-
-    def _repr_pretty_(self, printer, cycle: bool) -> None:
-        printer.text(str(self))
-
-    def _repr_html_(self) -> str:
-        return _SHOW["html"](self)
-
-
-_SHOW: dict[str, Callable[[CheckResult], str]] = {
-    "text": lambda result: f"{result.status}: {result.feedback}",
-    "html": lambda result: f"<pre>{html.escape(f'{result.status}: {result.feedback}')}</pre>",
-}
-
-
-def show_with(text: Callable[[CheckResult], str], html: Callable[[CheckResult], str]) -> None:
-    """How every CheckResult shows itself as text and as HTML (`labkit.ui.render` says)."""
-    _SHOW.update(text=text, html=html)
+        """The result in one line, as data: a person is shown it through `labkit.ui.render` (the notebook
+        API's results, `labkit check`, the grader's graded copies), the one place output is made."""
+        return f"{self.status}: {self.feedback}"
 
 
 def first_failure(*steps: Callable[[], CheckResult]) -> CheckResult:

@@ -1,4 +1,4 @@
-"""Running exercises: look one up, run its check, score it, record it; show the next hint.
+"""Running exercises: look one up, run its check, score it, record it (`check`); show the next hint.
 
 The notebook API, `labkit check` and the grader all come through here, so an exercise
 is checked the same way wherever it is checked.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -15,7 +16,7 @@ from ..errors import LabkitError
 from ..lab import space
 from . import catalog
 from ._context import LabContext
-from ._progress import ProgressStore
+from ._progress import ProgressStore, Standing
 from ._results import ERROR, FAILED, CheckResult
 from .catalog import Exercise
 
@@ -34,36 +35,51 @@ def fill(text: str, ctx: LabContext) -> str:
     return text
 
 
-def run_check(
+@dataclass(frozen=True)
+class Checked:
+    exercise: Exercise  # looked up once: the notebook's hint button reads it too
+    result: CheckResult
+
+
+def check(
     ctx: LabContext, exercise_id: str, answer: Any = None, store: ProgressStore | None = None, source: str = "notebook"
-) -> CheckResult:
-    """Check one exercise against the lab as it is now. Raises UnknownExercise for an unknown id;
-    a lab problem (engine down, registry down) comes back as a result with status "error"."""
+) -> Checked:
+    """Check one exercise against the lab as it is now: one lookup of the exercise, one read of its
+    standing in the store (hints shown, since when its lesson counts) and one write of the result.
+    Raises UnknownExercise for an unknown id; a lab problem (engine down, registry down) comes back
+    as a result with status "error", and is not recorded."""
     exercise = catalog.get(exercise_id)
+    standing = store.standing(exercise.id) if store is not None else None
     made: list[str] = []
     try:
         with ctx.engine.consistent():
             result = exercise.check(ctx, answer)
-            made = _made(ctx, exercise, store)  # in the same block: the check's own reads are reused
+            made = _made(ctx, exercise, standing)  # in the same block: the check's own reads are reused
     except LabkitError as e:
         result = CheckResult.error(str(e))
     if result.status == FAILED and source != "grader":  # a graded lab's space is the submission's own to fill
         result = _blame_a_full_disk(ctx, result)
-    shown = store.hints_shown(exercise.id) if store else 0
+    shown = standing.hints_shown if standing else 0
     scored = result.scored(exercise.id, exercise.title, exercise.points, max(0, len(exercise.hints) - shown))
     if store is not None and scored.status != ERROR:
-        store.record_check(scored, source)
-        store.record_made(exercise.lesson, made)
-    return scored
+        store.record_check(scored, source, made)
+    return Checked(exercise, scored)
 
 
-def _made(ctx: LabContext, exercise: Exercise, store: ProgressStore | None) -> list[str]:
+def run_check(
+    ctx: LabContext, exercise_id: str, answer: Any = None, store: ProgressStore | None = None, source: str = "notebook"
+) -> CheckResult:
+    """`check`'s result alone (the grader's and `labkit check`'s way in)."""
+    return check(ctx, exercise_id, answer, store, source).result
+
+
+def _made(ctx: LabContext, exercise: Exercise, standing: Standing | None) -> list[str]:
     """What the check saw made during the lesson, for `labkit reset` (nothing when no store records it)."""
-    if store is None or exercise.resources.finder is None:
+    if standing is None or exercise.resources.finder is None:
         return []
     try:
         # a lab with no record yet began now: what was made before it is never the lesson's
-        return made_in_lesson(ctx, exercise, store.lesson_began(exercise.lesson) or time.time())
+        return made_in_lesson(ctx, exercise, standing.lesson_began or time.time())
     except LabkitError:
         return []  # the check's result stands; the containers are claimed at a later check
 

@@ -34,8 +34,8 @@ def reset(ctx: LabContext, lessons: list[str] | None = None) -> list[str]:
     done: list[str] = []
     for exercise in exercises:
         done += _containers(ctx, exercise, store.made_since_reset(exercise.lesson))
-    for container in ctx.engine.containers({"label": LABEL}):
-        ctx.engine.remove_container(container["Id"])
+    for container in ctx.engine.containers.list({"label": LABEL}):
+        ctx.engine.containers.remove(container["Id"])
         done.append(f"removed labkit's container {container['Id'][:12]}")
     for exercise in reversed(exercises):
         done += _images(ctx, exercise)
@@ -53,9 +53,9 @@ def _containers(ctx: LabContext, exercise: Exercise, made: set[str]) -> list[str
     (`made`): a container of the learner's own naming is never claimed by what it holds."""
     done = []
     names = list(exercise.resources.containers) + sorted(made)
-    for box in [ctx.engine.container(name) for name in names]:
-        if box is not None and ctx.engine.container(box["Id"]) is not None:
-            ctx.engine.remove_container(box["Id"])
+    for box in [ctx.engine.containers.get(name) for name in names]:
+        if box is not None and ctx.engine.containers.get(box["Id"]) is not None:
+            ctx.engine.containers.remove(box["Id"])
             done.append(f"removed container {box['Name'].lstrip('/')}")
     return done
 
@@ -63,7 +63,7 @@ def _containers(ctx: LabContext, exercise: Exercise, made: set[str]) -> list[str
 def _images(ctx: LabContext, exercise: Exercise) -> list[str]:
     done = []
     for ref in (fill(r, ctx) for r in exercise.resources.images):
-        if ctx.engine.image_id(ref) is None:
+        if ctx.engine.images.id(ref) is None:
             continue
         if ref in BASE_IMAGES and not ctx.pulls_through_mirror():
             done.append(
@@ -72,7 +72,7 @@ def _images(ctx: LabContext, exercise: Exercise) -> list[str]:
             )
             continue
         try:
-            ctx.engine.untag(ref)
+            ctx.engine.images.untag(ref)
             done.append(f"removed image {ref}")
         except EngineError as e:
             done.append(f"kept image {ref}: {e.message}")

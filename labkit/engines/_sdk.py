@@ -44,13 +44,19 @@ class EngineInfo:
 
 
 class Engine:
-    """A connection to one Docker engine."""
+    """A connection to one Docker engine, its resources in collections as docker-py has them:
+    engine.images.id(ref), engine.containers.get(name), engine.volumes.list(),
+    engine.registry.push(ref) (the engine's side of a registry: push and pull)."""
 
     def __init__(self, host: str, timeout: int = DEFAULT_TIMEOUT) -> None:
         self.host = host
         self._memo: dict | None = None
         with self._translated():
             self._client = docker.DockerClient(base_url=host, version="auto", timeout=timeout)
+        self.images = Images(self)
+        self.containers = Containers(self)
+        self.volumes = Volumes(self)
+        self.registry = Registry(self)
 
     @contextlib.contextmanager
     def _translated(self, ref: str = "") -> Iterator[None]:
@@ -67,7 +73,6 @@ class Engine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # --- the engine itself -------------------------------------------------------
     def info(self) -> EngineInfo:
         with self._translated():
             version = self._client.version()
@@ -107,7 +112,7 @@ class Engine:
                 self._memo = None
                 for probe in probes:
                     with contextlib.suppress(LabkitError):
-                        self.remove_container(probe)
+                        self.containers.remove(probe)
 
     def _read(self, key: tuple, fetch: Callable[[], object]):
         if self._memo is None:
@@ -116,37 +121,65 @@ class Engine:
             self._memo[key] = fetch()
         return self._memo[key]
 
-    # --- images ------------------------------------------------------------------
-    def _inspect_image(self, ref: str) -> dict | None:
+    def events(self, since: float, filters: dict | None = None) -> list[dict]:
+        """The engine's events from `since` (epoch seconds) until now.
+
+        `until` is now, not later: the engine holds the answer open until that moment."""
+
+        def fetch() -> list[dict]:
+            with self._translated():
+                stream = self._client.api.events(  # the engine takes fractional seconds as text
+                    since=f"{since:.6f}", until=f"{time.time():.6f}", filters=filters or {}, decode=True
+                )
+                return list(stream)
+
+        return self._read(("events", since, repr(sorted((filters or {}).items()))), fetch)
+
+    def bridge_gateway(self) -> str:
+        """The address of this engine's default bridge, where its containers reach the machine (or a
+        rootless engine's namespace); "" when it has none."""
+        with self._translated():
+            network = self._client.api.inspect_network("bridge")
+        configs = (network.get("IPAM") or {}).get("Config") or []
+        return next((c["Gateway"] for c in configs if c.get("Gateway") and ":" not in c["Gateway"]), "")
+
+
+class Images:
+    """The engine's images: read (memoised inside `Engine.consistent()`), tag, build, save, load, remove."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def _inspect(self, ref: str) -> dict | None:
         def fetch() -> dict | None:
             try:
-                with self._translated(ref):
-                    return self._client.api.inspect_image(ref)
+                with self._engine._translated(ref):
+                    return self._engine._client.api.inspect_image(ref)
             except ImageMissing:
                 return None
 
-        return self._read(("image", _with_tag(ref)), fetch)
+        return self._engine._read(("image", _with_tag(ref)), fetch)
 
-    def image_id(self, ref: str) -> str | None:
+    def id(self, ref: str) -> str | None:
         """The id of the image `ref` names, or None when there is none."""
-        attrs = self._inspect_image(ref)
+        attrs = self._inspect(ref)
         return attrs["Id"] if attrs else None
 
-    def all_image_ids(self) -> set[str]:
+    def ids(self) -> set[str]:
         """Every image's id, the unnamed ones (`docker images -a`) included."""
-        with self._translated():
-            return set(self._client.api.images(all=True, quiet=True))
+        with self._engine._translated():
+            return set(self._engine._client.api.images(all=True, quiet=True))
 
     def remove_unnamed(self, ids: set[str]) -> None:
         """Remove the images of `ids` that no name holds, newest first (so a step's image goes
         before the one it was built on); one another image still needs stays."""
-        attrs = [a for a in (self._inspect_image(i) for i in ids) if a and not a.get("RepoTags")]
+        attrs = [a for a in (self._inspect(i) for i in ids) if a and not a.get("RepoTags")]
         left = [a["Id"] for a in sorted(attrs, key=lambda a: a.get("Created", ""), reverse=True)]
         while left:  # again while one goes: images made within one second may come in any order
             kept = []
             for image in left:
                 try:
-                    self._client.api.remove_image(image, noprune=True)
+                    self._engine._client.api.remove_image(image, noprune=True)
                 except docker.errors.NotFound:
                     pass
                 except docker.errors.APIError:
@@ -155,77 +188,168 @@ class Engine:
                 return
             left = kept
 
-    def image_attrs(self, ref: str) -> dict:
-        attrs = self._inspect_image(ref)
+    def attrs(self, ref: str) -> dict:
+        attrs = self._inspect(ref)
         if attrs is None:
             raise ImageMissing(ref)
         return attrs
 
-    def images(self, name: str | None = None) -> list[dict]:
+    def list(self, name: str | None = None) -> list[dict]:
         """Image summaries (Id, RepoTags, RepoDigests, Labels), optionally for one repository name."""
 
         def fetch() -> list[dict]:
-            with self._translated():
-                return self._client.api.images(name=name)
+            with self._engine._translated():
+                return self._engine._client.api.images(name=name)
 
-        return self._read(("images", name), fetch)
+        return self._engine._read(("images", name), fetch)
 
     def history(self, ref: str) -> list[dict]:
         """The image's history, oldest step first (CreatedBy, Size, Id)."""
 
         def fetch() -> list[dict]:
-            with self._translated(ref):
-                return list(reversed(self._client.api.history(ref)))
+            with self._engine._translated(ref):
+                return list(reversed(self._engine._client.api.history(ref)))
 
-        return self._read(("history", ref), fetch)
+        return self._engine._read(("history", ref), fetch)
 
-    def remove_image(self, ref: str, force: bool = False) -> None:
-        with self._translated(ref):
-            self._client.api.remove_image(ref, force=force)
+    def remove(self, ref: str, force: bool = False) -> None:
+        with self._engine._translated(ref):
+            self._engine._client.api.remove_image(ref, force=force)
 
-    # --- containers --------------------------------------------------------------------
-    def container(self, name: str) -> dict | None:
+    def read_file(self, ref: str, path: str, limit: int = 1 << 20) -> bytes | None:
+        """The bytes of a file in an image (at most `limit`, as `read_file`)."""
+        with self._probe(ref) as container:
+            return self._engine.containers.read_file(container, path, limit)
+
+    def has_path(self, ref: str, path: str) -> bool:
+        """Whether anything (a file, a folder, a link) is at `path` in an image."""
+        with self._probe(ref) as container:
+            try:
+                with self._engine._translated(container):
+                    stream, _stat = self._engine._client.api.get_archive(container, path)
+                    stream.close()  # the answer's header says it is there: nothing to transfer
+            except EngineError as e:
+                if isinstance(e.__cause__, docker.errors.NotFound):
+                    return False
+                raise
+        return True
+
+    @contextlib.contextmanager
+    def _probe(self, ref: str) -> Iterator[str]:
+        """A labelled container of `ref` that is never started, to read the image's files through:
+        one per image while `consistent()` lasts (removed at its end), else one per read."""
+        if self._engine._memo is None:
+            with self._engine.containers.scratch(ref, command=["true"]) as container:
+                yield container
+            return
+        key = ("probe", _with_tag(ref))
+        if key not in self._engine._memo:
+            with self._engine._translated(ref):
+                created = self._engine._client.api.create_container(ref, command=["true"], labels={LABEL: "check"})
+            self._engine._memo[key] = created["Id"]
+        yield self._engine._memo[key]
+
+    def tag(self, ref: str, target: str) -> None:
+        repo, tag = _split(target)
+        with self._engine._translated(ref):
+            self._engine._client.api.tag(ref, repo, tag)
+
+    def untag(self, ref: str) -> None:
+        """Remove the name `ref` (the image goes only when no other name holds it)."""
+        with self._engine._translated(ref):
+            self._engine._client.api.remove_image(ref)
+
+    def build(self, context: Path, tag: str, progress: Progress | None = None) -> str:
+        """Build `context`/Dockerfile as `tag` with the classic builder; returns the image id."""
+        log: list[str] = []
+        image_id = ""
+        with self._engine._translated():
+            stream = self._engine._client.api.build(
+                path=str(context), tag=tag, rm=True, forcerm=True, pull=False, decode=True
+            )
+            for event in stream:
+                _raise_if_failed(event, "".join(log[-30:]))
+                if "stream" in event:
+                    text = event["stream"]
+                    log.append(text)
+                    if progress and text.strip():
+                        progress(text.strip())
+                if "aux" in event and "ID" in event["aux"]:
+                    image_id = event["aux"]["ID"]
+        return image_id or self.id(tag) or ""
+
+    def save(self, refs: list[str], path: Path) -> None:
+        """Write `refs` to one image archive, as `docker save REF...` does (shared layers once)."""
+        api = self._engine._client.api
+        with self._engine._translated(), open(path, "wb") as out:
+            # docker-py's get_image() saves one image; the engine's /images/get takes many names.
+            response = api._get(api._url("/images/get"), params={"names": refs}, stream=True)
+            for chunk in api._stream_raw_result(response, 2 * 1024 * 1024, False):
+                out.write(chunk)
+
+    def load(self, path: Path | IO[bytes]) -> list[str]:
+        """Load an image archive (a file, or a stream of one); returns the names it loaded."""
+        loaded: list[str] = []
+        with (
+            self._engine._translated(),
+            open(path, "rb") if isinstance(path, Path) else contextlib.nullcontext(path) as data,
+        ):
+            for event in self._engine._client.api.load_image(data):
+                _raise_if_failed(event)
+                text = event.get("stream", "")
+                if text.startswith("Loaded image:"):
+                    loaded.append(text.split(":", 1)[1].strip())
+        return loaded
+
+
+class Containers:
+    """The engine's containers: read (memoised inside `Engine.consistent()`), throwaway runs, the lab's own services."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def get(self, name: str) -> dict | None:
         """A container's inspect data, or None when there is no such container."""
 
         def fetch() -> dict | None:
             try:
-                with self._translated(name):
-                    return self._client.api.inspect_container(name)
+                with self._engine._translated(name):
+                    return self._engine._client.api.inspect_container(name)
             except EngineError as e:
                 if isinstance(e.__cause__, docker.errors.NotFound):
                     return None
                 raise
 
-        return self._read(("container", name), fetch)
+        return self._engine._read(("container", name), fetch)
 
-    def containers(self, filters: dict | None = None) -> list[dict]:
+    def list(self, filters: dict | None = None) -> list[dict]:
         """Summaries of all containers, running or not (Id, Names, ImageID, State, Labels)."""
 
         def fetch() -> list[dict]:
-            with self._translated():
-                return self._client.api.containers(all=True, filters=filters or {})
+            with self._engine._translated():
+                return self._engine._client.api.containers(all=True, filters=filters or {})
 
-        return self._read(("containers", repr(sorted((filters or {}).items()))), fetch)
+        return self._engine._read(("containers", repr(sorted((filters or {}).items()))), fetch)
 
     def diff(self, container: str) -> list[dict]:
         """The container's filesystem changes: [{Path, Kind}], Kind 0 changed, 1 added, 2 deleted."""
 
         def fetch() -> list[dict]:
-            with self._translated(container):
-                return self._client.api.diff(container) or []
+            with self._engine._translated(container):
+                return self._engine._client.api.diff(container) or []
 
-        return self._read(("diff", container), fetch)
+        return self._engine._read(("diff", container), fetch)
 
-    def remove_container(self, name: str) -> None:
-        with self._translated(name):
-            self._client.api.remove_container(name, force=True, v=False)
+    def remove(self, name: str) -> None:
+        with self._engine._translated(name):
+            self._engine._client.api.remove_container(name, force=True, v=False)
 
     def read_file(self, container: str, path: str, limit: int = 1 << 20) -> bytes | None:
         """The bytes of the regular file `path` in a container (running or not); a symbolic link
         as "->target"; None for a directory or when there is nothing at `path`."""
         try:
-            with self._translated(container):
-                stream, stat = self._client.api.get_archive(container, path)
+            with self._engine._translated(container):
+                stream, stat = self._engine._client.api.get_archive(container, path)
                 if stat.get("mode", 0) & GO_MODE_DIR:
                     stream.close()  # a directory: do not transfer it
                     return None
@@ -246,48 +370,17 @@ class Engine:
         return None
 
     @contextlib.contextmanager
-    def scratch_container(self, ref: str, command: list[str] | None = None, **options) -> Iterator[str]:
+    def scratch(self, ref: str, command: list[str] | None = None, **options) -> Iterator[str]:
         """A labelled container made from `ref` (not started), removed afterwards whatever happens."""
-        with self._translated(ref):
-            created = self._client.api.create_container(ref, command=command, labels={LABEL: "check"}, **options)
+        with self._engine._translated(ref):
+            created = self._engine._client.api.create_container(
+                ref, command=command, labels={LABEL: "check"}, **options
+            )
         try:
             yield created["Id"]
         finally:
             with contextlib.suppress(LabkitError):
-                self.remove_container(created["Id"])
-
-    def read_image_file(self, ref: str, path: str, limit: int = 1 << 20) -> bytes | None:
-        """The bytes of a file in an image (at most `limit`, as `read_file`)."""
-        with self._probe(ref) as container:
-            return self.read_file(container, path, limit)
-
-    def image_has_path(self, ref: str, path: str) -> bool:
-        """Whether anything (a file, a folder, a link) is at `path` in an image."""
-        with self._probe(ref) as container:
-            try:
-                with self._translated(container):
-                    stream, _stat = self._client.api.get_archive(container, path)
-                    stream.close()  # the answer's header says it is there: nothing to transfer
-            except EngineError as e:
-                if isinstance(e.__cause__, docker.errors.NotFound):
-                    return False
-                raise
-        return True
-
-    @contextlib.contextmanager
-    def _probe(self, ref: str) -> Iterator[str]:
-        """A labelled container of `ref` that is never started, to read the image's files through:
-        one per image while `consistent()` lasts (removed at its end), else one per read."""
-        if self._memo is None:
-            with self.scratch_container(ref, command=["true"]) as container:
-                yield container
-            return
-        key = ("probe", _with_tag(ref))
-        if key not in self._memo:
-            with self._translated(ref):
-                created = self._client.api.create_container(ref, command=["true"], labels={LABEL: "check"})
-            self._memo[key] = created["Id"]
-        yield self._memo[key]
+                self.remove(created["Id"])
 
     def run(
         self, ref: str, command: list[str] | None = None, timeout: float = 60, env: dict[str, str] | None = None
@@ -296,25 +389,25 @@ class Engine:
 
         The exit code is None when it did not finish within `timeout` (it is then killed)."""
         options = {"environment": env} if env else {}
-        with self.scratch_container(ref, command=command, **options) as container:
-            with self._translated(ref):
-                self._client.api.start(container)
+        with self.scratch(ref, command=command, **options) as container:
+            with self._engine._translated(ref):
+                self._engine._client.api.start(container)
                 try:
-                    status = self._client.api.wait(container, timeout=timeout)["StatusCode"]
+                    status = self._engine._client.api.wait(container, timeout=timeout)["StatusCode"]
                 except requests.exceptions.ReadTimeout:
                     status = None
-                output = self._client.api.logs(container, stdout=True, stderr=True).decode(errors="replace")
+                output = self._engine._client.api.logs(container, stdout=True, stderr=True).decode(errors="replace")
         return status, output
 
     def start_published(self, ref: str, port: str) -> tuple[str, int]:
         """Start a labelled container of `ref` with `port` published on 127.0.0.1; (id, host port)."""
-        with self._translated(ref):
-            host_config = self._client.api.create_host_config(port_bindings={port: ("127.0.0.1", None)})
-            created = self._client.api.create_container(
+        with self._engine._translated(ref):
+            host_config = self._engine._client.api.create_host_config(port_bindings={port: ("127.0.0.1", None)})
+            created = self._engine._client.api.create_container(
                 ref, labels={LABEL: "check"}, ports=[port], host_config=host_config
             )
-            self._client.api.start(created["Id"])
-            binding = self._client.api.port(created["Id"], port)
+            self._engine._client.api.start(created["Id"])
+            binding = self._engine._client.api.port(created["Id"], port)
         return created["Id"], int(binding[0]["HostPort"])
 
     def create_service(
@@ -332,13 +425,13 @@ class Engine:
         """A long-running container of the lab's own (a registry): `inside` published on 127.0.0.1:`port`,
         the named `volume` at `at`, restarted with the engine until stopped, `files` ({path: content},
         mode 0600) put in before it first starts. Created, not started."""
-        with self._translated(ref):
-            host_config = self._client.api.create_host_config(
+        with self._engine._translated(ref):
+            host_config = self._engine._client.api.create_host_config(
                 port_bindings={inside: ("127.0.0.1", port)},
                 binds={volume: {"bind": at, "mode": "rw"}},
                 restart_policy={"Name": "unless-stopped"},
             )
-            created = self._client.api.create_container(
+            created = self._engine._client.api.create_container(
                 ref,
                 command=command[1:],
                 entrypoint=command[:1],
@@ -354,76 +447,48 @@ class Engine:
                     member = tarfile.TarInfo(path.lstrip("/"))
                     member.size, member.mode, member.mtime = len(content), 0o600, int(time.time())
                     tar.addfile(member, io.BytesIO(content))
-            self._client.api.put_archive(created["Id"], "/", archive.getvalue())
+            self._engine._client.api.put_archive(created["Id"], "/", archive.getvalue())
 
-    def start_container(self, name: str) -> None:
-        with self._translated(name):
-            self._client.api.start(name)
+    def start(self, name: str) -> None:
+        with self._engine._translated(name):
+            self._engine._client.api.start(name)
 
-    def stop_container(self, name: str, timeout: int = 10) -> None:
-        with self._translated(name):
-            self._client.api.stop(name, timeout=timeout)
+    def stop(self, name: str, timeout: int = 10) -> None:
+        with self._engine._translated(name):
+            self._engine._client.api.stop(name, timeout=timeout)
 
     def logs(self, container: str) -> str:
-        with self._translated(container):
-            return self._client.api.logs(container, stdout=True, stderr=True).decode(errors="replace")
+        with self._engine._translated(container):
+            return self._engine._client.api.logs(container, stdout=True, stderr=True).decode(errors="replace")
 
-    # --- volumes, events ---------------------------------------------------------------------
-    def volumes(self) -> list[dict]:
-        with self._translated():
-            return self._client.api.volumes().get("Volumes") or []
 
-    def remove_volume(self, name: str) -> None:
-        with self._translated(name):
-            self._client.api.remove_volume(name)
+class Volumes:
+    """The engine's volumes."""
 
-    def events(self, since: float, filters: dict | None = None) -> list[dict]:
-        """The engine's events from `since` (epoch seconds) until now.
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
 
-        `until` is now, not later: the engine holds the answer open until that moment."""
+    def list(self) -> list[dict]:
+        with self._engine._translated():
+            return self._engine._client.api.volumes().get("Volumes") or []
 
-        def fetch() -> list[dict]:
-            with self._translated():
-                stream = self._client.api.events(  # the engine takes fractional seconds as text
-                    since=f"{since:.6f}", until=f"{time.time():.6f}", filters=filters or {}, decode=True
-                )
-                return list(stream)
+    def remove(self, name: str) -> None:
+        with self._engine._translated(name):
+            self._engine._client.api.remove_volume(name)
 
-        return self._read(("events", since, repr(sorted((filters or {}).items()))), fetch)
 
-    def tag(self, ref: str, target: str) -> None:
-        repo, tag = _split(target)
-        with self._translated(ref):
-            self._client.api.tag(ref, repo, tag)
+class Registry:
+    """The engine's side of a registry: push and pull, each a stream whose failure is raised."""
 
-    def untag(self, ref: str) -> None:
-        """Remove the name `ref` (the image goes only when no other name holds it)."""
-        with self._translated(ref):
-            self._client.api.remove_image(ref)
-
-    def build(self, context: Path, tag: str, progress: Progress | None = None) -> str:
-        """Build `context`/Dockerfile as `tag` with the classic builder; returns the image id."""
-        log: list[str] = []
-        image_id = ""
-        with self._translated():
-            stream = self._client.api.build(path=str(context), tag=tag, rm=True, forcerm=True, pull=False, decode=True)
-            for event in stream:
-                _raise_if_failed(event, "".join(log[-30:]))
-                if "stream" in event:
-                    text = event["stream"]
-                    log.append(text)
-                    if progress and text.strip():
-                        progress(text.strip())
-                if "aux" in event and "ID" in event["aux"]:
-                    image_id = event["aux"]["ID"]
-        return image_id or self.image_id(tag) or ""
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
 
     def push(self, ref: str, auth: dict | None = None, progress: Progress | None = None) -> str:
         """Push `ref`; returns the manifest digest. A failed push raises, even though the API says 200."""
         repo, tag = _split(ref)
         digest = ""
-        with self._translated(ref):
-            for event in self._client.api.push(repo, tag=tag, stream=True, decode=True, auth_config=auth):
+        with self._engine._translated(ref):
+            for event in self._engine._client.api.push(repo, tag=tag, stream=True, decode=True, auth_config=auth):
                 _raise_if_failed(event)
                 if progress and event.get("status"):
                     progress(f"{event.get('id', '')} {event['status']}".strip())
@@ -432,40 +497,12 @@ class Engine:
 
     def pull(self, ref: str, progress: Progress | None = None) -> str:
         repo, tag = _split(ref)
-        with self._translated(ref):
-            for event in self._client.api.pull(repo, tag=tag, stream=True, decode=True):
+        with self._engine._translated(ref):
+            for event in self._engine._client.api.pull(repo, tag=tag, stream=True, decode=True):
                 _raise_if_failed(event)
                 if progress and event.get("status"):
                     progress(f"{event.get('id', '')} {event['status']}".strip())
-        return self.image_id(ref) or ""
-
-    def save(self, refs: list[str], path: Path) -> None:
-        """Write `refs` to one image archive, as `docker save REF...` does (shared layers once)."""
-        api = self._client.api
-        with self._translated(), open(path, "wb") as out:
-            # docker-py's get_image() saves one image; the engine's /images/get takes many names.
-            response = api._get(api._url("/images/get"), params={"names": refs}, stream=True)
-            for chunk in api._stream_raw_result(response, 2 * 1024 * 1024, False):
-                out.write(chunk)
-
-    def bridge_gateway(self) -> str:
-        """The address of this engine's default bridge, where its containers reach the machine (or a
-        rootless engine's namespace); "" when it has none."""
-        with self._translated():
-            network = self._client.api.inspect_network("bridge")
-        configs = (network.get("IPAM") or {}).get("Config") or []
-        return next((c["Gateway"] for c in configs if c.get("Gateway") and ":" not in c["Gateway"]), "")
-
-    def load(self, path: Path | IO[bytes]) -> list[str]:
-        """Load an image archive (a file, or a stream of one); returns the names it loaded."""
-        loaded: list[str] = []
-        with self._translated(), open(path, "rb") if isinstance(path, Path) else contextlib.nullcontext(path) as data:
-            for event in self._client.api.load_image(data):
-                _raise_if_failed(event)
-                text = event.get("stream", "")
-                if text.startswith("Loaded image:"):
-                    loaded.append(text.split(":", 1)[1].strip())
-        return loaded
+        return self._engine.images.id(ref) or ""
 
 
 def _raise_if_failed(event: dict, log_tail: str = "") -> None:

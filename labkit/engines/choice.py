@@ -161,7 +161,8 @@ def mirror_notes(host: str, mirror_url: str, info: EngineInfo, hub: bool) -> lis
     if hub:
         return [
             f"The engine at {host} pulls the course's images (busybox, debian, nginx) from Docker Hub, not from the "
-            f"lab's mirror {mirror_url}: fine while you are online. For offline work, {mirror_setting(info, mirror_url)}."
+            f"lab's mirror {mirror_url}: fine while you are online. "
+            f"For offline work, {mirror_setting(info, mirror_url)}."
         ]
     return [
         f"The engine at {host} pulls from Docker Hub, which is not reachable, and not from the lab's mirror "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import time
 from queue import Empty
@@ -21,6 +22,8 @@ from nbformat.v4 import new_code_cell
 from ..course import LabContext
 from ..errors import LabkitError
 from ..lab import FreshLab
+from . import labs
+from .job import Job
 from .validate import Submission, checks_in, is_exercise
 from .verify import verify_into
 
@@ -109,6 +112,15 @@ class CappedClient(NotebookClient):
         return added
 
 
+def run_notebook(job: Job) -> None:
+    """Stage "run the notebook": its cells in a kernel like a learner's (`execute`), then what it left
+    running stopped and the limits its sandbox ran into noted."""
+    sub, lab = job.sub, job.lab
+    execute(sub, lab, lab.kernel_env(dict(os.environ)), job.limits.cell_timeout, job.limits.notebook_timeout)
+    labs.stop_leftovers(sub, lab)
+    labs.note_limits(sub, lab)
+
+
 def execute(sub: Submission, lab: FreshLab, env: dict[str, str], cell_timeout: int, notebook_timeout: int) -> None:
     """Run the submission's cells in order; after each checkpoint cell, verify its exercises."""
     nb = sub.notebook
@@ -178,7 +190,8 @@ def __labkit_health():
         with socket.socket(socket.AF_UNIX if host.startswith("unix://") else socket.AF_INET) as engine:
             engine.settimeout(10)
             address = host.removeprefix("unix://").removeprefix("tcp://")
-            engine.connect(address if host.startswith("unix://") else (address.rsplit(":", 1)[0], int(address.rsplit(":", 1)[1])))
+            name, _, port = address.rpartition(":")
+            engine.connect(address if host.startswith("unix://") else (name, int(port)))
             engine.sendall(b"GET /_ping HTTP/1.0\\r\\nHost: docker\\r\\n\\r\\n")
             if b" 200 " not in engine.recv(64):
                 return f"its Docker engine at {host} does not answer /_ping"
@@ -258,7 +271,8 @@ def _note_cell(sub: Submission, cell, index: int, reply: dict, timed_out: bool, 
         sub.events.append(f"cell {index} ran past {timeout} s and was interrupted{why}")
     elif interactive:  # through `!` without a terminal, docker refuses at once ("the input device is not a TTY")
         sub.events.append(
-            f"cell {index} opens an interactive container (`docker … -it`), which needs a keyboard no graded notebook has"
+            f"cell {index} opens an interactive container (`docker … -it`), "
+            "which needs a keyboard no graded notebook has"
         )
     if reply.get("status") == "error" and not (timed_out and reply.get("ename") in ("Timeout", "KeyboardInterrupt")):
         _note_error(sub, cell, index, reply)

@@ -222,7 +222,8 @@ def _histogram(rows: list[dict]) -> str:
         bars.append(
             f"<rect x='{30 + b * 36}' y='{140 - height:.1f}' width='30' height='{height:.1f}' fill='#3b6fb6'/>"
             f"<text x='{45 + b * 36}' y='156' font-size='10' text-anchor='middle'>{b * 10}%</text>"
-            f"<text x='{45 + b * 36}' y='{136 - height:.1f}' font-size='10' text-anchor='middle'>{bins.get(b, 0) or ''}</text>"
+            f"<text x='{45 + b * 36}' y='{136 - height:.1f}' font-size='10' text-anchor='middle'>"
+            f"{bins.get(b, 0) or ''}</text>"
         )
     return (
         "<h2>Score distribution</h2><svg xmlns='http://www.w3.org/2000/svg' width='400' height='170' role='img' "
@@ -238,7 +239,8 @@ def _pass_rates(rows: list[dict], columns: list[str]) -> str:
         rate = passed / len(tried) if tried else 0
         lines.append(
             f"<tr><td>{html.escape(column)}</td><td>{passed}/{len(tried)}</td>"
-            f"<td><div style='background:#eee;width:10em'><div style='background:#1a7f37;width:{rate * 100:.0f}%'>&nbsp;</div></div></td></tr>"
+            "<td><div style='background:#eee;width:10em'>"
+            f"<div style='background:#1a7f37;width:{rate * 100:.0f}%'>&nbsp;</div></div></td></tr>"
         )
     return "".join(lines) + "</table>"
 
@@ -260,14 +262,16 @@ def _summary_table(rows: list[dict]) -> str:
 
 def _submission(row: dict) -> str:
     lines = [
-        f"<h3 id='{html.escape(_key(row))}'>{html.escape(row['name'])}: {_num(row['points'])}/{_num(row['possible'])}</h3>"
+        f"<h3 id='{html.escape(_key(row))}'>{html.escape(row['name'])}: "
+        f"{_num(row['points'])}/{_num(row['possible'])}</h3>"
     ]
     if row["problem"]:
         lines.append(f"<p class='no'>Not graded: {html.escape(row['problem'])}</p>")
     for result in row["exercises"].values():
         css = "ok" if result["passed"] else "no"
         lines.append(
-            f"<p class='{css}'><b>{html.escape(result['exercise'])}</b> {_num(result['points'])}/{_num(result['possible'])}</p>"
+            f"<p class='{css}'><b>{html.escape(result['exercise'])}</b> "
+            f"{_num(result['points'])}/{_num(result['possible'])}</p>"
             f"<pre>{html.escape(result['feedback'])}</pre>"
         )
     if row["events"]:

@@ -4,7 +4,7 @@ Every submission is graded in a lab of its own (a new engine and registry), whic
 seconds to start and to take down. A worker's `LabSupply` hides that: while one submission
 runs, the next one's lab starts beside it, and a used lab is taken down in the background.
 
-    supply = LabSupply(root, mirror, cache, seeded)   # seeded: see steps.seeded_registry (or a Future of it)
+    supply = LabSupply(root, mirror, cache, seeded)   # seeded: see labs.seeded_registry (or a Future of it)
     supply.start_first()           # optional: the first lab starts before anyone takes it
     lab = supply.take(more=True)   # the lab made ahead (or a new one); the next starts now
     ...                            # grade in it
@@ -21,7 +21,8 @@ from pathlib import Path
 
 from ..errors import LabkitError
 from ..home import RegistryState
-from . import steps
+from ..lab import FreshLab
+from . import labs
 
 #: Labs that failed to start in a row, after which a worker tries no more (a machine that cannot
 #: start one would otherwise make every submission wait for its own failure).
@@ -35,7 +36,7 @@ class LabSupply:
         mirror: RegistryState,
         cache: Path,
         seeded: Path | Future[Path | None] | None = None,
-        sandboxing: steps.Sandboxing | None = None,
+        sandboxing: labs.Sandboxing | None = None,
     ) -> None:
         self._root, self._mirror, self._cache, self._seeded = root, mirror, cache, seeded
         self._sandboxing = sandboxing
@@ -46,11 +47,11 @@ class LabSupply:
 
     def start_first(self) -> None:
         """Start making the first lab now, before it is taken: while `seeded` is still being made,
-        its engine starts (see steps.prepare)."""
+        its engine starts (see labs.prepare)."""
         if self._ahead is None:
             self._ahead = self._background.submit(self._make)
 
-    def take(self, more: bool) -> steps.FreshLab:
+    def take(self, more: bool) -> FreshLab:
         """A fresh lab; with `more` (another submission will follow), the next lab starts now.
 
         A lab that failed to start raises its LabkitError here, for the submission it was for. After
@@ -74,8 +75,8 @@ class LabSupply:
             self._ahead = self._background.submit(self._make)
         return lab
 
-    def give_back(self, lab: steps.FreshLab) -> None:
-        self._background.submit(steps.dismantle, lab)
+    def give_back(self, lab: FreshLab) -> None:
+        self._background.submit(labs.dismantle, lab)
 
     def close(self) -> None:
         if isinstance(self._seeded, Future):
@@ -85,12 +86,12 @@ class LabSupply:
             made.add_done_callback(_dismantle_unused)
         self._background.shutdown(wait=True)
 
-    def _make(self) -> steps.FreshLab:
+    def _make(self) -> FreshLab:
         # A short home (a lab per process and number): the engine's socket path must stay short.
         home = self._root / "labs" / f"{os.getpid()}-{next(self._numbers)}"
-        return steps.prepare(home, self._mirror, self._cache, self._seeded, sandboxing=self._sandboxing)
+        return labs.prepare(home, self._mirror, self._cache, self._seeded, sandboxing=self._sandboxing)
 
 
 def _dismantle_unused(made: Future) -> None:
     if made.exception() is None:  # one that failed to start took itself down
-        steps.dismantle(made.result())
+        labs.dismantle(made.result())

@@ -15,6 +15,7 @@ import nbformat
 
 from ..course import CheckResult, catalog
 from ..errors import LabkitError
+from .job import Job
 
 
 @dataclass
@@ -42,6 +43,14 @@ class Submission:
     @property
     def graded(self) -> bool:
         return not self.problem
+
+
+def read(job: Job) -> None:
+    """Stage "read and validate": the grader's copy read once, named as the teacher's file is."""
+    job.sub = sub = validate(job.path)
+    if who := job.who:
+        sub.path, sub.name = Path(who["source"]), who["name"]
+        sub.learner, sub.learner_id, sub.lms, sub.key = who["learner"], who["learner_id"], who["lms"], who["key"]
 
 
 def validate(path: Path) -> Submission:
@@ -112,12 +121,15 @@ def lesson_of(nb: nbformat.NotebookNode, name: str) -> str:
     if isinstance(lesson, str) and lesson in catalog.TITLES:
         return lesson
     stem = name.rsplit("/", 1)[-1]
-    return next((l for l, notebook, _ in sorted(catalog.LESSONS, key=lambda l: -len(l[1])) if notebook in stem), "")
+    longest_first = sorted(catalog.LESSONS, key=lambda row: -len(row[1]))
+    return next((lesson_id for lesson_id, notebook, _ in longest_first if notebook in stem), "")
 
 
 def notebook_of(lesson: str, name: str) -> str:
     """The lesson's notebook (`08-capstone`), as a gradebook's column names it; else the file's own name."""
-    return next((notebook for l, notebook, _ in catalog.LESSONS if l == lesson), name.rsplit("/", 1)[-1])
+    return next(
+        (notebook for lesson_id, notebook, _ in catalog.LESSONS if lesson_id == lesson), name.rsplit("/", 1)[-1]
+    )
 
 
 def exercises_of(nb: nbformat.NotebookNode, name: str) -> list[str]:

@@ -36,7 +36,8 @@ class RegistryState:
     pid: int | None = None
     user: str = ""
     container: str = ""  # the container it runs in, on the learner's own engine ("": a process of labkit's)
-    borrowed: bool = False  # another runs it (the class's mirror for a grading lab; a sandbox's registries for its kernel): up when it answers
+    # another runs it (the class's mirror for a grading lab; a sandbox's registries for its kernel): up when it answers
+    borrowed: bool = False
     readonly: bool = False  # takes no pushes: the class's mirror while `labkit hub` serves learners from this machine
 
     @property

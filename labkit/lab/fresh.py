@@ -296,9 +296,9 @@ def _remove_running_containers(lab: FreshLab) -> None:
         return
     try:
         with Engine(lab.state.engine.host, timeout=30) as engine:
-            for container in engine.containers({"status": "running"}):
+            for container in engine.containers.list({"status": "running"}):
                 try:
-                    engine.remove_container(container["Id"])
+                    engine.containers.remove(container["Id"])
                 except EngineUnreachable:
                     raise
                 except LabkitError as e:  # a live engine that refuses: its stop ends the container anyway

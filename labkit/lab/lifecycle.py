@@ -88,13 +88,14 @@ def _serve_packages(paths: LabPaths, state: State, docker: Engine, reporter: Rep
         f"Keeping the Debian packages the course installs ({', '.join(package_source.COURSE_PACKAGES)}), once"
     ):
         with seeding.no_images_left(docker), seeding.borrowed_names(docker, [base]):
-            docker.pull(base)
+            docker.registry.pull(base)
             filled, said = package_source.fill(docker, state.packages.url, base)
     if filled:
         return []
     return [
         f"The lab holds no Debian packages for the course's containers (lessons 04 and 06 install "
-        f"{', '.join(package_source.COURSE_PACKAGES)}), and Debian's archive did not give them ({said}): with internet, "
+        f"{', '.join(package_source.COURSE_PACKAGES)}), and Debian's archive did not give them ({said}): "
+        "with internet, "
         "`labkit up` keeps them; offline, load a bundle made where it did (`labkit mirror load FILE`)."
     ]
 
@@ -189,10 +190,10 @@ def _carry_tags(docker: Engine, old: str, new: str) -> list[str]:
     learner's tags that name the old address get the same name at the new one, and they are told
     what still names the dead address."""
     carried = []
-    for image in docker.images():
+    for image in docker.images.list():
         for ref in image.get("RepoTags") or []:
             if ref.startswith(f"{old}/"):
-                docker.tag(ref, new + ref[len(old) :])
+                docker.images.tag(ref, new + ref[len(old) :])
                 carried.append(ref)
     said = [f"The course registry is now {new}, no longer {old}: log in again with `docker login {new}`."]
     if carried:
@@ -243,7 +244,8 @@ def _down_containers(paths: LabPaths, host: str, kinds: list, purge: bool) -> li
             return said
     except EngineUnreachable as e:
         return [
-            f"nothing on {host}: the engine is not reachable ({e.reason}), so the registries' containers are not running"
+            f"nothing on {host}: the engine is not reachable ({e.reason}), "
+            "so the registries' containers are not running"
         ]
 
 

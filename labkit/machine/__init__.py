@@ -1,6 +1,7 @@
 """The machine labkit runs on: its processes and ports (`processes`: start a daemon detached, find it
 again, stop only what is ours), and how long work tells its progress (`Reporter`, `Update`), whoever
-is watching; and Debian's archive, where labkit takes packages from (`debian_mirror`). Imports nothing of labkit but `errors`."""
+is watching; and Debian's archive, where labkit takes packages from (`debian_mirror`). Imports
+nothing of labkit but `errors`."""
 
 from .._faces import face
 

@@ -306,6 +306,6 @@ def _dockerfile(ctx: Path, lines: list[str]) -> None:
 
 def _build(engine: Engine, ctx: Path, tag: str, progress: Update) -> str:
     try:
-        return engine.build(ctx, tag, progress)
+        return engine.images.build(ctx, tag, progress)
     except StreamFailed as e:
         raise BuildError(tag, e.detail.strip(), log_tail=e.log_tail) from e

@@ -7,7 +7,8 @@ The file is a tar archive holding:
 
     labkit-bundle.json   what it holds
     images.tar           a `docker save` archive of the base images and the registry image
-    packages/…           the lab's Debian package store (`registries.package_source`): what the course's containers install
+    packages/…           the lab's Debian package store (`registries.package_source`): what the
+                         course's containers install
     wheels/…             (--wheels) labkit's Python packages, for `make lab BUNDLE=FILE` with no PyPI
 
 A plain `docker save` archive is a bundle too (images only), as bundles were before. Nothing in a

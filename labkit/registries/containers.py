@@ -2,10 +2,10 @@
 
 On Docker Desktop, Docker CE or rootless Docker, labkit starts no program on the machine: the
 course registry and the mirror are containers of Docker Distribution's image (`registry:2`:
-Docker Hub's, or the one a lab bundle carries, built by a lab from Debian's docker-registry), named ``labkit-<lab>-registry`` and
-``-mirror``, published on 127.0.0.1 only, their storage in named volumes. `labkit down`
-stops them and `labkit up` starts them again on the same ports (tags name the registry's
-address); only `labkit down --purge` removes them and their volumes.
+Docker Hub's, or the one a lab bundle carries, built by a lab from Debian's docker-registry),
+named ``labkit-<lab>-registry`` and ``-mirror``, published on 127.0.0.1 only, their storage in
+named volumes. `labkit down` stops them and `labkit up` starts them again on the same ports (tags
+name the registry's address); only `labkit down --purge` removes them and their volumes.
 """
 
 from __future__ import annotations
@@ -51,11 +51,11 @@ def ensure(
     """This registry's container running and answering, on the port it had; a port another program
     took since is replaced by a free one (and said)."""
     box_name, notes = name(paths, kind), []
-    box = engine.container(box_name)
+    box = engine.containers.get(box_name)
     port = _bound_port(box) or part.port
     running = bool(box and (box.get("State") or {}).get("Running"))
     if box is not None and not running and port and not processes.port_is_free(port):
-        engine.remove_container(box_name)  # its port is another program's now: made again on a free one
+        engine.containers.remove(box_name)  # its port is another program's now: made again on a free one
         box = None
     if box is None:
         if not port or not processes.port_is_free(port):
@@ -67,7 +67,7 @@ def ensure(
         files = {CONFIG: config_text(paths, kind, "0.0.0.0:5000", DATA, HTPASSWD).encode()}
         if kind.auth:
             files[HTPASSWD] = htpasswd_text(paths).encode()
-        engine.create_service(
+        engine.containers.create_service(
             box_name,
             IMAGE,
             ["registry", "serve", CONFIG],
@@ -79,35 +79,35 @@ def ensure(
             files,
         )
     if not running:
-        engine.start_container(box_name)
+        engine.containers.start(box_name)
     address = f"127.0.0.1:{port}"
     failure = processes.wait_ready(RegistryClient(address, timeout=1.0).is_up, None, START_TIMEOUT)
     if failure is not None:
-        tail = "\n".join(engine.logs(box_name).splitlines()[-20:])
+        tail = "\n".join(engine.containers.logs(box_name).splitlines()[-20:])
         raise RegistryStartFailed(f"{kind.title} (container {box_name})", failure, None, tail)
     return RegistryState(port=port, user=USER if kind is REGISTRY else "", container=box_name), notes
 
 
 def stop(engine: Engine, paths: LabPaths, kind: RegistryKind) -> bool:
     """Stop the container, keep it (and its port and storage) for the next `labkit up`. True if it ran."""
-    box = engine.container(name(paths, kind))
+    box = engine.containers.get(name(paths, kind))
     if not box or not (box.get("State") or {}).get("Running"):
         return False
-    engine.stop_container(box["Id"])
+    engine.containers.stop(box["Id"])
     return True
 
 
 def remove(engine: Engine, paths: LabPaths, kind: RegistryKind) -> list[str]:
     """`labkit down --purge`: the container and its volume go."""
     removed = []
-    if engine.container(name(paths, kind)) is not None:
-        engine.remove_container(name(paths, kind))
+    if engine.containers.get(name(paths, kind)) is not None:
+        engine.containers.remove(name(paths, kind))
         removed.append(f"container {name(paths, kind)}")
     for attempt in range(10):  # the engine lets go of a removed container's volume a moment later
-        if not any(v.get("Name") == volume(paths, kind) for v in engine.volumes()):
+        if not any(v.get("Name") == volume(paths, kind) for v in engine.volumes.list()):
             break
         try:
-            engine.remove_volume(volume(paths, kind))
+            engine.volumes.remove(volume(paths, kind))
             removed.append(f"volume {volume(paths, kind)}")
             break
         except EngineError:

@@ -166,7 +166,9 @@ def fill(
     """Install the course's packages once in a throwaway container of `image` through the package source
     at `url` (online), which keeps every file apt fetched; (whether it worked, apt's last words)."""
     script = f"apt-get update -q && apt-get install -y -q --download-only {' '.join(packages)}"
-    status, output = engine.run(image, ["sh", "-c", script], timeout=600, env={"http_proxy": url, "HTTP_PROXY": url})
+    status, output = engine.containers.run(
+        image, ["sh", "-c", script], timeout=600, env={"http_proxy": url, "HTTP_PROXY": url}
+    )
     return status == 0, output.strip().splitlines()[-1] if output.strip() else ""
 
 

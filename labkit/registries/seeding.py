@@ -78,7 +78,7 @@ def seed(
     sources: dict[str, str] = {}
     with no_images_left(engine), borrowed_names(engine, wanted):
         if own_engine:
-            sources.update({ref: "your engine" for ref in missing if engine.image_id(ref)})
+            sources.update({ref: "your engine" for ref in missing if engine.images.id(ref)})
         cached = bundle_path(paths)
         todo = [ref for ref in missing if ref not in sources]
         if todo and cached.exists():
@@ -110,7 +110,7 @@ def seed(
 def lab_image(engine: Engine, paths: LabPaths, reporter: Reporter, ref: str) -> None:
     """One of the lab's own images (`LAB_IMAGES`) in the engine under its name, to stay: already there;
     else from the cached bundle, Docker Hub, or (as root) built from Debian packages."""
-    if engine.image_id(ref):
+    if engine.images.id(ref):
         return
     cached = bundle_path(paths)
     with no_images_left(engine), borrowed_names(engine, BASE_IMAGES):
@@ -128,8 +128,8 @@ def lab_image(engine: Engine, paths: LabPaths, reporter: Reporter, ref: str) -> 
 def _from_hub(engine: Engine, ref: str, reporter: Reporter) -> None:
     """Pull `ref` from Docker Hub under its usual name (`docker.io/library/…` is the same name)."""
     with reporter.step(f"Pulling {ref} from Docker Hub") as update:
-        engine.pull(f"docker.io/library/{ref}", update)
-        engine.tag(f"docker.io/library/{ref}", ref)
+        engine.registry.pull(f"docker.io/library/{ref}", update)
+        engine.images.tag(f"docker.io/library/{ref}", ref)
 
 
 def _build_from_debian(engine: Engine, paths: LabPaths, todo: list[str], reporter: Reporter) -> None:
@@ -137,7 +137,7 @@ def _build_from_debian(engine: Engine, paths: LabPaths, todo: list[str], reporte
         with reporter.step("Building busybox from Debian's busybox-static") as update:
             base_images.build_busybox(engine, "busybox:latest", update)
     need_debian = any(ref in todo for ref in ("debian:bookworm-slim", "nginx:latest", "registry:2"))
-    if need_debian and ("debian:bookworm-slim" in todo or engine.image_id("debian:bookworm-slim") is None):
+    if need_debian and ("debian:bookworm-slim" in todo or engine.images.id("debian:bookworm-slim") is None):
         with reporter.step("Building debian:bookworm-slim with debootstrap (about a minute)") as update:
             base_images.build_debian(engine, "debian:bookworm-slim", paths.cache, update)
     if "nginx:latest" in todo:
@@ -150,11 +150,11 @@ def _build_from_debian(engine: Engine, paths: LabPaths, todo: list[str], reporte
 
 def _push(engine: Engine, address: str, ref: str, update) -> None:
     target = mirror_ref(address, ref)
-    engine.tag(ref, target)
+    engine.images.tag(ref, target)
     try:
-        engine.push(target, progress=update)
+        engine.registry.push(target, progress=update)
     finally:
-        engine.untag(target)
+        engine.images.untag(target)
 
 
 def hub_reachable() -> bool:
@@ -173,29 +173,29 @@ def no_images_left(engine: Engine) -> Iterator[None]:
     """Images made inside and named by nothing at the end are removed: building the base images
     with the classic builder makes an image per step, which the containerd store lists as
     `<none>` images in the learner's `docker images`."""
-    before = engine.all_image_ids()
+    before = engine.images.ids()
     try:
         yield
     finally:
-        engine.remove_unnamed(engine.all_image_ids() - before)
+        engine.images.remove_unnamed(engine.images.ids() - before)
 
 
 @contextlib.contextmanager
 def borrowed_names(engine: Engine, refs: tuple[str, ...] | list[str]) -> Iterator[None]:
     """Use `refs` freely inside; afterwards each names what it named before, or nothing."""
-    before = {ref: engine.image_id(ref) for ref in refs}
+    before = {ref: engine.images.id(ref) for ref in refs}
     try:
         yield
     finally:
         for ref, image_id in before.items():
-            now = engine.image_id(ref)
+            now = engine.images.id(ref)
             if now == image_id:
                 continue
             if image_id:
-                engine.tag(image_id, ref)
+                engine.images.tag(image_id, ref)
             else:
                 with contextlib.suppress(ImageMissing):
-                    engine.untag(ref)
+                    engine.images.untag(ref)
 
 
 # --- bundles ---------------------------------------------------------------------------
@@ -220,12 +220,12 @@ def _load_bundle(engine: Engine, path: Path, held: list[str]) -> None:
         return
     try:
         with bundles.images(path) as stream:
-            loaded = engine.load(stream)
+            loaded = engine.images.load(stream)
     except LabkitError as e:
         raise BundleError(path, f"the engine could not load it: {e.message}") from e
     for name in loaded:
         if _canonical(name) != name:
-            engine.tag(name, _canonical(name))
+            engine.images.tag(name, _canonical(name))
 
 
 def load(
@@ -282,10 +282,10 @@ def _save(engine: Engine, refs: list[str], path: Path, address: str, local: list
         if ref in local:
             continue
         source = mirror_ref(address, ref)
-        engine.pull(source)
-        engine.tag(source, ref)
-        engine.untag(source)
+        engine.registry.pull(source)
+        engine.images.tag(source, ref)
+        engine.images.untag(source)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    engine.save(refs, partial)
+    engine.images.save(refs, partial)
     os.replace(partial, path)

@@ -1,7 +1,12 @@
 """A sandbox: a throwaway unprivileged user with its own rootless engine, course registry and view of
 the class's mirror, in a cgroup (memory, processes), on a disk of its own, in namespaces that show it
 only what it is allowed (an allow-list of the machine). A graded submission and a hub learner's lab
-each run in one. Root only: making users, cgroups and mounts needs it."""
+each run in one. Root only: making users, cgroups and mounts needs it.
+
+One module a concern: the sandbox as a whole, made and taken down (`_box`), its user (`_users`),
+its disk (`_disk`), its view of the machine (`_view`), its rootless engine (`_engine`), what its
+lab serves it (`_services`: registries, package source, the cut from the internet), its cgroup
+(`_cgroups`), and what they all use (`_basics`)."""
 
 from .._faces import face
 
@@ -21,4 +26,22 @@ __all__ = [
     "take_down",
     "view_script",
 ]
-__getattr__, __dir__ = face(__name__, {name: "_box" for name in __all__})
+__getattr__, __dir__ = face(
+    __name__,
+    {
+        "BASE": "_basics",
+        "PREFIX": "_basics",
+        "Limits": "_box",
+        "Sandbox": "_box",
+        "Spec": "_box",
+        "make": "_box",
+        "take_down": "_box",
+        "clean_leftovers": "_box",
+        "names_of_runs": "_box",
+        "engine_tree": "_engine",
+        "missing": "_engine",
+        "rootless_script": "_engine",
+        "hideable": "_view",
+        "view_script": "_view",
+    },
+)

@@ -32,6 +32,9 @@ class ShownResult(CheckResult):
 
     next_hint: Callable[[], tuple[int, int, str | None]] | None = field(default=None, compare=False, repr=False)
 
+    def __str__(self) -> str:
+        return render.result_text(self)
+
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         return render.result_bundle(self, self.next_hint or (lambda: (0, 0, None)))
 
@@ -67,8 +70,12 @@ class Lab:
         return self._ctx
 
     def _progress_store(self) -> ProgressStore:
-        ctx = self._context()  # (re)opens the store together with the context
-        return self._store or ProgressStore.for_paths(ctx.paths)
+        return self._opened()[1]
+
+    def _opened(self) -> tuple[LabContext, ProgressStore]:
+        """The lab's context and its progress store, (re)opened together: the state file read once."""
+        ctx = self._context()
+        return ctx, self._store or ProgressStore.for_paths(ctx.paths)
 
     @property
     def registry(self) -> str:
@@ -108,13 +115,13 @@ class Lab:
         """The exercise checked now. An id that names no exercise (the learner's typo) is shown as
         "No such exercise", with the close matches: nothing was checked, so there is no result."""
         try:
-            ctx, store = self._context(), self._progress_store()
-            result = exercises.run_check(ctx, exercise, answer, store)
+            ctx, store = self._opened()
+            checked = exercises.check(ctx, exercise, answer, store)
         except UnknownExercise as e:
             return _no_such_exercise(e)
         except LabkitError as e:
             return ShownResult("error", str(e), exercise=str(exercise))
-        spec = catalog.get(exercise)
+        spec, result = checked.exercise, checked.result
 
         def next_hint() -> tuple[int, int, str | None]:
             number, text = exercises.next_hint(ctx, spec, store)
@@ -124,9 +131,9 @@ class Lab:
 
     def hint(self, exercise: str) -> Shown:
         try:
-            ctx = self._context()
+            ctx, store = self._opened()
             spec = catalog.get(exercise)
-            number, text = exercises.next_hint(ctx, spec, self._progress_store())
+            number, text = exercises.next_hint(ctx, spec, store)
         except UnknownExercise as e:
             return _no_such_exercise(e)
         except LabkitError as e:

@@ -50,13 +50,13 @@ def stack(ctx: LabContext, ref: str, container: str = "") -> Stack:
 
     Raises ImageMissing when there is no such image, PictureError when `container` is
     not there or was made from another image."""
-    attrs = ctx.engine.image_attrs(ref)
+    attrs = ctx.engine.images.attrs(ref)
     diff_ids = images.layers(ctx, ref)
-    labels = _labels(ctx.engine.history(attrs["Id"]), len(diff_ids))
+    labels = _labels(ctx.engine.images.history(attrs["Id"]), len(diff_ids))
     layers = tuple(Layer(diff_id, label) for diff_id, label in zip(diff_ids, labels))
     if not container:
         return Stack(ref, attrs["Id"], layers)
-    box = ctx.engine.container(container)
+    box = ctx.engine.containers.get(container)
     if box is None:
         raise PictureError(
             f"There is no container {container} in the lab's engine.",
@@ -74,7 +74,7 @@ def stack(ctx: LabContext, ref: str, container: str = "") -> Stack:
             container,
         )
     name = (box.get("Name") or container).lstrip("/")
-    return Stack(ref, attrs["Id"], layers, name, len(ctx.engine.diff(box.get("Id") or container)))
+    return Stack(ref, attrs["Id"], layers, name, len(ctx.engine.containers.diff(box.get("Id") or container)))
 
 
 def shared_prefix(a: Stack, b: Stack) -> int:

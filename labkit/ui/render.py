@@ -12,7 +12,7 @@ import html
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
-from ..course import ERROR, PASSED, CheckResult, LessonProgress, show_with
+from ..course import ERROR, PASSED, CheckResult, LessonProgress
 
 if TYPE_CHECKING:
     import ipywidgets
@@ -156,9 +156,6 @@ def result_html(r: CheckResult) -> str:
     return f'<div class="labkit-result" style="{style}">{"".join(body)}</div>'
 
 
-show_with(result_text, result_html)  # every CheckResult's str() and HTML repr
-
-
 # ---------------------------------------------------------------- results as a widget
 
 
@@ -247,7 +244,10 @@ def hint_html(exercise: str, number: int, total: int, text: str | None) -> str:
 def _no_such_exercise(exercise: object, matches: Sequence[str], code: Callable[[object], str]) -> str:
     """The one wording, with ids put in `code` (backquotes for text, <code> for HTML)."""
     if not matches:
-        return f"No such exercise {code(exercise)}: use the id in the exercise's check cell ({code('labkit progress')} lists them all)."
+        return (
+            f"No such exercise {code(exercise)}: use the id in the exercise's check cell "
+            f"({code('labkit progress')} lists them all)."
+        )
     names = [code(m) for m in matches]
     either = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
     return f"No such exercise {code(exercise)}: did you mean {either}?"
@@ -607,5 +607,8 @@ def ready_bundle(parts: list[tuple[str, bool, str]]) -> dict:
         f"<div style='border-left:4px solid {colour};padding:0.3em 0.8em'><b>{_esc(head)}</b><table>{rows}</table>"
     )
     if down:
-        html_text += "<p>Next: run <code>labkit up</code> in a terminal (or <code>make lab</code>), then run this cell again.</p>"
+        html_text += (
+            "<p>Next: run <code>labkit up</code> in a terminal (or <code>make lab</code>), "
+            "then run this cell again.</p>"
+        )
     return {"text/plain": "\n".join(lines), "text/html": html_text + "</div>"}

@@ -263,7 +263,10 @@ def test_history_in_order_sees_the_wrong_order(ctx, storied):
     result = images.history_in_order(ctx, storied, [("RUN", "echo second"), ("RUN", "echo first")])
     failed(
         result,
-        "In prim-hist:v1's build `RUN … echo first` comes before `RUN … echo second`: move the RUN line below the `RUN … echo second` line",
+        (
+            "In prim-hist:v1's build `RUN … echo first` comes before `RUN … echo second`: "
+            "move the RUN line below the `RUN … echo second` line"
+        ),
     )
     assert "missing" not in result.feedback
 

@@ -15,7 +15,7 @@ from conftest import REPO
 from nbformat.v4 import new_code_cell, new_notebook
 
 from labkit.course.release import release
-from labkit.grading import steps
+from labkit.grading.verify import GRADER_SAYS
 from labkit.machine.processes import cmdline
 
 HANG_TIMEOUT = "6"  # the cell limit for the submissions that hang on purpose
@@ -180,7 +180,7 @@ def test_scores_of_correct_undone_and_partly_correct(graded):
         for c in nbformat.read(rows["correct-08-capstone"]["graded_notebook"], as_version=4).cells
         if 'lab.check("capstone.site")' in c.source
     )
-    assert "✓ PASSED  capstone.site" in "".join(o.get("text", "") for o in site.outputs).split(steps.GRADER_SAYS)[1]
+    assert "✓ PASSED  capstone.site" in "".join(o.get("text", "") for o in site.outputs).split(GRADER_SAYS)[1]
     assert (rows["undone-08-capstone"]["points"], rows["undone-08-capstone"]["possible"]) == (0, 10)
     partly = rows["partly-03-inspecting-images"]
     assert (partly["points"], partly["possible"]) == (3, 7)
@@ -257,8 +257,8 @@ def test_what_a_notebook_does_to_labkit_or_prints_never_scores(graded):
     check = next(c for c in cheat.cells if 'lab.check("start.pull")' in c.source)
     shown = "".join(o.get("text", "") for o in check.outputs)
     assert "✓ PASSED  start.pull" in shown  # what the cheat printed ...
-    assert shown.index(steps.GRADER_SAYS) > shown.index("✓ PASSED  start.pull")
-    assert "✗ NOT YET  start.pull" in shown.split(steps.GRADER_SAYS)[1]  # ... and, below it, what counts
+    assert shown.index(GRADER_SAYS) > shown.index("✓ PASSED  start.pull")
+    assert "✗ NOT YET  start.pull" in shown.split(GRADER_SAYS)[1]  # ... and, below it, what counts
     nocheck = nbformat.read(rows["nocheck-00-start-here"]["graded_notebook"], as_version=4)
     assert (
         nocheck.cells[-1].cell_type == "markdown" and "Checked by `labkit grade` at the end" in nocheck.cells[-1].source
@@ -365,7 +365,7 @@ def test_a_grading_lab_that_fails_to_start_leaves_nothing_running(lab, tmp_path,
     import shutil as sh
 
     from labkit.errors import MissingProgram
-    from labkit.grading.steps import prepare
+    from labkit.grading.labs import prepare
     from labkit.home import RegistryState
     from labkit.machine.processes import cmdline
 
@@ -391,7 +391,7 @@ def test_a_grading_lab_whose_registry_cannot_start_leaves_no_memory_mounted(lab,
     import shutil as sh
 
     from labkit.errors import MissingProgram
-    from labkit.grading.steps import prepare
+    from labkit.grading.labs import prepare
     from labkit.home import RegistryState
 
     tools = tmp_path / "bin"
@@ -420,7 +420,7 @@ def test_a_grading_registry_holds_the_base_layers_but_nothing_pushed(lab, tmp_pa
 
     import requests
 
-    from labkit.grading.steps import dismantle, prepare, seeded_registry
+    from labkit.grading.labs import dismantle, prepare, seeded_registry
     from labkit.home import RegistryState
     from labkit.registries import RegistryClient, programs
     from labkit.registries.seeding import base_layers
@@ -470,7 +470,7 @@ def test_a_grading_lab_whose_seeded_registry_never_comes_takes_itself_down(lab, 
     import threading
     from concurrent.futures import CancelledError, Future
 
-    from labkit.grading.steps import prepare
+    from labkit.grading.labs import prepare
     from labkit.home import RegistryState
 
     seeded: Future = Future()

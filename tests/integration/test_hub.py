@@ -24,9 +24,9 @@ import pytest
 import requests
 from hubclient import HubLearner
 
+from labkit import sandbox
 from labkit.classroom.hub import healthy
 from labkit.machine import processes
-from labkit.sandbox import _box
 
 CODE, ADMIN = "blue-42", "teach-me"
 REPO = Path(__file__).resolve().parents[2]
@@ -121,12 +121,12 @@ def test_two_learners_each_in_a_lab_of_their_own(hub, lab):
     probe = bob.run(
         "import os, socket\n"
         f"engine = socket.socket(socket.AF_UNIX)\n"
-        f"for what, attempt in (('engine', lambda: engine.connect('{_box.BASE}/{ada_user}/run/docker.sock')),\n"
+        f"for what, attempt in (('engine', lambda: engine.connect('{sandbox.BASE}/{ada_user}/run/docker.sock')),\n"
         f"                      ('work', lambda: os.listdir('{home}/learners/ada/workspace'))):\n"
         "    try:\n        attempt()\n        print(what, 'REACHED')\n"
         "    except OSError as e:\n        print(what, type(e).__name__)\n"
     )
-    assert (_box.BASE / ada_user / "run" / "docker.sock").exists()  # as root: there it is
+    assert (sandbox.BASE / ada_user / "run" / "docker.sock").exists()  # as root: there it is
     assert "engine FileNotFoundError" in probe, probe  # her lab is not in his view of the machine at all
     assert "work FileNotFoundError" in probe or "work PermissionError" in probe, probe  # the hub's folder is hidden
     # Nor can he read the course's solutions (the source notebooks, the checkout's git objects), nor
@@ -134,20 +134,22 @@ def test_two_learners_each_in_a_lab_of_their_own(hub, lab):
     lock = f"/run/lock/labkit-bob-{os.getpid()}"
     outside = bob.run(
         "import os\n"
-        f"for p in ({str(REPO / 'notebooks' / '08-capstone.ipynb')!r}, {str(REPO / '.git' / 'HEAD')!r}, {str(REPO / 'authoring')!r}):\n"
+        f"for p in ({str(REPO / 'notebooks' / '08-capstone.ipynb')!r}, {str(REPO / '.git' / 'HEAD')!r}, "
+        f"{str(REPO / 'authoring')!r}):\n"
         "    print(p, os.path.exists(p))\n"
         f"open({lock!r}, 'w').write('x')\nprint('wrote', os.path.exists({lock!r}))"
     )
     assert "True" not in outside.replace("wrote True", ""), outside
     assert "wrote True" in outside and not os.path.exists(lock), outside  # his own /run/lock, not the machine's
-    ada_state = json.loads((_box.BASE / ada_user / "lab" / "state.json").read_text())
+    ada_state = json.loads((sandbox.BASE / ada_user / "lab" / "state.json").read_text())
     registry = f"127.0.0.1:{ada_state['registry']['port']}"
     knock = bob.run(f"import requests\nprint(requests.get('http://{registry}/v2/_catalog', timeout=10).status_code)")
     assert knock.strip() == "401", knock  # ada's registry asks for ada's login, which bob's lab does not have
     # Nor can he put an image of his into the class's mirror, which every lab pulls its base images
     # through (his kernel shares the machine's loopback): it takes no pushes while the hub runs.
     poison = bob.run(
-        f"import requests\nprint(requests.post('http://{lab.mirror}/v2/library/nginx/blobs/uploads/', timeout=10).status_code)"
+        "import requests\n"
+        f"print(requests.post('http://{lab.mirror}/v2/library/nginx/blobs/uploads/', timeout=10).status_code)"
     )
     assert poison.strip() == "405", poison
     print(f"sign-in to a ready lab: {ready:.1f} s")
@@ -302,12 +304,13 @@ def test_a_full_machine_refuses_a_lab_and_both_sides_see_why(lab, tmp_path):
 
 # ---------------------------------------------------------------- in a real browser
 
-from test_browser import chromium, code_cell, menu, output, run_cell  # noqa: E402,F401  (chromium: the fixture)
+from test_browser import chromium as chromium  # noqa: E402  (the fixture: pytest finds it by this name)
+from test_browser import code_cell, menu, output, run_cell  # noqa: E402
 
 
-def _signed_in(chromium, base: str, name: str, code: str, pin: str = ""):
+def _signed_in(browser, base: str, name: str, code: str, pin: str = ""):
     """A browser of its own (context), signed in; its page."""
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.goto(f"{base}/hub/login")
     page.fill("#code", code)
@@ -361,11 +364,11 @@ def test_the_instructor_sees_the_class_live_in_a_browser(hub, chromium):
 
     # From cat's notebook, dan's workspace, engine and registry are out of reach.
     dan_user = pwd.getpwuid((home / "learners" / "dan").stat().st_uid).pw_name  # his lab's user owns his folder
-    dan_registry = json.loads((_box.BASE / dan_user / "lab" / "state.json").read_text())["registry"]["port"]
+    dan_registry = json.loads((sandbox.BASE / dan_user / "lab" / "state.json").read_text())["registry"]["port"]
     attempts = (
         f"import os, socket, requests\\n"
         f"for what, attempt in (('workspace', lambda: os.listdir('{home}/learners/dan/workspace')), "
-        f"('engine', lambda: socket.socket(socket.AF_UNIX).connect('{_box.BASE}/{dan_user}/run/docker.sock'))):\\n"
+        f"('engine', lambda: socket.socket(socket.AF_UNIX).connect('{sandbox.BASE}/{dan_user}/run/docker.sock'))):\\n"
         f"    try:\\n        attempt(); print(what, 'REACHED')\\n"
         f"    except OSError as e:\\n        print(what, type(e).__name__)\\n"
         f"print('registry', requests.get('http://127.0.0.1:{dan_registry}/v2/_catalog', timeout=10).status_code)"
@@ -376,7 +379,7 @@ def test_the_instructor_sees_the_class_live_in_a_browser(hub, chromium):
     cat.keyboard.press("Escape")
     run_cell(cat, exercise)
     said = output(exercise)
-    assert (_box.BASE / dan_user / "run" / "docker.sock").is_socket()  # there, seen as root
+    assert (sandbox.BASE / dan_user / "run" / "docker.sock").is_socket()  # there, seen as root
     # his engine's folder is his alone (or, for a lab made after cat's, not even there in cat's view)
     expect(said).to_contain_text(re.compile(r"engine (PermissionError|FileNotFoundError)"), timeout=30_000)
     expect(said).to_contain_text(

@@ -71,7 +71,7 @@ def test_two_builds_share_their_base_and_run_layers_and_differ_in_the_copy(ctx, 
     assert copy.step.startswith("COPY ") and copy.step.endswith("/app.txt")
     assert shared_prefix(one, two) == len(one.layers) - 1
     assert two.layers[-2] == run and two.layers[-1].diff_id != copy.diff_id
-    assert one.image_id == ctx.engine.image_id(v1) and not one.container
+    assert one.image_id == ctx.engine.images.id(v1) and not one.container
 
 
 def test_a_container_adds_its_read_write_layer_with_its_changes(lab, ctx, made):

@@ -218,7 +218,8 @@ def rootless_learner(lab):
     """An ordinary user running rootless Docker (today's engine, containerd store), no DOCKER_HOST:
     labkit finds it in the user's runtime folder, and through the `rootless` docker context that
     `dockerd-rootless-setuptool.sh` makes."""
-    from labkit.sandbox._box import _engine_path, rootless_script
+    from labkit.sandbox import rootless_script
+    from labkit.sandbox._engine import engine_path as _engine_path
 
     pid = os.getpid()
     user, group = f"labkit-lr-{pid}", f"labkit-lrd-{pid}"

@@ -141,7 +141,8 @@ def test_a_machine_with_no_network_gets_everything_from_a_bundle(lab, tmp_path):
         "--",
         "sh",
         "-c",
-        f"ip link set lo up && make -C {checkout} venv BUNDLE={bundle} && {checkout}/.venv/bin/labkit up --bundle {bundle}"
+        f"ip link set lo up && make -C {checkout} venv BUNDLE={bundle}"
+        f" && {checkout}/.venv/bin/labkit up --bundle {bundle}"
         f" && {checkout}/.venv/bin/labkit status --json > {tmp_path}/status.json; status=$?;"
         f" {checkout}/.venv/bin/labkit down; exit $status",
     ]

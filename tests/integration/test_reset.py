@@ -32,9 +32,9 @@ def test_reset_keeps_the_learners_things_and_removes_every_course_resource(lab, 
         assert lab.docker("volume", "inspect", "precious-vol", check=False).returncode == 0
         for exercise in catalog.EXERCISES:
             for ref in exercise.resources.images:
-                assert ctx.engine.image_id(fill(ref, ctx)) is None, f"{ref} of {exercise.id} survived the reset"
+                assert ctx.engine.images.id(fill(ref, ctx)) is None, f"{ref} of {exercise.id} survived the reset"
             for name in exercise.resources.containers:
-                assert ctx.engine.container(name) is None, f"container {name} of {exercise.id} survived"
+                assert ctx.engine.containers.get(name) is None, f"container {name} of {exercise.id} survived"
             if exercise.resources.finder:
                 assert exercise.resources.finder(ctx) == []
             for name in exercise.resources.files:
@@ -59,7 +59,7 @@ def test_reset_of_one_lesson_leaves_the_others(lab, ctx):
     try:
         result = lab.labkit("reset", "--lesson", "inspect", "--workspace", str(ctx.workspace))
         assert "removed image myrepo/nginx:v1" in result.stdout
-        assert ctx.engine.container("scratchpad") is not None  # lesson "image"'s container stays
+        assert ctx.engine.containers.get("scratchpad") is not None  # lesson "image"'s container stays
     finally:
         lab.docker("rm", "-f", "scratchpad", check=False)
 

@@ -21,7 +21,8 @@ from nbformat.v4 import new_code_cell
 from test_grading import start_here
 
 import labkit
-from labkit.sandbox import _box, _cgroups
+from labkit import sandbox
+from labkit.sandbox import _cgroups
 
 TOKEN = secrets.token_hex(4)
 PWNED = f"labkit-pwned-{TOKEN}"
@@ -67,11 +68,18 @@ print('REACHED', reached)
 def attacks(subs: Path, out: Path, class_socket: str) -> dict[str, str]:
     """name: the cell a hostile submission adds after its (correct) work."""
     return {
-        "write-outside": f"!touch /tmp/{PWNED} /var/tmp/{PWNED} /dev/shm/{PWNED} /etc/{PWNED} /root/{PWNED} /run/lock/{PWNED}; ls /tmp",
+        "write-outside": (
+            f"!touch /tmp/{PWNED} /var/tmp/{PWNED} /dev/shm/{PWNED} /etc/{PWNED} /root/{PWNED} /run/lock/{PWNED}; "
+            "ls /tmp"
+        ),
         "solutions": ""
         f"for p in [{str(REPO / 'notebooks' / '08-capstone.ipynb')!r}, {str(REPO / '.git' / 'HEAD')!r},\n"
-        f"          {str(OTHER_CHECKOUT / 'notebooks' / '08-capstone.ipynb')!r}, {str(REPO / 'authoring' / 'solutions.py')!r}]:\n"
-        "    try:\n        print('READ', p, len(open(p).read()))\n    except OSError as e:\n        print('refused', p, type(e).__name__)\n"
+        f"          {str(OTHER_CHECKOUT / 'notebooks' / '08-capstone.ipynb')!r}, "
+        f"{str(REPO / 'authoring' / 'solutions.py')!r}]:\n"
+        "    try:\n"
+        "        print('READ', p, len(open(p).read()))\n"
+        "    except OSError as e:\n"
+        "        print('refused', p, type(e).__name__)\n"
         "import os\nfound = []\nfor top, dirs, files in os.walk('/'):\n"
         "    dirs[:] = [d for d in dirs if os.path.join(top, d) not in ('/proc', '/sys', '/usr', '/dev')]\n"
         "    found += [os.path.join(top, f) for f in files if f.endswith('.ipynb') and 'capstone' in f]\n"
@@ -83,22 +91,31 @@ def attacks(subs: Path, out: Path, class_socket: str) -> dict[str, str]:
         "print('flushed its own namespace', flushed.returncode)\n"
         "try:\n    urllib.request.urlopen('http://deb.debian.org/debian/', timeout=5)\n    print('KERNEL REACHED')\n"
         "except Exception as e:\n    print('kernel cut', type(e).__name__)\n"
-        "!docker run --rm busybox wget -q -T 5 -O /dev/null http://deb.debian.org/debian/ && echo CONTAINER REACHED || echo container cut",
+        "!docker run --rm busybox wget -q -T 5 -O /dev/null http://deb.debian.org/debian/"
+        " && echo CONTAINER REACHED || echo container cut",
         "read-secrets": "!cat /etc/shadow; echo shadow=$?\n"
         "!cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c '^LABKIT_HOME=' ; ps -eo user,args",
         "tamper": "import glob, os\n"
         f"print('sees', os.listdir({str(subs)!r}) if os.path.exists({str(subs)!r}) else 'nothing')\n"
         f"for p in glob.glob({str(subs)!r} + '/*.ipynb') + glob.glob({str(out)!r} + '/**/*', recursive=True):\n"
-        "    try:\n        open(p, 'w').write('{}')\n        print('WROTE', p)\n    except OSError as e:\n        print('refused', p, e)",
-        "host-mount": f"!docker run --rm -v /:/host busybox sh -c 'touch /host/etc/{PWNED} /host/tmp/{PWNED}; cat /host/etc/shadow; ls /host{subs}'\n"
-        f"!docker run --rm --privileged -v /:/host busybox sh -c 'touch /host/root/{PWNED}; echo x >> /host{LABKIT_INIT}'",
+        "    try:\n"
+        "        open(p, 'w').write('{}')\n"
+        "        print('WROTE', p)\n"
+        "    except OSError as e:\n"
+        "        print('refused', p, e)",
+        "host-mount": "!docker run --rm -v /:/host busybox sh -c "
+        f"'touch /host/etc/{PWNED} /host/tmp/{PWNED}; cat /host/etc/shadow; ls /host{subs}'\n"
+        "!docker run --rm --privileged -v /:/host busybox sh -c "
+        f"'touch /host/root/{PWNED}; echo x >> /host{LABKIT_INIT}'",
         "sockets": f"!docker -H {class_socket} run -d --name {PWNED} busybox sleep 300; "
         "docker -H unix:///var/run/docker.sock ps; ls /var/lib/labkit/sandboxes/",
         "change-labkit": f"!echo '# pwned' >> {LABKIT_INIT} && echo CHANGED",
         "neighbours": NEIGHBOURS,
         "signal": "!kill -9 -1; echo still-here",
         "processes": "import subprocess\nkids = []\ntry:\n    for _ in range(3000):\n"
-        "        kids.append(subprocess.Popen(['sleep', '60']))\nexcept OSError as e:\n    print('stopped at', len(kids), e)",
+        "        kids.append(subprocess.Popen(['sleep', '60']))\n"
+        "except OSError as e:\n"
+        "    print('stopped at', len(kids), e)",
         "memory": "hog = b'x' * (6 * 2**30)",
         "disk": "!dd if=/dev/zero of=big bs=1M count=2000 status=none; echo dd=$?",
     }
@@ -109,7 +126,9 @@ def attacks(subs: Path, out: Path, class_socket: str) -> dict[str, str]:
 FIRST = {
     "processes-first": (
         "import subprocess\nkids = []\ntry:\n    for _ in range(3000):\n"
-        "        kids.append(subprocess.Popen(['sleep', '600']))\nexcept OSError as e:\n    print('stopped at', len(kids), e)",
+        "        kids.append(subprocess.Popen(['sleep', '600']))\n"
+        "except OSError as e:\n"
+        "    print('stopped at', len(kids), e)",
         "more than 1,000 processes",
     ),
     "memory-first": ("hog = b'x' * (6 * 2**30)", "more than 2 GiB of memory"),
@@ -268,9 +287,9 @@ def test_a_submission_that_hits_a_limit_before_its_work_is_graded_zero_and_told_
 
 def test_no_sandbox_is_left_behind(batch):
     names = [entry.split(":")[0] for entry in Path("/etc/passwd").read_text().splitlines()]
-    assert [n for n in names if n.startswith(_box.PREFIX)] == []
+    assert [n for n in names if n.startswith(sandbox.PREFIX)] == []
     assert [g.name for g in _cgroups.leftovers()] == []
-    assert [m for m in Path("/proc/self/mounts").read_text().splitlines() if str(_box.BASE) in m] == []
+    assert [m for m in Path("/proc/self/mounts").read_text().splitlines() if str(sandbox.BASE) in m] == []
 
 
 def test_without_a_sandbox_every_row_says_so(lab, tmp_path):
@@ -297,7 +316,7 @@ def test_where_no_sandbox_can_be_made_grading_says_what_is_missing(lab, tmp_path
 
 
 def sandboxes_of(run: int) -> list[str]:
-    return [name for name, pid in _box.names_of_runs().items() if pid == run]
+    return [name for name, pid in sandbox.names_of_runs().items() if pid == run]
 
 
 def start_grading(lab, subs: Path, out: Path) -> subprocess.Popen:
@@ -343,7 +362,7 @@ def test_an_interrupted_run_leaves_nothing_behind(lab, tmp_path, stop):
         grading.kill()
     assert grading.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
     assert sandboxes_of(grading.pid) == []
-    assert [m for m in Path("/proc/self/mounts").read_text().splitlines() if str(_box.BASE) in m] == []
+    assert [m for m in Path("/proc/self/mounts").read_text().splitlines() if str(sandbox.BASE) in m] == []
 
 
 def test_what_a_killed_run_left_the_next_run_takes_down(lab, tmp_path):

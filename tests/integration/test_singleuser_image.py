@@ -170,7 +170,8 @@ def test_the_narrower_pod_settings_suffice(lab, image, pod):
     ]
     script = (
         "labkit reset >/dev/null; labkit check start.pull >/dev/null; echo undone=$?; "
-        "docker pull -q busybox >/dev/null && docker run --rm busybox echo ran; labkit check start.pull >/dev/null; echo done=$?"
+        "docker pull -q busybox >/dev/null && docker run --rm busybox echo ran; "
+        "labkit check start.pull >/dev/null; echo done=$?"
     )
     said = lab.docker("run", "--rm", *narrow, *options, image, "bash", "-c", script, check=False, timeout=300)
     assert said.stdout.split() == ["undone=1", "ran", "done=0"], said.stdout + said.stderr[-3000:]

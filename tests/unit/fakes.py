@@ -1,7 +1,8 @@
 """An in-memory stand-in for `labkit.engines.Engine`, for testing checks without Docker.
 
-`FakeEngine` has exactly the Engine methods the checks call. Its state is plain dicts,
-shaped like what the engine's API returns:
+`FakeEngine` has exactly the Engine methods the checks call, in the same collections
+(`engine.images.id`, `engine.containers.get`, ...). Its state is plain dicts, shaped like what
+the engine's API returns:
 
     images     {ref: {"Id", "RootFS": {"Layers": [...]}, "Config": {...}, "RepoDigests": [...]}}
                (one dict under several refs is one image with several names)
@@ -121,6 +122,8 @@ class FakeEngine:
         self.events_since: list[float] = []
         self.consistent_blocks = 0
         self.closed = False
+        self.images = _Collection(self, IMAGES)
+        self.containers = _Collection(self, CONTAINERS)
 
     def fail_with(self, error: LabkitError) -> None:
         self.broken = error
@@ -167,7 +170,7 @@ class FakeEngine:
             raise ImageMissing(ref)
         return attrs
 
-    def images(self, name: str | None = None) -> list[dict]:
+    def list_images(self, name: str | None = None) -> list[dict]:
         self._up()
         summaries: dict[str, dict] = {}
         for ref, attrs in self._images.items():
@@ -209,12 +212,12 @@ class FakeEngine:
         key = self._box_name(name)
         return self._boxes[key] if key is not None else None
 
-    def containers(self, filters: dict | None = None) -> list[dict]:
+    def list_containers(self, filters: dict | None = None) -> list[dict]:
         self._up()
         wanted = dict(filters or {})
         labels = wanted.pop("label", [])
         if wanted:
-            raise NotImplementedError(f"FakeEngine.containers filters {sorted(wanted)}")
+            raise NotImplementedError(f"FakeEngine.containers.list filters {sorted(wanted)}")
         out = []
         for attrs in self._boxes.values():
             own = (attrs.get("Config") or {}).get("Labels") or {}
@@ -298,7 +301,7 @@ class FakeEngine:
             for key in ((_full(ref), tuple(command)) if command else None, _full(ref)):
                 if key in self._runs:
                     return self._runs[key]
-        raise LookupError(f"FakeEngine.run: no outcome given for {ref} {command or ''}")
+        raise LookupError(f"FakeEngine.containers.run: no outcome given for {ref} {command or ''}")
 
     def start_published(self, ref: str, port: str) -> tuple[str, int]:
         raise NotImplementedError("FakeEngine serves no HTTP")
@@ -343,6 +346,40 @@ class FakeEngine:
 
     def close(self) -> None:
         self.closed = True
+
+
+#: Engine's collections' methods (engines/_sdk.py), each as the FakeEngine method that plays it.
+IMAGES = {
+    "id": "image_id",
+    "attrs": "image_attrs",
+    "list": "list_images",
+    "history": "history",
+    "untag": "untag",
+    "has_path": "image_has_path",
+    "read_file": "read_image_file",
+}
+CONTAINERS = {
+    "get": "container",
+    "list": "list_containers",
+    "diff": "diff",
+    "read_file": "read_file",
+    "scratch": "scratch_container",
+    "run": "run",
+    "start_published": "start_published",
+    "remove": "remove_container",
+}
+
+
+class _Collection:
+    """`engine.images` / `engine.containers` of a FakeEngine: its own methods under Engine's names."""
+
+    def __init__(self, engine: FakeEngine, names: dict[str, str]) -> None:
+        self._engine, self._names = engine, names
+
+    def __getattr__(self, name: str):
+        if name not in self._names:
+            raise AttributeError(f"FakeEngine has no {name} here (Engine has it, the fake does not)")
+        return getattr(self._engine, self._names[name])
 
 
 class FakeRegistry:

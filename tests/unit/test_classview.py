@@ -90,7 +90,8 @@ def test_a_store_from_before_feedback_was_kept_gains_the_column(tmp_path):
             " time REAL NOT NULL)"
         )
         conn.execute(
-            "INSERT INTO events (kind, lesson, exercise, status, passed, time) VALUES ('check', 'start', 'start.pull', 'failed', 0, 1)"
+            "INSERT INTO events (kind, lesson, exercise, status, passed, time) "
+            "VALUES ('check', 'start', 'start.pull', 'failed', 0, 1)"
         )
     store = ProgressStore(path)
     _check(store, "start.pull", False, "still not")

@@ -120,7 +120,10 @@ def test_lab_rules_give_the_labs_networks_a_way_out_and_replace_only_its_own_old
         "filter": SAVED_FILTER.replace("COMMIT", f"-A FORWARD -s 10.123.5.0/24 {tag} -j ACCEPT\nCOMMIT"),
         "nat": SAVED_NAT.replace(
             "COMMIT",
-            '-A POSTROUTING -s 10.123.6.0/24 ! -d 10.123.6.0/24 -m comment --comment "labkit lk-99999999" -j MASQUERADE\nCOMMIT',
+            (
+                '-A POSTROUTING -s 10.123.6.0/24 ! -d 10.123.6.0/24 -m comment --comment "labkit lk-99999999" '
+                "-j MASQUERADE\nCOMMIT"
+            ),
         ),
     }
     script = dockerd.lab_rules("lk-0123abcd", "10.123.5.0/24", "10.124.5.0/24", saved)

@@ -299,16 +299,16 @@ def _cache_state(v2_layers: list[str], v1_layers: list[str] = ("d1", "r1", "r2",
 
 def test_diverge_at_identical_images_is_the_very_same_image(tmp_path):
     result, _ = check(tmp_path, "layers.cache", **_cache_state(["d1", "r1", "r2", "c1"]))
-    assert (
-        result.feedback
-        == "layered-app:v2 is the very same image as layered-app:v1: change a file in app/ before building layered-app:v2."
+    assert result.feedback == (
+        "layered-app:v2 is the very same image as layered-app:v1: change a file in app/ before building layered-app:v2."
     )
 
 
 def test_diverge_at_too_few_shared_says_the_tag_moved(tmp_path):
     result, _ = check(tmp_path, "layers.cache", **_cache_state(["d1", "r1x", "r2x", "c2"]))
     assert result.feedback.startswith(
-        "The tag moved: layered-app:v2 no longer shares the package layer(s) with layered-app:v1 (only 1 of 3 are shared)."
+        "The tag moved: layered-app:v2 no longer shares the package layer(s) with layered-app:v1 "
+        "(only 1 of 3 are shared)."
     )
     assert "without --no-cache" in result.feedback
     assert result.observed == "1 layers shared (4 in layered-app:v1, 4 in layered-app:v2)"
@@ -540,9 +540,9 @@ def test_committed_from_a_container_without_changes(tmp_path):
 
 def test_committed_from_an_older_commit_says_commit_again(tmp_path):
     result, engine = check(tmp_path, "commit.custom", **_commit_state(committed_motd=b""))
-    assert (
-        result.feedback
-        == "/etc/motd in my-custom-image differs from the one in custom-box: the commit is older than that change, commit again."
+    assert result.feedback == (
+        "/etc/motd in my-custom-image differs from the one in custom-box: "
+        "the commit is older than that change, commit again."
     )
     assert engine.scratch_made and engine.scratch_removed == engine.scratch_made
 
@@ -560,9 +560,9 @@ def test_committed_from_missing_container_or_image(tmp_path):
         no_box.feedback
         == "There is no container named custom-box: run it with `docker run --name custom-box debian:bookworm-slim …`."
     )
-    assert (
-        no_image.feedback
-        == "There is no image my-custom-image in your engine yet: commit it with `docker commit custom-box my-custom-image`."
+    assert no_image.feedback == (
+        "There is no image my-custom-image in your engine yet: commit it with "
+        "`docker commit custom-box my-custom-image`."
     )
 
 
@@ -596,7 +596,8 @@ def test_commit_custom_from_another_name_of_debian_passes(tmp_path):
 def test_commit_custom_from_an_unnamed_image(tmp_path):
     result, _ = check(tmp_path, "commit.custom", **_commit_state(box_image=sid("gone")))
     assert result.feedback.startswith(
-        f"custom-box was made from an image that is no longer in your engine ({short(sid('gone'))}), not debian:bookworm-slim"
+        f"custom-box was made from an image that is no longer in your engine ({short(sid('gone'))}), "
+        "not debian:bookworm-slim"
     )
 
 
@@ -802,7 +803,8 @@ def _local(name: str, store: str, pushed: bool) -> dict:
 
 
 def _pushed(tmp_path, local: dict, tag: str, held: tuple[str, ...]) -> CheckResult:
-    """registry.pushed(MYAPP) with MYAPP locally `local`; the registry's v1 is `tag`, and it holds the manifests `held`."""
+    """registry.pushed(MYAPP) with MYAPP locally `local`; the registry's v1 is `tag`, and it holds the
+    manifests `held`."""
     from labkit.course.checks import registry
 
     answers = {("learner/myapp", "v1"): tag, **{("learner/myapp", digest): digest for digest in held}}
@@ -848,7 +850,7 @@ def test_pushed_sees_an_older_push(tmp_path, store):
 @pytest.mark.parametrize("store", STORES)
 def test_pushed_a_push_the_registry_no_longer_holds_is_not_an_older_push(tmp_path, store):
     """The local image was pushed once, but the registry has deleted that manifest since."""
-    one, two = _manifest("one"), _manifest("two")
+    two = _manifest("two")
     result = _pushed(tmp_path, _local("one", store, pushed=True), two, (two,))
     assert result.status == FAILED and "is not what was pushed" in result.feedback
 

@@ -11,10 +11,11 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from labkit import grading
-from labkit.grading import steps
+from labkit.grading import execute, labs
 from labkit.grading.supply import LabSupply
+from labkit.grading.validate import Submission
 from labkit.home import EngineState, LabPaths, RegistryState, State
-from labkit.lab import jupyter, lifecycle
+from labkit.lab import FreshLab, jupyter, lifecycle
 
 
 class _Stop(Exception):
@@ -52,14 +53,14 @@ def test_a_submissions_kernel_has_the_variables_of_a_learners_kernel(tmp_path, m
     )
 
     work = Path(tempfile.gettempdir()) / f"{_work_prefix(tmp_path, monkeypatch)}x1y2z3w4"
-    monkeypatch.setattr(steps, "prepare", lambda home, *_, **__: home)  # the lab's home, as the grader names it
+    monkeypatch.setattr(labs, "prepare", lambda home, *_, **__: home)  # the lab's home, as the grader names it
     supply = LabSupply(work, RegistryState(port=5000), mine.cache)
     home = supply.take(more=False)
     supply.close()
     state = State(
         engine=EngineState(host=f"unix://{home}/engine/docker.sock"), registry=RegistryState(port=5002, user="learner")
     )
-    lab = steps.FreshLab(LabPaths(home, mine.cache), home / "workspace", home / "docker-config", state)
+    lab = FreshLab(LabPaths(home, mine.cache), home / "workspace", home / "docker-config", state)
     graded = lab.kernel_env(
         {**base, "LABKIT_HOME": "/teacher", "LABKIT_OFFLINE": "1", "DOCKER_HOST": "unix:///teacher.sock"}
     )
@@ -72,12 +73,11 @@ def test_a_submissions_kernel_has_the_variables_of_a_learners_kernel(tmp_path, m
 def test_a_failed_cell_is_recorded_from_the_kernels_reply_even_with_its_traceback_hidden(tmp_path, monkeypatch):
     """A notebook that silences IPython's tracebacks still has each failed cell recorded, from the
     kernel's execute reply; the graded copy says so under the cell."""
-    from labkit.grading import execute
 
     monkeypatch.setattr(execute, "healthy", lambda client: None)  # no lab here for it to find
     home = tmp_path / "lab"
     (home / "workspace").mkdir(parents=True)
-    lab = steps.FreshLab(LabPaths(home, tmp_path / "cache"), home / "workspace", home / "docker-config", State())
+    lab = FreshLab(LabPaths(home, tmp_path / "cache"), home / "workspace", home / "docker-config", State())
     nb = new_notebook(
         cells=[
             new_code_cell("get_ipython().showtraceback = lambda *a, **k: None"),
@@ -85,8 +85,8 @@ def test_a_failed_cell_is_recorded_from_the_kernels_reply_even_with_its_tracebac
             new_code_cell("print('after')"),
         ]
     )
-    sub = steps.Submission(path=tmp_path / "hidden.ipynb", name="hidden", notebook=nb)
-    steps.execute(sub, lab, dict(os.environ), cell_timeout=60, notebook_timeout=120)
+    sub = Submission(path=tmp_path / "hidden.ipynb", name="hidden", notebook=nb)
+    execute.execute(sub, lab, dict(os.environ), cell_timeout=60, notebook_timeout=120)
     assert sub.events == ["cell 1 raised ValueError: hidden"]
     assert "raised ValueError: hidden" in "".join(o.get("text", "") for o in nb.cells[1].outputs)
     assert nb.cells[2].outputs[0]["text"] == "after\n"

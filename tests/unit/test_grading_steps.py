@@ -9,7 +9,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from labkit.grading import report
-from labkit.grading.steps import checks_in, exercises_of, validate
+from labkit.grading.validate import checks_in, exercises_of, validate
 
 
 def test_validate_reports_each_kind_of_broken_file(tmp_path):
@@ -179,7 +179,7 @@ def test_canvas_and_moodle_gradebooks_have_a_column_per_notebook_and_never_a_zer
 def test_with_several_workers_the_longest_looking_submissions_start_first(tmp_path):
     """`--jobs N` hands out the submissions with the most code first, so a long one is not left to
     run alone at the end; a file that cannot be read goes last (validating it takes no time)."""
-    from labkit.grading import _expected_work
+    from labkit.grading.run import _expected_work
 
     files = {
         "short": new_notebook(cells=[new_code_cell("1"), new_markdown_cell("x" * 5000)]),
@@ -200,7 +200,7 @@ def test_the_last_cell_of_end_checks_keeps_an_older_notebook_valid():
     from pathlib import Path
 
     from labkit.course import CheckResult
-    from labkit.grading.steps import Submission
+    from labkit.grading.validate import Submission
     from labkit.grading.verify import _show_end_checks
 
     for minor, has_id in ((4, False), (5, True)):
@@ -246,24 +246,24 @@ def test_only_failed_with_an_unreadable_last_report_says_so(tmp_path):
 
 
 def test_a_seeded_registry_that_cannot_be_made_says_why(tmp_path, monkeypatch, caplog):
-    from labkit import grading
     from labkit.errors import LabkitError
     from labkit.home import RegistryState
 
     def broken(*_args):
         raise LabkitError("the mirror at 127.0.0.1:1 is not reachable")
 
-    monkeypatch.setattr(grading.steps, "seeded_registry", broken)
+    from labkit.grading import labs, run
+
+    monkeypatch.setattr(labs, "seeded_registry", broken)
     with caplog.at_level("WARNING", logger="labkit.grading"):
-        assert grading._seeded_registry(tmp_path, RegistryState(port=1), tmp_path) is None
+        assert run._seeded_registry(tmp_path, RegistryState(port=1), tmp_path) is None
     assert "each lab seeds its own" in caplog.text and "127.0.0.1:1 is not reachable" in caplog.text
 
 
 def test_a_live_engine_that_refuses_to_remove_a_container_is_said(tmp_path, monkeypatch, caplog):
     from labkit.errors import EngineError
-    from labkit.grading import steps
     from labkit.home import EngineState, LabPaths, State
-    from labkit.lab import fresh
+    from labkit.lab import FreshLab, fresh
 
     class Refusing:
         def __init__(self, *_args, **_kwargs): ...
@@ -273,14 +273,17 @@ def test_a_live_engine_that_refuses_to_remove_a_container_is_said(tmp_path, monk
         def __exit__(self, *_exc):
             return False
 
-        def containers(self, _filters):
-            return [{"Id": "c0ffee" * 10}, {"Id": "beef" * 16}]
+        class containers:  # noqa: N801 - Engine's collection, as the lab reads it
+            @staticmethod
+            def list(_filters):
+                return [{"Id": "c0ffee" * 10}, {"Id": "beef" * 16}]
 
-        def remove_container(self, cid):
-            raise EngineError(f"The Docker engine refused: cannot remove {cid[:4]}")
+            @staticmethod
+            def remove(cid):
+                raise EngineError(f"The Docker engine refused: cannot remove {cid[:4]}")
 
     monkeypatch.setattr(fresh, "Engine", Refusing)
-    lab = steps.FreshLab(LabPaths(tmp_path, tmp_path), tmp_path, tmp_path, State(engine=EngineState(host="unix:///x")))
+    lab = FreshLab(LabPaths(tmp_path, tmp_path), tmp_path, tmp_path, State(engine=EngineState(host="unix:///x")))
     with caplog.at_level("WARNING", logger="labkit.lab.fresh"):
         fresh._remove_running_containers(lab)
     assert (

@@ -9,7 +9,7 @@ from concurrent.futures import Future
 import pytest
 
 from labkit.errors import LabkitError
-from labkit.grading import steps
+from labkit.grading import labs as grading_labs
 from labkit.grading.supply import LabSupply
 from labkit.home import RegistryState
 
@@ -35,8 +35,8 @@ class Recorder:
 @pytest.fixture
 def recorder(monkeypatch):
     made = Recorder()
-    monkeypatch.setattr(steps, "prepare", made.prepare)
-    monkeypatch.setattr(steps, "dismantle", made.dismantle)
+    monkeypatch.setattr(grading_labs, "prepare", made.prepare)
+    monkeypatch.setattr(grading_labs, "dismantle", made.dismantle)
     return made
 
 
@@ -74,8 +74,8 @@ def test_without_more_nothing_is_made_ahead(recorder, tmp_path):
 
 def test_a_lab_that_failed_to_start_raises_for_its_own_submission_only(monkeypatch, tmp_path):
     made = Recorder(fail_at=1)
-    monkeypatch.setattr(steps, "prepare", made.prepare)
-    monkeypatch.setattr(steps, "dismantle", made.dismantle)
+    monkeypatch.setattr(grading_labs, "prepare", made.prepare)
+    monkeypatch.setattr(grading_labs, "dismantle", made.dismantle)
     labs = supply(tmp_path)
     labs.give_back(labs.take(more=True))  # lab-1 fails in the background
     with pytest.raises(LabkitError, match="did not start"):
@@ -111,8 +111,10 @@ def test_a_first_lab_waiting_for_the_seeded_registry_gives_up_when_none_comes(mo
             gave_up.append(type(e).__name__)
             raise
 
-    monkeypatch.setattr(steps, "prepare", prepare)
-    monkeypatch.setattr(steps, "dismantle", lambda lab: pytest.fail("a lab that never started is not taken down again"))
+    monkeypatch.setattr(grading_labs, "prepare", prepare)
+    monkeypatch.setattr(
+        grading_labs, "dismantle", lambda lab: pytest.fail("a lab that never started is not taken down again")
+    )
     labs = LabSupply(tmp_path, RegistryState(port=5000), tmp_path / "cache", Future())
     labs.start_first()
     assert waiting.wait(10)
@@ -123,11 +125,11 @@ def test_a_first_lab_waiting_for_the_seeded_registry_gives_up_when_none_comes(mo
 def test_the_first_lab_gets_the_seeded_registry_once_it_is_made(monkeypatch, tmp_path):
     got = []
     monkeypatch.setattr(
-        steps,
+        grading_labs,
         "prepare",
         lambda home, mirror, cache, seeded=None, sandboxing=None: got.append(seeded.result(timeout=30)) or "lab-0",
     )
-    monkeypatch.setattr(steps, "dismantle", lambda lab: None)
+    monkeypatch.setattr(grading_labs, "dismantle", lambda lab: None)
     seeded: Future = Future()
     labs = LabSupply(tmp_path, RegistryState(port=5000), tmp_path / "cache", seeded)
     labs.start_first()
@@ -144,7 +146,7 @@ def test_after_labs_fail_to_start_in_a_row_no_more_are_tried(monkeypatch, tmp_pa
         attempts.append(home.name)
         raise LabkitError("the engine did not start", "look at its log")
 
-    monkeypatch.setattr(steps, "prepare", never_starts)
+    monkeypatch.setattr(grading_labs, "prepare", never_starts)
     labs = supply(tmp_path)
     said = []
     for _ in range(6):

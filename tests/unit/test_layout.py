@@ -73,7 +73,7 @@ def _imports(path: Path, source: str | None = None) -> list[tuple[str, int]]:
 
 
 def test_every_module_belongs_to_a_part():
-    parts = {_part(_module(path)) for path in PACKAGE.rglob("*.py")}
+    parts = {_part(_module(path)) for path in PACKAGE.rglob("*.py")}  # every room, and every ground module
     assert parts <= set(RANK) | {"labkit"}, parts - set(RANK)
 
 
@@ -133,7 +133,8 @@ def test_the_walk_sees_an_import_inside_a_function():
 
 
 def _loads(code: str) -> list[str]:
-    probe = f"import sys\n{code}\nprint(' '.join(sorted(m for m in ('docker', 'requests', 'ipywidgets') if m in sys.modules)))"
+    heavy = "('docker', 'requests', 'ipywidgets')"
+    probe = f"import sys\n{code}\nprint(' '.join(sorted(m for m in {heavy} if m in sys.modules)))"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()[-1].split()  # the modules, printed last
@@ -141,10 +142,20 @@ def _loads(code: str) -> list[str]:
 
 def test_a_check_result_and_its_rendering_need_no_docker_sdk():
     assert _loads("import labkit.course") == []
-    assert (
-        _loads("from labkit import CheckResult; print(str(CheckResult.ok('fine')), CheckResult.ok('x')._repr_html_())")
-        == []
+    shown = (
+        "from labkit import CheckResult; from labkit.ui import render; print(render.result_html(CheckResult.ok('x')))"
     )
+    assert _loads(shown) == []
+
+
+def test_a_check_result_is_shown_by_ui_without_being_told_at_import():
+    """Rendering lives in ui.render, called where a result is shown; nothing registers it on import."""
+    probe = (
+        "import sys, labkit; from labkit import CheckResult; "
+        "print(str(CheckResult.ok('fine')), 'labkit.ui' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["passed:", "fine", "False"], result.stderr
 
 
 def test_the_notebook_api_is_still_one_import_away():

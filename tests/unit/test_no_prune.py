@@ -6,7 +6,8 @@ from pathlib import Path
 import labkit
 
 PRUNE = re.compile(
-    r"\bprune_(images|containers|volumes|networks|builds)\s*\(|\b(system|image|container|volume|network|builder) prune\b"
+    r"\bprune_(images|containers|volumes|networks|builds)\s*\("
+    r"|\b(system|image|container|volume|network|builder) prune\b"
 )
 
 

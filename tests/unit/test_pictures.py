@@ -235,7 +235,10 @@ def test_a_buildkit_history_pairs_too_and_long_steps_are_cut(tmp_path):
         {"CreatedBy": 'CMD ["bash"]'},
         {"CreatedBy": "ENV PATH=/usr/local/bin:/usr/bin"},
         {
-            "CreatedBy": "RUN /bin/sh -c apt-get update && apt-get install -y --no-install-recommends curl ca-certificates # buildkit"
+            "CreatedBy": (
+                "RUN /bin/sh -c apt-get update && apt-get install -y --no-install-recommends curl ca-certificates "
+                "# buildkit"
+            )
         },
         {"CreatedBy": "COPY ./app /app # buildkit"},
     ]

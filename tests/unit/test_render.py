@@ -145,9 +145,14 @@ def test_html_escapes_everything(failed):
     assert "&lt;b&gt;" in page and "a &amp; b" in page and "&lt;i&gt;crit&lt;/i&gt;" in page
 
 
-def test_result_str_and_repr_html_go_through_render(failed):
-    assert str(failed) == render.result_text(failed)
-    assert failed._repr_html_() == render.result_html(failed)
+def test_a_result_shown_in_a_notebook_goes_through_render(failed):
+    """A CheckResult is data (its str one line); the notebook API's result is shown through render."""
+    from labkit.ui._notebook import ShownResult
+
+    assert str(failed) == "failed: The rebuild used no cache.\nCopy requirements first."
+    shown = ShownResult(**{f: getattr(failed, f) for f in failed.__dataclass_fields__})
+    assert str(shown) == render.result_text(failed)
+    assert shown._repr_mimebundle_()["text/plain"] == render.result_text(failed)
 
 
 # ---------------------------------------------------------------- widget and bundle

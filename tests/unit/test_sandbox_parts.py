@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from labkit import cli
+from labkit import cli, sandbox
 from labkit.engines.fetched import FetchedEngine
-from labkit.sandbox import _box, _cgroups
+from labkit.sandbox import _cgroups, _engine, _view
 
 
 def v1_tree(root: Path) -> Path:
@@ -118,7 +118,7 @@ def test_a_machine_without_memory_and_pids_controllers_is_said_to_lack_them(tmp_
 def test_hidden_folders_are_covered_once_outermost_first(tmp_path):
     (tmp_path / "a/b/c").mkdir(parents=True)
     (tmp_path / "d").mkdir()
-    found = _box._outermost([tmp_path / "a/b/c", tmp_path / "a", tmp_path / "d", tmp_path / "gone", Path("/")])
+    found = _view._outermost([tmp_path / "a/b/c", tmp_path / "a", tmp_path / "d", tmp_path / "gone", Path("/")])
     assert found == [tmp_path / "a", tmp_path / "d"]
 
 
@@ -129,17 +129,17 @@ def test_a_sandboxs_view_of_the_machine_is_an_allow_list(tmp_path):
 
     repo = Path(__file__).resolve().parents[2]
     (tmp_path / "out").mkdir()
-    spec = _box.Spec(
+    spec = sandbox.Spec(
         name="labkit-sb-1-0",
-        limits=_box.Limits(),
+        limits=sandbox.Limits(),
         engine=FetchedEngine("28.5.2"),
         mirror_data=tmp_path,
         expose=(repo / "labkit", Path("/usr/lib/python3")),
         hide=(tmp_path / "out", Path("/etc")),
         kept=tmp_path / "kept",
     )
-    sb = _box.Sandbox(spec, _box.BASE / spec.name, 1000, 1000, None)
-    script = _box.view_script(sb)
+    sb = sandbox.Sandbox(spec, sandbox.BASE / spec.name, 1000, 1000, None)
+    script = sandbox.view_script(sb)
     view = f"{sb.root}/view"
     binds = [line.split()[-1] for line in script.splitlines() if line.startswith(("mount --bind", "mount --rbind"))]
     shown = {b.removeprefix(view) for b in binds}
@@ -164,8 +164,8 @@ def test_a_sandboxs_view_of_the_machine_is_an_allow_list(tmp_path):
 def test_what_a_machine_lacks_is_listed_with_how_to_get_it(monkeypatch, tmp_path):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     monkeypatch.setenv("PATH", str(tmp_path))  # none of the programs
-    monkeypatch.setattr(_box, "_sbin_path", lambda: str(tmp_path))
-    lacks = dict(_box.missing(FetchedEngine("28.5.2", tmp_path / "nothing")))
+    monkeypatch.setattr(_engine, "sbin_path", lambda: str(tmp_path))
+    lacks = dict(sandbox.missing(FetchedEngine("28.5.2", tmp_path / "nothing")))
     assert "root" in lacks and "sudo" in lacks["root"]
     programs = next(how for what, how in lacks.items() if what.startswith("programs"))
     assert programs.startswith("apt-get install") and all(

@@ -19,7 +19,7 @@ def _labelled(ctx: LabContext, ref: str) -> CheckResult:
     if not present.passed:
         return present
     own = images.config(ctx, ref).get("Labels") or {}
-    base = images.config(ctx, "nginx").get("Labels") or {} if ctx.engine.image_id("nginx") else {}
+    base = images.config(ctx, "nginx").get("Labels") or {} if ctx.engine.images.id("nginx") else {}
     added = {k: v for k, v in own.items() if base.get(k) != v}
     if not added:
         return CheckResult.fail(
@@ -38,8 +38,9 @@ def _page(ctx: LabContext) -> str | None:
 
 
 def _copies_the_page(ctx: LabContext, ref: str) -> bool:
-    """`ref`'s own build steps (those after nginx's: the lab's nginx copies its own page in) copy into nginx's page folder."""
-    if ctx.engine.image_id("nginx:latest") is None:
+    """`ref`'s own build steps (those after nginx's: the lab's nginx copies its own page in) copy into
+    nginx's page folder."""
+    if ctx.engine.images.id("nginx:latest") is None:
         return False
     base, mine = images.steps(ctx, "nginx:latest"), images.steps(ctx, ref)
     return mine[: len(base)] == base and any(
@@ -95,9 +96,9 @@ EXERCISES = [
         title="Ship your own site",
         points=10,
         task=(
-            "Write your own page in `mysite/index.html` and a `mysite/Dockerfile` that starts FROM nginx, adds a LABEL, and copies "
-            f"the page to /usr/share/nginx/html/ (at most {MAX_LAYERS} new layers). Build it as `mysite:v1` and `mysite:latest` "
-            "(one image), tag it `<registry>/<user>/mysite:v1` and push it."
+            "Write your own page in `mysite/index.html` and a `mysite/Dockerfile` that starts FROM nginx, adds a "
+            f"LABEL, and copies the page to /usr/share/nginx/html/ (at most {MAX_LAYERS} new layers). Build it as "
+            "`mysite:v1` and `mysite:latest` (one image), tag it `<registry>/<user>/mysite:v1` and push it."
         ),
         check=_capstone,
         hints=(

@@ -28,12 +28,18 @@ def _why_not(ctx: LabContext, answer=None) -> CheckResult:
     choice = answer.strip().lower().strip("()")
     if choice != RIGHT:
         return CheckResult.fail(
-            f"`docker history` does show {CHOICES[choice]}. Look at the committed line of `docker history my-custom-image`: what does its CREATED BY column say?",
+            (
+                f"`docker history` does show {CHOICES[choice]}. Look at the committed line of "
+                "`docker history my-custom-image`: what does its CREATED BY column say?"
+            ),
             f"({choice}) {CHOICES[choice]}",
             "what history cannot tell",
         )
     return CheckResult.ok(
-        "Right: a committed layer shows only the container's command, not what you typed inside. A Dockerfile records every step, so anyone can rebuild the image.",
+        (
+            "Right: a committed layer shows only the container's command, not what you typed inside. A Dockerfile "
+            "records every step, so anyone can rebuild the image."
+        ),
         f"({choice})",
         "what history cannot tell",
     )
@@ -44,10 +50,16 @@ EXERCISES = [
         id="commit.custom",
         title="Commit a container",
         points=3,
-        task="Run a container named `custom-box` from debian:bookworm-slim that changes `/etc/motd`, then `docker commit` it as `my-custom-image`.",
+        task=(
+            "Run a container named `custom-box` from debian:bookworm-slim that changes `/etc/motd`, then "
+            "`docker commit` it as `my-custom-image`."
+        ),
         check=_custom,
         hints=(
-            "`docker run --name custom-box debian:bookworm-slim sh -c 'echo hi > /etc/motd'` changes the file and exits.",
+            (
+                "`docker run --name custom-box debian:bookworm-slim sh -c 'echo hi > /etc/motd'` changes the file and "
+                "exits."
+            ),
             "`docker commit custom-box my-custom-image` turns the container's changes into a new layer.",
         ),
         setup=("docker pull -q debian:bookworm-slim",),
@@ -57,7 +69,10 @@ EXERCISES = [
         id="commit.why-not",
         title="What a commit does not record",
         points=1,
-        task="Which of these can `docker history my-custom-image` NOT tell you about the committed layer? (a) its size (b) which commands made its changes (c) when it was made (d) the image id.",
+        task=(
+            "Which of these can `docker history my-custom-image` NOT tell you about the committed layer? (a) its "
+            "size (b) which commands made its changes (c) when it was made (d) the image id."
+        ),
         check=_why_not,
         hints=("Run `docker history my-custom-image` and read the top line.",),
         answer=ANSWER,

@@ -62,7 +62,10 @@ EXERCISES = [
         id="container.rw-layer",
         title="Each container writes its own layer",
         points=2,
-        task="Write a file `/hello.txt` inside `web1` (not `web2`), then compare `docker diff web1` and `docker diff web2`.",
+        task=(
+            "Write a file `/hello.txt` inside `web1` (not `web2`), then compare `docker diff web1` and "
+            "`docker diff web2`."
+        ),
         check=_rw,
         hints=(
             "`docker exec CONTAINER COMMAND` runs a command inside a running container.",

@@ -20,7 +20,10 @@ def _has_changes(ctx: LabContext, name: str) -> CheckResult:
     changes = containers.changed_paths(ctx, name)
     if not changes:
         return CheckResult.fail(
-            f"{name} has no changes yet: add or delete a file inside it (e.g. `docker run --name {name} busybox rm /bin/vi`).",
+            (
+                f"{name} has no changes yet: add or delete a file inside it (e.g. "
+                f"`docker run --name {name} busybox rm /bin/vi`)."
+            ),
             "no changes",
             "at least one change",
         )
@@ -34,12 +37,18 @@ def _fresh_is_clean(ctx: LabContext) -> CheckResult:
     leaked = sorted(set(changed) & set(containers.changed_paths(ctx, "fresh")))
     if leaked:
         return CheckResult.fail(
-            f"fresh shows the same changes as scratchpad ({', '.join(leaked[:3])}): start fresh without making changes in it.",
+            (
+                f"fresh shows the same changes as scratchpad ({', '.join(leaked[:3])}): start fresh without making "
+                "changes in it."
+            ),
             ", ".join(leaked[:3]),
             "none of scratchpad's changes in fresh",
         )
     return CheckResult.ok(
-        "scratchpad's changes stayed in scratchpad: fresh, made from the same image, starts from the untouched snapshot. The image never changed.",
+        (
+            "scratchpad's changes stayed in scratchpad: fresh, made from the same image, starts from the untouched "
+            "snapshot. The image never changed."
+        ),
         f"scratchpad changed {len(changed)} path(s); fresh has none of them",
         "none of scratchpad's changes in fresh",
     )
@@ -50,10 +59,16 @@ EXERCISES = [
         id="image.rootfs",
         title="An image is a filesystem",
         points=2,
-        task="Write busybox's filesystem to `busybox.tar` in this folder (`docker create` a container, then `docker export -o busybox.tar` it), and list what is inside.",
+        task=(
+            "Write busybox's filesystem to `busybox.tar` in this folder (`docker create` a container, then "
+            "`docker export -o busybox.tar` it), and list what is inside."
+        ),
         check=lambda ctx, answer=None: tar_holds_program_of(ctx, "busybox.tar", "bin/busybox", "busybox"),
         hints=(
-            "`docker export` writes a container's filesystem to a tar; `docker create` makes a container without running it.",
+            (
+                "`docker export` writes a container's filesystem to a tar; `docker create` makes a container without "
+                "running it."
+            ),
             "`docker create --name rootfs-box busybox`, then `docker export -o busybox.tar rootfs-box`.",
         ),
         setup=("docker pull -q busybox",),
@@ -63,7 +78,10 @@ EXERCISES = [
         id="image.immutable",
         title="Changes never reach the image",
         points=3,
-        task="Run a container named `scratchpad` from busybox that deletes or adds a file; then run a second container named `fresh` from busybox and look for that file.",
+        task=(
+            "Run a container named `scratchpad` from busybox that deletes or adds a file; then run a second "
+            "container named `fresh` from busybox and look for that file."
+        ),
         check=_immutable,
         hints=(
             "`docker run --name scratchpad busybox rm /bin/vi` deletes a file inside the container.",

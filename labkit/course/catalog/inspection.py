@@ -64,7 +64,8 @@ def _rmi(ctx: LabContext, answer=None) -> CheckResult:
             "`docker rmi` removed its last name, so the image went too; pull it again with `docker pull nginx`",
         ),
         lambda: CheckResult.ok(
-            'myrepo/nginx:old is gone and nginx is still there: `docker rmi` of one name removes only that name ("Untagged").'
+            "myrepo/nginx:old is gone and nginx is still there: `docker rmi` of one name removes only that name "
+            '("Untagged").'
         ),
     )
 
@@ -83,7 +84,10 @@ EXERCISES = [
         id="inspect.read",
         title="Read an image's config",
         points=2,
-        task="With `docker inspect nginx`, find nginx's default command (Config.Cmd) and the port it exposes (Config.ExposedPorts), and give them to the check as answer=.",
+        task=(
+            "With `docker inspect nginx`, find nginx's default command (Config.Cmd) and the port it exposes "
+            "(Config.ExposedPorts), and give them to the check as answer=."
+        ),
         check=_read,
         hints=(
             '`docker inspect nginx` prints JSON; look under "Config".',
@@ -107,7 +111,10 @@ EXERCISES = [
         id="inspect.rmi",
         title="Remove a name, keep the image",
         points=2,
-        task="The cell above made a second name, `myrepo/nginx:old`. Remove that name with `docker rmi`, and check that nginx is still there.",
+        task=(
+            "The cell above made a second name, `myrepo/nginx:old`. Remove that name with `docker rmi`, and check "
+            "that nginx is still there."
+        ),
         check=_rmi,
         hints=(
             "`docker rmi NAME` removes a name; the image goes only when its last name goes.",

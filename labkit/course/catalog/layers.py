@@ -13,12 +13,18 @@ BUILD_STEPS = [
     ("CMD", "/app/start.sh"),
 ]
 
-START_SH = "printf '#!/bin/sh\\necho \"Hello from {name} {version}\"\\n' > {workspace}/{name}/app/start.sh && chmod +x {workspace}/{name}/app/start.sh"
-BAD_ORDER = 'FROM debian:bookworm-slim\\nCOPY ./app /app\\nRUN apt-get update && apt-get install -y curl\\nCMD [\\"/app/start.sh\\"]\\n'
+START_SH = (
+    "printf '#!/bin/sh\\necho \"Hello from {name} {version}\"\\n' > {workspace}/{name}/app/start.sh"
+    " && chmod +x {workspace}/{name}/app/start.sh"
+)
+BAD_ORDER = (
+    "FROM debian:bookworm-slim\\nCOPY ./app /app\\n"
+    'RUN apt-get update && apt-get install -y curl\\nCMD [\\"/app/start.sh\\"]\\n'
+)
 
 
 def _runs(ctx: LabContext, ref: str) -> CheckResult:
-    status, output = ctx.engine.run(ref, timeout=60)
+    status, output = ctx.engine.containers.run(ref, timeout=60)
     if status is None:
         return CheckResult.fail(
             f"A container of {ref} did not finish within 60 s: /app/start.sh should print and end, not wait.",
@@ -27,7 +33,10 @@ def _runs(ctx: LabContext, ref: str) -> CheckResult:
         )
     if status != 0:
         return CheckResult.fail(
-            f"A container of {ref} exited with {status}: is /app/start.sh executable (chmod +x) and does it start with #!/bin/sh?",
+            (
+                f"A container of {ref} exited with {status}: is /app/start.sh executable (chmod +x) and does it start "
+                "with #!/bin/sh?"
+            ),
             output[-200:],
             "exit code 0",
         )
@@ -68,7 +77,11 @@ EXERCISES = [
         id="layers.build",
         title="Build an image, layer by layer",
         points=3,
-        task='Write the course\'s Dockerfile in `layered-app/Dockerfile` (FROM debian:bookworm-slim, RUN apt-get update, RUN apt-get install -y curl, COPY ./app /app, CMD ["/app/start.sh"]) and build it as `layered-app:v1`.',
+        task=(
+            "Write the course's Dockerfile in `layered-app/Dockerfile` (FROM debian:bookworm-slim, RUN apt-get "
+            'update, RUN apt-get install -y curl, COPY ./app /app, CMD ["/app/start.sh"]) and build it as '
+            "`layered-app:v1`."
+        ),
         check=_build,
         hints=(
             "Each instruction of a Dockerfile becomes a step; RUN, COPY and ADD each add a filesystem layer.",
@@ -85,12 +98,18 @@ EXERCISES = [
         id="layers.cache",
         title="The build cache",
         points=3,
-        task="Change only `layered-app/app/start.sh` and build again as `layered-app:v2`. Watch which steps say `CACHED` (`Using cache` on older engines).",
+        task=(
+            "Change only `layered-app/app/start.sh` and build again as `layered-app:v2`. Watch which steps say "
+            "`CACHED` (`Using cache` on older engines)."
+        ),
         check=_cache,
         hints=(
             "A step is rebuilt when it, or anything before it, changed; the rest comes from the cache.",
             "Edit app/start.sh (e.g. make it print v2), then `docker build -t layered-app:v2 layered-app`.",
-            "`docker image inspect -f '{{json .RootFS.Layers}}'` on v1 and on v2: the layers they share have the same digests.",
+            (
+                "`docker image inspect -f '{{json .RootFS.Layers}}'` on v1 and on v2: the layers they share have the "
+                "same digests."
+            ),
         ),
         resources=Resources(images=("layered-app:v2",)),
     ),
@@ -98,7 +117,11 @@ EXERCISES = [
         id="layers.order",
         title="Order instructions for the cache",
         points=3,
-        task="`ordered-app/Dockerfile` copies the app before installing packages, so every code change reinstalls curl. Reorder it, build `ordered-app:v1`, change app/start.sh, build `ordered-app:v2`: the package layer must come from the cache.",
+        task=(
+            "`ordered-app/Dockerfile` copies the app before installing packages, so every code change reinstalls "
+            "curl. Reorder it, build `ordered-app:v1`, change app/start.sh, build `ordered-app:v2`: the package "
+            "layer must come from the cache."
+        ),
         check=_order,
         hints=(
             "Put what changes least (installing packages) first, what changes most (your code) last.",
@@ -108,7 +131,10 @@ EXERCISES = [
         setup=(
             "mkdir -p {workspace}/ordered-app/app",
             START_SH.format(name="ordered-app", version="v1", workspace="{workspace}"),
-            f"[ -f {{workspace}}/ordered-app/Dockerfile ] || printf '{BAD_ORDER}' > {{workspace}}/ordered-app/Dockerfile",
+            (
+                f"[ -f {{workspace}}/ordered-app/Dockerfile ] || printf '{BAD_ORDER}' > "
+                "{workspace}/ordered-app/Dockerfile"
+            ),
         ),
         resources=Resources(images=("ordered-app:v1", "ordered-app:v2"), files=("ordered-app",)),
     ),

@@ -29,12 +29,12 @@ def _pull_back(ctx: LabContext, answer=None) -> CheckResult:
 
 
 def _removed_then_pulled(ctx: LabContext, ref: str) -> CheckResult:
-    image_id = ctx.engine.image_id(ref)
+    image_id = ctx.engine.images.id(ref)
     events = ctx.engine.events(last_reset(ctx, "push"), {"type": "image"})
     # An untag event names the image by id only, and after `docker rmi` the ref names nothing:
     # the ids `ref` ever named are those of its tag events, myapp's, and its own now.
     named = {e.get("id") for e in events if e.get("Action") == "tag" and _name(e) == ref}
-    named |= {ctx.engine.image_id("myapp:latest"), image_id} - {None}
+    named |= {ctx.engine.images.id("myapp:latest"), image_id} - {None}
     removed = [
         e["timeNano"]
         for e in events
@@ -66,7 +66,10 @@ EXERCISES = [
         id="push.login",
         title="Log in to the registry",
         points=1,
-        task="Log in to the course registry with `docker login` as the lab user (the password is in the lab's password file).",
+        task=(
+            "Log in to the course registry with `docker login` as the lab user (the password is in the lab's "
+            "password file)."
+        ),
         check=lambda ctx, answer=None: registry.logged_in(ctx),
         hints=(
             "`docker login REGISTRY -u USER --password-stdin` reads the password from its input.",

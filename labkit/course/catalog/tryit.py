@@ -51,12 +51,18 @@ def _install(ctx: LabContext, answer=None) -> CheckResult:
     if failed and not with_curl:
         box = failed[0]
         return CheckResult.fail(
-            f"{box['Name'].lstrip('/')} exited with code {box['State']['ExitCode']} and has no curl: run `apt-get update` before `apt-get install -y curl`.",
+            (
+                f"{box['Name'].lstrip('/')} exited with code {box['State']['ExitCode']} and has no curl: run "
+                "`apt-get update` before `apt-get install -y curl`."
+            ),
             f"exit code {box['State']['ExitCode']}",
             f"{CURL} in its diff",
         )
     return CheckResult.fail(
-        f"None of your {len(candidates)} container(s) of {BASE} has {CURL}: install it with `apt-get update && apt-get install -y curl` inside one.",
+        (
+            f"None of your {len(candidates)} container(s) of {BASE} has {CURL}: install it with "
+            "`apt-get update && apt-get install -y curl` inside one."
+        ),
         f"{len(candidates)} container(s), no curl",
         f"{CURL} in a container's diff",
     )
@@ -89,7 +95,7 @@ def _run(ctx: LabContext, answer=None) -> CheckResult:
 
 def _ran(ctx: LabContext, ref: str) -> CheckResult:
     since = last_reset(ctx, "tryit")
-    image_id = ctx.engine.image_id(ref)
+    image_id = ctx.engine.images.id(ref)
     starts = [
         e
         for e in ctx.engine.events(since, {"type": "container", "event": "start"})
@@ -106,7 +112,7 @@ def _ran(ctx: LabContext, ref: str) -> CheckResult:
 
 
 def _curl_works(ctx: LabContext, ref: str) -> CheckResult:
-    status, output = ctx.engine.run(ref, ["curl", "--version"])
+    status, output = ctx.engine.containers.run(ref, ["curl", "--version"])
     if status is None:
         return CheckResult.fail(f"`curl --version` in {ref} did not finish within 60 s.", output[-120:], "curl runs")
     if status != 0 or "curl" not in output:
@@ -123,11 +129,20 @@ EXERCISES = [
         id="tryit.install",
         title="Install a tool inside a container",
         points=2,
-        task="Run a container of debian:bookworm-slim that installs curl (`apt-get update && apt-get install -y curl`), let it exit, and find it with `docker ps -a`.",
+        task=(
+            "Run a container of debian:bookworm-slim that installs curl "
+            "(`apt-get update && apt-get install -y curl`), let it exit, and find it with `docker ps -a`."
+        ),
         check=_install,
         hints=(
-            "In a JupyterLab terminal: `docker run -it debian:bookworm-slim bash`, then `apt-get update && apt-get install -y curl`, then `exit`.",
-            "In a cell (no terminal): `docker run debian:bookworm-slim sh -c 'apt-get update && apt-get install -y curl'`.",
+            (
+                "In a JupyterLab terminal: `docker run -it debian:bookworm-slim bash`, then "
+                "`apt-get update && apt-get install -y curl`, then `exit`."
+            ),
+            (
+                "In a cell (no terminal): "
+                "`docker run debian:bookworm-slim sh -c 'apt-get update && apt-get install -y curl'`."
+            ),
             "`docker ps -a` lists stopped containers too; the first column is the container ID.",
         ),
         setup=("docker pull -q debian:bookworm-slim",),

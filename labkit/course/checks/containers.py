@@ -10,7 +10,7 @@ KINDS = {0: "changed", 1: "added", 2: "deleted"}
 
 
 def exists(ctx: LabContext, name: str, how: str = "") -> CheckResult:
-    box = ctx.engine.container(name)
+    box = ctx.engine.containers.get(name)
     if box is None:
         hint = how or f"start one with `docker run --name {name} …`"
         return CheckResult.fail(
@@ -27,12 +27,15 @@ def _state(box: dict) -> str:
 
 
 def running(ctx: LabContext, name: str) -> CheckResult:
-    box = ctx.engine.container(name)
+    box = ctx.engine.containers.get(name)
     if box is None:
         return exists(ctx, name, f"start it with `docker run -d --name {name} …`")
     if not (box.get("State") or {}).get("Running"):
         return CheckResult.fail(
-            f"{name} exists but is not running ({_state(box)}): start it with `docker start {name}`, or run it detached with -d.",
+            (
+                f"{name} exists but is not running ({_state(box)}): start it with `docker start {name}`, or run it "
+                "detached with -d."
+            ),
             _state(box),
             "running",
         )
@@ -40,7 +43,7 @@ def running(ctx: LabContext, name: str) -> CheckResult:
 
 
 def gone(ctx: LabContext, name: str) -> CheckResult:
-    box = ctx.engine.container(name)
+    box = ctx.engine.containers.get(name)
     if box is not None:
         running = (box.get("State") or {}).get("Running")
         hint = (
@@ -55,13 +58,16 @@ def gone(ctx: LabContext, name: str) -> CheckResult:
 
 
 def from_image(ctx: LabContext, name: str, ref: str) -> CheckResult:
-    box = ctx.engine.container(name)
+    box = ctx.engine.containers.get(name)
     if box is None:
         return exists(ctx, name, f"start it with `docker run --name {name} {ref}`")
-    image_id = ctx.engine.image_id(ref)
+    image_id = ctx.engine.images.id(ref)
     if box["Image"] != image_id:
         return CheckResult.fail(
-            f"{name} was made from {describe(ctx, box['Image'])}, not from {ref}: remove it (`docker rm -f {name}`) and start it again from {ref}.",
+            (
+                f"{name} was made from {describe(ctx, box['Image'])}, not from {ref}: remove it "
+                f"(`docker rm -f {name}`) and start it again from {ref}."
+            ),
             f"{name}'s image is {short(box['Image'])}",
             f"{ref} ({short(image_id)})",
         )
@@ -72,18 +78,21 @@ def made_from(ctx: LabContext, name: str, ref: str) -> CheckResult:
     """`name` was made from `ref`'s filesystem: its image has exactly `ref`'s layers (`ref` or another
     name for it). Unlike `from_image` (the very same image id), this holds for any image with
     those layers, and says which image it was made from by its name."""
-    box = ctx.engine.container(name)
+    box = ctx.engine.containers.get(name)
     if box is None:
         return exists(ctx, name, f"run it with `docker run --name {name} {ref} …`")
     want = f"{name}'s image has {ref}'s layers"
     again = f"remove it (`docker rm -f {name}`) and run it again from {ref}"
-    if ctx.engine.image_id(box["Image"]) is None:
+    if ctx.engine.images.id(box["Image"]) is None:
         return CheckResult.fail(
-            f"{name} was made from an image that is no longer in your engine ({short(box['Image'])}), not {ref}: {again}.",
+            (
+                f"{name} was made from an image that is no longer in your engine ({short(box['Image'])}), not {ref}: "
+                f"{again}."
+            ),
             f"{name}'s image ({short(box['Image'])}) is gone",
             want,
         )
-    ref_id = ctx.engine.image_id(ref)  # no `ref` at all: the container cannot have been made from it
+    ref_id = ctx.engine.images.id(ref)  # no `ref` at all: the container cannot have been made from it
     if ref_id is None or (box["Image"] != ref_id and layers(ctx, box["Image"]) != layers(ctx, ref)):
         return CheckResult.fail(
             f"{name} was made from {_named(ctx, box['Image'])}, not {ref}: {again}.",
@@ -100,7 +109,7 @@ def _named(ctx: LabContext, image_id: str) -> str:
 
 
 def exited(ctx: LabContext, name: str, code: int = 0) -> CheckResult:
-    box = ctx.engine.container(name)
+    box = ctx.engine.containers.get(name)
     if box is None:
         return exists(ctx, name)
     state = box.get("State") or {}
@@ -118,7 +127,10 @@ def exited(ctx: LabContext, name: str, code: int = 0) -> CheckResult:
         )
     if state.get("ExitCode") != code:
         return CheckResult.fail(
-            f"{name} exited with code {state.get('ExitCode')}, not {code}: its command failed; read `docker logs {name}`.",
+            (
+                f"{name} exited with code {state.get('ExitCode')}, not {code}: its command failed; read "
+                f"`docker logs {name}`."
+            ),
             _state(box),
             f"exited with code {code}",
         )
@@ -126,12 +138,12 @@ def exited(ctx: LabContext, name: str, code: int = 0) -> CheckResult:
 
 
 def changed_paths(ctx: LabContext, name: str) -> dict[str, str]:
-    return {change["Path"]: KINDS.get(change["Kind"], "?") for change in ctx.engine.diff(name)}
+    return {change["Path"]: KINDS.get(change["Kind"], "?") for change in ctx.engine.containers.diff(name)}
 
 
 def diff_has(ctx: LabContext, name: str, path: str) -> CheckResult:
     """`path` was added, changed or deleted in the container's read-write layer."""
-    box = ctx.engine.container(name)
+    box = ctx.engine.containers.get(name)
     if box is None:
         return exists(ctx, name)
     changes = changed_paths(ctx, name)
@@ -150,13 +162,16 @@ def diff_has(ctx: LabContext, name: str, path: str) -> CheckResult:
 
 
 def diff_lacks(ctx: LabContext, name: str, path: str) -> CheckResult:
-    box = ctx.engine.container(name)
+    box = ctx.engine.containers.get(name)
     if box is None:
         return exists(ctx, name)
     changes = changed_paths(ctx, name)
     if path in changes:
         return CheckResult.fail(
-            f"{name} has {path} too ({changes[path]}): each container has its own read-write layer, write it into one container only.",
+            (
+                f"{name} has {path} too ({changes[path]}): each container has its own read-write layer, write it into "
+                "one container only."
+            ),
             f"{path} in {name}",
             f"no {path} in {name}",
         )
@@ -167,10 +182,14 @@ def diff_lacks(ctx: LabContext, name: str, path: str) -> CheckResult:
 
 def find(ctx: LabContext, image_ref: str) -> list[dict]:
     """The learner's containers made from `image_ref`'s image, newest first (never labkit's own)."""
-    image_id = ctx.engine.image_id(image_ref)
+    image_id = ctx.engine.images.id(image_ref)
     if image_id is None:
         return []
-    boxes = [ctx.engine.container(c["Id"]) for c in ctx.engine.containers() if "labkit" not in (c.get("Labels") or {})]
+    boxes = [
+        ctx.engine.containers.get(c["Id"])
+        for c in ctx.engine.containers.list()
+        if "labkit" not in (c.get("Labels") or {})
+    ]
     mine = [b for b in boxes if b and b.get("Image") == image_id]
     return sorted(mine, key=lambda b: b.get("Created", ""), reverse=True)
 

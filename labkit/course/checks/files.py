@@ -132,13 +132,16 @@ def tar_holds_program_of(ctx: LabContext, filename: str, member: str, ref: str) 
     if not held.passed or found is None:
         return held
     program = member.rsplit("/", 1)[-1]
-    if ctx.engine.image_id(ref) is None:
+    if ctx.engine.images.id(ref) is None:
         return CheckResult.fail(
-            f"{filename} holds {member}, but there is no image {ref} in your engine to compare it with: `docker pull {ref}`, then check again.",
+            (
+                f"{filename} holds {member}, but there is no image {ref} in your engine to compare it with: "
+                f"`docker pull {ref}`, then check again."
+            ),
             f"{member}: {found.words()}",
             f"{member} as in {ref}",
         )
-    data = ctx.engine.read_image_file(ref, f"/{member}", limit=PROGRAM_LIMIT)
+    data = ctx.engine.images.read_file(ref, f"/{member}", limit=PROGRAM_LIMIT)
     if data is None:
         return CheckResult.fail(
             f"{ref} has no file /{member} to compare {filename} with: pull it again with `docker pull {ref}`.",
@@ -150,14 +153,17 @@ def tar_holds_program_of(ctx: LabContext, filename: str, member: str, ref: str) 
     by_hand = f"or save the image with `docker save {ref}`, rather than making the tar yourself"
     if not found.other and found.size == 0:
         return CheckResult.fail(
-            f"{member} in {filename} is empty: export the container with `docker export` (a container made from {ref}), {by_hand}.",
+            (
+                f"{member} in {filename} is empty: export the container with `docker export` (a container made from "
+                f"{ref}), {by_hand}."
+            ),
             seen,
             want,
         )
     if found != original:
         return CheckResult.fail(
-            f"{member} in {filename} is not {program}'s program from the {ref} image: it is {found.words()}, {ref}'s is "
-            f"{original.words()}. Export a container made from {ref} with `docker export`, {by_hand}.",
+            f"{member} in {filename} is not {program}'s program from the {ref} image: it is {found.words()}, "
+            f"{ref}'s is {original.words()}. Export a container made from {ref} with `docker export`, {by_hand}.",
             seen,
             want,
         )

@@ -67,11 +67,11 @@ def serves(
     missing = present(ctx, ref, how)
     if not missing.passed:
         return missing
-    container, host_port = ctx.engine.start_published(ref, port)
+    container, host_port = ctx.engine.containers.start_published(ref, port)
     try:
         status, body = fetch(f"http://127.0.0.1:{host_port}{path}")
     finally:
-        ctx.engine.remove_container(container)
+        ctx.engine.containers.remove(container)
     return _compare(f"A container of {ref}", status, body, expected, different)
 
 
@@ -80,7 +80,7 @@ def container_answers(ctx: LabContext, name: str, expected: str, port: str = "80
     up = running(ctx, name)  # a missing or stopped container publishes nothing: say that instead
     if not up.passed:
         return up
-    box = ctx.engine.container(name)
+    box = ctx.engine.containers.get(name)
     bindings = ((box or {}).get("NetworkSettings") or {}).get("Ports") or {}
     published = [b for b in bindings.get(port) or [] if b.get("HostPort")]
     if not published:

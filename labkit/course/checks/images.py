@@ -20,7 +20,7 @@ def short(image_id: str | None) -> str:
 def names_of(ctx: LabContext, image_id: str, besides: str = "") -> list[str]:
     """Every name that points to `image_id` (other than `besides`)."""
     names = []
-    for image in ctx.engine.images():
+    for image in ctx.engine.images.list():
         if image.get("Id") == image_id:
             names += [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
     return sorted(n for n in names if n != _full(besides))
@@ -37,7 +37,7 @@ def describe(ctx: LabContext, image_id: str, besides: str = "") -> str:
 
 
 def present(ctx: LabContext, ref: str, how: str = "") -> CheckResult:
-    image_id = ctx.engine.image_id(ref)
+    image_id = ctx.engine.images.id(ref)
     if image_id is None:
         hint = how or f"get it with `docker pull {ref}`"
         return CheckResult.fail(
@@ -49,7 +49,7 @@ def present(ctx: LabContext, ref: str, how: str = "") -> CheckResult:
 
 
 def absent(ctx: LabContext, ref: str, how: str = "") -> CheckResult:
-    image_id = ctx.engine.image_id(ref)
+    image_id = ctx.engine.images.id(ref)
     if image_id is not None:
         hint = how or f"remove it with `docker rmi {ref}`"
         return CheckResult.fail(
@@ -60,7 +60,7 @@ def absent(ctx: LabContext, ref: str, how: str = "") -> CheckResult:
 
 def same_image(ctx: LabContext, ref: str, target: str, how: str = "") -> CheckResult:
     """`ref` and `target` name the same image (the same id)."""
-    ref_id, target_id = ctx.engine.image_id(ref), ctx.engine.image_id(target)
+    ref_id, target_id = ctx.engine.images.id(ref), ctx.engine.images.id(target)
     expected = f"{ref} and {target} are one image"
     if ref_id is None:
         hint = how or f"make it with `docker tag {target} {ref}`"
@@ -96,13 +96,13 @@ def same_image(ctx: LabContext, ref: str, target: str, how: str = "") -> CheckRe
 
 
 def layers(ctx: LabContext, ref: str) -> list[str]:
-    return list((ctx.engine.image_attrs(ref).get("RootFS") or {}).get("Layers") or [])
+    return list((ctx.engine.images.attrs(ref).get("RootFS") or {}).get("Layers") or [])
 
 
 def base_layers(ctx: LabContext, base: str) -> list[str] | None:
     """A base image's layers: the local image's, else the lab's mirror's (BuildKit builds `FROM base`
     without leaving `base` among the engine's images); None when neither has it."""
-    if ctx.engine.image_id(base) is not None:
+    if ctx.engine.images.id(base) is not None:
         return layers(ctx, base)
     try:
         return ctx.mirror().diff_ids(*repo_tag(base))
@@ -132,13 +132,19 @@ def built_on(
     seen = f"{len(mine)} layers, {max(extra, 0)} beyond {base}'s"
     if mine[: len(theirs)] != theirs:
         return CheckResult.fail(
-            f"{ref} is not built on {base}: its first layers are not {base}'s. Start your Dockerfile with `FROM {base}`.",
+            (
+                f"{ref} is not built on {base}: its first layers are not {base}'s. Start your Dockerfile with "
+                f"`FROM {base}`."
+            ),
             f"{ref} does not start with {base}'s layers",
             want,
         )
     if extra == 0:
         return CheckResult.fail(
-            f"{ref} has exactly {base}'s layers and nothing of its own: it was tagged, not built. Build it from your Dockerfile with `docker build -t {ref} …`.",
+            (
+                f"{ref} has exactly {base}'s layers and nothing of its own: it was tagged, not built. Build it from "
+                f"your Dockerfile with `docker build -t {ref} …`."
+            ),
             seen,
             want,
         )
@@ -172,13 +178,17 @@ def diverge_at(ctx: LabContext, first: str, second: str, shared: int, what: str 
     if common < shared:
         return CheckResult.fail(
             f"The tag moved: {second} no longer shares the {what or 'earlier'} layer(s) with {first} "
-            f"(only {common} of {shared} are shared). Build again without --no-cache, and change only app/, not the lines above COPY.",
+            f"(only {common} of {shared} are shared). "
+            "Build again without --no-cache, and change only app/, not the lines above COPY.",
             seen,
             want,
         )
     if common > shared:
         return CheckResult.fail(
-            f"{second} shares {common} layers with {first}, more than the {shared} expected: the change did not reach the layer it should.",
+            (
+                f"{second} shares {common} layers with {first}, more than the {shared} expected: the change did not "
+                "reach the layer it should."
+            ),
             seen,
             want,
         )
@@ -225,7 +235,7 @@ def instruction(created_by: str) -> tuple[str, str]:
 
 
 def steps(ctx: LabContext, ref: str) -> list[tuple[str, str]]:
-    return [instruction(step.get("CreatedBy") or "") for step in ctx.engine.history(ref)]
+    return [instruction(step.get("CreatedBy") or "") for step in ctx.engine.images.history(ref)]
 
 
 def history_in_order(ctx: LabContext, ref: str, expected: list[tuple[str, str]]) -> CheckResult:
@@ -261,7 +271,7 @@ def _step(kind: str, text: str) -> str:
 
 
 def config(ctx: LabContext, ref: str) -> dict:
-    return ctx.engine.image_attrs(ref).get("Config") or {}
+    return ctx.engine.images.attrs(ref).get("Config") or {}
 
 
 def config_field(ctx: LabContext, ref: str, field: str, expected) -> CheckResult:
@@ -287,7 +297,7 @@ def file_in_image(ctx: LabContext, ref: str, path: str, contains: bytes | None =
     missing = present(ctx, ref)
     if not missing.passed:
         return missing
-    data = ctx.engine.read_image_file(ref, path)
+    data = ctx.engine.images.read_file(ref, path)
     if data is None:
         return CheckResult.fail(f"{ref} has no file {path}.", f"no {path}", f"{path} in {ref}")
     if contains is not None and contains not in data:
@@ -304,7 +314,7 @@ def committed_from(ctx: LabContext, ref: str, container: str) -> CheckResult:
 
     Image inspect's `Container` field is not used: engines from 26.0 and the containerd
     image store no longer report it."""
-    box = ctx.engine.container(container)
+    box = ctx.engine.containers.get(container)
     if box is None:
         return CheckResult.fail(
             f"There is no container {container} to commit from.", "no such container", f"a container named {container}"
@@ -312,11 +322,11 @@ def committed_from(ctx: LabContext, ref: str, container: str) -> CheckResult:
     missing = present(ctx, ref, f"commit it with `docker commit {container} {ref}`")
     if not missing.passed:
         return missing
-    base, mine = ctx.engine.image_attrs(box["Image"]), layers(ctx, ref)
+    base, mine = ctx.engine.images.attrs(box["Image"]), layers(ctx, ref)
     base_layers = list((base.get("RootFS") or {}).get("Layers") or [])
     want = f"{ref} = the layers of {container}'s image + 1 layer with its changes"
     seen = f"{len(mine)} layers; {container}'s image has {len(base_layers)}"
-    if (mine == base_layers or mine[:-1] == base_layers) and not ctx.engine.diff(container):
+    if (mine == base_layers or mine[:-1] == base_layers) and not ctx.engine.containers.diff(container):
         # Committing a container with no changes adds no layer on some engines and an empty one on others.
         return CheckResult.fail(
             f"{container} has no changes, so a commit of it adds nothing: change something inside it first, "
@@ -326,7 +336,10 @@ def committed_from(ctx: LabContext, ref: str, container: str) -> CheckResult:
         )
     if mine == base_layers:
         return CheckResult.fail(
-            f"{ref} has the same layers as {container}'s image: it was tagged, not committed. Run `docker commit {container} {ref}`.",
+            (
+                f"{ref} has the same layers as {container}'s image: it was tagged, not committed. Run "
+                f"`docker commit {container} {ref}`."
+            ),
             seen,
             want,
         )
@@ -340,17 +353,17 @@ def committed_from(ctx: LabContext, ref: str, container: str) -> CheckResult:
 
 
 def _holds_changes(ctx: LabContext, ref: str, container: str, seen: str, want: str, sample: int = 6) -> CheckResult:
-    changes = ctx.engine.diff(container)
+    changes = ctx.engine.containers.diff(container)
     checked = 0
     folders = {path.rsplit("/", i)[0] for path in (c["Path"] for c in changes) for i in range(1, path.count("/"))}
     for change in changes[:200]:
         path = change["Path"]
         if path in folders and change["Kind"] != 2:
             continue  # a folder holding other changes: its files are checked one by one
-        inside = None if change["Kind"] == 2 else ctx.engine.read_file(container, path)
+        inside = None if change["Kind"] == 2 else ctx.engine.containers.read_file(container, path)
         if change["Kind"] != 2 and inside is None:
             continue  # a directory: its files are listed too
-        if ctx.engine.read_image_file(ref, path) != inside:
+        if ctx.engine.images.read_file(ref, path) != inside:
             what = "was deleted in" if inside is None else "differs from the one in"
             return CheckResult.fail(
                 f"{path} in {ref} {what} {container}: the commit is older than that change, commit again.",
@@ -362,7 +375,7 @@ def _holds_changes(ctx: LabContext, ref: str, container: str, seen: str, want: s
             break
     if not checked:  # folders only (`mkdir`): their contents are other changes, so compare that they are there
         missing = [
-            c["Path"] for c in changes[:sample] if c["Kind"] != 2 and not ctx.engine.image_has_path(ref, c["Path"])
+            c["Path"] for c in changes[:sample] if c["Kind"] != 2 and not ctx.engine.images.has_path(ref, c["Path"])
         ]
         if missing:
             return CheckResult.fail(

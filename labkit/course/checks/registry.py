@@ -49,7 +49,10 @@ def logged_in(ctx: LabContext) -> CheckResult:
         probe.close()
     if not accepted:
         return CheckResult.fail(
-            f"Your docker client keeps a login for {registry} as {creds[0]!r}, but the registry refuses it: log in again as {user} with the lab password.",
+            (
+                f"Your docker client keeps a login for {registry} as {creds[0]!r}, but the registry refuses it: log in "
+                f"again as {user} with the lab password."
+            ),
             f"login as {creds[0]} refused",
             expected,
         )
@@ -74,7 +77,7 @@ def pushed(ctx: LabContext, ref: str) -> CheckResult:
     repo, tag = split(ref, registry)
     expected = f"the registry's {repo}:{tag} is your local {ref}"
     try:
-        attrs = ctx.engine.image_attrs(ref)
+        attrs = ctx.engine.images.attrs(ref)
     except ImageMissing:
         return CheckResult.fail(
             f"There is no local image {ref}: give your image that name with `docker tag`, then push it.",
@@ -119,7 +122,10 @@ def _compare(
             expected,
         )
     return CheckResult.fail(
-        f"The registry has a {repo}:{tag}, but your local {ref} is not what was pushed: push it again with `docker push {ref}`.",
+        (
+            f"The registry has a {repo}:{tag}, but your local {ref} is not what was pushed: push it again with "
+            f"`docker push {ref}`."
+        ),
         f"registry: {remote[:19]}…, local: never pushed",
         expected,
     )
