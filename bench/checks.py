@@ -199,7 +199,7 @@ def main() -> int:
         from authoring.solutions import SOLUTIONS
         from labkit.course import catalog
         from labkit.course.exercises import fill
-        from labkit.ui._notebook import Lab
+        from labkit.ui import Lab
 
         lab = Lab()
         env["DOCKER_HOST"] = os.environ["DOCKER_HOST"] = lab._context().state.engine.host

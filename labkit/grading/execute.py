@@ -23,8 +23,8 @@ from ..course import LabContext
 from ..errors import LabkitError
 from ..lab import FreshLab
 from . import labs
-from .job import Job
-from .validate import Submission, checks_in, is_exercise
+from .job import Job, Submission
+from .validate import checks_in, is_exercise
 from .verify import verify_into
 
 OUTPUT_CAP = 200_000  # characters of output kept per cell

@@ -9,8 +9,7 @@ from pathlib import Path
 from ..course import catalog
 from ..home import RegistryState
 from ..lab import FreshLab, Sandboxing, fresh
-from .job import Job
-from .validate import Submission
+from .job import Job, Submission
 
 __all__ = [
     "Sandboxing",

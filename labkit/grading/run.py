@@ -40,11 +40,11 @@ from ..machine import Reporter
 from ..registries import programs
 from ..sandbox import Limits
 from . import labs, report
+from .job import Submission
 from .pipeline import grade_one
 from .score import row_of
 from .submissions import Entry
 from .supply import LabSupply
-from .validate import Submission
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import nbformat
 
-from .job import Job
-from .validate import Submission, lesson_of, notebook_of
+from .job import Job, Submission
+from .validate import lesson_of, notebook_of
 from .verify import slug
 
 

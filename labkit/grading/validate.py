@@ -8,41 +8,13 @@ import ast
 import copy
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
-from ..course import CheckResult, catalog
+from ..course import catalog
 from ..errors import LabkitError
-from .job import Job
-
-
-@dataclass
-class Submission:
-    path: Path  # where it came from (a path, or "class.zip:member")
-    name: str  # its path under the folder given, without .ipynb (submissions.find)
-    learner: str = ""  # who it is (submissions.learner_of)
-    learner_id: str = ""  # their id in the LMS, where the file's name gives it
-    lms: str = ""  # that LMS
-    key: str = ""  # its files' safe relative path in --out (graded/KEY.ipynb)
-    notebook: nbformat.NotebookNode | None = None
-    problem: str = ""  # why it could not be graded ("" when it was)
-    infrastructure: bool = False  # the problem was the lab's, not the submission's
-    events: list[str] = field(default_factory=list)  # what happened while it ran, in words
-    results: dict[str, CheckResult] = field(default_factory=dict)
-    answers: dict[str, object] = field(default_factory=dict)  # per exercise: the answer= it was checked with
-    timings: dict[str, dict] = field(
-        default_factory=dict
-    )  # per exercise: its checkpoint cell, how long it and the check took
-    seconds: float = 0.0
-    sandboxed: bool = False  # ran in a sandbox of its own (see sandbox._box)
-    limits_hit: list[str] = field(default_factory=list)  # the limits it ran into (its sandbox's, its time), in words
-    peak_memory: int | None = None  # the most memory its sandbox used at once, in bytes
-
-    @property
-    def graded(self) -> bool:
-        return not self.problem
+from .job import Job, Submission
 
 
 def read(job: Job) -> None:

@@ -14,8 +14,8 @@ import nbformat
 from ..course import ERROR, FAILED, PASSED, CheckResult, LabContext, run_check
 from ..lab import FreshLab
 from ..ui import result_text
-from .job import Job
-from .validate import Submission, exercises_of
+from .job import Job, Submission
+from .validate import exercises_of
 
 
 def verify(ctx: LabContext, exercise: str, answer) -> CheckResult:

@@ -3,7 +3,7 @@ the class's mirror, in a cgroup (memory, processes), on a disk of its own, in na
 only what it is allowed (an allow-list of the machine). A graded submission and a hub learner's lab
 each run in one. Root only: making users, cgroups and mounts needs it.
 
-One module a concern: the sandbox as a whole, made and taken down (`_box`), its user (`_users`),
+One module a concern: the sandbox as data (`_sandbox`), made and taken down (`_box`), its user (`_users`),
 its disk (`_disk`), its view of the machine (`_view`), its rootless engine (`_engine`), what its
 lab serves it (`_services`: registries, package source, the cut from the internet), its cgroup
 (`_cgroups`), and what they all use (`_basics`)."""
@@ -17,6 +17,7 @@ __all__ = [
     "Sandbox",
     "Spec",
     "clean_leftovers",
+    "engine_path",
     "engine_tree",
     "hideable",
     "make",
@@ -31,14 +32,15 @@ __getattr__, __dir__ = face(
     {
         "BASE": "_basics",
         "PREFIX": "_basics",
-        "Limits": "_box",
-        "Sandbox": "_box",
-        "Spec": "_box",
+        "Limits": "_sandbox",
+        "Sandbox": "_sandbox",
+        "Spec": "_sandbox",
         "make": "_box",
         "take_down": "_box",
         "clean_leftovers": "_box",
         "names_of_runs": "_box",
-        "engine_tree": "_engine",
+        "engine_path": "_basics",
+        "engine_tree": "_basics",
         "missing": "_engine",
         "rootless_script": "_engine",
         "hideable": "_view",

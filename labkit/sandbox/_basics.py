@@ -1,4 +1,5 @@
-"""What every part of a sandbox uses: where sandboxes live, their names, running a command as root."""
+"""What every part of a sandbox uses: where sandboxes live, their names, running a command as root,
+and where its engine's programs are."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from ..engines import FetchedEngine
 from ..errors import SandboxFailed
 
 #: Where sandboxes live: not under /tmp (bound over inside), nor /run (rootlesskit copies it up).
@@ -37,3 +39,18 @@ def run_as_root(argv: list[str], what: str, attempts: int = 1) -> str:
 
 def q(path) -> str:
     return shlex.quote(str(path))
+
+
+def engine_tree(engine: FetchedEngine) -> Path:
+    """The folder the engine's programs were unpacked in (`/` for an installed one); LABKIT_DOCKERD
+    may name the dockerd of an unpacked tree."""
+    return engine.root or Path(os.path.realpath(engine.dockerd)).parents[2]
+
+
+def engine_path(engine: FetchedEngine) -> str:
+    """PATH inside: the engine's programs first (dockerd-rootless.sh runs the `dockerd` it finds), then
+    the machine's."""
+    tree = engine_tree(engine)
+    first = [str(tree / "usr/sbin"), str(tree / "usr/bin")] if tree != Path("/") else [os.path.dirname(engine.dockerd)]
+    rest = [d for d in "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin".split(":") if d not in first]
+    return ":".join([*first, *rest])

@@ -10,14 +10,10 @@ import shutil
 import stat
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..errors import SandboxFailed
-
-if TYPE_CHECKING:
-    from ._box import Sandbox
-
 from ._basics import BASE, PREFIX, run_as_root
+from ._sandbox import Sandbox
 
 log = logging.getLogger(__name__)
 

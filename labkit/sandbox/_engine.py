@@ -9,7 +9,6 @@ import os
 import shutil
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..engines import THROWAWAY_GOGC, Engine, FetchedEngine
 from ..errors import SandboxFailed
@@ -17,11 +16,8 @@ from ..home import EngineState, RegistryState
 from ..machine import processes
 from ..registries import programs
 from . import _cgroups
-
-if TYPE_CHECKING:
-    from ._box import Sandbox
-
-from ._basics import START_TIMEOUT, sbin_path
+from ._basics import START_TIMEOUT, engine_tree, sbin_path
+from ._sandbox import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +26,6 @@ def _programs(engine: FetchedEngine) -> str:
     """EngineState.programs: the unpacked tree whose CLI and buildx plugin the kernel uses ("" for the machine's)."""
     tree = engine_tree(engine)
     return "" if tree == Path("/") else str(tree)
-
-
-def engine_path(engine: FetchedEngine) -> str:
-    """PATH inside: the engine's programs first (dockerd-rootless.sh runs the `dockerd` it finds), then
-    the machine's."""
-    tree = engine_tree(engine)
-    first = [str(tree / "usr/sbin"), str(tree / "usr/bin")] if tree != Path("/") else [os.path.dirname(engine.dockerd)]
-    rest = [d for d in "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin".split(":") if d not in first]
-    return ":".join([*first, *rest])
 
 
 PROGRAMS = {  # program: the Debian package that has it
@@ -112,12 +99,6 @@ def rootless_script(engine: FetchedEngine) -> Path | None:
             return script
     found = shutil.which("dockerd-rootless.sh")
     return Path(found) if found else None
-
-
-def engine_tree(engine: FetchedEngine) -> Path:
-    """The folder the engine's programs were unpacked in (`/` for an installed one); LABKIT_DOCKERD
-    may name the dockerd of an unpacked tree."""
-    return engine.root or Path(os.path.realpath(engine.dockerd)).parents[2]
 
 
 def _number(path: str) -> int | None:

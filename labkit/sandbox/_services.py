@@ -11,17 +11,13 @@ import os
 import shlex
 import shutil
 import subprocess
-from typing import TYPE_CHECKING
 
 from ..engines import Engine, docker_cli
 from ..home import LabPaths, PackagesState, RegistryState, State
 from ..machine import processes
 from ..registries import MIRROR, REGISTRY, package_source, programs
-
-if TYPE_CHECKING:
-    from ._box import Sandbox
-
 from ._basics import run_as_root, sbin_path
+from ._sandbox import Sandbox
 
 log = logging.getLogger(__name__)
 

@@ -8,13 +8,8 @@ import grp
 import logging
 import pwd
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..errors import SandboxFailed
-
-if TYPE_CHECKING:
-    pass
-
 from ._basics import BASE, run_as_root
 
 log = logging.getLogger(__name__)

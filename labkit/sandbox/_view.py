@@ -9,15 +9,11 @@ import logging
 import os
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..errors import SandboxFailed
 from ..machine import processes
-
-if TYPE_CHECKING:
-    from ._box import Sandbox
-
 from ._basics import BASE, PREFIX, q, sbin_path
+from ._sandbox import Sandbox
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from conftest import start_lab, stop_lab
 
 from labkit.course.exercises import run_check
-from labkit.ui._notebook import Lab
+from labkit.ui import Lab
 
 
 def test_unknown_exercise_lists_close_matches(lab, monkeypatch):

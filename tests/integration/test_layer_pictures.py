@@ -13,8 +13,7 @@ import uuid
 import pytest
 
 from labkit.errors import PictureError
-from labkit.ui import _notebook
-from labkit.ui._pictures import shared_prefix, stack
+from labkit.ui import Lab, shared_prefix, stack
 
 pytestmark = [pytest.mark.engine, pytest.mark.course]
 
@@ -50,11 +49,11 @@ def made(lab, tmp_path):
 
 
 @pytest.fixture
-def notebook_lab(lab, ctx, monkeypatch) -> _notebook.Lab:
+def notebook_lab(lab, ctx, monkeypatch) -> Lab:
     monkeypatch.setenv("LABKIT_HOME", str(lab.home))
     monkeypatch.setenv("LABKIT_CACHE", lab.env["LABKIT_CACHE"])
     monkeypatch.setenv("LABKIT_WORKSPACE", str(ctx.workspace))
-    notebook = _notebook.Lab()
+    notebook = Lab()
     yield notebook
     if notebook._ctx is not None:
         notebook._ctx.close()

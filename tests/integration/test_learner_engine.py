@@ -218,8 +218,7 @@ def rootless_learner(lab):
     """An ordinary user running rootless Docker (today's engine, containerd store), no DOCKER_HOST:
     labkit finds it in the user's runtime folder, and through the `rootless` docker context that
     `dockerd-rootless-setuptool.sh` makes."""
-    from labkit.sandbox import rootless_script
-    from labkit.sandbox._engine import engine_path as _engine_path
+    from labkit.sandbox import engine_path, rootless_script
 
     pid = os.getpid()
     user, group = f"labkit-lr-{pid}", f"labkit-lrd-{pid}"
@@ -248,7 +247,7 @@ def rootless_learner(lab):
         learner = Learner(user, base / "home", f"unix://{run_dir}/docker.sock", env, stage, tun=tun)
         engine_env = {
             "XDG_RUNTIME_DIR": str(run_dir),
-            "PATH": _engine_path(current),
+            "PATH": engine_path(current),
             "DOCKERD_ROOTLESS_ROOTLESSKIT_NET": "slirp4netns",
             "DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER": "builtin",
         }

@@ -13,8 +13,7 @@ import tarfile
 import pytest
 from fakes import FakeEngine, FakeRegistry, box, event, fake_context, image, sid
 
-from labkit.course import ProgressStore, catalog
-from labkit.course._results import ERROR, FAILED, PASSED, CheckResult, criteria
+from labkit.course import ERROR, FAILED, PASSED, CheckResult, ProgressStore, catalog, criteria
 from labkit.course.checks import containers, images
 from labkit.course.exercises import run_check
 from labkit.errors import EngineUnreachable, RegistryUnreachable

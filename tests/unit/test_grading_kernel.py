@@ -12,8 +12,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from labkit import grading
 from labkit.grading import execute, labs
+from labkit.grading.job import Submission
 from labkit.grading.supply import LabSupply
-from labkit.grading.validate import Submission
 from labkit.home import EngineState, LabPaths, RegistryState, State
 from labkit.lab import FreshLab, jupyter, lifecycle
 

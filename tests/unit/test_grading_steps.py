@@ -200,7 +200,7 @@ def test_the_last_cell_of_end_checks_keeps_an_older_notebook_valid():
     from pathlib import Path
 
     from labkit.course import CheckResult
-    from labkit.grading.validate import Submission
+    from labkit.grading.job import Submission
     from labkit.grading.verify import _show_end_checks
 
     for minor, has_id in ((4, False), (5, True)):

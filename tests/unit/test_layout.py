@@ -113,7 +113,10 @@ def test_rooms_are_entered_through_their_faces():
 
 
 def _is_module(name: str) -> bool:
-    return importlib.util.find_spec(name) is not None if name.count(".") else True
+    try:
+        return importlib.util.find_spec(name) is not None if name.count(".") else True
+    except (ModuleNotFoundError, AttributeError):  # a name inside a module, not a module
+        return False
 
 
 def test_every_face_names_only_what_it_has():
@@ -160,3 +163,27 @@ def test_a_check_result_is_shown_by_ui_without_being_told_at_import():
 
 def test_the_notebook_api_is_still_one_import_away():
     assert "docker" in _loads("from labkit import lab; print(type(lab).__name__)")
+
+
+#: What the integration tests and benchmarks may reach behind a face, and why: a sandbox's cgroup is
+#: read from outside it, to prove its limits and that nothing of a run is left over.
+INTERNALS_OUTSIDE_UNIT_TESTS = {"labkit.sandbox._cgroups"}
+
+
+def test_integration_tests_and_benchmarks_use_the_faces():
+    """Unit tests may test a module's own internals; the rest of the tests and the benchmarks go in
+    through the faces, as labkit's own rooms do."""
+    root = PACKAGE.parent
+    wrong = []
+    for path in sorted([*(root / "tests" / "integration").glob("*.py"), *(root / "bench").glob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("labkit"):
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names if alias.name.startswith("labkit")]
+            for name in names:
+                private = any(bit.startswith("_") for bit in name.split(".")[2:])
+                if private and name not in INTERNALS_OUTSIDE_UNIT_TESTS and _is_module(name):
+                    wrong.append(f"{path.relative_to(root)}:{node.lineno} imports {name}")
+    assert wrong == []

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import IPython
 import pytest
 
-from labkit.course._results import CheckResult, criteria
+from labkit.course import CheckResult, criteria
 from labkit.ui import render
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
