@@ -30,7 +30,7 @@ from .engines import Engine
 from .errors import LabkitError, UnknownExercise
 from .home import LabPaths, State
 from .lab import jupyter, lifecycle
-from .machine import Reporter, Update
+from .machine import Update, Watcher
 from .registries import MIRROR, bundles, programs, seeding
 from .ui import render
 
@@ -38,7 +38,7 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-class ConsoleReporter(Reporter):
+class ConsoleWatcher(Watcher):
     """Spinners on a terminal; one line per step where output goes to a file or CI log."""
 
     def __init__(self, console: Console) -> None:
@@ -81,15 +81,15 @@ def add_up(commands) -> None:
 
 
 def cmd_up(args: argparse.Namespace, paths: LabPaths) -> int:
-    reporter = ConsoleReporter(err)
+    watcher = ConsoleWatcher(err)
     if args.bundle:
         refs = lifecycle.adopt_bundle(paths, Path(args.bundle).resolve())
         out.print(f"bundle: {', '.join(refs)} and the course's Debian packages, from {escape(args.bundle)}")
-    result = lifecycle.up(paths, engine=args.engine, managed=args.managed, reporter=reporter, store=args.store)
+    result = lifecycle.up(paths, engine=args.engine, managed=args.managed, watcher=watcher, store=args.store)
     if args.bundle and not result.state.engine.managed:  # your own engine keeps them: its pulls find them there
-        lifecycle.load_bundle(paths, Path(args.bundle).resolve(), reporter)
+        lifecycle.load_bundle(paths, Path(args.bundle).resolve(), watcher)
     for note in result.notes:
-        reporter.note(note)
+        watcher.note(note)
     for ref, source in result.seeded.items():
         out.print(f"mirror: {ref} ({source})")
     if not result.started and not result.seeded:
@@ -184,7 +184,7 @@ def add_mirror(commands) -> None:
 def cmd_mirror(args: argparse.Namespace, paths: LabPaths) -> int:
     path = Path(args.file).resolve()
     if args.action == "load":
-        refs, where = lifecycle.load_bundle(paths, path, ConsoleReporter(err))
+        refs, where = lifecycle.load_bundle(paths, path, ConsoleWatcher(err))
         out.print(f"Loaded {', '.join(refs)} from {path} into {where}.")
         return 0
     state = State.load(paths)
@@ -195,7 +195,7 @@ def cmd_mirror(args: argparse.Namespace, paths: LabPaths) -> int:
             engine,
             programs.client(paths, MIRROR, state.mirror),
             path,
-            ConsoleReporter(err),
+            ConsoleWatcher(err),
             packages=paths.packages_dir,
             wheels=args.wheels,
         )
@@ -234,7 +234,7 @@ def cmd_lab(args: argparse.Namespace, paths: LabPaths) -> int:
     program = jupyter.find_jupyter()
     if not lifecycle.status(paths).ok:
         err.print("The lab is not up: starting it first (`labkit up`).")
-        for note in lifecycle.up(paths, reporter=ConsoleReporter(err)).notes:
+        for note in lifecycle.up(paths, watcher=ConsoleWatcher(err)).notes:
             err.print(f"[yellow]![/] {escape(note)}")
     notebooks, workspace = Path(args.notebooks).resolve(), Path(args.workspace).resolve()
     start, renewed = jupyter.START_NOTEBOOK, None
@@ -453,7 +453,7 @@ def cmd_hub(args: argparse.Namespace, paths: LabPaths) -> int:
             else f"The learners' work is kept in {options.home / 'learners'}."
         )
         return 0
-    running = hub.start(paths, options, ConsoleReporter(err))
+    running = hub.start(paths, options, ConsoleWatcher(err))
     where = options.ip or "THIS-MACHINE"
     out.print(
         f"The class hub is up: http://{where}:{options.port}/ (workshop code {escape(options.code)}; "
@@ -481,7 +481,7 @@ def add_singleuser(commands) -> None:
 def cmd_singleuser(args: argparse.Namespace, paths: LabPaths) -> int:
     from .classroom import singleuser
 
-    start = singleuser.prepare(paths, args.command, ConsoleReporter(err))
+    start = singleuser.prepare(paths, args.command, ConsoleWatcher(err))
     sys.stdout.flush()
     sys.stderr.flush()
     os.chdir(start.cwd)
@@ -557,10 +557,10 @@ def cmd_grade(args: argparse.Namespace, paths: LabPaths) -> int:
         if not entries:
             out.print(f"Nothing to grade again: the last run in {escape(str(options.out))} graded every one of these.")
             return 0
-    reporter = ConsoleReporter(err)
-    started, notes = grading.class_lab(paths, reporter)
+    watcher = ConsoleWatcher(err)
+    started, notes = grading.class_lab(paths, watcher)
     for note in notes:
-        reporter.note(note)
+        watcher.note(note)
     try:
         run = _grade_with_progress(grading, entries, options, args.only_failed, grading.origins(items))
     finally:

@@ -27,7 +27,7 @@ from ..course import catalog
 from ..errors import LabkitError, SandboxUnavailable
 from ..home import LabPaths, State
 from ..lab import fresh, lifecycle
-from ..machine import Reporter, processes
+from ..machine import Watcher, processes
 from ..registries import programs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,7 +51,7 @@ class HubOptions:
     keep_free: int = 512 * 2**20  # memory the machine keeps: no lab starts when less is available
 
 
-def proxy_program(cache: Path, reporter: Reporter) -> str:
+def proxy_program(cache: Path, watcher: Watcher) -> str:
     """configurable-http-proxy: the machine's, else installed with npm into the cache once."""
     found = shutil.which("configurable-http-proxy")
     if found:
@@ -66,7 +66,7 @@ def proxy_program(cache: Path, reporter: Reporter) -> str:
             "JupyterHub's proxy (configurable-http-proxy) runs on Node.js, which is not installed.",
             "install it (Debian: `apt-get install nodejs npm`), then run `labkit hub` again.",
         )
-    with reporter.step(f"Installing {PROXY_PACKAGE} from npm into {prefix}"):
+    with watcher.step(f"Installing {PROXY_PACKAGE} from npm into {prefix}"):
         result = subprocess.run(
             [npm, "install", "--no-audit", "--no-fund", "--prefix", str(prefix), PROXY_PACKAGE],
             capture_output=True,
@@ -142,7 +142,7 @@ c.JupyterHub.default_url = _landing
 """
 
 
-def start(paths: LabPaths, options: HubOptions, reporter: Reporter) -> subprocess.Popen:
+def start(paths: LabPaths, options: HubOptions, watcher: Watcher) -> subprocess.Popen:
     """Bring the class lab up and start JupyterHub (in the background); returns its process once it answers."""
     if os.geteuid() != 0:
         raise LabkitError(
@@ -172,12 +172,12 @@ def start(paths: LabPaths, options: HubOptions, reporter: Reporter) -> subproces
     (home / "learners").mkdir(exist_ok=True)
     os.chmod(home / "learners", 0o711)
     lifecycle.mirror_takes_pushes(paths, True)  # a hub stopped without `--stop` left it closed
-    lifecycle.up(paths, managed=True, reporter=reporter)
-    with reporter.step("Closing the mirror to pushes while the class runs"):
+    lifecycle.up(paths, managed=True, watcher=watcher)
+    with watcher.step("Closing the mirror to pushes while the class runs"):
         lifecycle.mirror_takes_pushes(paths, False)
     state = State.load(paths)
-    proxy = proxy_program(paths.cache, reporter)
-    with reporter.step("Preparing the base layers every learner's registry starts with"):
+    proxy = proxy_program(paths.cache, watcher)
+    with watcher.step("Preparing the base layers every learner's registry starts with"):
         seed_home = home / "seed"
         shutil.rmtree(seed_home, ignore_errors=True)
         seeded = fresh.seeded_registry(seed_home, state.mirror, paths.cache, catalog.registry_repositories)
@@ -195,7 +195,7 @@ def start(paths: LabPaths, options: HubOptions, reporter: Reporter) -> subproces
     )
     log.close()
     base = f"http://127.0.0.1:{options.port}"
-    with reporter.step(f"Starting JupyterHub on port {options.port}"):
+    with watcher.step(f"Starting JupyterHub on port {options.port}"):
         failure = processes.wait_ready(lambda: healthy(base), proc, 60)
         if failure:
             proc.terminate()

@@ -24,7 +24,7 @@ from ..engines import Engine, fetched
 from ..errors import LabkitError
 from ..home import LabPaths, State
 from ..lab import jupyter, lifecycle
-from ..machine import Reporter, processes
+from ..machine import Watcher, processes
 from ..registries import bundles
 from ..sandbox import rootless_script
 
@@ -40,7 +40,7 @@ class Start:
     cwd: Path
 
 
-def prepare(paths: LabPaths, command: list[str], reporter: Reporter, environ: dict[str, str] | None = None) -> Start:
+def prepare(paths: LabPaths, command: list[str], watcher: Watcher, environ: dict[str, str] | None = None) -> Start:
     """The learner's engine and lab up, the workspace stocked; what to run then. Raises LabkitError."""
     environ = dict(os.environ if environ is None else environ)
     if os.geteuid() == 0:
@@ -58,10 +58,10 @@ def prepare(paths: LabPaths, command: list[str], reporter: Reporter, environ: di
     environ["DOCKER_HOST"] = os.environ["DOCKER_HOST"] = host  # `labkit up` below finds it there
     bundle = environ.get("LABKIT_BUNDLE", "")
     if bundle and _missing(host, bundles.names(Path(bundle))):
-        with reporter.step(f"Loading the base images from {bundle}"):
-            lifecycle.load_bundle(paths, Path(bundle), reporter)
-    for note in lifecycle.up(paths, reporter=reporter).notes:
-        reporter.note(note)
+        with watcher.step(f"Loading the base images from {bundle}"):
+            lifecycle.load_bundle(paths, Path(bundle), watcher)
+    for note in lifecycle.up(paths, watcher=watcher).notes:
+        watcher.note(note)
     workspace = Path(environ.get("LABKIT_WORKSPACE") or Path.home() / "workspace")
     notebooks = Path(environ.get("LABKIT_NOTEBOOKS") or Path(__file__).resolve().parents[2] / "notebooks")
     release.stock(notebooks, workspace)  # never overwrites the learner's own

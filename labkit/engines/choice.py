@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import EngineError, EngineUnreachable, NoEngine
 from ..home import EngineState, LabPaths
-from ..machine import Reporter
+from ..machine import Watcher
 from . import dockerd, fetched
 from ._sdk import Engine, EngineInfo
 
@@ -89,7 +89,7 @@ def resolve(
     paths: LabPaths,
     mirror_url: str,
     previous: EngineState,
-    reporter: Reporter,
+    watcher: Watcher,
     store: str | None = None,
 ) -> tuple[EngineState, list[str]]:
     """labkit's own engine, running (started when it is not). `store` (containerd or classic):
@@ -97,7 +97,7 @@ def resolve(
     running = dockerd.current(paths, mirror_url, previous, store=store)
     if running is not None:
         return running, []
-    engine, notes = fetched.choose(paths.cache, reporter)
+    engine, notes = fetched.choose(paths.cache, watcher)
     current = engine is not None and engine.current
     chosen = store or ("containerd" if current else "classic")
     if chosen == "containerd" and not current:
@@ -108,7 +108,7 @@ def resolve(
             "run `labkit up --store classic`, or let labkit reach Debian's archive to fetch a current engine.",
         )
     driver, said = dockerd.prepare_data_root(paths, chosen)
-    with reporter.step(
+    with watcher.step(
         f"Starting the lab's Docker engine (dockerd {engine.version if engine else 'installed'}, {chosen} image store)"
     ):
         return dockerd.start(paths, mirror_url, previous, engine=engine, store=chosen, driver=driver), notes + said

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EngineFetchFailed
-from ..machine import Reporter, debian_mirror
+from ..machine import Watcher, debian_mirror
 
 #: The newest Debian suite that carries Engine 28 or newer (unstable: 28.5 when this was written).
 SUITE = "sid"
@@ -122,7 +122,7 @@ def cached(cache: Path) -> FetchedEngine | None:
     return FetchedEngine(version, root)
 
 
-def fetch(cache: Path, reporter: Reporter) -> FetchedEngine:
+def fetch(cache: Path, watcher: Watcher) -> FetchedEngine:
     """Download Debian's packages of the current engine with a private apt configuration and unpack
     them into the cache. What was there (damaged, half-made) is replaced; raises EngineFetchFailed."""
     base = folder(cache)
@@ -131,7 +131,7 @@ def fetch(cache: Path, reporter: Reporter) -> FetchedEngine:
     apt = _private_apt(work / "apt")
     debs, root = work / "debs", work / "root"
     debs.mkdir(parents=True)
-    with reporter.step(f"Fetching Docker Engine {MINIMUM}+ from Debian ({SUITE}: {', '.join(PACKAGES)})") as update:
+    with watcher.step(f"Fetching Docker Engine {MINIMUM}+ from Debian ({SUITE}: {', '.join(PACKAGES)})") as update:
         update("apt-get update")
         _apt(apt, ["update"], work)
         update("apt-get download")
@@ -164,14 +164,14 @@ def at_hand(cache: Path) -> FetchedEngine | None:
     return installed() or cached(cache)
 
 
-def choose(cache: Path, reporter: Reporter) -> tuple[FetchedEngine | None, list[str]]:
+def choose(cache: Path, watcher: Watcher) -> tuple[FetchedEngine | None, list[str]]:
     """The current engine for a managed lab, and what the user should know; None: use the installed one.
     LABKIT_DOCKERD names the dockerd to run instead (e.g. Debian 12's 20.10, as a learner may still have)."""
     engine = at_hand(cache)
     if engine is not None:
         return engine, []
     try:
-        return fetch(cache, reporter), []
+        return fetch(cache, watcher), []
     except EngineFetchFailed as e:
         return None, [f"{e.message} The lab uses this machine's installed Docker engine instead; {e.next_step}"]
 
@@ -250,7 +250,7 @@ def main(argv: list[str]) -> int:
     """`python -m labkit.engines.fetched CACHE`: fetch and unpack the engine into CACHE, print the
     unpacked tree (the single-user image's build copies it into the image's /usr)."""
     try:
-        print(fetch(Path(argv[0]), Reporter()).root)
+        print(fetch(Path(argv[0]), Watcher()).root)
     except EngineFetchFailed as e:
         print(f"labkit: {e}", file=sys.stderr)
         return 1

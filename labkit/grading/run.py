@@ -36,7 +36,7 @@ from .. import sandbox
 from ..errors import LabkitError, LabNotUp, SandboxUnavailable
 from ..home import LabPaths, RegistryState, State
 from ..lab import fresh, lifecycle
-from ..machine import Reporter
+from ..machine import Watcher
 from ..registries import programs
 from ..sandbox import Limits
 from . import labs, report
@@ -69,7 +69,7 @@ class GradeRun:
         return [s for s in self.submissions if s["status"] != "graded"]
 
 
-def class_lab(paths: LabPaths, reporter: Reporter) -> tuple[bool, list[str]]:
+def class_lab(paths: LabPaths, watcher: Watcher) -> tuple[bool, list[str]]:
     """The lab a grading run stands on (its mirror serves every sandbox's engine, from its storage on
     this machine): the one at `paths` when it is up, else brought up here. (whether it was brought up
     from nothing here, so that the run takes it down again at its end; what to tell the teacher).
@@ -87,7 +87,7 @@ def class_lab(paths: LabPaths, reporter: Reporter) -> tuple[bool, list[str]]:
             f"Your own lab ({own}) runs its registries on your Docker engine, where a grading sandbox cannot "
             f"read them: this run uses a lab of root's own in {paths.home}."
         )
-    result = lifecycle.up(paths, reporter=reporter)  # also keeps the course's Debian packages, once
+    result = lifecycle.up(paths, watcher=watcher)  # also keeps the course's Debian packages, once
     notes += result.notes
     if result.state.mirror.container or not programs.data_dir(paths, programs.MIRROR).is_dir():
         raise LabkitError(

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..engines import Engine, EngineInfo, choice, docker_cli, dockerd
 from ..errors import EngineUnreachable, LabkitError, StateError
 from ..home import EngineState, LabPaths, PackagesState, RegistryState, State, locked
-from ..machine import Reporter, processes
+from ..machine import Watcher, processes
 from ..registries import MIRROR, REGISTRY, RegistryClient, bundles, containers, package_source, programs, seeding
 from . import space
 
@@ -28,11 +28,11 @@ def up(
     paths: LabPaths,
     engine: str | None = None,
     managed: bool = False,
-    reporter: Reporter | None = None,
+    watcher: Watcher | None = None,
     store: str | None = None,
 ) -> UpResult:
     """Start whatever part of the lab is not running; a no-op when everything is."""
-    reporter = reporter or Reporter()
+    watcher = watcher or Watcher()
     explicit = choice.explicit_host(engine)
     if explicit:
         choice.check_explicit(explicit)
@@ -40,14 +40,14 @@ def up(
         state = State.load(paths)
         users = choice.users_engine(paths, engine, managed, state.engine)
         if users is not None:
-            return _up_on(users, paths, state, reporter, store)
+            return _up_on(users, paths, state, watcher, store)
         result = UpResult(state)
         moved_from = _start_registries(
-            paths, state, result, reporter, lambda kind, part: programs.ensure(paths, kind, part)
+            paths, state, result, watcher, lambda kind, part: programs.ensure(paths, kind, part)
         )
         mirror_url = f"http://{state.mirror.address}"
         before = (state.engine.host, state.engine.pid)
-        state.engine, notes = choice.resolve(paths, mirror_url, state.engine, reporter, store)
+        state.engine, notes = choice.resolve(paths, mirror_url, state.engine, watcher, store)
         result.notes += notes
         if (state.engine.host, state.engine.pid) != before:
             result.started.append(f"Docker engine (dockerd, pid {state.engine.pid}) on {state.engine.host}")
@@ -56,14 +56,14 @@ def up(
         mirror = programs.client(paths, MIRROR, state.mirror)
         with Engine(state.engine.host) as docker:
             if not state.mirror.readonly:  # a hub serves a class: it seeded the mirror before closing it
-                result.seeded = seeding.seed(docker, mirror, paths, reporter)
+                result.seeded = seeding.seed(docker, mirror, paths, watcher)
             if moved_from:
                 result.notes += _carry_tags(docker, moved_from, state.registry.address)
-            result.notes += _serve_packages(paths, state, docker, reporter, result)
+            result.notes += _serve_packages(paths, state, docker, watcher, result)
         return result
 
 
-def _serve_packages(paths: LabPaths, state: State, docker: Engine, reporter: Reporter, result: UpResult) -> list[str]:
+def _serve_packages(paths: LabPaths, state: State, docker: Engine, watcher: Watcher, result: UpResult) -> list[str]:
     """The lab's Debian package source (`registries.package_source`) on its engine's bridge, named in the lab's client
     configuration, and filled once (online) with what the course's containers install."""
     gateway = docker.bridge_gateway()
@@ -75,7 +75,7 @@ def _serve_packages(paths: LabPaths, state: State, docker: Engine, reporter: Rep
     ):
         package_source.stop(part.pid)
         port = part.port if part.port and processes.port_is_free(part.port) else processes.free_port()
-        with reporter.step("Starting the lab's Debian package source"):
+        with watcher.step("Starting the lab's Debian package source"):
             proc = package_source.start(paths.packages_dir, gateway, port, paths.home / "packages.log")
         state.packages = PackagesState(address=gateway, port=port, pid=proc.pid)
         state.save(paths)
@@ -84,7 +84,7 @@ def _serve_packages(paths: LabPaths, state: State, docker: Engine, reporter: Rep
     if package_source.holds(paths.packages_dir, package_source.COURSE_PACKAGES[0]):
         return []
     base = "debian:bookworm-slim"
-    with reporter.step(
+    with watcher.step(
         f"Keeping the Debian packages the course installs ({', '.join(package_source.COURSE_PACKAGES)}), once"
     ):
         with seeding.no_images_left(docker), seeding.borrowed_names(docker, [base]):
@@ -133,7 +133,7 @@ def registries_as_programs() -> bool:
     return os.geteuid() == 0 and shutil.which(programs.PROGRAM) is not None
 
 
-def _up_on(info: EngineInfo, paths: LabPaths, state: State, reporter: Reporter, store: str | None) -> UpResult:
+def _up_on(info: EngineInfo, paths: LabPaths, state: State, watcher: Watcher, store: str | None) -> UpResult:
     """The lab on the user's own engine: the registries as containers on it (nothing started on the
     machine), or, for root with docker-registry, as programs beside it."""
     result = UpResult(state, notes=choice.not_ours(store, info))
@@ -142,15 +142,15 @@ def _up_on(info: EngineInfo, paths: LabPaths, state: State, reporter: Reporter, 
     with Engine(info.host) as docker:
         if registries_as_programs():
             moved_from = _start_registries(
-                paths, state, result, reporter, lambda kind, part: programs.ensure(paths, kind, part)
+                paths, state, result, watcher, lambda kind, part: programs.ensure(paths, kind, part)
             )
         else:
             moved_from = _start_registries(
                 paths,
                 state,
                 result,
-                reporter,
-                lambda kind, part: containers.ensure(docker, paths, kind, part, reporter),
+                watcher,
+                lambda kind, part: containers.ensure(docker, paths, kind, part, watcher),
                 where=" (a container on your engine)",
             )
         mirror_url = f"http://{state.mirror.address}"
@@ -158,15 +158,13 @@ def _up_on(info: EngineInfo, paths: LabPaths, state: State, reporter: Reporter, 
         result.notes += choice.mirror_notes(info.host, mirror_url, info, hub)
         docker_cli.offer_plugins(docker_cli.config_dir(paths, state.engine), state.engine)
         mirror = programs.client(paths, MIRROR, state.mirror)
-        result.seeded = seeding.seed(docker, mirror, paths, reporter, own_engine=True)
+        result.seeded = seeding.seed(docker, mirror, paths, watcher, own_engine=True)
         if moved_from:
             result.notes += _carry_tags(docker, moved_from, state.registry.address)
     return result
 
 
-def _start_registries(
-    paths: LabPaths, state: State, result: UpResult, reporter: Reporter, start, where: str = ""
-) -> str:
+def _start_registries(paths: LabPaths, state: State, result: UpResult, watcher: Watcher, start, where: str = "") -> str:
     """Start the mirror and the course registry where they are down (`start(kind, part)`); returns the
     course registry's old address when it had to move (its port is another program's now), else ""."""
     moved_from = ""
@@ -174,7 +172,7 @@ def _start_registries(
         part = getattr(state, kind.name)
         if programs.is_up(paths, kind, part):
             continue
-        with reporter.step(f"Starting the {kind.title}{where}"):
+        with watcher.step(f"Starting the {kind.title}{where}"):
             new, notes = start(kind, part)
         setattr(state, kind.name, new)
         result.notes += notes
@@ -263,7 +261,7 @@ def adopt_bundle(paths: LabPaths, path: Path) -> list[str]:
     return refs
 
 
-def load_bundle(paths: LabPaths, path, reporter: Reporter) -> tuple[list[str], str]:
+def load_bundle(paths: LabPaths, path, watcher: Watcher) -> tuple[list[str], str]:
     """`labkit mirror load FILE`: the bundle's images into the mirror when it is up, and, on the learner's
     own engine, into that engine to stay (before the first `labkit up` too: it brings the registry image).
     Returns (the images, where they went, in words)."""
@@ -289,7 +287,7 @@ def load_bundle(paths: LabPaths, path, reporter: Reporter) -> tuple[list[str], s
         host, own = info.host, True
     with Engine(host) as docker:
         mirror = programs.client(paths, MIRROR, state.mirror) if mirror_up else None
-        refs = seeding.load(docker, mirror, path, reporter, keep=own)
+        refs = seeding.load(docker, mirror, path, watcher, keep=own)
     places = [place for place, held in (("the mirror", mirror is not None), (f"your engine at {host}", own)) if held]
     later = "" if mirror else " (`labkit up` puts them into the mirror)"
     return refs, " and ".join(places) + later

@@ -1,7 +1,7 @@
-"""How long-running work reports progress, without knowing who is watching.
+"""How long-running work tells its progress to whoever is watching, without knowing who.
 
-Library functions take a `Reporter`; the base class is silent. The command line
-passes one that draws spinners (see `cli.py`); tests pass the silent one.
+Library functions take a `Watcher`; the base one watches nothing. The command line passes one
+that draws spinners (`cli.ConsoleWatcher`); tests pass the silent one.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 Update = Callable[[str], None]
 
 
-class Reporter:
+class Watcher:
     @contextlib.contextmanager
     def step(self, title: str) -> Iterator[Update]:
         """A long step; the yielded function takes a line of detail as the work goes on."""

@@ -15,7 +15,7 @@ import time
 from ..engines import Engine
 from ..errors import EngineError, RegistryStartFailed
 from ..home import LabPaths, RegistryState
-from ..machine import Reporter, processes
+from ..machine import Watcher, processes
 from . import seeding
 from ._http import RegistryClient
 from .programs import REGISTRY, START_TIMEOUT, USER, RegistryKind, config_text, htpasswd_text
@@ -46,7 +46,7 @@ def _bound_port(box: dict | None) -> int | None:
 
 
 def ensure(
-    engine: Engine, paths: LabPaths, kind: RegistryKind, part: RegistryState, reporter: Reporter | None = None
+    engine: Engine, paths: LabPaths, kind: RegistryKind, part: RegistryState, watcher: Watcher | None = None
 ) -> tuple[RegistryState, list[str]]:
     """This registry's container running and answering, on the port it had; a port another program
     took since is replaced by a free one (and said)."""
@@ -63,7 +63,7 @@ def ensure(
             if port:
                 notes.append(f"port {port} of the {kind.title} is taken by another program: it moves to {new_port}")
             port = new_port
-        seeding.lab_image(engine, paths, reporter or Reporter(), IMAGE)
+        seeding.lab_image(engine, paths, watcher or Watcher(), IMAGE)
         files = {CONFIG: config_text(paths, kind, "0.0.0.0:5000", DATA, HTPASSWD).encode()}
         if kind.auth:
             files[HTPASSWD] = htpasswd_text(paths).encode()

@@ -22,7 +22,7 @@ import requests
 from ..engines import Engine
 from ..errors import BundleError, ImageMissing, LabImagesMissing, LabkitError
 from ..home import LabPaths
-from ..machine import Reporter
+from ..machine import Watcher
 from . import base_images, bundles
 from ._http import RegistryClient
 from .names import repo_tag
@@ -66,7 +66,7 @@ def bundle_path(paths: LabPaths) -> Path:
 
 
 def seed(
-    engine: Engine, mirror: RegistryClient, paths: LabPaths, reporter: Reporter, own_engine: bool = False
+    engine: Engine, mirror: RegistryClient, paths: LabPaths, watcher: Watcher, own_engine: bool = False
 ) -> dict[str, str]:
     """Put every missing base image (and the lab's registry image) into the mirror; returns {ref: where it came from}.
     On the learner's own engine (`own_engine`) images it already holds by those names come first, and nothing is
@@ -82,7 +82,7 @@ def seed(
         cached = bundle_path(paths)
         todo = [ref for ref in missing if ref not in sources]
         if todo and cached.exists():
-            with reporter.step(f"Loading base images from the cache {cached}") as update:
+            with watcher.step(f"Loading base images from the cache {cached}") as update:
                 update("docker load")
                 held = _held(cached, todo)
                 _load_bundle(engine, cached, held)
@@ -90,24 +90,24 @@ def seed(
         todo = [ref for ref in missing if ref not in sources]
         if todo and hub_reachable():
             for ref in todo:
-                _from_hub(engine, ref, reporter)
+                _from_hub(engine, ref, watcher)
                 sources[ref] = "Docker Hub"
         todo = [ref for ref in missing if ref not in sources]
         if todo and own_engine and os.geteuid() != 0:  # debootstrap needs root
             raise LabImagesMissing(todo, "in the lab's mirror")
         if todo:
-            _build_from_debian(engine, paths, todo, reporter)
+            _build_from_debian(engine, paths, todo, watcher)
             sources.update({ref: "built from Debian packages" for ref in todo})
         for ref in missing:
-            with reporter.step(f"Putting {ref} into the mirror") as update:
+            with watcher.step(f"Putting {ref} into the mirror") as update:
                 _push(engine, mirror.address, ref, update)
         if any(source != "cache" for source in sources.values()):
-            with reporter.step(f"Caching the base images in {cached}"):
+            with watcher.step(f"Caching the base images in {cached}"):
                 _save(engine, list(wanted), cached, mirror.address, local=missing)
     return sources
 
 
-def lab_image(engine: Engine, paths: LabPaths, reporter: Reporter, ref: str) -> None:
+def lab_image(engine: Engine, paths: LabPaths, watcher: Watcher, ref: str) -> None:
     """One of the lab's own images (`LAB_IMAGES`) in the engine under its name, to stay: already there;
     else from the cached bundle, Docker Hub, or (as root) built from Debian packages."""
     if engine.images.id(ref):
@@ -115,36 +115,36 @@ def lab_image(engine: Engine, paths: LabPaths, reporter: Reporter, ref: str) -> 
     cached = bundle_path(paths)
     with no_images_left(engine), borrowed_names(engine, BASE_IMAGES):
         if cached.exists() and _held(cached, [ref]):
-            with reporter.step(f"Loading {ref} from the cache {cached}"):
+            with watcher.step(f"Loading {ref} from the cache {cached}"):
                 _load_bundle(engine, cached, [ref])
         elif hub_reachable():
-            _from_hub(engine, ref, reporter)
+            _from_hub(engine, ref, watcher)
         elif os.geteuid() == 0:
-            _build_from_debian(engine, paths, [ref], reporter)
+            _build_from_debian(engine, paths, [ref], watcher)
         else:
             raise LabImagesMissing([ref], "to run the course registry and the mirror on your engine")
 
 
-def _from_hub(engine: Engine, ref: str, reporter: Reporter) -> None:
+def _from_hub(engine: Engine, ref: str, watcher: Watcher) -> None:
     """Pull `ref` from Docker Hub under its usual name (`docker.io/library/…` is the same name)."""
-    with reporter.step(f"Pulling {ref} from Docker Hub") as update:
+    with watcher.step(f"Pulling {ref} from Docker Hub") as update:
         engine.registry.pull(f"docker.io/library/{ref}", update)
         engine.images.tag(f"docker.io/library/{ref}", ref)
 
 
-def _build_from_debian(engine: Engine, paths: LabPaths, todo: list[str], reporter: Reporter) -> None:
+def _build_from_debian(engine: Engine, paths: LabPaths, todo: list[str], watcher: Watcher) -> None:
     if "busybox:latest" in todo:
-        with reporter.step("Building busybox from Debian's busybox-static") as update:
+        with watcher.step("Building busybox from Debian's busybox-static") as update:
             base_images.build_busybox(engine, "busybox:latest", update)
     need_debian = any(ref in todo for ref in ("debian:bookworm-slim", "nginx:latest", "registry:2"))
     if need_debian and ("debian:bookworm-slim" in todo or engine.images.id("debian:bookworm-slim") is None):
-        with reporter.step("Building debian:bookworm-slim with debootstrap (about a minute)") as update:
+        with watcher.step("Building debian:bookworm-slim with debootstrap (about a minute)") as update:
             base_images.build_debian(engine, "debian:bookworm-slim", paths.cache, update)
     if "nginx:latest" in todo:
-        with reporter.step("Building nginx from Debian's nginx package") as update:
+        with watcher.step("Building nginx from Debian's nginx package") as update:
             base_images.build_nginx(engine, "nginx:latest", "debian:bookworm-slim", update)
     if "registry:2" in todo:
-        with reporter.step("Building registry:2 from this machine's docker-registry") as update:
+        with watcher.step("Building registry:2 from this machine's docker-registry") as update:
             base_images.build_registry(engine, "registry:2", "debian:bookworm-slim", update)
 
 
@@ -228,9 +228,7 @@ def _load_bundle(engine: Engine, path: Path, held: list[str]) -> None:
             engine.images.tag(name, _canonical(name))
 
 
-def load(
-    engine: Engine, mirror: RegistryClient | None, path: Path, reporter: Reporter, keep: bool = False
-) -> list[str]:
+def load(engine: Engine, mirror: RegistryClient | None, path: Path, watcher: Watcher, keep: bool = False) -> list[str]:
     """`labkit mirror load FILE`: the base images (and the lab's registry image) of a bundle into the
     mirror, when it is up. `keep`: they stay in the engine under their names too (the learner's own
     engine, which may not pull from the mirror: its pull exercises find them there)."""
@@ -240,11 +238,11 @@ def load(
     with contextlib.ExitStack() as names:
         if not keep:
             names.enter_context(borrowed_names(engine, BASE_IMAGES + LAB_IMAGES))
-        with reporter.step(f"Loading {path}") as update:
+        with watcher.step(f"Loading {path}") as update:
             update("docker load")
             _load_bundle(engine, path, held)
         for ref in held if mirror is not None else []:
-            with reporter.step(f"Putting {ref} into the mirror") as update:
+            with watcher.step(f"Putting {ref} into the mirror") as update:
                 _push(engine, mirror.address, ref, update)
     return held
 
@@ -253,7 +251,7 @@ def save(
     engine: Engine,
     mirror: RegistryClient,
     path: Path,
-    reporter: Reporter,
+    watcher: Watcher,
     packages: Path | None = None,
     wheels: bool = False,
 ) -> list[str]:
@@ -263,12 +261,12 @@ def save(
     if not any(ref in BASE_IMAGES for ref in held):
         raise LabkitError(f"The mirror at {mirror.address} holds no base images yet.", "run `labkit up` first.")
     with bundles.scratch(path) as parts:
-        with borrowed_names(engine, BASE_IMAGES + LAB_IMAGES), reporter.step("Saving the base images"):
+        with borrowed_names(engine, BASE_IMAGES + LAB_IMAGES), watcher.step("Saving the base images"):
             _save(engine, held, parts / bundles.IMAGES, mirror.address, local=[])
         if wheels:
-            with reporter.step("Downloading labkit's Python packages from PyPI"):
+            with watcher.step("Downloading labkit's Python packages from PyPI"):
                 bundles.download_wheels(parts / bundles.WHEELS)
-        with reporter.step(f"Writing {path}"):
+        with watcher.step(f"Writing {path}"):
             bundles.write(path, parts / bundles.IMAGES, packages, parts / bundles.WHEELS if wheels else None, held)
     return held
 

@@ -25,7 +25,7 @@ from learner import add_user, bin_folder, command, remove_user
 
 from labkit.engines import dockerd, fetched
 from labkit.home import EngineState, LabPaths
-from labkit.machine import Reporter
+from labkit.machine import Watcher
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ["00-start-here", "03-inspecting-images", "04-layers", "07-push", "08-capstone"]
@@ -83,7 +83,7 @@ def learner(lab):
     engine_state = None
     try:
         add_user(user, base / "home", group)
-        current, _notes = fetched.choose(paths.cache, Reporter())
+        current, _notes = fetched.choose(paths.cache, Watcher())
         assert current is not None and current.current, "the learner's engine is today's (Engine 28 or newer)"
         engine_state = dockerd.start(paths, "http://127.0.0.1:9", EngineState(), engine=current, store="containerd")
         socket = Path(engine_state.host.removeprefix("unix://"))
@@ -227,7 +227,7 @@ def rootless_learner(lab):
     engine = None
     try:
         add_user(user, base / "home", group)
-        current, _notes = fetched.choose(Path(lab.env["LABKIT_CACHE"]), Reporter())
+        current, _notes = fetched.choose(Path(lab.env["LABKIT_CACHE"]), Watcher())
         assert current is not None and current.current
         programs = current.root
         run_dir = base / "run"

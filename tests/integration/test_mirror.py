@@ -77,7 +77,7 @@ def test_debian_slim_installs_packages_with_apt(lab):
 def test_mirror_save_and_load_move_the_base_images_as_one_bundle(lab, tmp_path):
     from labkit.engines import Engine
     from labkit.home import LabPaths, RegistryState
-    from labkit.machine import Reporter
+    from labkit.machine import Watcher
     from labkit.registries.bundles import names as bundle_names
     from labkit.registries.programs import MIRROR, ensure, stop
     from labkit.registries.seeding import load, present
@@ -94,7 +94,7 @@ def test_mirror_save_and_load_move_the_base_images_as_one_bundle(lab, tmp_path):
         empty = RegistryClient(part.address)
         assert present(empty) == {}
         with Engine(lab.host) as engine:
-            assert sorted(load(engine, empty, bundle, Reporter())) == [*BASES, "registry:2"]
+            assert sorted(load(engine, empty, bundle, Watcher())) == [*BASES, "registry:2"]
         ours = present(RegistryClient(lab.mirror))
         assert present(empty) == ours  # same manifests, byte for byte
     finally:
@@ -116,7 +116,7 @@ def test_building_the_base_images_leaves_no_image_behind(lab, tmp_path, monkeypa
     stayed as `<none>` images, the first thing a learner's `docker images` showed."""
     from labkit.engines import Engine
     from labkit.home import LabPaths, RegistryState
-    from labkit.machine import Reporter
+    from labkit.machine import Watcher
     from labkit.registries.programs import MIRROR, ensure, stop
     from labkit.registries.seeding import seed
 
@@ -137,7 +137,7 @@ def test_building_the_base_images_leaves_no_image_behind(lab, tmp_path, monkeypa
     part, _notes = ensure(paths, MIRROR, RegistryState())
     try:
         with Engine(lab.host) as engine:
-            sources = seed(engine, RegistryClient(part.address), paths, Reporter())
+            sources = seed(engine, RegistryClient(part.address), paths, Watcher())
         assert set(sources.values()) == {"built from Debian packages"}
         assert images() == before
     finally:

@@ -11,7 +11,7 @@ import pytest
 
 from labkit.engines import fetched
 from labkit.errors import EngineFetchFailed
-from labkit.machine import Reporter
+from labkit.machine import Watcher
 
 VERSION = "28.5.2+dfsg4"
 
@@ -56,11 +56,11 @@ def test_a_damaged_or_half_made_cached_engine_is_not_used(tmp_path, damage):
 def test_without_a_current_engine_the_lab_falls_back_and_says_why(tmp_path, monkeypatch):
     monkeypatch.setattr(fetched, "installed", lambda: None)
 
-    def unreachable(cache, reporter):
+    def unreachable(cache, watcher):
         raise EngineFetchFailed("http://127.0.0.1:9/debian (sid)", "`apt-get update` failed: could not connect")
 
     monkeypatch.setattr(fetched, "fetch", unreachable)
-    engine, notes = fetched.choose(tmp_path, Reporter())
+    engine, notes = fetched.choose(tmp_path, Watcher())
     assert engine is None
     assert len(notes) == 1 and "http://127.0.0.1:9/debian (sid)" in notes[0]
     assert "uses this machine's installed Docker engine instead" in notes[0] and "LABKIT_DEBIAN_MIRROR" in notes[0]
@@ -74,7 +74,7 @@ def test_an_installed_current_dockerd_comes_first(tmp_path, monkeypatch):
     dockerd.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     _unpacked(tmp_path / "cache")
-    engine, notes = fetched.choose(tmp_path / "cache", Reporter())
+    engine, notes = fetched.choose(tmp_path / "cache", Watcher())
     assert engine == fetched.FetchedEngine("29.0.1") and notes == []
     assert engine.bin_dirs == [] and engine.path("/usr/bin") == "/usr/bin"
 

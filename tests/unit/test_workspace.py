@@ -179,7 +179,7 @@ class FakeLab:
 
         return SimpleNamespace(ok=self.is_up)
 
-    def up(self, paths, reporter=None):
+    def up(self, paths, watcher=None):
         from labkit.lab.lifecycle import UpResult
 
         self.ups += 1
