@@ -1,7 +1,7 @@
 """A learner's lab on the class's hub: the grading sandbox, reused, with JupyterLab in it.
 
 Each learner's server runs as a throwaway unprivileged user of their own, with a rootless engine and
-course registry, inside a learner's limits (`sandbox._box`, as for a graded submission), the class's
+course registry, inside a learner's limits (`labkit.sandbox`, as for a graded submission), the class's
 mirror serving the base images. What outlives the lab is the learner's folder under the hub's home
 (`learners/<name>`: `workspace/` with their notebooks, copied in once and never overwritten, and
 `progress/`, their checks and hints), bound into the sandbox at `home/kept`; every other learner's

@@ -40,7 +40,7 @@ class Submission:
         default_factory=dict
     )  # per exercise: its checkpoint cell, how long it and the check took
     seconds: float = 0.0
-    sandboxed: bool = False  # ran in a sandbox of its own (see sandbox._box)
+    sandboxed: bool = False  # ran in a sandbox of its own (see labkit.sandbox)
     limits_hit: list[str] = field(default_factory=list)  # the limits it ran into (its sandbox's, its time), in words
     peak_memory: int | None = None  # the most memory its sandbox used at once, in bytes
 
