@@ -76,7 +76,7 @@ def main() -> int:
         from labkit.course import LabContext
         from labkit.course.reset import reset
         from labkit.home import LabPaths
-        from labkit.lab.lifecycle import env as lab_env
+        from labkit.labs.lifecycle import env as lab_env
 
         paths = LabPaths.from_env()
         env.update(lab_env(paths), LABKIT_PASSWORD_FILE=str(paths.password_file))

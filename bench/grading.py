@@ -49,7 +49,7 @@ def main() -> int:
         from labkit.course.release import release
         from labkit.course.reset import reset
         from labkit.home import LabPaths
-        from labkit.lab.lifecycle import env as lab_env
+        from labkit.labs.lifecycle import env as lab_env
 
         release(REPO / "notebooks", work / "released")
         subs = work / "subs"
@@ -202,7 +202,7 @@ def sandbox_lifetimes(paths) -> tuple[float, float]:
     from labkit import sandbox
     from labkit.course import catalog
     from labkit.home import State
-    from labkit.lab import fresh
+    from labkit.labs import fresh
     from labkit.registries import programs
 
     state = State.load(paths)

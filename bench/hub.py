@@ -97,7 +97,7 @@ def reference(work: Path) -> float:
     """Making and taking down one bare sandbox (what a lab's start costs besides JupyterLab)."""
     from labkit import sandbox
     from labkit.home import LabPaths
-    from labkit.lab import fresh
+    from labkit.labs import fresh
     from labkit.registries import programs
 
     paths = LabPaths.from_env()

@@ -29,7 +29,7 @@ from .course import LabContext, ProgressStore, catalog, exercises, release, rese
 from .engines import Engine
 from .errors import LabkitError, UnknownExercise
 from .home import LabPaths, State
-from .lab import jupyter, lifecycle
+from .labs import jupyter, lifecycle
 from .machine import Update, Watcher
 from .registries import MIRROR, bundles, programs, seeding
 from .ui import render

@@ -28,7 +28,7 @@ from .. import sandbox
 from ..course import release
 from ..errors import SandboxFailed
 from ..home import packages_store
-from ..lab import fresh, jupyter
+from ..labs import fresh, jupyter
 from ..machine import processes
 
 #: In a learner's kept folder when their last lab did not start: {"time", "problem"}.

@@ -26,7 +26,7 @@ from .. import sandbox
 from ..course import catalog
 from ..errors import LabkitError, SandboxUnavailable
 from ..home import LabPaths, State
-from ..lab import fresh, lifecycle
+from ..labs import fresh, lifecycle
 from ..machine import Watcher, processes
 from ..registries import programs
 

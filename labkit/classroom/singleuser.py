@@ -23,7 +23,7 @@ from ..course import release
 from ..engines import Engine, fetched
 from ..errors import LabkitError
 from ..home import LabPaths, State
-from ..lab import jupyter, lifecycle
+from ..labs import jupyter, lifecycle
 from ..machine import Watcher, processes
 from ..registries import bundles
 from ..sandbox import rootless_script

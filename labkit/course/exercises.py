@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import LabkitError
-from ..lab import space
+from ..labs import space
 from . import catalog
 from ._context import LabContext
 from ._progress import ProgressStore, Standing

@@ -21,7 +21,7 @@ from nbformat.v4 import new_code_cell
 
 from ..course import LabContext
 from ..errors import LabkitError
-from ..lab import FreshLab
+from ..labs import FreshLab
 from . import labs
 from .job import Job, Submission
 from .validate import checks_in, is_exercise

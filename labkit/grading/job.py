@@ -11,7 +11,7 @@ from typing import Protocol
 import nbformat
 
 from ..course import CheckResult
-from ..lab import FreshLab
+from ..labs import FreshLab
 
 
 class Supply(Protocol):

@@ -1,4 +1,4 @@
-"""Make the lab, give it back: a fresh lab of the submission's own (`labkit.lab.fresh`), its registry
+"""Make the lab, give it back: a fresh lab of the submission's own (`labkit.labs.fresh`), its registry
 seeded with the base layers of the repositories the course pushes to; and, once its notebook has
 run, what it left running stopped and the limits its sandbox ran into noted."""
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..course import catalog
 from ..home import RegistryState
-from ..lab import FreshLab, Sandboxing, fresh
+from ..labs import FreshLab, Sandboxing, fresh
 from .job import Job, Submission
 
 __all__ = [
@@ -39,12 +39,12 @@ def give_back(job: Job) -> None:
 def prepare(
     home: Path, mirror: RegistryState, cache: Path, seeded=None, sandboxing: Sandboxing | None = None
 ) -> FreshLab:
-    """A fresh lab for one submission (`labkit.lab.fresh.prepare`), its registry seeded for the course."""
+    """A fresh lab for one submission (`labkit.labs.fresh.prepare`), its registry seeded for the course."""
     return fresh.prepare(home, mirror, cache, catalog.registry_repositories, seeded, sandboxing)
 
 
 def seeded_registry(home: Path, mirror: RegistryState, cache: Path) -> Path:
-    """The registry storage every lab of a run starts from (`labkit.lab.fresh.seeded_registry`)."""
+    """The registry storage every lab of a run starts from (`labkit.labs.fresh.seeded_registry`)."""
     return fresh.seeded_registry(home, mirror, cache, catalog.registry_repositories)
 
 

@@ -2,7 +2,7 @@
 of its own module (as nbgrader lists its preprocessors):
 
     read and validate    validate.read          the notebook read once; what is wrong, in nbformat's words
-    make the lab         labs.make              a fresh lab of its own: a sandbox (labkit.lab.fresh)
+    make the lab         labs.make              a fresh lab of its own: a sandbox (labkit.labs.fresh)
     run the notebook     execute.run_notebook   cell by cell in a kernel like a learner's, each
                                                 checkpoint verified as it passes; then what it left
                                                 running stopped, the limits it ran into noted

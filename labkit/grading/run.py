@@ -35,7 +35,7 @@ from typing import Callable
 from .. import sandbox
 from ..errors import LabkitError, LabNotUp, SandboxUnavailable
 from ..home import LabPaths, RegistryState, State
-from ..lab import fresh, lifecycle
+from ..labs import fresh, lifecycle
 from ..machine import Watcher
 from ..registries import programs
 from ..sandbox import Limits

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..errors import LabkitError
 from ..home import RegistryState
-from ..lab import FreshLab
+from ..labs import FreshLab
 from . import labs
 
 #: Labs that failed to start in a row, after which a worker tries no more (a machine that cannot

@@ -12,7 +12,7 @@ from dataclasses import replace
 import nbformat
 
 from ..course import ERROR, FAILED, PASSED, CheckResult, LabContext, run_check
-from ..lab import FreshLab
+from ..labs import FreshLab
 from ..ui import result_text
 from .job import Job, Submission
 from .validate import exercises_of

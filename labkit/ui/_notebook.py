@@ -22,7 +22,7 @@ from typing import Any, Callable
 from ..course import CheckResult, LabContext, ProgressStore, catalog, exercises
 from ..errors import LabkitError, UnknownExercise
 from ..home import LabPaths
-from ..lab import lifecycle
+from ..labs import lifecycle
 from . import _shell, render
 
 

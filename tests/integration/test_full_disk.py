@@ -12,7 +12,7 @@ import pytest
 from labkit.course import ERROR, FAILED, LabContext
 from labkit.course.exercises import run_check
 from labkit.home import LabPaths
-from labkit.lab import lifecycle, space
+from labkit.labs import lifecycle, space
 
 
 @pytest.fixture

@@ -485,7 +485,7 @@ def test_a_grading_lab_whose_seeded_registry_never_comes_takes_itself_down(lab, 
 
 def test_a_lab_in_memory_is_unmounted_with_no_umount_on_path(lab, tmp_path, monkeypatch):
     """A grader started with a short PATH must still free each lab's memory (and dockerd's mount)."""
-    from labkit.lab import fresh
+    from labkit.labs import fresh
 
     home = tmp_path / "lab"
     assert fresh._in_memory(home) and _filesystem(home) == "tmpfs"

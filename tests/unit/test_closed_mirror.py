@@ -9,7 +9,7 @@ import pytest
 
 from labkit.errors import LabkitError
 from labkit.home import EngineState, LabPaths, RegistryState, State
-from labkit.lab import lifecycle
+from labkit.labs import lifecycle
 from labkit.registries import bundles, programs
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from labkit.classroom import singleuser
-from labkit.lab import jupyter
+from labkit.labs import jupyter
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 VALUES = yaml.safe_load((DEPLOY / "kubernetes/values.yaml").read_text())

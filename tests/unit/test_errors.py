@@ -9,7 +9,7 @@ import pytest
 
 from labkit import errors
 from labkit.cli import main
-from labkit.lab import lifecycle
+from labkit.labs import lifecycle
 
 TAIL = 'level=info msg=starting\nlevel=fatal msg="failed to start daemon"'
 

@@ -15,7 +15,7 @@ from labkit.grading import execute, labs
 from labkit.grading.job import Submission
 from labkit.grading.supply import LabSupply
 from labkit.home import EngineState, LabPaths, RegistryState, State
-from labkit.lab import FreshLab, jupyter, lifecycle
+from labkit.labs import FreshLab, jupyter, lifecycle
 
 
 class _Stop(Exception):

@@ -263,7 +263,7 @@ def test_a_seeded_registry_that_cannot_be_made_says_why(tmp_path, monkeypatch, c
 def test_a_live_engine_that_refuses_to_remove_a_container_is_said(tmp_path, monkeypatch, caplog):
     from labkit.errors import EngineError
     from labkit.home import EngineState, LabPaths, State
-    from labkit.lab import FreshLab, fresh
+    from labkit.labs import FreshLab, fresh
 
     class Refusing:
         def __init__(self, *_args, **_kwargs): ...
@@ -284,7 +284,7 @@ def test_a_live_engine_that_refuses_to_remove_a_container_is_said(tmp_path, monk
 
     monkeypatch.setattr(fresh, "Engine", Refusing)
     lab = FreshLab(LabPaths(tmp_path, tmp_path), tmp_path, tmp_path, State(engine=EngineState(host="unix:///x")))
-    with caplog.at_level("WARNING", logger="labkit.lab.fresh"):
+    with caplog.at_level("WARNING", logger="labkit.labs.fresh"):
         fresh._remove_running_containers(lab)
     assert (
         "did not remove container c0ffeec0ffee" in caplog.text

@@ -1,7 +1,7 @@
 """labkit's house: rooms whose imports point one way, each entered through its face, and a
 CheckResult that needs no engine.
 
-    errors  <-  machine  <-  home  <-  engines  <-  registries  <-  sandbox  <-  lab  <-  course
+    errors  <-  machine  <-  home  <-  engines  <-  registries  <-  sandbox  <-  labs  <-  course
             <-  ui  <-  grading | classroom  <-  cli
 (an arrow reads "is imported by"). A module may import its own room and any room to its left,
 never one to its right: the engines know nothing of a lab, the course nothing of how it is shown;
@@ -32,7 +32,7 @@ RANK = {
     "engines": 3,
     "registries": 4,
     "sandbox": 5,
-    "lab": 6,
+    "labs": 6,
     "course": 7,
     "ui": 8,
     "grading": 9,
@@ -159,6 +159,16 @@ def test_a_check_result_is_shown_by_ui_without_being_told_at_import():
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert result.stdout.split() == ["passed:", "fine", "False"], result.stderr
+
+
+def test_no_room_shadows_the_notebook_api():
+    """`from labkit import lab` is the notebook API, whatever rooms were imported before (a room named
+    `lab` would be the attribute `labkit.lab` once imported, and the notebooks' first line would break)."""
+    rooms = "; ".join(f"import labkit.{room}" for room in RANK if (PACKAGE / room / "__init__.py").exists())
+    probe = f"{rooms}; import labkit.labs.fresh; from labkit import lab; print(type(lab).__name__)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["Lab"], result.stderr
+    assert "lab" not in RANK
 
 
 def test_the_notebook_api_is_still_one_import_away():

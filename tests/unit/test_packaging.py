@@ -208,7 +208,7 @@ def test_the_wheel_carries_every_module_of_labkit_and_nothing_else(wheel):
         "engines",
         "registries",
         "sandbox",
-        "lab",
+        "labs",
         "course",
         "course/catalog",
         "course/checks",

@@ -13,7 +13,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from labkit.course.release import WorkspaceNotebook, fresh, notebook_name, stock
 from labkit.errors import ReleaseError
-from labkit.lab import jupyter
+from labkit.labs import jupyter
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -180,7 +180,7 @@ class FakeLab:
         return SimpleNamespace(ok=self.is_up)
 
     def up(self, paths, watcher=None):
-        from labkit.lab.lifecycle import UpResult
+        from labkit.labs.lifecycle import UpResult
 
         self.ups += 1
         self.is_up = True
@@ -258,7 +258,7 @@ def test_check_hint_and_reset_read_the_workspace_labkit_lab_opened_wherever_they
     """Before: `labkit check image.rootfs` from another folder looked for the learner's tar there."""
     from labkit.course import LabContext
     from labkit.home import EngineState, LabPaths, RegistryState, State
-    from labkit.lab.lifecycle import remember_workspace
+    from labkit.labs.lifecycle import remember_workspace
 
     home, workspace, elsewhere = tmp_path / "home", tmp_path / "workspace", tmp_path / "elsewhere"
     workspace.mkdir()

@@ -83,7 +83,7 @@ class FreshLab:
     def kernel_env(self, base: dict[str, str]) -> dict[str, str]:
         if self.sandbox is not None:
             return self._sandboxed_env()
-        """What a learner's `labkit lab` kernel has (`jupyter.environment` with `lab.lifecycle.env`'s variables),
+        """What a learner's `labkit lab` kernel has (`jupyter.environment` with `labs.lifecycle.env`'s variables),
         pointed at this lab, so a notebook cannot tell that it is graded. LABKIT_HOME and DOCKER_CONFIG
         are always set (the lab's home, and its own Docker config for the notebook's `docker login`):
         a learner's kernel has them when they are set where `labkit lab` runs (see README)."""
