@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..course import release
-from ..engines import Engine, fetched
+from ..engines import Engine, dockerd, fetched
 from ..errors import LabkitError
 from ..home import LabPaths, State
 from ..labs import jupyter, lifecycle
@@ -54,7 +54,8 @@ def prepare(paths: LabPaths, command: list[str], watcher: Watcher, environ: dict
     host = environ.get("DOCKER_HOST") or f"unix://{runtime / 'docker.sock'}"
     if not _answers(host):
         _clear_stale(runtime)
-        start_engine(paths, host, environ)
+        for note in start_engine(paths, host, environ):
+            watcher.note(note)
     environ["DOCKER_HOST"] = os.environ["DOCKER_HOST"] = host  # `labkit up` below finds it there
     bundle = environ.get("LABKIT_BUNDLE", "")
     if bundle and _missing(host, bundles.names(Path(bundle))):
@@ -80,10 +81,10 @@ def prepare(paths: LabPaths, command: list[str], watcher: Watcher, environ: dict
     return Start(argv, env, workspace)
 
 
-def start_engine(paths: LabPaths, host: str, environ: dict[str, str]) -> None:
+def start_engine(paths: LabPaths, host: str, environ: dict[str, str]) -> list[str]:
     """The learner's rootless engine (dockerd-rootless.sh: rootlesskit, slirp4netns), left running for the
     server that follows; it ends with the container (its state, in the home, is containerd's and
-    survives that)."""
+    survives that). What to tell the learner (its storage, where the home is on overlayfs)."""
     engine = fetched.installed()
     script = rootless_script(engine) if engine else None
     if engine is None or script is None:
@@ -92,6 +93,8 @@ def start_engine(paths: LabPaths, host: str, environ: dict[str, str]) -> None:
             "build the image from deploy/singleuser/Dockerfile, which installs both.",
         )
     args = [str(script), f"--host={host}", "--feature=containerd-snapshotter=true"]
+    driver, notes = storage_for(engine_data(environ))
+    args += [f"--storage-driver={driver}"] if driver else []
     mirror = environ.get("LABKIT_MIRROR", "").rstrip("/") or f"http://127.0.0.1:{_own_mirror_port(paths)}"
     args += [f"--registry-mirror={mirror}", f"--insecure-registry={mirror.split('://', 1)[-1]}"]
     paths.home.mkdir(parents=True, exist_ok=True)
@@ -112,6 +115,27 @@ def start_engine(paths: LabPaths, host: str, environ: dict[str, str]) -> None:
             "rootless Docker needs user namespaces and /dev/net/tun in the pod "
             "(docs/classroom.md: the pod's security settings); tell your instructor.",
         )
+    return notes
+
+
+def engine_data(environ: dict[str, str]) -> Path:
+    """Where a rootless engine keeps its images: $XDG_DATA_HOME/docker (dockerd-rootless.sh's default)."""
+    return Path(environ.get("XDG_DATA_HOME") or Path(environ.get("HOME") or Path.home()) / ".local/share") / "docker"
+
+
+def storage_for(data: Path, table: list[dockerd.Mount] | None = None) -> tuple[str, list[str]]:
+    """(the storage driver the pod's engine is given, "" for its own choice; what to say). A home on
+    overlayfs (no volume under it: the container's own file system) cannot hold overlay snapshots
+    ("failed to mount … invalid argument" at the first image), and a rootless engine can mount no
+    file system of its own there: it keeps its images with containerd's native snapshotter."""
+    under = dockerd.filesystem_of(data, table)
+    if under is None or under.fstype != "overlay":
+        return "", []
+    return "native", [
+        f"{data} is on the container's own file system (overlayfs), where image layers cannot be overlaid: "
+        "your engine keeps them without overlay (slower, more disk). Ask your instructor for a volume for "
+        "your home (docs/classroom.md)."
+    ]
 
 
 #: What a rootless engine keeps in its runtime folder; left by an engine that is gone (a container

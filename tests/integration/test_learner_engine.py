@@ -8,6 +8,7 @@ mirror configured (as a fresh install). The user loads a bundle made by the sess
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from learner import add_user, bin_folder, command, remove_user
@@ -72,12 +74,30 @@ def _names(learner: Learner) -> set[str]:
     return set(learner.docker("ps", "-a", "--format", "{{.Names}}").stdout.split())
 
 
+@contextlib.contextmanager
+def real_file_system(base: Path) -> Iterator[None]:
+    """A learner's Docker keeps its images on a real file system. Where the tests run in a container
+    whose root is overlayfs (scripts/fresh-machine.sh bare), the stand-in engine's folder gets a tmpfs:
+    overlay snapshots cannot be mounted from overlayfs (labkit's own engine copes: prepare_data_root)."""
+    under = dockerd.filesystem_of(base)
+    if under is None or under.fstype != "overlay":
+        yield
+        return
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=16g", "labkit-test-learner", str(base)], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "--lazy", str(base)], check=False)
+
+
 @pytest.fixture(scope="module")
 def learner(lab):
     """An ordinary user with an engine of their own (socket group-owned) and the session lab's bundle."""
     pid = os.getpid()
     user, group = f"labkit-lt-{pid}", f"labkit-ltd-{pid}"  # group: as Docker CE's `docker` group
     base = Path(tempfile.mkdtemp(prefix="labkit-learner-"))
+    on_disk = contextlib.ExitStack()
+    on_disk.enter_context(real_file_system(base))
     base.chmod(0o755)  # pytest (nbval) as the learner lists the folders above a notebook
     paths = LabPaths(home=base / "engine-home", cache=Path(lab.env["LABKIT_CACHE"]))
     engine_state = None
@@ -111,6 +131,7 @@ def learner(lab):
             dockerd.stop(paths)
         remove_user(user, group)
         shutil.rmtree(base, ignore_errors=True)
+        on_disk.close()
 
 
 def test_the_course_runs_on_the_learners_own_engine(learner):
@@ -223,6 +244,8 @@ def rootless_learner(lab):
     pid = os.getpid()
     user, group = f"labkit-lr-{pid}", f"labkit-lrd-{pid}"
     base = Path(tempfile.mkdtemp(prefix="labkit-rootless-"))
+    on_disk = contextlib.ExitStack()
+    on_disk.enter_context(real_file_system(base))
     base.chmod(0o755)
     engine = None
     try:
@@ -292,6 +315,7 @@ def rootless_learner(lab):
                 os.killpg(engine.pid, signal.SIGKILL)
         remove_user(user, group)
         shutil.rmtree(base, ignore_errors=True)
+        on_disk.close()
 
 
 def test_the_course_runs_on_the_learners_rootless_engine(rootless_learner):

@@ -44,3 +44,19 @@ def test_a_shared_workshop_code_makes_nobody_admin():
     config = VALUES["hub"]["config"]
     assert config["JupyterHub"]["authenticator_class"] == "dummy"  # one password for everyone
     assert not config.get("Authenticator", {}).get("admin_users")  # so no name may be the admin's
+
+
+def test_a_pod_whose_home_is_on_overlayfs_keeps_its_images_without_overlay():
+    """Seen in a pod run on a container's own file system: the rootless engine's overlayfs snapshots
+    failed to mount ("invalid argument") at the first image. There it is given the native snapshotter,
+    and says so; on a volume it makes its own choice."""
+    from labkit.classroom.singleuser import engine_data, storage_for
+    from labkit.engines.dockerd import Mount
+
+    data = engine_data({"HOME": "/home/jovyan"})
+    assert data == Path("/home/jovyan/.local/share/docker")
+    root = Mount(1, 0, "0:40", "/", "/", "overlay", "overlay")
+    volume = Mount(2, 1, "8:1", "/", "/home/jovyan", "ext4", "/dev/sda1")
+    driver, said = storage_for(data, [root])
+    assert driver == "native" and "overlayfs" in said[0] and "volume" in said[0]
+    assert storage_for(data, [root, volume]) == ("", [])
