@@ -16,6 +16,7 @@
 #   scripts/fresh-machine.sh test       # only `make test` (or: lab)
 #   scripts/fresh-machine.sh all bare   # the lab on the container's own overlayfs root: no volume
 #                                       # over the lab home, no tmpfs over /tmp (as a user's container)
+#   PYTEST_ADDOPTS=tests/integration/test_hub.py scripts/fresh-machine.sh test   # some tests only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -79,7 +80,7 @@ SCRIPT
 trust=()
 cas=/usr/local/share/ca-certificates
 [ -d "$cas" ] && trust+=(-v "$cas:/host-cas:ro")
-for var in PIP_CERT REQUESTS_CA_BUNDLE SSL_CERT_FILE CURL_CA_BUNDLE; do
+for var in PIP_CERT REQUESTS_CA_BUNDLE SSL_CERT_FILE CURL_CA_BUNDLE PYTEST_ADDOPTS; do
     [ -n "${!var-}" ] && trust+=(-e "$var=${!var}")
 done
 

@@ -147,12 +147,19 @@ def ctx(lab, tmp_path):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """A failed test that took screenshots (the browser tests) lists them in its report."""
+    """A failed test that took screenshots (the browser tests) lists them in its report; one that named
+    logs (`item.failure_logs`: a function giving paths) shows their ends, as their folders go with it."""
     outcome = yield
     report = outcome.get_result()
     shots = getattr(item, "screenshots", None)
     if report.failed and shots:
         report.sections.append(("screenshots", "\n".join(str(path) for path in shots)))
+    logs = getattr(item, "failure_logs", None)
+    if report.failed and logs:
+        from labkit.machine import processes
+
+        for path in logs():
+            report.sections.append((f"end of {path}", processes.log_tail(path, 60)))
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -167,7 +167,17 @@ class SandboxSpawner(Spawner):
         """The lab goes (its user, engine, registry, processes); the learner's folder stays."""
         sb, self.sandbox, self.proc = self.sandbox, None, None
         if sb is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._keep_log, sb)
             await asyncio.get_running_loop().run_in_executor(None, sandbox.take_down, sb)
+
+    def _keep_log(self, sb: sandbox.Sandbox) -> None:
+        """The end of the lab's JupyterLab log, kept in the hub's own folder (`logs/<learner>.log`, out of
+        every lab's sight) when the lab goes: why a lab ended outlives its sandbox."""
+        logs = Path(self.hub_home) / "logs"
+        logs.mkdir(mode=0o700, exist_ok=True)
+        with open(logs / f"{self.user.name}.log", "a") as kept:
+            kept.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}: the lab went\n")
+            kept.write(processes.log_tail(sb.root / "lab" / "jupyterlab.log", 200) + "\n")
 
 
 def no_room(meminfo: str, need: int) -> str:

@@ -76,7 +76,7 @@ class HubLearner:
                 json={"name": "python3"},
                 timeout=60,
             )
-            made.raise_for_status()
+            assert made.status_code == 201, f"{self.name}'s kernel: {made.status_code} {made.text[:800]}"
             self.kernel = made.json()["id"]
         cookie = "; ".join(f"{c.name}={c.value}" for c in self.http.cookies)
         url = self.base.replace("http", "ws", 1) + f"/user/{self.name}/api/kernels/{self.kernel}/channels"

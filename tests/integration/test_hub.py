@@ -96,6 +96,17 @@ def hub(lab):
         shutil.rmtree(home, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def hub_logs(request):
+    """A failed test here shows the end of each hub's log and of each lab's log that went."""
+    request.node.failure_logs = lambda: sorted(
+        log
+        for home in Path(tempfile.gettempdir()).glob("labkit-hub-*")
+        for log in (home / "jupyterhub.log", *(home / "logs").glob("*.log"))
+        if log.exists()
+    )
+
+
 def test_two_learners_each_in_a_lab_of_their_own(hub, lab):
     base, home, env = hub
     ada, bob = HubLearner(base, "ada"), HubLearner(base, "bob")

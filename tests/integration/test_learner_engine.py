@@ -70,6 +70,15 @@ class Learner:
         return result
 
 
+def _a_build_again(learner: Learner, workspace: Path) -> str:
+    """After a failed notebook, the first of its builds run again with its whole output: nbval shows the
+    cell's exception, not what `docker build` said."""
+    for dockerfile in sorted(workspace.glob("*/Dockerfile")):
+        build = learner.run("docker", "build", "--progress=plain", "--no-cache", str(dockerfile.parent), timeout=600)
+        return f"\n--- docker build {dockerfile.parent.name} again: {build.returncode}\n{build.stderr[-4000:]}"
+    return ""
+
+
 def _names(learner: Learner) -> set[str]:
     return set(learner.docker("ps", "-a", "--format", "{{.Names}}").stdout.split())
 
@@ -188,7 +197,10 @@ def _runs_the_course(learner: Learner) -> None:
             str(workspace / f"{name}.ipynb"),
             env={"LABKIT_WORKSPACE": str(workspace)},
         )
-        assert result.returncode == 0, f"{name} as the learner:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}"
+        assert result.returncode == 0, (
+            f"{name} as the learner:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}"
+            + _a_build_again(learner, workspace)
+        )
     assert learner.docker("image", "inspect", "precious:1").returncode == 0
 
     # A pull exercise undone on an engine that cannot pull: the feedback names the setting, not Docker's error.
