@@ -24,6 +24,7 @@ __all__ = [
     "missing",
     "names_of_runs",
     "rootless_script",
+    "storage_args",
     "take_down",
     "view_script",
 ]
@@ -43,6 +44,7 @@ __getattr__, __dir__ = face(
         "engine_tree": "_basics",
         "missing": "_engine",
         "rootless_script": "_engine",
+        "storage_args": "_engine",
         "hideable": "_view",
         "view_script": "_view",
     },

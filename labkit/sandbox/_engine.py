@@ -108,6 +108,17 @@ def _number(path: str) -> int | None:
         return None
 
 
+def storage_args(store: str, current: bool, on_tmpfs: bool) -> list[str]:
+    """The rootless engine's storage. On tmpfs (a machine with no loop device: the sandbox's disk is
+    memory) a rootless engine's overlay mounts cannot rename a directory ("Invalid cross-device
+    link" at `apt-get install` in a build, moby/moby#44372): there it keeps images unlayered,
+    containerd's native snapshotter or the classic store's vfs, slower and larger but right."""
+    args = [f"--feature=containerd-snapshotter={'true' if store == 'containerd' else 'false'}"] if current else []
+    if on_tmpfs:
+        args.append(f"--storage-driver={'native' if store == 'containerd' else 'vfs'}")
+    return args
+
+
 def start_engine(sb: Sandbox) -> None:
     """The user's rootless engine: dockerd-rootless.sh (rootlesskit, slirp4netns), its mirror the
     view of the class's that starts next, inside the engine's own network namespace."""
@@ -120,8 +131,8 @@ def start_engine(sb: Sandbox) -> None:
         f"--registry-mirror=http://127.0.0.1:{mirror_port}",
         f"--pidfile={sb.run_dir / 'docker.pid'}",
     ]
+    args += storage_args(sb.spec.store, sb.spec.engine.current, on_tmpfs=not sb.loop)
     if sb.spec.engine.current:
-        args.append(f"--feature=containerd-snapshotter={'true' if sb.spec.store == 'containerd' else 'false'}")
         # No IPv6 rules: today's engine runs ip6tables beside iptables at every start, CPU paid for
         # every sandbox (docs/benchmarks.md), for networks no submission gets.
         args.append("--ip6tables=false")

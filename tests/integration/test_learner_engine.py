@@ -79,6 +79,13 @@ def _a_build_again(learner: Learner, workspace: Path) -> str:
     return ""
 
 
+def _on_tmpfs(base: Path) -> bool:
+    """Where a rootless engine's overlay cannot be used (moby/moby#44372): a learner whose Docker data
+    is in memory sets the same storage as labkit's sandboxes do there."""
+    under = dockerd.filesystem_of(base)
+    return under is not None and under.fstype == "tmpfs"
+
+
 def _names(learner: Learner) -> set[str]:
     return set(learner.docker("ps", "-a", "--format", "{{.Names}}").stdout.split())
 
@@ -251,7 +258,7 @@ def rootless_learner(lab):
     """An ordinary user running rootless Docker (today's engine, containerd store), no DOCKER_HOST:
     labkit finds it in the user's runtime folder, and through the `rootless` docker context that
     `dockerd-rootless-setuptool.sh` makes."""
-    from labkit.sandbox import engine_path, rootless_script
+    from labkit.sandbox import engine_path, rootless_script, storage_args
 
     pid = os.getpid()
     user, group = f"labkit-lr-{pid}", f"labkit-lrd-{pid}"
@@ -290,7 +297,7 @@ def rootless_learner(lab):
         engine = subprocess.Popen(
             command(
                 user,
-                [str(rootless_script(current)), "--feature=containerd-snapshotter=true"],
+                [str(rootless_script(current)), *storage_args("containerd", True, on_tmpfs=_on_tmpfs(base))],
                 engine_env,
                 stage,
                 tun=tun,

@@ -185,3 +185,14 @@ def test_limit_sizes_are_read_as_people_write_them(text, size):
 def test_a_size_that_cannot_be_used_says_how_to_write_one(text, said):
     with pytest.raises(argparse.ArgumentTypeError, match=said):
         cli._size(text)
+
+
+def test_a_sandbox_on_tmpfs_keeps_its_images_unlayered():
+    """A rootless engine's overlay on tmpfs breaks dpkg in builds (moby/moby#44372): native or vfs there."""
+    assert _engine.storage_args("containerd", True, on_tmpfs=False) == ["--feature=containerd-snapshotter=true"]
+    assert _engine.storage_args("containerd", True, on_tmpfs=True)[-1] == "--storage-driver=native"
+    assert _engine.storage_args("classic", True, on_tmpfs=True) == [
+        "--feature=containerd-snapshotter=false",
+        "--storage-driver=vfs",
+    ]
+    assert _engine.storage_args("classic", False, on_tmpfs=False) == []
