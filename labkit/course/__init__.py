@@ -1,7 +1,8 @@
 """What is taught and checked: the result every check returns (`CheckResult`), what a check may read
 (`LabContext`), the check primitives (`checks`), the exercises as data, lesson by lesson (`catalog`),
-running one (`exercises`), the progress store (`ProgressStore`), `reset` and learner copies of the
-notebooks (`release`). Stands on the lab's rooms; knows nothing of how a result is shown.
+running one (`exercises`), re-running a lesson's as the learner works (`live`), the progress store
+(`ProgressStore`), `reset` and learner copies of the notebooks (`release`). Stands on the lab's
+rooms; knows nothing of how a result is shown.
 """
 
 from .._faces import face
@@ -20,6 +21,7 @@ __all__ = [
     "checks",
     "exercises",
     "first_failure",
+    "live",
     "release",
     "reset",
     "run_check",

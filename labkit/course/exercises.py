@@ -42,12 +42,18 @@ class Checked:
 
 
 def check(
-    ctx: LabContext, exercise_id: str, answer: Any = None, store: ProgressStore | None = None, source: str = "notebook"
+    ctx: LabContext,
+    exercise_id: str,
+    answer: Any = None,
+    store: ProgressStore | None = None,
+    source: str = "notebook",
+    record: str = "all",
 ) -> Checked:
     """Check one exercise against the lab as it is now: one lookup of the exercise, one read of its
-    standing in the store (hints shown, since when its lesson counts) and one write of the result.
-    Raises UnknownExercise for an unknown id; a lab problem (engine down, registry down) comes back
-    as a result with status "error", and is not recorded."""
+    standing in the store (hints shown, since when its lesson counts) and one write of the result
+    (`record`: "all", "passes" only, or "none"). Raises UnknownExercise for an unknown id; a lab
+    problem (engine down, registry down) comes back as a result with status "error", and is not
+    recorded."""
     exercise = catalog.get(exercise_id)
     standing = store.standing(exercise.id) if store is not None else None
     made: list[str] = []
@@ -61,7 +67,7 @@ def check(
         result = _blame_a_full_disk(ctx, result)
     shown = standing.hints_shown if standing else 0
     scored = result.scored(exercise.id, exercise.title, exercise.points, max(0, len(exercise.hints) - shown))
-    if store is not None and scored.status != ERROR:
+    if store is not None and scored.status != ERROR and (record == "all" or (record == "passes" and scored.passed)):
         store.record_check(scored, source, made)
     return Checked(exercise, scored)
 

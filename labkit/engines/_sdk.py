@@ -135,6 +135,12 @@ class Engine:
 
         return self._read(("events", since, repr(sorted((filters or {}).items()))), fetch)
 
+    def watch(self) -> Iterator[dict]:
+        """The engine's events as they happen, each as /events gives it (Type, Action, Actor), until
+        the engine goes or another thread calls the stream's close()."""
+        with self._translated():
+            return self._client.api.events(decode=True)
+
     def bridge_gateway(self) -> str:
         """The address of this engine's default bridge, where its containers reach the machine (or a
         rootless engine's namespace); "" when it has none."""

@@ -6,7 +6,7 @@ import difflib
 
 from ...errors import UnknownExercise, UnknownLesson
 from . import capstone, commit, container, image, inspection, layers, push, start, tryit
-from ._base import Exercise, Resources
+from ._base import WAKES, Exercise, Resources
 
 #: (lesson, notebook, title), in course order.
 LESSONS = (
@@ -61,4 +61,4 @@ def lesson(name: str) -> list[Exercise]:
     return [e for e in EXERCISES if e.lesson == name]
 
 
-__all__ = ["EXERCISES", "LESSONS", "TITLES", "Exercise", "Resources", "get", "lesson", "registry_repositories"]
+__all__ = ["EXERCISES", "LESSONS", "TITLES", "WAKES", "Exercise", "Resources", "get", "lesson", "registry_repositories"]

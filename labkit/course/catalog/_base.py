@@ -13,6 +13,12 @@ from .._results import CheckResult
 
 Check = Callable[[LabContext, Any], CheckResult]
 
+#: What wakes an exercise's check: the engine's image events (pull, tag, untag, delete, load, import,
+#: push, build's tag), its container events (create, start, die, destroy, commit, export, rename), a
+#: push seen by the course registry, the learner's `docker login` (their Docker config), a file of
+#: the workspace.
+WAKES = ("image", "container", "registry", "login", "workspace")
+
 
 @dataclass(frozen=True)
 class Resources:
@@ -41,6 +47,9 @@ class Exercise:
     ] = ()  # shell commands the notebook runs before the exercise; {registry}, {user}, {workspace} are filled in
     resources: Resources = field(default_factory=Resources)
     answer: str = ""  # what `answer=` takes, for exercises answered in words
+    #: What can change the check's result, for the tracker that re-checks an exercise as the learner
+    #: works (`course.live`): any of WAKES. None for an exercise answered in words (its check cell alone).
+    wakes: tuple[str, ...] = ()
 
     @property
     def lesson(self) -> str:

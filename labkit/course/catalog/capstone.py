@@ -93,6 +93,10 @@ def _pushed(ctx: LabContext, ref: str, pushed: str) -> CheckResult:
 EXERCISES = [
     Exercise(
         id="capstone.site",
+        wakes=(
+            "image",
+            "registry",
+        ),
         title="Ship your own site",
         points=10,
         task=(

@@ -48,6 +48,10 @@ def _why_not(ctx: LabContext, answer=None) -> CheckResult:
 EXERCISES = [
     Exercise(
         id="commit.custom",
+        wakes=(
+            "image",
+            "container",
+        ),
         title="Commit a container",
         points=3,
         task=(

@@ -47,6 +47,7 @@ def _ephemeral(ctx: LabContext, answer=None) -> CheckResult:
 EXERCISES = [
     Exercise(
         id="container.two-from-one",
+        wakes=("container",),
         title="Two containers from one image",
         points=2,
         task="Start two containers from `nginx`, detached (`-d`), named `web1` and `web2`.",
@@ -60,6 +61,7 @@ EXERCISES = [
     ),
     Exercise(
         id="container.rw-layer",
+        wakes=("container",),
         title="Each container writes its own layer",
         points=2,
         task=(
@@ -75,6 +77,7 @@ EXERCISES = [
     ),
     Exercise(
         id="container.ephemeral",
+        wakes=("container",),
         title="Containers come and go",
         points=2,
         task="Remove both containers (`docker rm -f web1 web2`), then check that the nginx image is still there.",

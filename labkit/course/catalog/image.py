@@ -57,6 +57,10 @@ def _fresh_is_clean(ctx: LabContext) -> CheckResult:
 EXERCISES = [
     Exercise(
         id="image.rootfs",
+        wakes=(
+            "container",
+            "workspace",
+        ),
         title="An image is a filesystem",
         points=2,
         task=(
@@ -76,6 +80,10 @@ EXERCISES = [
     ),
     Exercise(
         id="image.immutable",
+        wakes=(
+            "container",
+            "image",
+        ),
         title="Changes never reach the image",
         points=3,
         task=(

@@ -73,6 +73,7 @@ def _rmi(ctx: LabContext, answer=None) -> CheckResult:
 EXERCISES = [
     Exercise(
         id="inspect.pull",
+        wakes=("image",),
         title="Pull nginx",
         points=1,
         task="Pull the `nginx` image and list your images with `docker images`.",
@@ -99,6 +100,7 @@ EXERCISES = [
     ),
     Exercise(
         id="inspect.tag",
+        wakes=("image",),
         title="Give an image another name",
         points=2,
         task="Tag nginx as `myrepo/nginx:v1`, and see in `docker images` that both names have the same IMAGE ID.",
@@ -109,6 +111,7 @@ EXERCISES = [
     ),
     Exercise(
         id="inspect.rmi",
+        wakes=("image",),
         title="Remove a name, keep the image",
         points=2,
         task=(

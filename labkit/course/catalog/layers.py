@@ -75,6 +75,7 @@ def _order(ctx: LabContext, answer=None) -> CheckResult:
 EXERCISES = [
     Exercise(
         id="layers.build",
+        wakes=("image",),
         title="Build an image, layer by layer",
         points=3,
         task=(
@@ -96,6 +97,7 @@ EXERCISES = [
     ),
     Exercise(
         id="layers.cache",
+        wakes=("image",),
         title="The build cache",
         points=3,
         task=(
@@ -115,6 +117,7 @@ EXERCISES = [
     ),
     Exercise(
         id="layers.order",
+        wakes=("image",),
         title="Order instructions for the cache",
         points=3,
         task=(

@@ -64,6 +64,7 @@ def _name(event: dict) -> str:
 EXERCISES = [
     Exercise(
         id="push.login",
+        wakes=("login",),
         title="Log in to the registry",
         points=1,
         task=(
@@ -79,6 +80,10 @@ EXERCISES = [
     ),
     Exercise(
         id="push.tag-push",
+        wakes=(
+            "image",
+            "registry",
+        ),
         title="Tag and push",
         points=3,
         task="Tag the `myapp` image as `<registry>/<user>/myapp:v1` and push it.",
@@ -100,6 +105,10 @@ EXERCISES = [
     ),
     Exercise(
         id="push.pull-back",
+        wakes=(
+            "image",
+            "registry",
+        ),
         title="Pull it back",
         points=2,
         task="Remove your local `<registry>/<user>/myapp:v1` with `docker rmi`, then pull it back from the registry.",

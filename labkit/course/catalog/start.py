@@ -6,6 +6,7 @@ from ._base import Exercise, Resources
 EXERCISES = [
     Exercise(
         id="start.pull",
+        wakes=("image",),
         title="Pull your first image",
         points=1,
         task="Download the `busybox` image from the registry with `docker pull`.",

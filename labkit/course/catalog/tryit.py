@@ -127,6 +127,7 @@ def _curl_works(ctx: LabContext, ref: str) -> CheckResult:
 EXERCISES = [
     Exercise(
         id="tryit.install",
+        wakes=("container",),
         title="Install a tool inside a container",
         points=2,
         task=(
@@ -150,6 +151,7 @@ EXERCISES = [
     ),
     Exercise(
         id="tryit.commit",
+        wakes=("image",),
         title="Commit it as debian-with-curl",
         points=2,
         task="Commit that container as `debian-with-curl` (use its ID from `docker ps -a`).",
@@ -159,6 +161,10 @@ EXERCISES = [
     ),
     Exercise(
         id="tryit.run",
+        wakes=(
+            "container",
+            "image",
+        ),
         title="Run your new image",
         points=1,
         task="Run `curl --version` in a container of `debian-with-curl`.",
