@@ -4,6 +4,7 @@
     lab.check("inspect.read", answer={...})        # exercises answered in words
     lab.hint("layers.cache")                       # the next hint
     lab.progress()                                 # progress by lesson
+    lab.track("layers")                            # the lesson's exercises, ticked off as the work is done
     lab.registry, lab.user, lab.password_file      # for commands: !docker tag myapp {lab.registry}/{lab.user}/myapp:v1
 
 `lab` reads the state `labkit up` wrote each time it is used, so a lab started after
@@ -19,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..course import CheckResult, LabContext, ProgressStore, catalog, exercises
-from ..errors import LabkitError, UnknownExercise
+from ..course import CheckResult, LabContext, ProgressStore, catalog, exercises, live
+from ..errors import LabkitError, UnknownExercise, UnknownLesson
 from ..home import LabPaths
 from ..labs import lifecycle
 from . import _shell, render
@@ -53,11 +54,39 @@ class Shown:
         return {"text/plain": self.text, "text/html": self.html}
 
 
+class Tracking:
+    """A lesson's tracker as a cell shows it: a widget its tracker redraws (JupyterLab), else its
+    text and HTML at the moment it is shown."""
+
+    def __init__(self, lesson: str, rows: list) -> None:
+        self.lesson, self.rows = lesson, rows
+        self._widget = None
+
+    def update(self, rows: list) -> None:
+        self.rows = rows
+        if self._widget is not None:
+            self._widget.value = render.tracker_html(self.lesson, rows)
+
+    def __repr__(self) -> str:
+        return render.tracker_text(self.lesson, self.rows)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        bundle = {"text/plain": repr(self), "text/html": render.tracker_html(self.lesson, self.rows)}
+        if render._in_kernel():
+            import ipywidgets
+
+            if self._widget is None:
+                self._widget = ipywidgets.HTML(bundle["text/html"])
+            bundle[render.WIDGET_MIME] = {"model_id": self._widget.model_id, "version_major": 2, "version_minor": 0}
+        return bundle
+
+
 class Lab:
     def __init__(self, workspace: Path | None = None) -> None:
         self._workspace = workspace
         self._ctx: LabContext | None = None
         self._store: ProgressStore | None = None
+        self._tracker: live.Tracker | None = None
 
     def _context(self) -> LabContext:
         _show_errors_briefly()
@@ -148,6 +177,25 @@ class Lab:
             return _problem(e)
         bundle = render.progress_bundle(rows)
         return Shown(bundle["text/plain"], bundle["text/html"])
+
+    def track(self, lesson: str) -> Tracking | Shown:
+        """The lesson's exercises, each turning passed by itself within a moment of the work being
+        done, in a cell or in a terminal (the engine's events wake its check: labkit.course.live).
+        One lesson is tracked at a time: tracking another stops the last."""
+        try:
+            _ctx, store = self._opened()
+            catalog.lesson(lesson)
+        except UnknownLesson as e:
+            return Shown(str(e), render._esc(str(e)))
+        except LabkitError as e:
+            return _problem(e)
+        if self._tracker is not None:
+            self._tracker.stop()
+        workspace = self._workspace
+        tracker = live.Tracker(lesson, lambda: LabContext.from_env(workspace), store, lambda rows: shown.update(rows))
+        shown = Tracking(lesson, list(tracker.state.values()))
+        self._tracker = tracker.start()
+        return shown
 
     def show_layers(self, *refs: str, container: str = "") -> Shown:
         """A picture of your images' layers, read from the engine now.

@@ -347,6 +347,87 @@ def progress_bundle(rows: Sequence[ProgressRow]) -> dict:
     return {"text/plain": progress_text(rows), "text/html": progress_html(rows)}
 
 
+# ---------------------------------------------------------------- the lesson tracker
+
+
+class TrackedRow(Protocol):
+    """One exercise as the lesson tracker holds it (course.live.Tracked)."""
+
+    @property
+    def exercise(self): ...
+    @property
+    def result(self) -> CheckResult | None: ...
+    @property
+    def passed_earlier(self) -> bool: ...
+
+
+_WAITING = _Look("○", "NOT YET", "#6e7781")
+_EARLIER = _Look("✓", "PASSED EARLIER", "#57606a")
+_IN_WORDS = _Look("✎", "ANSWER IN ITS CELL", "#6e7781")
+
+
+def _tracked_look(row: TrackedRow) -> _Look:
+    if row.passed_earlier:
+        return _EARLIER
+    if row.result is None:
+        return _IN_WORDS if not row.exercise.wakes else _WAITING
+    return _LOOKS[PASSED] if row.result.passed else _LOOKS.get(row.result.status, _WAITING)
+
+
+def _tracked_note(row: TrackedRow) -> str:
+    """A line under an exercise: what its check says now where that is not a pass."""
+    if row.result is None:
+        return "" if row.exercise.wakes else "Answered in words: run its check cell."
+    if row.result.passed:
+        return ""
+    now = row.result.feedback.splitlines()[0] if row.result.feedback else ""
+    return f"Passed earlier; now: {now}" if row.passed_earlier else now
+
+
+def tracker_text(lesson: str, rows: Sequence[TrackedRow]) -> str:
+    """'Lesson layers: 2 of 3 done' and a line per exercise, its look and what its check says now."""
+    rows = list(rows)
+    done = sum(1 for row in rows if row.result is not None and row.result.passed)
+    lines = [f"Lesson {lesson}: {done} of {len(rows)} done (checked as you work)"]
+    for row in rows:
+        look = _tracked_look(row)
+        lines.append(f"  {look.symbol} {row.exercise.id:<24} {look.label}")
+        if note := _tracked_note(row):
+            lines.append(f"      {note}")
+    return "\n".join(lines)
+
+
+def tracker_html(lesson: str, rows: Sequence[TrackedRow]) -> str:
+    """The tracker as a table: a badge per exercise, its title, and (unfolding) the same feedback
+    its check cell would show now."""
+    rows = list(rows)
+    done = sum(1 for row in rows if row.result is not None and row.result.passed)
+    body = []
+    for row in rows:
+        look = _tracked_look(row)
+        title = html.escape(f"{row.exercise.id} — {row.exercise.title}")
+        note = _tracked_note(row)
+        detail = (
+            f'<details><summary style="{_MUTED}">{html.escape(note) or "what the check says"}</summary>'
+            f"{result_html(row.result)}</details>"
+            if row.result is not None
+            else f'<div style="{_MUTED}">{html.escape(note)}</div>'
+        )
+        body.append(
+            f'<tr data-exercise="{html.escape(row.exercise.id)}" data-state="{look.label.lower()}">'
+            f'<td style="vertical-align:top;white-space:nowrap">{_badge(look)}</td>'
+            f"<td>{title}{detail}</td></tr>"
+        )
+    head = (
+        f"<strong>Lesson {html.escape(lesson)}: {done} of {len(rows)} done</strong>"
+        f' <span style="{_MUTED}">(checked as you work)</span>'
+    )
+    return (
+        f'<div class="labkit-tracker" style="color:inherit">{head}'
+        f'<table style="border:none;color:inherit">{"".join(body)}</table></div>'
+    )
+
+
 def problem_bundle(message: str) -> dict:
     """A lab problem (not up, unknown exercise, …) as one short block: text and HTML."""
     text = f"labkit: {message}"

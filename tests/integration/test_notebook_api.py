@@ -72,3 +72,43 @@ def test_an_unknown_exercise_in_a_kernel_is_no_such_exercise_not_a_lab_problem(l
     assert outputs(cell, "text/plain") == "No such exercise `layers.cahce`: did you mean `layers.cache`?"
     assert "LAB PROBLEM" not in outputs(cell, "text/html") and "<code" in outputs(cell, "text/html")
     assert not any(WIDGET in o.get("data", {}) for o in cell.outputs)  # nothing was checked: no hint button
+
+
+def test_the_lesson_tracker_ticks_off_work_done_in_a_terminal(lab, tmp_path, monkeypatch):
+    """`lab.track('start')` shows the lesson's widget; `docker pull busybox` run outside the kernel (as
+    in a terminal, here by the test's own thread) turns start.pull passed in it within 2 s of the pull's
+    end, with no check cell run."""
+    import subprocess
+    import threading
+    import time
+
+    lab.docker("rmi", "busybox", check=False)
+    ready, pulled = tmp_path / "ready", tmp_path / "pulled"
+
+    def terminal() -> None:
+        deadline = time.monotonic() + 120
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        subprocess.run(["docker", "pull", "-q", "busybox"], env=lab.env, check=True, capture_output=True)
+        pulled.write_text(str(time.time()))
+
+    learner = threading.Thread(target=terminal, daemon=True)
+    learner.start()
+    cells = execute(
+        lab,
+        tmp_path,
+        monkeypatch,
+        "from labkit import lab\ntracked = lab.track('start')\ntracked",
+        "import time\ntime.sleep(1)\nprint(repr(tracked))",
+        f"import pathlib, time\npathlib.Path({str(ready)!r}).touch()\n"
+        f"while not pathlib.Path({str(pulled)!r}).exists():\n    time.sleep(0.02)\n"
+        f"done = float(pathlib.Path({str(pulled)!r}).read_text())\n"
+        "while time.time() - done < 2 and 'PASSED' not in repr(tracked):\n    time.sleep(0.02)\n"
+        "print(repr(tracked))\nprint(f'after {time.time() - done:.2f} s')",
+    )
+    learner.join(timeout=10)
+    shown, before, after = cells
+    assert any(WIDGET in o.get("data", {}) for o in shown.outputs)  # JupyterLab gets the widget the tracker redraws
+    assert "start.pull" in outputs(before, "text/plain") and "NOT YET" in outputs(before, "text/plain")
+    said = outputs(after, "text/plain")
+    assert "PASSED" in said and "1 of 1 done" in said, said

@@ -81,3 +81,22 @@ def test_a_file_written_in_a_watched_folder_is_seen_at_once(tmp_path):
         assert time.monotonic() - started < 1.0
     finally:
         watch.close()
+
+
+def test_the_tracker_shows_the_state_now_and_a_pass_on_record_as_passed_earlier():
+    from labkit.course import CheckResult
+    from labkit.course.live import Tracked
+    from labkit.ui import render
+
+    pull, tag, read = catalog.get("inspect.pull"), catalog.get("inspect.tag"), catalog.get("inspect.read")
+    rows = [
+        Tracked(pull, CheckResult.ok("nginx is here")),
+        Tracked(tag, CheckResult.fail("There is no image myrepo/nginx:v1 <yet>."), passed_before=True),
+        Tracked(read, None),
+    ]
+    text = render.tracker_text("inspect", rows)
+    assert "1 of 3 done" in text and "PASSED EARLIER" in text and "now: There is no image" in text
+    assert "Answered in words" in text
+    page = render.tracker_html("inspect", rows)
+    assert 'data-exercise="inspect.pull" data-state="passed"' in page
+    assert 'data-state="passed earlier"' in page and "&lt;yet&gt;" in page and "<yet>" not in page
