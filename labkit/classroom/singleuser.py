@@ -128,8 +128,7 @@ def storage_for(data: Path, table: list[dockerd.Mount] | None = None) -> tuple[s
     overlayfs (no volume under it: the container's own file system) cannot hold overlay snapshots
     ("failed to mount … invalid argument" at the first image), and a rootless engine can mount no
     file system of its own there: it keeps its images with containerd's native snapshotter."""
-    under = dockerd.filesystem_of(data, table)
-    if under is None or under.fstype != "overlay":
+    if not dockerd.on_overlayfs(data, table):
         return "", []
     return "native", [
         f"{data} is on the container's own file system (overlayfs), where image layers cannot be overlaid: "

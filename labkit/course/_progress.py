@@ -59,7 +59,6 @@ CREATE TABLE IF NOT EXISTS made (
 """
 
 
-# The id of the latest reset of the lesson of the row `e` (0: never reset).
 @dataclass(frozen=True)
 class Standing:
     """An exercise's standing in the store, as a check reads it: hints shown since its lesson's last
@@ -69,7 +68,17 @@ class Standing:
     lesson_began: float
 
 
+# The id of the latest reset of the lesson of the row `e` (0: never reset).
 _LAST_RESET_ID = "(SELECT COALESCE(MAX(r.id), 0) FROM events r WHERE r.kind = 'reset' AND r.lesson = e.lesson)"
+#: How many distinct hints of an exercise (?) were shown since its lesson's last reset.
+_HINTS_SHOWN = (
+    "SELECT COUNT(DISTINCT e.number) FROM events e"
+    f" WHERE e.kind = 'hint' AND e.exercise = ? AND e.id > {_LAST_RESET_ID}"
+)
+#: When a lesson (?) was last reset (no row: never).
+_LAST_RESET = "SELECT time FROM events WHERE kind = 'reset' AND lesson = ? ORDER BY id DESC LIMIT 1"
+#: The time of this lab's first record.
+_FIRST_RECORD = "SELECT MIN(time) FROM events"
 
 _BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 
@@ -170,35 +179,20 @@ class ProgressStore:
 
     def standing(self, exercise: str) -> Standing:
         """What a check needs to know of the exercise, in one read: the hints shown since its lesson's
-        last reset, and since when the lesson's work counts (`lesson_began`)."""
-        sql = (
-            "SELECT (SELECT COUNT(DISTINCT e.number) FROM events e"
-            f"         WHERE e.kind = 'hint' AND e.exercise = ? AND e.id > {_LAST_RESET_ID}),"
-            " (SELECT time FROM events WHERE kind = 'reset' AND lesson = ? ORDER BY id DESC LIMIT 1),"
-            " (SELECT MIN(time) FROM events)"
-        )
+        last reset, and since when the lesson's work counts (its last reset, else the first record of
+        this lab)."""
+        sql = f"SELECT ({_HINTS_SHOWN}), ({_LAST_RESET}), ({_FIRST_RECORD})"
         shown, reset, first = self._read(sql, (exercise, lesson_of(exercise)))[0]
         return Standing(int(shown), float(reset or first or 0.0))
 
     def hints_shown(self, exercise: str) -> int:
         """How many distinct hints of the exercise were shown since its lesson's last reset."""
-        sql = (
-            "SELECT COUNT(DISTINCT e.number) FROM events e"
-            f" WHERE e.kind = 'hint' AND e.exercise = ? AND e.id > {_LAST_RESET_ID}"
-        )
-        return int(self._read(sql, (exercise,))[0][0])
+        return int(self._read(_HINTS_SHOWN, (exercise,))[0][0])
 
     def last_reset(self, lesson: str) -> float:
         """Epoch seconds of the latest reset of the lesson, or 0.0 if it was never reset."""
-        rows = self._read(
-            "SELECT time FROM events WHERE kind = 'reset' AND lesson = ? ORDER BY id DESC LIMIT 1", (lesson,)
-        )
+        rows = self._read(_LAST_RESET, (lesson,))
         return float(rows[0][0]) if rows else 0.0
-
-    def lesson_began(self, lesson: str) -> float:
-        """Since when the lesson's work counts: its last reset, else the first record of this lab."""
-        rows = self._read("SELECT MIN(time) FROM events")
-        return self.last_reset(lesson) or float(rows[0][0] or 0.0)
 
     def best(self) -> dict[str, tuple[bool, float]]:
         """Each exercise checked since its lesson's last reset: (did a check pass, the most points)."""

@@ -426,6 +426,13 @@ def filesystem_of(path: Path, table: list[Mount] | None = None) -> Mount | None:
     return max(above, key=lambda m: (len(Path(m.point).parts), table.index(m)), default=None)
 
 
+def on_overlayfs(path: Path, table: list[Mount] | None = None) -> bool:
+    """Whether `path` lies on overlayfs (a container's own file system), where an engine's overlay
+    snapshots cannot be mounted ("invalid argument")."""
+    under = filesystem_of(path, table)
+    return under is not None and under.fstype == "overlay"
+
+
 #: A data root on overlayfs (a lab inside a container whose root file system is overlayfs) cannot
 #: hold overlay snapshots: containerd's overlayfs snapshotter fails to mount them ("invalid
 #: argument"), and dockerd falls back from overlay2 to the slow vfs. Such a lab's data root is then
@@ -442,8 +449,7 @@ def prepare_data_root(paths: LabPaths, store: str) -> tuple[str, list[str]]:
     lay = layout(paths)
     ensure_dir(lay.folder)
     lay.data_root.mkdir(exist_ok=True)
-    under = filesystem_of(lay.data_root)
-    if under is None or under.fstype != "overlay":
+    if not on_overlayfs(lay.data_root):
         return "", []
     image = lay.folder / "data.img"
     said = lay.folder / "data-root.said"

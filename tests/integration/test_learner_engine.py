@@ -95,8 +95,7 @@ def real_file_system(base: Path) -> Iterator[None]:
     """A learner's Docker keeps its images on a real file system. Where the tests run in a container
     whose root is overlayfs (scripts/fresh-machine.sh bare), the stand-in engine's folder gets a tmpfs:
     overlay snapshots cannot be mounted from overlayfs (labkit's own engine copes: prepare_data_root)."""
-    under = dockerd.filesystem_of(base)
-    if under is None or under.fstype != "overlay":
+    if not dockerd.on_overlayfs(base):
         yield
         return
     subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=16g", "labkit-test-learner", str(base)], check=True)

@@ -269,7 +269,7 @@ def test_a_data_root_on_overlayfs_without_a_loop_device_keeps_images_without_ove
 
     paths = LabPaths(home=tmp_path / "home", cache=tmp_path / "cache")
     monkeypatch.setattr(
-        dockerd, "filesystem_of", lambda path: dockerd.Mount(1, 0, "0:1", "/", "/", "overlay", "overlay")
+        dockerd, "filesystem_of", lambda path, table=None: dockerd.Mount(1, 0, "0:1", "/", "/", "overlay", "overlay")
     )
 
     def no_loop(*argv):
