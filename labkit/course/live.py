@@ -141,7 +141,7 @@ class Tracker:
         self.state: dict[str, Tracked] = {
             e.id: Tracked(e, None, bool(best.get(e.id, (False, 0))[0])) for e in self.exercises
         }
-        self.rechecks = 0  # how many checks the tracker ran (the benchmark reads it)
+        self.rechecks = self.events = 0  # checks run, engine events seen (the benchmark reads them)
         self._threads: list[threading.Thread] = []
 
     # -- the threads ------------------------------------------------------------------------
@@ -218,6 +218,7 @@ class Tracker:
                     for event in self._stream:
                         if self._stop.is_set():
                             return
+                        self.events += 1
                         self.wake(wakes_of(event))
                 except LabkitError:
                     pass
