@@ -27,6 +27,7 @@ lint: venv-test
 bench: deps venv-test
 	$(BIN)/python bench/setup.py
 	$(BIN)/python bench/checks.py
+	$(BIN)/python bench/live.py
 	$(BIN)/python bench/course.py
 	$(BIN)/python bench/grading.py
 	$(BIN)/python bench/hub.py
