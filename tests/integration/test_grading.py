@@ -168,7 +168,12 @@ def graded(lab, tmp_path_factory):
 @pytest.mark.course  # graded on both engines: a worked and a blank capstone among them
 def test_scores_of_correct_undone_and_partly_correct(graded):
     result, rows, _out, _subs = graded
-    assert (rows["correct-00-start-here"]["points"], rows["correct-00-start-here"]["possible"]) == (1, 1)
+    correct = rows["correct-00-start-here"]
+    assert (correct["points"], correct["possible"]) == (1, 1), (
+        correct["status"],
+        correct["problem"],
+        correct["events"],
+    )
     assert (rows["undone-00-start-here"]["points"], rows["undone-00-start-here"]["possible"]) == (0, 1)
     assert "There is no image busybox:latest" in rows["undone-00-start-here"]["exercises"]["start.pull"]["feedback"]
     assert (rows["correct-08-capstone"]["points"], rows["correct-08-capstone"]["possible"]) == (10, 10)

@@ -109,6 +109,6 @@ def test_the_lesson_tracker_ticks_off_work_done_in_a_terminal(lab, tmp_path, mon
     learner.join(timeout=10)
     shown, before, after = cells
     assert any(WIDGET in o.get("data", {}) for o in shown.outputs)  # JupyterLab gets the widget the tracker redraws
-    assert "start.pull" in outputs(before, "text/plain") and "NOT YET" in outputs(before, "text/plain")
+    assert "start.pull" in outputs(before, "text/plain") and "0 of 1 done" in outputs(before, "text/plain")
     said = outputs(after, "text/plain")
     assert "PASSED" in said and "1 of 1 done" in said, said
