@@ -103,7 +103,7 @@ def test_the_lesson_tracker_ticks_off_work_done_in_a_terminal(lab, tmp_path, mon
         f"import pathlib, time\npathlib.Path({str(ready)!r}).touch()\n"
         f"while not pathlib.Path({str(pulled)!r}).exists():\n    time.sleep(0.02)\n"
         f"done = float(pathlib.Path({str(pulled)!r}).read_text())\n"
-        "while time.time() - done < 2 and 'PASSED' not in repr(tracked):\n    time.sleep(0.02)\n"
+        "while time.time() - done < 2 and '1 of 1 done' not in repr(tracked):\n    time.sleep(0.02)\n"
         "print(repr(tracked))\nprint(f'after {time.time() - done:.2f} s')",
     )
     learner.join(timeout=10)
