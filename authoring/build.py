@@ -20,7 +20,6 @@ import nbformat
 from nbclient import NotebookClient
 from nbformat.v4 import new_notebook
 
-from authoring.cells import tracker
 from authoring.lessons import NOTEBOOKS
 from labkit.course import LabContext
 from labkit.course.catalog import LESSONS
@@ -32,9 +31,6 @@ KERNEL = {"display_name": "Python 3", "language": "python", "name": "python3"}
 
 
 def notebook(cells: list, lesson: str) -> nbformat.NotebookNode:
-    """The lesson's cells, its tracker right after the first code cell (the lab's `ready()`)."""
-    first = next(i for i, cell in enumerate(cells) if cell.cell_type == "code")
-    cells = [*cells[: first + 1], tracker(lesson), *cells[first + 1 :]]
     metadata = {"kernelspec": KERNEL, "language_info": {"name": "python"}, "labkit": {"lesson": lesson}}
     nb = new_notebook(cells=cells, metadata=metadata)
     for index, cell in enumerate(nb.cells):

@@ -26,11 +26,6 @@ def ready():
     return code("from labkit import lab\n\nlab.ready()")
 
 
-def tracker(lesson: str):
-    """The second code cell of every notebook: the lesson's exercises, ticked off as the work is done."""
-    return code(f'lab.track("{lesson}")')
-
-
 def exercise(exercise_id: str, *solution: str, before: str = "", setup: str = "", answer: str = ""):
     """An exercise: the task (from the catalog), an optional setup cell, the solution cell(s)
     (tagged `solution`: `labkit release` empties them), and the check cell. One answered in words
