@@ -174,10 +174,13 @@ class SandboxSpawner(Spawner):
         """The end of the lab's JupyterLab log, kept in the hub's own folder (`logs/<learner>.log`, out of
         every lab's sight) when the lab goes: why a lab ended outlives its sandbox."""
         logs = Path(self.hub_home) / "logs"
-        logs.mkdir(mode=0o700, exist_ok=True)
-        with open(logs / f"{self.user.name}.log", "a") as kept:
-            kept.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}: the lab went\n")
-            kept.write(processes.log_tail(sb.root / "lab" / "jupyterlab.log", 200) + "\n")
+        try:  # a log not kept never keeps a lab from being taken down
+            logs.mkdir(mode=0o700, exist_ok=True)
+            with open(logs / f"{self.user.name}.log", "a") as kept:
+                kept.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}: the lab went\n")
+                kept.write(processes.log_tail(sb.root / "lab" / "jupyterlab.log", 200) + "\n")
+        except OSError as e:
+            self.log.warning("the end of %s's lab log was not kept: %s", self.user.name, e)
 
 
 def no_room(meminfo: str, need: int) -> str:
