@@ -111,7 +111,16 @@ def start_labkit_lab(lab, folder: Path, *args: str, page_config: dict | None = N
         *args,
     ]
     with open(log, "w") as out:
-        process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            argv,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            # Ctrl-C reaches it as at a terminal, even when the tests run in the background (a shell's
+            # `&` starts them with SIGINT ignored, which every process below would inherit).
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if match := URL.search(log.read_text()):
