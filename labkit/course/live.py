@@ -31,7 +31,7 @@ from ..errors import LabkitError
 from . import catalog
 from ._context import LabContext
 from ._progress import ProgressStore
-from ._results import PASSED, CheckResult
+from ._results import CheckResult
 from .catalog import Exercise
 
 #: The engine's actions that change nothing a check reads (a read of a container's files, as the
@@ -111,7 +111,7 @@ class Tracked:
 
     @property
     def passed_earlier(self) -> bool:
-        return self.passed_before and (self.result is None or self.result.status != PASSED)
+        return self.passed_before and (self.result is None or not self.result.passed)
 
 
 Changed = Callable[[list[Tracked]], None]
@@ -195,13 +195,12 @@ class Tracker:
             if exercise.id not in ids:
                 continue
             before = self.state[exercise.id]
-            was_passing = before.result is not None and before.result.status == PASSED
+            was_passing = before.result is not None and before.result.passed
             result = check(
                 ctx, exercise.id, store=self._store, source="tracker", record="none" if was_passing else "passes"
             ).result
             self.rechecks += 1
-            passed = result.status == PASSED
-            self.state[exercise.id] = Tracked(exercise, result, before.passed_before or passed)
+            self.state[exercise.id] = Tracked(exercise, result, before.passed_before or result.passed)
         self._on_change(list(self.state.values()))
 
     def _engine_events(self) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..course import CheckResult, LabContext, ProgressStore, catalog, exercises, live
-from ..errors import LabkitError, UnknownExercise, UnknownLesson
+from ..errors import LabkitError, UnknownExercise
 from ..home import LabPaths
 from ..labs import lifecycle
 from . import _shell, render
@@ -77,7 +77,7 @@ class Tracking:
 
             if self._widget is None:
                 self._widget = ipywidgets.HTML(bundle["text/html"])
-            bundle[render.WIDGET_MIME] = {"model_id": self._widget.model_id, "version_major": 2, "version_minor": 0}
+            bundle[render.WIDGET_MIME] = render.widget_view(self._widget)
         return bundle
 
 
@@ -182,17 +182,16 @@ class Lab:
         """The lesson's exercises, each turning passed by itself within a moment of the work being
         done, in a cell or in a terminal (the engine's events wake its check: labkit.course.live).
         One lesson is tracked at a time: tracking another stops the last."""
-        try:
+        workspace = self._workspace
+        try:  # an unknown lesson, or a lab that is not up, is shown as the other lab problems are
             _ctx, store = self._opened()
-            catalog.lesson(lesson)
-        except UnknownLesson as e:
-            return Shown(str(e), render._esc(str(e)))
+            tracker = live.Tracker(
+                lesson, lambda: LabContext.from_env(workspace), store, lambda rows: shown.update(rows)
+            )
         except LabkitError as e:
             return _problem(e)
         if self._tracker is not None:
             self._tracker.stop()
-        workspace = self._workspace
-        tracker = live.Tracker(lesson, lambda: LabContext.from_env(workspace), store, lambda rows: shown.update(rows))
         shown = Tracking(lesson, list(tracker.state.values()))
         self._tracker = tracker.start()
         return shown

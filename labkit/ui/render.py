@@ -213,9 +213,13 @@ def result_bundle(r: CheckResult, next_hint: NextHint) -> dict:
     """A mime bundle: text and HTML always, the widget view only inside a kernel."""
     bundle = {"text/plain": result_text(r), "text/html": result_html(r)}
     if _in_kernel():
-        widget = result_widget(r, next_hint)
-        bundle[WIDGET_MIME] = {"model_id": widget.model_id, "version_major": 2, "version_minor": 0}
+        bundle[WIDGET_MIME] = widget_view(result_widget(r, next_hint))
     return bundle
+
+
+def widget_view(widget: "ipywidgets.Widget") -> dict:
+    """The mime bundle's entry that shows `widget` (JupyterLab's widget manager renders it)."""
+    return {"model_id": widget.model_id, "version_major": 2, "version_minor": 0}
 
 
 # ---------------------------------------------------------------- hints
@@ -384,11 +388,15 @@ def _tracked_note(row: TrackedRow) -> str:
     return f"Passed earlier; now: {now}" if row.passed_earlier else now
 
 
+def _done(rows: Sequence[TrackedRow]) -> int:
+    """How many of the rows pass now."""
+    return sum(1 for row in rows if row.result is not None and row.result.passed)
+
+
 def tracker_text(lesson: str, rows: Sequence[TrackedRow]) -> str:
     """'Lesson layers: 2 of 3 done' and a line per exercise, its look and what its check says now."""
     rows = list(rows)
-    done = sum(1 for row in rows if row.result is not None and row.result.passed)
-    lines = [f"Lesson {lesson}: {done} of {len(rows)} done (checked as you work)"]
+    lines = [f"Lesson {lesson}: {_done(rows)} of {len(rows)} done (checked as you work)"]
     for row in rows:
         look = _tracked_look(row)
         lines.append(f"  {look.symbol} {row.exercise.id:<24} {look.label}")
@@ -401,7 +409,6 @@ def tracker_html(lesson: str, rows: Sequence[TrackedRow]) -> str:
     """The tracker as a table: a badge per exercise, its title, and (unfolding) the same feedback
     its check cell would show now."""
     rows = list(rows)
-    done = sum(1 for row in rows if row.result is not None and row.result.passed)
     body = []
     for row in rows:
         look = _tracked_look(row)
@@ -419,7 +426,7 @@ def tracker_html(lesson: str, rows: Sequence[TrackedRow]) -> str:
             f"<td>{title}{detail}</td></tr>"
         )
     head = (
-        f"<strong>Lesson {html.escape(lesson)}: {done} of {len(rows)} done</strong>"
+        f"<strong>Lesson {html.escape(lesson)}: {_done(rows)} of {len(rows)} done</strong>"
         f' <span style="{_MUTED}">(checked as you work)</span>'
     )
     return (

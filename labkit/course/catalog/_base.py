@@ -48,7 +48,7 @@ class Exercise:
     resources: Resources = field(default_factory=Resources)
     answer: str = ""  # what `answer=` takes, for exercises answered in words
     #: What can change the check's result, for the tracker that re-checks an exercise as the learner
-    #: works (`course.live`): any of WAKES. None for an exercise answered in words (its check cell alone).
+    #: works (`course.live`): any of WAKES. Empty for an exercise answered in words (its check cell alone).
     wakes: tuple[str, ...] = ()
 
     @property

@@ -93,10 +93,7 @@ def _pushed(ctx: LabContext, ref: str, pushed: str) -> CheckResult:
 EXERCISES = [
     Exercise(
         id="capstone.site",
-        wakes=(
-            "image",
-            "registry",
-        ),
+        wakes=("image", "registry"),
         title="Ship your own site",
         points=10,
         task=(

@@ -48,10 +48,7 @@ def _why_not(ctx: LabContext, answer=None) -> CheckResult:
 EXERCISES = [
     Exercise(
         id="commit.custom",
-        wakes=(
-            "image",
-            "container",
-        ),
+        wakes=("image", "container"),
         title="Commit a container",
         points=3,
         task=(

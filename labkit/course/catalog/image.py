@@ -57,10 +57,7 @@ def _fresh_is_clean(ctx: LabContext) -> CheckResult:
 EXERCISES = [
     Exercise(
         id="image.rootfs",
-        wakes=(
-            "container",
-            "workspace",
-        ),
+        wakes=("container", "workspace"),
         title="An image is a filesystem",
         points=2,
         task=(
@@ -80,10 +77,7 @@ EXERCISES = [
     ),
     Exercise(
         id="image.immutable",
-        wakes=(
-            "container",
-            "image",
-        ),
+        wakes=("container", "image"),
         title="Changes never reach the image",
         points=3,
         task=(

@@ -80,10 +80,7 @@ EXERCISES = [
     ),
     Exercise(
         id="push.tag-push",
-        wakes=(
-            "image",
-            "registry",
-        ),
+        wakes=("image", "registry"),
         title="Tag and push",
         points=3,
         task="Tag the `myapp` image as `<registry>/<user>/myapp:v1` and push it.",
@@ -105,10 +102,7 @@ EXERCISES = [
     ),
     Exercise(
         id="push.pull-back",
-        wakes=(
-            "image",
-            "registry",
-        ),
+        wakes=("image", "registry"),
         title="Pull it back",
         points=2,
         task="Remove your local `<registry>/<user>/myapp:v1` with `docker rmi`, then pull it back from the registry.",

@@ -161,10 +161,7 @@ EXERCISES = [
     ),
     Exercise(
         id="tryit.run",
-        wakes=(
-            "container",
-            "image",
-        ),
+        wakes=("container", "image"),
         title="Run your new image",
         points=1,
         task="Run `curl --version` in a container of `debian-with-curl`.",
