@@ -20,10 +20,13 @@ import nbformat
 from nbclient import NotebookClient
 from nbformat.v4 import new_notebook
 
+from authoring.cells import tracker
 from authoring.lessons import NOTEBOOKS
 from labkit.course import LabContext
 from labkit.course.catalog import LESSONS
+from labkit.course.release import TRACKER_TAG
 from labkit.course.reset import reset
+from labkit.ui.tracking import stored_output
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "notebooks"
@@ -31,6 +34,9 @@ KERNEL = {"display_name": "Python 3", "language": "python", "name": "python3"}
 
 
 def notebook(cells: list, lesson: str) -> nbformat.NotebookNode:
+    """The lesson's cells, its tracker right after the first code cell (the lab's `ready()`)."""
+    first = next(i for i, cell in enumerate(cells) if cell.cell_type == "code")
+    cells = [*cells[: first + 1], tracker(lesson), *cells[first + 1 :]]
     metadata = {"kernelspec": KERNEL, "language_info": {"name": "python"}, "labkit": {"lesson": lesson}}
     nb = new_notebook(cells=cells, metadata=metadata)
     for index, cell in enumerate(nb.cells):
@@ -73,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
                 reset(ctx)
                 ctx.close()
                 execute(nb, Path(tmp))
+            for cell in nb.cells:  # the tracker's stored output, not the build kernel's
+                if TRACKER_TAG in cell.metadata.get("tags", []):
+                    cell.outputs, cell.execution_count = [stored_output(nb.metadata["labkit"]["lesson"])], None
             failed = [text for text in check_outputs(nb) if "PASSED" not in text]
             if failed:
                 print(f"{name}: a check did not pass:\n" + "\n".join(failed), file=sys.stderr)

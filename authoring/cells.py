@@ -8,6 +8,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from authoring.solutions import SOLUTIONS
 from labkit.course import catalog
+from labkit.course.release import TRACKER_TAG
+from labkit.ui.tracking import stored_output
 
 
 def md(text: str):
@@ -24,6 +26,15 @@ def code(source: str, *tags: str):
 def ready():
     """The first code cell of every notebook: is the lab up? (and point this kernel at it)"""
     return code("from labkit import lab\n\nlab.ready()")
+
+
+def tracker(lesson: str):
+    """The second code cell of every notebook: the lesson's exercises, ticked off as the work is done.
+    Its stored output (kept in the learner copies) is the tracker the lab's JupyterLab keeps live
+    with no cell run (labkit.ui.tracking)."""
+    cell = code(f'lab.track("{lesson}")', TRACKER_TAG)
+    cell.outputs = [stored_output(lesson)]
+    return cell
 
 
 def exercise(exercise_id: str, *solution: str, before: str = "", setup: str = "", answer: str = ""):

@@ -145,6 +145,7 @@ class SandboxSpawner(Spawner):
             f"--port={port}",
             f"--ServerApp.root_dir={workspace}",
             f"--LabApp.app_settings_dir={settings}",
+            jupyter.TRACKERS,
         ]
         log = open(sb.root / "lab" / "jupyterlab.log", "ab")
         try:

@@ -71,8 +71,11 @@ def prepare(paths: LabPaths, command: list[str], watcher: Watcher, environ: dict
     if Path(argv[0]).name in (
         "jupyterhub-singleuser",
         "jupyter-lab",
-    ):  # no pop-up fetching Jupyter's news: offline class
+    ):  # no pop-up fetching Jupyter's news (an offline class); the lessons' trackers in the server
         argv.append(f"--LabApp.app_settings_dir={jupyter.settings_dir(paths.home)}")
+        argv.append(jupyter.TRACKERS)
+    else:  # another server: no trackers of its own, so a kernel's `lab.track` runs one
+        env.pop(jupyter.TRACK_VARIABLE, None)
     if not shutil.which(argv[0], path=env.get("PATH")):
         raise LabkitError(
             f"There is no program {argv[0]!r} to run once the lab is up.",

@@ -3,7 +3,8 @@
 A source notebook keeps each solution in a code cell tagged ``solution``. Its learner
 copy has that cell replaced by an empty exercise cell (tagged ``exercise``) that says,
 in a comment, what to do: the first line of the markdown cell above it. Every code
-cell's outputs and execution count are cleared. Everything else (cell and notebook
+cell's outputs and execution count are cleared, but for the tracker cell's (tagged
+``tracker``) stored output. Everything else (cell and notebook
 metadata, the check cells) is kept as it is.
 
 A release is all or nothing: every source notebook is read and validated and every
@@ -31,6 +32,9 @@ from .catalog import LESSONS
 
 SOLUTION_TAG = "solution"
 EXERCISE_TAG = "exercise"
+#: The lesson's tracker cell, whose stored output (the tracker the lab's JupyterLab keeps live) the
+#: learner copy keeps: every other output is cleared.
+TRACKER_TAG = "tracker"
 DEFAULT_TASK = "write the commands for this exercise"
 EXERCISE_SOURCE = "# Your turn: {task}\n# (then run the check cell below)\n"
 
@@ -179,7 +183,8 @@ def learner_copy(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, int]
         cell.metadata["tags"] = _retagged(_tags(cell))
     for cell in out.cells:
         if cell.get("cell_type") == "code":
-            cell.outputs = []
+            if TRACKER_TAG not in _tags(cell):
+                cell.outputs = []
             cell.execution_count = None
     return out, len(solutions)
 

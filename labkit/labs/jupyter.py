@@ -29,6 +29,11 @@ STOP_WAIT = 30  # seconds JupyterLab gets to shut its kernels down after Ctrl-C,
 #: No "Would you like to get notified about official Jupyter news?" pop-up over a learner's first
 #: notebook, and no update check: both reach for the internet, which a classroom may not have.
 SETTING_DEFAULTS = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
+#: The server keeps each open lesson's tracker itself (labkit.ui.tracking): a lesson ticks off as the
+#: learner works, in a terminal too, with no cell run. Its kernels know it by `TRACK_VARIABLE`, and
+#: show the server's tracker rather than run one of their own.
+TRACKERS = "--ServerApp.jpserver_extensions=labkit.ui.tracking=True"
+TRACK_VARIABLE = "LABKIT_TRACK"
 
 
 def find_jupyter() -> str:
@@ -71,6 +76,7 @@ def command(
         f"--ServerApp.root_dir={workspace}",
         f"--LabApp.default_url={start_path(open_notebook)}",
         "--ServerApp.answer_yes=True",  # a Ctrl-C sent to JupyterLab itself stops it at once, no "(y/[n])?"
+        TRACKERS,
     ]
     if settings is not None:
         argv.append(f"--LabApp.app_settings_dir={settings}")
@@ -93,10 +99,12 @@ def environment(
     lab_variables: dict[str, str], workspace: Path, base: dict[str, str] | None = None, bin_dir: str | None = None
 ) -> dict[str, str]:
     """The server's environment (and so every kernel's and terminal's): the lab's variables, the
-    workspace, and this environment's programs (`labkit`, `jupyter`) first on PATH for terminals."""
+    workspace, and this environment's programs (`labkit`, `jupyter`) first on PATH for terminals.
+    For a server started with `TRACKERS`, which keeps the lessons' trackers."""
     env = dict(os.environ if base is None else base)
     env.update(lab_variables)
     env["LABKIT_WORKSPACE"] = str(workspace)
+    env[TRACK_VARIABLE] = "server"
     bin_dir = bin_dir or os.path.dirname(sys.executable)
     path = env.get("PATH", "").split(os.pathsep) if env.get("PATH") else []
     if bin_dir not in path:

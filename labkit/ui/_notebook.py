@@ -26,6 +26,10 @@ from ..home import LabPaths
 from ..labs import lifecycle
 from . import _shell, render
 
+#: "server" where the lab's JupyterLab keeps the lessons' trackers (labs.jupyter sets it), so a kernel
+#: runs none of its own.
+TRACK_VARIABLE = "LABKIT_TRACK"
+
 
 @dataclass(frozen=True)
 class ShownResult(CheckResult):
@@ -181,7 +185,10 @@ class Lab:
     def track(self, lesson: str) -> Tracking | Shown:
         """The lesson's exercises, each turning passed by itself within a moment of the work being
         done, in a cell or in a terminal (the engine's events wake its check: labkit.course.live).
-        One lesson is tracked at a time: tracking another stops the last."""
+
+        In the lab's JupyterLab (LABKIT_TRACK=server) the server keeps the tracker (labkit.ui.tracking)
+        and this shows it; elsewhere the kernel runs one, one lesson at a time (tracking another stops
+        the last). A graded kernel has the lab's JupyterLab's variables (labs.fresh), so it runs none."""
         workspace = self._workspace
         try:  # an unknown lesson, or a lab that is not up, is shown as the other lab problems are
             _ctx, store = self._opened()
@@ -190,9 +197,13 @@ class Lab:
             )
         except LabkitError as e:
             return _problem(e)
+        rows = list(tracker.state.values())
+        if os.environ.get(TRACK_VARIABLE) == "server":
+            bundle = render.tracker_live_bundle(lesson, rows)
+            return Shown(bundle["text/plain"], bundle["text/html"])
         if self._tracker is not None:
             self._tracker.stop()
-        shown = Tracking(lesson, list(tracker.state.values()))
+        shown = Tracking(lesson, rows)
         self._tracker = tracker.start()
         return shown
 

@@ -435,6 +435,62 @@ def tracker_html(lesson: str, rows: Sequence[TrackedRow]) -> str:
     )
 
 
+#: Where the lab's JupyterLab answers a tracker's asks (labkit.ui.tracking), under its base URL.
+TRACKER_PATH = "labkit/track/"
+_LIVE_NOTE = (
+    "Run this cell, or open this notebook in the lab's JupyterLab (<code>labkit lab</code>), "
+    "to see these tick themselves off as you work."
+)
+#: The tracker's script: asks the lab's server for each change of the lesson's exercises (the answer
+#: waits for one) and redraws the table with it. It pauses while the cell is out of the page, stops
+#: when the server has no tracker (404: another Jupyter), and asks again later when the lab is down.
+_LIVE_SCRIPT = """(function () {
+  var box = document.currentScript && document.currentScript.previousElementSibling;
+  if (!box || box.getAttribute("data-live")) return;
+  box.setAttribute("data-live", "asking");
+  var config = document.getElementById("jupyter-config-data");
+  var base = config ? JSON.parse(config.textContent).baseUrl || "/" : "/";
+  var url = base.replace(/\\/?$/, "/") + "%(path)s" + encodeURIComponent(box.getAttribute("data-lesson"));
+  var version = -1, pause = 1000, away = 0;
+  function later(ms) { return new Promise(function (done) { setTimeout(done, ms); }); }
+  async function follow() {
+    while (away < 600) {
+      if (!box.isConnected) { away += 2; await later(2000); continue; }
+      away = 0;
+      try {
+        var answer = await fetch(url + "?since=" + version, {credentials: "same-origin", cache: "no-store"});
+        if (answer.status === 404) { box.setAttribute("data-live", "no tracker here"); return; }
+        if (!answer.ok) throw new Error("HTTP " + answer.status);
+        var state = await answer.json();
+        if (state.version !== version) { version = state.version; box.innerHTML = state.html; }
+        box.setAttribute("data-live", "live");
+        pause = 1000;
+        if (state.retry) await later(state.retry * 1000);
+      } catch (e) {
+        box.setAttribute("data-live", "asking again");
+        await later(pause);
+        pause = Math.min(pause * 2, 10000);
+      }
+    }
+  }
+  follow();
+})();"""
+
+
+def tracker_live_bundle(lesson: str, rows: Sequence[TrackedRow]) -> dict:
+    """The tracker as the lab's JupyterLab keeps it current with no kernel: its table now and a script
+    that redraws it from the lab's server (labkit.ui.tracking) as the exercises change. Where no script
+    runs (an untrusted notebook, another frontend, an export) the table stays as shown, with a line
+    saying how to make it live. Every lesson notebook carries this bundle, made with no results, as
+    its tracker cell's stored output."""
+    script = _LIVE_SCRIPT % {"path": TRACKER_PATH}
+    body = (
+        f'<div class="labkit-live" data-lesson="{html.escape(lesson)}">{tracker_html(lesson, rows)}'
+        f'<div style="{_MUTED}">{_LIVE_NOTE}</div></div><script>{script}</script>'
+    )
+    return {"text/plain": tracker_text(lesson, rows), "text/html": body}
+
+
 def problem_bundle(message: str) -> dict:
     """A lab problem (not up, unknown exercise, …) as one short block: text and HTML."""
     text = f"labkit: {message}"

@@ -5,8 +5,9 @@ session's lab; Playwright drives Debian's chromium (headless, /usr/bin/chromium,
 `make test` installs) through JupyterLab's own menus, buttons and terminal. Each step is
 screenshotted under the test's temporary folder; a failed test lists the screenshots.
 
-LABKIT_README_SCREENSHOT=docs/check-pass.png (scripts/screenshot.sh) also saves the
-passing check cell of 00-start-here there, for the README.
+LABKIT_README_SCREENSHOTS=docs (scripts/screenshot.sh) also saves the README's pictures there:
+the passing check cell of 00-start-here (check-pass.png) and the tracker ticked off by a terminal's
+pull (tracker.png).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -259,11 +261,11 @@ def test_start_here_run_all_passes_its_check(server, page, lab):
     page.shots("all-cells-ran")
     expect(page.get_by_text("notified about official Jupyter news")).to_have_count(0)  # `labkit lab`'s defaults
 
-    if target := os.environ.get("LABKIT_README_SCREENSHOT"):
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
+    if folder := os.environ.get("LABKIT_README_SCREENSHOTS"):
+        Path(folder).mkdir(parents=True, exist_ok=True)
         check.scroll_into_view_if_needed()
         page.mouse.move(0, 0)  # no hover highlight on the cell
-        check.screenshot(path=target)
+        check.screenshot(path=str(Path(folder) / "check-pass.png"))
 
 
 def test_a_released_lesson_fails_with_feedback_and_gives_hints(server, page, lab):
@@ -359,6 +361,57 @@ def test_a_jupyterlab_terminal_reaches_the_labs_engine(server, page, lab):
     for image in BASE_IMAGES:
         expect(text).to_contain_text(re.compile(image.replace(":", r"\s+")))  # REPOSITORY  TAG
     page.shots("terminal")
+
+
+def test_the_tracker_ticks_off_a_pull_typed_in_a_terminal_with_no_cell_run(server, page, lab):
+    """The lesson's tracker is live as the notebook opens (the server keeps it: labkit.ui.tracking),
+    and `docker pull busybox` typed in a JupyterLab terminal turns start.pull passed within 2 s of
+    the command's end, no cell run."""
+    from playwright.sync_api import expect
+
+    lab.docker("rmi", "busybox", check=False)
+    lab.labkit("reset", "--lesson", "start", "--workspace", str(server.workspace))
+    open_notebook(page, server)  # 00-start-here
+    tracker = output(code_cell(page, 'lab.track("start")')).locator(".labkit-live")
+    expect(tracker).to_have_attribute("data-live", "live")  # the stored output's script reached the server
+    row = '.labkit-live [data-exercise="start.pull"]'
+    before = re.compile("not yet|passed earlier")  # an earlier test's pass stays on record
+    expect(tracker.locator('[data-exercise="start.pull"]')).to_have_attribute("data-state", before)
+    page.shots("tracker-not-yet", tracker)
+    page.evaluate(  # the page's clock when the row turns passed, even while the terminal is in front
+        """row => new MutationObserver((_, observer) => {
+               const now = document.querySelector(row);
+               if (now && now.dataset.state === "passed") { window.labkitPassedAt = Date.now(); observer.disconnect(); }
+           }).observe(document.querySelector(".labkit-live"), {subtree: true, childList: true, attributes: true})""",
+        row,
+    )
+    assert page.locator(".jp-CodeCell .jp-InputArea-prompt").filter(has_text=re.compile(r"\d")).count() == 0
+
+    menu(page, "File", "New", "Terminal")
+    terminal = page.locator(".jp-Terminal:visible")
+    text = terminal.locator(".xterm-accessibility-tree")
+    expect(text).to_contain_text(re.compile(r"\S"))
+    terminal.locator(".xterm").click()
+    page.keyboard.type('docker pull busybox && echo "pulled-at=$(date +%s%3N)"\n')
+    expect(text).to_contain_text(re.compile(r"pulled-at=\d+"))
+    ended = int(re.search(r"pulled-at=(\d+)", text.inner_text())[1])
+    page.shots("pulled-in-a-terminal")
+    page.wait_for_function("() => window.labkitPassedAt !== undefined", timeout=10_000)
+    waited = (page.evaluate("window.labkitPassedAt") - ended) / 1000
+    assert waited <= 2.0, f"start.pull turned passed {waited:.2f} s after the pull ended (at most 2 s)"
+
+    page.locator(".lm-TabBar-tab").filter(has_text="00-start-here.ipynb").click()
+    tracker = output(code_cell(page, 'lab.track("start")')).locator(".labkit-live")
+    expect(tracker).to_contain_text("1 of 1 done")
+    expect(tracker.locator('[data-exercise="start.pull"]')).to_have_attribute("data-state", "passed")
+    assert (
+        page.locator(".jp-CodeCell .jp-InputArea-prompt").filter(has_text=re.compile(r"\d")).count() == 0
+    )  # no cell ran
+    page.mouse.move(0, 0)
+    shot = page.shots("tracker-passed", tracker)
+    if folder := os.environ.get("LABKIT_README_SCREENSHOTS"):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(folder) / "tracker.png")
 
 
 def test_ctrl_c_stops_jupyterlab_and_its_kernels_and_the_lab_stays_up(lab, tmp_path):

@@ -270,6 +270,43 @@ def test_a_class_collected_and_graded_as_the_class_view_says(hub):
     assert (report.parent / "moodle" / "grades.csv").exists()
 
 
+def test_a_pass_the_labs_tracker_sees_is_on_the_class_view_with_no_check_run(hub):
+    """A learner's JupyterLab keeps the open lesson's tracker (labkit.ui.tracking, in the sandbox, on
+    their own engine): a pull made as in a terminal, with no check run, turns start.pull passed there
+    and on the instructor's class view, which reads the same progress."""
+    base, _home, _env = hub
+    eve = HubLearner(base, "eve")
+    assert eve.sign_in(CODE, "3333") == (200, "") and eve.open_lab() == 200
+    track = f"{base}/user/eve/labkit/track/start"
+
+    def state_after(version: int) -> dict:  # as the notebook's tracker asks: the answer waits for a change
+        answer = eve.http.get(track, params={"since": version}, timeout=60)
+        assert answer.status_code == 200, f"{answer.status_code} {answer.text[:500]}"
+        return answer.json()
+
+    state = state_after(-1)
+    deadline = time.monotonic() + 120
+    while state["exercises"]["start.pull"] == "not checked" and time.monotonic() < deadline:
+        state = state_after(state["version"])  # the tracker's first look at the engine
+    assert state["exercises"]["start.pull"] == "failed", state
+    said = eve.run("import subprocess\nprint(subprocess.run(['docker', 'pull', '-q', 'busybox']).returncode)")
+    assert said.strip().endswith("0"), said
+    pulled = time.monotonic()
+    while state["exercises"]["start.pull"] != "passed" and time.monotonic() < pulled + 30:
+        state = state_after(state["version"])
+    assert state["exercises"]["start.pull"] == "passed", state
+    print(f"eve's tracker: start.pull passed {time.monotonic() - pulled:.2f} s after her pull ended")
+
+    teacher = HubLearner(base, "instructor")
+    assert teacher.sign_in(ADMIN) == (200, "")
+    view = teacher.http.get(f"{base}/services/class/api/view", timeout=60).json()
+    row = next(r for r in view["learners"] if r["name"] == "eve")
+    assert row["cells"]["start.pull"]["status"] == "passed", row
+    assert eve.http.get(f"{base}/user/eve/labkit/track/nope", timeout=60).status_code == 404
+    # without eve's sign-in her tracker does not answer: JupyterHub's login first
+    assert requests.get(track, params={"since": -1}, timeout=60, allow_redirects=False).status_code in (302, 403)
+
+
 def test_stopping_the_hub_takes_the_labs_down_and_keeps_the_work(lab, tmp_path):
     """Its own hub: stopped here, then started again, the learner finds their notebook; the class's
     mirror, closed to pushes while the hub runs, takes them again once it is stopped."""

@@ -61,7 +61,7 @@ def nbval(lab, workspace: Path, notebook: Path):
             "--nbval-cell-timeout=900",
             str(workspace / notebook.name),
         ],
-        env={**lab.env, "LABKIT_WORKSPACE": str(workspace)},
+        env={**lab.env, "LABKIT_WORKSPACE": str(workspace), "LABKIT_TRACK": "server"},  # as `labkit lab` runs kernels
         check=False,
         timeout=1800,
     )
@@ -82,6 +82,7 @@ def test_released_notebooks_fail_every_check_with_feedback(lab, ctx, tmp_path, m
         if name.startswith(("LABKIT_", "DOCKER_")):
             monkeypatch.setenv(name, value)
     monkeypatch.setenv("LABKIT_WORKSPACE", str(ctx.workspace))
+    monkeypatch.setenv("LABKIT_TRACK", "server")  # as `labkit lab` runs kernels: its server keeps the trackers
     learner = tmp_path / "learner"
     released = release(REPO / "notebooks", learner)
     assert len(released) == len(NOTEBOOKS)

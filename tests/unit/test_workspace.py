@@ -162,6 +162,7 @@ def test_kernels_and_terminals_inherit_the_lab_variables(tmp_path):
         "DOCKER_HOST": "unix:///lab.sock",
         "LABKIT_REGISTRY": "127.0.0.1:5001",
         "LABKIT_WORKSPACE": str(tmp_path),
+        "LABKIT_TRACK": "server",  # the server keeps the lessons' trackers: a kernel runs none
     }
     again = jupyter.environment({}, tmp_path, base={"PATH": "/venv/bin:/bin"}, bin_dir="/venv/bin")
     assert again["PATH"] == "/venv/bin:/bin"  # `labkit` in a terminal: this environment's, once
