@@ -13,6 +13,7 @@ import nbformat
 
 from ..course import ERROR, FAILED, PASSED, CheckResult, LabContext, run_check
 from ..labs import FreshLab
+from ..machine import processes
 from ..ui import result_text
 from .job import Job, Submission
 from .validate import exercises_of
@@ -87,6 +88,8 @@ def finish(sub: Submission, lab: FreshLab) -> None:
     if errors:
         sub.problem = f"the lab failed while grading: {errors[0].feedback.splitlines()[0]}"
         sub.infrastructure = True
+        if tail := processes.log_tail(lab.engine_log, 40):  # why, for whoever mends the grading machine
+            sub.events.append(f"the end of the lab's engine log ({lab.engine_log}):\n{tail}")
 
 
 def blame_limits(result: CheckResult, limits_hit: list[str]) -> CheckResult:

@@ -63,6 +63,11 @@ class FreshLab:
         """The kernel's LABKIT_HOME (a sandbox's is the user's copy; the grader reads its own)."""
         return self.sandbox.kernel_home if self.sandbox else self.paths.home
 
+    @property
+    def engine_log(self) -> Path:
+        """Where the lab's engine logs (a report quotes its end when the lab failed while grading)."""
+        return self.sandbox.root / "lab" / "engine.log" if self.sandbox else self.paths.engine_dir / "dockerd.log"
+
     def configure_kernel(self, km, env: dict[str, str]) -> None:
         """The kernel talks to the grader over files of the lab's home (ZeroMQ's ipc transport: a
         sandbox's network is its engine's, and no port is shared between workers); in a sandbox it runs
