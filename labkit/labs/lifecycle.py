@@ -43,7 +43,7 @@ def up(
             return _up_on(users, paths, state, watcher, store)
         result = UpResult(state)
         moved_from = _start_registries(
-            paths, state, result, watcher, lambda kind, part: programs.ensure(paths, kind, part)
+            paths, state, result, watcher, lambda kind, part: programs.ensure(paths, kind, part, notify=True)
         )
         mirror_url = f"http://{state.mirror.address}"
         before = (state.engine.host, state.engine.pid)
@@ -142,7 +142,7 @@ def _up_on(info: EngineInfo, paths: LabPaths, state: State, watcher: Watcher, st
     with Engine(info.host) as docker:
         if registries_as_programs():
             moved_from = _start_registries(
-                paths, state, result, watcher, lambda kind, part: programs.ensure(paths, kind, part)
+                paths, state, result, watcher, lambda kind, part: programs.ensure(paths, kind, part, notify=True)
             )
         else:
             moved_from = _start_registries(

@@ -88,8 +88,11 @@ def is_up(paths: LabPaths, kind: RegistryKind, part: RegistryState) -> bool:
     return bool(part.port) and is_running(paths, kind, part) and RegistryClient(part.address).is_up()
 
 
-def ensure(paths: LabPaths, kind: RegistryKind, part: RegistryState) -> tuple[RegistryState, list[str]]:
-    """Start this registry unless it already runs; returns its state and notes for the user."""
+def ensure(
+    paths: LabPaths, kind: RegistryKind, part: RegistryState, notify: bool = False
+) -> tuple[RegistryState, list[str]]:
+    """Start this registry unless it already runs; returns its state and notes for the user. `notify`:
+    it posts its events for the lab's trackers (the learner's lab's course registry, not a grader's)."""
     if is_up(paths, kind, part):
         return part, []
     program = shutil.which(PROGRAM)
@@ -105,7 +108,7 @@ def ensure(paths: LabPaths, kind: RegistryKind, part: RegistryState) -> tuple[Re
             if port:
                 notes.append(f"port {port} of the {kind.title} is taken by another program: it moves to {new_port}")
             port = new_port
-        config = _write_config(paths, kind, port, part.readonly)
+        config = _write_config(paths, kind, port, part.readonly, notify=notify and kind.auth)
         proc = processes.spawn([program, "serve", str(config)], log_path(paths, kind))
         address = f"127.0.0.1:{port}"
         failure = processes.wait_ready(RegistryClient(address, timeout=1.0).is_up, proc, START_TIMEOUT)
@@ -155,19 +158,55 @@ def stop(paths: LabPaths, kind: RegistryKind, part: RegistryState) -> bool:
     return processes.stop(part.pid, PROGRAM, str(config_path(paths, kind)))
 
 
-def _write_config(paths: LabPaths, kind: RegistryKind, port: int, readonly: bool = False) -> Path:
+def _write_config(paths: LabPaths, kind: RegistryKind, port: int, readonly: bool = False, notify: bool = False) -> Path:
     folder = ensure_dir(paths.registry_dir(kind.name))
     data = ensure_dir(data_dir(paths, kind))
     htpasswd = _write_htpasswd(paths, folder) if kind.auth else None
     config = config_path(paths, kind)
-    config.write_text(config_text(paths, kind, f"127.0.0.1:{port}", str(data), str(htpasswd or ""), readonly))
+    events = events_url(paths) if notify else ""
+    config.write_text(config_text(paths, kind, f"127.0.0.1:{port}", str(data), str(htpasswd or ""), readonly, events))
     return config
 
 
+#: Where the lab's course registry tells of each manifest pushed, pulled or deleted (Distribution's
+#: notifications): the lab's JupyterLab listens there (labkit.ui.tracking), so a push no engine event
+#: reports (BuildKit's `--push`, a registry client) still wakes the registry exercises. With nobody
+#: listening, Distribution keeps the events and tries again every `EVENTS_BACKOFF` (two log lines each
+#: time) until someone does.
+EVENTS_PATH = "/registry-events"
+EVENTS_BACKOFF = "60s"
+
+
+def events_port(paths: LabPaths, choose: bool = True) -> int | None:
+    """The port the course registry posts its events to: chosen once per lab home, kept in it (None:
+    none chosen yet, and `choose` is False)."""
+    kept = paths.registry_dir(REGISTRY.name) / "events-port"
+    try:
+        return int(kept.read_text())
+    except (OSError, ValueError):
+        if not choose:
+            return None
+        ensure_dir(kept.parent)
+        port = processes.free_port()
+        kept.write_text(f"{port}\n")
+        return port
+
+
+def events_url(paths: LabPaths) -> str:
+    return f"http://127.0.0.1:{events_port(paths)}{EVENTS_PATH}"
+
+
 def config_text(
-    paths: LabPaths, kind: RegistryKind, addr: str, data: str, htpasswd: str, readonly: bool = False
+    paths: LabPaths,
+    kind: RegistryKind,
+    addr: str,
+    data: str,
+    htpasswd: str,
+    readonly: bool = False,
+    events: str = "",
 ) -> str:
-    """Distribution's configuration: where it listens and keeps its data, the login for the course registry."""
+    """Distribution's configuration: where it listens and keeps its data, the login for the course
+    registry, and where it posts its events (`events`: a URL, "" for nowhere)."""
     folder = ensure_dir(paths.registry_dir(kind.name))
     secret_file = folder / "http-secret"
     if not secret_file.exists():
@@ -191,6 +230,18 @@ def config_text(
     ]
     if kind.auth:
         lines += ["auth:", "  htpasswd:", "    realm: labkit", f"    path: {json.dumps(htpasswd)}"]
+    if events:  # manifests only: a layer's upload is no news to a check
+        lines += [
+            "notifications:",
+            "  endpoints:",
+            "    - name: labkit",
+            f"      url: {json.dumps(events)}",
+            "      timeout: 2s",
+            "      threshold: 3",
+            f"      backoff: {EVENTS_BACKOFF}",
+            "      ignoredmediatypes:",
+            "        - application/octet-stream",
+        ]
     return "\n".join(lines) + "\n"
 
 

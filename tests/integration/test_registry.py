@@ -120,3 +120,68 @@ def test_a_login_kept_by_a_credential_helper_is_read_and_reset(lab, ctx, tmp_pat
     assert any("erased the login" in line for line in done)
     assert lab.registry not in json.loads(store.read_text())
     assert not logged_in(ctx).passed
+
+
+def test_the_course_registry_tells_the_trackers_of_a_push_no_engine_saw(lab):
+    """A manifest put straight into the course registry (as BuildKit's `--push` or any registry client
+    does, with no engine event) reaches the lab's trackers through Distribution's notifications."""
+    import asyncio
+    import threading
+    import time
+
+    import requests
+
+    from labkit.home import LabPaths
+    from labkit.registries import programs
+    from labkit.ui import tracking
+
+    paths = LabPaths(home=lab.home, cache=Path(lab.env["LABKIT_CACHE"]))
+    port = programs.events_port(paths, choose=False)
+    assert port, "`labkit up` gave the course registry no place to post its events"
+    assert programs.events_url(paths) in programs.config_path(paths, programs.REGISTRY).read_text()
+    assert "notifications" not in programs.config_path(paths, programs.MIRROR).read_text()
+
+    told: list[float] = []
+
+    class Trackers(tracking.Feeds):
+        def wake(self, wakes: set[str]) -> None:
+            if wakes == {"registry"}:
+                told.append(time.monotonic())
+
+    loop, feeds, servers = asyncio.new_event_loop(), Trackers(), []
+    listening = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.call_soon(lambda: (servers.append(tracking.listen_to_registry(feeds, port)), listening.set()))
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    registry = RegistryClient(lab.registry, auth=("learner", lab.password))
+    try:
+        assert listening.wait(10)
+        mirror = RegistryClient(lab.mirror)
+        manifest = mirror.platform_manifest("library/busybox", "latest")
+        for blob in (manifest["config"], *manifest["layers"]):
+            registry.push_blob("learner/quiet", blob["digest"], mirror.blob("library/busybox", blob["digest"]))
+        put = time.monotonic()
+        done = requests.put(
+            f"http://{lab.registry}/v2/learner/quiet/manifests/v1",
+            data=json.dumps(manifest),
+            headers={"Content-Type": manifest["mediaType"]},
+            auth=("learner", lab.password),
+            timeout=30,
+        )
+        assert done.status_code == 201, done.text
+        # Distribution tries again every EVENTS_BACKOFF when no one listened to an earlier push
+        deadline = put + 75
+        while not told and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert told, "the registry told no tracker of the push"
+        assert feeds.registry_events >= 1
+        print(f"the registry's event reached the trackers {told[0] - put:.2f} s after the push")
+    finally:
+        loop.call_soon_threadsafe(lambda: ([server.stop() for server in servers if server], loop.stop()))
+        thread.join(10)
+        registry.delete_tag("learner/quiet", "v1")

@@ -83,3 +83,24 @@ def test_mirror_config_has_no_auth(paths):
     assert "auth" not in config
     assert not (paths.registry_dir("mirror") / "htpasswd").exists()
     assert config["storage"]["filesystem"]["rootdirectory"] == str(paths.registry_dir("mirror") / "data")
+
+
+def test_the_learners_course_registry_posts_its_manifest_events_to_one_kept_port(paths):
+    assert programs.events_port(paths, choose=False) is None
+    told = yaml.safe_load(_write_config(paths, REGISTRY, 5001, notify=True).read_text())["notifications"]
+    (endpoint,) = told["endpoints"]
+    port = programs.events_port(paths, choose=False)
+    assert endpoint["url"] == f"http://127.0.0.1:{port}{programs.EVENTS_PATH}" == programs.events_url(paths)
+    assert endpoint["ignoredmediatypes"] == ["application/octet-stream"]  # layers are no news to a check
+    assert endpoint["backoff"] == programs.EVENTS_BACKOFF
+    again = yaml.safe_load(_write_config(paths, REGISTRY, 5002, notify=True).read_text())["notifications"]
+    assert again == told  # the port is kept: a restart does not move where the events go
+    assert "notifications" not in yaml.safe_load(_write_config(paths, REGISTRY, 5001).read_text())  # a grader's
+
+
+def test_only_pushes_and_deletes_of_an_envelope_wake_the_trackers():
+    from labkit.ui import tracking
+
+    envelope = b'{"events": [{"action": "push"}, {"action": "pull"}, {"action": "delete"}, "odd"]}'
+    assert tracking.registry_events(envelope) == 2
+    assert tracking.registry_events(b"not json") == tracking.registry_events(b"[1]") == 0
