@@ -70,6 +70,34 @@ class Learner:
         return result
 
 
+TRACK_ON_THEIR_ENGINE = """
+import subprocess, time
+from labkit.course import LabContext, ProgressStore, live
+
+def docker(*args):
+    subprocess.run(["docker", *args], check=True, capture_output=True)
+
+def until(condition, within):
+    deadline = time.monotonic() + within
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return condition()
+
+ctx = LabContext.from_env()
+tracker = live.Tracker("start", LabContext.from_env, ProgressStore.for_paths(ctx.paths), lambda rows: None).start()
+row = lambda: tracker.state["start.pull"]
+docker("tag", "busybox:latest", "kept-busybox:1")
+docker("rmi", "busybox:latest")
+assert until(lambda: row().result is not None and not row().result.passed, 60), "not undone: " + repr(row())
+docker("tag", "kept-busybox:1", "busybox:latest")
+started = time.monotonic()
+passed = until(lambda: row().result.passed, 5)
+docker("rmi", "kept-busybox:1")
+tracker.stop()
+print(f"start.pull: {'passed' if passed else 'NOT passed'} {time.monotonic() - started:.2f} s after the tag")
+"""
+
+
 def _a_build_again(learner: Learner, workspace: Path) -> str:
     """After a failed notebook, the first of its builds run again with its whole output: nbval shows the
     cell's exception, not what `docker build` said."""
@@ -216,6 +244,13 @@ def _runs_the_course(learner: Learner) -> None:
     assert check.returncode == 1 and "registry-mirrors" in check.stdout and "labkit mirror load FILE" in check.stdout
     learner.docker("tag", "kept-nginx:1", "nginx:latest")
     learner.docker("rmi", "kept-nginx:1")
+
+    # The lesson's tracker on the learner's own engine: its events wake start.pull (a tag here: this
+    # engine cannot pull), in the learner's own process, as their own Jupyter's kernel runs it.
+    tracked = learner.run(
+        str(REPO / ".venv/bin/python"), "-c", TRACK_ON_THEIR_ENGINE, env={"LABKIT_WORKSPACE": str(workspace)}
+    )
+    assert tracked.returncode == 0 and "start.pull: passed" in tracked.stdout, tracked.stdout + tracked.stderr
 
     down = learner.labkit("down")
     assert "kept for `labkit up`" in down.stdout and "left running" in down.stdout
