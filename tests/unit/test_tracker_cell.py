@@ -28,6 +28,7 @@ def test_every_lesson_has_one_tracker_cell_after_ready_with_todays_stored_output
     lesson = nb.metadata.labkit.lesson
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code[1].source == f'lab.track("{lesson}")' and tracker_cells(nb) == [code[1]]
+    assert code[1].execution_count is not None  # nbval refuses the outputs of a cell never run
     # a catalog change (a title, an exercise) changes it: `python -m authoring.build` writes it again
     assert code[1].outputs == [tracking.stored_output(lesson)], f"rebuild {path.name}: python -m authoring.build"
 
