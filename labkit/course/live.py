@@ -1,8 +1,9 @@
 """Checks that run themselves: a lesson's exercises re-checked as the learner works.
 
 What wakes a check is told, not looked for: the engine's event stream (`/events`: pulls, tags,
-builds, commits, pushes, container create/start/die/destroy) and the learner's Docker config and
-workspace (inotify where the kernel has it). Each exercise declares in the catalog which of these
+builds, commits, pushes, container create/start/die/destroy), the course registry's own events
+(Distribution's notifications, kept in a file: labkit.registries.events) and the learner's Docker
+config and workspace (inotify where the kernel has it). Each exercise declares in the catalog which of these
 can change its result (`Exercise.wakes`); an event wakes only those of the tracked lesson, and a
 burst of events (a build tags, a run creates and starts) is one re-check once it has been quiet
 for a moment (`Debounce`). When the stream drops (the engine restarted) the tracker connects
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ..errors import LabkitError
+from ..registries import programs
 from . import catalog
 from ._context import LabContext
 from ._progress import ProgressStore
@@ -229,11 +231,16 @@ class Tracker:
             ctx.close()
 
     def _file_events(self) -> None:
-        """The learner's Docker config (`docker login`) and workspace: what changes there wakes the
+        """The learner's Docker config (`docker login`), workspace and the course registry's events
+        (labkit.registries.events, where labkit runs the registry): what changes there wakes the
         exercises that read them."""
         ctx = self._open_context()
         try:
-            places = {Path(ctx.docker_config): "login", Path(ctx.workspace): "workspace"}
+            places = {
+                Path(ctx.docker_config): "login",
+                Path(ctx.workspace): "workspace",
+                programs.events_file(ctx.paths).parent: "registry",  # the course registry's own events
+            }
         finally:
             ctx.close()
         watch = FileWatch([p for p in places if p.is_dir()])

@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import shutil
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -24,6 +25,7 @@ import bcrypt
 from ..errors import MissingProgram, RegistryStartFailed
 from ..home import LabPaths, RegistryState, ensure_dir
 from ..machine import processes
+from . import events
 from ._http import RegistryClient
 
 PROGRAM = "docker-registry"
@@ -92,7 +94,10 @@ def ensure(
     paths: LabPaths, kind: RegistryKind, part: RegistryState, notify: bool = False
 ) -> tuple[RegistryState, list[str]]:
     """Start this registry unless it already runs; returns its state and notes for the user. `notify`:
-    it posts its events for the lab's trackers (the learner's lab's course registry, not a grader's)."""
+    it posts its events for the lab's trackers (the learner's lab's course registry, not a grader's),
+    to a listener started beside it (`labkit.registries.events`)."""
+    if notify and kind.auth and _ensure_listener(paths) and is_running(paths, kind, part):
+        processes.stop(part.pid, PROGRAM, str(config_path(paths, kind)))  # it posts to the listener's new port
     if is_up(paths, kind, part):
         return part, []
     program = shutil.which(PROGRAM)
@@ -153,6 +158,8 @@ def reopen(paths: LabPaths, kind: RegistryKind, part: RegistryState, readonly: b
 
 
 def stop(paths: LabPaths, kind: RegistryKind, part: RegistryState) -> bool:
+    if kind.auth:
+        _stop_listener(paths)
     if not part.pid:
         return False
     return processes.stop(part.pid, PROGRAM, str(config_path(paths, kind)))
@@ -168,19 +175,20 @@ def _write_config(paths: LabPaths, kind: RegistryKind, port: int, readonly: bool
     return config
 
 
-#: Where the lab's course registry tells of each manifest pushed, pulled or deleted (Distribution's
-#: notifications): the lab's JupyterLab listens there (labkit.ui.tracking), so a push no engine event
-#: reports (BuildKit's `--push`, a registry client) still wakes the registry exercises. With nobody
-#: listening, Distribution keeps the events and tries again every `EVENTS_BACKOFF` (two log lines each
-#: time) until someone does.
-EVENTS_PATH = "/registry-events"
-EVENTS_BACKOFF = "60s"
+#: Where the lab's course registry tells of each manifest pushed or deleted (Distribution's
+#: notifications): a listener beside it (`labkit.registries.events`) keeps them in `events_file`,
+#: which the trackers watch, so a push no engine event reports still wakes the registry exercises.
+EVENTS_BACKOFF = "10s"  # after 3 failed posts (the listener restarting), the registry waits this long
+
+
+def events_file(paths: LabPaths) -> Path:
+    return paths.home / "registry-events" / "events.jsonl"
 
 
 def events_port(paths: LabPaths, choose: bool = True) -> int | None:
     """The port the course registry posts its events to: chosen once per lab home, kept in it (None:
     none chosen yet, and `choose` is False)."""
-    kept = paths.registry_dir(REGISTRY.name) / "events-port"
+    kept = events_file(paths).parent / "port"
     try:
         return int(kept.read_text())
     except (OSError, ValueError):
@@ -193,7 +201,41 @@ def events_port(paths: LabPaths, choose: bool = True) -> int | None:
 
 
 def events_url(paths: LabPaths) -> str:
-    return f"http://127.0.0.1:{events_port(paths)}{EVENTS_PATH}"
+    return f"http://127.0.0.1:{events_port(paths)}{events.PATH}"
+
+
+def _listener_pid(paths: LabPaths) -> int | None:
+    try:
+        return int((events_file(paths).parent / "listener.pid").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _listener_runs(paths: LabPaths) -> bool:
+    return processes.is_running(_listener_pid(paths), os.path.basename(sys.executable), str(events_file(paths)))
+
+
+def _ensure_listener(paths: LabPaths) -> bool:
+    """The events listener running on its port; True when the port had to move (something else took it)."""
+    if _listener_runs(paths):
+        return False
+    port, moved = events_port(paths), False
+    if not processes.port_is_free(port):
+        port, moved = processes.free_port(), True
+        (events_file(paths).parent / "port").write_text(f"{port}\n")
+    argv = [sys.executable, "-m", "labkit.registries.events", str(port), str(events_file(paths))]
+    proc = processes.spawn(argv, events_file(paths).parent / "listener.log")
+    (events_file(paths).parent / "listener.pid").write_text(f"{proc.pid}\n")
+    failure = processes.wait_ready(lambda: not processes.port_is_free(port), proc, START_TIMEOUT)
+    if failure is not None:  # the registry's events are a convenience: the engine's still wake the checks
+        proc.kill()
+        proc.wait()
+    return moved
+
+
+def _stop_listener(paths: LabPaths) -> None:
+    if _listener_runs(paths):
+        processes.stop(_listener_pid(paths), os.path.basename(sys.executable), str(events_file(paths)))
 
 
 def config_text(

@@ -15,10 +15,6 @@ are nothing but the tracker's stored one (`trust_course_notebooks`): a notebook 
 output (one the learner's run produced, which JupyterLab signs itself, or one put there by hand)
 is left as Jupyter finds it. The file is never written: a signature lives in the notary's store.
 
-The lab's course registry posts its events here too (Distribution's notifications, to the port
-`registries.programs.events_port` keeps): a push that no engine event reports (BuildKit's `--push`,
-a registry client) wakes the registry exercises all the same.
-
     jupyter lab --ServerApp.jpserver_extensions='{"labkit.ui.tracking": true}'   (labs.jupyter does it)
 """
 
@@ -35,8 +31,6 @@ import nbformat
 from ..course import LabContext, ProgressStore, catalog, live
 from ..course.release import TRACKER_TAG
 from ..errors import LabkitError
-from ..home import LabPaths
-from ..registries import programs
 from . import render
 
 LONGEST_WAIT = 20.0  # seconds an ask waits for a change before it is answered with the state as it is
@@ -173,7 +167,6 @@ class Feeds:
 
     def __init__(self) -> None:
         self._feeds: dict[str, Feed] = {}
-        self.registry_events = 0  # pushes and deletes the registry told of (the tests read it)
 
     def feed(self, lesson: str) -> Feed:
         if lesson not in self._feeds:
@@ -192,47 +185,6 @@ class Feeds:
             feed.stop()
         self._feeds.clear()
 
-    def wake(self, wakes: set[str]) -> None:
-        """Something changed that the engine did not tell (the registry's own events): every running
-        tracker re-checks what it can change."""
-        for feed in self._feeds.values():
-            if feed.tracker is not None:
-                feed.tracker.wake(wakes)
-
-
-def registry_events(body: bytes) -> int:
-    """How many of a Distribution notification envelope's events tell of a manifest pushed or deleted."""
-    try:
-        events = json.loads(body).get("events") or []
-    except (ValueError, AttributeError):
-        return 0
-    return sum(1 for e in events if isinstance(e, dict) and e.get("action") in ("push", "delete"))
-
-
-def listen_to_registry(feeds: Feeds, port: int, log=None):
-    """Take the lab's course registry's events on 127.0.0.1:`port` (programs.events_url): each push or
-    delete wakes the trackers' registry exercises. The server, or None when the port is taken (another
-    JupyterLab of the same lab listens: the engine's events still wake the checks here)."""
-    from tornado.httpserver import HTTPServer
-    from tornado.web import Application, RequestHandler
-
-    class EventsHandler(RequestHandler):
-        def post(self) -> None:
-            told = registry_events(self.request.body)
-            feeds.registry_events += told
-            if told:
-                feeds.wake({"registry"})
-            self.set_status(200)
-
-    server = HTTPServer(Application([(programs.EVENTS_PATH, EventsHandler)]), max_body_size=1 << 20)
-    try:
-        server.listen(port, address="127.0.0.1")
-    except OSError as e:
-        if log is not None:
-            log.info("labkit: the registry's events go to another listener on port %s (%s)", port, e)
-        return None
-    return server
-
 
 def _handler(feeds: Feeds):
     from jupyter_server.base.handlers import APIHandler
@@ -248,8 +200,7 @@ def _handler(feeds: Feeds):
             except ValueError:
                 raise web.HTTPError(400, "since is a number (the version the page shows)") from None
             self.set_header("Cache-Control", "no-store")
-            state = await feeds.feed(lesson).answer(since)
-            self.finish(json.dumps({**state, "registry_events": feeds.registry_events}))
+            self.finish(json.dumps(await feeds.feed(lesson).answer(since)))
 
     return TrackHandler
 
@@ -267,12 +218,6 @@ def _load_jupyter_server_extension(serverapp) -> None:
     pattern = url_path_join(web_app.settings["base_url"], render.TRACKER_PATH, r"([a-z0-9_-]+)")
     web_app.add_handlers(".*$", [(pattern, _handler(feeds))])
     PeriodicCallback(feeds.stop_idle, 15_000).start()
-    try:
-        port = programs.events_port(LabPaths.from_env(), choose=False)
-    except LabkitError:
-        port = None
-    if port is not None:
-        listen_to_registry(feeds, port, serverapp.log)
     try:
         signed = trust_course_notebooks(Path(serverapp.root_dir), serverapp.contents_manager.notary, serverapp.log)
     except Exception as e:  # noqa: BLE001 - no trust store: the trackers show their table, not live

@@ -87,3 +87,43 @@ def test_a_near_miss_does_not_tick_and_a_pass_undone_says_passed_earlier(lab, ct
         tracker.stop()
         shell(lab, ctx, ("docker pull -q busybox",))
         reset(ctx, ["start"])
+
+
+def test_a_push_no_engine_event_reports_wakes_the_registry_exercises(lab, ctx):
+    """A manifest put straight into the course registry (as BuildKit's `--push` or any registry client
+    does: no engine event) reaches the tracker through the registry's own events (Distribution's
+    notifications, kept by labkit.registries.events in a file the tracker watches)."""
+    import json
+
+    import requests
+
+    from labkit.registries import RegistryClient, programs
+
+    paths = LabPaths(home=lab.home, cache=Path(lab.env["LABKIT_CACHE"]))
+    assert programs.events_url(paths) in programs.config_path(paths, programs.REGISTRY).read_text()
+    tracker, changes = tracking(lab, ctx, "push")
+    registry = RegistryClient(lab.registry, auth=("learner", lab.password))
+    try:
+        assert wait_for(lambda: changes), "the tracker's first look"
+        mirror = RegistryClient(lab.mirror)
+        manifest = mirror.platform_manifest("library/busybox", "latest")
+        for blob in (manifest["config"], *manifest["layers"]):
+            registry.push_blob("learner/quiet", blob["digest"], mirror.blob("library/busybox", blob["digest"]))
+        time.sleep(0.5)  # the layers' uploads are no news: nothing is re-checked for them
+        seen = len(changes)
+        done = requests.put(
+            f"http://{lab.registry}/v2/learner/quiet/manifests/v1",
+            data=json.dumps(manifest),
+            headers={"Content-Type": manifest["mediaType"]},
+            auth=("learner", lab.password),
+            timeout=30,
+        )
+        assert done.status_code == 201, done.text
+        took = wait_for(lambda: len(changes) > seen)
+        assert took is not None, "the registry's push did not wake the push exercises"
+        kept = programs.events_file(paths).read_text().splitlines()
+        assert any('"repository": "learner/quiet"' in line and '"action": "push"' in line for line in kept)
+        print(f"a push straight into the registry re-checked the push exercises {took:.2f} s after it")
+    finally:
+        tracker.stop()
+        registry.delete_tag("learner/quiet", "v1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 
 import bcrypt
@@ -9,7 +10,7 @@ import pytest
 import yaml
 
 from labkit.home import LabPaths
-from labkit.registries import programs
+from labkit.registries import events, programs
 from labkit.registries.programs import MIRROR, REGISTRY, USER, _write_config, password
 
 
@@ -90,7 +91,7 @@ def test_the_learners_course_registry_posts_its_manifest_events_to_one_kept_port
     told = yaml.safe_load(_write_config(paths, REGISTRY, 5001, notify=True).read_text())["notifications"]
     (endpoint,) = told["endpoints"]
     port = programs.events_port(paths, choose=False)
-    assert endpoint["url"] == f"http://127.0.0.1:{port}{programs.EVENTS_PATH}" == programs.events_url(paths)
+    assert endpoint["url"] == f"http://127.0.0.1:{port}{events.PATH}" == programs.events_url(paths)
     assert endpoint["ignoredmediatypes"] == ["application/octet-stream"]  # layers are no news to a check
     assert endpoint["backoff"] == programs.EVENTS_BACKOFF
     again = yaml.safe_load(_write_config(paths, REGISTRY, 5002, notify=True).read_text())["notifications"]
@@ -98,9 +99,25 @@ def test_the_learners_course_registry_posts_its_manifest_events_to_one_kept_port
     assert "notifications" not in yaml.safe_load(_write_config(paths, REGISTRY, 5001).read_text())  # a grader's
 
 
-def test_only_pushes_and_deletes_of_an_envelope_wake_the_trackers():
-    from labkit.ui import tracking
-
-    envelope = b'{"events": [{"action": "push"}, {"action": "pull"}, {"action": "delete"}, "odd"]}'
-    assert tracking.registry_events(envelope) == 2
-    assert tracking.registry_events(b"not json") == tracking.registry_events(b"[1]") == 0
+def test_the_registrys_listener_keeps_pushes_and_deletes_as_lines_and_turns_the_file_over(tmp_path):
+    envelope = json.dumps(
+        {
+            "events": [
+                {"action": "push", "target": {"repository": "learner/app", "tag": "v1", "digest": "sha256:a"}},
+                {"action": "pull", "target": {"repository": "learner/app"}},
+                {"action": "delete", "target": {"repository": "learner/app", "digest": "sha256:a"}},
+                "odd",
+            ]
+        }
+    ).encode()
+    lines = events.told(envelope)
+    assert [(line["action"], line["repository"]) for line in lines] == [
+        ("push", "learner/app"),
+        ("delete", "learner/app"),
+    ]
+    assert events.told(b"not json") == events.told(b"[1]") == []
+    out = tmp_path / "events.jsonl"
+    events.keep(lines, out, limit=100)
+    assert len(out.read_text().splitlines()) == 2
+    events.keep(lines, out, limit=100)  # past the limit: the file so far becomes .1
+    assert len(out.read_text().splitlines()) == 2 and (tmp_path / "events.jsonl.1").exists()
