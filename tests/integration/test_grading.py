@@ -214,7 +214,7 @@ def test_scores_of_correct_undone_and_partly_correct(graded):
 def test_robustness_cases_are_graded_with_a_reason(graded, name, reason):
     _result, rows, _out, _subs = graded
     row = rows[name]
-    assert row["status"] == "graded", (row["problem"], row["events"])
+    assert row["status"] == "graded", "\n".join([row["problem"], *row["events"]])  # the whole engine log's end
     assert row["points"] == 1, f"{name}: the work after the bad cell still counts\n{row}"
     assert any(reason in event for event in row["events"]), row["events"]
 

@@ -257,6 +257,8 @@ def test_a_class_collected_and_graded_as_the_class_view_says(hub):
         name: (r["learner"], r["status"], r["points"]) for name, r in rows.items() if name.startswith(("kim/", "lee/"))
     }
     assert len(ours) == 18, sorted(ours)  # every notebook of both, not the capstone alone
+    not_graded = {n: "\n".join([rows[n]["problem"], *rows[n]["events"]]) for n, o in ours.items() if o[1] != "graded"}
+    assert not not_graded, "\n\n".join(f"{n}:\n{why}" for n, why in not_graded.items())  # with its engine log's end
     assert ours["kim/00-start-here"] == ("kim", "graded", 1) and ours["kim/08-capstone"] == ("kim", "graded", 10)
     assert ours["lee/00-start-here"] == ("lee", "graded", 0) and ours["lee/08-capstone"] == ("lee", "graded", 0)
     problems = {name: rows[name]["problem"] for name, (_l, status, _p) in ours.items() if status != "graded"}
