@@ -181,14 +181,19 @@ def _write_config(paths: LabPaths, kind: RegistryKind, port: int, readonly: bool
 EVENTS_BACKOFF = "10s"  # after 3 failed posts (the listener restarting), the registry waits this long
 
 
+def _events_dir(paths: LabPaths) -> Path:
+    """The listener's folder: its port, pid, log, and the events file the trackers watch."""
+    return paths.home / "registry-events"
+
+
 def events_file(paths: LabPaths) -> Path:
-    return paths.home / "registry-events" / "events.jsonl"
+    return _events_dir(paths) / "events.jsonl"
 
 
 def events_port(paths: LabPaths, choose: bool = True) -> int | None:
     """The port the course registry posts its events to: chosen once per lab home, kept in it (None:
     none chosen yet, and `choose` is False)."""
-    kept = events_file(paths).parent / "port"
+    kept = _events_dir(paths) / "port"
     try:
         return int(kept.read_text())
     except (OSError, ValueError):
@@ -206,7 +211,7 @@ def events_url(paths: LabPaths) -> str:
 
 def _listener_pid(paths: LabPaths) -> int | None:
     try:
-        return int((events_file(paths).parent / "listener.pid").read_text())
+        return int((_events_dir(paths) / "listener.pid").read_text())
     except (OSError, ValueError):
         return None
 
@@ -222,10 +227,10 @@ def _ensure_listener(paths: LabPaths) -> bool:
     port, moved = events_port(paths), False
     if not processes.port_is_free(port):
         port, moved = processes.free_port(), True
-        (events_file(paths).parent / "port").write_text(f"{port}\n")
+        (_events_dir(paths) / "port").write_text(f"{port}\n")
     argv = [sys.executable, "-m", "labkit.registries.events", str(port), str(events_file(paths))]
-    proc = processes.spawn(argv, events_file(paths).parent / "listener.log")
-    (events_file(paths).parent / "listener.pid").write_text(f"{proc.pid}\n")
+    proc = processes.spawn(argv, _events_dir(paths) / "listener.log")
+    (_events_dir(paths) / "listener.pid").write_text(f"{proc.pid}\n")
     failure = processes.wait_ready(lambda: not processes.port_is_free(port), proc, START_TIMEOUT)
     if failure is not None:  # the registry's events are a convenience: the engine's still wake the checks
         proc.kill()
@@ -234,8 +239,7 @@ def _ensure_listener(paths: LabPaths) -> bool:
 
 
 def _stop_listener(paths: LabPaths) -> None:
-    if _listener_runs(paths):
-        processes.stop(_listener_pid(paths), os.path.basename(sys.executable), str(events_file(paths)))
+    processes.stop(_listener_pid(paths) or 0, os.path.basename(sys.executable), str(events_file(paths)))  # if ours
 
 
 def config_text(

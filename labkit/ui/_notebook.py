@@ -23,12 +23,8 @@ from typing import Any, Callable
 from ..course import CheckResult, LabContext, ProgressStore, catalog, exercises, live
 from ..errors import LabkitError, UnknownExercise
 from ..home import LabPaths
-from ..labs import lifecycle
+from ..labs import jupyter, lifecycle
 from . import _shell, render
-
-#: "server" where the lab's JupyterLab keeps the lessons' trackers (labs.jupyter sets it), so a kernel
-#: runs none of its own.
-TRACK_VARIABLE = "LABKIT_TRACK"
 
 
 @dataclass(frozen=True)
@@ -198,7 +194,7 @@ class Lab:
         except LabkitError as e:
             return _problem(e)
         rows = list(tracker.state.values())
-        if os.environ.get(TRACK_VARIABLE) == "server":
+        if os.environ.get(jupyter.TRACK_VARIABLE) == "server":  # the server keeps it
             bundle = render.tracker_live_bundle(lesson, rows)
             return Shown(bundle["text/plain"], bundle["text/html"])
         if self._tracker is not None:
