@@ -483,6 +483,168 @@ The check runs your image, asks it for `/`, and compares the answer with your
     ),
 ]
 
+DIGESTS = [
+    md("""
+# 09 · Tags move, digests do not
+
+A **tag** (`stable`, `v1`, `latest`) is a name, and a name can be moved: `docker tag` and `docker push`
+put it on another image whenever someone wants, so `nginx:latest` next month is not `nginx:latest`
+today. A **digest** (`sha256:…`) is the hash of an image's **manifest**, the small JSON document that
+lists its configuration and layers by their own hashes: it names exactly that content, for good.
+
+This lesson pushes one image under two tags, moves a tag, pulls an old image back by its digest, and
+pins a Dockerfile's `FROM` so that a rebuild keeps its base while the tag moves on. About 20 minutes.
+"""),
+    ready(),
+    md("""
+You push to the lab's registry, as in notebook 07: log in (again, if a reset logged you out), then
+build the image of this lesson, `greeting:v1`.
+"""),
+    code(
+        "%%bash\n"
+        'docker login "$LABKIT_REGISTRY" -u "$LABKIT_USER" --password-stdin < "$LABKIT_PASSWORD_FILE"\n'
+        "mkdir -p greeting\necho 'Hello from greeting v1' > greeting/message.txt\n"
+        'printf \'FROM busybox\\nCOPY message.txt /message.txt\\nCMD ["cat", "/message.txt"]\\n\' '
+        "> greeting/Dockerfile\n"
+        "docker build -q -t greeting:v1 greeting"
+    ),
+    md("""
+## One image, two tags, one manifest
+
+`docker push` sends the image's layers and configuration, then its manifest. The registry files the
+manifest under its digest, and a tag is only a pointer to a digest: push one image under two tags
+and the registry holds one manifest with two names.
+"""),
+    *exercise(
+        "digests.same-content",
+        (
+            "%%bash\n"
+            'docker tag greeting:v1 "$LABKIT_REGISTRY/$LABKIT_USER/greeting:v1"\n'
+            'docker tag greeting:v1 "$LABKIT_REGISTRY/$LABKIT_USER/greeting:stable"\n'
+            'docker push "$LABKIT_REGISTRY/$LABKIT_USER/greeting:v1"\n'
+            'docker push "$LABKIT_REGISTRY/$LABKIT_USER/greeting:stable"'
+        ),
+    ),
+    md("""
+Both pushes printed the same `digest: sha256:…`. Your engine keeps it too, in the image's
+**RepoDigests**: `REPOSITORY@sha256:…`, the digest of the manifest this image is in that repository.
+"""),
+    code(
+        "%%bash\n"
+        "docker image inspect --format '{{json .RepoDigests}}' \"$LABKIT_REGISTRY/$LABKIT_USER/greeting:v1\"\n"
+        'docker images --digests "$LABKIT_REGISTRY/$LABKIT_USER/greeting"'
+    ),
+    md("""
+The **IMAGE ID** `docker images` shows is another thing, and what it is depends on the engine's
+image store:
+
+- With the **containerd image store** (this lab's engine, Docker Desktop, new installs of Engine 29)
+  the image ID is the digest of the image's manifest (or index): after a push, the digest the registry
+  gave. RepoDigests then names every repository that names the image, pushed or not (here also
+  `greeting@sha256:…`): read the line of the registry you pushed to.
+- With the **classic store** (older engines, such as Engine 20.10) the image ID is the digest of the
+  image's configuration, which no registry uses to name it: RepoDigests lists only what was pushed or
+  pulled.
+
+So to name an image exactly, on any machine and any engine, use `REPOSITORY@sha256:…` (from
+`docker push` or RepoDigests), never the image ID.
+
+## Tags move
+
+Now release a v2 and move `stable` to it, as a team does when it promotes a release. `v1` stays where
+it is; and even without it, the old image can always be pulled by its digest.
+"""),
+    *exercise(
+        "digests.pull-by-digest",
+        (
+            "%%bash\n"
+            "echo 'Hello from greeting v2' > greeting/message.txt\n"
+            "docker build -q -t greeting:v2 greeting\n"
+            'docker tag greeting:v2 "$LABKIT_REGISTRY/$LABKIT_USER/greeting:stable"\n'
+            'docker push "$LABKIT_REGISTRY/$LABKIT_USER/greeting:stable"'
+        ),
+        (
+            "%%bash\n"
+            'docker rmi greeting:v1 "$LABKIT_REGISTRY/$LABKIT_USER/greeting:v1"\n'
+            'docker pull "$(cat greeting/v1.digest)"'
+        ),
+        before="The next cell notes v1's digest in `greeting/v1.digest`, before anything moves.",
+        setup=(
+            "%%bash\n"
+            "docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "
+            '"$LABKIT_REGISTRY/$LABKIT_USER/greeting:v1" \\\n'
+            '  | grep "^$LABKIT_REGISTRY/$LABKIT_USER/greeting@" | head -n 1 > greeting/v1.digest\n'
+            "cat greeting/v1.digest"
+        ),
+    ),
+    code(
+        "%%bash\n"
+        'docker images --digests "$LABKIT_REGISTRY/$LABKIT_USER/greeting"\n'
+        'docker run --rm "$(cat greeting/v1.digest)"\n'
+        'docker run --rm "$LABKIT_REGISTRY/$LABKIT_USER/greeting:stable"'
+    ),
+    md("""
+The old image is back with no tag (`<none>`), named by its digest alone, and it still says v1;
+`stable` says v2. Whoever deployed `stable` last week and noted its digest can get exactly that image
+again, whatever the tag names today.
+
+## Pin FROM by digest
+
+A Dockerfile that starts `FROM greeting:stable` builds on whatever `stable` names when it is built: the
+same Dockerfile, rebuilt next month, can get another base without a line of it changing.
+`FROM NAME@sha256:…` builds on one manifest, always. The next cell writes `greeting-app`, a small image
+on top of your greeting, with its FROM still on the tag.
+"""),
+    *exercise(
+        "digests.pinned-from",
+        (
+            "%%bash\n"
+            "PINNED=$(docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "
+            '"$LABKIT_REGISTRY/$LABKIT_USER/greeting:stable" \\\n'
+            '  | grep "^$LABKIT_REGISTRY/$LABKIT_USER/greeting@" | head -n 1)\n'
+            'sed "s|^FROM .*|FROM $PINNED|" greeting-app/Dockerfile > greeting-app/Dockerfile.new\n'
+            "mv greeting-app/Dockerfile.new greeting-app/Dockerfile\n"
+            "cat greeting-app/Dockerfile\n"
+            "docker build -t greeting-app:v1 greeting-app"
+        ),
+        (
+            "%%bash\n"
+            "echo 'Hello from greeting v3' > greeting/message.txt\n"
+            "docker build -q -t greeting:v3 greeting\n"
+            'docker tag greeting:v3 "$LABKIT_REGISTRY/$LABKIT_USER/greeting:stable"\n'
+            'docker push "$LABKIT_REGISTRY/$LABKIT_USER/greeting:stable"\n'
+            "docker build -t greeting-app:v2 greeting-app"
+        ),
+        setup=(
+            "%%bash\n"
+            "mkdir -p greeting-app\necho 'Signed: greeting-app' > greeting-app/signature.txt\n"
+            "[ -f greeting-app/Dockerfile ] || "
+            "printf 'FROM %s/%s/greeting:stable\\nCOPY signature.txt /signature.txt\\n"
+            'CMD ["sh", "-c", "cat /message.txt /signature.txt"]\\n\' "$LABKIT_REGISTRY" "$LABKIT_USER" '
+            "> greeting-app/Dockerfile\n"
+            "cat greeting-app/Dockerfile"
+        ),
+    ),
+    md("Both builds of `greeting-app`, side by side: the same base, though `stable` moved in between."),
+    code('lab.show_layers("greeting-app:v1", "greeting-app:v2")'),
+    code('%%bash\ndocker run --rm greeting-app:v2\ndocker run --rm "$LABKIT_REGISTRY/$LABKIT_USER/greeting:stable"'),
+    md("""
+`greeting-app:v2` still says v2, while `stable` says v3: the pinned build did not follow the tag. A
+Dockerfile may keep the tag for its readers, `FROM greeting:stable@sha256:…`: Docker then uses the
+digest and ignores the tag. Pinning trades surprise for upkeep: a newer base (a security fix) comes
+only when you change the digest, by hand or with a tool that proposes it.
+"""),
+    recap(
+        [
+            ("Push one image under two tags", "docker push --all-tags REGISTRY/USER/greeting"),
+            ("See an image's digests", "docker image inspect --format '{{json .RepoDigests}}' IMAGE"),
+            ("List images with their digests", "docker images --digests"),
+            ("Pull by digest", "docker pull REGISTRY/USER/greeting@sha256:…"),
+            ("Pin a base", "FROM REGISTRY/USER/greeting@sha256:…"),
+        ]
+    ),
+]
+
 NOTEBOOKS = {
     "00-start-here": START,
     "01-what-is-an-image": IMAGE,
@@ -493,4 +655,5 @@ NOTEBOOKS = {
     "06-try-it": TRYIT,
     "07-push": PUSH,
     "08-capstone": CAPSTONE,
+    "09-digests": DIGESTS,
 }

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from labkit.course.catalog.digests import GREETING, pushed_as
 from labkit.course.catalog.layers import START_SH
 
 
@@ -43,6 +44,7 @@ SITE_DOCKERFILE = (
     "COPY index.html /usr/share/nginx/html/index.html\\n"
 )
 LOGIN = "docker login {registry} -u {user} --password-stdin < {password_file}"
+
 
 SOLUTIONS: dict[str, Solution] = {
     # 00-start-here
@@ -136,6 +138,39 @@ SOLUTIONS: dict[str, Solution] = {
             "docker tag mysite:v1 {registry}/{user}/mysite:v1",
             LOGIN,
             "docker push {registry}/{user}/mysite:v1",
+        )
+    ),
+    # 09-digests
+    "digests.same-content": Solution(
+        (
+            f"docker tag greeting:v1 {GREETING}:v1",
+            f"docker tag greeting:v1 {GREETING}:stable",
+            f"docker push {GREETING}:v1",
+            f"docker push {GREETING}:stable",
+        )
+    ),
+    "digests.pull-by-digest": Solution(
+        (
+            "echo 'Hello from greeting v2' > {workspace}/greeting/message.txt",
+            "docker build -q -t greeting:v2 {workspace}/greeting",
+            f"docker tag greeting:v2 {GREETING}:stable",
+            f"docker push {GREETING}:stable",
+            f"docker rmi greeting:v1 {GREETING}:v1",
+            'docker pull "$(cat {workspace}/greeting/v1.digest)"',
+        )
+    ),
+    "digests.pinned-from": Solution(
+        (
+            f"PINNED=$({pushed_as(GREETING + ':stable')}) "
+            '&& sed "s|^FROM .*|FROM $PINNED|" {workspace}/greeting-app/Dockerfile '
+            "> {workspace}/greeting-app/Dockerfile.new "
+            "&& mv {workspace}/greeting-app/Dockerfile.new {workspace}/greeting-app/Dockerfile",
+            "docker build -t greeting-app:v1 {workspace}/greeting-app",
+            "echo 'Hello from greeting v3' > {workspace}/greeting/message.txt",
+            "docker build -q -t greeting:v3 {workspace}/greeting",
+            f"docker tag greeting:v3 {GREETING}:stable",
+            f"docker push {GREETING}:stable",
+            "docker build -t greeting-app:v2 {workspace}/greeting-app",
         )
     ),
 }

@@ -1,7 +1,8 @@
 """`labkit reset`: remove what the course created, and nothing else.
 
 What a lesson created is listed in the catalog (image and container names, workspace
-files, registry repositories, the learner's registry login); containers labkit itself
+files, registry repositories, the learner's registry login, the repositories whose untagged
+images it removes by their digest names); containers labkit itself
 made carry the `labkit` label; an unnamed container (a name Docker made up) is the
 lesson's only when a check saw it made during the lesson (`ProgressStore.made_since_reset`),
 never for what it holds. Nothing is pruned: an image, container or volume that
@@ -18,7 +19,7 @@ import shutil
 import subprocess
 
 from ..engines import LABEL
-from ..errors import EngineError
+from ..errors import EngineError, ImageMissing
 from ..registries import BASE_IMAGES
 from . import catalog
 from ._context import LabContext
@@ -76,6 +77,26 @@ def _images(ctx: LabContext, exercise: Exercise) -> list[str]:
             done.append(f"removed image {ref}")
         except EngineError as e:
             done.append(f"kept image {ref}: {e.message}")
+    return done + _digest_names(ctx, exercise)
+
+
+def _digest_names(ctx: LabContext, exercise: Exercise) -> list[str]:
+    """The images of the exercise's `by_digest` repositories that no tag names any more, by their
+    digest names (`REPO@sha256:…`): an image with a tag, of the learner's or the course's, is never
+    touched here."""
+    done = []
+    for repo in (fill(r, ctx) for r in exercise.resources.by_digest):
+        for summary in ctx.engine.images.list():
+            if [tag for tag in summary.get("RepoTags") or [] if tag != "<none>:<none>"]:
+                continue
+            for ref in [d for d in summary.get("RepoDigests") or [] if d.startswith(f"{repo}@")]:
+                try:
+                    ctx.engine.images.untag(ref)
+                    done.append(f"removed image {ref}")
+                except ImageMissing:
+                    continue  # the image went with its previous digest name
+                except EngineError as e:
+                    done.append(f"kept image {ref}: {e.message}")
     return done
 
 

@@ -566,6 +566,51 @@ def test_pushed_a_push_the_registry_deleted_is_not_an_older_push(ctx, lab, made,
     failed(registry.pushed(ctx, ref), "not what was pushed", f"docker push {ref}")
 
 
+def test_same_manifest_and_moved_read_the_registrys_digests(ctx, lab, made, pushing):
+    one, two = pushing
+    repo = "learner/prim-digest"
+    v1, stable = made.tag(one, f"{lab.registry}/{repo}:v1"), made.tag(one, f"{lab.registry}/{repo}:stable")
+    made.push(v1)
+    failed(registry.same_manifest(ctx, repo, "v1", "stable"), f"no {repo}:stable", f"docker push {stable}")
+    made.push(stable)
+    passed(registry.same_manifest(ctx, repo, "v1", "stable"), "one manifest")
+    failed(registry.moved(ctx, repo, "stable", "v1", "move it"), f"still names the manifest {repo}:v1 names", "move it")
+    lab.docker("tag", two, stable)
+    made.push(stable)
+    failed(registry.same_manifest(ctx, repo, "v1", "stable"), "two manifests")
+    passed(registry.moved(ctx, repo, "stable", "v1", "move it"), "has moved")
+
+
+def test_pulled_by_digest_tells_a_pull_by_tag_from_one_by_digest(ctx, lab, made, pushing):
+    since = time.time()
+    repo = "learner/prim-bydigest"
+    name = f"{lab.registry}/{repo}"
+    ref = made.push(made.tag(pushing[0], f"{name}:v1"))
+    client = RegistryClient(lab.registry, auth=("learner", lab.password))
+    digest = client.manifest_digest(repo, "v1")
+    client.close()
+    failed(images.pulled_by_digest(ctx, name, digest, since), "not pulled the old image back yet")
+    lab.docker("pull", ref)
+    failed(images.pulled_by_digest(ctx, name, digest, since), f"You pulled {ref} by its tag")
+    lab.docker("pull", made.image(f"{name}@{digest}"))
+    passed(images.pulled_by_digest(ctx, name, digest, since), "by its digest")
+
+
+def test_base_layers_of_a_pinned_course_image_are_the_registrys(ctx, lab, made, pushing):
+    repo = "learner/prim-pinned"
+    made.push(made.tag(pushing[0], f"{lab.registry}/{repo}:v1"))
+    client = RegistryClient(lab.registry, auth=("learner", lab.password))
+    digest = client.manifest_digest(repo, "v1")
+    client.close()
+    assert images.base_layers(ctx, f"{lab.registry}/{repo}@{digest}") == layer_ids(lab, pushing[0])
+    built = made.build("prim-pinned-app:v1", f"FROM {lab.registry}/{repo}@{digest}\nRUN echo app > /app\n")
+    passed(images.built_on(ctx, built, f"{lab.registry}/{repo}@{digest}", new_layers=1))
+
+
+def layer_ids(lab, ref: str) -> list[str]:
+    return inspect(lab, ref)["RootFS"]["Layers"]
+
+
 # --- http ------------------------------------------------------------------------------
 @pytest.fixture
 def web(made):

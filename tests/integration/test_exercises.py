@@ -173,3 +173,44 @@ def test_capstone_page_edited_after_the_build_is_told_to_rebuild(lab, ctx):
         assert "older copy" not in serves
     finally:
         reset(ctx, ["capstone"])
+
+
+def _digests_until(lab, ctx, count: int) -> list:
+    """The digests lesson's first `count` exercises done (setup and solution), from its reset."""
+    exercises = catalog.lesson("digests")
+    for exercise in exercises[:count]:
+        shell(lab, ctx, exercise.setup + SOLUTIONS[exercise.id].commands)
+    return exercises
+
+
+def test_digests_old_image_pulled_by_tag_is_told_to_pull_by_digest(lab, ctx, lesson_reset):
+    lesson_reset("digests")
+    second = _digests_until(lab, ctx, 1)[1]
+    solution = SOLUTIONS[second.id].commands
+    shell(lab, ctx, second.setup + solution[:-1])  # stable moved to v2, local v1 removed
+    name = f"{ctx.registry_address}/{ctx.user}/greeting"
+    lab.docker("pull", f"{name}:v1")
+    result = run_check(ctx, second.id)
+    assert result.status == "failed" and result.points == 0, result
+    assert result.feedback.startswith(f"You pulled {name}:v1 by its tag, and a tag can move"), result
+    shell(lab, ctx, solution[-1:])
+    assert run_check(ctx, second.id).passed
+
+
+def test_digests_builds_made_before_the_pin_are_told_to_rebuild(lab, ctx, lesson_reset):
+    """greeting-app built from the unpinned Dockerfile after stable moved: on v3, not on the pinned v2."""
+    lesson_reset("digests")
+    third = _digests_until(lab, ctx, 2)[2]
+    shell(lab, ctx, third.setup)
+    pinned = ctx.registry().manifest_digest(f"{ctx.user}/greeting", "stable")  # v2's, before the move
+    solution = SOLUTIONS[third.id].commands
+    shell(lab, ctx, solution[2:6])  # greeting:v3 pushed as stable
+    shell(lab, ctx, (solution[1], solution[6]))  # greeting-app:v1 and v2 built FROM …:stable, now v3
+    dockerfile = ctx.workspace / "greeting-app" / "Dockerfile"
+    name = f"{ctx.registry_address}/{ctx.user}/greeting"
+    dockerfile.write_text(dockerfile.read_text().replace(f"FROM {name}:stable", f"FROM {name}@{pinned}"))
+    result = run_check(ctx, third.id)
+    assert result.status == "failed", result
+    assert result.feedback.startswith("greeting-app:v1 is built on what stable names now"), result
+    shell(lab, ctx, (solution[1], solution[6]))
+    assert run_check(ctx, third.id).passed

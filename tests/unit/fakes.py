@@ -383,16 +383,29 @@ class _Collection:
 
 
 class FakeRegistry:
-    """The course registry's client, as `registry.pushed` uses it: manifest digests, or one error."""
+    """The course registry's client, as the checks use it: manifest digests and the layers (diff ids)
+    of a manifest, by (repo, tag or digest), or one error."""
 
-    def __init__(self, digests: dict[tuple[str, str], str] | None = None, error: LabkitError | None = None) -> None:
+    def __init__(
+        self,
+        digests: dict[tuple[str, str], str] | None = None,
+        error: LabkitError | None = None,
+        layers: dict[tuple[str, str], list[str]] | None = None,
+    ) -> None:
         self.digests = dict(digests or {})
         self.error = error
+        self.layers = dict(layers or {})
 
     def manifest_digest(self, repo: str, tag: str) -> str | None:
         if self.error is not None:
             raise self.error
         return self.digests.get((repo, tag))
+
+    def diff_ids(self, repo: str, reference: str) -> list[str] | None:
+        if self.error is not None:
+            raise self.error
+        found = self.layers.get((repo, reference))
+        return list(found) if found is not None else None
 
     def close(self) -> None:
         pass

@@ -29,6 +29,9 @@ class Resources:
     files: tuple[str, ...] = ()  # relative to the workspace
     repositories: tuple[str, ...] = ()  # in the course registry, "{user}/…" filled in
     login: bool = False  # the learner's `docker login` to the course registry
+    #: Repositories ("{registry}/{user}/…") whose images left with no tag but a digest name of theirs
+    #: (`docker pull REPO@sha256:…`, or a pushed image once its tags are gone) reset removes by that name.
+    by_digest: tuple[str, ...] = ()
     finder: Callable[[LabContext], list[dict]] | None = (
         None  # containers the exercise's checks judge; unnamed ones seen made in the lesson are reset's
     )

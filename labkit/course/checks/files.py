@@ -1,10 +1,11 @@
-"""Files the learner writes into the workspace (e.g. a filesystem exported to a tar)."""
+"""Files the learner writes into the workspace (a filesystem exported to a tar, a Dockerfile)."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import json
+import re
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,3 +169,63 @@ def tar_holds_program_of(ctx: LabContext, filename: str, member: str, ref: str) 
             want,
         )
     return held
+
+
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def base_of(dockerfile: str) -> str:
+    """The image the last `FROM` of a Dockerfile's text names (the final stage's base, its flags and
+    `AS name` left out); "" when there is none."""
+    text = re.sub(r"\\\n", " ", dockerfile)  # a line continued with a backslash is one instruction
+    found = ""
+    for line in text.splitlines():
+        words = line.split()
+        if words and words[0].upper() == "FROM":
+            found = next((w for w in words[1:] if not w.startswith("--")), "")
+    return found
+
+
+def pinned_from(ctx: LabContext, dockerfile: str, name: str) -> tuple[CheckResult, str]:
+    """`dockerfile` (relative to the workspace) starts its last stage `FROM name@sha256:…`: pinned by
+    digest (a tag before the digest is allowed; Docker then ignores it). The result, and the digest."""
+    path = ctx.workspace / dockerfile
+    want = f"FROM {name}@sha256:… in {dockerfile}"
+    try:
+        base = base_of(path.read_text(errors="replace"))
+    except OSError:
+        return CheckResult.fail(
+            f"There is no {dockerfile} in {ctx.workspace}: run the cell that writes it.", "no such file", want
+        ), ""
+    if not base:
+        return CheckResult.fail(
+            f"{dockerfile} has no FROM line: start it with `FROM {name}@sha256:…`.", "no FROM", want
+        ), ""
+    named, _, digest = base.partition("@")
+    repository = named.rpartition(":")[0] if ":" in named.rsplit("/", 1)[-1] else named
+    if "$" in base:
+        return CheckResult.fail(
+            f"{dockerfile}'s FROM uses a variable ({base}): write the digest itself, `FROM {name}@sha256:…`.",
+            f"FROM {base}",
+            want,
+        ), ""
+    if not digest:
+        return CheckResult.fail(
+            (f"{dockerfile}'s FROM names {base}, a tag, and a tag can move: pin it by digest, `FROM {name}@sha256:…`."),
+            f"FROM {base}",
+            want,
+        ), ""
+    if repository != name:
+        return CheckResult.fail(
+            f"{dockerfile}'s FROM pins {repository}, not {name}: pin {name} by its digest.", f"FROM {base}", want
+        ), ""
+    if not DIGEST.fullmatch(digest):
+        return CheckResult.fail(
+            (
+                f"{dockerfile}'s FROM has {digest!r} where a whole digest goes: `sha256:` and 64 hex digits, "
+                "as `docker push` printed it."
+            ),
+            f"FROM {base}",
+            want,
+        ), ""
+    return CheckResult.ok(f"{dockerfile} is pinned: FROM {name}@{digest[:19]}….", f"FROM {base}", want), digest

@@ -101,7 +101,13 @@ def layers(ctx: LabContext, ref: str) -> list[str]:
 
 def base_layers(ctx: LabContext, base: str) -> list[str] | None:
     """A base image's layers: the local image's, else the lab's mirror's (BuildKit builds `FROM base`
-    without leaving `base` among the engine's images); None when neither has it."""
+    without leaving `base` among the engine's images); None when neither has it. A base pinned by
+    digest in the course registry (`REGISTRY/USER/NAME@sha256:…`) is read from the registry: that
+    manifest never changes, whatever the engine holds or calls it."""
+    registry = ctx.registry_address + "/"
+    if base.startswith(registry) and "@" in base:
+        name, _, digest = base.partition("@")
+        return ctx.registry().diff_ids(name.removeprefix(registry), digest)
     if ctx.engine.images.id(base) is not None:
         return layers(ctx, base)
     try:
@@ -195,6 +201,53 @@ def diverge_at(ctx: LabContext, first: str, second: str, shared: int, what: str 
     return CheckResult.ok(
         f"{second} reuses {first}'s first {shared} layers from the build cache and differs from there.", seen, want
     )
+
+
+def pulled_by_digest(ctx: LabContext, name: str, digest: str, since: float) -> CheckResult:
+    """`name@digest` was pulled by its digest since `since` (the engine's pull event names the
+    reference as it was given, on the classic and the containerd image store alike), and the engine
+    has it now. The image id is not used: the two stores define it differently."""
+    ref = f"{name}@{digest}"
+    want = f"{ref} pulled by its digest, and in your engine"
+    pulls = [e.get("id") or "" for e in ctx.engine.events(since, {"type": "image", "event": "pull"})]
+    mine = [p for p in pulls if _repository(p) == name]
+    if not any(p.endswith("@" + digest) for p in mine):
+        others = [p for p in mine if "@" in p]
+        if others:
+            other = others[-1].rpartition("@")[2]
+            return CheckResult.fail(
+                f"You pulled {name}@{other[:19]}…, not the old image: pull it by its own digest, `docker pull {ref}`.",
+                f"pulled {name}@{other[:19]}…",
+                want,
+            )
+        if mine:
+            return CheckResult.fail(
+                f"You pulled {mine[-1]} by its tag, and a tag can move: pull the old image by its digest, "
+                f"`docker pull {ref}`.",
+                f"pulled {mine[-1]}",
+                want,
+            )
+        return CheckResult.fail(
+            f"You have not pulled the old image back yet: `docker pull {ref}`.", "no pull by digest", want
+        )
+    if ctx.engine.images.id(ref) is None:
+        return CheckResult.fail(
+            f"You pulled {name}@{digest[:19]}…, but it is gone from your engine again: pull it once more, "
+            f"`docker pull {ref}`.",
+            "pulled, then removed",
+            want,
+        )
+    return CheckResult.ok(
+        f"You pulled {name}@{digest[:19]}… by its digest: the old image, whatever the tags name now.",
+        f"pulled {name}@{digest[:19]}…",
+        want,
+    )
+
+
+def _repository(ref: str) -> str:
+    """`127.0.0.1:5000/u/greeting:v1` and `…/u/greeting@sha256:…` → `127.0.0.1:5000/u/greeting`."""
+    name = ref.partition("@")[0]
+    return name.rpartition(":")[0] if ":" in name.rsplit("/", 1)[-1] else name
 
 
 KNOWN = {

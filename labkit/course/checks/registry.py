@@ -129,3 +129,84 @@ def _compare(
         f"registry: {remote[:19]}…, local: never pushed",
         expected,
     )
+
+
+def _named(repo: str, reference: str) -> str:
+    """repo:tag, or repo@sha256:… (shortened) for a digest."""
+    return f"{repo}@{reference[:19]}…" if reference.startswith("sha256:") else f"{repo}:{reference}"
+
+
+def same_manifest(ctx: LabContext, repo: str, first: str, second: str) -> CheckResult:
+    """The registry's `repo:first` and `repo:second` are one manifest: the same digest. (A manifest
+    digest means the same on every image store; an image id does not.)"""
+    expected = f"{repo}:{first} and {repo}:{second}, one manifest digest"
+    try:
+        client = ctx.registry()
+        found = {tag: client.manifest_digest(repo, tag) for tag in (first, second)}
+    except LabkitError as e:
+        return CheckResult.error(str(e))
+    for tag, digest in found.items():
+        if digest is None:
+            return CheckResult.fail(
+                f"The registry has no {repo}:{tag}: push it with `docker push {ctx.registry_address}/{repo}:{tag}`.",
+                f"no {repo}:{tag}",
+                expected,
+            )
+    a, b = found[first], found[second]
+    if a != b:
+        return CheckResult.fail(
+            (
+                f"The registry's {repo}:{first} and {repo}:{second} are two manifests ({a[:19]}… and {b[:19]}…): "
+                "two different images. Tag one image as both, then push both."
+            ),
+            f"{first}: {a[:19]}…, {second}: {b[:19]}…",
+            expected,
+        )
+    return CheckResult.ok(
+        f"The registry's {repo}:{first} and {repo}:{second} are one manifest, {a[:19]}…: two names, one content.",
+        f"both {a}",
+        expected,
+    )
+
+
+def moved(ctx: LabContext, repo: str, tag: str, away_from: str, how: str) -> CheckResult:
+    """The registry's `repo:tag` names another manifest than `away_from` (a tag of `repo`, or a
+    digest) does: the tag has moved. `how` says how to move it."""
+    expected = f"{repo}:{tag} naming another manifest than {_named(repo, away_from)}"
+    try:
+        client = ctx.registry()
+        now, then = client.manifest_digest(repo, tag), client.manifest_digest(repo, away_from)
+    except LabkitError as e:
+        return CheckResult.error(str(e))
+    if now is None:
+        return CheckResult.fail(
+            f"The registry has no {repo}:{tag}: push it with `docker push {ctx.registry_address}/{repo}:{tag}`.",
+            f"no {repo}:{tag}",
+            expected,
+        )
+    if then is None:
+        return CheckResult.fail(
+            f"The registry has no {_named(repo, away_from)} any more: push it again, as the lesson did before.",
+            f"no {_named(repo, away_from)}",
+            expected,
+        )
+    if now == then:
+        what = (
+            f"{then[:19]}…"
+            if away_from.startswith("sha256:")
+            else f"the manifest {repo}:{away_from} names ({then[:19]}…)"
+        )
+        return CheckResult.fail(
+            f"The registry's {repo}:{tag} still names {what}: {how}.", f"{tag}: {now[:19]}…", expected
+        )
+    return CheckResult.ok(
+        f"The registry's {repo}:{tag} has moved: it names {now[:19]}…, no longer {then[:19]}….",
+        f"{tag}: {now[:19]}…",
+        expected,
+    )
+
+
+def holds(ctx: LabContext, repo: str, digest: str) -> bool:
+    """Whether the registry holds the manifest `repo@digest` (a registry that cannot be asked raises:
+    the check's result is then a lab problem)."""
+    return ctx.registry().manifest_digest(repo, digest) is not None
