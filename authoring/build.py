@@ -12,6 +12,7 @@ must finish with every check passed; its outputs are then stored, which is what
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -46,9 +47,19 @@ def notebook(cells: list, lesson: str) -> nbformat.NotebookNode:
 
 
 def execute(nb: nbformat.NotebookNode, workspace: Path, timeout: int = 900) -> nbformat.NotebookNode:
-    NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(workspace)}}
-    ).execute()
+    """Run the notebook in `workspace`, its checks reading that workspace (not the one `labkit lab`
+    last opened, which the lab remembers)."""
+    saved = os.environ.get("LABKIT_WORKSPACE")
+    os.environ["LABKIT_WORKSPACE"] = str(workspace)  # the kernel nbclient starts inherits it
+    try:
+        NotebookClient(
+            nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(workspace)}}
+        ).execute()
+    finally:
+        if saved is None:
+            os.environ.pop("LABKIT_WORKSPACE", None)
+        else:
+            os.environ["LABKIT_WORKSPACE"] = saved
     return nb
 
 
