@@ -585,7 +585,10 @@ it is; and even without it, the old image can always be pulled by its digest.
     ),
     md("""
 The old image is back with no tag (`<none>`), named by its digest alone, and it still says v1;
-`stable` says v2. Whoever deployed `stable` last week and noted its digest can get exactly that image
+`stable` says v2. (The tracker at the top now shows the first exercise as *passed earlier*: `stable`
+no longer names v1's manifest, because you moved it, as the lesson asked.)
+
+Whoever deployed `stable` last week and noted its digest can get exactly that image
 again, whatever the tag names today.
 
 ## Pin FROM by digest
@@ -645,6 +648,153 @@ only when you change the digest, by hand or with a tool that proposes it.
     ),
 ]
 
+DISK = [
+    md("""
+# 11 · What an image is, on disk
+
+`docker images` shows an image as one line, but an image is a few files, each named by the hash of
+its content: a **manifest** (which files make the image), a **config** (the settings, and the list
+of layers) and the **layers** themselves (tars of files). `docker save` writes them into one tar
+you can unpack and read; `docker load` reads them back; a registry stores the same files. This
+lesson opens one up, loads it back, and pushes one name that holds an image for two kinds of
+machine. About 20 minutes.
+"""),
+    ready(),
+    md("""
+## Save an image, unpack it
+
+The next cell builds the lesson's image, `postcard:v1`: `busybox` plus two layers of its own, a
+file copied in and a file a `RUN` wrote.
+"""),
+    *exercise(
+        "disk.saved",
+        "!docker save -o postcard.tar postcard:v1",
+        "!mkdir -p postcard-saved && tar -xf postcard.tar -C postcard-saved && ls postcard-saved",
+        setup=(
+            "%%bash\nmkdir -p postcard\necho 'Greetings from the image on disk' > postcard/card.txt\n"
+            "printf \"FROM busybox\\nCOPY card.txt /card.txt\\nRUN echo 'stamped at the post office' > /stamp.txt\\n\" "
+            "> postcard/Dockerfile\ndocker build -q -t postcard:v1 postcard"
+        ),
+    ),
+    md("""
+## Read it
+
+`manifest.json` names the config file and the layer files, bottom layer first. The config is JSON:
+the image's settings (`Cmd`, `Env`, …), its platform, and under `rootfs.diff_ids` one hash per layer:
+"""),
+    code(
+        "import json, pathlib\n\n"
+        'saved = pathlib.Path("postcard-saved")\n'
+        'manifest = json.loads((saved / "manifest.json").read_text())[0]\n'
+        'config = json.loads((saved / manifest["Config"]).read_text())\n'
+        'print("config:", manifest["Config"])\n'
+        'print("platform:", config["os"] + "/" + config["architecture"])\n'
+        'for file, diff_id in zip(manifest["Layers"], config["rootfs"]["diff_ids"]):\n'
+        '    print("layer:", file, "\\n   diff id:", diff_id)'
+    ),
+    md("""
+The engine lists the same diff ids for the image (`RootFS.Layers`): they are what an image's layers
+*are*, on every engine.
+"""),
+    code("%%bash\ndocker image inspect --format '{{range .RootFS.Layers}}{{println .}}{{end}}' postcard:v1"),
+    md("""
+A **diff id** is the sha256 of a layer's tar, uncompressed. The layer *file* may be compressed (gzip),
+and its name is then the hash of the compressed bytes, which is what a registry calls the layer. Check
+the top one yourself: uncompress it (`gzip -dcf` passes an uncompressed file through as it is) and hash it.
+"""),
+    code(
+        "%%bash\n"
+        "top=$(python3 -c \"import json; print(json.load(open('postcard-saved/manifest.json'))[0]['Layers'][-1])\")\n"
+        'echo "file:    $top"\n'
+        'echo "diff id: sha256:$(gzip -dcf "postcard-saved/$top" | sha256sum | cut -d\' \' -f1)"'
+    ),
+    md("""
+What the folder looks like depends on your engine:
+
+- **Engine 25 and newer** write an **OCI image layout**: `oci-layout`, `index.json`, and every file under
+  `blobs/sha256/`, named by its digest, with Docker's `manifest.json` beside them. With the **containerd
+  image store** (this lab's engine, Docker Desktop) the layers are kept as they were pulled, compressed;
+  `index.json` points to the image's index or manifest, whose digest is the image ID.
+- **Older engines** (Engine 20.10) write only Docker's own format: `manifest.json`, the config as
+  `<digest>.json` (that digest is the **classic store**'s image ID), and each layer as an uncompressed
+  `<folder>/layer.tar`.
+
+Either way the config names the layers by diff id, and the files hold exactly those layers.
+
+## Load it back
+
+`docker save` is how an image travels without a registry: to a machine with no network, or as a file
+attached to a bug report. `docker load` takes it back.
+"""),
+    *exercise("disk.load", "!docker rmi postcard:v1", "!docker load -i postcard.tar"),
+    code("!docker run --rm postcard:v1 cat /card.txt /stamp.txt"),
+    md("""
+## One name, two platforms
+
+An image holds programs for one kind of machine, its **platform** (`linux/amd64` for most PCs and servers,
+`linux/arm64` for Apple silicon, Raspberry Pi and many cloud machines): its config says which. A name
+like `nginx` still works everywhere because the registry holds an **index** (a manifest list) under it:
+one entry per platform, each the digest of that platform's image. `docker pull` reads the index and
+takes the entry for its machine.
+
+`docker buildx build --platform` builds for another platform than yours. A `RUN` would then need an
+emulator; an image `FROM scratch` (nothing at all) with one file copied in runs nothing while it is
+built, so the next cell's Dockerfile builds for any platform, here.
+
+Whether your engine can keep such an image itself depends on its image store:
+"""),
+    code(
+        "%%bash\n"
+        "if docker info --format '{{json .DriverStatus}}' | grep -q io.containerd.snapshotter; then\n"
+        '  echo "containerd image store: a local name can hold an index of several platforms"\n'
+        "else\n"
+        '  echo "classic image store: one platform per local name"\n'
+        "fi"
+    ),
+    md("""
+With the **containerd image store** one command builds both platforms and pushes the index. The **classic
+store** keeps one platform per name, so a multi-platform build cannot be kept there: push each platform
+under a tag of its own, then have buildx write the index in the registry from the two
+(`docker buildx imagetools create`). The solution below does whichever your engine needs.
+"""),
+    *exercise(
+        "disk.multi-platform",
+        (
+            "%%bash\n"
+            'REPO="$LABKIT_REGISTRY/$LABKIT_USER/everywhere"\n'
+            "if docker info --format '{{json .DriverStatus}}' | grep -q io.containerd.snapshotter; then\n"
+            '  docker buildx build -q --platform linux/amd64,linux/arm64 -t "$REPO:v1" --push everywhere\n'
+            "else\n"
+            "  for arch in amd64 arm64; do\n"
+            '    docker buildx build -q --platform "linux/$arch" -t "$REPO:$arch" --push everywhere\n'
+            "  done\n"
+            '  docker buildx imagetools create -t "$REPO:v1" "$REPO:amd64" "$REPO:arm64"\n'
+            "fi"
+        ),
+        setup=(
+            "%%bash\n"
+            'docker login "$LABKIT_REGISTRY" -u "$LABKIT_USER" --password-stdin < "$LABKIT_PASSWORD_FILE"\n'
+            "mkdir -p everywhere\necho 'Hello from any machine' > everywhere/hello.txt\n"
+            "printf 'FROM scratch\\nCOPY hello.txt /hello.txt\\n' > everywhere/Dockerfile\ncat everywhere/Dockerfile"
+        ),
+    ),
+    code('%%bash\ndocker buildx imagetools inspect "$LABKIT_REGISTRY/$LABKIT_USER/everywhere:v1"'),
+    md("""
+The index lists a manifest per platform. With BuildKit's defaults you may also see entries of platform
+`unknown/unknown`: **attestations** (how the image was built), stored beside the images, never pulled as one.
+"""),
+    recap(
+        [
+            ("Write an image to a tar", "docker save -o postcard.tar postcard:v1"),
+            ("Read it back", "docker load -i postcard.tar"),
+            ("An image's diff ids", "docker image inspect --format '{{json .RootFS.Layers}}' IMAGE"),
+            ("Build and push two platforms", "docker buildx build --platform linux/amd64,linux/arm64 -t NAME --push ."),
+            ("Join pushed images in an index", "docker buildx imagetools create -t NAME:v1 NAME:amd64 NAME:arm64"),
+            ("Read an index", "docker buildx imagetools inspect NAME"),
+        ]
+    ),
+]
+
 NOTEBOOKS = {
     "00-start-here": START,
     "01-what-is-an-image": IMAGE,
@@ -656,4 +806,5 @@ NOTEBOOKS = {
     "07-push": PUSH,
     "08-capstone": CAPSTONE,
     "09-digests": DIGESTS,
+    "11-image-on-disk": DISK,
 }

@@ -44,6 +44,16 @@ SITE_DOCKERFILE = (
     "COPY index.html /usr/share/nginx/html/index.html\\n"
 )
 LOGIN = "docker login {registry} -u {user} --password-stdin < {password_file}"
+#: Lesson 11's index of two platforms: one build with the containerd image store; with the classic one
+#: (one platform per name), each platform pushed on its own, then joined in the registry.
+PUSH_EVERYWHERE = (
+    "REPO={registry}/{user}/everywhere; "
+    "if docker info --format '{{json .DriverStatus}}' | grep -q io.containerd.snapshotter; then "
+    "docker buildx build -q --platform linux/amd64,linux/arm64 -t $REPO:v1 --push {workspace}/everywhere; "
+    "else for arch in amd64 arm64; do "
+    "docker buildx build -q --platform linux/$arch -t $REPO:$arch --push {workspace}/everywhere || exit 1; done; "
+    "docker buildx imagetools create -t $REPO:v1 $REPO:amd64 $REPO:arm64; fi"
+)
 
 
 SOLUTIONS: dict[str, Solution] = {
@@ -173,4 +183,13 @@ SOLUTIONS: dict[str, Solution] = {
             "docker build -t greeting-app:v2 {workspace}/greeting-app",
         )
     ),
+    # 11-image-on-disk
+    "disk.saved": Solution(
+        (
+            "docker save -o {workspace}/postcard.tar postcard:v1",
+            "mkdir -p {workspace}/postcard-saved && tar -xf {workspace}/postcard.tar -C {workspace}/postcard-saved",
+        )
+    ),
+    "disk.load": Solution(("docker rmi postcard:v1", "docker load -i {workspace}/postcard.tar")),
+    "disk.multi-platform": Solution((PUSH_EVERYWHERE,)),
 }

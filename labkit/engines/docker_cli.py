@@ -3,8 +3,11 @@
 A managed lab runs an engine that labkit unpacked: its docker CLI goes first on PATH, and the
 lab's client configuration (DOCKER_CONFIG: the one set where labkit runs, else a folder of the
 lab's own, never ~/.docker) names the folder of its buildx plugin (`cliPluginsExtraDirs`), so
-`docker build` there is BuildKit's, as with Docker Engine 28 at home. The rest of that
-config.json (a `docker login`'s credentials) is left as it is.
+`docker build` there is BuildKit's, as with Docker Engine 28 at home. An installed engine older
+than 23 (LABKIT_DOCKERD's 20.10) is offered the cached engine's buildx plugin the same way, for
+`docker buildx` (a multi-platform push, lesson 11), while `docker build` stays the legacy builder
+that engine's own CLI used (DOCKER_BUILDKIT=0, as Docker CE 20.10 came: buildx bundled, not the
+default). The rest of that config.json (a `docker login`'s credentials) is left as it is.
 """
 
 from __future__ import annotations
@@ -27,12 +30,22 @@ def config_dir(paths: LabPaths, engine: EngineState) -> Path | None:
     """The client configuration the lab's commands use; None: the docker CLI's own choice."""
     if os.environ.get("DOCKER_CONFIG"):
         return Path(os.environ["DOCKER_CONFIG"])
-    return paths.home / "docker-config" if engine.programs else None
+    return paths.home / "docker-config" if engine.programs or engine.plugins else None
+
+
+def plugin_dir(engine: EngineState) -> Path | None:
+    """The buildx plugin folder the lab offers its CLI: the unpacked engine's, else the one offered to an older one."""
+    if engine.programs:
+        return Path(engine.programs) / "usr/libexec/docker/cli-plugins"
+    return Path(engine.plugins) if engine.plugins else None
 
 
 def variables(paths: LabPaths, engine: EngineState, base_path: str | None = None) -> dict[str, str]:
-    """PATH and DOCKER_CONFIG for a process that should run the lab's own docker CLI."""
+    """PATH and DOCKER_CONFIG for a process that should run the lab's own docker CLI (for an older engine
+    offered buildx: DOCKER_CONFIG, and DOCKER_BUILDKIT=0 for the legacy `docker build` it had)."""
     if not engine.programs:
+        if engine.plugins:
+            return {"DOCKER_CONFIG": str(config_dir(paths, engine)), "DOCKER_BUILDKIT": "0"}
         return {}
     root = Path(engine.programs)
     ours = [str(root / "usr/sbin"), str(root / "usr/bin")]
@@ -43,9 +56,10 @@ def variables(paths: LabPaths, engine: EngineState, base_path: str | None = None
 
 def offer_plugins(folder: Path | None, engine: EngineState) -> None:
     """Name the unpacked engine's CLI plugins (buildx) in the client configuration in `folder`."""
-    if folder is None or not engine.programs:
+    offered = plugin_dir(engine)
+    if folder is None or offered is None:
         return
-    plugins = str(Path(engine.programs) / "usr/libexec/docker/cli-plugins")
+    plugins = str(offered)
 
     def change(config: dict) -> None:
         extra = [
@@ -117,7 +131,7 @@ def builder(paths: LabPaths, engine: EngineState) -> str:
     """What `docker build` uses with the lab's CLI: BuildKit where the CLI finds its buildx plugin (in
     its configuration's folder, the folders that configuration names, or the system's), else the
     legacy builder, which today's CLI calls deprecated. Read from the files, not by running docker."""
-    if os.environ.get("DOCKER_BUILDKIT") == "0":
+    if os.environ.get("DOCKER_BUILDKIT") == "0" or (engine.plugins and not engine.programs):
         return "legacy builder"
     folder = config_dir(paths, engine) or docker_config_dir()
     try:

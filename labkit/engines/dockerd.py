@@ -113,6 +113,7 @@ def current(
         store=previous.store,
         version=previous.version,
         programs=previous.programs,
+        plugins=previous.plugins,
     )
 
 
@@ -210,6 +211,7 @@ def _start(
         store=store if engine and engine.current else "classic",
         version=version,
         programs=str(engine.root) if engine and engine.root else "",
+        plugins=str(engine.plugins) if engine and not engine.root and engine.plugins else "",
     )
 
 

@@ -46,6 +46,8 @@ BINARIES = (
     "usr/libexec/docker/cli-plugins/docker-buildx",
 )
 FETCH_TIMEOUT = 600
+#: The first Engine whose CLI builds with BuildKit (buildx) by default; an older one's built with the legacy builder.
+BUILDX_DEFAULT = 23
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class FetchedEngine:
     version: str
     root: Path | None = None
     program: str = ""  # an installed dockerd named by LABKIT_DOCKERD
+    plugins: Path | None = None  # for that one, where older than 23: the cached engine's buildx plugin folder
 
     @property
     def dockerd(self) -> str:
@@ -74,7 +77,7 @@ class FetchedEngine:
 
     @property
     def cli_plugins(self) -> Path | None:
-        return self.root / "usr/libexec/docker/cli-plugins" if self.root else None
+        return self.root / "usr/libexec/docker/cli-plugins" if self.root else self.plugins
 
     def path(self, base: str) -> str:
         return os.pathsep.join([*map(str, self.bin_dirs), base]) if self.bin_dirs else base
@@ -160,7 +163,9 @@ def at_hand(cache: Path) -> FetchedEngine | None:
     """The engine to run without fetching one: LABKIT_DOCKERD's, an installed current one, the cached one."""
     chosen = os.environ.get("LABKIT_DOCKERD")
     if chosen:
-        return FetchedEngine(dockerd_version(chosen), None, chosen)
+        version = dockerd_version(chosen)
+        spare = cached(cache) if major(version) < BUILDX_DEFAULT else None
+        return FetchedEngine(version, None, chosen, spare.cli_plugins if spare else None)
     return installed() or cached(cache)
 
 

@@ -28,6 +28,9 @@ class EngineState:
     store: str = ""  # a managed engine's image store: "containerd" or "classic"
     version: str = ""  # a managed engine's dockerd, when it is a current one fetched or found by labkit
     programs: str = ""  # the folder that engine was unpacked in ("" for an installed dockerd)
+    #: A buildx plugin folder offered to an installed engine older than 23 (LABKIT_DOCKERD's), whose own CLI had
+    #: none: `docker buildx` works, and `docker build` stays that engine's legacy builder (DOCKER_BUILDKIT=0).
+    plugins: str = ""
 
 
 @dataclass

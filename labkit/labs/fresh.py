@@ -100,8 +100,9 @@ class FreshLab:
             "LABKIT_HOME": str(self.paths.home),
             "DOCKER_CONFIG": str(self.docker_config),
         }
-        if self.state.engine.programs:  # the engine's own docker CLI first, as a learner's kernel has it
-            variables["PATH"] = docker_cli.variables(self.paths, self.state.engine, base.get("PATH"))["PATH"]
+        # the engine's own docker CLI first (or an older engine's legacy `docker build`), as a learner's kernel has it
+        cli = docker_cli.variables(self.paths, self.state.engine, base.get("PATH"))
+        variables.update({k: v for k, v in cli.items() if k != "DOCKER_CONFIG"})
         return jupyter.environment(variables, self.workspace, base)
 
     def _sandboxed_env(self) -> dict[str, str]:

@@ -127,3 +127,39 @@ def test_the_builder_is_told_from_where_the_cli_finds_its_plugins(tmp_path, monk
     assert docker_cli.builder(paths, engine) == "BuildKit"
     monkeypatch.setenv("DOCKER_BUILDKIT", "0")
     assert docker_cli.builder(paths, engine) == "legacy builder"
+
+
+def test_an_older_installed_engine_gets_the_cached_buildx_and_keeps_its_legacy_build(tmp_path, monkeypatch):
+    """LABKIT_DOCKERD's 20.10 (the classic store): `docker buildx` works (lesson 11's multi-platform push)
+    with the cached engine's plugin, and `docker build` stays the legacy builder its own CLI used."""
+    from labkit.engines import docker_cli
+    from labkit.home import EngineState, LabPaths
+
+    monkeypatch.delenv("DOCKER_CONFIG", raising=False)
+    monkeypatch.delenv("DOCKER_BUILDKIT", raising=False)
+    cache = tmp_path / "cache"
+    root = _unpacked(cache)
+    old = tmp_path / "dockerd-20"
+    old.write_text("#!/bin/sh\necho 'Docker version 20.10.24+dfsg1, build 5d6db84'\n")
+    old.chmod(0o755)
+    monkeypatch.setenv("LABKIT_DOCKERD", str(old))
+    chosen = fetched.at_hand(cache)
+    assert chosen.program == str(old) and chosen.root is None
+    assert chosen.cli_plugins == root / "usr/libexec/docker/cli-plugins"
+
+    paths = LabPaths(home=tmp_path / "home", cache=cache)
+    engine = EngineState(version="", plugins=str(chosen.cli_plugins))
+    assert docker_cli.variables(paths, engine) == {
+        "DOCKER_CONFIG": str(paths.home / "docker-config"),
+        "DOCKER_BUILDKIT": "0",
+    }
+    docker_cli.offer_plugins(docker_cli.config_dir(paths, engine), engine)
+    written = json.loads((paths.home / "docker-config" / "config.json").read_text())
+    assert written["cliPluginsExtraDirs"] == [str(root / "usr/libexec/docker/cli-plugins")]
+    assert docker_cli.builder(paths, engine) == "legacy builder"
+
+    current = tmp_path / "dockerd-28"
+    current.write_text(f"#!/bin/sh\necho 'Docker version {VERSION}, build 0000000'\n")
+    current.chmod(0o755)
+    monkeypatch.setenv("LABKIT_DOCKERD", str(current))
+    assert fetched.at_hand(cache).cli_plugins is None  # a current one's own CLI has its buildx

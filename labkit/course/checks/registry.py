@@ -210,3 +210,73 @@ def holds(ctx: LabContext, repo: str, digest: str) -> bool:
     """Whether the registry holds the manifest `repo@digest` (a registry that cannot be asked raises:
     the check's result is then a lab problem)."""
     return ctx.registry().manifest_digest(repo, digest) is not None
+
+
+def _platform(entry: dict) -> str:
+    found = entry.get("platform") or {}
+    words = "/".join(str(found.get(k)) for k in ("os", "architecture") if found.get(k))
+    return f"{words}/{found['variant']}" if found.get("variant") else words
+
+
+def _config_platform(client, repo: str, manifest: dict | None) -> str:
+    """What an image manifest's configuration says its platform is ("linux/arm64"); "" when unread."""
+    digest = ((manifest or {}).get("config") or {}).get("digest")
+    try:
+        config = json.loads(client.blob(repo, digest)) if digest else {}
+    except ValueError:
+        return ""
+    return _platform({"platform": config}) if isinstance(config, dict) else ""
+
+
+def index_for(ctx: LabContext, repo: str, tag: str, wanted: tuple[str, ...], how: str) -> CheckResult:
+    """The registry's `repo:tag` is an index (an OCI image index or a Docker manifest list) naming an image
+    for each platform of `wanted` ("linux/amd64", …), each image's own configuration saying that platform.
+    Entries of no platform (BuildKit's attestations, `unknown/unknown`) are not images, and do not count.
+    `how` says how to push one."""
+    expected = f"{repo}:{tag}, an index of {', '.join(wanted)}"
+    try:
+        client = ctx.registry()
+        top = client.manifest(repo, tag)
+        if top is None:
+            return CheckResult.fail(f"The registry has no {repo}:{tag} yet: {how}.", f"no {repo}:{tag}", expected)
+        if "manifests" not in top:
+            one = _config_platform(client, repo, top) or "one platform"
+            return CheckResult.fail(
+                (f"The registry's {repo}:{tag} is one image, for {one}, not an index of images: {how}."),
+                f"one image ({one})",
+                expected,
+            )
+        entries = {_platform(m): m for m in top.get("manifests") or [] if _platform(m) not in ("", "unknown/unknown")}
+        missing = [p for p in wanted if p not in entries]
+        if missing:
+            return CheckResult.fail(
+                (
+                    f"The registry's {repo}:{tag} is an index of {', '.join(entries) or 'no image'}: it has no image "
+                    f"for {', '.join(missing)}. {how[0].upper()}{how[1:]}."
+                ),
+                ", ".join(entries) or "empty index",
+                expected,
+            )
+        for platform in wanted:
+            said = _config_platform(client, repo, client.manifest(repo, entries[platform]["digest"]))
+            if said != platform:
+                return CheckResult.fail(
+                    (
+                        f"The index names an image for {platform}, but that image's configuration says "
+                        f"{said or 'nothing'}: build it for that platform (`--platform {platform}`), push it, and "
+                        "make the index again."
+                    ),
+                    f"{platform} entry configured for {said or 'nothing'}",
+                    expected,
+                )
+    except LabkitError as e:
+        return CheckResult.error(str(e))
+    digest = client.manifest_digest(repo, tag) or ""
+    return CheckResult.ok(
+        (
+            f"The registry's {repo}:{tag} is an index ({digest[:19]}…) of {len(wanted)} images, "
+            f"{' and '.join(wanted)}, each configured for its platform: `docker pull` takes the one for its machine."
+        ),
+        ", ".join(entries),
+        expected,
+    )

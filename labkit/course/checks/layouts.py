@@ -1,0 +1,157 @@
+"""An image as files: what `docker save` wrote, unpacked into a folder of the workspace.
+
+Two formats, by engine: Engine 25 and newer write an OCI image layout (`oci-layout`, `index.json`,
+every file a blob named by its digest under `blobs/sha256/`) and, beside it, Docker's
+`manifest.json`; older engines (20.10) write only Docker's format (`manifest.json`, the config as
+`<digest>.json`, each layer as `<folder>/layer.tar`). Both have `manifest.json`, which names the
+config and the layer files in order: what is read here. A layer file is a tar, compressed (gzip or
+zstd, as the containerd store keeps what it pulled) or not (the classic store); its diff id is the
+sha256 of the uncompressed tar, whatever the file is named.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .._context import LabContext
+from .._results import CheckResult
+from . import images
+
+CHUNK = 1 << 20
+#: Layer files already hashed: (path, size, mtime) → diff id; a tracker re-checks on every event.
+_DIFF_IDS: dict[tuple[str, int, int], str] = {}
+
+
+@dataclass(frozen=True)
+class Saved:
+    """One image of a saved folder, as its manifest.json has it."""
+
+    oci: bool  # an OCI image layout (index.json, oci-layout), not only Docker's older format
+    tags: tuple[str, ...]
+    config_file: str  # relative to the folder
+    config: dict
+    layer_files: tuple[str, ...]
+    problems: tuple[str, ...] = field(default=())  # what is missing or does not add up, in words
+
+    @property
+    def diff_ids(self) -> list[str]:
+        return list((self.config.get("rootfs") or {}).get("diff_ids") or [])
+
+    @property
+    def format(self) -> str:
+        return (
+            "an OCI image layout (index.json, blobs/sha256/…) with Docker's manifest.json"
+            if self.oci
+            else (
+                "Docker's older archive format (manifest.json, the config as a .json file, each layer a layer.tar): "
+                "what engines before 25 write"
+            )
+        )
+
+
+def _inside(folder: Path, name: str) -> Path | None:
+    """`name` (from a manifest: a learner's file) as a path in `folder`, never outside it."""
+    path = (folder / name).resolve()
+    return path if path.is_relative_to(folder.resolve()) and path.is_file() else None
+
+
+def diff_id(path: Path) -> str:
+    """sha256 of the layer's uncompressed tar (gzip'd or not; a zstd one reads as its bytes)."""
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIFF_IDS:
+        digest = hashlib.sha256()
+        with path.open("rb") as raw:
+            compressed = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            stream = gzip.GzipFile(fileobj=raw) if compressed else raw
+            for chunk in iter(lambda: stream.read(CHUNK), b""):
+                digest.update(chunk)
+        if len(_DIFF_IDS) > 256:
+            _DIFF_IDS.clear()
+        _DIFF_IDS[key] = "sha256:" + digest.hexdigest()
+    return _DIFF_IDS[key]
+
+
+def read(folder: Path, tag: str) -> Saved | str:
+    """The image `tag` (else the folder's only one) of a saved folder; a sentence when it cannot be read."""
+    try:
+        entries = json.loads((folder / "manifest.json").read_text())
+    except FileNotFoundError:
+        return f"{folder.name} has no manifest.json"
+    except (OSError, ValueError) as e:
+        return f"{folder.name}/manifest.json cannot be read ({e.__class__.__name__})"
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries) or not entries:
+        return f"{folder.name}/manifest.json is not a list of images"
+    full = tag if ":" in tag.rsplit("/", 1)[-1] else f"{tag}:latest"
+    mine = [e for e in entries if full in (e.get("RepoTags") or [])] or (entries if len(entries) == 1 else [])
+    if not mine:
+        return f"{folder.name}/manifest.json names no image {tag}"
+    entry = mine[0]
+    config_name, layers = str(entry.get("Config") or ""), [str(x) for x in entry.get("Layers") or []]
+    config_path = _inside(folder, config_name)
+    if config_path is None:
+        return f"{folder.name} has no file {config_name or '(no Config in manifest.json)'}"
+    try:
+        config = json.loads(config_path.read_bytes())
+    except ValueError:
+        return f"{folder.name}/{config_name} is not a JSON configuration"
+    problems = []
+    named = config_path.name.removesuffix(".json")
+    if hashlib.sha256(config_path.read_bytes()).hexdigest() != named:
+        problems.append(f"{config_name} does not hash to its own name any more (it was changed)")
+    diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
+    if len(diff_ids) != len(layers):
+        problems.append(f"the config lists {len(diff_ids)} diff ids and manifest.json {len(layers)} layer files")
+    for name, want in zip(layers, diff_ids):
+        path = _inside(folder, name)
+        if path is None:
+            problems.append(f"the layer file {name} is missing")
+        elif diff_id(path) != want:
+            problems.append(f"the layer file {name} does not uncompress to its diff id {want[:19]}…")
+    oci = (folder / "index.json").is_file() and (folder / "oci-layout").is_file()
+    tags = tuple(entry.get("RepoTags") or ())
+    return Saved(oci, tags, config_name, config if isinstance(config, dict) else {}, tuple(layers), tuple(problems))
+
+
+def holds_image(ctx: LabContext, folder_name: str, ref: str, how: str) -> CheckResult:
+    """The workspace's `folder_name` is `docker save` of `ref`, unpacked: a config whose diff ids are the
+    engine's layers of `ref`, every layer file there and uncompressing to its diff id. `how` says how to
+    make it."""
+    expected = f"{folder_name}/: {ref} saved and unpacked, every layer matching its diff id"
+    layers = images.layers(ctx, ref) if ctx.engine.images.id(ref) else None
+    if layers is None:
+        return CheckResult.fail(f"There is no image {ref} in your engine: run the cell that builds it.", "", expected)
+    folder = ctx.workspace / folder_name
+    if not folder.is_dir():
+        return CheckResult.fail(f"There is no folder {folder_name} yet: {how}.", f"no {folder_name}/", expected)
+    saved = read(folder, ref)
+    if isinstance(saved, str):
+        return CheckResult.fail(f"{saved}: {how}.", saved, expected)
+    if saved.diff_ids != layers:
+        return CheckResult.fail(
+            (
+                f"{folder_name} holds another image than your {ref}: its config lists {len(saved.diff_ids)} layers, "
+                f"not {ref}'s {len(layers)} (built again since?). Save it again and unpack it: {how}."
+            ),
+            f"{len(saved.diff_ids)} other layers",
+            expected,
+        )
+    if saved.problems:
+        return CheckResult.fail(
+            f"{folder_name} is not whole: {'; '.join(saved.problems)}. Unpack the saved tar again: {how}.",
+            "; ".join(saved.problems),
+            expected,
+        )
+    return CheckResult.ok(
+        (
+            f"{folder_name} is {ref}, as files: {saved.format}. Its config, {saved.config_file}, lists "
+            f"{len(layers)} diff ids, and each layer file uncompresses to its own."
+        ),
+        f"{'OCI layout' if saved.oci else 'Docker archive'}, {len(layers)} layers",
+        expected,
+    )
