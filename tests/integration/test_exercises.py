@@ -6,6 +6,7 @@ Each lesson starts from `labkit reset` of the whole course, as a learner startin
 
 from __future__ import annotations
 
+import json
 import re
 import tarfile
 
@@ -213,4 +214,76 @@ def test_digests_builds_made_before_the_pin_are_told_to_rebuild(lab, ctx, lesson
     assert result.status == "failed", result
     assert result.feedback.startswith("greeting-app:v1 is built on what stable names now"), result
     shell(lab, ctx, (solution[1], solution[6]))
+    assert run_check(ctx, third.id).passed
+
+
+def _disk_until(lab, ctx, count: int) -> list:
+    """The image-on-disk lesson's first `count` exercises done (setup and solution), from its reset."""
+    exercises = catalog.lesson("disk")
+    for exercise in exercises[:count]:
+        shell(lab, ctx, exercise.setup + SOLUTIONS[exercise.id].commands)
+    return exercises
+
+
+def test_disk_a_saved_folder_of_another_build_or_changed_by_hand_is_told_to_save_again(lab, ctx, lesson_reset):
+    lesson_reset("disk")
+    first = catalog.lesson("disk")[0]
+    shell(lab, ctx, first.setup + SOLUTIONS[first.id].commands)
+    saved = ctx.workspace / "postcard-saved"
+    manifest = json.loads((saved / "manifest.json").read_text())[0]
+    top = saved / manifest["Layers"][-1]
+    kept = top.read_bytes()
+    top.chmod(0o644)
+    top.write_bytes(kept[:-512])  # a layer file cut short
+    result = run_check(ctx, first.id)
+    assert result.status == "failed" and "is not whole" in result.feedback, result
+    assert "does not uncompress to its diff id" in result.feedback, result
+    top.write_bytes(kept)
+    assert run_check(ctx, first.id).passed
+
+    (ctx.workspace / "postcard" / "card.txt").write_text("Another card\n")
+    shell(lab, ctx, first.setup[-1:])  # postcard:v1 built again: other layers than the saved ones
+    result = run_check(ctx, first.id)
+    assert result.status == "failed" and result.feedback.startswith("postcard-saved holds another image"), result
+    shell(lab, ctx, ("rm -rf {workspace}/postcard-saved", *SOLUTIONS[first.id].commands))
+    assert run_check(ctx, first.id).passed
+
+
+def test_disk_a_load_over_the_image_still_there_is_told_to_remove_it_first(lab, ctx, lesson_reset):
+    lesson_reset("disk")
+    second = _disk_until(lab, ctx, 1)[1]
+    lab.docker("load", "-i", str(ctx.workspace / "postcard.tar"))
+    result = run_check(ctx, second.id)
+    assert result.status == "failed", result
+    assert result.feedback.startswith("You loaded postcard.tar while postcard:v1 was still in your engine"), result
+    shell(lab, ctx, SOLUTIONS[second.id].commands)
+    assert run_check(ctx, second.id).passed
+
+
+def test_disk_one_image_or_an_index_of_one_platform_is_told_what_the_index_lacks(lab, ctx, lesson_reset):
+    """everywhere:v1 pushed as one image (a plain build and push), then as an index of linux/amd64 alone."""
+    lesson_reset("disk")
+    third = catalog.lesson("disk")[2]
+    shell(lab, ctx, third.setup)
+    name = f"{ctx.registry_address}/{ctx.user}/everywhere"
+    shell(lab, ctx, (f"docker build -q -t {name}:v1 {{workspace}}/everywhere", f"docker push -q {name}:v1"))
+    result = run_check(ctx, third.id)
+    assert result.status == "failed", result
+    if ctx.engine.info().store == "containerd":  # BuildKit's default attestation makes even one platform an index
+        assert "is an index of linux/amd64: it has no image for linux/arm64" in result.feedback, result
+    else:
+        assert result.feedback.startswith(f"The registry's {ctx.user}/everywhere:v1 is one image, for linux/"), result
+        assert "classic store, which holds one platform per name" in result.feedback, result
+    shell(
+        lab,
+        ctx,
+        (
+            f"docker buildx build -q --platform linux/amd64 -t {name}:amd64 --push {{workspace}}/everywhere",
+            f"docker buildx imagetools create -t {name}:v1 {name}:amd64",
+        ),
+    )
+    result = run_check(ctx, third.id)
+    assert result.status == "failed", result
+    assert "it has no image for linux/arm64" in result.feedback, result
+    shell(lab, ctx, SOLUTIONS[third.id].commands)
     assert run_check(ctx, third.id).passed

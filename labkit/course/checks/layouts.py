@@ -41,17 +41,6 @@ class Saved:
     def diff_ids(self) -> list[str]:
         return list((self.config.get("rootfs") or {}).get("diff_ids") or [])
 
-    @property
-    def format(self) -> str:
-        return (
-            "an OCI image layout (index.json, blobs/sha256/…) with Docker's manifest.json"
-            if self.oci
-            else (
-                "Docker's older archive format (manifest.json, the config as a .json file, each layer a layer.tar): "
-                "what engines before 25 write"
-            )
-        )
-
 
 def _inside(folder: Path, name: str) -> Path | None:
     """`name` (from a manifest: a learner's file) as a path in `folder`, never outside it."""
@@ -149,9 +138,9 @@ def holds_image(ctx: LabContext, folder_name: str, ref: str, how: str) -> CheckR
         )
     return CheckResult.ok(
         (
-            f"{folder_name} is {ref}, as files: {saved.format}. Its config, {saved.config_file}, lists "
-            f"{len(layers)} diff ids, and each layer file uncompresses to its own."
+            f"{folder_name} is {ref}, as files: manifest.json names its config and {len(layers)} layer files, the "
+            f"config lists {len(layers)} diff ids, and each layer file uncompresses to its own."
         ),
-        f"{'OCI layout' if saved.oci else 'Docker archive'}, {len(layers)} layers",
+        f"{len(layers)} layers, each matching its diff id",
         expected,
     )

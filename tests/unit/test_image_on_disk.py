@@ -1,0 +1,95 @@
+"""Lesson 11's reading of a saved image (labkit.course.checks.layouts): both formats `docker save`
+writes, hashed as an engine hashes them, and a folder a learner changed or aimed outside itself."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+from pathlib import Path
+
+from labkit.course.checks import layouts
+
+
+def _layer(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+LAYERS = [_layer({"bin/sh": b"a shell"}), _layer({"card.txt": b"Greetings\n"})]
+DIFF_IDS = [f"sha256:{_sha(layer)}" for layer in LAYERS]
+CONFIG = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": DIFF_IDS}})
+
+
+def _classic(folder: Path) -> None:
+    """Docker's older format (Engine 20.10): <digest>.json, <folder>/layer.tar uncompressed."""
+    config = CONFIG.encode()
+    (folder / f"{_sha(config)}.json").write_bytes(config)
+    names = []
+    for i, layer in enumerate(LAYERS):
+        (folder / f"l{i}").mkdir(parents=True)
+        (folder / f"l{i}" / "layer.tar").write_bytes(layer)
+        names.append(f"l{i}/layer.tar")
+    manifest = [{"Config": f"{_sha(config)}.json", "RepoTags": ["postcard:v1"], "Layers": names}]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _oci(folder: Path) -> None:
+    """Engine 25+: an OCI layout, every file a blob named by its digest, layers gzip'd (the containerd store)."""
+    blobs = folder / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    config = CONFIG.encode()
+    (blobs / _sha(config)).write_bytes(config)
+    names = []
+    for layer in LAYERS:
+        packed = gzip.compress(layer)
+        (blobs / _sha(packed)).write_bytes(packed)
+        names.append(f"blobs/sha256/{_sha(packed)}")
+    manifest = [{"Config": f"blobs/sha256/{_sha(config)}", "RepoTags": ["postcard:v1"], "Layers": names}]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "index.json").write_text("{}")
+    (folder / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+
+
+def test_both_formats_read_as_the_same_image(tmp_path):
+    for make, oci in ((_classic, False), (_oci, True)):
+        folder = tmp_path / make.__name__
+        folder.mkdir()
+        make(folder)
+        saved = layouts.read(folder, "postcard:v1")
+        assert not isinstance(saved, str), saved
+        assert saved.oci is oci and saved.diff_ids == DIFF_IDS and saved.problems == ()
+
+
+def test_a_changed_layer_or_config_is_a_problem_named(tmp_path):
+    _oci(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())[0]
+    (tmp_path / manifest["Layers"][1]).write_bytes(gzip.compress(_layer({"card.txt": b"forged\n"})))
+    config = tmp_path / manifest["Config"]
+    config.write_text(config.read_text() + " ")
+    saved = layouts.read(tmp_path, "postcard:v1")
+    assert any("does not hash to its own name" in p for p in saved.problems), saved.problems
+    assert any(p.startswith(f"the layer file {manifest['Layers'][1]} does not uncompress") for p in saved.problems)
+
+
+def test_names_outside_the_folder_and_broken_files_are_sentences_not_tracebacks(tmp_path):
+    assert layouts.read(tmp_path, "postcard:v1") == f"{tmp_path.name} has no manifest.json"
+    (tmp_path / "manifest.json").write_text("{not json")
+    assert "cannot be read" in layouts.read(tmp_path, "postcard:v1")
+    secret = tmp_path.parent / "secret.json"
+    secret.write_text(CONFIG)
+    (tmp_path / "manifest.json").write_text(json.dumps([{"Config": "../secret.json", "Layers": []}]))
+    assert layouts.read(tmp_path, "postcard:v1") == f"{tmp_path.name} has no file ../secret.json"
+    (tmp_path / "manifest.json").write_text(json.dumps([{"Config": "a.json"}, {"Config": "b.json"}]))
+    assert layouts.read(tmp_path, "postcard:v1") == f"{tmp_path.name}/manifest.json names no image postcard:v1"
