@@ -91,7 +91,9 @@ def how_to_push(ctx: LabContext) -> str:
         "your engine keeps images in the classic store, which holds one platform per name, so push each "
         f"platform on its own (`docker buildx build --platform linux/amd64 -t {name}:amd64 --push everywhere`, then "
         f"the same for linux/arm64 as {name}:arm64) and join them in the registry: "
-        f"`docker buildx imagetools create -t {name}:v1 {name}:amd64 {name}:arm64`"
+        f"`docker buildx imagetools create -t {name}:v1 {name}:amd64 {name}:arm64` (where `docker buildx` is not a "
+        "command, install Docker's buildx plugin: `docker-buildx-plugin` from Docker's own apt repository, or "
+        "`docker-buildx` on Debian 13 and newer)"
     )
 
 
