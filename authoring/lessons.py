@@ -648,6 +648,97 @@ only when you change the digest, by hand or with a tool that proposes it.
     ),
 ]
 
+MULTISTAGE = [
+    md("""
+# 10 · Multi-stage builds: build with tools, ship without them
+
+Making a program (or a web page) often needs tools that running it does not: a compiler, a
+converter, a package manager's lists. Installed in the image you ship, they stay there, in its
+layers, for every machine that pulls it: megabytes to download and more programs an attacker can use.
+A **multi-stage** Dockerfile builds in one stage and ships another that copies only the result.
+
+The lesson's site is a page written in Markdown (`site/index.md`); a converter, `markdown`, turns it
+into HTML, and nginx serves it. About 20 minutes.
+"""),
+    ready(),
+    md("""
+## One stage: the tools come along
+
+The next cell writes the site and `site/Dockerfile.single`, which installs the converter in the nginx
+image itself, and builds it as `site:single`. The folder also holds a `.env` with a (fake) secret,
+as many projects do: a token a deploy script reads, never meant for an image.
+"""),
+    code(
+        "%%bash\nmkdir -p site\n"
+        "printf '# My site\\n\\nWritten in **Markdown**, served as HTML by nginx.\\n' > site/index.md\n"
+        "echo 'API_TOKEN=labkit-fake-secret-never-ship-me' > site/.env\n"
+        "cat > site/Dockerfile.single <<'EOF'\nFROM nginx\n"
+        "RUN apt-get update && apt-get install -y --no-install-recommends markdown\n"
+        "COPY . /src\nRUN markdown /src/index.md > /usr/share/nginx/html/index.html\nEOF\n"
+        "docker build -q -f site/Dockerfile.single -t site:single site\ndocker history site:single | head -n 4"
+    ),
+    md("""
+The `apt-get install` layer is some 80 MB: markdown and the perl it runs on, and apt's lists. And
+`COPY . /src` put every file of the folder in the image, `.env` included:
+"""),
+    code("!docker run --rm site:single cat /src/.env"),
+    md("""
+## Two stages: the page alone
+
+Each `FROM` starts a **stage**. Name one (`AS build`), and a later stage can copy files out of it with
+`COPY --from=build`; nothing else of it reaches the image. Only the last stage is the image `docker build`
+tags.
+"""),
+    *exercise(
+        "multistage.ship-artifact",
+        (
+            "%%writefile site/Dockerfile\n"
+            "FROM debian:bookworm-slim AS build\n"
+            "RUN apt-get update && apt-get install -y --no-install-recommends markdown\n"
+            "WORKDIR /src\nCOPY . .\nRUN markdown index.md > index.html\n\n"
+            "FROM nginx\nCOPY --from=build /src/index.html /usr/share/nginx/html/index.html"
+        ),
+        "!docker build -q -t site:multi site",
+    ),
+    code("!docker images site"),
+    code('lab.show_layers("site:single", "site:multi")'),
+    md("""
+Both images start with nginx's layers. `site:single` adds the converter, perl, apt's lists and the
+whole folder; `site:multi` adds one small layer, the page. The builder stage did its work and was left
+behind (BuildKit keeps it in its build cache, for the next build; no image holds it).
+
+## What the build context sends
+
+`docker build site` first sends the folder `site` (the **build context**) to the engine, and `COPY . .`
+copies all of it. The two-stage image ships only the page, but the builder stage still had `.env` in a
+layer: in the build cache, and in any image made of that stage. `--target` builds one stage alone, as
+an image you can look into:
+"""),
+    *exercise(
+        "multistage.dockerignore",
+        "%%writefile site/.dockerignore\n.env\nDockerfile*",
+        "!docker build -q --target build -t site:build site",
+        "!docker build -q -t site:multi site",
+        before="The next cell builds the builder stage as `site:build`, and shows what its `COPY . .` brought in.",
+        setup="%%bash\ndocker build -q --target build -t site:build site\ndocker run --rm site:build ls -a /src",
+    ),
+    code("!docker run --rm site:build ls -a /src"),
+    md("""
+`.env` and the Dockerfiles never left your folder: `.dockerignore` lists, one pattern per line, what
+the build context leaves out (`*` within a folder, `**` across folders, `!` to bring a file back).
+Whatever is not sent, no instruction can copy, by mistake or not.
+"""),
+    recap(
+        [
+            ("Name a stage", "FROM debian:bookworm-slim AS build"),
+            ("Copy from a stage", "COPY --from=build /src/index.html /usr/share/nginx/html/"),
+            ("Build one stage alone", "docker build --target build -t site:build site"),
+            ("Leave files out of the context", ".dockerignore: .env"),
+            ("Compare sizes", "docker images site"),
+        ]
+    ),
+]
+
 DISK = [
     md("""
 # 11 · What an image is, on disk
@@ -745,7 +836,7 @@ Whether your engine can keep such an image itself depends on its image store:
 """),
     code(
         "%%bash\n"
-        "if docker info --format '{{json .DriverStatus}}' | grep -q io.containerd.snapshotter; then\n"
+        "if docker info --format '{{json .DriverStatus}}' | grep -q containerd.snapshotter; then\n"
         '  echo "containerd image store: a local name can hold an index of several platforms"\n'
         "else\n"
         '  echo "classic image store: one platform per local name"\n'
@@ -762,7 +853,7 @@ under a tag of its own, then have buildx write the index in the registry from th
         (
             "%%bash\n"
             'REPO="$LABKIT_REGISTRY/$LABKIT_USER/everywhere"\n'
-            "if docker info --format '{{json .DriverStatus}}' | grep -q io.containerd.snapshotter; then\n"
+            "if docker info --format '{{json .DriverStatus}}' | grep -q containerd.snapshotter; then\n"
             '  docker buildx build -q --platform linux/amd64,linux/arm64 -t "$REPO:v1" --push everywhere\n'
             "else\n"
             "  for arch in amd64 arm64; do\n"
@@ -806,5 +897,6 @@ NOTEBOOKS = {
     "07-push": PUSH,
     "08-capstone": CAPSTONE,
     "09-digests": DIGESTS,
+    "10-multi-stage": MULTISTAGE,
     "11-image-on-disk": DISK,
 }

@@ -44,11 +44,18 @@ SITE_DOCKERFILE = (
     "COPY index.html /usr/share/nginx/html/index.html\\n"
 )
 LOGIN = "docker login {registry} -u {user} --password-stdin < {password_file}"
+#: Lesson 10's two stages: the tools in the builder, the page alone in the image shipped.
+MULTI_STAGE_DOCKERFILE = (
+    "FROM debian:bookworm-slim AS build\\n"
+    "RUN apt-get update && apt-get install -y --no-install-recommends markdown\\n"
+    "WORKDIR /src\\nCOPY . .\\nRUN markdown index.md > index.html\\n\\n"
+    "FROM nginx\\nCOPY --from=build /src/index.html /usr/share/nginx/html/index.html\\n"
+)
 #: Lesson 11's index of two platforms: one build with the containerd image store; with the classic one
 #: (one platform per name), each platform pushed on its own, then joined in the registry.
 PUSH_EVERYWHERE = (
     "REPO={registry}/{user}/everywhere; "
-    "if docker info --format '{{json .DriverStatus}}' | grep -q io.containerd.snapshotter; then "
+    "if docker info --format '{{json .DriverStatus}}' | grep -q containerd.snapshotter; then "
     "docker buildx build -q --platform linux/amd64,linux/arm64 -t $REPO:v1 --push {workspace}/everywhere; "
     "else for arch in amd64 arm64; do "
     "docker buildx build -q --platform linux/$arch -t $REPO:$arch --push {workspace}/everywhere || exit 1; done; "
@@ -181,6 +188,20 @@ SOLUTIONS: dict[str, Solution] = {
             f"docker tag greeting:v3 {GREETING}:stable",
             f"docker push {GREETING}:stable",
             "docker build -t greeting-app:v2 {workspace}/greeting-app",
+        )
+    ),
+    # 10-multi-stage
+    "multistage.ship-artifact": Solution(
+        (
+            f"printf '{MULTI_STAGE_DOCKERFILE}' > {{workspace}}/site/Dockerfile",
+            "docker build -q -t site:multi {workspace}/site",
+        )
+    ),
+    "multistage.dockerignore": Solution(
+        (
+            "printf '.env\\nDockerfile*\\n' > {workspace}/site/.dockerignore",
+            "docker build -q --target build -t site:build {workspace}/site",
+            "docker build -q -t site:multi {workspace}/site",
         )
     ),
     # 11-image-on-disk

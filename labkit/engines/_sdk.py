@@ -293,6 +293,27 @@ class Images:
             for chunk in api._stream_raw_result(response, 2 * 1024 * 1024, False):
                 out.write(chunk)
 
+    def layer_files(self, ref: str) -> list[dict[str, int]]:
+        """The files each layer of `ref` holds (path: size; a whiteout `.wh.NAME` is a path too), bottom
+        layer first, read from the engine's export of the image (`docker save`) as it streams: Docker's
+        older format (`<folder>/layer.tar`) or an OCI layout (`blobs/sha256/…`, gzip'd where the
+        containerd store keeps layers so), each matched to manifest.json, which may come last. Only
+        names and sizes are kept. An image never changes, so each is read once (by id)."""
+        image_id = self.id(ref)
+        if image_id is None:
+            raise ImageMissing(ref)
+        key = (self._engine.host, image_id)
+        if key not in _LAYER_FILES:
+            api = self._engine._client.api
+            with self._engine._translated(ref):
+                response = api._get(api._url("/images/get"), params={"names": [ref]}, stream=True)
+                chunks = api._stream_raw_result(response, 1 << 20, False)
+                found = _layer_listing(_Chunks(chunks))
+            if len(_LAYER_FILES) >= 32:
+                _LAYER_FILES.pop(next(iter(_LAYER_FILES)))
+            _LAYER_FILES[key] = found
+        return _LAYER_FILES[key]
+
     def load(self, path: Path | IO[bytes]) -> list[str]:
         """Load an image archive (a file, or a stream of one); returns the names it loaded."""
         loaded: list[str] = []
@@ -306,6 +327,54 @@ class Images:
                 if text.startswith("Loaded image:"):
                     loaded.append(text.split(":", 1)[1].strip())
         return loaded
+
+
+#: Layer listings by (engine, image id): a lesson's tracker re-checks on every engine event.
+_LAYER_FILES: dict[tuple[str, str], list[dict[str, int]]] = {}
+
+
+class _Chunks(io.RawIOBase):
+    """An iterator of bytes as a readable stream (for tarfile's streaming mode)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks, self._rest = chunks, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._rest:
+            self._rest = next(self._chunks, b"")
+            if not self._rest:
+                return 0
+        size = min(len(buffer), len(self._rest))
+        buffer[:size], self._rest = self._rest[:size], self._rest[size:]
+        return size
+
+
+def _layer_listing(stream: IO[bytes]) -> list[dict[str, int]]:
+    """What each layer file of an exported image holds, in manifest.json's order (see Images.layer_files)."""
+    import json
+
+    listings: dict[str, dict[str, int]] = {}
+    manifest: list = []
+    with tarfile.open(fileobj=stream, mode="r|") as outer:
+        for member in outer:
+            if not member.isfile():
+                continue
+            handle = outer.extractfile(member)
+            if member.name == "manifest.json":
+                manifest = json.load(handle)
+                continue
+            if member.name.endswith((".json", "/json", "VERSION", "oci-layout", "repositories")):
+                continue  # a config, an index, a manifest: not a layer (nor is a blob tarfile cannot read)
+            try:
+                with tarfile.open(fileobj=handle, mode="r|*") as inner:
+                    listings[member.name] = {i.name.removeprefix("./"): i.size for i in inner if not i.isdir()}
+            except tarfile.TarError:
+                continue
+    layers = (manifest[0].get("Layers") if manifest and isinstance(manifest[0], dict) else None) or []
+    return [listings.get(name, {}) for name in layers]
 
 
 class Containers:

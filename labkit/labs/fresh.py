@@ -176,7 +176,7 @@ def _prepare_sandbox(
         seeded=seeded,
         # A submission reaches the lab's own sources only, the course's Debian packages among them;
         # where the class's store has none (a lab offline without a bundle), the sandbox keeps its way
-        # to Debian's archive, as lessons 04 and 06 need it (`class_lab` says so).
+        # to Debian's archive, as lessons 04, 06 and 10 need it (`class_lab` says so).
         packages=packages_store(cache),
         offline=course_packages_held(cache),
     )
@@ -194,7 +194,7 @@ def _prepare_sandbox(
 
 def course_packages_held(cache: Path) -> bool:
     """Whether the class's Debian package store holds what the course's containers install."""
-    return package_source.holds(packages_store(cache), package_source.COURSE_PACKAGES[0])
+    return package_source.holds_course(packages_store(cache))
 
 
 def sandbox_engine(cache: Path) -> fetched.FetchedEngine | None:

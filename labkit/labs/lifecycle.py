@@ -81,7 +81,7 @@ def _serve_packages(paths: LabPaths, state: State, docker: Engine, watcher: Watc
         state.save(paths)
         result.started.append(f"Debian package source on {state.packages.address}:{port}")
     docker_cli.offer_packages(docker_cli.config_dir(paths, state.engine), state.packages.url)
-    if package_source.holds(paths.packages_dir, package_source.COURSE_PACKAGES[0]):
+    if package_source.holds_course(paths.packages_dir):
         return []
     base = "debian:bookworm-slim"
     with watcher.step(
@@ -93,7 +93,7 @@ def _serve_packages(paths: LabPaths, state: State, docker: Engine, watcher: Watc
     if filled:
         return []
     return [
-        f"The lab holds no Debian packages for the course's containers (lessons 04 and 06 install "
+        f"The lab holds no Debian packages for the course's containers (lessons 04, 06 and 10 install "
         f"{', '.join(package_source.COURSE_PACKAGES)}), and Debian's archive did not give them ({said}): "
         "with internet, "
         "`labkit up` keeps them; offline, load a bundle made where it did (`labkit mirror load FILE`)."

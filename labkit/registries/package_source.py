@@ -1,4 +1,5 @@
-"""The lab's Debian package source: what the course's containers install (`curl`, lessons 04 and 06),
+"""The lab's Debian package source: what the course's containers install (`curl`, lessons 04 and 06;
+`markdown`, lesson 10's builder stage),
 served by the lab itself, so a class without internet gets through every lesson.
 
 An HTTP proxy for apt, run as a program of labkit's (`python -m labkit.registries.package_source`). The lab's
@@ -34,8 +35,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-#: What the course's containers install with apt (lessons 04 and 06, their Dockerfiles and `docker run`).
-COURSE_PACKAGES = ("curl",)
+#: What the course's containers install with apt (lessons 04 and 06, their Dockerfiles and `docker run`;
+#: lesson 10's builder stage: markdown, and the perl it brings).
+COURSE_PACKAGES = ("curl", "markdown")
 #: An apt archive's files: its indices (mutable) and its packages (never changed once published).
 ARCHIVE = re.compile(r"^/(?:[\w.+~-]+/)*(?P<kind>dists|pool)/")
 UPSTREAM_TIMEOUT = 15
@@ -71,6 +73,11 @@ def immutable(path: str) -> bool:
 def holds(store: Path, package: str) -> bool:
     """Whether the store holds a .deb of `package` (filled, or loaded from a bundle)."""
     return any(store.glob(f"*/**/pool/**/{package}_*.deb"))
+
+
+def holds_course(store: Path) -> bool:
+    """Whether the store holds every package of COURSE_PACKAGES (a store filled before one was added does not)."""
+    return all(holds(store, package) for package in COURSE_PACKAGES)
 
 
 # --- the program, as the lab runs it ------------------------------------------------------------

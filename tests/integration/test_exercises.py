@@ -287,3 +287,53 @@ def test_disk_one_image_or_an_index_of_one_platform_is_told_what_the_index_lacks
     assert "it has no image for linux/arm64" in result.feedback, result
     shell(lab, ctx, SOLUTIONS[third.id].commands)
     assert run_check(ctx, third.id).passed
+
+
+MULTI_STAGE_BUILDER = (
+    "FROM debian:bookworm-slim AS build\n"
+    "RUN apt-get update && apt-get install -y --no-install-recommends markdown\n"
+    "WORKDIR /src\nCOPY . .\nRUN markdown index.md > index.html\n\nFROM nginx\n"
+    "COPY --from=build /src/index.html /usr/share/nginx/html/index.html\n"
+)
+
+
+@pytest.mark.parametrize(
+    "final, said",
+    [
+        ("single", "site:multi carries the tool that made the page (usr/bin/markdown among"),
+        ("COPY . /usr/share/nginx/html/\n", "site:multi ships the build context's own files,"),
+        ("COPY --from=build /usr/bin/markdown /usr/local/bin/markdown\n", "the builder's tools were copied across"),
+    ],
+    ids=["single-stage", "copy-the-folder", "tools-copied-across"],
+)
+def test_multistage_near_misses_are_named(lab, ctx, lesson_reset, final, said):
+    """A site:multi built in one stage, with the whole folder (and its .env) copied into the final stage, or
+    with the builder's converter copied across: each told what it ships and how to ship the page alone."""
+    lesson_reset("multistage")
+    first = catalog.lesson("multistage")[0]
+    shell(lab, ctx, first.setup)
+    site = ctx.workspace / "site"
+    if final == "single":
+        (site / "Dockerfile").write_text((site / "Dockerfile.single").read_text())
+    else:
+        (site / "Dockerfile").write_text(MULTI_STAGE_BUILDER + final)
+    shell(lab, ctx, ("docker build -q -t site:multi {workspace}/site",))
+    result = run_check(ctx, first.id)
+    assert result.status == "failed" and said in result.feedback, result
+    if final.startswith("COPY . "):
+        assert "usr/share/nginx/html/.env, the secret (anyone who pulls the image can read it)" in result.feedback
+    shell(lab, ctx, SOLUTIONS[first.id].commands)
+    assert run_check(ctx, first.id).passed
+
+
+def test_multistage_a_dockerignore_written_after_the_build_is_told_to_rebuild(lab, ctx, lesson_reset):
+    lesson_reset("multistage")
+    first, second = catalog.lesson("multistage")
+    shell(lab, ctx, first.setup + SOLUTIONS[first.id].commands + second.setup)
+    solution = SOLUTIONS[second.id].commands
+    shell(lab, ctx, solution[:1])  # .dockerignore written, nothing built since
+    result = run_check(ctx, second.id)
+    assert result.status == "failed", result
+    assert result.feedback.startswith("site:build still holds src/.env: it was built before your .dockerignore"), result
+    shell(lab, ctx, solution[1:])
+    assert run_check(ctx, second.id).passed

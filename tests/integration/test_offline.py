@@ -59,7 +59,7 @@ def closed(lab):
 
 
 @pytest.mark.course  # on both engines: BuildKit and the legacy builder both pass the proxy on
-def test_lessons_04_and_06_install_curl_from_the_lab_with_debian_out_of_reach(lab, ctx, closed):
+def test_lessons_04_06_and_10_install_from_the_lab_with_debian_out_of_reach(lab, ctx, closed):
     direct = lab.docker(
         "run",
         "--rm",
@@ -88,7 +88,7 @@ def test_lessons_04_and_06_install_curl_from_the_lab_with_debian_out_of_reach(la
         check=False,
     )
     assert "404" in fresh.stdout + fresh.stderr  # nor can the package source: what it does not hold is not there
-    for name in ("04-layers", "06-try-it"):
+    for name in ("04-layers", "06-try-it", "10-multi-stage"):  # curl; markdown and its perl
         notebook = REPO / "notebooks" / f"{name}.ipynb"
         shutil.copy(notebook, ctx.workspace / notebook.name)
         reset(ctx)
@@ -156,4 +156,5 @@ def test_a_machine_with_no_network_gets_everything_from_a_bundle(lab, tmp_path):
         "nginx:latest",
     ]
     assert (cache / "packages").is_dir() and any((cache / "packages").rglob("curl_*.deb"))
+    assert any((cache / "packages").rglob("markdown_*.deb"))  # lesson 10's builder stage, offline
     assert "built from Debian packages" not in done.stdout and "Docker Hub" not in done.stdout

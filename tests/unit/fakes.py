@@ -391,10 +391,22 @@ class FakeRegistry:
         digests: dict[tuple[str, str], str] | None = None,
         error: LabkitError | None = None,
         layers: dict[tuple[str, str], list[str]] | None = None,
+        manifests: dict[tuple[str, str], dict] | None = None,
+        blobs: dict[str, bytes] | None = None,
     ) -> None:
         self.digests = dict(digests or {})
         self.error = error
         self.layers = dict(layers or {})
+        self.manifests = dict(manifests or {})  # (repo, tag or digest): a manifest or an index, as JSON
+        self.blobs = dict(blobs or {})
+
+    def manifest(self, repo: str, reference: str) -> dict | None:
+        if self.error is not None:
+            raise self.error
+        return self.manifests.get((repo, reference))
+
+    def blob(self, repo: str, digest: str) -> bytes:
+        return self.blobs[digest]
 
     def manifest_digest(self, repo: str, tag: str) -> str | None:
         if self.error is not None:

@@ -168,4 +168,4 @@ def test_hints_and_solutions_have_only_the_labs_placeholders(tmp_path):
 def test_registry_repositories_are_the_course_pushes_for_that_user():
     from labkit.course.catalog import registry_repositories
 
-    assert registry_repositories("ada") == ["ada/myapp", "ada/mysite", "ada/greeting"]
+    assert registry_repositories("ada") == ["ada/myapp", "ada/mysite", "ada/greeting", "ada/everywhere"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 
 from ...errors import UnknownExercise, UnknownLesson
-from . import capstone, commit, container, digests, disk, image, inspection, layers, push, start, tryit
+from . import capstone, commit, container, digests, disk, image, inspection, layers, multistage, push, start, tryit
 from ._base import WAKES, Exercise, Resources
 
 #: (lesson, notebook, title), in course order.
@@ -20,9 +20,10 @@ LESSONS = (
     ("push", "07-push", "Pushing to a registry"),
     ("capstone", "08-capstone", "Capstone"),
     ("digests", "09-digests", "Tags move, digests do not"),
+    ("multistage", "10-multi-stage", "Multi-stage builds"),
     ("disk", "11-image-on-disk", "What an image is on disk"),
 )
-_MODULES = (start, image, container, inspection, layers, commit, tryit, push, capstone, digests, disk)
+_MODULES = (start, image, container, inspection, layers, commit, tryit, push, capstone, digests, multistage, disk)
 EXERCISES: tuple[Exercise, ...] = tuple(e for module in _MODULES for e in module.EXERCISES)
 _BY_ID = {e.id: e for e in EXERCISES}
 TITLES = {lesson: title for lesson, _notebook, title in LESSONS}

@@ -98,6 +98,12 @@ def how_to_push(ctx: LabContext) -> str:
 
 
 def _multi_platform(ctx: LabContext, answer=None) -> CheckResult:
+    if not (ctx.workspace / "everywhere" / "Dockerfile").is_file():
+        return CheckResult.fail(
+            "There is no everywhere/Dockerfile yet: run the cell before the exercise, which writes it.",
+            "no everywhere/Dockerfile",
+            "everywhere/Dockerfile, built for two platforms and pushed as one index",
+        )
     return registry.index_for(ctx, repo(ctx), "v1", PLATFORMS, how_to_push(ctx))
 
 

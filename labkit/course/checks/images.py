@@ -167,6 +167,22 @@ def built_on(
     return CheckResult.ok(f"{ref} is built on {base} and adds {extra} layer(s) of its own.", seen, want)
 
 
+def added_files(ctx: LabContext, ref: str, base: str) -> dict[str, int] | None:
+    """The files `ref`'s layers above `base`'s hold (path: size; a later layer's copy wins), read from the
+    layers themselves; None when `ref` is not built on `base` (see `built_on`)."""
+    theirs = base_layers(ctx, base)
+    if theirs is None or layers(ctx, ref)[: len(theirs)] != theirs:
+        return None
+    found: dict[str, int] = {}
+    for listing in ctx.engine.images.layer_files(ref)[len(theirs) :]:
+        found.update(listing)
+    return found
+
+
+def in_megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
+
+
 def diverge_at(ctx: LabContext, first: str, second: str, shared: int, what: str = "") -> CheckResult:
     """`first` and `second` share exactly their first `shared` layers and differ from there (build cache reuse)."""
     for name in (first, second):
