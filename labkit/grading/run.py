@@ -97,8 +97,8 @@ def class_lab(paths: LabPaths, watcher: Watcher) -> tuple[bool, list[str]]:
     if not fresh.course_packages_held(paths.cache):
         notes.append(
             "The lab holds no Debian packages for the course's containers, so the sandboxes keep their way to "
-            "Debian's archive (lessons 04, 06 and 10 install curl and markdown): load a bundle (`labkit mirror load FILE`) to "
-            "grade with no internet."
+            "Debian's archive (lessons 04, 06 and 10 install curl and markdown): load a bundle "
+            "(`labkit mirror load FILE`) to grade with no internet."
         )
     if nothing_up:
         notes.append(f"No lab was up in {paths.home}: this run started one, and stops it when it is done.")
