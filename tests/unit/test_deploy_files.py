@@ -1,19 +1,27 @@
 """The Kubernetes files (deploy/kubernetes, untestable here without a cluster) agree with what is
-tested: the single-user image's Dockerfile and `labkit singleuser`."""
+tested: the single-user image's Dockerfile and `labkit singleuser`; and the Helm values are ones the
+Zero to JupyterHub chart accepts, by its published values schema (deploy/kubernetes/schema)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
+import jsonschema
+import pytest
 import yaml
 
 from labkit.classroom import singleuser
 from labkit.labs import jupyter
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
 VALUES = yaml.safe_load((DEPLOY / "kubernetes/values.yaml").read_text())
 DOCKERFILE = (DEPLOY / "singleuser/Dockerfile").read_text()
+CHART = DEPLOY / "kubernetes/schema"  # the chart's values.schema.json and defaults, SOURCE.md says whence
+SCHEMA = json.loads((CHART / "values.schema.json").read_text())
+CHART_DEFAULTS = yaml.safe_load((CHART / "chart-values.yaml").read_text())
 
 
 def test_the_values_run_the_image_as_its_learner_on_the_start_notebook():
@@ -60,3 +68,54 @@ def test_a_pod_whose_home_is_on_overlayfs_keeps_its_images_without_overlay():
     driver, said = storage_for(data, [root])
     assert driver == "native" and "overlayfs" in said[0] and "volume" in said[0]
     assert storage_for(data, [root, volume]) == ("", [])
+
+
+def _merged(defaults: dict, ours: dict) -> dict:
+    """Our values over the chart's, as Helm merges them before it validates: maps key by key, a null
+    removes the chart's key, anything else replaces it."""
+    merged = dict(defaults)
+    for key, value in ours.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _schema_errors(values: dict) -> list[tuple[str, str]]:
+    """Where and why the chart's schema refuses `values` (merged over its defaults, as `helm install` checks)."""
+    validator = jsonschema.validators.validator_for(SCHEMA)
+    validator.check_schema(SCHEMA)
+    errors = validator(SCHEMA).iter_errors(_merged(CHART_DEFAULTS, values))
+    return sorted((error.json_path, error.message) for error in errors)
+
+
+def test_the_values_conform_to_the_charts_published_schema():
+    assert jsonschema.validators.validator_for(SCHEMA) is jsonschema.Draft7Validator  # the draft it declares
+    assert _schema_errors(VALUES) == []
+
+
+@pytest.mark.parametrize(
+    ("mistake", "path", "said"),
+    [
+        ({"singleuser": {"memmory": {"limit": "1536M"}}}, "$.singleuser", "'memmory' was unexpected"),
+        ({"singleuser": {"uid": "1000"}}, "$.singleuser.uid", "'1000' is not of type 'integer', 'null'"),
+        ({"hub": {"config": {"kubeSpawner": {"privileged": True}}}}, "$.hub.config", "'kubeSpawner'"),
+        ({"singleuser": {"storage": {"type": "nfs"}}}, "$.singleuser.storage.type", "'nfs' is not one of"),
+    ],
+    ids=["misspelt-key", "wrong-type", "class-not-capitalised", "value-not-allowed"],
+)
+def test_the_schema_refuses_a_mistake_and_says_where(mistake, path, said):
+    errors = _schema_errors(_merged(VALUES, mistake))
+    assert [where for where, _ in errors] == [path], errors
+    assert said in errors[0][1]
+
+
+def test_the_chart_version_named_is_the_schemas():
+    version = re.search(r"^- Tag: `(\S+)`", (CHART / "SOURCE.md").read_text(), re.M)[1]
+    assert CHART_DEFAULTS["hub"]["image"]["tag"] == version  # the defaults kept are that release's
+    for text in ((DEPLOY / "kubernetes/values.yaml").read_text(), (ROOT / "docs/classroom.md").read_text()):
+        assert f"chart, version {version})" in text
+        assert set(re.findall(r"--version (\S+)", text)) == {version}  # every helm command pins it
