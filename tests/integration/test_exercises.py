@@ -176,9 +176,9 @@ def test_capstone_page_edited_after_the_build_is_told_to_rebuild(lab, ctx):
         reset(ctx, ["capstone"])
 
 
-def _digests_until(lab, ctx, count: int) -> list:
-    """The digests lesson's first `count` exercises done (setup and solution), from its reset."""
-    exercises = catalog.lesson("digests")
+def _done_until(lab, ctx, lesson: str, count: int) -> list:
+    """The lesson's first `count` exercises done (setup and solution), from its reset; all its exercises."""
+    exercises = catalog.lesson(lesson)
     for exercise in exercises[:count]:
         shell(lab, ctx, exercise.setup + SOLUTIONS[exercise.id].commands)
     return exercises
@@ -186,7 +186,7 @@ def _digests_until(lab, ctx, count: int) -> list:
 
 def test_digests_old_image_pulled_by_tag_is_told_to_pull_by_digest(lab, ctx, lesson_reset):
     lesson_reset("digests")
-    second = _digests_until(lab, ctx, 1)[1]
+    second = _done_until(lab, ctx, "digests", 1)[1]
     solution = SOLUTIONS[second.id].commands
     shell(lab, ctx, second.setup + solution[:-1])  # stable moved to v2, local v1 removed
     name = f"{ctx.registry_address}/{ctx.user}/greeting"
@@ -201,7 +201,7 @@ def test_digests_old_image_pulled_by_tag_is_told_to_pull_by_digest(lab, ctx, les
 def test_digests_builds_made_before_the_pin_are_told_to_rebuild(lab, ctx, lesson_reset):
     """greeting-app built from the unpinned Dockerfile after stable moved: on v3, not on the pinned v2."""
     lesson_reset("digests")
-    third = _digests_until(lab, ctx, 2)[2]
+    third = _done_until(lab, ctx, "digests", 2)[2]
     shell(lab, ctx, third.setup)
     pinned = ctx.registry().manifest_digest(f"{ctx.user}/greeting", "stable")  # v2's, before the move
     solution = SOLUTIONS[third.id].commands
@@ -215,14 +215,6 @@ def test_digests_builds_made_before_the_pin_are_told_to_rebuild(lab, ctx, lesson
     assert result.feedback.startswith("greeting-app:v1 is built on what stable names now"), result
     shell(lab, ctx, (solution[1], solution[6]))
     assert run_check(ctx, third.id).passed
-
-
-def _disk_until(lab, ctx, count: int) -> list:
-    """The image-on-disk lesson's first `count` exercises done (setup and solution), from its reset."""
-    exercises = catalog.lesson("disk")
-    for exercise in exercises[:count]:
-        shell(lab, ctx, exercise.setup + SOLUTIONS[exercise.id].commands)
-    return exercises
 
 
 def test_disk_a_saved_folder_of_another_build_or_changed_by_hand_is_told_to_save_again(lab, ctx, lesson_reset):
@@ -251,7 +243,7 @@ def test_disk_a_saved_folder_of_another_build_or_changed_by_hand_is_told_to_save
 
 def test_disk_a_load_over_the_image_still_there_is_told_to_remove_it_first(lab, ctx, lesson_reset):
     lesson_reset("disk")
-    second = _disk_until(lab, ctx, 1)[1]
+    second = _done_until(lab, ctx, "disk", 1)[1]
     lab.docker("load", "-i", str(ctx.workspace / "postcard.tar"))
     result = run_check(ctx, second.id)
     assert result.status == "failed", result

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import itertools
+import tarfile
 from pathlib import Path
 from typing import Iterator
 
@@ -435,4 +437,15 @@ def fake_context(engine: FakeEngine, tmp_path: Path, registry: FakeRegistry | No
     return ctx
 
 
-__all__ = ["LABEL", "FakeEngine", "FakeRegistry", "box", "event", "fake_context", "image", "sid"]
+def tar_bytes(files: dict[str, bytes]) -> bytes:
+    """A tar holding `files` (path: content), as bytes: a layer, or an image export."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+__all__ = ["LABEL", "FakeEngine", "FakeRegistry", "box", "event", "fake_context", "image", "sid", "tar_bytes"]

@@ -5,29 +5,19 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
-import tarfile
 from pathlib import Path
 
+from fakes import tar_bytes
+
 from labkit.course.checks import layouts
-
-
-def _layer(files: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return out.getvalue()
 
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-LAYERS = [_layer({"bin/sh": b"a shell"}), _layer({"card.txt": b"Greetings\n"})]
+LAYERS = [tar_bytes({"bin/sh": b"a shell"}), tar_bytes({"card.txt": b"Greetings\n"})]
 DIFF_IDS = [f"sha256:{_sha(layer)}" for layer in LAYERS]
 CONFIG = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": DIFF_IDS}})
 
@@ -75,7 +65,7 @@ def test_both_formats_read_as_the_same_image(tmp_path):
 def test_a_changed_layer_or_config_is_a_problem_named(tmp_path):
     _oci(tmp_path)
     manifest = json.loads((tmp_path / "manifest.json").read_text())[0]
-    (tmp_path / manifest["Layers"][1]).write_bytes(gzip.compress(_layer({"card.txt": b"forged\n"})))
+    (tmp_path / manifest["Layers"][1]).write_bytes(gzip.compress(tar_bytes({"card.txt": b"forged\n"})))
     config = tmp_path / manifest["Config"]
     config.write_text(config.read_text() + " ")
     saved = layouts.read(tmp_path, "postcard:v1")

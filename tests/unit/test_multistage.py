@@ -6,9 +6,9 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import tarfile
 
 import pytest
+from fakes import tar_bytes
 
 from labkit.course.catalog.multistage import ignored
 from labkit.engines._sdk import _layer_listing
@@ -33,19 +33,9 @@ def test_dockerignore_patterns_follow_dockers_rules(patterns, path, out):
     assert ignored(patterns, path) is out
 
 
-def _tar(files: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return out.getvalue()
-
-
 def test_layers_of_both_export_formats_are_listed_in_manifest_order():
-    base, page = _tar({"bin/sh": b"x" * 5000}), _tar({"usr/share/nginx/html/index.html": b"<h1>My site</h1>"})
-    classic = _tar(
+    base, page = tar_bytes({"bin/sh": b"x" * 5000}), tar_bytes({"usr/share/nginx/html/index.html": b"<h1>My site</h1>"})
+    classic = tar_bytes(
         {
             "a1/layer.tar": page,  # the export's own order is not the layers'
             "a1/json": b"{}",
@@ -56,7 +46,7 @@ def test_layers_of_both_export_formats_are_listed_in_manifest_order():
             ).encode(),
         }
     )
-    oci = _tar(
+    oci = tar_bytes(
         {
             "blobs/sha256/aaa": gzip.compress(page),  # the containerd store keeps layers compressed
             "blobs/sha256/bbb": base,
