@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import tarfile
 import time
 from dataclasses import dataclass
@@ -354,8 +355,6 @@ class _Chunks(io.RawIOBase):
 
 def _layer_listing(stream: IO[bytes]) -> list[dict[str, int]]:
     """What each layer file of an exported image holds, in manifest.json's order (see Images.layer_files)."""
-    import json
-
     listings: dict[str, dict[str, int]] = {}
     manifest: list = []
     with tarfile.open(fileobj=stream, mode="r|") as outer:

@@ -407,7 +407,7 @@ def env(paths: LabPaths) -> dict[str, str]:
         "DOCKER_HOST": state.engine.host,
         "LABKIT_REGISTRY": state.registry.address,
         "LABKIT_USER": state.registry.user or programs.USER,
-        **docker_cli.variables(paths, state.engine),  # the lab's own docker CLI, with BuildKit, first
+        **docker_cli.variables(paths, state.engine),  # the lab's own docker CLI first (or an older engine's buildx)
     }
     if os.environ.get("LABKIT_HOME"):
         variables["LABKIT_HOME"] = str(paths.home)

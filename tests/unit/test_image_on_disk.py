@@ -83,3 +83,30 @@ def test_names_outside_the_folder_and_broken_files_are_sentences_not_tracebacks(
     assert layouts.read(tmp_path, "postcard:v1") == f"{tmp_path.name} has no file ../secret.json"
     (tmp_path / "manifest.json").write_text(json.dumps([{"Config": "a.json"}, {"Config": "b.json"}]))
     assert layouts.read(tmp_path, "postcard:v1") == f"{tmp_path.name}/manifest.json names no image postcard:v1"
+
+
+def test_a_damaged_gzip_layer_or_a_config_of_another_shape_is_a_sentence_not_a_traceback(tmp_path):
+    _oci(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())[0]
+    layer = tmp_path / manifest["Layers"][0]
+    layer.write_bytes(layer.read_bytes()[:40])  # a gzip cut short
+    saved = layouts.read(tmp_path, "postcard:v1")
+    assert any(p.startswith(f"the layer file {manifest['Layers'][0]} does not uncompress") for p in saved.problems)
+    config = tmp_path / manifest["Config"]
+    for shape in ("[1, 2]", '{"rootfs": "layers"}', '{"rootfs": {"diff_ids": [1]}}', "not json"):
+        config.write_text(shape)
+        said = layouts.read(tmp_path, "postcard:v1")
+        assert said == f"{tmp_path.name}/{manifest['Config']} is not an image configuration (no rootfs.diff_ids)"
+
+
+def test_a_fifo_in_place_of_a_learners_file_is_no_file_and_never_waited_on(tmp_path):
+    """The tracker re-checks on every change of the workspace: a FIFO there must not hang it."""
+    import os
+
+    from labkit.course.checks.files import learner_text
+
+    os.mkfifo(tmp_path / "manifest.json")
+    assert learner_text(tmp_path / "manifest.json") is None
+    assert layouts.read(tmp_path, "postcard:v1") == f"{tmp_path.name} has no manifest.json"
+    (tmp_path / "text").write_text("é" * 3)
+    assert learner_text(tmp_path / "text") == "ééé" and learner_text(tmp_path / "text", limit=2) == "é"

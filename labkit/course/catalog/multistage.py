@@ -10,6 +10,7 @@ from pathlib import PurePosixPath
 from .._context import LabContext
 from .._results import CheckResult, first_failure
 from ..checks import images
+from ..checks.files import learner_text
 from ._base import Exercise, Resources
 
 PAGE = "usr/share/nginx/html/index.html"
@@ -42,10 +43,7 @@ def _context_files(files: dict[str, int]) -> list[str]:
 
 
 def _heading(ctx: LabContext) -> str:
-    try:
-        text = (ctx.workspace / "site" / "index.md").read_text(errors="replace")
-    except OSError:
-        return ""
+    text = learner_text(ctx.workspace / "site" / "index.md") or ""
     return next((line[2:].strip() for line in text.splitlines() if line.startswith("# ")), "")
 
 
@@ -199,12 +197,12 @@ def ignored(patterns: list[str], path: str) -> bool:
 def _ignore_file(ctx: LabContext) -> CheckResult:
     path = ctx.workspace / "site" / ".dockerignore"
     want = "site/.dockerignore excluding .env"
-    try:
-        patterns = path.read_text(errors="replace").splitlines()
-    except OSError:
+    text = learner_text(path)
+    if text is None:
         return CheckResult.fail(
             "There is no site/.dockerignore yet: write one that names `.env` (one pattern per line).", "none", want
         )
+    patterns = text.splitlines()
     if not ignored(patterns, ".env"):
         return CheckResult.fail(
             "site/.dockerignore does not exclude .env: add a line `.env` (and no `!.env` after it).",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
+import stat
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,23 @@ class Member:
         if self.other:
             return self.other
         return f"{self.size} bytes, sha256:{self.sha256[:12]}" if self.size else "0 bytes"
+
+
+def learner_text(path: Path, limit: int = 1 << 20) -> str | None:
+    """A file of the learner's workspace, as text (its first `limit` bytes); None when it is not a regular
+    file there. Opened without waiting (a FIFO in its place never hangs a check, or the tracker that
+    re-runs it on every change of the workspace), and read only once it is known to be a file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read(limit).decode(errors="replace")
+    finally:
+        os.close(fd)
 
 
 def _find(archive: tarfile.TarFile, member: str) -> tarfile.TarInfo | None:
@@ -96,6 +115,10 @@ def _held(ctx: LabContext, filename: str, member: str) -> tuple[CheckResult, Mem
             f"There is no {filename} in {ctx.workspace}: write it there with `docker export` or `docker save`.",
             "no such file",
             want,
+        ), None
+    if not path.is_file():  # a folder, a FIFO: tarfile would fail, or wait forever
+        return CheckResult.fail(
+            f"{filename} is not a file: write it with `docker export -o {filename} …`.", "not a file", want
         ), None
     try:
         where, found, count = _look(path, member)
@@ -191,12 +214,12 @@ def pinned_from(ctx: LabContext, dockerfile: str, name: str) -> tuple[CheckResul
     digest (a tag before the digest is allowed; Docker then ignores it). The result, and the digest."""
     path = ctx.workspace / dockerfile
     want = f"FROM {name}@sha256:… in {dockerfile}"
-    try:
-        base = base_of(path.read_text(errors="replace"))
-    except OSError:
+    text = learner_text(path)
+    if text is None:
         return CheckResult.fail(
             f"There is no {dockerfile} in {ctx.workspace}: run the cell that writes it.", "no such file", want
         ), ""
+    base = base_of(text)
     if not base:
         return CheckResult.fail(
             f"{dockerfile} has no FROM line: start it with `FROM {name}@sha256:…`.", "no FROM", want

@@ -14,12 +14,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._context import LabContext
 from .._results import CheckResult
-from . import images
+from . import files, images
 
 CHUNK = 1 << 20
 #: Layer files already hashed: (path, size, mtime) → diff id; a tracker re-checks on every event.
@@ -28,18 +29,11 @@ _DIFF_IDS: dict[tuple[str, int, int], str] = {}
 
 @dataclass(frozen=True)
 class Saved:
-    """One image of a saved folder, as its manifest.json has it."""
+    """One image of a saved folder, as its manifest.json and config have it."""
 
     oci: bool  # an OCI image layout (index.json, oci-layout), not only Docker's older format
-    tags: tuple[str, ...]
-    config_file: str  # relative to the folder
-    config: dict
-    layer_files: tuple[str, ...]
+    diff_ids: list[str]  # the config's rootfs.diff_ids
     problems: tuple[str, ...] = field(default=())  # what is missing or does not add up, in words
-
-    @property
-    def diff_ids(self) -> list[str]:
-        return list((self.config.get("rootfs") or {}).get("diff_ids") or [])
 
 
 def _inside(folder: Path, name: str) -> Path | None:
@@ -49,17 +43,24 @@ def _inside(folder: Path, name: str) -> Path | None:
 
 
 def diff_id(path: Path) -> str:
-    """sha256 of the layer's uncompressed tar (gzip'd or not; a zstd one reads as its bytes)."""
-    stat = path.stat()
+    """sha256 of the layer's uncompressed tar (gzip'd or not; a zstd one reads as its bytes); "" for a
+    damaged gzip."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return ""
     key = (str(path), stat.st_size, stat.st_mtime_ns)
     if key not in _DIFF_IDS:
         digest = hashlib.sha256()
-        with path.open("rb") as raw:
-            compressed = raw.read(2) == b"\x1f\x8b"
-            raw.seek(0)
-            stream = gzip.GzipFile(fileobj=raw) if compressed else raw
-            for chunk in iter(lambda: stream.read(CHUNK), b""):
-                digest.update(chunk)
+        try:
+            with path.open("rb") as raw:
+                compressed = raw.read(2) == b"\x1f\x8b"
+                raw.seek(0)
+                stream = gzip.GzipFile(fileobj=raw) if compressed else raw
+                for chunk in iter(lambda: stream.read(CHUNK), b""):
+                    digest.update(chunk)
+        except (OSError, EOFError, zlib.error):  # a gzip cut short or damaged: it has no diff id
+            return ""
         if len(_DIFF_IDS) > 256:
             _DIFF_IDS.clear()
         _DIFF_IDS[key] = "sha256:" + digest.hexdigest()
@@ -68,32 +69,39 @@ def diff_id(path: Path) -> str:
 
 def read(folder: Path, tag: str) -> Saved | str:
     """The image `tag` (else the folder's only one) of a saved folder; a sentence when it cannot be read."""
-    try:
-        entries = json.loads((folder / "manifest.json").read_text())
-    except FileNotFoundError:
+    text = files.learner_text(folder / "manifest.json")
+    if text is None:
         return f"{folder.name} has no manifest.json"
-    except (OSError, ValueError) as e:
+    try:
+        entries = json.loads(text)
+    except ValueError as e:
         return f"{folder.name}/manifest.json cannot be read ({e.__class__.__name__})"
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries) or not entries:
         return f"{folder.name}/manifest.json is not a list of images"
     full = tag if ":" in tag.rsplit("/", 1)[-1] else f"{tag}:latest"
-    mine = [e for e in entries if full in (e.get("RepoTags") or [])] or (entries if len(entries) == 1 else [])
+    mine = [e for e in entries if isinstance(e.get("RepoTags"), list) and full in e["RepoTags"]] or (
+        entries if len(entries) == 1 else []
+    )
     if not mine:
         return f"{folder.name}/manifest.json names no image {tag}"
     entry = mine[0]
-    config_name, layers = str(entry.get("Config") or ""), [str(x) for x in entry.get("Layers") or []]
+    named = entry.get("Layers")
+    config_name, layers = str(entry.get("Config") or ""), [str(x) for x in named] if isinstance(named, list) else []
     config_path = _inside(folder, config_name)
     if config_path is None:
         return f"{folder.name} has no file {config_name or '(no Config in manifest.json)'}"
+    data = config_path.read_bytes()
     try:
-        config = json.loads(config_path.read_bytes())
+        config = json.loads(data)
     except ValueError:
-        return f"{folder.name}/{config_name} is not a JSON configuration"
+        config = None
+    rootfs = config.get("rootfs") if isinstance(config, dict) else None
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
+        return f"{folder.name}/{config_name} is not an image configuration (no rootfs.diff_ids)"
     problems = []
-    named = config_path.name.removesuffix(".json")
-    if hashlib.sha256(config_path.read_bytes()).hexdigest() != named:
+    if hashlib.sha256(data).hexdigest() != config_path.name.removesuffix(".json"):
         problems.append(f"{config_name} does not hash to its own name any more (it was changed)")
-    diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
     if len(diff_ids) != len(layers):
         problems.append(f"the config lists {len(diff_ids)} diff ids and manifest.json {len(layers)} layer files")
     for name, want in zip(layers, diff_ids):
@@ -103,8 +111,7 @@ def read(folder: Path, tag: str) -> Saved | str:
         elif diff_id(path) != want:
             problems.append(f"the layer file {name} does not uncompress to its diff id {want[:19]}…")
     oci = (folder / "index.json").is_file() and (folder / "oci-layout").is_file()
-    tags = tuple(entry.get("RepoTags") or ())
-    return Saved(oci, tags, config_name, config if isinstance(config, dict) else {}, tuple(layers), tuple(problems))
+    return Saved(oci, diff_ids, tuple(problems))
 
 
 def holds_image(ctx: LabContext, folder_name: str, ref: str, how: str) -> CheckResult:

@@ -269,9 +269,9 @@ def index_for(ctx: LabContext, repo: str, tag: str, wanted: tuple[str, ...], how
                     f"{platform} entry configured for {said or 'nothing'}",
                     expected,
                 )
+        digest = client.manifest_digest(repo, tag) or ""
     except LabkitError as e:
         return CheckResult.error(str(e))
-    digest = client.manifest_digest(repo, tag) or ""
     return CheckResult.ok(
         (
             f"The registry's {repo}:{tag} is an index ({digest[:19]}…) of {len(wanted)} images, "
