@@ -409,8 +409,8 @@ def add_hub(commands) -> None:
     p = commands.add_parser("hub", help="a class on this machine: JupyterHub, a sandboxed lab per learner (root)")
     p.add_argument("--port", type=int, default=8000, help="the port learners open (default 8000)")
     p.add_argument("--ip", default="", help="the address to listen on (default: all of the machine's)")
-    p.add_argument("--code", help="the workshop code learners sign in with")
-    p.add_argument("--admin-code", help="the code you sign in with, as `instructor`")
+    p.add_argument("--code", help="the workshop code learners sign in with (or LABKIT_HUB_CODE)")
+    p.add_argument("--admin-code", help="the code you sign in with, as `instructor` (or LABKIT_HUB_ADMIN_CODE)")
     p.add_argument(
         "--memory", type=_size, default="1536m", metavar="SIZE", help="memory of one learner's lab (default 1536m)"
     )
@@ -425,8 +425,22 @@ def add_hub(commands) -> None:
         metavar="SIZE",
         help="memory the machine keeps: a lab asked for with less available is refused at once (default 512m)",
     )
-    p.add_argument(
+    tls = p.add_argument_group("HTTPS (needed unless the hub listens on loopback only)")
+    tls.add_argument("--hostname", default="", help="the name learners open; without --tls-cert, a certificate is made")
+    tls.add_argument("--tls-cert", type=Path, metavar="FILE", help="your certificate (PEM, with its chain)")
+    tls.add_argument("--tls-key", type=Path, metavar="FILE", help="its key (PEM, no passphrase)")
+    tls.add_argument(
+        "--plain-http", action="store_true", help="no HTTPS: codes and PINs cross the network in clear (yours alone)"
+    )
+    what = p.add_mutually_exclusive_group()
+    what.add_argument(
         "--stop", action="store_true", help="take every learner's lab down and stop the hub (their work is kept)"
+    )
+    what.add_argument("--status", action="store_true", help="whether the hub runs, since when, its labs, its address")
+    what.add_argument(
+        "--install-service",
+        action="store_true",
+        help="run it as a systemd service with these options: it outlives your SSH session and a reboot",
     )
     p.set_defaults(func=cmd_hub)
 
@@ -438,10 +452,14 @@ def cmd_hub(args: argparse.Namespace, paths: LabPaths) -> int:
     options = hub.HubOptions(
         port=args.port,
         ip=args.ip,
-        code=args.code or "",
-        admin_code=args.admin_code or "",
+        code=args.code or os.environ.get("LABKIT_HUB_CODE", ""),
+        admin_code=args.admin_code or os.environ.get("LABKIT_HUB_ADMIN_CODE", ""),
         limits=Limits(memory=args.memory, pids=args.pids, disk=args.disk),
         keep_free=args.keep_free,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        hostname=args.hostname,
+        plain_http=args.plain_http,
     )
     if args.stop:
         said = hub.stop(options, paths)
@@ -453,19 +471,82 @@ def cmd_hub(args: argparse.Namespace, paths: LabPaths) -> int:
             else f"The learners' work is kept in {options.home / 'learners'}."
         )
         return 0
+    if args.status:
+        return _hub_status(hub.status(options), options)
+    if args.install_service:
+        installed = _install_hub_service(hub, options, paths)
+        if installed:
+            return 0
     running = hub.start(paths, options, ConsoleWatcher(err))
-    where = options.ip or "THIS-MACHINE"
+    now = hub.status(options)
     out.print(
-        f"The class hub is up: http://{where}:{options.port}/ (workshop code {escape(options.code)}; "
+        f"The class hub is up: {now.url} (workshop code {escape(options.code)}; "
         f"you sign in as `instructor` with your admin code)."
     )
+    fingerprint = now.fingerprint
+    if fingerprint:
+        out.print(
+            f"Its certificate was made here: learners accept it once, seeing this SHA-256 fingerprint: {fingerprint}"
+        )
     out.print("Ctrl-C (or `labkit hub --stop` elsewhere) takes every learner's lab down; their work is kept.")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # systemd's stop: as Ctrl-C
     try:
-        running.wait()
+        ended = running.wait()
     except KeyboardInterrupt:
         for what in hub.stop(options, paths):
             out.print(f"stopped: {escape(what)}")
+        return 0
+    err.print(
+        f"JupyterHub ended on its own (exit status {ended}); the learners' labs run on. "
+        f"`labkit hub` again takes them back; {options.home / 'jupyterhub.log'} says why it ended."
+    )
+    return 1
+
+
+def _hub_status(status, options) -> int:
+    from .classroom import _systemd
+
+    service = _systemd.state()
+    if status.pid is None:
+        out.print(f"No hub runs from {options.home}." + (f" Its service is {service}." if service else ""))
+        return 3  # as `systemctl status` says "not running"
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status.since)) if status.since else "?"
+    out.print(f"The hub runs (pid {status.pid}) since {since}: {status.labs} learner lab(s), at {status.url}")
+    if status.fingerprint:
+        out.print(f"its certificate's SHA-256 fingerprint: {status.fingerprint}")
+    if service:
+        out.print(f"as the systemd service labkit-hub ({service}): `journalctl -u labkit-hub` has its log")
     return 0
+
+
+def _install_hub_service(hub, options, paths: LabPaths) -> bool:
+    """The hub installed as a systemd service and started (True), or, without systemd, said so (False:
+    it runs in the foreground)."""
+    from .classroom import _systemd
+
+    if not _systemd.available():
+        err.print(
+            "This machine does not run systemd, so the hub cannot be a service here: it runs in the "
+            "foreground, as without --install-service (start it in tmux or screen to outlive your SSH session)."
+        )
+        return False
+    if not options.code or not options.admin_code:
+        raise LabkitError(
+            "A hub needs a workshop code for the learners and an admin code for you.",
+            "give both: `labkit hub --install-service --code CODE --admin-code CODE`.",
+        )
+    hub.certificate(options)  # a missing certificate is said now, not in the journal
+    variables = {"LABKIT_HUB_CODE": options.code, "LABKIT_HUB_ADMIN_CODE": options.admin_code}
+    variables |= {
+        "LABKIT_HOME": str(paths.home),
+        "LABKIT_CACHE": str(paths.cache),
+        "LABKIT_HUB_HOME": str(options.home),
+    }
+    variables["PATH"] = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")  # Node.js, npm, the engine's programs
+    unit = _systemd.install(hub.unit_argv(options), variables)
+    out.print(f"The hub runs as the systemd service labkit-hub ({unit}), and starts again with the machine.")
+    out.print("`labkit hub --status` says how it is; `journalctl -u labkit-hub -f` shows its log.")
+    return True
 
 
 def add_singleuser(commands) -> None:

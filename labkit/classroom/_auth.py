@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import html
 import re
 
 from jupyterhub.auth import Authenticator
@@ -46,6 +47,7 @@ FORM = """
 the instructor leaves it empty)</label>
     <input id="pin" name="pin" type="password" class="form-control" inputmode="numeric" autocomplete="off"/>
     <input type="submit" id="login_submit" class="btn btn-jupyter form-control" value="Sign in"/>
+    {certificate_note}
     <p class="small text-muted">A name is locked after {{ lock_after | e }} wrong PINs; your instructor can \
 unlock it.</p>
   </div>
@@ -71,6 +73,9 @@ class WorkshopAuthenticator(Authenticator):
     code = Unicode(help="The workshop code learners sign in with.").tag(config=True)
     admin_code = Unicode(help="The code the instructor signs in with, as `instructor`.").tag(config=True)
     claims_file = Unicode(help="Where the names taken and their PINs' hashes are kept (JSON, 0600).").tag(config=True)
+    certificate_note = Unicode(
+        "", help="What the sign-in page says of a certificate the hub made (its fingerprint), shown as text."
+    ).tag(config=True)
     refusal_delay = Float(1.0, help="Seconds a wrong code or PIN waits before it is answered.").tag(config=True)
 
     def __init__(self, **kwargs) -> None:
@@ -86,7 +91,12 @@ class WorkshopAuthenticator(Authenticator):
         return {INSTRUCTOR}
 
     def get_custom_html(self, base_url: str) -> str:
-        return FORM.replace("{{ lock_after | e }}", str(_names.LOCK_AFTER))
+        note = (
+            f'<p class="small" id="certificate-note">{html.escape(self.certificate_note)}</p>'
+            if self.certificate_note
+            else ""
+        )
+        return FORM.replace("{{ lock_after | e }}", str(_names.LOCK_AFTER)).replace("{certificate_note}", note)
 
     def get_handlers(self, app):
         return [("/login", WorkshopLoginHandler)]

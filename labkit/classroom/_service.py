@@ -6,8 +6,10 @@ A page that asks for the class every second and redraws the grid (learners by ex
 or failed with the feedback the learner saw; hints; who is stuck; the pass rate per exercise), a
 CSV of it, a button that collects every learner's notebooks into one folder and gives the
 `labkit grade` command for them (pasted as is, it grades every notebook of every learner), and for
-each learner a button that unlocks their name after too many wrong PINs and one that gives them a
-new PIN (`_names`).
+each learner a button that unlocks their name after too many wrong PINs, one that gives them a
+new PIN (`_names`), and their lab's health (running, its engine answering, its memory against its
+limit) with a button that restarts it, their work kept (through the hub's API: the service's token holds
+the `class-view` role, `hub._config`).
 Only a user holding the scope `access:services!service=class` gets in: the hub's admin
 (`instructor`); learners get 403.
 
@@ -18,6 +20,7 @@ that the learner's lab could no longer write.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shlex
@@ -26,11 +29,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
-from tornado import ioloop, web
+from tornado import httpclient, ioloop, web
 
+from .. import sandbox
 from ..course import FILE_NAME, ProgressStore, catalog
 from ..errors import LabkitError
 from ._classview import ClassView, class_view
@@ -38,6 +43,7 @@ from ._names import Names
 from ._spawner import PROBLEM_FILE
 
 NAME = "class"
+HEALTH_EVERY = 5.0  # seconds a reading of the labs' health is shown before it is read again
 
 
 def read_class(learners: Path, now: float | None = None) -> ClassView:
@@ -124,6 +130,79 @@ def _plain_file(path: Path) -> bool:
     return path.is_file() and not path.is_symlink()
 
 
+async def hub_api(method: str, path: str, body: dict | None = None) -> tuple[int, dict | list | None]:
+    """The hub's REST API, with this service's token: (status, the answer's JSON)."""
+    client = httpclient.AsyncHTTPClient()
+    answer = await client.fetch(
+        f"{os.environ['JUPYTERHUB_API_URL'].rstrip('/')}/{path}",
+        method=method,
+        headers={"Authorization": f"token {os.environ['JUPYTERHUB_API_TOKEN']}"},
+        body=json.dumps(body) if body is not None else (b"" if method in ("POST", "PUT") else None),
+        allow_nonstandard_methods=True,
+        raise_error=False,
+        request_timeout=30,
+    )
+    try:
+        return answer.code, json.loads(answer.body) if answer.body else None
+    except ValueError:
+        return answer.code, None
+
+
+class Labs:
+    """Each learner's lab as the hub (its spawner's state names the sandbox) and the machine (its
+    engine, its cgroup) say, read at most every HEALTH_EVERY seconds however many pages ask."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.read_at, self.labs = limit, 0.0, {}
+        self._reading: asyncio.Future | None = None
+
+    async def now(self) -> dict[str, dict]:
+        if time.monotonic() - self.read_at > HEALTH_EVERY:
+            if self._reading is None:
+                self._reading = asyncio.ensure_future(self._read())
+            try:
+                await self._reading
+            finally:
+                self._reading = None
+        return self.labs
+
+    async def _read(self) -> None:
+        code, users = await hub_api("GET", "users?limit=200")
+        labs = {}
+        for user in users if code == 200 and isinstance(users, list) else []:
+            server = (user.get("servers") or {}).get("") or {}
+            name = (server.get("state") or {}).get("sandbox", "")
+            health = await asyncio.get_running_loop().run_in_executor(None, sandbox.health, name) if name else None
+            labs[user["name"]] = {
+                "running": bool(server.get("ready")),
+                "pending": server.get("pending") or "",
+                "engine": health.engine if health else None,
+                "memory": health.memory if health else None,
+                "limit": self.limit,
+            }
+        self.labs, self.read_at = labs, time.monotonic()
+
+
+async def restart(name: str, timeout: float = 120) -> str:
+    """`name`'s lab taken down and made again, their work kept; "" when done, else why not."""
+    who = quote(name, safe="")
+    code, _ = await hub_api("DELETE", f"users/{who}/server")
+    if code == 404:
+        return f"there is no learner {name}"
+    deadline = time.monotonic() + timeout
+    while code in (202, 204):  # stopping: wait until the hub says it has no server
+        code, user = await hub_api("GET", f"users/{who}")
+        if code == 200 and isinstance(user, dict) and not user.get("servers"):
+            break
+        if time.monotonic() > deadline:
+            return "their lab did not stop in time: try again in a minute"
+        await asyncio.sleep(0.5)
+    code, answer = await hub_api("POST", f"users/{who}/server")
+    if code in (201, 202):
+        return ""
+    return (answer or {}).get("message", f"the hub answered {code}") if isinstance(answer, dict) else str(code)
+
+
 class _Handler(HubOAuthenticated, web.RequestHandler):
     @property
     def home(self) -> Path:
@@ -139,11 +218,12 @@ class PageHandler(_Handler):
 
 class ViewHandler(_Handler):
     @web.authenticated
-    def get(self) -> None:
+    async def get(self) -> None:
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
         view = read_class(self.home / "learners").to_dict()
         view["names"] = Names(self.home / "names.json").taken()  # wrong PINs, locks
+        view["labs"] = await self.settings["labs"].now()
         self.finish(json.dumps(view))
 
 
@@ -177,6 +257,17 @@ class NameHandler(_Handler):
             self.finish({"name": name, "pin": pin})
 
 
+class RestartHandler(_Handler):
+    """POST api/restart?name=N: N's lab taken down and made again (their work kept)."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        name = self.get_argument("name")
+        why = await restart(name)
+        self.settings["labs"].read_at = 0.0  # the next view reads the labs again
+        self.finish({"name": name, "restarted": not why, "problem": why})
+
+
 def app(prefix: str, home: Path) -> web.Application:
     route = lambda path: url_path_join(prefix, path)  # noqa: E731
     return web.Application(
@@ -186,10 +277,12 @@ def app(prefix: str, home: Path) -> web.Application:
             (route("class.csv"), CsvHandler),
             (route("api/collect"), CollectHandler),
             (route(r"api/(unlock|pin)"), NameHandler),
+            (route("api/restart"), RestartHandler),
             (route("oauth_callback"), HubOAuthCallbackHandler),
         ],
         cookie_secret=os.urandom(32),
         hub_home=home,
+        labs=Labs(int(os.environ.get("LABKIT_HUB_LAB_MEMORY") or 0)),
         xsrf_cookies=False,
     )
 
@@ -199,6 +292,8 @@ def main() -> None:
     url = os.environ["JUPYTERHUB_SERVICE_URL"]
     port = int(url.rsplit(":", 1)[1].split("/")[0])
     app(prefix, Path(os.environ["LABKIT_HUB_HOME"])).listen(port, "127.0.0.1")
+    hub = os.getppid()  # a hub killed hard leaves its service behind: it goes once it is another's child
+    ioloop.PeriodicCallback(lambda: os.getppid() == hub or os._exit(0), 2000).start()
     ioloop.IOLoop.current().start()
 
 
@@ -230,8 +325,17 @@ async function name(action, who) {
 headers: {"X-XSRFToken": xsrf()}});
   const j = await r.json();
   if (action === "pin" && j.pin) pins[who] = j.pin;
+  if (action === "restart") restarts[who] = j.restarted ? "restarting…" : `not restarted: ${j.problem}`;
   draw();
 }
+const restarts = {};  // what a restart asked on this page said
+const mb = n => `${Math.round(n / 2 ** 20)} MB`;
+const health = (who, lab) => !lab ? "" : `<div class="lab" data-lab-for="${esc(who)}">`
+  + (lab.running ? `lab running · engine ${lab.engine ? "up" : "<span class=why>not answering</span>"}`
+     + (lab.memory != null ? ` · ${mb(lab.memory)} of ${mb(lab.limit)}` : "")
+     : lab.pending ? `lab: ${esc(lab.pending)}…` : "no lab running")
+  + ` <button class="small restart" data-name="${esc(who)}">Restart lab</button>`
+  + (restarts[who] ? ` <span>${esc(restarts[who])}</span>` : "") + "</div>";
 const buttons = (who, n) => (n && n.locked ? \
 `<div class="why">sign-in locked after ${n.failures} wrong PINs</div>` : "")
   + (n && (n.locked || n.failures) ? `<button class="small unlock" data-name="${esc(who)}">Unlock</button> ` : "")
@@ -239,7 +343,11 @@ const buttons = (who, n) => (n && n.locked ? \
   + (pins[who] ? ` <span class="pin" data-pin-for="${esc(who)}">new PIN: ${esc(pins[who])}</span>` : "");
 document.addEventListener("click", e => {
   const b = e.target.closest("button[data-name]");
-  if (b) name(b.classList.contains("unlock") ? "unlock" : "pin", b.dataset.name);
+  if (!b) return;
+  const action = b.classList.contains("unlock") ? "unlock" : b.classList.contains("restart") ? "restart" : "pin";
+  if (action === "restart" && !confirm(`Restart ${b.dataset.name}'s lab? Their notebooks are kept; \
+running kernels and containers stop.`)) return;
+  name(action, b.dataset.name);
 });
 async function draw() {
   const r = await fetch("api/view", {cache: "no-store", headers: {"X-XSRFToken": xsrf()}});
@@ -253,6 +361,7 @@ data-learner="${esc(l.name)}"><td class="name"><b>${esc(l.name)}</b>`;
     h += l.stuck.map(w => `<div class="why">stuck: ${esc(w)}</div>`).join("");
     h += l.problem ? `<div class="why">lab did not start: ${esc(l.problem)}</div>` : "";
     h += `<div>${buttons(l.name, v.names[l.name])}</div>`;
+    h += health(l.name, v.labs[l.name]);
     h += "</td>";
     for (const e of v.exercises) {
       const c = l.cells[e.id];

@@ -59,7 +59,7 @@ class SandboxSpawner(Spawner):
         return START_PAGE
 
     sandbox: sandbox.Sandbox | None = None
-    proc: subprocess.Popen | None = None
+    proc: subprocess.Popen | sandbox.Running | None = None
 
     @property
     def kept(self) -> Path:
@@ -101,10 +101,21 @@ class SandboxSpawner(Spawner):
                 if target.is_symlink():
                     target.unlink()
         release.stock(Path(self.notebooks), workspace)  # never overwrites a notebook that is there
+        sb = sandbox.make(self._spec(f"{sandbox.PREFIX}-{os.getpid()}-u{self.user.id}"))  # a user name fits 32
+        try:
+            subprocess.run(["chown", "-R", f"{sb.uid}:{sb.gid}", str(self.kept)], check=True)
+            os.chmod(self.kept, 0o700)
+            sb.offer_plugins()
+        except BaseException:
+            sandbox.take_down(sb)
+            raise
+        return sb
+
+    def _spec(self, name: str) -> sandbox.Spec:
         engine = fresh.sandbox_engine(Path(self.cache))
-        spec = sandbox.Spec(
-            name=f"{sandbox.PREFIX}-{os.getpid()}-u{self.user.id}",
-            engine=engine,  # a user name fits 32 characters
+        return sandbox.Spec(
+            name=name,
+            engine=engine,
             limits=sandbox.Limits(memory=self.memory, pids=self.pids, disk=self.disk),
             mirror_data=Path(self.mirror_data),
             hide=tuple(Path(p) for p in self.hide.split(os.pathsep) if p),
@@ -114,15 +125,6 @@ class SandboxSpawner(Spawner):
             seeded=Path(self.seeded) if self.seeded else None,
             packages=packages_store(Path(self.cache)),
         )
-        sb = sandbox.make(spec)
-        try:
-            subprocess.run(["chown", "-R", f"{sb.uid}:{sb.gid}", str(self.kept)], check=True)
-            os.chmod(self.kept, 0o700)
-            sb.offer_plugins()
-        except BaseException:
-            sandbox.take_down(sb)
-            raise
-        return sb
 
     def _serve(self, port: int) -> subprocess.Popen:
         """JupyterLab as the learner, in the sandbox, on 127.0.0.1:`port`."""
@@ -159,7 +161,45 @@ class SandboxSpawner(Spawner):
         finally:
             log.close()
 
+    # --- a hub started again: its state kept in JupyterHub's database -------------------------
+    def get_state(self) -> dict:
+        state = super().get_state()
+        if self.sandbox is not None and self.proc is not None:
+            state.update(sandbox=self.sandbox.name, pid=self.proc.pid)
+        return state
+
+    def load_state(self, state: dict) -> None:
+        super().load_state(state)
+        self._left = (state.get("sandbox", ""), int(state.get("pid", 0)))
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        self._left = ("", 0)
+
+    _left: tuple[str, int] = ("", 0)  # the lab a killed hub left: its sandbox's name, JupyterLab's pid
+
+    def _take_back(self) -> None:
+        """The lab of this learner that a hub killed hard left running, taken back as it is (its
+        kernels, engine and registry with it); what is left of one that no longer runs is taken down
+        (the learner's folder stays: their next visit makes a lab again)."""
+        name, pid = self._left
+        self._left = ("", 0)
+        if not name:
+            return
+        sb = sandbox.adopt(self._spec(name))
+        if sb is None:
+            return
+        lab = sandbox.Running(pid)
+        if sb.running() and pid and lab.poll() is None:
+            self.sandbox, self.proc = sb, lab
+            self.log.info("took back %s's lab (%s, JupyterLab pid %s)", self.user.name, name, pid)
+        else:
+            self.log.warning("%s's lab %s did not outlive the hub: taken down, their work kept", self.user.name, name)
+            sandbox.take_down(sb)
+
     async def poll(self) -> int | None:
+        if self.proc is None and self._left[0]:
+            await asyncio.get_running_loop().run_in_executor(None, self._take_back)
         if self.proc is None:
             return 0
         return self.proc.poll()

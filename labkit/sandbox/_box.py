@@ -30,17 +30,21 @@ at BASE/NAME; tmpfs where no loop device can be had):
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pwd
 import shutil
+from dataclasses import dataclass
 
-from ..errors import SandboxFailed, SandboxUnavailable
+from ..engines import Engine
+from ..errors import LabkitError, SandboxFailed, SandboxUnavailable
+from ..home import State
 from . import _cgroups
 from ._basics import BASE, PREFIX
 from ._disk import lay_out, make_disk, unmount
 from ._engine import missing, start_engine
-from ._sandbox import Sandbox, Spec
+from ._sandbox import Running, Sandbox, Spec
 from ._services import cut_internet, forget_cut, serve_packages, start_registries, write_state
 from ._users import add_user, del_user
 from ._view import hold_namespace
@@ -69,6 +73,7 @@ def make(spec: Spec) -> Sandbox:
         if spec.offline:
             cut_internet(sandbox)
         write_state(sandbox)
+        _record(sandbox)
         return sandbox
     except BaseException:
         if sandbox is not None:
@@ -76,6 +81,52 @@ def make(spec: Spec) -> Sandbox:
         else:
             del_user(spec.name)
         raise
+
+
+def _record(sb: Sandbox) -> None:
+    """What `adopt` needs to take the sandbox back, in root's part of it."""
+    pids = {"holder": sb.holder.pid, "engine": sb.engine_proc.pid, "engine_child": sb.engine_child, "loop": sb.loop}
+    sb.processes_file.write_text(json.dumps(pids))
+
+
+def adopt(spec: Spec) -> Sandbox | None:
+    """The sandbox `spec.name` that another run made (a hub killed and started again), taken back as it
+    is: its user, cgroup, processes and lab state read from the machine. None when nothing of it is
+    left to take; whether it still runs is `Sandbox.running()` (what does not is for `take_down`)."""
+    try:
+        user = pwd.getpwnam(spec.name)
+    except KeyError:
+        return None
+    sb = Sandbox(spec, BASE / spec.name, user.pw_uid, user.pw_gid, _cgroups.Group(spec.name))
+    try:
+        pids = json.loads(sb.processes_file.read_text())
+        sb.holder, sb.engine_proc = Running(int(pids["holder"])), Running(int(pids["engine"]))
+        sb.engine_child, sb.loop = int(pids["engine_child"]), bool(pids["loop"])
+        sb.state = State.load(sb.paths)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # half made when its run was killed: not running, taken down whole
+    return sb
+
+
+@dataclass(frozen=True)
+class Health:
+    """A running sandbox as its class view shows it: does its engine answer, how much memory do its
+    programs hold (`_cgroups.Group.own_memory`: without the page cache the kernel takes back first)."""
+
+    engine: bool
+    memory: int | None
+
+
+def health(name: str) -> Health | None:
+    """How the sandbox `name` is now; None when there is no such sandbox."""
+    if not (BASE / name).is_dir():
+        return None
+    try:
+        with Engine(f"unix://{BASE / name / 'run' / 'docker.sock'}", timeout=2) as engine:
+            answers = engine.ping()
+    except LabkitError:  # unreachable, or answering nonsense
+        answers = False
+    return Health(engine=answers, memory=_cgroups.Group(name).own_memory())
 
 
 def take_down(sb: Sandbox) -> None:
@@ -107,12 +158,13 @@ def names_of_runs() -> dict[str, int]:
     return found
 
 
-def clean_leftovers(run: int | None = None) -> list[str]:
+def clean_leftovers(run: int | None = None, keep: frozenset[str] = frozenset()) -> list[str]:
     """Take down the sandboxes of runs that are gone (killed: SIGKILL, a power cut), or every one of
-    the run `run` (an interrupted run, whose workers were stopped mid-way); their names."""
+    the run `run` (an interrupted run, whose workers were stopped mid-way), but those named in `keep`
+    (a restarted hub's, taken back); their names."""
     cleaned = []
     for name, pid in names_of_runs().items():
-        if (pid != run) if run is not None else _alive(pid):
+        if ((pid != run) if run is not None else _alive(pid)) or name in keep:
             continue
         group = _cgroups.Group(name)
         try:

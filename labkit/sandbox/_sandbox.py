@@ -44,6 +44,22 @@ class Spec:
     offline: bool = False  # nothing of it reaches the internet: only the lab's own sources (a graded submission)
 
 
+class Running:
+    """A process of a sandbox that another run started (a hub's, killed and started again): its pid,
+    polled as a `subprocess.Popen` is (None while it runs)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def poll(self) -> int | None:
+        try:
+            with open(f"/proc/{self.pid}/stat") as stat:
+                zombie = stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except (OSError, IndexError):
+            return 0
+        return 0 if zombie else None
+
+
 @dataclass
 class Sandbox:
     spec: Spec
@@ -51,8 +67,8 @@ class Sandbox:
     uid: int
     gid: int
     group: _cgroups.Group
-    holder: subprocess.Popen | None = None  # holds the mount namespace
-    engine_proc: subprocess.Popen | None = None
+    holder: subprocess.Popen | Running | None = None  # holds the mount namespace
+    engine_proc: subprocess.Popen | Running | None = None
     engine_child: int = 0  # rootlesskit's child: the engine's user and network namespaces
     state: State = field(default_factory=State)
     loop: bool = False
@@ -176,3 +192,15 @@ class Sandbox:
 
     def peak_memory(self) -> int | None:
         return self.group.peak_memory()
+
+    @property
+    def processes_file(self) -> Path:
+        """Root's record of the sandbox's own processes, which `adopt` reads to take it back."""
+        return self.root / "lab" / "processes.json"
+
+    def running(self) -> bool:
+        """Its namespace's holder and its engine are alive (the engine's namespaces with them)."""
+        return all(
+            proc is not None and proc.poll() is None
+            for proc in (self.holder, self.engine_proc, Running(self.engine_child) if self.engine_child else None)
+        )
