@@ -46,7 +46,7 @@ deps:
 	@bash scripts/install-deps.sh
 
 deps-test:
-	@bash scripts/install-deps.sh chromium libatomic1 uidmap rootlesskit slirp4netns node=nodejs npm=npm
+	@bash scripts/install-deps.sh chromium libatomic1 uidmap rootlesskit slirp4netns node=nodejs npm=npm systemd-analyze=systemd
 
 venv: $(VENV)/.installed
 

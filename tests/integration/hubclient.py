@@ -1,4 +1,4 @@
-"""A learner of the class hub, as a browser would be one, in plain HTTP: sign in, open JupyterLab,
+"""A learner of the class hub, as a browser would be one, over HTTP or HTTPS: sign in, open JupyterLab,
 run code in a kernel of their own lab (over the kernel's websocket)."""
 
 from __future__ import annotations
@@ -17,9 +17,12 @@ from tornado.websocket import websocket_connect
 
 
 class HubLearner:
-    def __init__(self, base: str, name: str) -> None:
+    def __init__(self, base: str, name: str, verify: str = "") -> None:
+        """`verify`: the certificate (PEM) a hub over HTTPS is trusted by."""
         self.base, self.name = base, name
         self.http = requests.Session()
+        if verify:
+            self.http.verify = verify
         self.kernel = ""
 
     def sign_in(self, code: str, pin: str = "") -> tuple[int, str]:
@@ -80,7 +83,8 @@ class HubLearner:
             self.kernel = made.json()["id"]
         cookie = "; ".join(f"{c.name}={c.value}" for c in self.http.cookies)
         url = self.base.replace("http", "ws", 1) + f"/user/{self.name}/api/kernels/{self.kernel}/channels"
-        socket = await websocket_connect(HTTPRequest(url, headers={"Cookie": cookie, "X-XSRFToken": xsrf}))
+        trust = {"ca_certs": self.http.verify} if isinstance(self.http.verify, str) else {}
+        socket = await websocket_connect(HTTPRequest(url, headers={"Cookie": cookie, "X-XSRFToken": xsrf}, **trust))
         msg_id = uuid.uuid4().hex
         await socket.write_message(
             json.dumps(

@@ -11,6 +11,7 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -38,12 +39,14 @@ class OwnHub:
     base: str
     proc: subprocess.Popen
     said_at_stop: str = ""  # what `labkit hub --stop` printed
+    pid: int = 0  # JupyterHub's
+    output: str = ""  # what `labkit hub` printed
 
 
 @contextlib.contextmanager
-def own_hub(lab, home: Path, port: int, *options: str) -> Iterator[OwnHub]:
+def own_hub(lab, home: Path, port: int, *options: str, https: bool = False, stop: bool = True) -> Iterator[OwnHub]:
     """`labkit hub` on the session lab's home (its mirror serves the learners' labs), its folder `home`, on
-    `port`; at the end stopped with `labkit hub --stop`, and no sandbox of it left."""
+    `port`; at the end stopped with `labkit hub --stop` (where it still runs), and (`stop`) no sandbox of it left."""
     env = {**lab.env, "LABKIT_HUB_HOME": str(home)}
     log = home.parent / f"{home.name}.out"
     with open(log, "w") as out:
@@ -67,10 +70,11 @@ def own_hub(lab, home: Path, port: int, *options: str) -> Iterator[OwnHub]:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    hub = OwnHub(f"http://127.0.0.1:{port}", proc)
+    hub = OwnHub(f"{'https' if https else 'http'}://127.0.0.1:{port}", proc)
     try:
         failure = processes.wait_ready(lambda: healthy(hub.base), proc, 600)
         assert failure is None, f"labkit hub: {failure}\n{log.read_text()[-3000:]}"
+        hub.pid = int((home / "jupyterhub.pid").read_text())
         yield hub
     finally:
         hub.said_at_stop = subprocess.run(
@@ -80,10 +84,12 @@ def own_hub(lab, home: Path, port: int, *options: str) -> Iterator[OwnHub]:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
+        hub.output = log.read_text()
         log.unlink(missing_ok=True)
-    assert not [
-        line for line in Path("/etc/passwd").read_text().splitlines() if line.startswith(f"labkit-sb-{proc.pid}-")
-    ]
+    if stop:  # else its labs outlive it (a hub killed hard: the next takes them back)
+        assert not [
+            line for line in Path("/etc/passwd").read_text().splitlines() if line.startswith(f"labkit-sb-{hub.pid}-")
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -353,6 +359,120 @@ def test_a_full_machine_refuses_a_lab_and_both_sides_see_why(lab, tmp_path):
         assert view.status_code == 200, view.text
         (row,) = [row for row in view.json()["learners"] if row["name"] == "fay"]
         assert "no memory left for another lab" in row["problem"]
+
+
+def test_over_https_with_the_instructors_certificate_and_plain_http_refused(lab, tmp_path):
+    """The hub serves its pages and a learner's lab (her kernel's websocket too) over HTTPS with the
+    certificate it was given; a plain-HTTP request to its port gets no page. Before: plain HTTP only."""
+    import ssl
+
+    from labkit.classroom import _tls
+
+    made = _tls.made_for("127.0.0.1", tmp_path / "mine")  # as the instructor's own, given to the hub
+    options = ("--tls-cert", str(made.cert), "--tls-key", str(made.key))
+    port = processes.free_port()
+    with own_hub(lab, tmp_path / "hub", port, *options, https=True) as hub:
+        served = ssl.get_server_certificate(("127.0.0.1", port))
+        assert _tls.own_fingerprint(served) == made.fingerprint
+        page = requests.get(f"{hub.base}/hub/login", verify=str(made.cert), timeout=30)
+        assert page.status_code == 200 and 'id="login_submit"' in page.text
+        assert 'id="certificate-note"' not in page.text  # the instructor's own: nothing to accept
+        try:
+            plain = requests.get(f"http://127.0.0.1:{port}/hub/login", timeout=30, allow_redirects=False)
+        except requests.ConnectionError:
+            pass  # refused
+        else:
+            assert plain.status_code in (301, 302, 307, 308, 400) and "login_submit" not in plain.text
+        ivy = HubLearner(hub.base, "ivy", verify=str(made.cert))
+        assert ivy.sign_in(CODE, "8080") == (200, "") and ivy.open_lab() == 200
+        assert ivy.run("print(6 * 7)").strip() == "42"
+        status = subprocess.run(
+            [sys.executable, "-m", "labkit", "hub", "--status"],
+            env={**lab.env, "LABKIT_HUB_HOME": str(tmp_path / "hub")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+        assert f"The hub runs (pid {hub.pid})" in status and "1 learner lab(s)" in status, status
+        assert f"https://127.0.0.1:{port}/" in status, status
+
+
+def test_a_hub_made_certificate_is_shown_with_its_fingerprint_on_the_sign_in_page(lab, tmp_path):
+    with own_hub(lab, tmp_path / "hub", processes.free_port(), "--hostname", "127.0.0.1", https=True) as hub:
+        made = tmp_path / "hub" / "tls" / "hub.crt"
+        page = requests.get(f"{hub.base}/hub/login", verify=str(made), timeout=30).text
+        from labkit.classroom import _tls
+
+        fingerprint = _tls.made_for("127.0.0.1", tmp_path / "hub" / "tls").fingerprint
+        assert 'id="certificate-note"' in page and fingerprint in page
+        assert f"fingerprint: {fingerprint}" in (tmp_path / "hub.out").read_text()
+
+
+def _lab_of(home: Path, name: str) -> dict:
+    """`name`'s lab as JupyterHub's database keeps it ({"sandbox", "pid"}: SandboxSpawner.get_state)."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(home / "jupyterhub.sqlite")) as db:
+        (state,) = db.execute(
+            "SELECT s.state FROM spawners s JOIN users u ON s.user_id = u.id WHERE u.name = ?", (name,)
+        ).fetchone()
+    return json.loads(state or "{}")
+
+
+def test_a_hub_killed_hard_takes_its_labs_back_and_makes_again_what_died(lab, tmp_path):
+    """kill -9 of JupyterHub during a class: started again, it takes back ada's lab as it was (her
+    session, her kernel's variables), makes bob's again (his lab died while the hub was down) keeping
+    his work, takes down what the dead hub left that no learner holds; then the instructor sees each
+    lab's health on the class view and restarts ada's, her work kept."""
+    home, port = tmp_path / "hub", processes.free_port()
+    ada, bob = HubLearner("", "ada"), HubLearner("", "bob")
+    with own_hub(lab, home, port, stop=False) as first:
+        for learner, pin in ((ada, "1111"), (bob, "2222")):
+            learner.base = first.base
+            assert learner.sign_in(CODE, pin) == (200, "") and learner.open_lab() == 200
+        assert ada.run("x = 41\nprint('set')").strip() == "set"
+        mine = home / "learners" / "bob" / "workspace" / "00-start-here.ipynb"
+        mine.write_text(mine.read_text().replace("Start here", "Start here (bob was here)", 1))
+        ada_lab, bob_lab = _lab_of(home, "ada"), _lab_of(home, "bob")
+        stray = f"labkit-sb-{first.pid}-u999"  # a lab the hub was making when it was killed
+        subprocess.run(["useradd", "--system", "--no-create-home", stray], check=True)
+        os.kill(first.pid, signal.SIGKILL)
+        first.proc.wait(timeout=60)
+        os.kill(bob_lab["pid"], signal.SIGKILL)  # and bob's JupyterLab dies while no hub runs
+    assert first.proc.returncode == 1 and "JupyterHub ended on its own" in first.output, first.output
+    assert pwd.getpwnam(ada_lab["sandbox"])  # the labs outlived their hub
+
+    with own_hub(lab, home, port) as second:
+        assert second.pid != first.pid
+        assert ada.run("print(x + 1)").strip() == "42"  # her session and her kernel, as they were
+        assert _lab_of(home, "ada")["sandbox"] == ada_lab["sandbox"]
+        gone = bob.http.get(f"{second.base}/user/bob/lab", timeout=60).text  # his lab went with the hub
+        assert "It will be restarted automatically" in gone  # the page sends his browser on, as its script does:
+        bob.http.get(urljoin(second.base, re.findall(r'var spawn_url = "([^"]+)"', gone)[0]), timeout=60)
+        assert bob.open_lab() == 200
+        assert "bob was here" in mine.read_text()
+        names = {entry.pw_name for entry in pwd.getpwall()}
+        assert bob_lab["sandbox"] not in names and stray not in names  # what died, and the stray, taken down
+        assert _lab_of(home, "bob")["sandbox"].startswith(f"labkit-sb-{second.pid}-")
+
+        teacher = HubLearner(second.base, "instructor")
+        assert teacher.sign_in(ADMIN) == (200, "")
+        labs = teacher.http.get(f"{second.base}/services/class/api/view", timeout=60).json()["labs"]
+        assert labs["ada"]["running"] and labs["ada"]["engine"] and labs["bob"]["engine"], labs
+        assert 0 < labs["ada"]["memory"] < labs["ada"]["limit"] == 1536 * 2**20, labs
+        restarted = teacher.post(f"{second.base}/services/class/api/restart", name="ada").json()
+        assert restarted == {"name": "ada", "restarted": True, "problem": ""}, restarted
+        assert ada.open_lab() == 200
+        assert _lab_of(home, "ada")["sandbox"] not in (ada_lab["sandbox"], "")
+        assert ada_lab["sandbox"] not in {entry.pw_name for entry in pwd.getpwall()}
+        assert (home / "learners" / "ada" / "workspace" / "00-start-here.ipynb").exists()
+        assert (
+            HubLearner(second.base, "ada").post(f"{second.base}/services/class/api/restart", name="bob").status_code
+            == 403
+        )
+    assert not [
+        line for line in Path("/etc/passwd").read_text().splitlines() if line.startswith(f"labkit-sb-{first.pid}-")
+    ]
 
 
 # ---------------------------------------------------------------- in a real browser
