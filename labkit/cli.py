@@ -496,6 +496,9 @@ def cmd_hub(args: argparse.Namespace, paths: LabPaths) -> int:
         for what in hub.stop(options, paths):
             out.print(f"stopped: {escape(what)}")
         return 0
+    if ended == 0:  # stopped by `labkit hub --stop` from elsewhere, which took the labs down first
+        out.print("The hub was stopped; the learners' work is kept.")
+        return 0
     err.print(
         f"JupyterHub ended on its own (exit status {ended}); the learners' labs run on. "
         f"`labkit hub` again takes them back; {options.home / 'jupyterhub.log'} says why it ended."

@@ -186,7 +186,7 @@ def _config(
         ],
         # the class view restarts a learner's lab and reads which sandbox is whose
         "c.JupyterHub.load_roles": [
-            {"name": "class-view", "services": ["class"], "scopes": ["read:users", "servers", "admin:server_state"]}
+            {"name": "class-view", "services": ["class"], "scopes": ["list:users", "read:users", "admin:servers"]}
         ],
     }
     if certificate:

@@ -23,6 +23,7 @@ class HubLearner:
         self.http = requests.Session()
         if verify:
             self.http.verify = verify
+            self.http.trust_env = False  # else a REQUESTS_CA_BUNDLE of the machine's is trusted instead
         self.kernel = ""
 
     def sign_in(self, code: str, pin: str = "") -> tuple[int, str]:
