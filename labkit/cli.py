@@ -425,6 +425,13 @@ def add_hub(commands) -> None:
         metavar="SIZE",
         help="memory the machine keeps: a lab asked for with less available is refused at once (default 512m)",
     )
+    p.add_argument(
+        "--warm",
+        type=int,
+        metavar="N",
+        help="labs kept made ahead, so a sign-in only makes one the learner's (default: six a core, "
+        "within a quarter of the memory available)",
+    )
     tls = p.add_argument_group("HTTPS (needed unless the hub listens on loopback only)")
     tls.add_argument("--hostname", default="", help="the name learners open; without --tls-cert, a certificate is made")
     tls.add_argument("--tls-cert", type=Path, metavar="FILE", help="your certificate (PEM, with its chain)")
@@ -460,6 +467,7 @@ def cmd_hub(args: argparse.Namespace, paths: LabPaths) -> int:
         tls_key=args.tls_key,
         hostname=args.hostname,
         plain_http=args.plain_http,
+        warm=args.warm,
     )
     if args.stop:
         said = hub.stop(options, paths)
@@ -515,6 +523,8 @@ def _hub_status(status, options) -> int:
         return 3  # as `systemctl status` says "not running"
     since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status.since)) if status.since else "?"
     out.print(f"The hub runs (pid {status.pid}) since {since}: {status.labs} learner lab(s), at {status.url}")
+    if status.warm[1]:
+        out.print(f"labs made ahead: {status.warm[0]} of {status.warm[1]} ready")
     if status.fingerprint:
         out.print(f"its certificate's SHA-256 fingerprint: {status.fingerprint}")
     if service:

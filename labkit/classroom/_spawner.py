@@ -27,9 +27,9 @@ from traitlets import Integer, Unicode, default
 from .. import sandbox
 from ..course import release
 from ..errors import SandboxFailed
-from ..home import packages_store
-from ..labs import fresh, jupyter
+from ..labs import jupyter
 from ..machine import processes
+from . import _warm
 
 #: In a learner's kept folder when their last lab did not start: {"time", "problem"}.
 PROBLEM_FILE = "lab-problem.json"
@@ -71,6 +71,17 @@ class SandboxSpawner(Spawner):
         problem = self.kept / PROBLEM_FILE
         refusal = ""
         try:
+            warm = _warm.POOL.take()
+            if warm is not None:  # made ahead: only the learner's folder and JupyterLab's start are theirs
+                self.sandbox = warm.sandbox
+                try:
+                    self.proc = await loop.run_in_executor(None, self._serve_warm, warm, port)
+                except BaseException:
+                    await loop.run_in_executor(None, sandbox.take_down, self.sandbox)
+                    self.sandbox = None
+                    raise
+                problem.unlink(missing_ok=True)
+                return "127.0.0.1", port
             refusal = no_room(Path("/proc/meminfo").read_text(), self.min_free)
             if refusal:
                 raise RuntimeError(refusal)
@@ -91,8 +102,14 @@ class SandboxSpawner(Spawner):
         problem.unlink(missing_ok=True)
         return "127.0.0.1", port
 
-    def _make(self) -> sandbox.Sandbox:
-        """The learner's folder (made the first time, notebooks copied in), then a sandbox around it."""
+    @property
+    def settings(self) -> _warm.LabSettings:
+        return _warm.LabSettings(
+            self.cache, self.mirror_data, self.seeded, self.hide, self.memory, self.pids, self.disk, self.min_free
+        )
+
+    def _own_folder(self) -> None:
+        """The learner's folder, made the first time with the course's notebooks."""
         workspace, progress = self.kept / "workspace", self.kept / "progress"
         for folder in (self.kept, workspace, progress):  # the learner's own: root follows no link of theirs here
             _real_folder(folder)
@@ -101,54 +118,40 @@ class SandboxSpawner(Spawner):
                 if target.is_symlink():
                     target.unlink()
         release.stock(Path(self.notebooks), workspace)  # never overwrites a notebook that is there
+
+    def _make(self) -> sandbox.Sandbox:
+        """The learner's folder, then a sandbox around it."""
+        self._own_folder()
         sb = sandbox.make(self._spec(f"{sandbox.PREFIX}-{os.getpid()}-u{self.user.id}"))  # a user name fits 32
         try:
-            subprocess.run(["chown", "-R", f"{sb.uid}:{sb.gid}", str(self.kept)], check=True)
-            os.chmod(self.kept, 0o700)
+            self._give_folder(sb)
             sb.offer_plugins()
         except BaseException:
             sandbox.take_down(sb)
             raise
         return sb
 
+    def _give_folder(self, sb: sandbox.Sandbox) -> None:
+        subprocess.run(["chown", "-R", f"{sb.uid}:{sb.gid}", str(self.kept)], check=True)
+        os.chmod(self.kept, 0o700)
+
     def _spec(self, name: str) -> sandbox.Spec:
-        engine = fresh.sandbox_engine(Path(self.cache))
-        return sandbox.Spec(
-            name=name,
-            engine=engine,
-            limits=sandbox.Limits(memory=self.memory, pids=self.pids, disk=self.disk),
-            mirror_data=Path(self.mirror_data),
-            hide=tuple(Path(p) for p in self.hide.split(os.pathsep) if p),
-            expose=fresh.exposed(engine),
-            store="containerd" if engine.current else "classic",
-            kept=self.kept,
-            seeded=Path(self.seeded) if self.seeded else None,
-            packages=packages_store(Path(self.cache)),
-        )
+        return _warm.spec(self.settings, name, self.kept)
+
+    def _serve_warm(self, warm: _warm.Warm, port: int) -> subprocess.Popen:
+        """A lab made ahead made the learner's: their folder bound in it, then JupyterLab."""
+        self._own_folder()
+        self._give_folder(warm.sandbox)
+        sandbox.keep(warm.sandbox, self.kept)
+        return warm.serve(_warm.lab_environment(warm.sandbox, self.get_env()), port)
 
     def _serve(self, port: int) -> subprocess.Popen:
         """JupyterLab as the learner, in the sandbox, on 127.0.0.1:`port`."""
         sb = self.sandbox
         workspace = sb.kept / "workspace"
-        variables = {
-            **sb.lab_variables(),
-            "LABKIT_PROGRESS": str(sb.kept / "progress"),
-            "LABKIT_WORKSPACE": str(workspace),
-        }
-        env = {**jupyter.environment(variables, workspace, {**sb.base_env(), "SHELL": "/bin/bash"}), **self.get_env()}
-        settings = jupyter.settings_dir(sb.home)  # no pop-up asking to fetch Jupyter's news: a classroom may be offline
-        subprocess.run(["chown", "-R", f"{sb.uid}:{sb.gid}", str(settings)], check=True)
-        argv = [
-            sys.executable,
-            "-P",
-            "-m",
-            "jupyterhub.singleuser",
-            "--ip=127.0.0.1",
-            f"--port={port}",
-            f"--ServerApp.root_dir={workspace}",
-            f"--LabApp.app_settings_dir={settings}",
-            jupyter.TRACKERS,
-        ]
+        env = _warm.lab_environment(sb, self.get_env())
+        _warm.own_settings(sb)
+        argv = [sys.executable, "-P", "-m", "jupyterhub.singleuser", *_warm.lab_arguments(sb, port)]
         log = open(sb.root / "lab" / "jupyterlab.log", "ab")
         try:
             return subprocess.Popen(

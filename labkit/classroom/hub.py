@@ -32,7 +32,7 @@ from ..home import LabPaths, State
 from ..labs import fresh, lifecycle
 from ..machine import Watcher, processes
 from ..registries import programs
-from . import _tls
+from . import _tls, _warm
 
 REPO = Path(__file__).resolve().parents[2]
 PROXY_PACKAGE = "configurable-http-proxy@4"
@@ -57,6 +57,12 @@ class HubOptions:
     tls_key: Path | None = None
     hostname: str = ""  # the name learners open; without a certificate of the instructor's, one is made for it
     plain_http: bool = False  # asked for: codes and PINs cross the network in clear
+    warm: int | None = None  # labs made ahead (None: sized from the machine, `_warm.default_count`)
+
+    def warm_count(self) -> int:
+        if self.warm is not None:
+            return self.warm
+        return _warm.default_count(Path("/proc/meminfo").read_text(), os.cpu_count() or 1, self.keep_free)
 
     def url(self, certificate: _tls.Certificate | None) -> str:
         where = self.hostname or self.ip or "THIS-MACHINE"
@@ -192,7 +198,12 @@ def _config(
     if certificate:
         values["c.JupyterHub.ssl_cert"] = str(certificate.cert)
         values["c.JupyterHub.ssl_key"] = str(certificate.key)
-    return "\n".join(f"{name} = {value!r}" for name, value in values.items()) + "\n" + DEFAULT_URL
+    lab = {name: values[f"c.SandboxSpawner.{name}"] for name in _warm.LabSettings.__dataclass_fields__}
+    warm = f"""
+from labkit.classroom import _warm
+_warm.POOL.start({options.warm_count()}, _warm.LabSettings(**{lab!r}), record={str(home / "warm.json")!r})
+"""
+    return "\n".join(f"{name} = {value!r}" for name, value in values.items()) + "\n" + DEFAULT_URL + warm
 
 
 #: The instructor lands on the class view after signing in; a learner on their own lab (JupyterHub's default).
@@ -359,6 +370,8 @@ def unit_argv(options: HubOptions) -> list[str]:
         argv += ["--hostname", options.hostname]
     if options.plain_http:
         argv.append("--plain-http")
+    if options.warm is not None:
+        argv += ["--warm", str(options.warm)]
     return argv
 
 
@@ -369,6 +382,7 @@ class Status:
     labs: int  # learners' labs running
     url: str
     fingerprint: str  # of a certificate made here ("" otherwise)
+    warm: tuple[int, int] = (0, 0)  # labs made ahead: (ready now, how many it keeps)
 
 
 def status(options: HubOptions) -> Status:
@@ -383,4 +397,9 @@ def status(options: HubOptions) -> Status:
     except OSError:
         since = None
     labs = len(labs_in_database(home)) if pid else 0
-    return Status(pid, since, labs, said.get("url", ""), said.get("fingerprint", ""))
+    try:
+        pool = json.loads((home / "warm.json").read_text()) if pid else {}
+    except (OSError, ValueError):
+        pool = {}
+    warm = (int(pool.get("ready", 0)), int(pool.get("count", 0)))
+    return Status(pid, since, labs, said.get("url", ""), said.get("fingerprint", ""), warm)

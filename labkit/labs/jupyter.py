@@ -50,9 +50,14 @@ def start_path(notebook: str = START_NOTEBOOK) -> str:
     return "/lab/tree/" + quote(notebook.replace(os.sep, "/"))
 
 
+def settings_path(home: Path) -> Path:
+    """Where `settings_dir` makes the lab home's JupyterLab app settings folder."""
+    return home / "jupyterlab-settings"
+
+
 def settings_dir(home: Path) -> Path:
     """A JupyterLab app settings folder in the lab home whose overrides.json holds `SETTING_DEFAULTS`."""
-    folder = home / "jupyterlab-settings"
+    folder = settings_path(home)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "overrides.json").write_text(json.dumps(SETTING_DEFAULTS, indent=2) + "\n")
     return folder

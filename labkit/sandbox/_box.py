@@ -36,6 +36,7 @@ import os
 import pwd
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..engines import Engine
 from ..errors import LabkitError, SandboxFailed, SandboxUnavailable
@@ -47,7 +48,7 @@ from ._engine import missing, start_engine
 from ._sandbox import Running, Sandbox, Spec
 from ._services import cut_internet, forget_cut, serve_packages, start_registries, write_state
 from ._users import add_user, del_user
-from ._view import hold_namespace
+from ._view import bind_later, hold_namespace
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,12 @@ def health(name: str) -> Health | None:
     except LabkitError:  # unreachable, or answering nonsense
         answers = False
     return Health(engine=answers, memory=_cgroups.Group(name).own_memory())
+
+
+def keep(sb: Sandbox, folder: Path) -> None:
+    """`folder` bound at `sb.kept` in a sandbox made without one (`Spec.kept` None: made ahead, then
+    given to a learner), as `Spec.kept` binds it in one made for them."""
+    bind_later(sb, folder, sb.kept)
 
 
 def take_down(sb: Sandbox) -> None:

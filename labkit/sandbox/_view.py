@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from ..errors import SandboxFailed
@@ -168,3 +169,35 @@ def _outermost(paths) -> list[Path]:
         if p != Path("/") and not any(p.is_relative_to(k) for k in kept):
             kept.append(p)
     return kept
+
+
+#: Binds a folder of the machine into a namespace made before it was known (a warm sandbox's learner):
+#: a mount cannot be bound across mount namespaces, but a detached copy of it (open_tree) can be moved
+#: into one (move_mount, Linux 5.2). Run in a process of its own: setns(CLONE_NEWNS) wants one thread.
+_BIND_LATER = r"""
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+source, namespace, target = (a.encode() for a in sys.argv[1:4])
+AT_FDCWD, OPEN_TREE_CLONE, MOVE_MOUNT_F_EMPTY_PATH, CLONE_NEWNS = -100, 1, 4, 0x00020000
+L, S = ctypes.c_long, ctypes.c_char_p
+tree = libc.syscall(L(428), L(AT_FDCWD), S(source), L(OPEN_TREE_CLONE | os.O_CLOEXEC))
+if tree < 0:
+    sys.exit(f"open_tree {source.decode()}: {os.strerror(ctypes.get_errno())}")
+if libc.setns(os.open(namespace, os.O_RDONLY), CLONE_NEWNS) != 0:
+    sys.exit(f"setns: {os.strerror(ctypes.get_errno())}")
+if libc.syscall(L(429), L(tree), S(b""), L(AT_FDCWD), S(target), L(MOVE_MOUNT_F_EMPTY_PATH)) != 0:
+    sys.exit(f"move_mount {target.decode()}: {os.strerror(ctypes.get_errno())}")
+"""
+
+
+def bind_later(sb: Sandbox, source: Path, target: Path) -> None:
+    """`source` (a folder of the machine) bound at `target` in the sandbox's view, after it was made."""
+    target.mkdir(parents=True, exist_ok=True)  # in the sandbox's own folder: the same in its view
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _BIND_LATER, str(source), f"/proc/{sb.holder.pid}/ns/mnt", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if done.returncode != 0:
+        raise SandboxFailed("binding the learner's folder into it", done.stderr.strip()[-400:])
