@@ -64,7 +64,7 @@ def own_hub(lab, home: Path, port: int, *options: str, https: bool = False, stop
                 CODE,
                 "--admin-code",
                 ADMIN,
-                *options,
+                *(options if "--warm" in options else ("--warm", "0", *options)),  # none unless asked for
             ],
             env=env,
             stdout=out,
@@ -406,6 +406,47 @@ def test_a_hub_made_certificate_is_shown_with_its_fingerprint_on_the_sign_in_pag
         fingerprint = _tls.made_for("127.0.0.1", tmp_path / "hub" / "tls").fingerprint
         assert 'id="certificate-note"' in page and fingerprint in page
     assert f"fingerprint: {fingerprint}" in hub.output  # `labkit hub` shows it to the instructor
+
+
+def _warm_ready(home: Path, count: int, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if json.loads((home / "warm.json").read_text())["ready"] >= count:
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"the hub did not make {count} lab(s) ahead in {timeout} s")
+
+
+def test_a_lab_made_ahead_becomes_the_learners_own(lab, tmp_path):
+    """--warm 1: the first learner gets the lab made ahead, their folder bound into it: their kernel
+    works in their own workspace (kept in the hub's folder), on their lab's engine and registry, and
+    sees nothing of the hub; the second, signing in at once, gets one made for them; the pool fills
+    again once the sign-ins are over."""
+    home = tmp_path / "hub"
+    with own_hub(lab, home, processes.free_port(), "--warm", "1") as hub:
+        _warm_ready(home, 1)
+        ann, ben = HubLearner(hub.base, "ann"), HubLearner(hub.base, "ben")
+        started = time.monotonic()
+        assert ann.sign_in(CODE, "1212") == (200, "") and ann.open_lab() == 200
+        ready = time.monotonic() - started
+        assert ben.sign_in(CODE, "3434") == (200, "") and ben.open_lab() == 200
+        assert _lab_of(home, "ann")["sandbox"].startswith(f"labkit-sb-{hub.pid}-w")
+        assert "-u" in _lab_of(home, "ben")["sandbox"]
+        said = ann.run(
+            "import getpass, os\nfrom labkit import lab\nprint(getpass.getuser(), os.getcwd())\n"
+            "open('mine.txt', 'w').write('ann')\n"
+            f"print('hub', os.path.exists({str(home / 'learners')!r}) and os.listdir({str(home / 'learners')!r}))\n"
+            "!docker pull -q busybox\nlab.check('start.pull')"
+        )
+        assert said.startswith(_lab_of(home, "ann")["sandbox"]) and "PASSED" in said, said
+        assert "hub False" in said or "hub []" in said, said  # the hub's folder is hidden from her lab
+        assert (home / "learners" / "ann" / "workspace" / "mine.txt").read_text() == "ann"  # kept, in her folder
+        assert "NOT YET" in ben.run("from labkit import lab\nlab.check('start.pull')")  # her work is not his
+        _warm_ready(home, 1, timeout=120)  # made again after the sign-ins
+    print(f"sign-in to a ready lab made ahead: {ready:.1f} s")
 
 
 def _lab_of(home: Path, name: str) -> dict:
