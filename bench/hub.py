@@ -52,12 +52,28 @@ def available() -> int:
     return int(fields["MemAvailable"].split()[0]) // 1024
 
 
+def warm_pool(hub_home: Path, timeout: float = 600) -> str:
+    """Wait until the hub's labs made ahead are all ready; what it held, and how long that took."""
+    import json
+
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            pool = json.loads((hub_home / "warm.json").read_text())
+        except (OSError, ValueError):
+            pool = {"ready": 0, "count": -1}
+        if pool["count"] >= 0 and pool["ready"] >= pool["count"]:
+            return f"{pool['count']} lab(s) made ahead, ready {time.monotonic() - started:.0f} s after the hub answered"
+        time.sleep(0.5)
+    return f"labs made ahead: not all ready after {timeout:.0f} s"
+
+
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def learner_round(base: str, names: list[str], teacher: HubLearner, within: float) -> dict:
+def learner_round(base: str, names: list[str], teacher: HubLearner, within: float, hub_home: Path) -> dict:
     lowest, watching = [available()], threading.Event()
 
     def watch() -> None:
@@ -96,7 +112,7 @@ def learner_round(base: str, names: list[str], teacher: HubLearner, within: floa
 
     with ThreadPoolExecutor(len(names)) as pool:
         delays = list(pool.map(work, [learner for learner, _ in learners]))
-    memory = peaks()
+    memory = peaks(hub_home)
     watching.set()
     watcher.join()
     hub_xsrf = next((c.value for c in teacher.http.cookies if c.name == "_xsrf" and c.path.startswith("/hub")), "")
@@ -105,18 +121,17 @@ def learner_round(base: str, names: list[str], teacher: HubLearner, within: floa
     return {"ready": [t for _, t in learners], "delays": delays, "memory": memory, "lowest": min(lowest)}
 
 
-def peaks() -> list[tuple[float, float]]:
-    """Each running lab's memory (MB), from its sandbox's cgroup: (its programs' own memory now, anonymous
-    and resident; the group's peak, which also counts the page cache of its disk and image unpacking)."""
-    from labkit import sandbox
+def peaks(hub_home: Path) -> list[tuple[float, float]]:
+    """Each learner's running lab's memory (MB), from its sandbox's cgroup: (its programs' own memory now,
+    anonymous and resident; the group's peak, which also counts the page cache of its disk and image
+    unpacking). The labs are those the hub's database names (not the ones it makes ahead meanwhile)."""
+    from labkit.classroom.hub import labs_in_database
     from labkit.sandbox import _cgroups
 
     found = []
-    for line in Path("/etc/passwd").read_text().splitlines():
-        user = line.split(":", 1)[0]
-        if user.startswith(f"{sandbox.PREFIX}-") and "-u" in user:
-            group = _cgroups.Group(user)
-            found.append(((group.own_memory() or 0) / 2**20, (group.peak_memory() or 0) / 2**20))
+    for name in labs_in_database(hub_home):
+        group = _cgroups.Group(name)
+        found.append(((group.own_memory() or 0) / 2**20, (group.peak_memory() or 0) / 2**20))
     return found
 
 
@@ -185,9 +200,10 @@ def main(rounds: list[int], within: float, options: list[str]) -> int:
             assert teacher.sign_in(ADMIN)[0] == 200
             taken = 0
             for n in rounds:
+                print(warm_pool(hub_home), flush=True)
                 names = [f"learner{taken + i}" for i in range(n)]
                 taken += n
-                got = learner_round(base, names, teacher, within if n > 1 else 0.0)
+                got = learner_round(base, names, teacher, within if n > 1 else 0.0, hub_home)
                 ready, delays = got["ready"], got["delays"]
                 own, peak = (
                     [m[0] for m in got["memory"]] or [float("nan")],
