@@ -129,10 +129,30 @@ def peaks(hub_home: Path) -> list[tuple[float, float]]:
     from labkit.sandbox import _cgroups
 
     found = []
-    for name in labs_in_database(hub_home):
+    for name in sorted(labs_in_database(hub_home)):
         group = _cgroups.Group(name)
         found.append(((group.own_memory() or 0) / 2**20, (group.peak_memory() or 0) / 2**20))
+        if len(found) == 1:
+            print(f"where one lab's memory goes (anonymous resident, MB): {by_program(group.pids())}", flush=True)
     return found
+
+
+def by_program(pids: list[int]) -> str:
+    """The programs of a lab by the anonymous memory they hold (RssAnon), largest first."""
+    held: dict[str, float] = {}
+    for pid in pids:
+        try:
+            status = dict(
+                line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
+            )
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        program = status["Name"].strip()
+        if program.startswith("python"):  # JupyterLab, or a kernel
+            program = "kernel" if b"ipykernel_launcher" in b" ".join(argv) else "JupyterLab"
+        held[program] = held.get(program, 0) + int(status.get("RssAnon", "0 kB").split()[0]) / 1024
+    return ", ".join(f"{name} {mb:.0f}" for name, mb in sorted(held.items(), key=lambda kv: -kv[1]) if mb >= 1)
 
 
 def reference(work: Path) -> float:

@@ -66,6 +66,7 @@ def spec(settings: LabSettings, name: str, kept: Path | None) -> sandbox.Spec:
         kept=kept,
         seeded=Path(settings.seeded) if settings.seeded else None,
         packages=packages_store(Path(settings.cache)),
+        throwaway=False,  # a learner's day: its engine keeps to less memory
     )
 
 
@@ -75,7 +76,7 @@ def spec(settings: LabSettings, name: str, kept: Path | None) -> sandbox.Spec:
 ZYGOTE = r"""
 import importlib, json, os, sys
 for name in ("jupyterhub.singleuser", "jupyterhub.singleuser.extension", "jupyter_server.serverapp",
-             "jupyterlab.labapp", "jupyter_lsp", "jupyter_server_terminals", "notebook_shim", "labkit.ui.tracking"):
+             "jupyterlab.labapp", "jupyter_server_terminals", "notebook_shim", "labkit.ui.tracking"):
     try:
         importlib.import_module(name)
     except Exception as e:
@@ -89,6 +90,13 @@ os.environ.clear()
 os.environ.update(order["env"])
 os.chdir(order["cwd"])
 sys.argv = ["jupyterhub-singleuser", *order["argv"]]
+# What JupyterHub's HubAuth read from the environment when it was loaded, here before there was one: its
+# learner's prefix (where its cookie is set: "/" would hand it to every lab) and the hub's API
+for trait, variable in (("base_url", "JUPYTERHUB_SERVICE_PREFIX"), ("api_url", "JUPYTERHUB_API_URL"),
+                        ("keyfile", "JUPYTERHUB_SSL_KEYFILE"), ("certfile", "JUPYTERHUB_SSL_CERTFILE"),
+                        ("client_ca", "JUPYTERHUB_SSL_CLIENT_CA")):
+    if os.environ.get(variable):
+        sys.argv.append(f"--HubOAuth.{trait}={os.environ[variable]}")
 from jupyterhub.singleuser import main
 sys.exit(main())
 """
@@ -98,7 +106,12 @@ def lab_environment(sb: sandbox.Sandbox, extra: dict[str, str]) -> dict[str, str
     """JupyterLab's environment in `sb` (and so its kernels' and terminals'), with `extra` (JupyterHub's)."""
     workspace = sb.kept / "workspace"
     variables = {**sb.lab_variables(), "LABKIT_PROGRESS": str(sb.kept / "progress"), "LABKIT_WORKSPACE": str(workspace)}
-    return {**jupyter.environment(variables, workspace, {**sb.base_env(), "SHELL": "/bin/bash"}), **extra}
+    return {**jupyter.environment(variables, workspace, _base(sb)), **extra}
+
+
+def _base(sb: sandbox.Sandbox) -> dict[str, str]:
+    """What JupyterLab's Python starts with: the sandbox's user's."""
+    return {**sb.base_env(), "SHELL": "/bin/bash"}
 
 
 def lab_arguments(sb: sandbox.Sandbox, port: int) -> list[str]:
@@ -109,6 +122,7 @@ def lab_arguments(sb: sandbox.Sandbox, port: int) -> list[str]:
         f"--ServerApp.root_dir={sb.kept / 'workspace'}",
         f"--LabApp.app_settings_dir={settings}",
         jupyter.TRACKERS,
+        "--ServerApp.jpserver_extensions=jupyter_lsp=False",  # no language server in a lab: its memory and start saved
     ]
 
 
@@ -141,7 +155,7 @@ def make_warm(settings: LabSettings, name: str) -> Warm:
         logfile = open(sb.root / "lab" / "jupyterlab.log", "ab")
         try:
             lab = subprocess.Popen(
-                sb.command([sys.executable, "-P", "-c", ZYGOTE], sb.base_env(), network=False),
+                sb.command([sys.executable, "-P", "-c", ZYGOTE], _base(sb), network=False),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=logfile,

@@ -141,8 +141,8 @@ def start_engine(sb: Sandbox) -> None:
         "DOCKERD_ROOTLESS_ROOTLESSKIT_NET": "slirp4netns",
         "DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER": "builtin",
         "DOCKERD_ROOTLESS_ROOTLESSKIT_DISABLE_HOST_LOOPBACK": "true",
-        "GOGC": THROWAWAY_GOGC,
-    }  # it lives for one submission
+        **({"GOGC": THROWAWAY_GOGC} if sb.spec.throwaway else {}),  # it lives for one submission
+    }  # (a hub learner's lab lives all day: Go's default, less memory)
     if "ROOTLESSKIT_STATE_DIR" not in script.read_text():  # 20.10's script: rootlesskit's state in a temporary folder
         env["DOCKERD_ROOTLESS_ROOTLESSKIT_FLAGS"] = f"--state-dir={sb.run_dir / 'dockerd-rootless'}"
     log = sb.root / "lab" / "engine.log"

@@ -42,6 +42,7 @@ class Spec:
         None  # the class's Debian package store (`registries.package_source`), which its package source reads
     )
     offline: bool = False  # nothing of it reaches the internet: only the lab's own sources (a graded submission)
+    throwaway: bool = True  # lives for one submission: its engine trades memory for CPU (THROWAWAY_GOGC)
 
 
 class Running:

@@ -85,7 +85,11 @@ class HubLearner:
         cookie = "; ".join(f"{c.name}={c.value}" for c in self.http.cookies)
         url = self.base.replace("http", "ws", 1) + f"/user/{self.name}/api/kernels/{self.kernel}/channels"
         trust = {"ca_certs": self.http.verify} if isinstance(self.http.verify, str) else {}
-        socket = await websocket_connect(HTTPRequest(url, headers={"Cookie": cookie, "X-XSRFToken": xsrf}, **trust))
+        socket = await websocket_connect(
+            HTTPRequest(
+                url, headers={"Cookie": cookie, "X-XSRFToken": xsrf}, connect_timeout=60, request_timeout=60, **trust
+            )
+        )
         msg_id = uuid.uuid4().hex
         await socket.write_message(
             json.dumps(

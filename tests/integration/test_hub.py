@@ -434,6 +434,8 @@ def test_a_lab_made_ahead_becomes_the_learners_own(lab, tmp_path):
         ready = time.monotonic() - started
         assert ben.sign_in(CODE, "3434") == (200, "") and ben.open_lab() == 200
         assert _lab_of(home, "ann")["sandbox"].startswith(f"labkit-sb-{hub.pid}-w")
+        # her lab's cookie is for her lab alone (JupyterHub's HubAuth was loaded ahead, before her prefix was known)
+        assert {c.path for c in ann.http.cookies if c.name == "jupyterhub-user-ann"} == {"/user/ann/"}
         assert "-u" in _lab_of(home, "ben")["sandbox"]
         said = ann.run(
             "import getpass, os\nfrom labkit import lab\nprint(getpass.getuser(), os.getcwd())\n"
@@ -467,7 +469,8 @@ def test_a_hub_killed_hard_takes_its_labs_back_and_makes_again_what_died(lab, tm
     lab's health on the class view and restarts ada's, her work kept."""
     home, port = tmp_path / "hub", processes.free_port()
     ada, bob = HubLearner("", "ada"), HubLearner("", "bob")
-    with own_hub(lab, home, port, stop=False) as first:
+    with own_hub(lab, home, port, "--warm", "1", stop=False) as first:
+        _warm_ready(home, 1)  # ada's lab is the one made ahead, bob's one made for him: both taken back alike
         for learner, pin in ((ada, "1111"), (bob, "2222")):
             learner.base = first.base
             assert learner.sign_in(CODE, pin) == (200, "") and learner.open_lab() == 200
@@ -483,7 +486,7 @@ def test_a_hub_killed_hard_takes_its_labs_back_and_makes_again_what_died(lab, tm
     assert first.proc.returncode == 1 and "JupyterHub ended on its own" in first.output, first.output
     assert pwd.getpwnam(ada_lab["sandbox"])  # the labs outlived their hub
 
-    with own_hub(lab, home, port) as second:
+    with own_hub(lab, home, port, "--warm", "1") as second:
         assert second.pid != first.pid
         assert ada.run("print(x + 1)").strip() == "42"  # her session and her kernel, as they were
         assert _lab_of(home, "ada")["sandbox"] == ada_lab["sandbox"]

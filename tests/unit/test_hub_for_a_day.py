@@ -198,3 +198,17 @@ def test_without_systemd_install_service_says_so_and_goes_on_in_the_foreground(t
     with pytest.raises(LabkitError, match="started in the foreground"):
         args.func(args, None)
     assert any("does not run systemd" in line and "foreground" in line for line in said), said
+
+
+def test_the_labs_made_ahead_are_sized_from_the_machine():
+    from labkit.classroom import _warm
+
+    meminfo = "MemTotal: 24000000 kB\nMemAvailable: {} kB\n"
+    assert _warm.default_count(meminfo.format(22_000_000), 2, 512 * 2**20) == 12  # six a core
+    assert _warm.default_count(meminfo.format(22_000_000), 16, 512 * 2**20) == 20  # a quarter of the memory
+    assert _warm.default_count(meminfo.format(400_000), 2, 512 * 2**20) == 0  # less than the hub keeps free
+    assert hub.HubOptions(warm=3).warm_count() == 3
+    assert "--warm" not in hub.unit_argv(hub.HubOptions()) and hub.unit_argv(hub.HubOptions(warm=0))[-2:] == [
+        "--warm",
+        "0",
+    ]
