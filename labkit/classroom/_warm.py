@@ -82,6 +82,7 @@ for name in ("jupyterhub.singleuser", "jupyterhub.singleuser.extension", "jupyte
     except Exception as e:
         print(f"labkit: not loaded ahead: {name}: {e}", file=sys.stderr)
 print("ready", flush=True)
+os.dup2(2, 1)  # the hub reads no more of it: what JupyterLab prints goes to its log
 line = sys.stdin.readline()
 if not line:
     sys.exit(0)
