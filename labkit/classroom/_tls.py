@@ -119,10 +119,3 @@ def _names(certificate) -> set[str]:
     except x509.ExtensionNotFound:
         return set()
     return {str(n.value) for n in names}
-
-
-def own_fingerprint(pem: str) -> str:
-    """The SHA-256 fingerprint of a certificate given as PEM text (as a server sends it)."""
-    from cryptography import x509
-
-    return _fingerprint(x509.load_pem_x509_certificate(pem.encode()))

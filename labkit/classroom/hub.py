@@ -246,6 +246,9 @@ def start(paths: LabPaths, options: HubOptions, watcher: Watcher) -> subprocess.
     os.chmod(home, 0o711)
     tls = certificate(options)
     killed = _pid_file(home)  # a hub that ended without its stop (kill -9, a crash, a reboot): its labs are taken back
+    if killed:  # what it left that its database names for no learner: made ahead, or being made when it died
+        with watcher.step(f"Taking down what the hub killed before (pid {killed}) left and no learner's lab holds"):
+            sandbox.clean_leftovers(killed, keep=labs_in_database(home))
     (home / "learners").mkdir(exist_ok=True)
     os.chmod(home / "learners", 0o711)
     lifecycle.mirror_takes_pushes(paths, True)  # a hub stopped without `--stop` left it closed
@@ -280,9 +283,6 @@ def start(paths: LabPaths, options: HubOptions, watcher: Watcher) -> subprocess.
                 f"JupyterHub did not start: {failure}.\n{processes.log_tail(home / 'jupyterhub.log')}",
                 f"read {home / 'jupyterhub.log'}; `labkit hub --stop` clears a half-started hub.",
             )
-    if killed and killed != proc.pid:
-        with watcher.step(f"Taking down what the hub killed before (pid {killed}) left and no learner's lab holds"):
-            sandbox.clean_leftovers(killed, keep=labs_in_database(home))
     (home / "hub.json").write_text(
         json.dumps({"url": options.url(tls), "fingerprint": tls.fingerprint if tls else "", "pid": proc.pid})
     )
