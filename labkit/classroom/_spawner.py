@@ -230,8 +230,7 @@ class SandboxSpawner(Spawner):
 def no_room(meminfo: str, need: int) -> str:
     """Why another lab may not start ("" when it may): the machine's available memory (/proc/meminfo's
     MemAvailable) is below `need`. Refused at once, so a full machine answers instead of swapping."""
-    fields = dict(line.split(":", 1) for line in meminfo.splitlines() if ":" in line)
-    available = int(fields.get("MemAvailable", "0 kB").split()[0]) * 1024
+    available = _warm.available(meminfo)
     if available >= need:
         return ""
     return (

@@ -230,18 +230,21 @@ class Pool:
                 pass
 
 
+def available(meminfo: str) -> int:
+    """The machine's available memory in bytes, from /proc/meminfo's text (its MemAvailable)."""
+    fields = dict(line.split(":", 1) for line in meminfo.splitlines() if ":" in line)
+    return int(fields.get("MemAvailable", "0 kB").split()[0]) * 1024
+
+
 def _room(need: int) -> bool:
-    fields = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line)
-    return int(fields.get("MemAvailable", "0 kB").split()[0]) * 1024 >= need
+    return available(Path("/proc/meminfo").read_text()) >= need
 
 
 def default_count(meminfo: str, cores: int, keep_free: int) -> int:
     """How many labs to keep warm on this machine: six a core (a class arriving within a minute, as the
     benchmark's 12 in 10 s on 2 cores, docs/classroom.md), waiting in at most a quarter of the memory
     available beyond what the hub keeps free."""
-    fields = dict(line.split(":", 1) for line in meminfo.splitlines() if ":" in line)
-    available = int(fields.get("MemAvailable", "0 kB").split()[0]) * 1024
-    return int(max(0, min(6 * cores, max(0, available - keep_free) // 4 // LAB_MEMORY)))
+    return int(max(0, min(6 * cores, max(0, available(meminfo) - keep_free) // 4 // LAB_MEMORY)))
 
 
 POOL = Pool()

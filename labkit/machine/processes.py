@@ -55,7 +55,8 @@ def all_arguments() -> list[str]:
     return found
 
 
-def _is_zombie(pid: int) -> bool:
+def gone(pid: int) -> bool:
+    """`pid` has ended: no such process, or one that ended and awaits its parent (a zombie)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -68,7 +69,7 @@ def is_running(pid: int | None, program: str, marker: str = "") -> bool:
     if not pid:
         return False
     argv = cmdline(pid)
-    if not argv or os.path.basename(argv[0]) != program or _is_zombie(pid):
+    if not argv or os.path.basename(argv[0]) != program or gone(pid):
         return False
     return not marker or any(marker in arg for arg in argv)
 
@@ -131,7 +132,7 @@ def _wait_gone(pid: int, timeout: float, finished: Callable[[], bool] | None = N
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         _reap(pid)
-        if not os.path.exists(f"/proc/{pid}") or _is_zombie(pid):
+        if not os.path.exists(f"/proc/{pid}") or gone(pid):
             return True
         if finished is not None and finished():
             finished = None
@@ -166,7 +167,7 @@ def with_environment(name: str, value: str) -> list[int]:
             environment = Path(f"/proc/{entry}/environ").read_bytes()
         except OSError:
             continue
-        if wanted in environment.split(b"\0") and not _is_zombie(int(entry)):
+        if wanted in environment.split(b"\0") and not gone(int(entry)):
             found.append(int(entry))
     return found
 

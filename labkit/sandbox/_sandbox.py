@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..engines import FetchedEngine, docker_cli
 from ..home import LabPaths, State
+from ..machine import processes
 from . import _cgroups
 from ._basics import GiB, engine_path
 
@@ -53,12 +54,7 @@ class Running:
         self.pid = pid
 
     def poll(self) -> int | None:
-        try:
-            with open(f"/proc/{self.pid}/stat") as stat:
-                zombie = stat.read().rsplit(")", 1)[1].split()[0] == "Z"
-        except (OSError, IndexError):
-            return 0
-        return 0 if zombie else None
+        return 0 if processes.gone(self.pid) else None
 
 
 @dataclass
