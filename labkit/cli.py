@@ -543,6 +543,12 @@ def _install_hub_service(hub, options, paths: LabPaths) -> bool:
             "foreground, as without --install-service (start it in tmux or screen to outlive your SSH session)."
         )
         return False
+    if os.geteuid() != 0:
+        raise LabkitError(
+            "`labkit hub --install-service` needs root: it writes the unit into /etc/systemd/system and the "
+            "codes into /etc/labkit, and the hub it starts makes a user and a sandbox for each learner.",
+            "run it with sudo.",
+        )
     if not options.code or not options.admin_code:
         raise LabkitError(
             "A hub needs a workshop code for the learners and an admin code for you.",

@@ -212,3 +212,15 @@ def test_the_labs_made_ahead_are_sized_from_the_machine():
         "--warm",
         "0",
     ]
+
+
+def test_install_service_as_another_user_says_it_needs_root(monkeypatch):
+    """Before: writing /etc/labkit as an ordinary user ended in a PermissionError's traceback."""
+    monkeypatch.setattr(_systemd, "available", lambda: True)
+    monkeypatch.setattr(cli.os, "geteuid", lambda: 1000)
+    parser = argparse.ArgumentParser()
+    cli.add_hub(parser.add_subparsers())
+    args = parser.parse_args(["hub", "--install-service", "--code", "a", "--admin-code", "b"])
+    with pytest.raises(LabkitError) as refused:
+        args.func(args, None)
+    assert "needs root" in refused.value.message and refused.value.next_step == "run it with sudo."
